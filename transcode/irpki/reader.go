@@ -1,0 +1,517 @@
+package irpki
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+)
+
+// Errors of the .bin reader, wrapped in a *FormatError.
+var (
+	ErrTruncated = errors.New("truncated")
+	ErrWireType  = errors.New("wrong wire type")
+	ErrOrder     = errors.New("field out of order")
+	ErrPin       = errors.New("group pin mismatch")
+	ErrVersion   = errors.New("unsupported layout version")
+	ErrKind      = errors.New("wrong kind of file")
+	ErrTooLarge  = errors.New("over the size limit")
+	ErrInvalid   = errors.New("invalid value")
+)
+
+// FormatError reports a .bin file that is not acceptable: what and where
+// (byte offset of the field, and the group's repo or the object's URI when
+// known).
+type FormatError struct {
+	Offset int64
+	URI    string
+	Err    error
+}
+
+func (e *FormatError) Error() string {
+	if e.URI != "" {
+		return fmt.Sprintf("irpki: byte %d (uri %s): %v", e.Offset, e.URI, e.Err)
+	}
+	return fmt.Sprintf("irpki: byte %d: %v", e.Offset, e.Err)
+}
+
+func (e *FormatError) Unwrap() error { return e.Err }
+
+// Entry is one SnapshotEntry or DeltaEntry of a group.
+type Entry struct {
+	Name string
+	// Hash is the hash of the object replaced or withdrawn (deltas only).
+	Hash    [32]byte
+	HasHash bool
+	// Content is the object. It aliases the reader's buffer and is valid
+	// until the next call to Next.
+	Content    []byte
+	HasContent bool
+}
+
+// Group is one publication point of a snapshot.bin or delta.bin.
+type Group struct {
+	Repo string
+	Pin  [32]byte
+	// Entries holds a snapshot's objects, or a delta's publishes.
+	Entries []Entry
+	// Withdrawn holds a delta's withdraws.
+	Withdrawn []Entry
+	// Raw is the group's whole encoding, pin included. Valid until the next
+	// call to Next.
+	Raw []byte
+}
+
+// Reader reads a snapshot.bin or delta.bin one group at a time, checking
+// each group's pin before it hands the group out. Memory is bounded by the
+// largest group. It expects fields in field-number order, as every writer
+// of this layout that marshals deterministically produces.
+type Reader struct {
+	br    *bufio.Reader
+	hw    hashReader
+	lim   rrdpxml.Limits
+	hdr   rrdpxml.Header
+	read  bool // header read
+	last  protowire.Number
+	buf   []byte
+	group Group
+	seen  *rrdpxml.URISet
+	objs  int
+	kind  uint64 // from the kind field, once read
+	ver   uint64
+	done  bool
+}
+
+// hashReader hashes and counts what is read through it and enforces the
+// file size cap.
+type hashReader struct {
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	max int64
+}
+
+func (hr *hashReader) Read(p []byte) (int, error) {
+	n, err := hr.r.Read(p)
+	hr.h.Write(p[:n])
+	hr.n += int64(n)
+	if hr.n > hr.max {
+		return n, ErrTooLarge
+	}
+	return n, err
+}
+
+// NewReader returns a reader of a snapshot.bin or delta.bin. want is the
+// kind the caller expects, or 0 to accept either.
+func NewReader(r io.Reader, want rrdpxml.Kind, lim rrdpxml.Limits) *Reader {
+	lim = lim.WithDefaults()
+	rd := &Reader{lim: lim, seen: rrdpxml.NewURISet()}
+	rd.hdr.Kind = want
+	rd.hw = hashReader{r: r, h: sha256.New(), max: lim.MaxFileSize}
+	rd.br = bufio.NewReaderSize(&rd.hw, 256<<10)
+	return rd
+}
+
+func (rd *Reader) offset() int64 { return rd.hw.n - int64(rd.br.Buffered()) }
+
+func (rd *Reader) errorf(uri string, err error, format string, args ...any) error {
+	return &FormatError{Offset: rd.offset(), URI: uri, Err: fmt.Errorf("%w: "+format, append([]any{err}, args...)...)}
+}
+
+// readTag reads the next field tag, or io.EOF at the end of input.
+func (rd *Reader) readTag() (protowire.Number, protowire.Type, error) {
+	v, err := rd.readVarint()
+	if err != nil {
+		return 0, 0, err
+	}
+	num, typ := protowire.DecodeTag(v)
+	if num < protowire.MinValidNumber {
+		return 0, 0, rd.errorf("", ErrInvalid, "field number %d", num)
+	}
+	return num, typ, nil
+}
+
+func (rd *Reader) readVarint() (uint64, error) {
+	var v uint64
+	for shift := uint(0); ; shift += 7 {
+		c, err := rd.br.ReadByte()
+		if err != nil {
+			if err == io.EOF && shift > 0 {
+				return 0, rd.errorf("", ErrTruncated, "inside a varint")
+			}
+			if errors.Is(err, ErrTooLarge) {
+				return 0, rd.errorf("", ErrTooLarge, "file over %d bytes", rd.lim.MaxFileSize)
+			}
+			return 0, err
+		}
+		if shift == 63 && c > 1 {
+			return 0, rd.errorf("", ErrInvalid, "varint overflows 64 bits")
+		}
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return v, nil
+		}
+	}
+}
+
+// readBytes reads a length-delimited value of at most max bytes into the
+// reader's buffer.
+func (rd *Reader) readBytes(max int64, what string) ([]byte, error) {
+	n, err := rd.readVarint()
+	if err == io.EOF {
+		err = rd.errorf("", ErrTruncated, "%s length missing", what)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n > uint64(max) {
+		return nil, rd.errorf("", ErrTooLarge, "%s of %d bytes, limit %d", what, n, max)
+	}
+	if cap(rd.buf) < int(n) {
+		rd.buf = make([]byte, n)
+	}
+	rd.buf = rd.buf[:n]
+	if _, err := io.ReadFull(rd.br, rd.buf); err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return nil, rd.errorf("", ErrTooLarge, "file over %d bytes", rd.lim.MaxFileSize)
+		}
+		return nil, rd.errorf("", ErrTruncated, "%s of %d bytes", what, n)
+	}
+	return rd.buf, nil
+}
+
+func (rd *Reader) skip(typ protowire.Type) error {
+	switch typ {
+	case protowire.VarintType:
+		_, err := rd.readVarint()
+		return err
+	case protowire.Fixed32Type:
+		_, err := rd.br.Discard(4)
+		return err
+	case protowire.Fixed64Type:
+		_, err := rd.br.Discard(8)
+		return err
+	case protowire.BytesType:
+		_, err := rd.readBytes(rd.lim.MaxFileSize, "unknown field")
+		return err
+	}
+	return rd.errorf("", ErrWireType, "unsupported wire type %d", typ)
+}
+
+// order enforces field-number order at the top level; repeated groups may
+// repeat their number.
+func (rd *Reader) order(num protowire.Number) error {
+	if num < rd.last || (num == rd.last && num != fCAs) {
+		return rd.errorf("", ErrOrder, "field %d after field %d", num, rd.last)
+	}
+	rd.last = num
+	return nil
+}
+
+// casTagByte is the first byte of the varint tag of field 43 (groups), two
+// bytes long: the header ends where it appears.
+const casTagByte = byte((fCAs<<3|2)&0x7f | 0x80)
+
+// Header reads the serial and session that open the file.
+func (rd *Reader) Header() (rrdpxml.Header, error) {
+	if rd.read {
+		return rd.hdr, nil
+	}
+	for {
+		c, err := rd.br.Peek(1)
+		if err != nil || c[0] == casTagByte {
+			break // end of input or first group: the header is complete
+		}
+		num, typ, err := rd.readTag()
+		if err != nil {
+			return rd.hdr, err
+		}
+		if err := rd.order(num); err != nil {
+			return rd.hdr, err
+		}
+		switch num {
+		case fSerial:
+			if typ != protowire.VarintType {
+				return rd.hdr, rd.errorf("", ErrWireType, "serial")
+			}
+			if rd.hdr.Serial, err = rd.readVarint(); err != nil {
+				return rd.hdr, err
+			}
+		case fSession:
+			if typ != protowire.BytesType {
+				return rd.hdr, rd.errorf("", ErrWireType, "session")
+			}
+			b, err := rd.readBytes(64, "session")
+			if err != nil {
+				return rd.hdr, err
+			}
+			rd.hdr.SessionID = string(b)
+		default:
+			// Past the header: leave the field for Next.
+			if err := rd.trailer(num, typ); err != nil {
+				return rd.hdr, err
+			}
+		}
+	}
+	if rd.hdr.Serial == 0 {
+		return rd.hdr, rd.errorf("", ErrInvalid, "serial missing or zero")
+	}
+	if !rrdpxml.ValidSessionID(rd.hdr.SessionID) {
+		return rd.hdr, rd.errorf("", ErrInvalid, "session %q is not a UUID", rd.hdr.SessionID)
+	}
+	rd.read = true
+	return rd.hdr, nil
+}
+
+// trailer handles the fields after the groups: version, kind, unknown.
+func (rd *Reader) trailer(num protowire.Number, typ protowire.Type) error {
+	var err error
+	switch num {
+	case fVersion:
+		if typ != protowire.VarintType {
+			return rd.errorf("", ErrWireType, "version")
+		}
+		if rd.ver, err = rd.readVarint(); err != nil {
+			return err
+		}
+		if rd.ver != Version {
+			return rd.errorf("", ErrVersion, "version %d, want %d", rd.ver, Version)
+		}
+	case fKind:
+		if typ != protowire.VarintType {
+			return rd.errorf("", ErrWireType, "kind")
+		}
+		if rd.kind, err = rd.readVarint(); err != nil {
+			return err
+		}
+		if rd.kind != kindSnapshot && rd.kind != kindDelta {
+			return rd.errorf("", ErrKind, "kind %d is not a snapshot or delta", rd.kind)
+		}
+		if rd.hdr.Kind != 0 && rd.kind != fileKind(rd.hdr.Kind) {
+			return rd.errorf("", ErrKind, "file says kind %d, content or caller says %s", rd.kind, rd.hdr.Kind)
+		}
+	case fSnapRef, fDeltaRef:
+		return rd.errorf("", ErrKind, "a notification, not a snapshot or delta")
+	default:
+		return rd.skip(typ)
+	}
+	return nil
+}
+
+// Next returns the next group, checked against its pin, or io.EOF after the
+// last one. At io.EOF the kind field has been checked and Sum is final.
+func (rd *Reader) Next() (*Group, error) {
+	if !rd.read {
+		if _, err := rd.Header(); err != nil {
+			return nil, err
+		}
+	}
+	for !rd.done {
+		num, typ, err := rd.readTag()
+		if err == io.EOF {
+			rd.done = true
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := rd.order(num); err != nil {
+			return nil, err
+		}
+		if num != fCAs {
+			if err := rd.trailer(num, typ); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if typ != protowire.BytesType {
+			return nil, rd.errorf("", ErrWireType, "group")
+		}
+		start := rd.offset()
+		raw, err := rd.readBytes(rd.lim.MaxFileSize, "group")
+		if err != nil {
+			return nil, err
+		}
+		if err := rd.parseGroup(raw, start); err != nil {
+			return nil, err
+		}
+		return &rd.group, nil
+	}
+	if rd.kind == 0 && rd.hdr.Kind == 0 {
+		return nil, rd.errorf("", ErrKind, "kind field missing and no kind expected")
+	}
+	if rd.hdr.Kind == 0 {
+		rd.hdr.Kind = rrdpxml.KindSnapshot
+		if rd.kind == kindDelta {
+			rd.hdr.Kind = rrdpxml.KindDelta
+		}
+	}
+	return nil, io.EOF
+}
+
+// Kind returns the kind of file, once known: from the caller's expectation,
+// or from the file's kind field after Next returned io.EOF.
+func (rd *Reader) Kind() rrdpxml.Kind { return rd.hdr.Kind }
+
+// Sum returns the SHA-256 of the input; final after Next returned io.EOF.
+func (rd *Reader) Sum() (s [32]byte) { rd.hw.h.Sum(s[:0]); return s }
+
+// Size returns the bytes read; final after Next returned io.EOF.
+func (rd *Reader) Size() int64 { return rd.hw.n }
+
+// parseGroup decodes one CA or DeltaCA message and checks its pin. Its
+// fields must come in field-number order; the pin is checked against the
+// encoding of every other field.
+func (rd *Reader) parseGroup(raw []byte, start int64) error {
+	g := &rd.group
+	*g = Group{Entries: g.Entries[:0], Withdrawn: g.Withdrawn[:0], Raw: raw}
+	pinAt, pinEnd := -1, -1
+	var last protowire.Number
+	b := raw
+	for len(b) > 0 {
+		at := len(raw) - len(b)
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return &FormatError{Offset: start + int64(at), URI: g.Repo, Err: fmt.Errorf("%w: group field tag", ErrTruncated)}
+		}
+		if num < last || (num == last && num != fEntries && num != fWithdrawn) {
+			return &FormatError{Offset: start + int64(at), URI: g.Repo, Err: fmt.Errorf("%w: group field %d after %d", ErrOrder, num, last)}
+		}
+		last = num
+		b = b[n:]
+		if typ != protowire.BytesType {
+			return &FormatError{Offset: start + int64(at), URI: g.Repo, Err: fmt.Errorf("%w: group field %d", ErrWireType, num)}
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return &FormatError{Offset: start + int64(at), URI: g.Repo, Err: fmt.Errorf("%w: group field %d", ErrTruncated, num)}
+		}
+		b = b[n:]
+		switch num {
+		case fRepo:
+			g.Repo = string(v)
+		case fEntries, fWithdrawn:
+			e, err := rd.parseEntry(v, num == fWithdrawn, g.Repo)
+			if err != nil {
+				return &FormatError{Offset: start + int64(at), URI: g.Repo + e.Name, Err: err}
+			}
+			if num == fWithdrawn {
+				g.Withdrawn = append(g.Withdrawn, e)
+			} else {
+				g.Entries = append(g.Entries, e)
+			}
+		case fPin:
+			if len(v) != sha256.Size {
+				return &FormatError{Offset: start + int64(at), URI: g.Repo, Err: fmt.Errorf("%w: pin of %d bytes", ErrInvalid, len(v))}
+			}
+			copy(g.Pin[:], v)
+			pinAt, pinEnd = at, len(raw)-len(b)
+		}
+	}
+	if pinAt < 0 {
+		return &FormatError{Offset: start, URI: g.Repo, Err: fmt.Errorf("%w: group has no pin", ErrPin)}
+	}
+	h := sha256.New()
+	h.Write(raw[:pinAt])
+	h.Write(raw[pinEnd:])
+	var sum [32]byte
+	if !bytes.Equal(h.Sum(sum[:0]), g.Pin[:]) {
+		return &FormatError{Offset: start, URI: g.Repo, Err: ErrPin}
+	}
+	return nil
+}
+
+// parseEntry decodes a SnapshotEntry or DeltaEntry and checks its URI.
+func (rd *Reader) parseEntry(b []byte, withdrawn bool, repo string) (Entry, error) {
+	var e Entry
+	delta := rd.isDelta(b, withdrawn)
+	if withdrawn && !delta {
+		return e, fmt.Errorf("%w: a withdraw in a snapshot", ErrKind)
+	}
+	var last protowire.Number
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return e, fmt.Errorf("%w: entry field", ErrWireType)
+		}
+		if num <= last {
+			return e, fmt.Errorf("%w: entry field %d after %d", ErrOrder, num, last)
+		}
+		last = num
+		b = b[n:]
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return e, fmt.Errorf("%w: entry field %d", ErrTruncated, num)
+		}
+		b = b[n:]
+		switch {
+		case num == fName:
+			e.Name = string(v)
+		case delta && num == fHash:
+			if len(v) != sha256.Size {
+				return e, fmt.Errorf("%w: hash of %d bytes", ErrInvalid, len(v))
+			}
+			copy(e.Hash[:], v)
+			e.HasHash = true
+		case delta && num == fDeltaContent, !delta && num == fContent:
+			if len(v) > rd.lim.MaxObjectSize {
+				return e, fmt.Errorf("%w: object of %d bytes, limit %d", ErrTooLarge, len(v), rd.lim.MaxObjectSize)
+			}
+			e.Content, e.HasContent = v, true
+		}
+	}
+	uri := repo + e.Name
+	if err := rrdpxml.CheckObjectURI(uri, rd.lim.MaxURILen); err != nil {
+		return e, err
+	}
+	switch {
+	case withdrawn && (!e.HasHash || e.HasContent):
+		return e, fmt.Errorf("%w: a withdraw needs a hash and no content", ErrInvalid)
+	case !withdrawn && delta && !e.HasContent:
+		// A snapshot entry omits an empty content (proto3); a delta
+		// entry's content is optional, so a publish always has it.
+		return e, fmt.Errorf("%w: a publish without a content field", ErrInvalid)
+	case !withdrawn && len(e.Content) == 0 && rd.lim.RejectEmptyContent:
+		return e, fmt.Errorf("%w: a publish with empty content", ErrInvalid)
+	case !delta && e.HasHash:
+		return e, fmt.Errorf("%w: a snapshot entry with a hash", ErrInvalid)
+	}
+	rd.objs++
+	if rd.objs > rd.lim.MaxObjects {
+		return e, fmt.Errorf("%w: more than %d objects", ErrTooLarge, rd.lim.MaxObjects)
+	}
+	if !rd.seen.Add(uri) {
+		return e, fmt.Errorf("%w: duplicate uri", ErrInvalid)
+	}
+	return e, nil
+}
+
+// isDelta settles the kind from the first entry when the caller did not
+// say: only a DeltaEntry has field 3 (content) or sits in the withdrawn
+// list; only a SnapshotEntry has a content in field 2 without field 3.
+func (rd *Reader) isDelta(b []byte, withdrawn bool) bool {
+	if rd.hdr.Kind != 0 {
+		return rd.hdr.Kind == rrdpxml.KindDelta
+	}
+	delta := withdrawn
+	for len(b) > 0 && !delta {
+		num, _, n := protowire.ConsumeField(b)
+		if n < 0 {
+			break
+		}
+		delta = num == fDeltaContent
+		b = b[n:]
+	}
+	rd.hdr.Kind = rrdpxml.KindSnapshot
+	if delta {
+		rd.hdr.Kind = rrdpxml.KindDelta
+	}
+	return delta
+}

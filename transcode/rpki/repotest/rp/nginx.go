@@ -1,0 +1,220 @@
+package rp
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/template"
+	"time"
+)
+
+// nginx is a running nginx master process serving one directory.
+type nginx struct {
+	prefix string
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when cmd has exited
+	werr   error         // cmd.Wait's result, valid after done
+	out    bytes.Buffer  // stdout and stderr
+}
+
+var nginxConf = template.Must(template.New("nginx.conf").Parse(`# written by rp.NewOrigin
+daemon off;
+master_process on;
+worker_processes 1;
+{{if .Root}}user root;
+{{end}}pid "{{.Prefix}}/nginx.pid";
+error_log "{{.Prefix}}/error.log" warn;
+events {
+	worker_connections 64;
+}
+http {
+	log_format rp '$request_method $status $uri';
+	access_log "{{.Prefix}}/access.log" rp;
+	client_body_temp_path "{{.Prefix}}/tmp/body";
+	proxy_temp_path "{{.Prefix}}/tmp/proxy";
+	fastcgi_temp_path "{{.Prefix}}/tmp/fastcgi";
+	uwsgi_temp_path "{{.Prefix}}/tmp/uwsgi";
+	scgi_temp_path "{{.Prefix}}/tmp/scgi";
+	types {
+		application/xml xml;
+	}
+	default_type application/octet-stream;
+	server {
+		listen 127.0.0.1:{{.Port}} ssl;
+{{- if .IPv6}}
+		listen [::1]:{{.Port}} ssl;
+{{- end}}
+		server_name localhost;
+		ssl_certificate "{{.Cert}}";
+		ssl_certificate_key "{{.Key}}";
+		root "{{.Dir}}";
+		autoindex off;
+	}
+}
+`))
+
+// startNginx writes a configuration into a new temporary directory, starts
+// nginx in the foreground and waits until it completes a TLS handshake on
+// 127.0.0.1:port.
+func startNginx(cfg OriginConfig, port int, ipv6 bool) (*nginx, error) {
+	bin := cfg.NginxBinary
+	if bin == "" {
+		bin = "nginx"
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("start nginx: %w", err)
+	}
+	prefix, err := os.MkdirTemp("", "rp-nginx-")
+	if err != nil {
+		return nil, fmt.Errorf("start nginx: %w", err)
+	}
+	n := &nginx{prefix: prefix, done: make(chan struct{})}
+	fail := func(err error) (*nginx, error) {
+		os.RemoveAll(prefix)
+		return nil, fmt.Errorf("start nginx: %w", err)
+	}
+	for _, p := range []string{dir, prefix, cfg.PKI.CertFile, cfg.PKI.KeyFile} {
+		if strings.ContainsAny(p, "\"\\$\n") {
+			return fail(fmt.Errorf("path %q cannot be quoted in nginx.conf", p))
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(prefix, "tmp"), 0o700); err != nil {
+		return fail(err)
+	}
+	var conf bytes.Buffer
+	err = nginxConf.Execute(&conf, map[string]any{
+		"Root":   os.Geteuid() == 0,
+		"Prefix": prefix,
+		"Port":   port,
+		"IPv6":   ipv6,
+		"Cert":   cfg.PKI.CertFile,
+		"Key":    cfg.PKI.KeyFile,
+		"Dir":    dir,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	confFile := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(confFile, conf.Bytes(), 0o600); err != nil {
+		return fail(err)
+	}
+	// -e: without it nginx opens the compiled-in error log
+	// (/var/log/nginx/error.log) before it reads the configuration.
+	n.cmd = exec.Command(bin, "-e", filepath.Join(prefix, "error.log"), "-p", prefix, "-c", confFile)
+	n.cmd.Stdout = &n.out
+	n.cmd.Stderr = &n.out
+	n.cmd.SysProcAttr = dieWithParent()
+	if err := n.cmd.Start(); err != nil {
+		return fail(err)
+	}
+	go func() {
+		n.werr = n.cmd.Wait()
+		close(n.done)
+	}()
+	if err := n.waitReady(cfg.PKI, port, 10*time.Second); err != nil {
+		n.stop()
+		return fail(err)
+	}
+	return n, nil
+}
+
+// waitReady polls with TLS handshakes, which nginx does not log as
+// requests, until one succeeds, nginx exits or the timeout passes.
+func (n *nginx) waitReady(pki *PKI, port int, timeout time.Duration) error {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	conf := pki.ClientTLS()
+	conf.ServerName = "localhost"
+	deadline := time.Now().Add(timeout)
+	for {
+		select {
+		case <-n.done:
+			return fmt.Errorf("nginx exited (%v): %s%s", n.werr, n.out.String(), n.errorLog())
+		default:
+		}
+		d := &net.Dialer{Timeout: time.Second}
+		c, err := tls.DialWithDialer(d, "tcp4", addr, conf)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nginx not ready on %s after %v: %w; %s", addr, timeout, err, n.errorLog())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (n *nginx) errorLog() string {
+	b, _ := os.ReadFile(filepath.Join(n.prefix, "error.log"))
+	return string(b)
+}
+
+// requests parses the access log, written with the format
+// "$request_method $status $uri".
+func (n *nginx) requests() ([]Request, error) {
+	name := filepath.Join(n.prefix, "access.log")
+	f, err := os.Open(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("read nginx access log: %w", err)
+	}
+	defer f.Close()
+	var reqs []Request
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		fields := strings.SplitN(sc.Text(), " ", 3)
+		if len(fields) != 3 {
+			return nil, fmt.Errorf("read nginx access log %s:%d: want 3 fields, got %q", name, line, sc.Text())
+		}
+		status, err := strconv.Atoi(fields[1])
+		if err != nil {
+			return nil, fmt.Errorf("read nginx access log %s:%d: status %q: %w", name, line, fields[1], err)
+		}
+		reqs = append(reqs, Request{Method: fields[0], Path: fields[2], Status: status})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read nginx access log: %w", err)
+	}
+	return reqs, nil
+}
+
+// resetLog truncates the access log; nginx appends with O_APPEND, so later
+// lines start at offset 0.
+func (n *nginx) resetLog() error {
+	err := os.Truncate(filepath.Join(n.prefix, "access.log"), 0)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("reset nginx access log: %w", err)
+	}
+	return nil
+}
+
+// stop terminates nginx (fast shutdown), waits for it and removes its
+// prefix directory.
+func (n *nginx) stop() error {
+	defer os.RemoveAll(n.prefix)
+	select {
+	case <-n.done:
+		return nil
+	default:
+	}
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+	case <-time.After(5 * time.Second):
+		n.cmd.Process.Kill()
+		<-n.done
+		return fmt.Errorf("stop nginx: killed after 5s: %s", n.errorLog())
+	}
+	return nil
+}

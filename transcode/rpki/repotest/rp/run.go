@@ -1,0 +1,120 @@
+package rp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// fakeTimeFormat is the absolute time format of faketime(1); the relying
+// parties run with TZ=UTC so that it is read as UTC.
+const fakeTimeFormat = "2006-01-02 15:04:05"
+
+// withFakeTime prefixes argv with faketime when t is not zero. faketime
+// goes innermost, directly before the relying party: it works through
+// LD_PRELOAD, which both relying parties (dynamically linked) and their
+// forked children inherit, and the clock runs on from t.
+func withFakeTime(t time.Time, argv []string) []string {
+	if t.IsZero() {
+		return argv
+	}
+	return append([]string{"faketime", t.UTC().Format(fakeTimeFormat)}, argv...)
+}
+
+// runEnv is the environment of the relying parties.
+func runEnv() []string {
+	return append(os.Environ(), "TZ=UTC")
+}
+
+// run runs argv with a deadline from ctx (defaultTimeout when it has
+// none), in its own process group, which is killed as a whole when the
+// deadline passes.
+func run(ctx context.Context, res *Result, argv []string) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultTimeout)
+		defer cancel()
+	}
+	res.Command = argv
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = runEnv()
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = dieWithParent()
+	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	err := cmd.Run()
+	res.Elapsed = time.Since(start)
+	res.Stdout, res.Stderr = stdout.String(), stderr.String()
+	res.ExitCode = cmd.ProcessState.ExitCode()
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("run %s: %w", res.RP, ctxErr)
+	}
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		return fmt.Errorf("run %s: %w", res.RP, err)
+	}
+	return nil
+}
+
+// readVRPs reads the VRP file an RP wrote, recording a missing or
+// unreadable file as a problem.
+func readVRPs(res *Result, path string) {
+	vrps, err := ReadVRPCSV(path)
+	if err != nil {
+		res.Problems = append(res.Problems, "harness: "+err.Error())
+		return
+	}
+	res.VRPs = vrps
+}
+
+// copyFile copies src to dst with mode.
+func copyFile(dst, src string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(dst, mode)
+}
+
+// workDir creates a temporary directory that other users may traverse.
+func workDir(pattern string) (string, error) {
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// absDir makes dir absolute and creates it.
+func absDir(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	return dir, os.MkdirAll(dir, 0o755)
+}

@@ -42,6 +42,18 @@ func Detect(prefix []byte) (Format, rrdpxml.Kind, error) {
 	p := bytes.TrimPrefix(prefix, []byte("\xef\xbb\xbf"))
 	p = bytes.TrimLeft(p, " \t\r\n")
 	if len(p) > 0 && p[0] == '<' {
+		// The decoder's own header parse gives the kind, or the precise
+		// reason to reject (DOCTYPE, namespace, ...). Only a prefix cut
+		// inside a long prologue falls back to a plain look for the root.
+		dec := rrdpxml.NewDecoder(bytes.NewReader(prefix), rrdpxml.Limits{})
+		h, err := dec.Header()
+		dec.Close()
+		if err == nil {
+			return FormatXML, h.Kind, nil
+		}
+		if !errors.Is(err, rrdpxml.ErrUnexpectedEOF) {
+			return FormatXML, 0, err
+		}
 		k, err := detectXML(p)
 		return FormatXML, k, err
 	}

@@ -30,6 +30,7 @@ func commands() []command {
 		{"transcode", "convert an RRDP file between XML and .bin", runTranscode},
 		{"inspect", "describe an RRDP file of either format", runInspect},
 		{"version", "print the version", runVersion},
+		{"gen", "generate a synthetic signed RPKI repository", runGen},
 	}
 }
 

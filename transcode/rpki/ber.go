@@ -57,6 +57,9 @@ func berHeader(in []byte) (tag []byte, constructed bool, length, hdr int, minima
 	i++
 	switch {
 	case l < 0x80:
+		if int(l) > len(in)-i {
+			return nil, false, 0, 0, false, errors.New("ber: length exceeds input")
+		}
 		return tag, constructed, int(l), i, true, nil
 	case l == 0x80:
 		if !constructed {

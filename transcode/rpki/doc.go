@@ -4,6 +4,13 @@
 // ASPA (draft-ietf-sidrops-aspa-profile), plus trust anchor locators
 // (RFC 8630).
 //
+// Both sides are here. Parsing (ParseCert, ParseCRL, ParseSignedObject,
+// ParseROA, ParseManifest, ParseASPA) checks the RFC 6487/6488 profiles and
+// accepts BER, indefinite lengths included, as real RIPE NCC objects use;
+// verification (Cert.Verify, CRL.Verify, SignedObject.Verify,
+// Manifest.CheckFiles) checks signatures, issuance, revocation, validity
+// and resource containment at a time the caller gives.
+//
 // The building side is deterministic: keys are derived from a seed
 // (DeriveKey), every time stamp comes from the caller, and RSA PKCS #1 v1.5
 // signatures depend only on the key and the message, so the same inputs give

@@ -54,15 +54,21 @@ const (
 
 // A Decoder reads one RRDP file (RFC 8182) from an io.Reader: Header
 // first, then Next until io.EOF for a snapshot or delta, or Notification
-// for a notification.
+// for a notification. Errors of the underlying reader are returned wrapped
+// (errors.Is finds the reader's error); rejections of the input are a
+// *SyntaxError.
 //
 // The decoder is strict: it accepts the XML that RFC 8182 describes and
 // nothing else (see the package's sentinel errors for what it rejects),
 // and every rejection is a *SyntaxError saying what and where. It never
 // holds the whole input: memory is bounded by the largest element (at
-// most about 1.5 times the base64 size of Limits.MaxObjectSize), a
-// read-ahead of nBlocks blocks of blockSize bytes, and 16-byte keys of the
-// URIs seen so far (duplicate detection).
+// most about 1.5 times the base64 size of Limits.MaxObjectSize, a start
+// tag at most 16 times Limits.MaxURILen, a comment at most 1 MiB), a
+// read-ahead of four 256 KiB blocks, and a 16-byte key per URI seen so far
+// to find duplicates (two 64-bit maphash values under random seeds; two
+// distinct URIs among n collide with probability about n²/2¹²⁹, 10⁻²⁵ for
+// 20 million). Whitespace between elements costs nothing and is bounded
+// only by Limits.MaxFileSize.
 //
 // A goroutine owned by the decoder reads the input ahead and computes its
 // SHA-256 in parallel with the decoding. It ends by itself at the end of

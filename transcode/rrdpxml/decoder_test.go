@@ -19,9 +19,11 @@ const (
 	rootAttr = ` xmlns="http://www.ripe.net/rpki/rrdp" version="1" session_id="` + tSession + `" serial="5"`
 )
 
-func snap(body string) string { return "<snapshot" + rootAttr + ">\n" + body + "</snapshot>\n" }
+func snap(body string) string  { return "<snapshot" + rootAttr + ">\n" + body + "</snapshot>\n" }
 func delta(body string) string { return "<delta" + rootAttr + ">\n" + body + "</delta>\n" }
-func notif(body string) string { return "<notification" + rootAttr + ">\n" + body + "</notification>\n" }
+func notif(body string) string {
+	return "<notification" + rootAttr + ">\n" + body + "</notification>\n"
+}
 
 func pub(uri, content string) string {
 	return `<publish uri="` + uri + `">` + content + "</publish>\n"
@@ -92,6 +94,7 @@ var badCases = []badCase{
 	{"cdata in publish", snap(pub(tURI, "<![CDATA[QUJD]]>")), Limits{}, ErrCDATA},
 	{"latin-1", `<?xml version="1.0" encoding="ISO-8859-1"?>` + snap(""), Limits{}, ErrEncoding},
 	{"utf-16", `<?xml version="1.0" encoding="UTF-16"?>` + snap(""), Limits{}, ErrEncoding},
+	{"utf-16 bom", "\xff\xfe<\x00", Limits{}, ErrEncoding},
 	{"bad utf-8 in comment", "<!-- \xff -->" + snap(""), Limits{}, ErrEncoding},
 	{"xml 1.1", `<?xml version="1.1"?>` + snap(""), Limits{}, ErrSyntax},
 

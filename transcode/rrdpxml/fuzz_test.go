@@ -2,6 +2,7 @@ package rrdpxml
 
 import (
 	"bytes"
+	"encoding/base64"
 	"io"
 	"reflect"
 	"testing"
@@ -65,6 +66,27 @@ func FuzzDecoder(f *testing.F) {
 		}
 		if err := roundTrip(h, els); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzDecodeLines checks the line-by-line base64 fast path against the
+// standard decoder: whenever the fast path succeeds, decoding the text in
+// one piece succeeds with the same bytes.
+func FuzzDecodeLines(f *testing.F) {
+	for _, s := range []string{"QUJD", "QUJD\nREVG\nRw==", "QUJD\r\nREVG\r\n", "QQ==\nQUJD", "QUJ\nDREVG", "\n\nQUJD\n", "QU\rJD\nQQ=="} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		n := base64.StdEncoding.DecodedLen(len(raw))
+		fast, whole := make([]byte, n), make([]byte, n)
+		m, ok := decodeLines(fast, raw)
+		if !ok {
+			return
+		}
+		w, err := base64.StdEncoding.Decode(whole, raw)
+		if err != nil || !bytes.Equal(fast[:m], whole[:w]) {
+			t.Fatalf("%q: line by line %x, in one piece %x (%v)", raw, fast[:m], whole[:w], err)
 		}
 	})
 }

@@ -117,12 +117,12 @@ func decodeFile(path string) (realFile, error) {
 func TestRealData(t *testing.T) {
 	_, files := decodeReal(t)
 	counts := map[string]int{
-		"rpki-rs/test-data/rrdp/ripe-notification.xml":                          91,
-		"rpki-rs/test-data/rrdp/ripe-notification-unsorted.xml":                 91,
-		"rpki-rs/test-data/rrdp/ripe-notification-with-gaps.xml":                90,
-		"rpki-client-openbsd/src/regress/usr.sbin/rpki-client/rrdp/notification.xml": 101,
-		"rpki-rs/test-data/rrdp/ripe-snapshot.xml":                              277,
-		"rpki-rs/test-data/rrdp/ripe-delta.xml":                                 66,
+		"rpki-rs/test-data/rrdp/ripe-notification.xml":                                                                        91,
+		"rpki-rs/test-data/rrdp/ripe-notification-unsorted.xml":                                                               91,
+		"rpki-rs/test-data/rrdp/ripe-notification-with-gaps.xml":                                                              90,
+		"rpki-client-openbsd/src/regress/usr.sbin/rpki-client/rrdp/notification.xml":                                          101,
+		"rpki-rs/test-data/rrdp/ripe-snapshot.xml":                                                                            277,
+		"rpki-rs/test-data/rrdp/ripe-delta.xml":                                                                               66,
 		"krill-sync/test-resources/validation/good/rrdp/cd0c701d-ff09-4e95-8f2a-fa24de875fb5/3/0ab6e84be3ec9561/snapshot.xml": 135,
 		"krill-sync/test-resources/validation/good/rrdp/cd0c701d-ff09-4e95-8f2a-fa24de875fb5/3/0ab6e84be3ec9561/delta.xml":    122,
 		"krill-sync/test-resources/rrdp-empty-snapshot/bf64ea72-ebb8-462f-99fb-8cd06f418565/1/snapshot.xml":                   0,

@@ -7,6 +7,35 @@
 // while it reads. It accepts only what RFC 8182 allows and rejects DOCTYPE,
 // entity declarations and processing instructions, so that hostile files
 // (billion laughs, XXE) fail fast and cheaply.
+//
+// What the decoder accepts, where RFC 8182 or XML leave a choice:
+//
+//   - UTF-8 input, with or without a BOM; an XML declaration only at the
+//     very start, version 1.0, encoding UTF-8 or US-ASCII (a subset), in
+//     any case. Comments and whitespace anywhere between elements, not
+//     inside publish content.
+//   - The namespace exactly http://www.ripe.net/rpki/rrdp, declared by an
+//     xmlns attribute on the root; child elements may repeat the same
+//     declaration. Prefixes are rejected.
+//   - version exactly "1"; session_id a UUID (8-4-4-4-12 hex digits, either
+//     case, returned in lowercase); serial a decimal integer from 1 to
+//     2⁶⁴-1 in canonical form (no sign, no leading zero); hash exactly 64
+//     hex digits, either case.
+//   - Attribute values may hold the five predefined entities and character
+//     references, except to control characters; nothing else.
+//   - publish and withdraw URIs are rsync:// URIs, snapshot and delta URIs
+//     https:// URIs (lowercase scheme), with a host and a path, no user
+//     info, no "." or ".." segment (plain or percent-encoded), only the
+//     characters RFC 3986 allows (no control characters, whitespace or
+//     non-ASCII bytes), no fragment, a query only in https URIs, at most
+//     Limits.MaxURILen bytes; an rsync URI does not end in '/'.
+//   - publish content is standard base64 with padding; whitespace (space,
+//     tab, CR, LF) anywhere in it is ignored. Empty content is accepted
+//     unless Limits.RejectEmptyContent is set.
+//   - Within a snapshot or a delta a URI appears once; a snapshot has no
+//     withdraw and no hash on publish; a withdraw has a hash.
+//   - A notification has exactly one snapshot, first, then deltas in any
+//     order with distinct serials no greater than the notification's.
 package rrdpxml
 
 import "fmt"
@@ -61,7 +90,7 @@ type Limits struct {
 // Header is what the root element of any RRDP file says.
 type Header struct {
 	Kind      Kind
-	SessionID string // a UUID, lowercase as written
+	SessionID string // a UUID, in lowercase
 	Serial    uint64
 }
 

@@ -67,6 +67,13 @@ func (d *Decoder) prolog() error {
 	} else if ok {
 		d.r += len(bom)
 	}
+	for _, utf16 := range []string{"\xfe\xff", "\xff\xfe"} {
+		if ok, err := d.hasPrefix(0, utf16); err != nil {
+			return err
+		} else if ok {
+			return d.syntax(0, "", errorf(ErrEncoding, "UTF-16 byte order mark"))
+		}
+	}
 	if ok, err := d.hasPrefix(0, "<?xml"); err != nil {
 		return err
 	} else if ok {

@@ -98,8 +98,11 @@ func RunFORT(ctx context.Context, opts Options) (*Result, error) {
 	}
 	argv := append(fortArgs(bin, p), "--mode=standalone")
 	argv = append(argv, opts.Args...)
+	if argv, err = withFakeTime(opts.Time, 1, argv); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
 	res := &Result{RP: "fort"}
-	if err := run(ctx, res, withFakeTime(opts.Time, argv)); err != nil {
+	if err := run(ctx, res, argv); err != nil {
 		return res, err
 	}
 	res.Problems = fortProblems(res.Stdout, res.Stderr)

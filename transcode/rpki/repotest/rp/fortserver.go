@@ -88,12 +88,7 @@ func StartFORT(opts Options) (*FORT, error) {
 	if bin == "" {
 		bin = "fort"
 	}
-	clock := "+0"
-	if !opts.Time.IsZero() {
-		clock = "@" + opts.Time.UTC().Format(fakeTimeFormat)
-	}
-	f.argv = append([]string{"faketime", "-f", fmt.Sprintf("%s x%d", clock, fortSpeed)}, fortArgs(bin, p)...)
-	f.argv = append(f.argv,
+	f.argv = append(fortArgs(bin, p),
 		"--mode=server",
 		"--server.address=127.0.0.1",
 		"--server.port=0",
@@ -104,6 +99,9 @@ func StartFORT(opts Options) (*FORT, error) {
 		"--http.low-speed-limit=0",
 	)
 	f.argv = append(f.argv, opts.Args...)
+	if f.argv, err = withFakeTime(opts.Time, fortSpeed, f.argv); err != nil {
+		return fail(err)
+	}
 
 	// Both streams go into one pipe, so that the lines keep FORT's order.
 	r, w, err := os.Pipe()
@@ -114,7 +112,7 @@ func StartFORT(opts Options) (*FORT, error) {
 	f.cmd.Env = runEnv()
 	f.cmd.Stdout = w
 	f.cmd.Stderr = w
-	f.cmd.SysProcAttr = dieWithParent()
+	f.cmd.SysProcAttr = childAttr()
 	err = f.cmd.Start()
 	w.Close()
 	if err != nil {

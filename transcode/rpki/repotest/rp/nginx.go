@@ -17,7 +17,8 @@ import (
 	"time"
 )
 
-// nginx is a running nginx master process serving one directory.
+// nginx is a running nginx, one process without workers, serving one
+// directory.
 type nginx struct {
 	prefix string
 	cmd    *exec.Cmd
@@ -28,10 +29,8 @@ type nginx struct {
 
 var nginxConf = template.Must(template.New("nginx.conf").Parse(`# written by rp.NewOrigin
 daemon off;
-master_process on;
-worker_processes 1;
-{{if .Root}}user root;
-{{end}}pid "{{.Prefix}}/nginx.pid";
+master_process off;
+pid "{{.Prefix}}/nginx.pid";
 error_log "{{.Prefix}}/error.log" warn;
 events {
 	worker_connections 64;
@@ -93,7 +92,6 @@ func startNginx(cfg OriginConfig, port int, ipv6 bool) (*nginx, error) {
 	}
 	var conf bytes.Buffer
 	err = nginxConf.Execute(&conf, map[string]any{
-		"Root":   os.Geteuid() == 0,
 		"Prefix": prefix,
 		"Port":   port,
 		"IPv6":   ipv6,
@@ -113,7 +111,7 @@ func startNginx(cfg OriginConfig, port int, ipv6 bool) (*nginx, error) {
 	n.cmd = exec.Command(bin, "-e", filepath.Join(prefix, "error.log"), "-p", prefix, "-c", confFile)
 	n.cmd.Stdout = &n.out
 	n.cmd.Stderr = &n.out
-	n.cmd.SysProcAttr = dieWithParent()
+	n.cmd.SysProcAttr = childAttr()
 	if err := n.cmd.Start(); err != nil {
 		return fail(err)
 	}

@@ -34,10 +34,12 @@ type OriginConfig struct {
 	// use (by a test of another package, say) to become free. Zero means
 	// fail at once.
 	PortWait time.Duration
-	// IPv6 makes the origin listen on [::1] as well as on 127.0.0.1, when
-	// the host has ::1. Set it when the URLs say "localhost", which a
-	// resolver may map to ::1 first.
-	IPv6 bool
+	// NoIPv6 makes the origin listen on 127.0.0.1 only. By default it
+	// also listens on [::1] when the host has that address: URLs say
+	// "localhost", which the relying parties may resolve to ::1 first
+	// (rpki-client then logs "connect: Connection refused" before it
+	// falls back to 127.0.0.1).
+	NoIPv6 bool
 	// Nginx serves Dir through Debian's nginx instead of net/http.
 	Nginx bool
 	// NginxBinary is the nginx executable; empty means "nginx" on PATH.
@@ -78,7 +80,7 @@ func NewOrigin(cfg OriginConfig) (*Origin, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("start origin: %s is not a directory", cfg.Dir)
 	}
-	lns, err := listenWait(cfg.Port, cfg.IPv6, cfg.PortWait)
+	lns, err := listenWait(cfg.Port, !cfg.NoIPv6, cfg.PortWait)
 	if err != nil {
 		return nil, fmt.Errorf("start origin: %w", err)
 	}

@@ -2,10 +2,10 @@ package rp
 
 import "syscall"
 
-// dieWithParent returns process attributes that put the child into its own
+// childAttr returns process attributes that put the child into its own
 // process group, so that killGroup reaches its children, and that kill it
 // when the test binary dies.
-func dieWithParent() *syscall.SysProcAttr {
+func childAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 

@@ -7,7 +7,7 @@ import (
 	"syscall"
 )
 
-func dieWithParent() *syscall.SysProcAttr { return nil }
+func childAttr() *syscall.SysProcAttr { return nil }
 
 func killGroup(pid int) error {
 	p, err := os.FindProcess(pid)

@@ -257,7 +257,7 @@ func TestKrillGood(t *testing.T) {
 				tree := krillTree(t, good)
 				o, err := NewOrigin(OriginConfig{
 					Dir: tree, PKI: pki, Port: krillPort, PortWait: 30 * time.Second,
-					IPv6: true, Nginx: backend == "nginx",
+					Nginx: backend == "nginx",
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -300,7 +300,7 @@ func krillRPKIClient(t *testing.T, k krillEnv) {
 	checkRun(t, "first run", res, err, want)
 	checkFetched(t, "first run", o, map[string]int{
 		"/rrdp/notification.xml 200": 1,
-		krillSnapshot + " 200":        1,
+		krillSnapshot + " 200":       1,
 	})
 
 	if err := o.Reset(); err != nil {
@@ -331,7 +331,7 @@ func krillFORT(t *testing.T, k krillEnv) {
 	checkRun(t, "standalone run", res, err, want)
 	checkFetched(t, "standalone run", o, map[string]int{
 		"/rrdp/notification.xml 200": 1,
-		krillSnapshot + " 200":        1,
+		krillSnapshot + " 200":       1,
 	})
 
 	// Server mode keeps the RRDP serial between cycles. FORT idles for a
@@ -362,4 +362,54 @@ func krillFORT(t *testing.T, k krillEnv) {
 		"/rrdp/notification.xml 200": 1,
 		delta + " 200":               1,
 	})
+}
+
+// TestKrillExpired runs both relying parties on the real clock, at which
+// every object of the Krill data set has expired, and checks that the
+// failure shows in Result.Err and in the VRPs: the log classification
+// catches what a clean run must not print.
+func TestKrillExpired(t *testing.T) {
+	rd := realdata(t)
+	good := filepath.Join(rd, "krill-sync", "test-resources", "validation", "good")
+	pki, err := NewPKI(t.TempDir(), PKIConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		tools   []string
+		run     func(context.Context, Options) (*Result, error)
+		problem string // a substring of one of the problems
+	}{
+		{"rpki-client", []string{"root", "unshare", "mount", "rpki-client"}, RunRPKIClient, "CRL has expired"},
+		{"fort", []string{"fort", "openssl"}, RunFORT, "CRL is stale/expired"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			Require(t, tt.tools...)
+			o, err := NewOrigin(OriginConfig{
+				Dir: krillTree(t, good), PKI: pki, Port: krillPort, PortWait: 30 * time.Second,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer o.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			res, err := tt.run(ctx, Options{TAL: filepath.Join(good, "ta.tal"), CAFile: pki.CAFile})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.VRPs) != 0 {
+				t.Errorf("got %d VRPs, want 0", len(res.VRPs))
+			}
+			rerr := res.Err()
+			if rerr == nil {
+				t.Fatalf("Err() = nil, want an error\nstdout:\n%s\nstderr:\n%s", res.Stdout, res.Stderr)
+			}
+			if !strings.Contains(rerr.Error(), tt.problem) {
+				t.Errorf("Err() = %v, want it to contain %q", rerr, tt.problem)
+			}
+		})
+	}
 }

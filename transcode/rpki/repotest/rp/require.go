@@ -8,8 +8,9 @@ import (
 
 // Require skips the test when one of tools is not available, and fails it
 // instead when the environment variable CI is set. A tool is an executable
-// on PATH, or "root", which stands for an effective user id of 0 (needed
-// by RunRPKIClient and by nginx on ports below 1024).
+// on PATH, "faketime", which stands for libfaketime (the harness preloads
+// it without the faketime wrapper), or "root", which stands for an
+// effective user id of 0 (needed by RunRPKIClient).
 //
 // The tools of each runner:
 //
@@ -21,9 +22,15 @@ func Require(t testing.TB, tools ...string) {
 	t.Helper()
 	var missing []string
 	for _, tool := range tools {
-		if tool == "root" {
+		switch tool {
+		case "root":
 			if os.Geteuid() != 0 {
 				missing = append(missing, "root")
+			}
+			continue
+		case "faketime":
+			if _, err := libfaketime(); err != nil {
+				missing = append(missing, "faketime (libfaketime.so.1)")
 			}
 			continue
 		}

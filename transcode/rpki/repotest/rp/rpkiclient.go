@@ -93,7 +93,10 @@ func RunRPKIClient(ctx context.Context, opts Options) (*Result, error) {
 	rpArgs = append(rpArgs, opts.Args...)
 	rpArgs = append(rpArgs, out)
 	argv := []string{"unshare", "-m", "--propagation", "private", "sh", "-c", mountScript, "sh", caFile, cacheSrc, cache}
-	argv = append(argv, withFakeTime(opts.Time, rpArgs)...)
+	if rpArgs, err = withFakeTime(opts.Time, 1, rpArgs); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	argv = append(argv, rpArgs...)
 
 	res := &Result{RP: "rpki-client"}
 	if err := run(ctx, res, argv); err != nil {

@@ -12,21 +12,6 @@ import (
 	"time"
 )
 
-// fakeTimeFormat is the absolute time format of faketime(1); the relying
-// parties run with TZ=UTC so that it is read as UTC.
-const fakeTimeFormat = "2006-01-02 15:04:05"
-
-// withFakeTime prefixes argv with faketime when t is not zero. faketime
-// goes innermost, directly before the relying party: it works through
-// LD_PRELOAD, which both relying parties (dynamically linked) and their
-// forked children inherit, and the clock runs on from t.
-func withFakeTime(t time.Time, argv []string) []string {
-	if t.IsZero() {
-		return argv
-	}
-	return append([]string{"faketime", t.UTC().Format(fakeTimeFormat)}, argv...)
-}
-
 // runEnv is the environment of the relying parties.
 func runEnv() []string {
 	return append(os.Environ(), "TZ=UTC")
@@ -47,7 +32,7 @@ func run(ctx context.Context, res *Result, argv []string) error {
 	cmd.Env = runEnv()
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	cmd.SysProcAttr = dieWithParent()
+	cmd.SysProcAttr = childAttr()
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()

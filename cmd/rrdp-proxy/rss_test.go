@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"github.com/irpki/rrdp-proxy/transcode/irpki/irpkitest"
 )
 
+var keepDir = flag.String("keep", "", "TestPeakRSS writes its files into this directory and leaves them there")
+
 // TestPeakRSS transcodes a 250 MB snapshot with the real binary and checks
 // the memory bound: peak RSS below the size of the output plus
 // 64 MB. Memory, not time, is asserted.
@@ -18,8 +21,11 @@ func TestPeakRSS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a 250 MB file")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "rrdp-proxy")
+	dir := *keepDir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	bin := filepath.Join(t.TempDir(), "rrdp-proxy")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -103,6 +103,12 @@ func writeOutput(path string, stdout io.Writer, write func(io.Writer) error) err
 		return err
 	}
 	defer os.Remove(f.Name()) // after a successful rename this finds nothing
+	// RRDP files are public: readable by all, like any published file
+	// (CreateTemp makes them 0600).
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
 	bw := bufio.NewWriterSize(f, 256<<10)
 	err = write(bw)
 	if err == nil {

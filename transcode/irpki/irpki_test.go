@@ -175,15 +175,7 @@ func checkProtoEquivalent(t *testing.T, b []byte, kind rrdpxml.Kind) {
 		if err := proto.Unmarshal(b, s); err != nil {
 			t.Fatal(err)
 		}
-		for _, ca := range s.Cas {
-			pin := ca.Pin
-			ca.Pin = nil
-			enc, _ := det.Marshal(ca)
-			if sum := sha256.Sum256(enc); !bytes.Equal(sum[:], pin) {
-				t.Fatalf("group %s: pin %x, want %x", ca.Repo, pin, sum)
-			}
-			ca.Pin = pin
-		}
+		checkPins(t, s.Cas, func(ca *irpkipb.CA, pin []byte) { ca.Pin = pin })
 		if s.Version != irpki.Version || s.Kind != irpkipb.FileKind_FILE_KIND_SNAPSHOT {
 			t.Errorf("version %d kind %v", s.Version, s.Kind)
 		}
@@ -193,15 +185,7 @@ func checkProtoEquivalent(t *testing.T, b []byte, kind rrdpxml.Kind) {
 		if err := proto.Unmarshal(b, d); err != nil {
 			t.Fatal(err)
 		}
-		for _, ca := range d.Cas {
-			pin := ca.Pin
-			ca.Pin = nil
-			enc, _ := det.Marshal(ca)
-			if sum := sha256.Sum256(enc); !bytes.Equal(sum[:], pin) {
-				t.Fatalf("group %s: pin %x, want %x", ca.Repo, pin, sum)
-			}
-			ca.Pin = pin
-		}
+		checkPins(t, d.Cas, func(ca *irpkipb.DeltaCA, pin []byte) { ca.Pin = pin })
 		if d.Kind != irpkipb.FileKind_FILE_KIND_DELTA {
 			t.Errorf("kind %v", d.Kind)
 		}
@@ -213,6 +197,31 @@ func checkProtoEquivalent(t *testing.T, b []byte, kind rrdpxml.Kind) {
 	}
 	if !bytes.Equal(again, b) {
 		t.Fatalf("proto.Marshal(deterministic) gives %d bytes that differ from our %d", len(again), len(b))
+	}
+}
+
+// group is what CA and DeltaCA have in common.
+type group interface {
+	proto.Message
+	GetRepo() string
+	GetPin() []byte
+}
+
+// checkPins asserts that every group's pin is the SHA-256 of the group
+// marshalled without it.
+func checkPins[G group](t *testing.T, groups []G, setPin func(G, []byte)) {
+	t.Helper()
+	for _, g := range groups {
+		pin := g.GetPin()
+		setPin(g, nil)
+		enc, err := proto.MarshalOptions{Deterministic: true}.Marshal(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256(enc); !bytes.Equal(sum[:], pin) {
+			t.Fatalf("group %s: pin %x, want %x", g.GetRepo(), pin, sum)
+		}
+		setPin(g, pin)
 	}
 }
 

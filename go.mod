@@ -3,6 +3,7 @@ module github.com/irpki/rrdp-proxy
 go 1.26.8
 
 require (
+	github.com/valyala/fasthttp v1.74.0
 	golang.org/x/crypto v0.55.0
 	google.golang.org/protobuf v1.36.12
 )
@@ -11,5 +12,4 @@ require (
 	github.com/klauspost/compress v1.20.0 // indirect
 	github.com/molecule-man/go-brrr v1.0.1 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
-	github.com/valyala/fasthttp v1.74.0 // indirect
 )

@@ -31,6 +31,7 @@ func commands() []command {
 		{"inspect", "describe an RRDP file of either format", runInspect},
 		{"version", "print the version", runVersion},
 		{"gen", "generate a synthetic signed RPKI repository", runGen},
+		{"sync", "keep a local copy of a repository", runSync},
 	}
 }
 

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/proxy/follow"
+	"github.com/irpki/rrdp-proxy/proxy/upstream"
+)
+
+const syncAbout = `Follow one RRDP repository (RFC 8182) and keep a local copy of it: every
+object of the current state as a file DIR/<host>/<path>, named after its
+rsync URI. NOTIFICATION_URL is an RRDP notification.xml, or the
+notification.bin of another rrdp-proxy; both give the same tree.
+
+Everything fetched is verified as rrdp-proxy's server does before it serves
+it (hashes, delta chains, replaced-object hashes, same-origin URIs). Each
+new state is written as a new tree beside DIR and swapped in with two
+renames, so DIR always holds one whole verified state; DIR/.rrdp-proxy-sync
+names its session and serial. An existing DIR is replaced only if it holds
+that file or is empty.
+
+With --once it syncs once (taking the snapshot) and exits; otherwise it
+polls every --interval (with jitter, backing off after errors), applying
+deltas, until interrupted.`
+
+func runSync(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("sync", "[flags] --out DIR NOTIFICATION_URL", syncAbout, stderr)
+	out := fs.String("out", "", "write the repository's objects under `DIR` (required)")
+	caFile := fs.String("ca-file", "", "trust the CA certificates in this PEM `file` beside the system roots")
+	once := fs.Bool("once", false, "sync once and exit")
+	interval := fs.Duration("interval", time.Minute, "time between polls")
+	if err := parse(fs, args, 1); err != nil {
+		return err
+	}
+	if *out == "" {
+		fmt.Fprintln(stderr, "rrdp-proxy sync: --out is required")
+		fs.Usage()
+		return errUsage
+	}
+	ucfg := upstream.Config{UserAgent: "rrdp-proxy/" + Version()}
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			return fmt.Errorf("cannot read --ca-file: %w", err)
+		}
+		ucfg.CAPEM = pem
+	}
+	client, err := upstream.New(ucfg)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var werr error
+	var f *follow.Follower
+	f, err = follow.New(follow.Config{
+		URL: fs.Arg(0), Client: client, Interval: *interval, Logger: log,
+		OnChange: func(h *follow.Head) {
+			werr = writeTree(*out, f, h)
+			if werr != nil {
+				log.Error("cannot write the tree", "dir", *out, "err", werr)
+				return
+			}
+			fmt.Fprintf(stdout, "%s: session %s serial %d\n", *out, h.Session, h.Serial)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if *once {
+		if _, err := f.Sync(context.Background()); err != nil {
+			return err
+		}
+		return werr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := f.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// marker is the file that marks a directory written by sync.
+const marker = ".rrdp-proxy-sync"
+
+// writeTree writes the objects of f's current state into a new directory
+// beside dir and swaps it in.
+func writeTree(dir string, f *follow.Follower, h *follow.Head) error {
+	dir = filepath.Clean(dir)
+	if err := checkReplaceable(dir); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".new-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // nothing left after a successful swap
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	err = f.WalkObjects(func(uri string, content []byte) error {
+		rel, err := objectPath(uri)
+		if err != nil {
+			return err
+		}
+		p := filepath.Join(tmp, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(p, content, 0o644)
+	})
+	if err != nil {
+		return err
+	}
+	state := fmt.Sprintf("session %s\nserial %d\n", h.Session, h.Serial)
+	if err := os.WriteFile(filepath.Join(tmp, marker), []byte(state), 0o644); err != nil {
+		return err
+	}
+	old := ""
+	if _, err := os.Lstat(dir); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(dir, old); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if old != "" {
+			os.Rename(old, dir)
+		}
+		return err
+	}
+	if old != "" {
+		return os.RemoveAll(old)
+	}
+	return nil
+}
+
+// checkReplaceable refuses to replace a directory sync did not write.
+func checkReplaceable(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) || err == nil && len(ents) == 0 {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, marker)); err != nil {
+		return fmt.Errorf("%s is not empty and has no %s: not replacing it", dir, marker)
+	}
+	return nil
+}
+
+// objectPath maps rsync://host/path to host/path, refusing anything that
+// would leave the tree (the decoders reject such URIs already).
+func objectPath(uri string) (string, error) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "rsync" || u.Host == "" {
+		return "", fmt.Errorf("object URI %q: not an rsync URI", uri)
+	}
+	rel := u.Host + u.Path
+	for _, seg := range strings.Split(rel, "/") {
+		if seg == "" || seg == "." || seg == ".." || seg == marker {
+			return "", fmt.Errorf("object URI %q: bad path", uri)
+		}
+	}
+	return filepath.FromSlash(rel), nil
+}

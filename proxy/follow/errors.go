@@ -1,0 +1,25 @@
+package follow
+
+import "errors"
+
+// The reasons a sync fails or falls back to the snapshot; errors wrap
+// them, test with errors.Is.
+var (
+	// ErrCrossOrigin: a snapshot or delta URI on another origin than the
+	// notification (RFC 9674).
+	ErrCrossOrigin = errors.New("file on another origin than the notification")
+	// ErrHash: a file whose SHA-256 differs from the notification's.
+	ErrHash = errors.New("hash mismatch")
+	// ErrMismatch: a file whose kind, session or serial is not the one
+	// the notification names.
+	ErrMismatch = errors.New("file does not match the notification")
+	// ErrReplace: a publish or withdraw whose hash is not that of the
+	// object it replaces, or that names no object.
+	ErrReplace = errors.New("replaced object hash mismatch")
+	// ErrOverwrite: a publish without hash for an object that exists.
+	ErrOverwrite = errors.New("publish without hash overwrites an object")
+	// ErrGap: the deltas listed do not chain from the current serial.
+	ErrGap = errors.New("deltas do not chain")
+	// ErrNotNotification: the notification URL gave another kind of file.
+	ErrNotNotification = errors.New("not a notification")
+)

@@ -1,0 +1,415 @@
+// Package follow implements an RRDP client (RFC 8182) that follows one
+// repository: it polls the notification, applies deltas or takes the
+// snapshot, verifies everything (hashes, delta chains, replaced-object
+// hashes, the same-origin rules of RFC 9674), and publishes every
+// verified state into a Store, blobs first and the head last, in both the
+// XML and the iRPKI .bin formats. The origin may be an RRDP XML
+// repository or another rrdp-proxy's notification.bin.
+package follow
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/proxy/upstream"
+	"github.com/irpki/rrdp-proxy/transcode/irpki"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+)
+
+// Config configures a Follower. URL is required; every other zero field
+// takes the default in its comment.
+type Config struct {
+	// URL is the notification to follow: notification.xml of an RRDP
+	// repository, or notification.bin of another rrdp-proxy.
+	URL string
+	// Client fetches from the origin (upstream.New with a zero Config).
+	Client *upstream.Client
+	// Store receives the verified states (a new MemStore).
+	Store Store
+	// Repo is the key of the repository's head in the Store (URL).
+	Repo string
+	// Base is the URI of the directory under which the proxy serves the
+	// files of this repository, ending in '/'; the notifications it
+	// publishes name base + irpki.FilePath (the directory of URL).
+	Base string
+	// Interval is the time between polls (1m); Jitter the fraction of it
+	// by which each wait varies, both ways (0.1).
+	Interval time.Duration
+	Jitter   float64
+	// MaxBackoff caps the wait after consecutive errors, which doubles
+	// from Interval (30m).
+	MaxBackoff time.Duration
+	// Parallel caps the deltas fetched at once (4).
+	Parallel int
+	// MaxDeltas is the most deltas one sync applies; further behind, it
+	// takes the snapshot (1000).
+	MaxDeltas int
+	// Retention is how long files that left the notification stay in
+	// the head (2h, the publication server BCP).
+	Retention time.Duration
+	// Limits caps what the decoders accept (rrdpxml's defaults).
+	Limits rrdpxml.Limits
+	// Seed seeds the jitter.
+	Seed uint64
+	// OnChange, if set, is called after each new state is published, in
+	// the goroutine of Sync, outside the follower's locks: it may call
+	// WalkObjects.
+	OnChange func(*Head)
+	// Now is the clock (time.Now); Logger the log (discarded).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Stats counts what a follower did.
+type Stats struct {
+	Syncs         uint64 // notification fetches
+	NotModified   uint64 // of which answered 304 or unchanged
+	Snapshots     uint64 // states taken from a snapshot
+	Deltas        uint64 // deltas applied
+	DeltaFailures uint64 // delta runs abandoned for the snapshot
+	Desyncs       uint64 // a known serial whose delta hash changed
+	Backwards     uint64 // a serial lower than ours in the same session
+	Errors        uint64 // syncs that failed; the last good state stays
+	Session       string
+	Serial        uint64
+	LastSuccess   time.Time
+	LastError     time.Time
+	LastErr       string
+}
+
+// Follower follows one repository. Sync and Run may not run at the same
+// time; the accessors are safe at any time.
+type Follower struct {
+	cfg    Config
+	origin string
+	log    *slog.Logger
+	rnd    *rand.Rand
+
+	syncMu sync.Mutex // one sync at a time
+	mu     sync.Mutex // guards cur and stats
+	cur    *state
+	stats  Stats
+	head   *Head
+}
+
+// state is the last verified state.
+type state struct {
+	session string // the upstream's
+	serial  uint64
+	format  irpki.Format
+	objects map[string]object
+	// deltaHashes are the hashes the upstream listed for its deltas, to
+	// detect a desynchronisation.
+	deltaHashes map[uint64][32]byte
+	// held are the deltas we fetched and can serve, by serial.
+	held         map[uint64]heldDelta
+	etag, lastMo string
+}
+
+type heldDelta struct {
+	upstream [32]byte // hash in the upstream notification
+	xml, bin File
+}
+
+// New returns a follower for cfg.
+func New(cfg Config) (*Follower, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("follow: no notification URL")
+	}
+	origin, err := upstream.Origin(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("follow: notification URL: %w", err)
+	}
+	if cfg.Client == nil {
+		if cfg.Client, err = upstream.New(upstream.Config{}); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Store == nil {
+		cfg.Store = NewMemStore()
+	}
+	if cfg.Repo == "" {
+		cfg.Repo = cfg.URL
+	}
+	if cfg.Base == "" {
+		cfg.Base = cfg.URL[:strings.LastIndexByte(cfg.URL, '/')+1]
+	}
+	if !strings.HasSuffix(cfg.Base, "/") {
+		return nil, fmt.Errorf("follow: base %q does not end in /", cfg.Base)
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = time.Minute
+	}
+	if cfg.Jitter == 0 {
+		cfg.Jitter = 0.1
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 30 * time.Minute
+	}
+	if cfg.Parallel == 0 {
+		cfg.Parallel = 4
+	}
+	if cfg.MaxDeltas == 0 {
+		cfg.MaxDeltas = 1000
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = 2 * time.Hour
+	}
+	if cfg.Interval < 0 || cfg.Jitter < 0 || cfg.Jitter >= 1 || cfg.MaxBackoff < 0 || cfg.Parallel < 0 || cfg.MaxDeltas < 0 || cfg.Retention < 0 {
+		return nil, errors.New("follow: negative interval, back-off, parallelism or retention, or jitter not below 1")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Follower{
+		cfg:    cfg,
+		origin: origin,
+		log:    log.With("repo", cfg.URL),
+		rnd:    rand.New(rand.NewPCG(cfg.Seed, 0xf0110)),
+	}, nil
+}
+
+// Stats returns the counters and the current session and serial.
+func (f *Follower) Stats() Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stats
+}
+
+// Head returns the last head published, or nil.
+func (f *Follower) Head() *Head {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.head
+}
+
+// WalkObjects calls fn for every object of the current state, in URI
+// order. fn must not keep content.
+func (f *Follower) WalkObjects(fn func(uri string, content []byte) error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cur == nil {
+		return nil
+	}
+	uris := make([]string, 0, len(f.cur.objects))
+	for u := range f.cur.objects {
+		uris = append(uris, u)
+	}
+	sort.Strings(uris)
+	for _, u := range uris {
+		if err := fn(u, f.cur.objects[u].content); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run polls until ctx ends, waiting Interval (with jitter) between syncs
+// and backing off exponentially after errors. It returns ctx's error.
+func (f *Follower) Run(ctx context.Context) error {
+	failures := 0
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+		}
+		if _, err := f.Sync(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			failures++
+		} else {
+			failures = 0
+		}
+		timer.Reset(f.wait(failures))
+	}
+}
+
+// wait returns the time to the next poll after failures consecutive
+// errors.
+func (f *Follower) wait(failures int) time.Duration {
+	d := f.cfg.Interval
+	for i := 0; i < failures && d < f.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	if failures > 0 {
+		d = min(d, f.cfg.MaxBackoff)
+	}
+	j := f.cfg.Jitter * (2*f.rnd.Float64() - 1)
+	return time.Duration(float64(d) * (1 + j))
+}
+
+// Sync polls the notification once and, when the repository changed,
+// verifies and publishes its new state. It reports whether a new state was
+// published. On error the last good state stays published.
+func (f *Follower) Sync(ctx context.Context) (bool, error) {
+	f.syncMu.Lock()
+	defer f.syncMu.Unlock()
+	changed, err := f.sync(ctx)
+	f.mu.Lock()
+	f.stats.Syncs++
+	now := f.cfg.Now()
+	if err != nil {
+		f.stats.Errors++
+		f.stats.LastError, f.stats.LastErr = now, err.Error()
+		session, serial := f.stats.Session, f.stats.Serial
+		f.mu.Unlock()
+		f.log.Warn("sync failed, keeping the last good state", "err", err, "session", session, "serial", serial)
+		return false, err
+	}
+	f.stats.LastSuccess = now
+	if !changed {
+		f.stats.NotModified++
+	}
+	h := f.head
+	f.mu.Unlock()
+	if changed && f.cfg.OnChange != nil {
+		f.cfg.OnChange(h)
+	}
+	return changed, nil
+}
+
+func (f *Follower) count(fn func(*Stats)) {
+	f.mu.Lock()
+	fn(&f.stats)
+	f.mu.Unlock()
+}
+
+func (f *Follower) sync(ctx context.Context) (bool, error) {
+	f.mu.Lock()
+	cur := f.cur
+	f.mu.Unlock()
+	req := upstream.Request{URL: f.cfg.URL, Kind: rrdpxml.KindNotification}
+	if cur != nil {
+		req.ETag, req.LastModified = cur.etag, cur.lastMo
+	}
+	resp, err := f.cfg.Client.Fetch(ctx, req)
+	if err != nil {
+		return false, err
+	}
+	if resp.Status == 304 {
+		resp.Close()
+		return false, nil
+	}
+	body, err := resp.ReadAll()
+	if err != nil {
+		return false, err
+	}
+	n, format, err := f.parseNotification(body)
+	if err != nil {
+		return false, err
+	}
+	conditional := func(s *state) { s.etag, s.lastMo = resp.ETag, resp.LastModified }
+
+	if cur != nil && cur.session == n.SessionID && cur.format == format {
+		desync := false
+		for _, d := range n.Deltas {
+			if h, ok := cur.deltaHashes[d.Serial]; ok && h != d.Hash && d.Serial <= cur.serial {
+				desync = true
+				f.log.Warn("desynchronisation: the hash of a known delta changed; taking the snapshot", "serial", d.Serial, "was", fmt.Sprintf("%x", h), "now", fmt.Sprintf("%x", d.Hash))
+				break
+			}
+		}
+		switch {
+		case desync:
+			f.count(func(s *Stats) { s.Desyncs++ })
+		case n.Serial < cur.serial:
+			f.count(func(s *Stats) { s.Backwards++ })
+			f.log.Warn("serial went backwards; taking the snapshot", "serial", n.Serial, "ours", cur.serial)
+		case n.Serial == cur.serial:
+			f.mu.Lock()
+			conditional(cur)
+			f.mu.Unlock()
+			return false, nil
+		default:
+			ok, err := f.syncDeltas(ctx, cur, n, format, conditional)
+			if ok {
+				return true, nil
+			}
+			if err != nil && ctx.Err() != nil {
+				return false, err
+			}
+			f.count(func(s *Stats) { s.DeltaFailures++ })
+			f.log.Warn("deltas not usable; taking the snapshot", "err", err, "from", cur.serial, "to", n.Serial)
+		}
+	}
+	if err := f.syncSnapshot(ctx, n, format, conditional); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// parseNotification decodes either format and checks the same-origin
+// rule for every file it names.
+func (f *Follower) parseNotification(b []byte) (*rrdpxml.Notification, irpki.Format, error) {
+	format, kind, err := irpki.Detect(b)
+	if err != nil {
+		return nil, 0, fmt.Errorf("notification %s: %w", f.cfg.URL, err)
+	}
+	if kind != rrdpxml.KindNotification {
+		return nil, 0, fmt.Errorf("%s: a %s: %w", f.cfg.URL, kind, ErrNotNotification)
+	}
+	var n *rrdpxml.Notification
+	if format == irpki.FormatXML {
+		n, _, err = rrdpxml.DecodeNotification(bytes.NewReader(b), f.cfg.Limits)
+	} else {
+		n, err = irpki.UnmarshalNotification(b, f.cfg.Limits)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("notification %s: %w", f.cfg.URL, err)
+	}
+	uris := []string{n.Snapshot.URI}
+	for _, d := range n.Deltas {
+		uris = append(uris, d.URI)
+	}
+	for _, u := range uris {
+		if o, err := upstream.Origin(u); err != nil || o != f.origin {
+			return nil, 0, fmt.Errorf("notification %s names %s: %w", f.cfg.URL, u, ErrCrossOrigin)
+		}
+	}
+	return n, format, nil
+}
+
+// fetchFile fetches a snapshot or delta and checks its hash.
+func (f *Follower) fetchFile(ctx context.Context, kind rrdpxml.Kind, uri string, want [32]byte) ([]byte, error) {
+	resp, err := f.cfg.Client.Fetch(ctx, upstream.Request{URL: uri, Kind: kind})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Status != 200 {
+		resp.Close()
+		return nil, fmt.Errorf("%s %s: status %d", kind, uri, resp.Status)
+	}
+	b, err := resp.ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	if got := resp.Body.Sum(); got != want {
+		return nil, fmt.Errorf("%s %s: sha-256 %x, the notification says %x: %w", kind, uri, got, want, ErrHash)
+	}
+	return b, nil
+}
+
+// xmlSession is the session of the XML the proxy serves for an upstream
+// session: the same for an XML origin, the derived one for a .bin origin.
+func xmlSession(session string, f irpki.Format) string {
+	if f == irpki.FormatBin {
+		return irpki.DerivedSession(session)
+	}
+	return session
+}

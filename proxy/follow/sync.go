@@ -1,0 +1,272 @@
+package follow
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/irpki/rrdp-proxy/transcode/irpki"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+)
+
+// blob is a file to publish and its bytes.
+type blob struct {
+	File
+	b []byte
+}
+
+func newBlob(b []byte, f irpki.Format, kind rrdpxml.Kind, session string, serial uint64) blob {
+	sum := sha256.Sum256(b)
+	return blob{File{Path: irpki.FilePath(kind, f, session, serial, sum), Sum: sum, Size: int64(len(b)), Format: f, Kind: kind, Serial: serial}, b}
+}
+
+// pair returns a fetched file in both formats, as blobs.
+func (f *Follower) pair(b []byte, format irpki.Format, kind rrdpxml.Kind, session string, serial uint64) (xml, bin blob, err error) {
+	xs := xmlSession(session, format)
+	x, p, err := transcode(b, format, xs, f.cfg.Limits)
+	if err != nil {
+		return xml, bin, fmt.Errorf("%s %d: %w", kind, serial, err)
+	}
+	return newBlob(x, irpki.FormatXML, kind, xs, serial), newBlob(p, irpki.FormatBin, kind, session, serial), nil
+}
+
+// syncSnapshot takes the snapshot n names as the new state.
+func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, format irpki.Format, conditional func(*state)) error {
+	b, err := f.fetchFile(ctx, rrdpxml.KindSnapshot, n.Snapshot.URI, n.Snapshot.Hash)
+	if err != nil {
+		return err
+	}
+	objs, err := readSnapshot(b, format, n.SessionID, n.Serial, f.cfg.Limits)
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, err)
+	}
+	xml, bin, err := f.pair(b, format, rrdpxml.KindSnapshot, n.SessionID, n.Serial)
+	if err != nil {
+		return err
+	}
+	st := &state{session: n.SessionID, serial: n.Serial, format: format, objects: objs, held: map[uint64]heldDelta{}}
+	conditional(st)
+	if err := f.publish(ctx, st, n, xml, bin, nil, nil); err != nil {
+		return err
+	}
+	f.count(func(s *Stats) { s.Snapshots++ })
+	f.log.Info("took the snapshot", "session", n.SessionID, "serial", n.Serial, "objects", len(objs), "bytes", len(b))
+	return nil
+}
+
+// syncDeltas fetches the deltas from cur.serial to n.Serial, checks them
+// and applies them. It reports false with the reason when the snapshot
+// must be taken instead; cur is untouched then.
+func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notification, format irpki.Format, conditional func(*state)) (bool, error) {
+	listed := make(map[uint64]rrdpxml.DeltaRef, len(n.Deltas))
+	for _, d := range n.Deltas {
+		listed[d.Serial] = d
+	}
+	if n.Serial-cur.serial > uint64(f.cfg.MaxDeltas) {
+		return false, fmt.Errorf("%d deltas behind, more than %d", n.Serial-cur.serial, f.cfg.MaxDeltas)
+	}
+	var refs []rrdpxml.DeltaRef
+	for s := cur.serial + 1; s <= n.Serial; s++ {
+		d, ok := listed[s]
+		if !ok {
+			return false, fmt.Errorf("delta %d not listed: %w", s, ErrGap)
+		}
+		refs = append(refs, d)
+	}
+
+	bodies, err := f.fetchDeltas(ctx, refs)
+	if err != nil {
+		return false, err
+	}
+	ov := &overlay{base: cur.objects, changes: make(map[string]*object)}
+	var blobs []blob
+	held := make(map[uint64]heldDelta)
+	for s, h := range cur.held {
+		if d, ok := listed[s]; ok && d.Hash == h.upstream {
+			held[s] = h
+		}
+	}
+	for i, d := range refs {
+		if err := ov.applyDelta(bodies[i], format, n.SessionID, d.Serial, f.cfg.Limits); err != nil {
+			return false, fmt.Errorf("delta %s: %w", d.URI, err)
+		}
+		x, p, err := f.pair(bodies[i], format, rrdpxml.KindDelta, n.SessionID, d.Serial)
+		if err != nil {
+			return false, err
+		}
+		blobs = append(blobs, x, p)
+		held[d.Serial] = heldDelta{upstream: d.Hash, xml: x.File, bin: p.File}
+	}
+
+	// The snapshot at the new serial, regenerated from the objects.
+	objs := func(yield func(string, object) bool) {
+		uris := make([]string, 0, len(cur.objects)+len(ov.changes))
+		for u := range cur.objects {
+			if _, ch := ov.changes[u]; !ch {
+				uris = append(uris, u)
+			}
+		}
+		for u, c := range ov.changes {
+			if c != nil {
+				uris = append(uris, u)
+			}
+		}
+		sort.Strings(uris)
+		for _, u := range uris {
+			o, _ := ov.get(u)
+			if !yield(u, o) {
+				return
+			}
+		}
+	}
+	xs := xmlSession(n.SessionID, format)
+	var buf bytes.Buffer
+	w, err := rrdpxml.NewWriter(&buf, rrdpxml.Header{Kind: rrdpxml.KindSnapshot, SessionID: xs, Serial: n.Serial})
+	if err != nil {
+		return false, err
+	}
+	for u, o := range objs {
+		if err := w.Publish(u, nil, o.content); err != nil {
+			return false, fmt.Errorf("regenerate snapshot %d: %w", n.Serial, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return false, fmt.Errorf("regenerate snapshot %d: %w", n.Serial, err)
+	}
+	var bbuf bytes.Buffer
+	if _, err := irpki.XMLToBin(&bbuf, bytes.NewReader(buf.Bytes()), irpki.Options{Limits: f.cfg.Limits, Session: n.SessionID}); err != nil {
+		return false, fmt.Errorf("regenerate snapshot %d: %w", n.Serial, err)
+	}
+	sx := newBlob(buf.Bytes(), irpki.FormatXML, rrdpxml.KindSnapshot, xs, n.Serial)
+	sb := newBlob(bbuf.Bytes(), irpki.FormatBin, rrdpxml.KindSnapshot, n.SessionID, n.Serial)
+
+	st := &state{session: cur.session, serial: n.Serial, format: format, objects: cur.objects, held: held}
+	conditional(st)
+	if err := f.publish(ctx, st, n, sx, sb, blobs, ov.commit); err != nil {
+		// A store failure is not the deltas' fault, but the overlay is
+		// dropped all the same: the next sync starts again from cur.
+		return false, err
+	}
+	f.count(func(s *Stats) { s.Deltas += uint64(len(refs)) })
+	f.log.Info("applied deltas", "session", n.SessionID, "from", cur.serial, "to", n.Serial, "changes", len(ov.changes))
+	return true, nil
+}
+
+// fetchDeltas fetches refs, at most Parallel at once, and checks their
+// hashes. The first error cancels the others.
+func (f *Follower) fetchDeltas(ctx context.Context, refs []rrdpxml.DeltaRef) ([][]byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bodies := make([][]byte, len(refs))
+	errs := make([]error, len(refs))
+	sem := make(chan struct{}, f.cfg.Parallel)
+	var wg sync.WaitGroup
+	for i, d := range refs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			bodies[i], errs[i] = f.fetchFile(ctx, rrdpxml.KindDelta, d.URI, d.Hash)
+			if errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil && err != context.Canceled {
+			return nil, fmt.Errorf("delta %d: %w", refs[i].Serial, err)
+		}
+	}
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("delta %d: %w", refs[i].Serial, err)
+		}
+	}
+	return bodies, nil
+}
+
+// publish stores the blobs of a new state, then its head, and only then
+// makes st the current state (running commit first, if set).
+func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notification, snapXML, snapBin blob, deltas []blob, commit func()) error {
+	now := f.cfg.Now()
+	for _, b := range append([]blob{snapXML, snapBin}, deltas...) {
+		if err := f.cfg.Store.PutBlob(ctx, b.Sum, b.b); err != nil {
+			return fmt.Errorf("store %s: %w", b.Path, err)
+		}
+	}
+	xsums := irpki.Sums{Snapshot: snapXML.Sum, Deltas: make(map[uint64][32]byte)}
+	bsums := irpki.Sums{Snapshot: snapBin.Sum, Deltas: make(map[uint64][32]byte)}
+	files := []File{snapXML.File, snapBin.File}
+	serials := make([]uint64, 0, len(st.held))
+	for s := range st.held {
+		serials = append(serials, s)
+	}
+	sort.Slice(serials, func(i, j int) bool { return serials[i] > serials[j] })
+	for _, s := range serials {
+		h := st.held[s]
+		xsums.Deltas[s], bsums.Deltas[s] = h.xml.Sum, h.bin.Sum
+		files = append(files, h.xml, h.bin)
+	}
+	nx := *n
+	nx.SessionID = xmlSession(n.SessionID, st.format)
+	var xbuf bytes.Buffer
+	if err := rrdpxml.EncodeNotification(&xbuf, irpki.MapNotification(&nx, f.cfg.Base, irpki.FormatXML, xsums)); err != nil {
+		return fmt.Errorf("encode notification.xml: %w", err)
+	}
+	nbin, err := irpki.MarshalNotification(irpki.MapNotification(n, f.cfg.Base, irpki.FormatBin, bsums))
+	if err != nil {
+		return fmt.Errorf("encode notification.bin: %w", err)
+	}
+	st.deltaHashes = make(map[uint64][32]byte, len(n.Deltas))
+	for _, d := range n.Deltas {
+		st.deltaHashes[d.Serial] = d.Hash
+	}
+
+	// Files that left the notification stay for the retention.
+	current := make(map[string]bool, len(files))
+	for _, fl := range files {
+		current[fl.Path] = true
+	}
+	f.mu.Lock()
+	prev := f.head
+	f.mu.Unlock()
+	if prev != nil {
+		for _, fl := range prev.Files {
+			if current[fl.Path] {
+				continue
+			}
+			if fl.Expires.IsZero() {
+				fl.Expires = now.Add(f.cfg.Retention)
+			}
+			if fl.Expires.After(now) {
+				current[fl.Path] = true
+				files = append(files, fl)
+			}
+		}
+	}
+	h := &Head{
+		Repo: f.cfg.URL, Session: n.SessionID, Serial: n.Serial, Origin: st.format, Time: now,
+		NotificationXML: xbuf.Bytes(), NotificationBin: nbin, Files: files,
+	}
+	if err := f.cfg.Store.PutHead(ctx, f.cfg.Repo, h); err != nil {
+		return fmt.Errorf("store head: %w", err)
+	}
+	f.mu.Lock()
+	if commit != nil {
+		commit() // under mu: WalkObjects reads the same map
+	}
+	f.cur, f.head = st, h
+	f.stats.Session, f.stats.Serial = n.SessionID, n.Serial
+	f.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,28 @@
+package upstream
+
+import "errors"
+
+// The causes a fetch fails with, wrapped in an *Error; test them with
+// errors.Is.
+var (
+	ErrTooLarge = errors.New("body over the size cap")
+	ErrTimeout  = errors.New("deadline exceeded")
+	ErrTooSlow  = errors.New("transfer below the minimum rate")
+	ErrStatus   = errors.New("unexpected HTTP status")
+	ErrRedirect = errors.New("redirect refused")
+	ErrGzip     = errors.New("bad gzip encoding")
+	ErrURL      = errors.New("bad URL")
+)
+
+// Error is a failed fetch: the operation ("get" up to the response
+// headers, "read" for the body), the URL it concerned and the cause.
+type Error struct {
+	Op  string
+	URL string
+	Err error
+}
+
+func (e *Error) Error() string { return e.Op + " " + e.URL + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }

@@ -81,7 +81,7 @@ func snapshotObjects(t *testing.T, dir string, f File) map[string][]byte {
 // party does, at now: every certificate, CRL and signed object verified,
 // every manifest listing exactly the files of its publication point with
 // their hashes, no object left unreached. It returns the VRPs.
-func validate(t *testing.T, dir string, info Info, now time.Time) []rp.VRP {
+func validate(t *testing.T, dir string, info Info, now time.Time) []rpki.VRP {
 	t.Helper()
 	objs := snapshotObjects(t, dir, info.Snapshot)
 	taDER, err := os.ReadFile(filepath.Join(dir, TACertPath))
@@ -108,7 +108,7 @@ func validate(t *testing.T, dir string, info Info, now time.Time) []rp.VRP {
 	}
 
 	seen := map[string]bool{}
-	var vrps []rp.VRP
+	var vrps []rpki.VRP
 	var walk func(ca *rpki.Cert)
 	walk = func(ca *rpki.Cert) {
 		if ca.Notify != info.BaseURL+NotificationPath {
@@ -210,7 +210,7 @@ func validate(t *testing.T, dir string, info Info, now time.Time) []rp.VRP {
 					continue
 				}
 				for _, p := range roa.Prefixes {
-					vrps = append(vrps, rp.VRP{ASN: roa.ASID, Prefix: p.Prefix, MaxLength: p.MaxLength})
+					vrps = append(vrps, rpki.VRP{ASN: roa.ASID, Prefix: p.Prefix, MaxLength: p.MaxLength})
 				}
 			default:
 				t.Errorf("%s: unexpected file type", u)
@@ -223,7 +223,7 @@ func validate(t *testing.T, dir string, info Info, now time.Time) []rp.VRP {
 			t.Errorf("%s is published but not reachable from the TA", u)
 		}
 	}
-	return rp.SortVRPs(vrps)
+	return rpki.SortVRPs(vrps)
 }
 
 // checkVRPs validates the repository at now and compares its VRPs with
@@ -235,10 +235,10 @@ func checkVRPs(t *testing.T, r *Repo, dir string, now time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := rp.DiffVRPs(got, want, 10); d != "" {
+	if d := rpki.DiffVRPs(got, want, 10); d != "" {
 		t.Errorf("published ROAs differ from %s:\n%s", VRPPath, d)
 	}
-	if d := rp.DiffVRPs(r.VRPs(), want, 10); d != "" {
+	if d := rpki.DiffVRPs(r.VRPs(), want, 10); d != "" {
 		t.Errorf("Repo.VRPs differs from %s:\n%s", VRPPath, d)
 	}
 }

@@ -1,6 +1,8 @@
 package repotest
 
 import (
+	"github.com/irpki/rrdp-proxy/transcode/rpki"
+
 	"context"
 	"path/filepath"
 	"strings"
@@ -112,7 +114,7 @@ func TestRelyingParties(t *testing.T) {
 		if err := res.Err(); err != nil {
 			t.Errorf("%s: %v", what, err)
 		}
-		if d := rp.DiffVRPs(res.VRPs, want, 10); d != "" {
+		if d := rpki.DiffVRPs(res.VRPs, want, 10); d != "" {
 			t.Errorf("%s: fort VRPs differ from %s:\n%s", what, VRPPath, d)
 		}
 		fo = fetched()
@@ -124,7 +126,7 @@ func TestRelyingParties(t *testing.T) {
 		if err := res.Err(); err != nil {
 			t.Errorf("%s: %v", what, err)
 		}
-		if d := rp.DiffVRPs(res.VRPs, want, 10); d != "" {
+		if d := rpki.DiffVRPs(res.VRPs, want, 10); d != "" {
 			t.Errorf("%s: rpki-client VRPs differ from %s:\n%s", what, VRPPath, d)
 		}
 		t.Logf("%s: %d VRPs; rpki-client took %v", what, len(want), res.Elapsed.Round(time.Millisecond))

@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/irpki/rrdp-proxy/transcode/rpki"
-	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
 )
 
 // Starts of the address space handed out to members.
@@ -143,8 +142,8 @@ func (s *state) aspa(ca *caState) rpki.ASPA {
 }
 
 // VRPs returns the Validated ROA Payloads of the repository, sorted.
-func (s *state) vrps() []rp.VRP {
-	var out []rp.VRP
+func (s *state) vrps() []rpki.VRP {
+	var out []rpki.VRP
 	for _, ca := range s.CAs {
 		if ca == nil {
 			continue
@@ -156,11 +155,11 @@ func (s *state) vrps() []rp.VRP {
 				if ml == 0 {
 					ml = p.Prefix.Bits()
 				}
-				out = append(out, rp.VRP{ASN: roa.ASID, Prefix: p.Prefix, MaxLength: ml})
+				out = append(out, rpki.VRP{ASN: roa.ASID, Prefix: p.Prefix, MaxLength: ml})
 			}
 		}
 	}
-	return rp.SortVRPs(out)
+	return rpki.SortVRPs(out)
 }
 
 // mix hashes the seed with a label and numbers into 64 bits: the

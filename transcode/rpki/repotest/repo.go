@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/irpki/rrdp-proxy/transcode/rpki"
-	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
 
@@ -359,7 +358,7 @@ func (r *Repo) finish() error {
 		return fmt.Errorf("write TAL: %w", err)
 	}
 	var vrps bytes.Buffer
-	if err := rp.WriteVRPCSV(&vrps, s.vrps()); err != nil {
+	if err := rpki.WriteVRPCSV(&vrps, s.vrps()); err != nil {
 		return fmt.Errorf("write expected VRPs: %w", err)
 	}
 	for _, f := range []struct {
@@ -399,7 +398,7 @@ func (f fileRef) file() File {
 
 // VRPs returns the Validated ROA Payloads that a relying party must
 // output for the repository, sorted; expected-vrps.csv holds the same.
-func (r *Repo) VRPs() []rp.VRP { return r.s.vrps() }
+func (r *Repo) VRPs() []rpki.VRP { return r.s.vrps() }
 
 func rrdpHeader(s *state, snapshot bool) rrdpxml.Header {
 	k := rrdpxml.KindDelta

@@ -5,7 +5,7 @@
 // (apt-get install rpki-client fort-validator faketime nginx). They fetch a
 // repository over RRDP (RFC 8182) from an [Origin] on the loopback
 // interface, validate it (RFC 6487, RFC 6488, RFC 9286, RFC 9582) and
-// write Validated ROA Payloads, which a [Result] holds as sorted [VRP]s
+// write Validated ROA Payloads, which a [Result] holds as sorted [rpki.VRP]s
 // together with the logs and the lines of the logs that report problems.
 //
 // A test typically does:

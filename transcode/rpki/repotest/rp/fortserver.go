@@ -1,6 +1,8 @@
 package rp
 
 import (
+	"github.com/irpki/rrdp-proxy/transcode/rpki"
+
 	"bufio"
 	"context"
 	"errors"
@@ -51,7 +53,7 @@ type fortCycle struct {
 	start, end int // indexes in lines; end is -1 while running
 	startAt    time.Time
 	endAt      time.Time
-	vrps       []VRP
+	vrps       []rpki.VRP
 	readErr    error
 }
 

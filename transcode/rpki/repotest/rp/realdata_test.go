@@ -1,6 +1,8 @@
 package rp
 
 import (
+	"github.com/irpki/rrdp-proxy/transcode/rpki"
+
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -172,7 +174,7 @@ func firstROA(t *testing.T, snapshot []byte) (uri, content string) {
 
 // krillOracle reads the VRPs that rpki-client 8.2 and FORT 1.5.4 output for
 // the data set and checks that they agree.
-func krillOracle(t *testing.T, rd string) []VRP {
+func krillOracle(t *testing.T, rd string) []rpki.VRP {
 	t.Helper()
 	oracle := filepath.Join(rd, "krill-sync", "oracle")
 	rc, err := ReadVRPCSV(filepath.Join(oracle, "rpki-client-8.2.csv"))
@@ -183,7 +185,7 @@ func krillOracle(t *testing.T, rd string) []VRP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := DiffVRPs(fort, rc, 5); d != "" {
+	if d := rpki.DiffVRPs(fort, rc, 5); d != "" {
 		t.Fatalf("oracles disagree: fort vs rpki-client:\n%s", d)
 	}
 	if len(rc) != 100 {
@@ -193,7 +195,7 @@ func krillOracle(t *testing.T, rd string) []VRP {
 }
 
 // checkRun fails the test unless res is a clean run with exactly want.
-func checkRun(t *testing.T, what string, res *Result, err error, want []VRP) {
+func checkRun(t *testing.T, what string, res *Result, err error, want []rpki.VRP) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
@@ -202,7 +204,7 @@ func checkRun(t *testing.T, what string, res *Result, err error, want []VRP) {
 	if err := res.Err(); err != nil {
 		t.Errorf("%s: %v\nstdout:\n%s\nstderr:\n%s", what, err, res.Stdout, res.Stderr)
 	}
-	if d := DiffVRPs(res.VRPs, want, 10); d != "" {
+	if d := rpki.DiffVRPs(res.VRPs, want, 10); d != "" {
 		t.Errorf("%s: VRPs differ from the oracle: %s", what, d)
 	}
 }
@@ -287,7 +289,7 @@ func TestKrillGood(t *testing.T) {
 type krillEnv struct {
 	origin *Origin
 	tree   string // the directory the origin serves
-	want   []VRP
+	want   []rpki.VRP
 	opts   Options
 }
 

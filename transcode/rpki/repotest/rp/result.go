@@ -1,6 +1,8 @@
 package rp
 
 import (
+	"github.com/irpki/rrdp-proxy/transcode/rpki"
+
 	"errors"
 	"fmt"
 	"regexp"
@@ -55,7 +57,7 @@ type Result struct {
 	// Command is the command line that was run.
 	Command []string
 	// VRPs are the Validated ROA Payloads the relying party wrote, sorted.
-	VRPs []VRP
+	VRPs []rpki.VRP
 	// Stdout and Stderr are the relying party's complete output.
 	Stdout, Stderr string
 	// ExitCode is the exit status (-1 when killed by a signal).

@@ -1,4 +1,4 @@
-package rp
+package rpki
 
 import (
 	"bufio"
@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,8 +45,8 @@ func SortVRPs(vrps []VRP) []VRP {
 	return slices.Compact(vrps)
 }
 
-// CSVHeader is the header line of the VRP CSV format.
-const CSVHeader = "ASN,IP Prefix,Max Length"
+// VRPCSVHeader is the header line of the VRP CSV format.
+const VRPCSVHeader = "ASN,IP Prefix,Max Length"
 
 // WriteVRPCSV writes vrps, sorted and without duplicates, in the CSV format
 // of the repository generator's expected-vrps.csv: the header
@@ -55,7 +54,7 @@ const CSVHeader = "ASN,IP Prefix,Max Length"
 func WriteVRPCSV(w io.Writer, vrps []VRP) error {
 	vrps = SortVRPs(slices.Clone(vrps))
 	bw := bufio.NewWriter(w)
-	bw.WriteString(CSVHeader + "\n")
+	bw.WriteString(VRPCSVHeader + "\n")
 	for _, v := range vrps {
 		bw.WriteString(v.String())
 		bw.WriteByte('\n')
@@ -66,24 +65,11 @@ func WriteVRPCSV(w io.Writer, vrps []VRP) error {
 	return nil
 }
 
-// ReadVRPCSV reads a VRP CSV file: the format of WriteVRPCSV, and also the
+// ParseVRPCSV parses a VRP CSV: the format of WriteVRPCSV, and also the
 // CSV output of rpki-client ("ASN,IP Prefix,Max Length,Trust Anchor,Expires")
 // and of FORT ("ASN,Prefix,Max prefix length"); columns after the third are
-// ignored. The result is sorted and without duplicates.
-func ReadVRPCSV(path string) ([]VRP, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read vrp csv: %w", err)
-	}
-	vrps, err := ParseVRPCSV(data)
-	if err != nil {
-		return nil, fmt.Errorf("read vrp csv %s: %w", path, err)
-	}
-	return vrps, nil
-}
-
-// ParseVRPCSV parses the CSV formats that ReadVRPCSV reads. A first line
-// whose first field is "ASN" is a header.
+// ignored. A first line whose first field is "ASN" is a header. The result
+// is sorted and without duplicates.
 func ParseVRPCSV(data []byte) ([]VRP, error) {
 	var vrps []VRP
 	for i, line := range bytes.Split(data, []byte("\n")) {

@@ -1,10 +1,7 @@
-package rp
+package rpki
 
 import (
-	"bytes"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -63,35 +60,6 @@ func TestParseVRPCSV(t *testing.T) {
 				t.Errorf("got %v, want %v: %s", got, tt.want, d)
 			}
 		})
-	}
-}
-
-func TestWriteReadVRPCSV(t *testing.T) {
-	vrps := []VRP{vrp(64513, "10.0.0.0/24", 24), vrp(64512, "2001:db8::/32", 48), vrp(64512, "10.0.0.0/16", 24)}
-	var buf bytes.Buffer
-	if err := WriteVRPCSV(&buf, vrps); err != nil {
-		t.Fatal(err)
-	}
-	want := "ASN,IP Prefix,Max Length\n" +
-		"AS64512,10.0.0.0/16,24\n" +
-		"AS64512,2001:db8::/32,48\n" +
-		"AS64513,10.0.0.0/24,24\n"
-	if buf.String() != want {
-		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
-	}
-	path := filepath.Join(t.TempDir(), "vrps.csv")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got, err := ReadVRPCSV(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := DiffVRPs(got, vrps, 0); d != "" {
-		t.Error(d)
-	}
-	if _, err := ReadVRPCSV(filepath.Join(t.TempDir(), "missing.csv")); err == nil {
-		t.Error("ReadVRPCSV of a missing file: got nil error")
 	}
 }
 

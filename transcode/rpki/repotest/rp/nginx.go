@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,9 @@ import (
 // directory.
 type nginx struct {
 	prefix string
+	port   int
+	pki    *PKI
+	marks  int // settle markers sent
 	cmd    *exec.Cmd
 	done   chan struct{} // closed when cmd has exited
 	werr   error         // cmd.Wait's result, valid after done
@@ -77,7 +82,7 @@ func startNginx(cfg OriginConfig, port int, ipv6 bool) (*nginx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start nginx: %w", err)
 	}
-	n := &nginx{prefix: prefix, done: make(chan struct{})}
+	n := &nginx{prefix: prefix, port: port, pki: cfg.PKI, done: make(chan struct{})}
 	fail := func(err error) (*nginx, error) {
 		os.RemoveAll(prefix)
 		return nil, fmt.Errorf("start nginx: %w", err)
@@ -157,9 +162,53 @@ func (n *nginx) errorLog() string {
 	return string(b)
 }
 
+// markPrefix starts the paths of the marker requests settle sends; they
+// are left out of what requests returns.
+const markPrefix = "/.rp-settle/"
+
+// settle makes the access log complete up to now. nginx writes a request's
+// line after it has sent the response, so a client can hold the answer
+// before the line exists. settle sends a marker request and waits for its
+// line: nginx runs as one process (master_process off) and logs requests in
+// the order it finishes them, so every request answered before the marker
+// was sent is logged by then.
+func (n *nginx) settle() error {
+	n.marks++
+	mark := markPrefix + strconv.Itoa(n.marks)
+	conf := n.pki.ClientTLS()
+	conf.ServerName = "localhost"
+	c := &http.Client{
+		Timeout:   5 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: conf, DisableKeepAlives: true},
+	}
+	resp, err := c.Get("https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(n.port)) + mark)
+	if err != nil {
+		return fmt.Errorf("settle nginx access log: %w", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join(n.prefix, "access.log"))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("settle nginx access log: %w", err)
+		}
+		if bytes.Contains(b, []byte(" "+mark+"\n")) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("settle nginx access log: marker %s not logged after 5s", mark)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a file nginx appends to
+	}
+}
+
 // requests parses the access log, written with the format
-// "$request_method $status $uri".
+// "$request_method $status $uri", after settling it.
 func (n *nginx) requests() ([]Request, error) {
+	if err := n.settle(); err != nil {
+		return nil, err
+	}
 	name := filepath.Join(n.prefix, "access.log")
 	f, err := os.Open(name)
 	if errors.Is(err, os.ErrNotExist) {
@@ -179,6 +228,9 @@ func (n *nginx) requests() ([]Request, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read nginx access log %s:%d: status %q: %w", name, line, fields[1], err)
 		}
+		if strings.HasPrefix(fields[2], markPrefix) {
+			continue
+		}
 		reqs = append(reqs, Request{Method: fields[0], Path: fields[2], Status: status})
 	}
 	if err := sc.Err(); err != nil {
@@ -190,6 +242,9 @@ func (n *nginx) requests() ([]Request, error) {
 // resetLog truncates the access log; nginx appends with O_APPEND, so later
 // lines start at offset 0.
 func (n *nginx) resetLog() error {
+	if err := n.settle(); err != nil { // no late line may survive the reset
+		return err
+	}
 	err := os.Truncate(filepath.Join(n.prefix, "access.log"), 0)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("reset nginx access log: %w", err)

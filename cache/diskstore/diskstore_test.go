@@ -1,0 +1,204 @@
+package diskstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/proxy/follow"
+	"github.com/irpki/rrdp-proxy/transcode/irpki"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+)
+
+// blob returns n seeded pseudo-random bytes and their sum.
+func blob(r *rand.Rand, n int) ([]byte, [32]byte) {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b, sha256.Sum256(b)
+}
+
+func file(path string, sum [32]byte, size int, expires time.Time) follow.File {
+	return follow.File{Path: path, Sum: sum, Size: int64(size), Format: irpki.FormatXML,
+		Kind: rrdpxml.KindSnapshot, Serial: 7, Expires: expires}
+}
+
+func open(t *testing.T, dir string, now func() time.Time) *Store {
+	t.Helper()
+	s, err := Open(Config{Dir: dir, Grace: time.Minute, Now: now})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	return s
+}
+
+func TestRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir, nil)
+	r := rand.New(rand.NewPCG(1, 2))
+	b1, s1 := blob(r, 1000)
+	b2, s2 := blob(r, 0)
+	for _, c := range []struct {
+		b   []byte
+		sum [32]byte
+	}{{b1, s1}, {b2, s2}, {b1, s1}} {
+		if err := s.PutBlob(ctx, c.sum, c.b); err != nil {
+			t.Fatalf("PutBlob(%x): %v", c.sum[:4], err)
+		}
+	}
+	h := &follow.Head{Repo: "https://rrdp.example.net/notification.xml", Session: "s", Serial: 7,
+		Origin: irpki.FormatXML, Time: time.Unix(1700000000, 0).UTC(), NotificationXML: []byte("<n/>"),
+		Files: []follow.File{file("a.xml", s1, len(b1), time.Time{}), file("b.xml", s2, 0, time.Time{})}}
+	if err := s.PutHead(ctx, "repo-a", h); err != nil {
+		t.Fatalf("PutHead: %v", err)
+	}
+
+	// A second Store on the same directory is what a restart sees.
+	s = open(t, dir, nil)
+	heads, err := s.Heads(ctx)
+	if err != nil {
+		t.Fatalf("Heads: %v", err)
+	}
+	got := heads["repo-a"]
+	if len(heads) != 1 || got == nil {
+		t.Fatalf("Heads: got %d heads (%v), want repo-a only", len(heads), heads)
+	}
+	if got.Serial != 7 || got.Session != "s" || string(got.NotificationXML) != "<n/>" || !got.Time.Equal(h.Time) ||
+		len(got.Files) != 2 || got.Files[0] != h.Files[0] {
+		t.Errorf("head read back: got %+v, want %+v", got, h)
+	}
+	for _, c := range []struct {
+		name string
+		sum  [32]byte
+		want []byte
+	}{{"a", s1, b1}, {"empty", s2, b2}} {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := s.GetBlob(ctx, c.sum)
+			if err != nil || string(b) != string(c.want) {
+				t.Errorf("GetBlob: got %d bytes, %v; want %d bytes", len(b), err, len(c.want))
+			}
+		})
+	}
+	if _, err := s.GetBlob(ctx, [32]byte{1}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("GetBlob(absent): got %v, want fs.ErrNotExist", err)
+	}
+	if _, n, err := s.Blobs(); err != nil || n != 1000 {
+		t.Errorf("Blobs: got %d bytes, %v; want 1000", n, err)
+	}
+}
+
+func TestRefuse(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), nil)
+	r := rand.New(rand.NewPCG(3, 4))
+	b, sum := blob(r, 100)
+	if err := s.PutBlob(ctx, [32]byte{9}, b); err == nil {
+		t.Errorf("PutBlob with a wrong key: got nil error")
+	}
+	past := time.Now().Add(-time.Hour)
+	tests := []struct {
+		name  string
+		files []follow.File
+		ok    bool
+	}{
+		{"missing blob", []follow.File{file("a.xml", sum, 100, time.Time{})}, false},
+		{"missing but retained", []follow.File{file("a.xml", sum, 100, time.Now().Add(time.Hour))}, false},
+		{"missing but expired", []follow.File{file("a.xml", sum, 100, past)}, true},
+		{"no files", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.PutHead(ctx, "r", &follow.Head{Files: tt.files})
+			if (err == nil) != tt.ok {
+				t.Errorf("PutHead: got %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestOpenRemovesTemps(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir, nil)
+	r := rand.New(rand.NewPCG(5, 6))
+	b, sum := blob(r, 10)
+	if err := s.PutBlob(ctx, sum, b); err != nil {
+		t.Fatal(err)
+	}
+	junk := []string{
+		filepath.Join(dir, blobDir, tmpStart+"123"),
+		filepath.Join(dir, headDir, tmpStart+"456"),
+		filepath.Join(dir, headDir, "notahead"),
+		filepath.Join(dir, blobDir, "00zz"),
+	}
+	for _, p := range junk {
+		if err := os.WriteFile(p, []byte("{torn"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = open(t, dir, nil)
+	for i, p := range junk {
+		_, err := os.Stat(p)
+		if gone := errors.Is(err, fs.ErrNotExist); gone != (i < 2) {
+			t.Errorf("%s after Open: removed=%v, want %v", p, gone, i < 2)
+		}
+	}
+	if heads, err := s.Heads(ctx); err != nil || len(heads) != 0 {
+		t.Errorf("Heads: got %v, %v; want none", heads, err)
+	}
+	if sums, _, err := s.Blobs(); err != nil || len(sums) != 1 || sums[0] != sum {
+		t.Errorf("Blobs: got %x, %v; want one", sums, err)
+	}
+}
+
+func TestGC(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	offset := time.Duration(0)
+	now := func() time.Time { return time.Now().Add(offset) }
+	s := open(t, dir, now)
+	r := rand.New(rand.NewPCG(7, 8))
+	var bs [5][]byte
+	var sums [5][32]byte
+	for i := range bs {
+		bs[i], sums[i] = blob(r, 100*(i+1))
+		if err := s.PutBlob(ctx, sums[i], bs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 0 current, 1 retained for 2h, 2 expired in 30 min, 3 named by no
+	// head, 4 put again later (within grace at GC time).
+	h := &follow.Head{Files: []follow.File{
+		file("0", sums[0], 100, time.Time{}),
+		file("1", sums[1], 200, now().Add(2*time.Hour)),
+		file("2", sums[2], 300, now().Add(30*time.Minute)),
+	}}
+	if err := s.PutHead(ctx, "r", h); err != nil {
+		t.Fatal(err)
+	}
+	offset = time.Hour
+	if err := s.PutBlob(ctx, sums[4], bs[4]); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.GC(ctx)
+	if err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	if st.Removed != 2 || st.Kept != 3 || st.RemovedBytes != 700 {
+		t.Errorf("GC: got %+v, want 2 removed (700 bytes), 3 kept", st)
+	}
+	for i, want := range []bool{true, true, false, false, true} {
+		_, err := s.GetBlob(ctx, sums[i])
+		if (err == nil) != want {
+			t.Errorf("blob %d after GC: got err %v, want present=%v", i, err, want)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package diskstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// GCStats says what one GC did.
+type GCStats struct {
+	Kept, Removed int
+	RemovedBytes  int64
+}
+
+// GC removes the blobs that no head needs: those no head names, or names only
+// as a file whose retention ended, and that were not put within Grace.
+func (s *Store) GC(ctx context.Context) (GCStats, error) {
+	var st GCStats
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	heads, err := s.Heads(ctx)
+	if err != nil {
+		return st, fmt.Errorf("diskstore: gc: %w", err)
+	}
+	now := s.now()
+	keep := make(map[[32]byte]bool)
+	for _, h := range heads {
+		for _, f := range h.Files {
+			if f.Expires.IsZero() || now.Before(f.Expires) {
+				keep[f.Sum] = true
+			}
+		}
+	}
+	sums, _, err := s.Blobs()
+	if err != nil {
+		return st, fmt.Errorf("diskstore: gc: %w", err)
+	}
+	for _, sum := range sums {
+		if err := ctx.Err(); err != nil {
+			return st, fmt.Errorf("diskstore: gc: %w", err)
+		}
+		if keep[sum] {
+			st.Kept++
+			continue
+		}
+		p := s.blobPath(sum)
+		info, err := os.Stat(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return st, fmt.Errorf("diskstore: gc: %w", err)
+		}
+		if now.Sub(info.ModTime()) < s.grace {
+			st.Kept++
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return st, fmt.Errorf("diskstore: gc: %w", err)
+		}
+		st.Removed++
+		st.RemovedBytes += info.Size()
+	}
+	if st.Removed > 0 {
+		if err := syncDir(filepath.Join(s.dir, blobDir)); err != nil {
+			return st, fmt.Errorf("diskstore: gc: %w", err)
+		}
+	}
+	return st, nil
+}

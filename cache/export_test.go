@@ -1,0 +1,5 @@
+package cache
+
+import "encoding/hex"
+
+func hexSum(sum [32]byte) string { return hex.EncodeToString(sum[:]) }

@@ -1,0 +1,21 @@
+package cache
+
+import (
+	"context"
+
+	"github.com/irpki/rrdp-proxy/proxy/follow"
+)
+
+// Tier is a lower tier of the cache: the disk (diskstore.Store) or a shared
+// store. GetBlob reports a missing blob with an error wrapping fs.ErrNotExist;
+// the cache checks every blob it reads against its key, so a Tier need not.
+// PutHead must be atomic; Heads returns every head, keyed by repository.
+type Tier interface {
+	GetBlob(ctx context.Context, sum [32]byte) ([]byte, error)
+	PutBlob(ctx context.Context, sum [32]byte, b []byte) error
+	Heads(ctx context.Context) (map[string]*follow.Head, error)
+	PutHead(ctx context.Context, repo string, h *follow.Head) error
+}
+
+// sizer is a Tier that can tell how many bytes of blobs it holds.
+type sizer interface{ Bytes() int64 }

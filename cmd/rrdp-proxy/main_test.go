@@ -241,3 +241,53 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+func TestLocate(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "s", "1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "s", "1", "a b.xml"), []byte("x"), 0o644)
+	path, base, err := locate(dir, "https://h.example/rrdp/s/1/a%20b.xml")
+	if err != nil || path != filepath.Join(dir, "s", "1", "a b.xml") || base != "https://h.example/rrdp/" {
+		t.Errorf("got %q %q %v", path, base, err)
+	}
+	for _, uri := range []string{
+		"https://h.example/x/..%2f..%2fetc/passwd",
+		"https://h.example/x/%2e%2e/%2e%2e/etc/passwd",
+		"https://h.example/x/../../etc/passwd",
+		"https://h.example/x/a%5c..%5cb",
+	} {
+		if p, _, err := locate(dir, uri); err == nil {
+			t.Errorf("locate(%s) = %s, want an error", uri, p)
+		}
+	}
+}
+
+func TestTranscodeNotificationLeavesNothingOnError(t *testing.T) {
+	dir := t.TempDir()
+	writeRepo(t, dir, irpkitest.Spec{Seed: 7, Objects: 10}, false)
+	// Corrupt the delta after the notification named it: the snapshot
+	// converts, then the delta fails its hash.
+	matches, _ := filepath.Glob(filepath.Join(dir, "*", "2", "rnd2", "delta.xml"))
+	if len(matches) != 1 {
+		t.Fatalf("delta not found: %v", matches)
+	}
+	b, _ := os.ReadFile(matches[0])
+	os.WriteFile(matches[0], bytes.Replace(b, []byte("<publish"), []byte("<publish "), 1), 0o644)
+	out := t.TempDir()
+	code, _, stderr := runCLI(t, "transcode", filepath.Join(dir, "notification.xml"), filepath.Join(out, "notification.bin"))
+	if code != 1 || !strings.Contains(stderr, "the notification says") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	var files []string
+	filepath.Walk(out, func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) != 0 {
+		t.Errorf("left behind: %v", files)
+	}
+}

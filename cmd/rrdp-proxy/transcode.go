@@ -19,7 +19,8 @@ const transcodeAbout = `Convert an RRDP notification, snapshot or delta between 
 iRPKI protobuf layout (.bin). The kind and format of IN are detected from its
 content; by default XML becomes .bin and .bin becomes XML. IN or OUT may be -
 for stdin or stdout. Everything is checked on the way; a rejected input exits
-non-zero with the error on stderr and leaves OUT untouched.
+non-zero with the error on stderr and leaves a file OUT untouched (on stdout,
+.bin to XML streams group by group, so a late error can follow partial XML).
 
 A notification names its snapshot and deltas, so IN must then be a file: the
 files it names are looked up beside it (by the trailing part of their URI
@@ -135,8 +136,26 @@ func transcodeNotification(r io.Reader, inPath, outPath string, from, to irpki.F
 	if err != nil {
 		return fmt.Errorf("%s: snapshot: %w", inPath, err)
 	}
+	// Files converted before a later failure are removed again: a rejected
+	// input leaves nothing behind.
+	var written []string
+	ok := false
+	defer func() {
+		if !ok {
+			for _, p := range written {
+				os.Remove(p)
+			}
+		}
+	}()
+	convert := func(path string, kind rrdpxml.Kind, serial uint64, hash [32]byte) ([32]byte, error) {
+		sum, dst, err := convertFile(path, outDir, n, kind, serial, hash, from, to)
+		if dst != "" {
+			written = append(written, dst)
+		}
+		return sum, err
+	}
 	sums := irpki.Sums{Deltas: make(map[uint64][32]byte)}
-	if sums.Snapshot, err = convertFile(snapPath, outDir, n, rrdpxml.KindSnapshot, n.Serial, n.Snapshot.Hash, from, to); err != nil {
+	if sums.Snapshot, err = convert(snapPath, rrdpxml.KindSnapshot, n.Serial, n.Snapshot.Hash); err != nil {
 		return err
 	}
 	for _, d := range n.Deltas {
@@ -145,12 +164,12 @@ func transcodeNotification(r io.Reader, inPath, outPath string, from, to irpki.F
 			fmt.Fprintf(stderr, "rrdp-proxy transcode: delta %d left out: %v\n", d.Serial, err)
 			continue
 		}
-		if sums.Deltas[d.Serial], err = convertFile(p, outDir, n, rrdpxml.KindDelta, d.Serial, d.Hash, from, to); err != nil {
+		if sums.Deltas[d.Serial], err = convert(p, rrdpxml.KindDelta, d.Serial, d.Hash); err != nil {
 			return err
 		}
 	}
 	out := irpki.MapNotification(n, base, to, sums)
-	return writeOutput(outPath, nil, func(w io.Writer) error {
+	err = writeOutput(outPath, nil, func(w io.Writer) error {
 		if to == irpki.FormatXML {
 			return rrdpxml.EncodeNotification(w, out)
 		}
@@ -161,6 +180,8 @@ func transcodeNotification(r io.Reader, inPath, outPath string, from, to irpki.F
 		_, err = w.Write(b)
 		return err
 	})
+	ok = err == nil
+	return err
 }
 
 func readNotification(r io.Reader, f irpki.Format) (*rrdpxml.Notification, error) {
@@ -177,17 +198,31 @@ func readNotification(r io.Reader, f irpki.Format) (*rrdpxml.Notification, error
 
 // locate finds the local file for a URI named by a notification in dir: the
 // longest trailing part of the URI's path that exists under dir. It returns
-// the file and the URI of the directory that dir stands for.
+// the file and the URI of the directory that dir stands for. Every segment
+// is decoded on its own and must stay a plain local name, so no URI can
+// reach outside dir (rrdpxml already refuses dot segments and encoded
+// separators; this does not rely on it).
 func locate(dir, uri string) (path, base string, err error) {
 	u, err := url.Parse(uri)
 	if err != nil {
 		return "", "", err
 	}
-	segs := strings.Split(strings.TrimPrefix(u.Path, "/"), "/")
+	escaped := strings.Split(strings.TrimPrefix(u.EscapedPath(), "/"), "/")
+	segs := make([]string, len(escaped))
+	for i, e := range escaped {
+		seg, err := url.PathUnescape(e)
+		if err != nil || seg == "" || !filepath.IsLocal(seg) || strings.ContainsAny(seg, `/\`) {
+			return "", "", fmt.Errorf("uri %s: path segment %q is not a plain file name", uri, e)
+		}
+		segs[i] = seg
+	}
 	for i := range segs {
 		p := filepath.Join(append([]string{dir}, segs[i:]...)...)
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-			rest := strings.Join(segs[i:], "/")
+			rest := strings.Join(escaped[i:], "/")
+			if !strings.HasSuffix(uri, rest) {
+				return "", "", fmt.Errorf("uri %s: cannot tell its directory from its path", uri)
+			}
 			return p, strings.TrimSuffix(uri, rest), nil
 		}
 	}
@@ -196,31 +231,31 @@ func locate(dir, uri string) (path, base string, err error) {
 
 // convertFile converts one snapshot or delta, checks it against the
 // notification (hash, session, serial) and writes it under outDir at its
-// FilePath. It returns the SHA-256 of what it wrote.
-func convertFile(path, outDir string, n *rrdpxml.Notification, kind rrdpxml.Kind, serial uint64, hash [32]byte, from, to irpki.Format) ([32]byte, error) {
+// FilePath. It returns the SHA-256 of what it wrote and where.
+func convertFile(path, outDir string, n *rrdpxml.Notification, kind rrdpxml.Kind, serial uint64, hash [32]byte, from, to irpki.Format) ([32]byte, string, error) {
 	var sum [32]byte
 	f, err := os.Open(path)
 	if err != nil {
-		return sum, err
+		return sum, "", err
 	}
 	defer f.Close()
 	var buf bytes.Buffer
 	res, err := irpki.Transcode(&buf, f, from, to, irpki.Options{})
 	if err != nil {
-		return sum, fmt.Errorf("%s: %w", path, err)
+		return sum, "", fmt.Errorf("%s: %w", path, err)
 	}
 	switch {
 	case res.InSum != hash:
-		return sum, fmt.Errorf("%s: sha-256 %x, the notification says %x", path, res.InSum, hash)
+		return sum, "", fmt.Errorf("%s: sha-256 %x, the notification says %x", path, res.InSum, hash)
 	case res.Kind != kind:
-		return sum, fmt.Errorf("%s: a %s where the notification names a %s", path, res.Kind, kind)
+		return sum, "", fmt.Errorf("%s: a %s where the notification names a %s", path, res.Kind, kind)
 	case res.Session != n.SessionID || res.Serial != serial:
-		return sum, fmt.Errorf("%s: session %s serial %d, the notification says session %s serial %d", path, res.Session, res.Serial, n.SessionID, serial)
+		return sum, "", fmt.Errorf("%s: session %s serial %d, the notification says session %s serial %d", path, res.Session, res.Serial, n.SessionID, serial)
 	}
 	dst := filepath.Join(outDir, filepath.FromSlash(irpki.FilePath(kind, to, n.SessionID, serial, res.OutSum)))
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return sum, err
+		return sum, "", err
 	}
 	err = writeOutput(dst, nil, func(w io.Writer) error { _, err := buf.WriteTo(w); return err })
-	return res.OutSum, err
+	return res.OutSum, dst, err
 }

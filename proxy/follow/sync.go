@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -183,7 +184,7 @@ func (f *Follower) fetchDeltas(ctx context.Context, refs []rrdpxml.DeltaRef) ([]
 	}
 	wg.Wait()
 	for i, err := range errs {
-		if err != nil && err != context.Canceled {
+		if err != nil && !errors.Is(err, context.Canceled) {
 			return nil, fmt.Errorf("delta %d: %w", refs[i].Serial, err)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -174,35 +176,63 @@ func (rd *Reader) readBytes(max int64, what string) ([]byte, error) {
 	if n > uint64(max) {
 		return nil, rd.errorf("", ErrTooLarge, "%s of %d bytes, limit %d", what, n, max)
 	}
-	if cap(rd.buf) < int(n) {
-		rd.buf = make([]byte, n)
-	}
-	rd.buf = rd.buf[:n]
-	if _, err := io.ReadFull(rd.br, rd.buf); err != nil {
-		if errors.Is(err, ErrTooLarge) {
-			return nil, rd.errorf("", ErrTooLarge, "file over %d bytes", rd.lim.MaxFileSize)
+	// Grow the buffer as the bytes arrive, never to the length a field
+	// merely claims: a short file cannot make the reader allocate more
+	// than it holds.
+	rd.buf = rd.buf[:0]
+	for left := int(n); left > 0; {
+		k := min(left, 1<<20)
+		rd.buf = slices.Grow(rd.buf, k)
+		m, err := io.ReadFull(rd.br, rd.buf[len(rd.buf):len(rd.buf)+k])
+		rd.buf = rd.buf[:len(rd.buf)+m]
+		if err != nil {
+			if errors.Is(err, ErrTooLarge) {
+				return nil, rd.errorf("", ErrTooLarge, "file over %d bytes", rd.lim.MaxFileSize)
+			}
+			return nil, rd.errorf("", ErrTruncated, "%s of %d bytes", what, n)
 		}
-		return nil, rd.errorf("", ErrTruncated, "%s of %d bytes", what, n)
+		left -= k
 	}
 	return rd.buf, nil
 }
 
-func (rd *Reader) skip(typ protowire.Type) error {
+// value turns the end of input where a field's value should be into
+// ErrTruncated: only a field boundary may end the file.
+func (rd *Reader) value(err error, num protowire.Number) error {
+	if err == io.EOF {
+		return rd.errorf("", ErrTruncated, "value of field %d missing", num)
+	}
+	return err
+}
+
+func (rd *Reader) skip(num protowire.Number, typ protowire.Type) error {
+	var err error
 	switch typ {
 	case protowire.VarintType:
-		_, err := rd.readVarint()
-		return err
+		_, err = rd.readVarint()
 	case protowire.Fixed32Type:
-		_, err := rd.br.Discard(4)
-		return err
+		_, err = rd.br.Discard(4)
 	case protowire.Fixed64Type:
-		_, err := rd.br.Discard(8)
-		return err
+		_, err = rd.br.Discard(8)
 	case protowire.BytesType:
-		_, err := rd.readBytes(rd.lim.MaxFileSize, "unknown field")
-		return err
+		var n uint64
+		if n, err = rd.readVarint(); err == nil {
+			if n > uint64(rd.lim.MaxFileSize) {
+				return rd.errorf("", ErrTooLarge, "field %d of %d bytes", num, n)
+			}
+			var m int
+			m, err = rd.br.Discard(int(n))
+			if err == nil && m < int(n) {
+				err = io.EOF
+			}
+		}
+	default:
+		return rd.errorf("", ErrWireType, "unsupported wire type %d", typ)
 	}
-	return rd.errorf("", ErrWireType, "unsupported wire type %d", typ)
+	if errors.Is(err, ErrTooLarge) {
+		return rd.errorf("", ErrTooLarge, "file over %d bytes", rd.lim.MaxFileSize)
+	}
+	return rd.value(err, num)
 }
 
 // order enforces field-number order at the top level; repeated groups may
@@ -226,8 +256,14 @@ func (rd *Reader) Header() (rrdpxml.Header, error) {
 	}
 	for {
 		c, err := rd.br.Peek(1)
-		if err != nil || c[0] == casTagByte {
+		if err == io.EOF || (err == nil && c[0] == casTagByte) {
 			break // end of input or first group: the header is complete
+		}
+		if err != nil {
+			if errors.Is(err, ErrTooLarge) {
+				return rd.hdr, rd.errorf("", ErrTooLarge, "file over %d bytes", rd.lim.MaxFileSize)
+			}
+			return rd.hdr, err
 		}
 		num, typ, err := rd.readTag()
 		if err != nil {
@@ -242,7 +278,7 @@ func (rd *Reader) Header() (rrdpxml.Header, error) {
 				return rd.hdr, rd.errorf("", ErrWireType, "serial")
 			}
 			if rd.hdr.Serial, err = rd.readVarint(); err != nil {
-				return rd.hdr, err
+				return rd.hdr, rd.value(err, num)
 			}
 		case fSession:
 			if typ != protowire.BytesType {
@@ -279,7 +315,7 @@ func (rd *Reader) trailer(num protowire.Number, typ protowire.Type) error {
 			return rd.errorf("", ErrWireType, "version")
 		}
 		if rd.ver, err = rd.readVarint(); err != nil {
-			return err
+			return rd.value(err, num)
 		}
 		if rd.ver != Version {
 			return rd.errorf("", ErrVersion, "version %d, want %d", rd.ver, Version)
@@ -289,7 +325,7 @@ func (rd *Reader) trailer(num protowire.Number, typ protowire.Type) error {
 			return rd.errorf("", ErrWireType, "kind")
 		}
 		if rd.kind, err = rd.readVarint(); err != nil {
-			return err
+			return rd.value(err, num)
 		}
 		if rd.kind != kindSnapshot && rd.kind != kindDelta {
 			return rd.errorf("", ErrKind, "kind %d is not a snapshot or delta", rd.kind)
@@ -300,7 +336,7 @@ func (rd *Reader) trailer(num protowire.Number, typ protowire.Type) error {
 	case fSnapRef, fDeltaRef:
 		return rd.errorf("", ErrKind, "a notification, not a snapshot or delta")
 	default:
-		return rd.skip(typ)
+		return rd.skip(num, typ)
 	}
 	return nil
 }
@@ -343,6 +379,13 @@ func (rd *Reader) Next() (*Group, error) {
 			return nil, err
 		}
 		return &rd.group, nil
+	}
+	if rd.ver != 0 && rd.kind == 0 {
+		// Our writer puts version and kind together at the end: a file
+		// with one and not the other was cut. (A file cut before both
+		// reads like one of the paper's layout alone; the hash in the
+		// notification is what catches that.)
+		return nil, rd.errorf("", ErrTruncated, "version field without kind field")
 	}
 	if rd.kind == 0 && rd.hdr.Kind == 0 {
 		return nil, rd.errorf("", ErrKind, "kind field missing and no kind expected")
@@ -397,6 +440,9 @@ func (rd *Reader) parseGroup(raw []byte, start int64) error {
 		switch num {
 		case fRepo:
 			g.Repo = string(v)
+			if !strings.HasSuffix(g.Repo, "/") {
+				return &FormatError{Offset: start + int64(at), URI: g.Repo, Err: fmt.Errorf("%w: group repo does not end in /", ErrInvalid)}
+			}
 		case fEntries, fWithdrawn:
 			e, err := rd.parseEntry(v, num == fWithdrawn, g.Repo)
 			if err != nil {
@@ -454,6 +500,11 @@ func (rd *Reader) parseEntry(b []byte, withdrawn bool, repo string) (Entry, erro
 		switch {
 		case num == fName:
 			e.Name = string(v)
+			if strings.IndexByte(e.Name, '/') >= 0 {
+				return e, fmt.Errorf("%w: entry name %q holds a /", ErrInvalid, e.Name)
+			}
+		case !delta && num == fDeltaContent:
+			return e, fmt.Errorf("%w: a snapshot entry with field 3", ErrKind)
 		case delta && num == fHash:
 			if len(v) != sha256.Size {
 				return e, fmt.Errorf("%w: hash of %d bytes", ErrInvalid, len(v))

@@ -93,7 +93,9 @@ func parseHash[T text](v T) ([32]byte, error) {
 //     characters, whitespace, non-ASCII, '"', '<', '>', '\', '^', '`',
 //     '{', '|', '}'), '%' followed by two hex digits, no '#', and '?' only
 //     in an https URI;
-//   - no "." or ".." segment, written plainly or percent-encoded.
+//   - no "." or ".." segment, written plainly or percent-encoded;
+//   - no percent-encoded '/', '\\' or NUL, which a decoder would turn
+//     into a segment boundary (hiding "..%2f" from the rule above).
 func checkURI[T text](u T, https bool, maxLen int) error {
 	if len(u) > maxLen {
 		return errorf(ErrTooLarge, "uri longer than %d bytes", maxLen)
@@ -142,6 +144,13 @@ func checkURI[T text](u T, https bool, maxLen int) error {
 		case c == '%':
 			if i+2 >= len(u) || unhex[u[i+1]] > 15 || unhex[u[i+2]] > 15 {
 				return errorf(ErrBadURI, "bad percent-encoding at byte %d", i)
+			}
+			// An encoded separator ("%2f", "%5c") or NUL would
+			// become a path segment boundary, or worse, once a
+			// consumer decodes the path: "..%2f" hides a ".."
+			// segment from the dot-segment rule.
+			if b := unhex[u[i+1]]<<4 | unhex[u[i+2]]; b == '/' || b == '\\' || b == 0 {
+				return errorf(ErrBadURI, "encoded %q at byte %d", rune(b), i)
 			}
 			i += 2
 		case c == '?' && https:

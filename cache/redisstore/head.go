@@ -1,0 +1,174 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/irpki/rrdp-proxy/proxy/follow"
+)
+
+// putHead sets the head, adds the repository to the set and announces it,
+// atomically; with a token (ARGV[4] not empty) only if the lease key holds
+// that token. It returns 1 when written, 0 when the token is stale.
+//
+// KEYS: head, repos, lease. ARGV: record, repo, channel, token.
+var putHead = redis.NewScript(`
+if ARGV[4] ~= "" then
+	local v = redis.call("GET", KEYS[3])
+	if not v then return 0 end
+	local sp = string.find(v, " ", 1, true)
+	if not sp or string.sub(v, 1, sp - 1) ~= ARGV[4] then return 0 end
+end
+redis.call("SET", KEYS[1], ARGV[1])
+redis.call("SADD", KEYS[2], ARGV[2])
+redis.call("PUBLISH", ARGV[3], ARGV[2])
+return 1
+`)
+
+// record is the stored form of a head.
+type record struct {
+	Repo string       `json:"repo"`
+	Head *follow.Head `json:"head"`
+}
+
+func (s *Store) headKey(repo string) string  { return s.key("head:", repo) }
+func (s *Store) leaseKey(repo string) string { return s.key("lease:", repo) }
+func (s *Store) fenceKey(repo string) string { return s.key("fence:", repo) }
+func (s *Store) reposKey() string            { return s.key("repos") }
+func (s *Store) channel() string             { return s.key("heads") }
+
+// PutHead switches repo to h and announces repo on the channel. It refuses
+// a head naming a blob that is not stored, except files whose retention
+// ended before now. It is not fenced: a follower holding a lease uses
+// PutHeadFenced.
+func (s *Store) PutHead(ctx context.Context, repo string, h *follow.Head) error {
+	return s.putHead(ctx, repo, h, "")
+}
+
+// PutHeadFenced is PutHead for the holder of repo's lease: it writes the head
+// only if the lease is still held with token, and otherwise returns an
+// error wrapping ErrNotHeld, so that a node whose lease expired while it
+// synced cannot overwrite the head of the node that took over.
+func (s *Store) PutHeadFenced(ctx context.Context, repo string, h *follow.Head, token uint64) error {
+	return s.putHead(ctx, repo, h, strconv.FormatUint(token, 10))
+}
+
+func (s *Store) putHead(ctx context.Context, repo string, h *follow.Head, token string) error {
+	if h == nil {
+		return fmt.Errorf("redisstore: put head of %s: nil head", repo)
+	}
+	if err := s.haveBlobs(ctx, h); err != nil {
+		return fmt.Errorf("redisstore: put head of %s: %w", repo, err)
+	}
+	b, err := json.Marshal(record{Repo: repo, Head: h})
+	if err != nil {
+		return fmt.Errorf("redisstore: put head of %s: %w", repo, err)
+	}
+	keys := []string{s.headKey(repo), s.reposKey(), s.leaseKey(repo)}
+	n, err := putHead.Run(ctx, s.rdb, keys, b, repo, s.channel(), token).Int()
+	if err != nil {
+		return fmt.Errorf("redisstore: put head of %s: %w", repo, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redisstore: put head of %s: token %s: %w", repo, token, ErrNotHeld)
+	}
+	return nil
+}
+
+// haveBlobs checks that the meta of every blob h needs is stored.
+func (s *Store) haveBlobs(ctx context.Context, h *follow.Head) error {
+	now := s.now()
+	seen := make(map[[32]byte]string, len(h.Files))
+	var keys []string
+	for _, f := range h.Files {
+		if !f.Expires.IsZero() && !now.Before(f.Expires) {
+			continue
+		}
+		if _, ok := seen[f.Sum]; ok {
+			continue
+		}
+		seen[f.Sum] = f.Path
+		keys = append(keys, s.metaKey(f.Sum))
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	n, err := s.rdb.Exists(ctx, keys...).Result()
+	if err != nil {
+		return err
+	}
+	if n == int64(len(keys)) {
+		return nil
+	}
+	// Name one missing file.
+	for sum, path := range seen {
+		n, err := s.rdb.Exists(ctx, s.metaKey(sum)).Result()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("file %s: blob %x not stored", path, sum[:8])
+		}
+	}
+	return fmt.Errorf("%d of %d blobs not stored", int64(len(keys))-n, len(keys))
+}
+
+// Heads returns the head of every repository, keyed by repository.
+func (s *Store) Heads(ctx context.Context) (map[string]*follow.Head, error) {
+	repos, err := s.rdb.SMembers(ctx, s.reposKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list heads: %w", err)
+	}
+	heads := make(map[string]*follow.Head, len(repos))
+	if len(repos) == 0 {
+		return heads, nil
+	}
+	keys := make([]string, len(repos))
+	for i, r := range repos {
+		keys[i] = s.headKey(r)
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list heads: %w", err)
+	}
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue // in the set, but its head was removed
+		}
+		var r record
+		if err := json.Unmarshal([]byte(str), &r); err != nil {
+			return nil, fmt.Errorf("redisstore: read head %s: %w", keys[i], err)
+		}
+		if r.Head == nil || r.Repo != repos[i] {
+			return nil, fmt.Errorf("redisstore: read head %s: names repository %q", keys[i], r.Repo)
+		}
+		heads[r.Repo] = r.Head
+	}
+	return heads, nil
+}
+
+// Head returns the head of repo, or nil if it has none: what a node that
+// does not hold the lease reads when Subscribe announces repo.
+func (s *Store) Head(ctx context.Context, repo string) (*follow.Head, error) {
+	v, err := s.rdb.Get(ctx, s.headKey(repo)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: get head of %s: %w", repo, err)
+	}
+	var r record
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("redisstore: read head of %s: %w", repo, err)
+	}
+	if r.Head == nil || r.Repo != repo {
+		return nil, fmt.Errorf("redisstore: read head of %s: names repository %q", repo, r.Repo)
+	}
+	return r.Head, nil
+}

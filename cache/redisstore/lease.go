@@ -1,0 +1,117 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Lease is a node's hold on a repository: while it holds it, the node polls
+// the origin and the others follow its head. Token is the fencing token,
+// larger for every new holder of the repository; PutHeadFenced checks it.
+type Lease struct {
+	Repo  string
+	Node  string
+	Token uint64
+}
+
+func (l Lease) value() string { return strconv.FormatUint(l.Token, 10) + " " + l.Node }
+
+// acquire takes the lease if free, with a new token, or extends it if node
+// already holds it. It returns the token, or nil if another node holds it.
+//
+// KEYS: lease, fence. ARGV: node, ttl in ms.
+var acquire = redis.NewScript(`
+local v = redis.call("GET", KEYS[1])
+if v then
+	local sp = string.find(v, " ", 1, true)
+	if sp and string.sub(v, sp + 1) == ARGV[1] then
+		redis.call("PEXPIRE", KEYS[1], ARGV[2])
+		return string.sub(v, 1, sp - 1)
+	end
+	return false
+end
+local t = redis.call("INCR", KEYS[2])
+redis.call("SET", KEYS[1], t .. " " .. ARGV[1], "PX", ARGV[2])
+return tostring(t)
+`)
+
+// renew extends the lease if it holds ARGV[1]; returns 1 or 0.
+//
+// KEYS: lease. ARGV: value, ttl in ms.
+var renew = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+	redis.call("PEXPIRE", KEYS[1], ARGV[2])
+	return 1
+end
+return 0
+`)
+
+// release deletes the lease if it holds ARGV[1]; returns 1 or 0.
+//
+// KEYS: lease. ARGV: value.
+var release = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+	redis.call("DEL", KEYS[1])
+	return 1
+end
+return 0
+`)
+
+// Acquire tries to take repo's lease for node for ttl (at least 1ms). It
+// reports false, with no error, when another node holds it. A node that
+// already holds it keeps its token and the TTL starts again. Each new
+// holder gets a larger token than every holder before.
+func (s *Store) Acquire(ctx context.Context, repo, node string, ttl time.Duration) (Lease, bool, error) {
+	if node == "" {
+		return Lease{}, false, fmt.Errorf("redisstore: acquire lease of %s: empty node", repo)
+	}
+	if ttl < time.Millisecond {
+		return Lease{}, false, fmt.Errorf("redisstore: acquire lease of %s: ttl %v below 1ms", repo, ttl)
+	}
+	v, err := acquire.Run(ctx, s.rdb, []string{s.leaseKey(repo), s.fenceKey(repo)}, node, ttl.Milliseconds()).Text()
+	if errors.Is(err, redis.Nil) {
+		return Lease{}, false, nil
+	}
+	if err != nil {
+		return Lease{}, false, fmt.Errorf("redisstore: acquire lease of %s: %w", repo, err)
+	}
+	tok, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return Lease{}, false, fmt.Errorf("redisstore: acquire lease of %s: token %q: %w", repo, v, err)
+	}
+	return Lease{Repo: repo, Node: node, Token: tok}, true, nil
+}
+
+// Renew extends l for ttl from now, or returns an error wrapping ErrNotHeld
+// if l expired or another node holds the lease.
+func (s *Store) Renew(ctx context.Context, l Lease, ttl time.Duration) error {
+	if ttl < time.Millisecond {
+		return fmt.Errorf("redisstore: renew lease of %s: ttl %v below 1ms", l.Repo, ttl)
+	}
+	n, err := renew.Run(ctx, s.rdb, []string{s.leaseKey(l.Repo)}, l.value(), ttl.Milliseconds()).Int()
+	if err != nil {
+		return fmt.Errorf("redisstore: renew lease of %s: %w", l.Repo, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redisstore: renew lease of %s by %s token %d: %w", l.Repo, l.Node, l.Token, ErrNotHeld)
+	}
+	return nil
+}
+
+// Release gives l up, so that another node can take it at once. It returns
+// an error wrapping ErrNotHeld if l had expired or was taken over.
+func (s *Store) Release(ctx context.Context, l Lease) error {
+	n, err := release.Run(ctx, s.rdb, []string{s.leaseKey(l.Repo)}, l.value()).Int()
+	if err != nil {
+		return fmt.Errorf("redisstore: release lease of %s: %w", l.Repo, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redisstore: release lease of %s by %s token %d: %w", l.Repo, l.Node, l.Token, ErrNotHeld)
+	}
+	return nil
+}

@@ -1,0 +1,196 @@
+// Package redisstore implements the shared Redis tier of the rrdp-proxy
+// cache for a fleet of nodes: the RRDP (RFC 8182) and iRPKI files of every
+// repository as content-addressed blobs, one head per repository, a pub/sub
+// channel announcing new heads, and a lease per repository so that one node
+// polls each origin while the others follow its head.
+//
+// Keys, under Config.Prefix:
+//
+//	blob:<hex>      meta of a blob: "<size> <chunks>"
+//	blob:<hex>:<n>  its n-th chunk (Config.ChunkSize bytes, the last shorter)
+//	head:<repo>     the head of repo, JSON
+//	repos           the set of repositories that have a head
+//	heads           the pub/sub channel; each message is a repository
+//	lease:<repo>    "<token> <node>", set with a TTL while a node holds it
+//	fence:<repo>    the last fencing token handed out for repo
+//
+// A blob is written chunks first and meta last, and a head only after the
+// meta of every blob it names (DESIGN.md, invariant 1), so a reader never
+// sees half a blob or a head naming a missing one. Every blob read is
+// checked against its key; a mismatch wraps cache.ErrSum and is never
+// returned, and the blob's meta is removed so that the next PutBlob writes
+// it again. Nodes of a fleet should use one ChunkSize: two writers with
+// different chunk sizes racing on one blob can leave chunks that do not
+// match the meta, which the check detects.
+//
+// Blobs and heads have no expiry and nothing here removes old blobs: bound
+// Redis's memory with maxmemory and an allkeys policy (allkeys-lru), which
+// may also evict a head (the next PutHead writes it again) or a lease (the
+// fencing token protects the head). An evicted chunk reads as a missing
+// blob (fs.ErrNotExist), and PutBlob rewrites a blob missing any key.
+//
+// When Redis is unreachable every call fails within the configured timeouts
+// with an error naming the operation; the cache above keeps serving from
+// memory.
+package redisstore
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// Config configures a Store. Every zero field takes the default in its
+// comment; the zero Config talks to a local Redis.
+type Config struct {
+	// URL is the Redis server, redis://[user:password@]host:port/db or
+	// rediss:// for TLS (redis://127.0.0.1:6379/0).
+	URL string
+	// Password, if set, overrides the one in URL. The caller passes it;
+	// it is not read from the environment here.
+	Password string
+	// TLS, if set, is used for the connection (overriding rediss://'s).
+	TLS *tls.Config
+	// DialTimeout bounds connecting (1s); ReadTimeout and WriteTimeout
+	// bound each round trip's socket reads and writes (3s). A round trip
+	// carries at most 16 MiB of chunks: the timeouts must cover that at
+	// the link's speed. A failed round trip is retried once, on a new
+	// connection if needed, so a call fails after at most about twice
+	// DialTimeout plus ReadTimeout.
+	DialTimeout  time.Duration
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// ChunkSize is the size of the chunks blobs are split in (4 MiB, at
+	// most 256 MiB).
+	ChunkSize int
+	// Prefix is prepended to every key and to the channel
+	// ("rrdp-proxy:"), so that several deployments share a server.
+	Prefix string
+	// Now is the clock (time.Now): PutHead does not require the blobs of
+	// files whose retention ended.
+	Now func() time.Time
+}
+
+const (
+	defaultURL       = "redis://127.0.0.1:6379/0"
+	defaultChunkSize = 4 << 20
+	maxChunkSize     = 256 << 20
+	defaultPrefix    = "rrdp-proxy:"
+)
+
+// Store is the Redis tier. It is safe for concurrent use; it implements
+// cache.Tier and follow.Store.
+type Store struct {
+	rdb       *redis.Client
+	chunkSize int
+	prefix    string
+	now       func() time.Time
+
+	done chan struct{}  // closed by Close: ends the subscriptions
+	wg   sync.WaitGroup // subscriptions
+	once sync.Once
+}
+
+// New returns a Store for cfg. It does not connect: the first call does,
+// and Ping checks the server.
+func New(cfg Config) (*Store, error) {
+	url := cfg.URL
+	if url == "" {
+		url = defaultURL
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: parse url: %w", err)
+	}
+	if cfg.Password != "" {
+		opt.Password = cfg.Password
+	}
+	if cfg.TLS != nil {
+		opt.TLSConfig = cfg.TLS
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"dial timeout", cfg.DialTimeout}, {"read timeout", cfg.ReadTimeout}, {"write timeout", cfg.WriteTimeout}} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("redisstore: negative %s %v", d.name, d.v)
+		}
+	}
+	opt.DialTimeout = orDuration(cfg.DialTimeout, time.Second)
+	opt.ReadTimeout = orDuration(cfg.ReadTimeout, 3*time.Second)
+	opt.WriteTimeout = orDuration(cfg.WriteTimeout, 3*time.Second)
+	opt.PoolTimeout = opt.ReadTimeout + opt.DialTimeout
+	opt.ContextTimeoutEnabled = true
+	// One retry, so that a connection broken by a server restart is
+	// replaced, but a server that is down fails fast.
+	opt.MaxRetries = 1
+	opt.DialerRetries = 1
+	opt.DisableIdentity = true
+	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+
+	s := &Store{chunkSize: cfg.ChunkSize, prefix: cfg.Prefix, done: make(chan struct{})}
+	switch {
+	case s.chunkSize == 0:
+		s.chunkSize = defaultChunkSize
+	case s.chunkSize < 0 || s.chunkSize > maxChunkSize:
+		return nil, fmt.Errorf("redisstore: chunk size %d out of range (1 to %d)", s.chunkSize, maxChunkSize)
+	}
+	if s.prefix == "" {
+		s.prefix = defaultPrefix
+	}
+	if s.now = cfg.Now; s.now == nil {
+		s.now = time.Now
+	}
+	s.rdb = redis.NewClient(opt)
+	return s, nil
+}
+
+func orDuration(v, def time.Duration) time.Duration {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Ping checks that the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redisstore: ping %s: %w", s.rdb.Options().Addr, err)
+	}
+	return nil
+}
+
+// Close ends the subscriptions, waits for their goroutines and closes the
+// connections. The Store must not be used after; a second Close does
+// nothing.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.done)
+		s.wg.Wait()
+		err = s.rdb.Close()
+	})
+	if err != nil && !errors.Is(err, redis.ErrClosed) {
+		return fmt.Errorf("redisstore: close: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) key(parts ...string) string {
+	n := len(s.prefix)
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, s.prefix...)
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return string(b)
+}

@@ -9,8 +9,6 @@ import (
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
-func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
-
 // live returns the sums of the files of h whose retention has not ended at
 // now, without repeats.
 func live(h *follow.Head, now time.Time) [][32]byte {
@@ -29,7 +27,7 @@ func live(h *follow.Head, now time.Time) [][32]byte {
 // every lower tier, then in memory, pinned until a head names it or
 // PendingGrace passes. The Cache keeps b.
 func (c *Cache) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
-	if sha256Sum(b) != sum {
+	if sha256.Sum256(b) != sum {
 		return fmt.Errorf("cache: put blob %x: %w", sum[:8], ErrSum)
 	}
 	for i, t := range c.tiers {

@@ -83,62 +83,43 @@ func (b *builder) add(el *rrdpxml.Element) {
 	b.objects++
 	b.types[extOf(name)]++
 
-	var content []byte
-	list := listModified
-	h := b.hdr[:0]
-	switch {
-	case b.kind == rrdpxml.KindSnapshot:
-		// SnapshotEntry: proto3 fields, so an empty value is omitted.
-		body := 0
-		if name != "" {
-			body += protowire.SizeTag(fName) + protowire.SizeBytes(len(name))
-		}
-		if len(el.Content) > 0 {
-			body += protowire.SizeTag(fContent) + protowire.SizeBytes(len(el.Content))
-		}
-		h = protowire.AppendTag(h, fEntries, protowire.BytesType)
-		h = protowire.AppendVarint(h, uint64(body))
-		if name != "" {
-			h = protowire.AppendTag(h, fName, protowire.BytesType)
-			h = protowire.AppendString(h, name)
-		}
-		if len(el.Content) > 0 {
-			h = protowire.AppendTag(h, fContent, protowire.BytesType)
-			h = protowire.AppendVarint(h, uint64(len(el.Content)))
-			content = el.Content
-		}
-	default:
-		// DeltaEntry: hash and content are optional, so present means
-		// written, even when empty.
-		field := protowire.Number(fEntries)
+	// SnapshotEntry{name=1, content=2} has proto3 fields: an empty value
+	// is omitted. DeltaEntry{name=1, hash=2, content=3} has optional hash
+	// and content: present means written, even when empty; a withdraw has
+	// no content and goes to the withdrawn list.
+	field, list := protowire.Number(fEntries), listModified
+	contentField, hasContent, hasHash := protowire.Number(fContent), len(el.Content) > 0, false
+	if b.kind != rrdpxml.KindSnapshot {
+		contentField, hasContent, hasHash = fDeltaContent, !el.Withdraw, el.HasHash
 		if el.Withdraw {
 			field, list = fWithdrawn, listWithdrawn
 		}
-		body := 0
-		if name != "" {
-			body += protowire.SizeTag(fName) + protowire.SizeBytes(len(name))
-		}
-		if el.HasHash {
-			body += protowire.SizeTag(fHash) + protowire.SizeBytes(sha256.Size)
-		}
-		if !el.Withdraw {
-			body += protowire.SizeTag(fDeltaContent) + protowire.SizeBytes(len(el.Content))
-		}
-		h = protowire.AppendTag(h, field, protowire.BytesType)
-		h = protowire.AppendVarint(h, uint64(body))
-		if name != "" {
-			h = protowire.AppendTag(h, fName, protowire.BytesType)
-			h = protowire.AppendString(h, name)
-		}
-		if el.HasHash {
-			h = protowire.AppendTag(h, fHash, protowire.BytesType)
-			h = protowire.AppendBytes(h, el.Hash[:])
-		}
-		if !el.Withdraw {
-			h = protowire.AppendTag(h, fDeltaContent, protowire.BytesType)
-			h = protowire.AppendVarint(h, uint64(len(el.Content)))
-			content = el.Content
-		}
+	}
+	body := 0
+	if name != "" {
+		body += protowire.SizeTag(fName) + protowire.SizeBytes(len(name))
+	}
+	if hasHash {
+		body += protowire.SizeTag(fHash) + protowire.SizeBytes(sha256.Size)
+	}
+	if hasContent {
+		body += protowire.SizeTag(contentField) + protowire.SizeBytes(len(el.Content))
+	}
+	h := protowire.AppendTag(b.hdr[:0], field, protowire.BytesType)
+	h = protowire.AppendVarint(h, uint64(body))
+	if name != "" {
+		h = protowire.AppendTag(h, fName, protowire.BytesType)
+		h = protowire.AppendString(h, name)
+	}
+	if hasHash {
+		h = protowire.AppendTag(h, fHash, protowire.BytesType)
+		h = protowire.AppendBytes(h, el.Hash[:])
+	}
+	var content []byte
+	if hasContent {
+		h = protowire.AppendTag(h, contentField, protowire.BytesType)
+		h = protowire.AppendVarint(h, uint64(len(el.Content)))
+		content = el.Content
 	}
 	b.hdr = h
 

@@ -2,6 +2,7 @@ package irpki
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"fmt"
 	"io"
 
@@ -52,7 +53,7 @@ func Inspect(r io.Reader, opt Options) (*Inspection, error) {
 		if in.Notification, err = UnmarshalNotification(b, lim); err != nil {
 			return nil, err
 		}
-		in.InSize, in.InSum = int64(len(b)), pinOf(b)
+		in.InSize, in.InSum = int64(len(b)), sha256.Sum256(b)
 	case f == FormatXML:
 		err = in.xml(br, opt)
 	default:

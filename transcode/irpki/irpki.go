@@ -16,7 +16,6 @@
 package irpki
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -117,5 +116,3 @@ func extOf(name string) string {
 	}
 	return ""
 }
-
-func pinOf(b []byte) [32]byte { return sha256.Sum256(b) }

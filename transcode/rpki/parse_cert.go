@@ -77,26 +77,12 @@ func ParseCert(der []byte) (*Cert, error) {
 
 func parseCert(der []byte) (*Cert, error) {
 	c := &Cert{Raw: der}
-	in := cryptobyte.String(der)
-	var cert, tbs, sigAlg, rawTBS cryptobyte.String
-	var sig asn1.BitString
-	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !in.Empty() {
-		return nil, errors.New("malformed Certificate")
+	s, err := readSigned(der, "Certificate", "TBSCertificate")
+	if err != nil {
+		return nil, err
 	}
-	if !cert.ReadASN1Element(&rawTBS, cbasn1.SEQUENCE) || !cert.ReadASN1Element(&sigAlg, cbasn1.SEQUENCE) ||
-		!cert.ReadASN1BitString(&sig) || !cert.Empty() {
-		return nil, errors.New("malformed Certificate")
-	}
-	if err := checkSigAlg(sigAlg); err != nil {
-		return nil, fmt.Errorf("signatureAlgorithm: %w", err)
-	}
-	if sig.BitLength%8 != 0 {
-		return nil, errors.New("signature has unused bits")
-	}
-	c.RawTBS, c.Signature = rawTBS, sig.Bytes
-	if !rawTBS.ReadASN1(&tbs, cbasn1.SEQUENCE) {
-		return nil, errors.New("malformed TBSCertificate")
-	}
+	c.RawTBS, c.Signature = s.rawTBS, s.sig
+	tbs := s.tbs
 
 	var version cryptobyte.String
 	var v int64
@@ -113,15 +99,8 @@ func parseCert(der []byte) (*Cert, error) {
 	if err := checkSerial("serial", c.Serial); err != nil {
 		return nil, err
 	}
-	var innerAlg cryptobyte.String
-	if !tbs.ReadASN1Element(&innerAlg, cbasn1.SEQUENCE) {
-		return nil, errors.New("malformed signature algorithm")
-	}
-	if err := checkSigAlg(innerAlg); err != nil {
-		return nil, fmt.Errorf("TBSCertificate signature: %w", err)
-	}
-	if !bytes.Equal(innerAlg, sigAlg) {
-		return nil, errors.New("signatureAlgorithm differs from the TBSCertificate signature field (RFC 5280 section 4.1.1.2)")
+	if err := s.checkInnerAlg(&tbs, "4.1.1.2"); err != nil {
+		return nil, err
 	}
 	var issuer, subject, validity, spki cryptobyte.String
 	if !tbs.ReadASN1Element(&issuer, cbasn1.SEQUENCE) {
@@ -133,7 +112,6 @@ func parseCert(der []byte) (*Cert, error) {
 	if !tbs.ReadASN1(&validity, cbasn1.SEQUENCE) {
 		return nil, errors.New("malformed validity")
 	}
-	var err error
 	if c.NotBefore, err = readTime(&validity); err != nil {
 		return nil, fmt.Errorf("notBefore: %w", err)
 	}

@@ -1,7 +1,6 @@
 package rpki
 
 import (
-	"bytes"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -42,24 +41,12 @@ func ParseCRL(der []byte) (*CRL, error) {
 
 func parseCRL(der []byte) (*CRL, error) {
 	l := &CRL{Raw: der}
-	in := cryptobyte.String(der)
-	var list, rawTBS, tbs, sigAlg cryptobyte.String
-	var sig asn1.BitString
-	if !in.ReadASN1(&list, cbasn1.SEQUENCE) || !in.Empty() ||
-		!list.ReadASN1Element(&rawTBS, cbasn1.SEQUENCE) || !list.ReadASN1Element(&sigAlg, cbasn1.SEQUENCE) ||
-		!list.ReadASN1BitString(&sig) || !list.Empty() {
-		return nil, errors.New("malformed CertificateList")
+	s, err := readSigned(der, "CertificateList", "TBSCertList")
+	if err != nil {
+		return nil, err
 	}
-	if err := checkSigAlg(sigAlg); err != nil {
-		return nil, fmt.Errorf("signatureAlgorithm: %w", err)
-	}
-	if sig.BitLength%8 != 0 {
-		return nil, errors.New("signature has unused bits")
-	}
-	l.RawTBS, l.Signature = rawTBS, sig.Bytes
-	if !rawTBS.ReadASN1(&tbs, cbasn1.SEQUENCE) {
-		return nil, errors.New("malformed TBSCertList")
-	}
+	l.RawTBS, l.Signature = s.rawTBS, s.sig
+	tbs := s.tbs
 	var v int64
 	if !tbs.PeekASN1Tag(cbasn1.INTEGER) || !tbs.ReadASN1Int64WithTag(&v, cbasn1.INTEGER) {
 		return nil, errors.New("version missing or malformed (want v2)")
@@ -67,16 +54,10 @@ func parseCRL(der []byte) (*CRL, error) {
 	if v != 1 {
 		return nil, fmt.Errorf("version %d, want 1 (v2)", v)
 	}
-	var innerAlg, issuer cryptobyte.String
-	if !tbs.ReadASN1Element(&innerAlg, cbasn1.SEQUENCE) {
-		return nil, errors.New("malformed signature algorithm")
+	if err := s.checkInnerAlg(&tbs, "5.1.1.2"); err != nil {
+		return nil, err
 	}
-	if err := checkSigAlg(innerAlg); err != nil {
-		return nil, fmt.Errorf("TBSCertList signature: %w", err)
-	}
-	if !bytes.Equal(innerAlg, sigAlg) {
-		return nil, errors.New("signatureAlgorithm differs from the TBSCertList signature field (RFC 5280 section 5.1.1.2)")
-	}
+	var issuer cryptobyte.String
 	if !tbs.ReadASN1Element(&issuer, cbasn1.SEQUENCE) {
 		return nil, errors.New("malformed issuer")
 	}
@@ -84,7 +65,6 @@ func parseCRL(der []byte) (*CRL, error) {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
 	l.Issuer = issuer
-	var err error
 	if l.ThisUpdate, err = readTime(&tbs); err != nil {
 		return nil, fmt.Errorf("thisUpdate: %w", err)
 	}

@@ -2,6 +2,7 @@ package rp
 
 import (
 	"github.com/irpki/rrdp-proxy/transcode/rpki"
+	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/realdata"
 
 	"bytes"
 	"context"
@@ -27,35 +28,6 @@ const (
 )
 
 var krillTime = time.Date(2023, 2, 14, 0, 0, 0, 0, time.UTC)
-
-// realdata returns /work/shared/realdata, found as ../shared/realdata from
-// the directory holding go.mod. It skips the test when the folder is
-// absent, and fails it when CI is set.
-func realdata(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the package directory")
-		}
-		dir = parent
-	}
-	rd := filepath.Join(dir, "..", "shared", "realdata")
-	if _, err := os.Stat(rd); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("real data missing while CI is set: %v", err)
-		}
-		t.Skipf("real data missing: %v", err)
-	}
-	return rd
-}
 
 // krillTree lays out the Krill "good" repository by URL path, with
 // symbolic links into the real data: the TAL names /ta/ta.cer, which the
@@ -234,7 +206,7 @@ func checkFetched(t *testing.T, what string, o *Origin, want map[string]int) {
 // checks that each fetches the notification and the new delta, not the
 // snapshot, and still outputs the same VRPs.
 func TestKrillGood(t *testing.T) {
-	rd := realdata(t)
+	rd := realdata.Dir(t)
 	good := filepath.Join(rd, "krill-sync", "test-resources", "validation", "good")
 	want := krillOracle(t, rd)
 	pki, err := NewPKI(t.TempDir(), PKIConfig{})
@@ -371,7 +343,7 @@ func krillFORT(t *testing.T, k krillEnv) {
 // failure shows in Result.Err and in the VRPs: the log classification
 // catches what a clean run must not print.
 func TestKrillExpired(t *testing.T) {
-	rd := realdata(t)
+	rd := realdata.Dir(t)
 	good := filepath.Join(rd, "krill-sync", "test-resources", "validation", "good")
 	pki, err := NewPKI(t.TempDir(), PKIConfig{})
 	if err != nil {

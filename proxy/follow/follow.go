@@ -63,6 +63,15 @@ type Config struct {
 	// the goroutine of Sync, outside the follower's locks: it may call
 	// WalkObjects.
 	OnChange func(*Head)
+	// Start, if set, is the head to continue from: the last head of this
+	// repository in the store, read back at start or taken from another
+	// node of a fleet. The follower rebuilds its state from the blobs
+	// Start names, read with Blobs, and then fetches only what changed
+	// upstream; files of Start keep their retention. Nil starts empty.
+	Start *Head
+	// Blobs reads a blob the store holds (needed with Start); a
+	// cache.Cache's Blob method fits.
+	Blobs func(ctx context.Context, sum [32]byte) ([]byte, error)
 	// Now is the clock (time.Now); Logger the log (discarded).
 	Now    func() time.Time
 	Logger *slog.Logger

@@ -55,6 +55,12 @@ type File struct {
 	// Expires is zero for a file the notifications name, otherwise the
 	// end of its retention.
 	Expires time.Time
+	// Gzip marks the gzip-compressed copy of the file at Path: Sum and
+	// Size are those of the compressed bytes. The plain file and its
+	// gzip copy are two Files with the same Path; a server picks the copy
+	// when the client accepts gzip. Code that walks a head's blobs (pins,
+	// GC, Redis) needs no special case.
+	Gzip bool
 }
 
 // MemStore is a Store in memory. Blobs are never removed.

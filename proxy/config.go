@@ -41,8 +41,8 @@ type Repo struct {
 	Key string
 	// Mode is ModeReverse or ModeMirror (ModeReverse).
 	Mode Mode
-	// Base is the public URI of the directory the repository is served
-	// under, ending in '/', and the Base its follower publishes with;
+	// Base is the public https URI of the directory the repository is
+	// served under (RFC 8182 wants https), ending in '/', and the Base its follower publishes with;
 	// compute it with BaseURI. Empty means BaseURI(Mode, Origin, ""),
 	// which only reverse mode accepts.
 	Base string

@@ -142,8 +142,8 @@ func newRepo(r Repo) (*repo, error) {
 		return nil, fmt.Errorf("repository %q: origin: %w", r.Name, err)
 	}
 	b, err := url.Parse(r.Base)
-	if err != nil || (b.Scheme != "https" && b.Scheme != "http") || b.Host == "" || !strings.HasSuffix(b.Path, "/") {
-		return nil, fmt.Errorf("repository %q: base %q must be an http(s) URL ending in '/': %w", r.Name, r.Base, ErrConfig)
+	if err != nil || b.Scheme != "https" || b.Host == "" || !strings.HasSuffix(b.Path, "/") {
+		return nil, fmt.Errorf("repository %q: base %q must be an https URL ending in '/' (RFC 8182): %w", r.Name, r.Base, ErrConfig)
 	}
 	dir := o.Path[:strings.LastIndexByte(o.Path, '/')+1]
 	rp := &repo{cfg: r, prefix: b.Path, originDir: o.Scheme + "://" + o.Host + dir}

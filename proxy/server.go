@@ -166,8 +166,8 @@ func sameRepo(a, b *repo) bool {
 // handle is the fasthttp handler: operator routes, then repositories.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() {
+		ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed) // resets the headers
 		ctx.Response.Header.SetCanonical(hdrAllow, valAllow)
-		ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed)
 		s.other.count(kindOther, formatXML, fasthttp.StatusMethodNotAllowed, 0)
 		return
 	}
@@ -209,8 +209,8 @@ func (s *Server) serveRepo(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
 		return
 	}
 	if h == nil && isNotification(rel) {
-		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "10")
 		ctx.Error("no verified state yet\n", fasthttp.StatusServiceUnavailable)
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "10")
 		r.m.count(kindNotification, formatOfName(rel), fasthttp.StatusServiceUnavailable, 0)
 		return
 	}
@@ -250,7 +250,6 @@ func (s *Server) serveRepo(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
 // fail answers a request with the status err maps to, and returns it.
 // This is the one place errors become statuses.
 func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) int {
-	ctx.Response.Header.Del(fasthttp.HeaderContentEncoding)
 	status := fasthttp.StatusBadGateway
 	switch {
 	case errors.Is(err, ErrNotNamed):
@@ -262,7 +261,7 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) int {
 	case errors.Is(err, fs.ErrNotExist):
 		status = fasthttp.StatusInternalServerError
 	}
-	ctx.Error(fasthttp.StatusMessage(status)+"\n", status)
+	ctx.Error(fasthttp.StatusMessage(status)+"\n", status) // resets the headers set so far
 	return status
 }
 

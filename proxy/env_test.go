@@ -24,6 +24,7 @@ type env struct {
 	t        testing.TB
 	origin   *rp.Origin
 	repo     *repotest.Repo
+	dir      string // the origin's directory
 	client   *upstream.Client
 	cache    *cache.Cache
 	follower *follow.Follower
@@ -49,7 +50,7 @@ func newEnv(t testing.TB, mode Mode) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { o.Close() })
-	e := &env{t: t, origin: o, now: time.Now().UTC().Truncate(time.Second)}
+	e := &env{t: t, origin: o, dir: dir, now: time.Now().UTC().Truncate(time.Second)}
 	e.repo, err = repotest.Create(dir, repotest.Config{
 		Profile: repotest.Profile{Members: 2, ROAs: 4, EEKeys: 2}, Seed: 1, BaseURL: o.URL()}, e.now, repotest.Options{})
 	if err != nil {

@@ -182,3 +182,18 @@ func fileOf(t testing.TB, h *follow.Head, kind, format string) follow.File {
 	t.Fatalf("head has no %s %s", format, kind)
 	return follow.File{}
 }
+
+// originCountAtLeast polls the origin's count of path with status until
+// it reaches min or 10s pass, and returns it: the origin records a request
+// after its response went out, so a client may see the body first.
+func (e *env) originCountAtLeast(path string, status, min int) int {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := e.originCount(path, status)
+		if n >= min || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+}

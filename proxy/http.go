@@ -247,9 +247,15 @@ func acceptsGzip(ae []byte) bool {
 
 // zeroQ reports whether parameters hold q=0 (q=0.0, q=0.000 ...).
 func zeroQ(params []byte) bool {
-	for _, p := range bytes.Split(params, []byte(";")) {
+	for len(params) > 0 {
+		var p []byte
+		if i := bytes.IndexByte(params, ';'); i >= 0 {
+			p, params = params[:i], params[i+1:]
+		} else {
+			p, params = params, nil
+		}
 		k, v, ok := bytes.Cut(bytes.TrimSpace(p), []byte("="))
-		if !ok || !bytes.EqualFold(bytes.TrimSpace(k), []byte("q")) {
+		if !ok || len(k) != 1 || (k[0] != 'q' && k[0] != 'Q') {
 			continue
 		}
 		v = bytes.TrimSpace(v)

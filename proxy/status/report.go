@@ -26,6 +26,10 @@ type Repo struct {
 	Name   string // the repository's name in the configuration
 	Mode   string // "reverse" or "mirror"
 	Origin string // the upstream notification URL
+	// Interval is the repository's poll interval; zero means the
+	// follower's default of 1 min. A repository whose state was last
+	// confirmed more than StaleFactor intervals ago is shown as stale.
+	Interval time.Duration
 	// NotificationXML and NotificationBin are the URLs under which this
 	// node serves the repository's notifications.
 	NotificationXML string

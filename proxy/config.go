@@ -51,6 +51,9 @@ type Repo struct {
 	// any port. Mirror routes match on the path alone, whatever the
 	// Host.
 	Hosts []string
+	// Interval is the follower's poll interval, for the status page's
+	// staleness rule (the follower's default, 1m).
+	Interval time.Duration
 	// Stats, if set, reports the follower's counters (follower.Stats)
 	// for metrics and the status page.
 	Stats func() follow.Stats

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/irpki/rrdp-proxy/proxy/status"
 	"github.com/valyala/fasthttp"
 )
 
@@ -16,14 +17,14 @@ func (s *Server) serveOps(ctx *fasthttp.RequestCtx, p []byte) bool {
 		body  []byte
 		ctype string
 	)
-	status := fasthttp.StatusOK
+	code := fasthttp.StatusOK
 	switch string(p) {
 	case "/healthz":
 		body, ctype = []byte("ok\n"), "text/plain; charset=utf-8"
 	case "/readyz":
 		ctype = "text/plain; charset=utf-8"
 		if missing := s.notReady(); len(missing) > 0 {
-			status = fasthttp.StatusServiceUnavailable
+			code = fasthttp.StatusServiceUnavailable
 			body = []byte("no verified state yet: " + strings.Join(missing, ", ") + "\n")
 		} else {
 			body = []byte("ready\n")
@@ -34,22 +35,22 @@ func (s *Server) serveOps(ctx *fasthttp.RequestCtx, p []byte) bool {
 		body, ctype = s.indexJSON(), "application/json"
 	case "/status":
 		var b bytes.Buffer
-		if err := writeHTML(&b, s.report()); err != nil {
+		if err := status.WriteHTML(&b, s.report()); err != nil {
 			s.log.Error("status page", "err", err)
-			status = fasthttp.StatusInternalServerError
+			code = fasthttp.StatusInternalServerError
 		}
 		body, ctype = b.Bytes(), "text/html; charset=utf-8"
 	case "/status.json":
 		var b bytes.Buffer
-		if err := writeJSON(&b, s.report()); err != nil {
+		if err := status.WriteJSON(&b, s.report()); err != nil {
 			s.log.Error("status.json", "err", err)
-			status = fasthttp.StatusInternalServerError
+			code = fasthttp.StatusInternalServerError
 		}
 		body, ctype = b.Bytes(), "application/json"
 	default:
 		return false
 	}
-	ctx.SetStatusCode(status)
+	ctx.SetStatusCode(code)
 	ctx.SetContentType(ctype)
 	ctx.Response.Header.SetCanonical(hdrCacheControl, ccNoStore)
 	ctx.Response.SetBodyRaw(body)
@@ -57,7 +58,7 @@ func (s *Server) serveOps(ctx *fasthttp.RequestCtx, p []byte) bool {
 	if ctx.IsHead() {
 		n = 0
 	}
-	s.other.count(kindOther, formatXML, status, n)
+	s.other.count(kindOther, formatXML, code, n)
 	return true
 }
 

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/irpki/rrdp-proxy/proxy/status"
 )
 
 func TestOps(t *testing.T) {
@@ -68,18 +66,31 @@ func TestOps(t *testing.T) {
 		if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" {
 			t.Fatalf("got %d, Cache-Control %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
 		}
-		var rep status.Report
+		var rep struct {
+			Ready bool `json:"ready"`
+			Repos []struct {
+				Name            string `json:"name"`
+				Serial          uint64 `json:"serial"`
+				Session         string `json:"session"`
+				SnapshotXML     int64  `json:"snapshot_xml_bytes"`
+				SnapshotBin     int64  `json:"snapshot_bin_bytes"`
+				NotificationXML string `json:"notification_xml"`
+				Requests        uint64 `json:"requests"`
+			} `json:"repos"`
+		}
 		if err := json.Unmarshal(body, &rep); err != nil {
 			t.Fatal(err)
 		}
 		if !rep.Ready || len(rep.Repos) != 1 || rep.Repos[0].Serial != h.Serial || rep.Repos[0].Session != h.Session ||
-			rep.Repos[0].SnapshotXML != snap.Size || rep.Repos[0].SnapshotBin == 0 || rep.Repos[0].NotificationXML != e.base+"notification.xml" {
-			t.Errorf("got %+v, want ready, serial %d, snapshot %d bytes", rep, h.Serial, snap.Size)
+			rep.Repos[0].SnapshotXML != snap.Size || rep.Repos[0].SnapshotBin == 0 || rep.Repos[0].NotificationXML != e.base+"notification.xml" ||
+			rep.Repos[0].Requests < 3 {
+			t.Errorf("got %+v, want ready, serial %d, snapshot %d bytes, 3 requests or more", rep, h.Serial, snap.Size)
 		}
 	})
 	t.Run("status", func(t *testing.T) {
 		resp, body := e.get("GET", "/status")
-		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "test") {
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "test") ||
+			!strings.Contains(string(body), e.base+"notification.xml") {
 			t.Errorf("got %d %s %.80q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
 	})

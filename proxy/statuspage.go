@@ -14,7 +14,7 @@ func (s *Server) report() *status.Report {
 	rep.Requests, rep.BytesOut = s.other.total(), s.other.bytesOut.Load()
 	for _, r := range s.tab.Load().repos {
 		sr := status.Repo{
-			Name: r.cfg.Name, Mode: string(r.cfg.Mode), Origin: r.cfg.Origin,
+			Name: r.cfg.Name, Mode: string(r.cfg.Mode), Origin: r.cfg.Origin, Interval: r.cfg.Interval,
 			NotificationXML: r.cfg.Base + "notification.xml", NotificationBin: r.cfg.Base + "notification.bin",
 			Hits: r.m.hits.Load(), Misses: r.m.misses.Load(), Requests: r.m.total(), BytesOut: r.m.bytesOut.Load(),
 			Errors: map[string]uint64{"pull": r.m.pullErrors.Load()},

@@ -127,3 +127,23 @@ func TestGzipCopies(t *testing.T) {
 		t.Errorf("range of the gzip copy: got %d %x, want 206 %x", resp.StatusCode, body, gz[:2])
 	}
 }
+
+// BenchmarkBaselineRaw is the floor the hits compare with: a handler that
+// only sets a status, a content type and the same notification body.
+func BenchmarkBaselineRaw(b *testing.B) {
+	e := newEnv(b, ModeReverse)
+	h := e.sync()
+	body := h.NotificationXML
+	handler := func(ctx *fasthttp.RequestCtx) {
+		ctx.SetStatusCode(200)
+		ctx.Response.Header.SetContentTypeBytes(ctypeXML)
+		ctx.Response.SetBodyRaw(body)
+	}
+	ctx := request(e, e.path("notification.xml"))
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Response.Reset()
+		handler(ctx)
+	}
+}

@@ -52,7 +52,7 @@ func newEnv(t testing.TB, mode Mode) *env {
 	t.Cleanup(func() { o.Close() })
 	e := &env{t: t, origin: o, dir: dir, now: time.Now().UTC().Truncate(time.Second)}
 	e.repo, err = repotest.Create(dir, repotest.Config{
-		Profile: repotest.Profile{Members: 2, ROAs: 4, EEKeys: 2}, Seed: 1, BaseURL: o.URL()}, e.now, repotest.Options{})
+		Profile: repotest.Profile{Members: 2, ROAs: 4, EEKeys: 2}, Seed: 1, BaseURL: o.URL()}, e.now, repotest.Options{KeyCache: keyCache})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func TestRelyingParties(t *testing.T) {
 	defer origin.Close()
 	now := time.Now().UTC().Truncate(time.Second)
 	repo, err := repotest.Create(dir, repotest.Config{
-		Profile: repotest.Profile{Intermediates: 1, Members: 3, ROAs: 12, EEKeys: 2}, Seed: 3, BaseURL: public}, now, repotest.Options{})
+		Profile: repotest.Profile{Intermediates: 1, Members: 3, ROAs: 12, EEKeys: 2}, Seed: 3, BaseURL: public}, now, repotest.Options{KeyCache: keyCache})
 	if err != nil {
 		t.Fatal(err)
 	}

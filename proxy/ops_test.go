@@ -1,0 +1,234 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestOps(t *testing.T) {
+	e := newEnv(t, ModeMirror)
+	t.Run("readyz before the first head", func(t *testing.T) {
+		resp, body := e.get("GET", "/readyz")
+		if resp.StatusCode != 503 || !strings.Contains(string(body), "test") {
+			t.Errorf("got %d %q, want 503 naming the repository", resp.StatusCode, body)
+		}
+		resp, _ = e.get("GET", e.path("notification.xml"))
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("notification before the first head: got %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	})
+	h := e.sync()
+	e.get("GET", e.path("notification.xml"))
+	e.get("GET", e.path("notification.bin"))
+	snap := fileOf(t, h, "snapshot", "xml")
+	e.get("GET", e.path(snap.Path))
+
+	t.Run("readyz after", func(t *testing.T) {
+		if resp, body := e.get("GET", "/readyz"); resp.StatusCode != 200 {
+			t.Errorf("got %d %q, want 200", resp.StatusCode, body)
+		}
+		if resp, _ := e.get("GET", "/healthz"); resp.StatusCode != 200 {
+			t.Errorf("healthz: got %d, want 200", resp.StatusCode)
+		}
+	})
+	t.Run("metrics", func(t *testing.T) {
+		resp, body := e.get("GET", "/metrics")
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
+			t.Fatalf("got %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		m := parseMetrics(t, string(body))
+		for series, min := range map[string]float64{
+			`rrdp_proxy_requests_total{repo="test",kind="notification",format="xml",code="200"}`: 1,
+			`rrdp_proxy_requests_total{repo="test",kind="notification",format="bin",code="200"}`: 1,
+			`rrdp_proxy_requests_total{repo="test",kind="snapshot",format="xml",code="200"}`:     1,
+			`rrdp_proxy_requests_total{repo="test",kind="notification",format="xml",code="503"}`: 1,
+			`rrdp_proxy_response_bytes_total{repo="test"}`:                                       float64(len(h.NotificationXML) + len(h.NotificationBin) + int(snap.Size)),
+			`rrdp_proxy_state_serial{repo="test"}`:                                               float64(h.Serial),
+			`rrdp_proxy_state_ready{repo="test"}`:                                                1,
+			`rrdp_proxy_follow_syncs_total{repo="test"}`:                                         1,
+			`rrdp_proxy_follow_errors_total{repo="test",kind="sync"}`:                            0,
+			`rrdp_proxy_cache_hits_total`:                                                        1,
+			`rrdp_proxy_cache_pinned_bytes`:                                                      float64(snap.Size),
+		} {
+			v, ok := m[series]
+			if !ok || v < min {
+				t.Errorf("%s: got %v (present %v), want at least %v", series, v, ok, min)
+			}
+		}
+	})
+	t.Run("status.json", func(t *testing.T) {
+		resp, body := e.get("GET", "/status.json")
+		if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("got %d, Cache-Control %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+		var rep struct {
+			Ready bool `json:"ready"`
+			Repos []struct {
+				Name            string `json:"name"`
+				Serial          uint64 `json:"serial"`
+				Session         string `json:"session"`
+				SnapshotXML     int64  `json:"snapshot_xml_bytes"`
+				SnapshotBin     int64  `json:"snapshot_bin_bytes"`
+				NotificationXML string `json:"notification_xml"`
+				Requests        uint64 `json:"requests"`
+			} `json:"repos"`
+		}
+		if err := json.Unmarshal(body, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Ready || len(rep.Repos) != 1 || rep.Repos[0].Serial != h.Serial || rep.Repos[0].Session != h.Session ||
+			rep.Repos[0].SnapshotXML != snap.Size || rep.Repos[0].SnapshotBin == 0 || rep.Repos[0].NotificationXML != e.base+"notification.xml" ||
+			rep.Repos[0].Requests < 3 {
+			t.Errorf("got %+v, want ready, serial %d, snapshot %d bytes, 3 requests or more", rep, h.Serial, snap.Size)
+		}
+	})
+	t.Run("status", func(t *testing.T) {
+		resp, body := e.get("GET", "/status")
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "test") ||
+			!strings.Contains(string(body), e.base+"notification.xml") {
+			t.Errorf("got %d %s %.80q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+	})
+	t.Run("index.json", func(t *testing.T) {
+		_, body := e.get("GET", "/index.json")
+		var idx struct {
+			Repos []IndexEntry `json:"repositories"`
+		}
+		if err := json.Unmarshal(body, &idx); err != nil {
+			t.Fatal(err)
+		}
+		want := IndexEntry{Name: "test", Mode: ModeMirror, Origin: e.notif, NotificationXML: e.base + "notification.xml",
+			NotificationBin: e.base + "notification.bin", Serial: h.Serial, Session: h.Session}
+		if len(idx.Repos) != 1 || idx.Repos[0] != want {
+			t.Errorf("got %+v, want %+v", idx.Repos, want)
+		}
+		host := strings.TrimPrefix(e.origin.URL(), "https://")
+		if !strings.HasPrefix(e.base, "https://"+e.addr+"/"+host+"rrdp/") {
+			t.Errorf("mirror base %s: want https://%s/%srrdp/", e.base, e.addr, host)
+		}
+	})
+	t.Run("set repos", func(t *testing.T) {
+		if err := e.srv.SetRepos(nil); err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := e.get("GET", e.path("notification.xml")); resp.StatusCode != 404 {
+			t.Errorf("removed repository: got %d, want 404", resp.StatusCode)
+		}
+		dup := []Repo{{Name: "a", Origin: e.notif, Mode: ModeMirror, Base: e.base}, {Name: "b", Origin: e.notif, Mode: ModeMirror, Base: e.base}}
+		if err := e.srv.SetRepos(dup); err == nil {
+			t.Errorf("two repositories on one route: got no error")
+		}
+		if err := e.srv.SetRepos([]Repo{{Name: "test", Origin: e.notif, Mode: ModeMirror, Base: e.base}}); err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := e.get("GET", e.path("notification.xml")); resp.StatusCode != 200 {
+			t.Errorf("added back: got %d, want 200", resp.StatusCode)
+		}
+	})
+}
+
+// parseMetrics reads the Prometheus text format: every line is a comment
+// or "series value".
+func parseMetrics(t *testing.T, s string) map[string]float64 {
+	t.Helper()
+	m := map[string]float64{}
+	for _, line := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+		if strings.HasPrefix(line, "# HELP ") || strings.HasPrefix(line, "# TYPE ") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if i < 0 || err != nil {
+			t.Fatalf("metrics line %q: not a sample", line)
+		}
+		m[line[:i]] = v
+	}
+	return m
+}
+
+func TestBaseURI(t *testing.T) {
+	tests := []struct {
+		mode           Mode
+		origin, public string
+		want           string
+		err            bool
+	}{
+		{ModeReverse, "https://rrdp.example.net/rrdp/notification.xml", "", "https://rrdp.example.net/rrdp/", false},
+		{ModeReverse, "https://RRDP.example.net:8443/notification.xml", "", "https://rrdp.example.net:8443/", false},
+		{ModeReverse, "https://rrdp.example.net/a/b/notification.xml", "https://edge.example.org", "https://edge.example.org/a/b/", false},
+		{ModeMirror, "https://rrdp.example.net/rrdp/notification.xml", "https://mirror.example.org/", "https://mirror.example.org/rrdp.example.net/rrdp/", false},
+		{ModeMirror, "https://localhost:3000/rrdp/notification.xml", "https://m.example/pre/", "https://m.example/pre/localhost:3000/rrdp/", false},
+		{ModeMirror, "https://rrdp.example.net/rrdp/notification.xml", "", "", true},
+		{ModeReverse, "rsync://rrdp.example.net/x", "", "", true},
+		{"other", "https://rrdp.example.net/notification.xml", "", "", true},
+	}
+	for _, tt := range tests {
+		got, err := BaseURI(tt.mode, tt.origin, tt.public)
+		if got != tt.want || (err != nil) != tt.err {
+			t.Errorf("BaseURI(%s, %s, %q): got %q, %v; want %q, error %v", tt.mode, tt.origin, tt.public, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+// TestShutdown checks that a request under way finishes while new
+// connections are refused.
+func TestShutdown(t *testing.T) {
+	e := newEnv(t, ModeReverse)
+	h := e.sync()
+	snap := fileOf(t, h, "snapshot", "xml")
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A request whose headers are not complete yet: the connection is
+	// busy, not idle.
+	if _, err := c.Write([]byte("GET " + e.path(snap.Path) + " HTTP/1.1\r\nHost: " + e.addr + "\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		done <- e.srv.Shutdown(ctx)
+	}()
+	// Wait until the listener is closed.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c2, err := net.DialTimeout("tcp", e.addr, time.Second)
+		if err != nil {
+			break
+		}
+		c2.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("listener still open 10s after Shutdown")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+	if _, err := c.Write([]byte("Connection: close\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var b strings.Builder
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	resp := b.String()
+	if !strings.HasPrefix(resp, "HTTP/1.1 200") || !strings.Contains(resp, "Content-Length: "+strconv.FormatInt(snap.Size, 10)) ||
+		len(resp) < int(snap.Size) {
+		t.Errorf("request under way during shutdown: got %d bytes %.80q, want the snapshot", len(resp), resp)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}

@@ -1,0 +1,212 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/proxy/upstream"
+	"github.com/irpki/rrdp-proxy/transcode/irpki"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+)
+
+// minRefresh is how old the origin's notification must be before a path
+// it does not name makes the puller fetch it again: a file the origin
+// just published is found, and a flood of unknown paths costs at most one
+// notification fetch a second.
+const minRefresh = time.Second
+
+// puller fetches, for one repository, files that its head does not name
+// but the origin's notification does: each once, however many clients ask
+// at the same time (single flight, as groupcache's load), checked against
+// the hash the origin's notification gives.
+type puller struct {
+	s *Server
+	r *repo
+
+	mu    sync.Mutex
+	files map[string]*entry // pulled files by path under Base
+	calls map[string]*pullCall
+
+	nmu   sync.Mutex // held while the origin's notification is fetched
+	notif *originNotif
+}
+
+type pullCall struct {
+	done chan struct{}
+	e    *entry
+	err  error
+}
+
+// originNotif is what the origin's notification names, by URI.
+type originNotif struct {
+	at   time.Time
+	refs map[string]originRef
+}
+
+type originRef struct {
+	sum  [32]byte
+	kind fileKind
+}
+
+func newPuller(s *Server, r *repo) *puller {
+	return &puller{s: s, r: r, files: map[string]*entry{}, calls: map[string]*pullCall{}}
+}
+
+// lookup returns a file pulled before, or nil.
+func (p *puller) lookup(rel []byte) *entry {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.files[string(rel)]
+}
+
+// forget drops a pulled file whose blob the cache evicted.
+func (p *puller) forget(rel string) {
+	p.mu.Lock()
+	delete(p.files, rel)
+	p.mu.Unlock()
+}
+
+// get returns the pulled file at rel, fetching it when no one did.
+func (p *puller) get(ctx context.Context, rel string) (*entry, error) {
+	p.mu.Lock()
+	if e := p.files[rel]; e != nil {
+		p.mu.Unlock()
+		return e, nil
+	}
+	if c := p.calls[rel]; c != nil {
+		p.mu.Unlock()
+		p.r.m.pullShared.Add(1)
+		select {
+		case <-c.done:
+			return c.e, c.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("pull %s%s: %w", p.r.originDir, rel, ctx.Err())
+		}
+	}
+	c := &pullCall{done: make(chan struct{})}
+	p.calls[rel] = c
+	p.mu.Unlock()
+
+	c.e, c.err = p.fetch(ctx, rel)
+
+	p.mu.Lock()
+	delete(p.calls, rel)
+	if c.err == nil {
+		if len(p.files) >= p.s.cfg.MaxPulled {
+			clear(p.files)
+		}
+		p.files[rel] = c.e
+	}
+	p.mu.Unlock()
+	close(c.done)
+	return c.e, c.err
+}
+
+// fetch pulls rel from the origin and stores it in the cache.
+func (p *puller) fetch(ctx context.Context, rel string) (*entry, error) {
+	uri := p.r.originDir + rel
+	ref, err := p.ref(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	p.r.m.pullFetches.Add(1)
+	kind := rrdpxml.KindSnapshot
+	if ref.kind == kindDelta {
+		kind = rrdpxml.KindDelta
+	}
+	resp, err := p.s.cfg.Client.Fetch(ctx, upstream.Request{URL: uri, Kind: kind})
+	if err != nil {
+		p.r.m.pullErrors.Add(1)
+		return nil, fmt.Errorf("pull %s: %w", uri, err)
+	}
+	b, err := resp.ReadAll()
+	if err != nil {
+		p.r.m.pullErrors.Add(1)
+		return nil, fmt.Errorf("pull %s: %w", uri, err)
+	}
+	sum := sha256.Sum256(b)
+	if sum != ref.sum {
+		p.r.m.pullErrors.Add(1)
+		return nil, fmt.Errorf("pull %s: sha-256 %x, the origin's notification says %x: %w", uri, sum[:8], ref.sum[:8], ErrPullHash)
+	}
+	if err := p.s.cfg.Cache.PutBlob(ctx, sum, b); err != nil {
+		p.r.m.pullErrors.Add(1)
+		return nil, fmt.Errorf("pull %s: store: %w", uri, err)
+	}
+	e := &entry{kind: ref.kind, format: formatXML, plain: newVariant(sum, int64(len(b)), nil)}
+	if strings.HasSuffix(rel, ".bin") {
+		e.format = formatBin
+	}
+	e.setMod(p.s.cfg.Now())
+	p.s.log.Info("pulled a file from the origin", "repo", p.r.cfg.Name, "uri", uri, "bytes", len(b))
+	return e, nil
+}
+
+// ref returns what the origin's notification says of uri, fetching the
+// notification when the copy in hand is older than OriginTTL, or older
+// than minRefresh and silent about uri.
+func (p *puller) ref(ctx context.Context, uri string) (originRef, error) {
+	p.nmu.Lock()
+	defer p.nmu.Unlock()
+	now := p.s.cfg.Now()
+	n := p.notif
+	if n != nil && now.Sub(n.at) < p.s.cfg.OriginTTL {
+		if r, ok := n.refs[uri]; ok {
+			return r, nil
+		}
+		if now.Sub(n.at) < minRefresh {
+			return originRef{}, fmt.Errorf("pull %s: %w", uri, ErrNotNamed)
+		}
+	}
+	n, err := p.fetchNotification(ctx)
+	if err != nil {
+		return originRef{}, err
+	}
+	p.notif = n
+	if r, ok := n.refs[uri]; ok {
+		return r, nil
+	}
+	return originRef{}, fmt.Errorf("pull %s: %w", uri, ErrNotNamed)
+}
+
+func (p *puller) fetchNotification(ctx context.Context) (*originNotif, error) {
+	origin := p.r.cfg.Origin
+	p.r.m.pullNotifications.Add(1)
+	resp, err := p.s.cfg.Client.Fetch(ctx, upstream.Request{URL: origin, Kind: rrdpxml.KindNotification})
+	if err != nil {
+		p.r.m.pullErrors.Add(1)
+		return nil, fmt.Errorf("origin notification %s: %w", origin, err)
+	}
+	b, err := resp.ReadAll()
+	if err != nil {
+		p.r.m.pullErrors.Add(1)
+		return nil, fmt.Errorf("origin notification %s: %w", origin, err)
+	}
+	format, kind, err := irpki.Detect(b)
+	if err == nil && kind != rrdpxml.KindNotification {
+		err = fmt.Errorf("a %s", kind)
+	}
+	var n *rrdpxml.Notification
+	if err == nil {
+		if format == irpki.FormatBin {
+			n, err = irpki.UnmarshalNotification(b, rrdpxml.Limits{})
+		} else {
+			n, _, err = rrdpxml.DecodeNotification(bytes.NewReader(b), rrdpxml.Limits{})
+		}
+	}
+	if err != nil {
+		p.r.m.pullErrors.Add(1)
+		return nil, fmt.Errorf("origin notification %s: %w", origin, err)
+	}
+	on := &originNotif{at: p.s.cfg.Now(), refs: make(map[string]originRef, len(n.Deltas)+1)}
+	on.refs[n.Snapshot.URI] = originRef{sum: n.Snapshot.Hash, kind: kindSnapshot}
+	for _, d := range n.Deltas {
+		on.refs[d.URI] = originRef{sum: d.Hash, kind: kindDelta}
+	}
+	return on, nil
+}

@@ -1,0 +1,284 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/proxy/upstream"
+	"github.com/valyala/fasthttp"
+)
+
+// Server serves the repositories of its Config over HTTP. It is safe for
+// concurrent use.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	srv     *fasthttp.Server
+	tab     atomic.Pointer[table]
+	other   repoMetrics // requests that reached no repository
+	started time.Time
+	ccNotif []byte
+
+	// ctx bounds pull-through fetches, which outlive the request that
+	// started them when other requests wait for them; Shutdown ends it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	setMu sync.Mutex // serializes SetRepos
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Cache == nil {
+		return nil, fmt.Errorf("proxy: no cache: %w", ErrConfig)
+	}
+	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+		return nil, fmt.Errorf("proxy: certificate %q and key %q go together: %w", cfg.CertFile, cfg.KeyFile, ErrConfig)
+	}
+	cfg.defaults()
+	if cfg.Node == "" {
+		cfg.Node, _ = os.Hostname()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, started: cfg.Now(), ccNotif: cacheControl(cfg.NotificationMaxAge, cfg.StaleIfError)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.tab.Store(newTable(nil))
+	if err := s.SetRepos(cfg.Repos); err != nil {
+		s.cancel()
+		return nil, err
+	}
+	s.srv = &fasthttp.Server{
+		Handler:                      s.handle,
+		Name:                         "rrdp-proxy/" + cfg.Version,
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 cfg.WriteTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
+		Concurrency:                  cfg.MaxConns,
+		MaxConnsPerIP:                cfg.MaxConnsPerIP,
+		MaxRequestBodySize:           4 << 10, // GET and HEAD carry no body
+		ReadBufferSize:               8 << 10,
+		DisablePreParseMultipartForm: true,
+		NoDefaultContentType:         true,
+		CloseOnShutdown:              true,
+		Logger:                       fasthttpLogger{cfg.Logger},
+	}
+	return s, nil
+}
+
+// Handler returns the request handler, for tests and for callers that run
+// their own fasthttp.Server.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
+
+// Serve serves plain HTTP on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.log.Info("serving", "addr", ln.Addr().String(), "tls", false)
+	if err := s.srv.Serve(ln); err != nil {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// ServeTLS serves HTTPS on ln with Config.CertFile and KeyFile until
+// Shutdown.
+func (s *Server) ServeTLS(ln net.Listener) error {
+	if s.cfg.CertFile == "" {
+		return fmt.Errorf("serve tls %s: no certificate: %w", ln.Addr(), ErrConfig)
+	}
+	s.log.Info("serving", "addr", ln.Addr().String(), "tls", true, "cert", s.cfg.CertFile)
+	if err := s.srv.ServeTLS(ln, s.cfg.CertFile, s.cfg.KeyFile); err != nil {
+		return fmt.Errorf("serve tls %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections, lets the requests under way
+// finish until ctx ends, then closes every connection and cancels the
+// pull-through fetches. Serve returns once the listener is closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.ShutdownWithContext(ctx)
+	s.cancel()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// SetRepos replaces the repositories served, as on a configuration
+// reload. A repository whose configuration did not change keeps its
+// counters and pulled files.
+func (s *Server) SetRepos(repos []Repo) error {
+	s.setMu.Lock()
+	defer s.setMu.Unlock()
+	old := map[string]*repo{}
+	for _, r := range s.tab.Load().repos {
+		old[r.cfg.Name] = r
+	}
+	names := map[string]bool{}
+	routes := map[string]string{}
+	var rs []*repo
+	for _, cfg := range repos {
+		r, err := newRepo(cfg)
+		if err != nil {
+			return err
+		}
+		if names[r.cfg.Name] {
+			return fmt.Errorf("repository %q: configured twice: %w", r.cfg.Name, ErrConfig)
+		}
+		names[r.cfg.Name] = true
+		keys := []string{"*" + r.prefix}
+		if r.cfg.Mode == ModeReverse {
+			keys = keys[:0]
+			for _, h := range r.hosts {
+				keys = append(keys, h+r.prefix)
+			}
+		}
+		for _, k := range keys {
+			if o, dup := routes[k]; dup {
+				return fmt.Errorf("repositories %q and %q: same route %s: %w", o, r.cfg.Name, k, ErrConfig)
+			}
+			routes[k] = r.cfg.Name
+		}
+		if o := old[r.cfg.Name]; o != nil && sameRepo(o, r) {
+			o.cfg.Stats = r.cfg.Stats
+			r = o
+		} else {
+			r.pull = newPuller(s, r)
+		}
+		rs = append(rs, r)
+	}
+	s.tab.Store(newTable(rs))
+	return nil
+}
+
+func sameRepo(a, b *repo) bool {
+	return a.cfg.Key == b.cfg.Key && a.cfg.Origin == b.cfg.Origin && a.cfg.Mode == b.cfg.Mode &&
+		a.cfg.Base == b.cfg.Base && slices.Equal(a.hosts, b.hosts)
+}
+
+// handle is the fasthttp handler: operator routes, then repositories.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed) // resets the headers
+		ctx.Response.Header.SetCanonical(hdrAllow, valAllow)
+		s.other.count(kindOther, formatXML, fasthttp.StatusMethodNotAllowed, 0)
+		return
+	}
+	p := ctx.Path()
+	if s.serveOps(ctx, p) {
+		return
+	}
+	r, rel := s.tab.Load().route(ctx.Host(), p)
+	if r == nil {
+		ctx.Error("not found\n", fasthttp.StatusNotFound)
+		s.other.count(kindOther, formatXML, fasthttp.StatusNotFound, 0)
+		return
+	}
+	s.serveRepo(ctx, r, rel)
+}
+
+// serveRepo answers a path under a repository's Base: a file of its head,
+// a file pulled before, or a pull-through.
+func (s *Server) serveRepo(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
+	var e *entry
+	h := s.cfg.Cache.Head(r.cfg.Key)
+	if h != nil {
+		e = r.index(h).files[string(rel)]
+	}
+	if e != nil {
+		r.m.hits.Add(1)
+		cc := ccImmutable
+		if e.kind == kindNotification {
+			cc = s.ccNotif
+		}
+		status, n, err := s.serveEntry(ctx, e, cc, s.cfg.Cache.Blob)
+		if err != nil {
+			// The head names a blob the cache cannot give: invariant 1
+			// broken below us.
+			s.log.Error("file of the head unavailable", "repo", r.cfg.Name, "path", string(rel), "err", err)
+			status = s.fail(ctx, err)
+		}
+		r.m.count(e.kind, e.format, status, n)
+		return
+	}
+	if h == nil && isNotification(rel) {
+		ctx.Error("no verified state yet\n", fasthttp.StatusServiceUnavailable)
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "10")
+		r.m.count(kindNotification, formatOfName(rel), fasthttp.StatusServiceUnavailable, 0)
+		return
+	}
+	if len(rel) == 0 || s.cfg.Client == nil {
+		ctx.Error("not found\n", fasthttp.StatusNotFound)
+		r.m.count(kindOther, formatOfName(rel), fasthttp.StatusNotFound, 0)
+		return
+	}
+	for try := 0; ; try++ {
+		e = r.pull.lookup(rel)
+		if e != nil {
+			r.m.hits.Add(1)
+		} else {
+			r.m.misses.Add(1)
+			var err error
+			if e, err = r.pull.get(s.ctx, string(rel)); err != nil {
+				if !errors.Is(err, ErrNotNamed) {
+					s.log.Warn("pull-through failed", "repo", r.cfg.Name, "path", string(rel), "err", err)
+				}
+				r.m.count(kindOther, formatOfName(rel), s.fail(ctx, err), 0)
+				return
+			}
+		}
+		status, n, err := s.serveEntry(ctx, e, ccPulled, s.cfg.Cache.Blob)
+		if errors.Is(err, fs.ErrNotExist) && try == 0 {
+			r.pull.forget(string(rel)) // evicted: pull again
+			continue
+		}
+		if err != nil {
+			status = s.fail(ctx, err)
+		}
+		r.m.count(e.kind, e.format, status, n)
+		return
+	}
+}
+
+// fail answers a request with the status err maps to, and returns it.
+// This is the one place errors become statuses.
+func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) int {
+	status := fasthttp.StatusBadGateway
+	switch {
+	case errors.Is(err, ErrNotNamed):
+		status = fasthttp.StatusNotFound
+	case errors.Is(err, ErrNoHead), errors.Is(err, context.Canceled):
+		status = fasthttp.StatusServiceUnavailable
+	case errors.Is(err, upstream.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		status = fasthttp.StatusGatewayTimeout
+	case errors.Is(err, fs.ErrNotExist):
+		status = fasthttp.StatusInternalServerError
+	}
+	ctx.Error(fasthttp.StatusMessage(status)+"\n", status) // resets the headers set so far
+	return status
+}
+
+func isNotification(rel []byte) bool {
+	return string(rel) == "notification.xml" || string(rel) == "notification.bin"
+}
+
+func formatOfName(rel []byte) fileFormat {
+	if n := len(rel); n >= 4 && string(rel[n-4:]) == ".bin" {
+		return formatBin
+	}
+	return formatXML
+}
+
+// fasthttpLogger sends fasthttp's messages to slog.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Warn("http", "msg", fmt.Sprintf(format, args...))
+}

@@ -100,7 +100,7 @@ func (s *Store) putHead(ctx context.Context, repo string, h *follow.Head, token 
 		return fmt.Errorf("redisstore: put head of %s: token %s: %w", repo, token, ErrNotHeld)
 	case -1:
 		// Removed by GC or damage since haveBlobs looked.
-		return fmt.Errorf("redisstore: put head of %s: a blob it names is no longer stored", repo)
+		return fmt.Errorf("redisstore: put head of %s: a blob it names is no longer stored: %w", repo, ErrMissing)
 	}
 	return nil
 }
@@ -179,10 +179,10 @@ func (s *Store) haveBlobs(ctx context.Context, h *follow.Head) error {
 			return err
 		}
 		if n == 0 {
-			return fmt.Errorf("file %s: blob %x not stored", path, sum[:8])
+			return fmt.Errorf("file %s: blob %x: %w", path, sum[:8], ErrMissing)
 		}
 	}
-	return fmt.Errorf("%d of %d blobs not stored", int64(len(keys))-n, len(keys))
+	return fmt.Errorf("%d of %d blobs: %w", int64(len(keys))-n, len(keys), ErrMissing)
 }
 
 // Heads returns the head of every repository, keyed by repository.

@@ -283,4 +283,3 @@ func TestNewConfig(t *testing.T) {
 		})
 	}
 }
-

@@ -89,7 +89,6 @@ func (s *server) client() *redis.Client {
 	return c
 }
 
-
 // TestMain silences go-redis's global logger, which reports every failed
 // dial while the tests stop Redis on purpose.
 func TestMain(m *testing.M) {

@@ -23,8 +23,8 @@ import (
 // Timing of the test fleets: short, so that hand-overs happen within the
 // test; the deadlines below are generous multiples.
 const (
-	testTTL      = time.Second
-	testRenew    = 200 * time.Millisecond
+	testTTL      = 3 * time.Second
+	testRenew    = 250 * time.Millisecond
 	testResync   = 500 * time.Millisecond
 	testInterval = 200 * time.Millisecond
 	deadline     = 30 * time.Second

@@ -3,8 +3,36 @@
 // snapshot, verifies everything (hashes, delta chains, replaced-object
 // hashes, the same-origin rules of RFC 9674), and publishes every
 // verified state into a Store, blobs first and the head last, in both the
-// XML and the iRPKI .bin formats. The origin may be an RRDP XML
-// repository or another rrdp-proxy's notification.bin.
+// XML and the iRPKI .bin formats, each with a gzip copy. The origin may be
+// an RRDP XML repository or another rrdp-proxy's notification.bin.
+//
+// What is served for a state:
+//
+//   - Taken from a snapshot: the origin's snapshot bytes in its own format
+//     (the other format transcoded), and the deltas the origin lists up to
+//     that serial, at most MaxDeltas, so that RPs at older serials of the
+//     session get deltas. They are fetched with the snapshot, checked
+//     against their hashes and then, newest first, against the snapshot
+//     (each one must lead to the state after it); the run is cut at the
+//     first that fails, which is counted but does not fail the sync.
+//   - Reached by deltas: the origin's delta bytes, and a snapshot
+//     regenerated from the objects, canonical and deterministic (sorted by
+//     URI), since the origin's snapshot at the new serial was not fetched.
+//     Nodes that took different paths to one serial therefore serve
+//     different snapshot bytes for it, each valid.
+//   - From a .bin origin: XML regenerated under a session derived from the
+//     upstream's (irpki.DerivedSession).
+//
+// A desynchronisation (a known serial whose delta hash changed) or a serial
+// that goes backwards upstream resets the session downstream: the fresh
+// snapshot is served under a new session (Head.Resets, Head.Sessions), its
+// files regenerated under it, so that RPs at the old serial start again and
+// no session and serial ever names two byte strings (DESIGN.md, invariants
+// 2 and 6). A head whose serial does not grow within its served session is
+// refused (ErrOrder).
+//
+// With Config.Start a follower continues from a stored head: a restarted
+// node or another node of a fleet fetches only the deltas since.
 package follow
 
 import (

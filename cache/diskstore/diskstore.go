@@ -45,6 +45,8 @@ type Config struct {
 	// last put, so that a publish in progress (blobs first, head last)
 	// keeps its blobs (1h).
 	Grace time.Duration
+	// GCInterval is the time between collections in Run (10m).
+	GCInterval time.Duration
 	// Now is the clock (time.Now); GC compares it with the modification
 	// times of files, so it must follow the file system's clock. Logger is
 	// the log (discarded).
@@ -55,10 +57,11 @@ type Config struct {
 // Store keeps blobs and heads in a directory. It is safe for concurrent
 // use by one process; two processes must not share a directory.
 type Store struct {
-	dir    string
-	grace  time.Duration
-	now    func() time.Time
-	logger *slog.Logger
+	dir      string
+	grace    time.Duration
+	interval time.Duration
+	now      func() time.Time
+	logger   *slog.Logger
 
 	// mu orders GC (write lock) against puts (read lock), so that GC never
 	// removes a blob a put just found present.
@@ -71,12 +74,15 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("diskstore: no directory configured")
 	}
-	if cfg.Grace < 0 {
-		return nil, fmt.Errorf("diskstore: negative grace %v", cfg.Grace)
+	if cfg.Grace < 0 || cfg.GCInterval < 0 {
+		return nil, fmt.Errorf("diskstore: negative grace %v or gc interval %v", cfg.Grace, cfg.GCInterval)
 	}
-	s := &Store{dir: cfg.Dir, grace: cfg.Grace, now: cfg.Now, logger: cfg.Logger}
+	s := &Store{dir: cfg.Dir, grace: cfg.Grace, interval: cfg.GCInterval, now: cfg.Now, logger: cfg.Logger}
 	if s.grace == 0 {
 		s.grace = time.Hour
+	}
+	if s.interval == 0 {
+		s.interval = 10 * time.Minute
 	}
 	if s.now == nil {
 		s.now = time.Now

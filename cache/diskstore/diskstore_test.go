@@ -202,3 +202,35 @@ func TestGC(t *testing.T) {
 		}
 	}
 }
+
+// TestRun: Run collects an unneeded blob by itself and returns when its
+// context ends.
+func TestRun(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := Open(Config{Dir: t.TempDir(), Grace: time.Minute, GCInterval: 10 * time.Millisecond,
+		Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, sum := blob(rand.New(rand.NewPCG(1, 2)), 100)
+	if err := s.PutBlob(ctx, sum, b); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := s.GetBlob(ctx, sum); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not collect the blob within 20s")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: got %v, want context.Canceled", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // GCStats says what one GC did.
@@ -70,4 +71,29 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 		}
 	}
 	return st, nil
+}
+
+// Run collects garbage (GC) every Config.GCInterval until ctx ends, logging
+// failures, and returns ctx's error.
+func (s *Store) Run(ctx context.Context) error {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			st, err := s.GC(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				s.logger.Warn("diskstore: gc failed", "err", err)
+				continue
+			}
+			if st.Removed > 0 {
+				s.logger.Info("diskstore: gc", "removed", st.Removed, "bytes", st.RemovedBytes, "kept", st.Kept)
+			}
+		}
+	}
 }

@@ -38,7 +38,8 @@ func (s *Store) chunkKey(sum [32]byte, n int) string {
 
 // PutBlob stores b under sum, after checking that sum is its SHA-256: its
 // chunks first, then its meta, which makes it visible. A blob whose meta and
-// chunks are all present is not written again.
+// chunks are all present is not written again. Either way its time in the
+// blobs set becomes now, which protects it from GC for Config.Grace.
 func (s *Store) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 	if len(b) > maxBlob {
 		return fmt.Errorf("redisstore: put blob %x: %d bytes, more than %d", sum[:8], len(b), maxBlob)
@@ -51,6 +52,12 @@ func (s *Store) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 	keys = append(keys, s.metaKey(sum))
 	for i := range n {
 		keys = append(keys, s.chunkKey(sum, i))
+	}
+	// The time in the blobs set first: GC does not remove a blob put
+	// within its grace, so from here on this blob stays, present or
+	// written below.
+	if err := s.rdb.ZAdd(ctx, s.blobsKey(), redis.Z{Score: float64(s.now().UnixMilli()), Member: hex.EncodeToString(sum[:])}).Err(); err != nil {
+		return fmt.Errorf("redisstore: put blob %x: %w", sum[:8], err)
 	}
 	have, err := s.rdb.Exists(ctx, keys...).Result()
 	if err != nil {

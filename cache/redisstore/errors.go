@@ -6,3 +6,8 @@ import "errors"
 // hold the repository's lease (any more), or with a stale token. Test with
 // errors.Is.
 var ErrNotHeld = errors.New("lease not held")
+
+// ErrMissing: a PutHead whose head names a blob that is not stored (never
+// put, collected, evicted, or removed by a reader that found it damaged).
+// Test with errors.Is; Missing says which.
+var ErrMissing = errors.New("blob not stored")

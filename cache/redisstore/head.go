@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,15 +15,26 @@ import (
 
 // putHead sets the head, adds the repository to the set and announces it,
 // atomically; with a token (ARGV[4] not empty) only if the lease key holds
-// that token. It returns 1 when written, 0 when the token is stale.
+// that token. It also checks, in the same step, that the meta of every blob
+// the head needs exists, and refreshes their time in the blobs set, so that
+// GC, whose removals are atomic too, never takes a blob from under a head.
+// It returns 1 when written, 0 when the token is stale, -1 when a blob is
+// missing.
 //
-// KEYS: head, repos, lease. ARGV: record, repo, channel, token.
+// KEYS: head, repos, lease, blobs set, then the metas. ARGV: record, repo,
+// channel, token, now in ms, then the hex sums of the metas, in order.
 var putHead = redis.NewScript(`
 if ARGV[4] ~= "" then
 	local v = redis.call("GET", KEYS[3])
 	if not v then return 0 end
 	local sp = string.find(v, " ", 1, true)
 	if not sp or string.sub(v, 1, sp - 1) ~= ARGV[4] then return 0 end
+end
+for i = 5, #KEYS do
+	if redis.call("EXISTS", KEYS[i]) == 0 then return -1 end
+end
+for i = 6, #ARGV do
+	redis.call("ZADD", KEYS[4], ARGV[5], ARGV[i])
 end
 redis.call("SET", KEYS[1], ARGV[1])
 redis.call("SADD", KEYS[2], ARGV[2])
@@ -40,6 +52,7 @@ func (s *Store) headKey(repo string) string  { return s.key("head:", repo) }
 func (s *Store) leaseKey(repo string) string { return s.key("lease:", repo) }
 func (s *Store) fenceKey(repo string) string { return s.key("fence:", repo) }
 func (s *Store) reposKey() string            { return s.key("repos") }
+func (s *Store) blobsKey() string            { return s.key("blobs") }
 func (s *Store) channel() string             { return s.key("heads") }
 
 // PutHead switches repo to h and announces repo on the channel. It refuses
@@ -69,15 +82,69 @@ func (s *Store) putHead(ctx context.Context, repo string, h *follow.Head, token 
 	if err != nil {
 		return fmt.Errorf("redisstore: put head of %s: %w", repo, err)
 	}
-	keys := []string{s.headKey(repo), s.reposKey(), s.leaseKey(repo)}
-	n, err := putHead.Run(ctx, s.rdb, keys, b, repo, s.channel(), token).Int()
+	sums := s.needed(h)
+	keys := make([]string, 0, 4+len(sums))
+	keys = append(keys, s.headKey(repo), s.reposKey(), s.leaseKey(repo), s.blobsKey())
+	args := make([]any, 0, 5+len(sums))
+	args = append(args, b, repo, s.channel(), token, s.now().UnixMilli())
+	for _, sum := range sums {
+		keys = append(keys, s.metaKey(sum))
+		args = append(args, hex.EncodeToString(sum[:]))
+	}
+	n, err := putHead.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: put head of %s: %w", repo, err)
 	}
-	if n == 0 {
+	switch n {
+	case 0:
 		return fmt.Errorf("redisstore: put head of %s: token %s: %w", repo, token, ErrNotHeld)
+	case -1:
+		// Removed by GC or damage since haveBlobs looked.
+		return fmt.Errorf("redisstore: put head of %s: a blob it names is no longer stored: %w", repo, ErrMissing)
 	}
 	return nil
+}
+
+// needed returns the sums of the files of h whose retention has not ended,
+// without repeats, in the order of h.Files.
+func (s *Store) needed(h *follow.Head) [][32]byte {
+	now := s.now()
+	seen := make(map[[32]byte]bool, len(h.Files))
+	sums := make([][32]byte, 0, len(h.Files))
+	for _, f := range h.Files {
+		if (!f.Expires.IsZero() && !now.Before(f.Expires)) || seen[f.Sum] {
+			continue
+		}
+		seen[f.Sum] = true
+		sums = append(sums, f.Sum)
+	}
+	return sums
+}
+
+// Missing returns the sums of the blobs h needs (files whose retention has
+// not ended) that are not stored: what a lease holder puts again before
+// its head, after GC, an eviction, or a reader that found a blob damaged
+// and removed its meta.
+func (s *Store) Missing(ctx context.Context, h *follow.Head) ([][32]byte, error) {
+	sums := s.needed(h)
+	if len(sums) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(sums))
+	for i, sum := range sums {
+		cmds[i] = pipe.Exists(ctx, s.metaKey(sum))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("redisstore: missing blobs of %s: %w", h.Repo, err)
+	}
+	var missing [][32]byte
+	for i, c := range cmds {
+		if c.Val() == 0 {
+			missing = append(missing, sums[i])
+		}
+	}
+	return missing, nil
 }
 
 // haveBlobs checks that the meta of every blob h needs is stored.
@@ -112,10 +179,10 @@ func (s *Store) haveBlobs(ctx context.Context, h *follow.Head) error {
 			return err
 		}
 		if n == 0 {
-			return fmt.Errorf("file %s: blob %x not stored", path, sum[:8])
+			return fmt.Errorf("file %s: blob %x: %w", path, sum[:8], ErrMissing)
 		}
 	}
-	return fmt.Errorf("%d of %d blobs not stored", int64(len(keys))-n, len(keys))
+	return fmt.Errorf("%d of %d blobs: %w", int64(len(keys))-n, len(keys), ErrMissing)
 }
 
 // Heads returns the head of every repository, keyed by repository.

@@ -13,6 +13,8 @@
 //	heads           the pub/sub channel; each message is a repository
 //	lease:<repo>    "<token> <node>", set with a TTL while a node holds it
 //	fence:<repo>    the last fencing token handed out for repo
+//	blobs           sorted set of the blobs' hex sums, by the time in ms
+//	                each was last put or named by a head (for GC)
 //
 // A blob is written chunks first and meta last, and a head only after the
 // meta of every blob it names (DESIGN.md, invariant 1), so a reader never
@@ -23,11 +25,14 @@
 // different chunk sizes racing on one blob can leave chunks that do not
 // match the meta, which the check detects.
 //
-// Blobs and heads have no expiry and nothing here removes old blobs: bound
-// Redis's memory with maxmemory and an allkeys policy (allkeys-lru), which
-// may also evict a head (the next PutHead writes it again) or a lease (the
-// fencing token protects the head). An evicted chunk reads as a missing
-// blob (fs.ErrNotExist), and PutBlob rewrites a blob missing any key.
+// Old blobs are collected by GC (Run calls it periodically): a sorted set
+// holds, for every blob, the last time it was put or named by a head, and
+// GC removes the blobs no head needs once Config.Grace has passed since.
+// Keys have no expiry. Bound Redis's memory as well with maxmemory and
+// allkeys-lru if it is shared: that may evict a head (the next PutHead
+// writes it again) or a lease (the fencing token protects the head); an
+// evicted chunk reads as a missing blob (fs.ErrNotExist), and PutBlob
+// rewrites a blob missing any key.
 //
 // When Redis is unreachable every call fails within the configured timeouts
 // with an error naming the operation; the cache above keeps serving from
@@ -37,8 +42,11 @@ package redisstore
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -55,8 +63,14 @@ type Config struct {
 	// Password, if set, overrides the one in URL. The caller passes it;
 	// it is not read from the environment here.
 	Password string
-	// TLS, if set, is used for the connection (overriding rediss://'s).
+	// TLS, if set, is used for the connection (overriding rediss://'s
+	// and CAPEM).
 	TLS *tls.Config
+	// CAPEM, if set, holds the PEM certificates of the authorities that
+	// sign the server's certificate, instead of the system's; it turns
+	// TLS on, as rediss:// does. The server's name is always verified
+	// (there is no option to skip it); the caller reads the file.
+	CAPEM []byte
 	// DialTimeout bounds connecting (1s); ReadTimeout and WriteTimeout
 	// bound each round trip's socket reads and writes (3s). A round trip
 	// carries at most 16 MiB of chunks: the timeouts must cover that at
@@ -72,9 +86,18 @@ type Config struct {
 	// Prefix is prepended to every key and to the channel
 	// ("rrdp-proxy:"), so that several deployments share a server.
 	Prefix string
+	// Grace is how long GC keeps a blob that no head needs after it was
+	// last put or named by a head, so that a publish in progress (blobs
+	// first, head last) keeps its blobs (1h).
+	Grace time.Duration
+	// GCInterval is the time between collections in Run (10m).
+	GCInterval time.Duration
 	// Now is the clock (time.Now): PutHead does not require the blobs of
-	// files whose retention ended.
-	Now func() time.Time
+	// files whose retention ended, GC compares it with the times blobs
+	// were put, so the nodes of a fleet need synchronised clocks. Logger
+	// is the log (discarded).
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 const (
@@ -91,6 +114,9 @@ type Store struct {
 	chunkSize int
 	prefix    string
 	now       func() time.Time
+	logger    *slog.Logger
+
+	grace, gcInterval time.Duration
 
 	done chan struct{}  // closed by Close: ends the subscriptions
 	wg   sync.WaitGroup // subscriptions
@@ -111,13 +137,31 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Password != "" {
 		opt.Password = cfg.Password
 	}
+	if cfg.CAPEM != nil {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(cfg.CAPEM) {
+			return nil, errors.New("redisstore: no certificate in CAPEM")
+		}
+		tc := opt.TLSConfig
+		if tc == nil {
+			host, _, err := net.SplitHostPort(opt.Addr)
+			if err != nil {
+				return nil, fmt.Errorf("redisstore: address %q: %w", opt.Addr, err)
+			}
+			tc = &tls.Config{ServerName: host}
+		}
+		tc.RootCAs = pool
+		tc.MinVersion = tls.VersionTLS12
+		opt.TLSConfig = tc
+	}
 	if cfg.TLS != nil {
 		opt.TLSConfig = cfg.TLS
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"dial timeout", cfg.DialTimeout}, {"read timeout", cfg.ReadTimeout}, {"write timeout", cfg.WriteTimeout}} {
+	}{{"dial timeout", cfg.DialTimeout}, {"read timeout", cfg.ReadTimeout}, {"write timeout", cfg.WriteTimeout},
+		{"grace", cfg.Grace}, {"gc interval", cfg.GCInterval}} {
 		if d.v < 0 {
 			return nil, fmt.Errorf("redisstore: negative %s %v", d.name, d.v)
 		}
@@ -134,7 +178,17 @@ func New(cfg Config) (*Store, error) {
 	opt.DisableIdentity = true
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 
-	s := &Store{chunkSize: cfg.ChunkSize, prefix: cfg.Prefix, done: make(chan struct{})}
+	s := &Store{
+		chunkSize:  cfg.ChunkSize,
+		prefix:     cfg.Prefix,
+		grace:      orDuration(cfg.Grace, time.Hour),
+		gcInterval: orDuration(cfg.GCInterval, 10*time.Minute),
+		logger:     cfg.Logger,
+		done:       make(chan struct{}),
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
 	switch {
 	case s.chunkSize == 0:
 		s.chunkSize = defaultChunkSize

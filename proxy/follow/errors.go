@@ -23,3 +23,8 @@ var (
 	// ErrNotNotification: the notification URL gave another kind of file.
 	ErrNotNotification = errors.New("not a notification")
 )
+
+// ErrOrder: a head whose serial is not above the last one published in
+// the same served session; publishing it would change bytes already
+// served for a session and serial.
+var ErrOrder = errors.New("serial does not grow within the served session")

@@ -173,20 +173,39 @@ func (o *overlay) commit() {
 	}
 }
 
-// transcode returns a fetched file in both formats: the XML and the .bin,
-// one of them the bytes as fetched. XML regenerated from .bin is written
-// under session xmlSession.
-func transcode(b []byte, f irpki.Format, xmlSession string, lim rrdpxml.Limits) (xml, bin []byte, err error) {
-	var buf bytes.Buffer
-	buf.Grow(len(b))
+// transcode returns a fetched file of upstream session u in both
+// formats, under the served sessions xs (XML) and bs (.bin). The bytes as
+// fetched are kept where their session is the served one; otherwise the
+// file is regenerated, canonical and deterministic.
+func transcode(b []byte, f irpki.Format, u, xs, bs string, lim rrdpxml.Limits) (xml, bin []byte, err error) {
+	conv := func(to func(io.Writer, io.Reader, irpki.Options) (*irpki.Result, error), in []byte, session string) ([]byte, error) {
+		var buf bytes.Buffer
+		buf.Grow(len(in))
+		if _, err := to(&buf, bytes.NewReader(in), irpki.Options{Limits: lim, Session: session}); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
 	if f == irpki.FormatXML {
-		if _, err := irpki.XMLToBin(&buf, bytes.NewReader(b), irpki.Options{Limits: lim}); err != nil {
+		if bin, err = conv(irpki.XMLToBin, b, bs); err != nil {
 			return nil, nil, fmt.Errorf("transcode to .bin: %w", err)
 		}
-		return b, buf.Bytes(), nil
+		if xs == u {
+			return b, bin, nil
+		}
+		if xml, err = conv(irpki.BinToXML, bin, xs); err != nil {
+			return nil, nil, fmt.Errorf("transcode to XML: %w", err)
+		}
+		return xml, bin, nil
 	}
-	if _, err := irpki.BinToXML(&buf, bytes.NewReader(b), irpki.Options{Limits: lim, Session: xmlSession}); err != nil {
+	if xml, err = conv(irpki.BinToXML, b, xs); err != nil {
 		return nil, nil, fmt.Errorf("transcode to XML: %w", err)
 	}
-	return buf.Bytes(), b, nil
+	if bs == u {
+		return xml, b, nil
+	}
+	if bin, err = conv(irpki.XMLToBin, xml, bs); err != nil {
+		return nil, nil, fmt.Errorf("transcode to .bin: %w", err)
+	}
+	return xml, bin, nil
 }

@@ -3,8 +3,36 @@
 // snapshot, verifies everything (hashes, delta chains, replaced-object
 // hashes, the same-origin rules of RFC 9674), and publishes every
 // verified state into a Store, blobs first and the head last, in both the
-// XML and the iRPKI .bin formats. The origin may be an RRDP XML
-// repository or another rrdp-proxy's notification.bin.
+// XML and the iRPKI .bin formats, each with a gzip copy. The origin may be
+// an RRDP XML repository or another rrdp-proxy's notification.bin.
+//
+// What is served for a state:
+//
+//   - Taken from a snapshot: the origin's snapshot bytes in its own format
+//     (the other format transcoded), and the deltas the origin lists up to
+//     that serial, at most MaxDeltas, so that RPs at older serials of the
+//     session get deltas. They are fetched with the snapshot, checked
+//     against their hashes and then, newest first, against the snapshot
+//     (each one must lead to the state after it); the run is cut at the
+//     first that fails, which is counted but does not fail the sync.
+//   - Reached by deltas: the origin's delta bytes, and a snapshot
+//     regenerated from the objects, canonical and deterministic (sorted by
+//     URI), since the origin's snapshot at the new serial was not fetched.
+//     Nodes that took different paths to one serial therefore serve
+//     different snapshot bytes for it, each valid.
+//   - From a .bin origin: XML regenerated under a session derived from the
+//     upstream's (irpki.DerivedSession).
+//
+// A desynchronisation (a known serial whose delta hash changed) or a serial
+// that goes backwards upstream resets the session downstream: the fresh
+// snapshot is served under a new session (Head.Resets, Head.Sessions), its
+// files regenerated under it, so that RPs at the old serial start again and
+// no session and serial ever names two byte strings (DESIGN.md, invariants
+// 2 and 6). A head whose serial does not grow within its served session is
+// refused (ErrOrder).
+//
+// With Config.Start a follower continues from a stored head: a restarted
+// node or another node of a fleet fetches only the deltas since.
 package follow
 
 import (
@@ -18,6 +46,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
@@ -57,6 +87,11 @@ type Config struct {
 	Retention time.Duration
 	// Limits caps what the decoders accept (rrdpxml's defaults).
 	Limits rrdpxml.Limits
+	// GzipLevel is the level of the gzip copies of snapshot and delta
+	// files (klauspost/compress/gzip; 0 means gzip.BestSpeed, which
+	// keeps a large snapshot's copy fast). The nodes of a fleet must use
+	// the same level and library version for their hashes to agree.
+	GzipLevel int
 	// Seed seeds the jitter.
 	Seed uint64
 	// OnChange, if set, is called after each new state is published, in
@@ -87,11 +122,27 @@ type Stats struct {
 	Desyncs       uint64 // a known serial whose delta hash changed
 	Backwards     uint64 // a serial lower than ours in the same session
 	Errors        uint64 // syncs that failed; the last good state stays
-	Session       string
-	Serial        uint64
-	LastSuccess   time.Time
-	LastError     time.Time
-	LastErr       string
+	Resets        uint64 // downstream session resets (after Desyncs, Backwards)
+	StartFailures uint64 // a Start head whose blobs could not be read back
+
+	// Failures by kind: every failed fetch or verification, whether the
+	// sync then failed or fell back to the snapshot.
+	Unreachable    uint64 // connection refused, DNS, TLS
+	Timeouts       uint64 // deadlines and the minimum transfer rate
+	HTTPStatus     uint64 // an unexpected HTTP status (5xx, 404)
+	TooLarge       uint64 // over a size cap, gzip bombs included
+	Truncated      uint64 // a body that ended early, broken gzip
+	Redirects      uint64 // a redirect refused (another origin, loops)
+	HashMismatches uint64 // a file whose hash differs from the notification's
+	Invalid        uint64 // broken XML or .bin, a wrong session or serial, a gap, a bad replace
+	CrossOrigin    uint64 // a file named on another origin (RFC 9674)
+	StoreFailures  uint64 // the store refused a blob or a head
+
+	Session     string // the upstream's
+	Serial      uint64
+	LastSuccess time.Time
+	LastError   time.Time
+	LastErr     string
 }
 
 // Follower follows one repository. Sync and Run may not run at the same
@@ -107,6 +158,7 @@ type Follower struct {
 	cur    *state
 	stats  Stats
 	head   *Head
+	seeded bool // Start was read back (or failed to)
 }
 
 // state is the last verified state.
@@ -115,6 +167,9 @@ type state struct {
 	serial  uint64
 	format  irpki.Format
 	objects map[string]object
+	// resets counts the downstream session resets within the upstream
+	// session (Head.Resets).
+	resets uint64
 	// deltaHashes are the hashes the upstream listed for its deltas, to
 	// detect a desynchronisation.
 	deltaHashes map[uint64][32]byte
@@ -125,7 +180,7 @@ type state struct {
 
 type heldDelta struct {
 	upstream [32]byte // hash in the upstream notification
-	xml, bin File
+	files    []File   // XML, .bin and their gzip copies
 }
 
 // New returns a follower for cfg.
@@ -175,6 +230,15 @@ func New(cfg Config) (*Follower, error) {
 	if cfg.Interval < 0 || cfg.Jitter < 0 || cfg.Jitter >= 1 || cfg.MaxBackoff < 0 || cfg.Parallel < 0 || cfg.MaxDeltas < 0 || cfg.Retention < 0 {
 		return nil, errors.New("follow: negative interval, back-off, parallelism or retention, or jitter not below 1")
 	}
+	if cfg.GzipLevel == 0 {
+		cfg.GzipLevel = gzip.BestSpeed
+	}
+	if cfg.GzipLevel < gzip.HuffmanOnly || cfg.GzipLevel > gzip.BestCompression {
+		return nil, fmt.Errorf("follow: gzip level %d out of range", cfg.GzipLevel)
+	}
+	if cfg.Start != nil && cfg.Blobs == nil {
+		return nil, errors.New("follow: Start without Blobs")
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -182,12 +246,17 @@ func New(cfg Config) (*Follower, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Follower{
+	f := &Follower{
 		cfg:    cfg,
 		origin: origin,
 		log:    log.With("repo", cfg.URL),
 		rnd:    rand.New(rand.NewPCG(cfg.Seed, 0xf0110)),
-	}, nil
+		head:   cfg.Start,
+	}
+	if h := cfg.Start; h != nil {
+		f.stats.Session, f.stats.Serial = h.Session, h.Serial
+	}
+	return f, nil
 }
 
 // Stats returns the counters and the current session and serial.
@@ -300,6 +369,12 @@ func (f *Follower) count(fn func(*Stats)) {
 }
 
 func (f *Follower) sync(ctx context.Context) (bool, error) {
+	if !f.seeded {
+		f.seeded = true
+		if f.cfg.Start != nil {
+			f.seed(ctx, f.cfg.Start)
+		}
+	}
 	f.mu.Lock()
 	cur := f.cur
 	f.mu.Unlock()
@@ -309,7 +384,7 @@ func (f *Follower) sync(ctx context.Context) (bool, error) {
 	}
 	resp, err := f.cfg.Client.Fetch(ctx, req)
 	if err != nil {
-		return false, err
+		return false, f.fail(err)
 	}
 	if resp.Status == 304 {
 		resp.Close()
@@ -317,29 +392,32 @@ func (f *Follower) sync(ctx context.Context) (bool, error) {
 	}
 	body, err := resp.ReadAll()
 	if err != nil {
-		return false, err
+		return false, f.fail(err)
 	}
 	n, format, err := f.parseNotification(body)
 	if err != nil {
-		return false, err
+		return false, f.fail(err)
 	}
 	conditional := func(s *state) { s.etag, s.lastMo = resp.ETag, resp.LastModified }
 
+	reset := false
 	if cur != nil && cur.session == n.SessionID && cur.format == format {
 		desync := false
 		for _, d := range n.Deltas {
 			if h, ok := cur.deltaHashes[d.Serial]; ok && h != d.Hash && d.Serial <= cur.serial {
 				desync = true
-				f.log.Warn("desynchronisation: the hash of a known delta changed; taking the snapshot", "serial", d.Serial, "was", fmt.Sprintf("%x", h), "now", fmt.Sprintf("%x", d.Hash))
+				f.log.Warn("desynchronisation: the hash of a known delta changed; taking the snapshot under a new session", "serial", d.Serial, "was", fmt.Sprintf("%x", h), "now", fmt.Sprintf("%x", d.Hash))
 				break
 			}
 		}
 		switch {
 		case desync:
 			f.count(func(s *Stats) { s.Desyncs++ })
+			reset = true
 		case n.Serial < cur.serial:
 			f.count(func(s *Stats) { s.Backwards++ })
-			f.log.Warn("serial went backwards; taking the snapshot", "serial", n.Serial, "ours", cur.serial)
+			f.log.Warn("serial went backwards; taking the snapshot under a new session", "serial", n.Serial, "ours", cur.serial)
+			reset = true
 		case n.Serial == cur.serial:
 			f.mu.Lock()
 			conditional(cur)
@@ -353,12 +431,13 @@ func (f *Follower) sync(ctx context.Context) (bool, error) {
 			if err != nil && ctx.Err() != nil {
 				return false, err
 			}
+			f.classify(err)
 			f.count(func(s *Stats) { s.DeltaFailures++ })
 			f.log.Warn("deltas not usable; taking the snapshot", "err", err, "from", cur.serial, "to", n.Serial)
 		}
 	}
-	if err := f.syncSnapshot(ctx, n, format, conditional); err != nil {
-		return false, err
+	if err := f.syncSnapshot(ctx, n, format, reset, conditional); err != nil {
+		return false, f.fail(err)
 	}
 	return true, nil
 }
@@ -402,7 +481,7 @@ func (f *Follower) fetchFile(ctx context.Context, kind rrdpxml.Kind, uri string,
 	}
 	if resp.Status != 200 {
 		resp.Close()
-		return nil, fmt.Errorf("%s %s: status %d", kind, uri, resp.Status)
+		return nil, &upstream.Error{Op: "get", URL: uri, Err: fmt.Errorf("%w %d", upstream.ErrStatus, resp.Status)}
 	}
 	b, err := resp.ReadAll()
 	if err != nil {
@@ -412,13 +491,4 @@ func (f *Follower) fetchFile(ctx context.Context, kind rrdpxml.Kind, uri string,
 		return nil, fmt.Errorf("%s %s: sha-256 %x, the notification says %x: %w", kind, uri, got, want, ErrHash)
 	}
 	return b, nil
-}
-
-// xmlSession is the session of the XML the proxy serves for an upstream
-// session: the same for an XML origin, the derived one for a .bin origin.
-func xmlSession(session string, f irpki.Format) string {
-	if f == irpki.FormatBin {
-		return irpki.DerivedSession(session)
-	}
-	return session
 }

@@ -2,8 +2,10 @@ package follow
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -151,9 +153,32 @@ func checkHead(t *testing.T, st *MemStore, h *Head, base string) {
 	if err != nil {
 		t.Fatalf("served notification.bin: %v", err)
 	}
-	byPath := map[string]File{}
+	byPath, gz := map[string]File{}, map[string]File{}
 	for _, f := range h.Files {
-		byPath[f.Path] = f
+		if f.Gzip {
+			gz[f.Path] = f
+		} else {
+			byPath[f.Path] = f
+		}
+	}
+	// Every file has its gzip copy, which decompresses to the file.
+	for p, fl := range byPath {
+		g, ok := gz[p]
+		if !ok {
+			t.Fatalf("%s: no gzip copy", p)
+		}
+		plain, _ := st.Blob(fl.Sum)
+		zb, ok := st.Blob(g.Sum)
+		if !ok || g.Size != int64(len(zb)) {
+			t.Fatalf("%s: gzip blob missing or of the wrong size", p)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(zb))
+		if err != nil {
+			t.Fatalf("%s: gzip copy: %v", p, err)
+		}
+		if got, err := io.ReadAll(zr); err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("%s: gzip copy does not give the file (%v)", p, err)
+		}
 	}
 	for _, ref := range []rrdpxml.SnapshotRef{n.Snapshot, nb.Snapshot} {
 		fl, ok := byPath[strings.TrimPrefix(ref.URI, base)]
@@ -164,13 +189,24 @@ func checkHead(t *testing.T, st *MemStore, h *Head, base string) {
 			t.Fatalf("snapshot %s: no blob", ref.URI)
 		}
 	}
+	if b, ok := st.Blob(n.Snapshot.Hash); ok {
+		d := rrdpxml.NewDecoder(bytes.NewReader(b), rrdpxml.Limits{})
+		hd, err := d.Header()
+		d.Close()
+		if err != nil || hd.SessionID != n.SessionID || hd.Serial != n.Serial {
+			t.Fatalf("snapshot.xml: header %+v (%v), want session %s serial %d", hd, err, n.SessionID, n.Serial)
+		}
+	}
 	for _, d := range append(n.Deltas, nb.Deltas...) {
 		if fl, ok := byPath[strings.TrimPrefix(d.URI, base)]; !ok || fl.Sum != d.Hash {
 			t.Fatalf("delta %s: not among the head's files", d.URI)
 		}
 	}
-	if h.Origin == irpki.FormatBin && n.SessionID != irpki.DerivedSession(h.Session) {
-		t.Errorf("XML from a .bin origin under session %s, want the derived %s", n.SessionID, irpki.DerivedSession(h.Session))
+	if xs, bs := h.Sessions(); n.SessionID != xs || nb.SessionID != bs {
+		t.Errorf("notifications under sessions %s and %s, want %s and %s", n.SessionID, nb.SessionID, xs, bs)
+	}
+	if h.Origin == irpki.FormatBin && n.SessionID != irpki.DerivedSession(nb.SessionID) {
+		t.Errorf("XML from a .bin origin under session %s, want the derived %s", n.SessionID, irpki.DerivedSession(nb.SessionID))
 	}
 }
 
@@ -302,12 +338,14 @@ func TestBackwardsAndDesync(t *testing.T) {
 		e.repo.advance()
 		e.repo.advance()
 		e.sync(f) // serial 3
+		before := f.Head()
 		e.repo.rollback(2)
 		e.reset()
 		if !e.sync(f) {
 			t.Fatal("got no change")
 		}
 		checkState(t, f, e.repo)
+		checkReset(t, f, before)
 		if s := f.Stats(); s.Backwards != 1 || s.Snapshots != 2 {
 			t.Errorf("got %d backwards, %d snapshots; want 1, 2", s.Backwards, s.Snapshots)
 		}
@@ -320,13 +358,16 @@ func TestBackwardsAndDesync(t *testing.T) {
 		f := e.follower("notification.xml")
 		e.repo.advance()
 		e.sync(f) // serial 2, delta 2 seen
+		before := f.Head()
 		e.repo.rollback(1)
 		e.repo.advance() // another serial 2
+		e.repo.advance() // and 3
 		e.reset()
 		if !e.sync(f) {
 			t.Fatal("got no change")
 		}
 		checkState(t, f, e.repo)
+		checkReset(t, f, before)
 		if s := f.Stats(); s.Desyncs != 1 || s.Snapshots != 2 {
 			t.Errorf("got %d desyncs, %d snapshots; want 1, 2", s.Desyncs, s.Snapshots)
 		}
@@ -334,6 +375,37 @@ func TestBackwardsAndDesync(t *testing.T) {
 			t.Errorf("log lacks the desynchronisation:\n%s", e.log.String())
 		}
 	})
+}
+
+// checkReset checks that f's head is under new served sessions, lists no
+// deltas, and that the files of before are still served.
+func checkReset(t *testing.T, f *Follower, before *Head) {
+	t.Helper()
+	h := f.Head()
+	bx, bb := before.Sessions()
+	hx, hb := h.Sessions()
+	if hx == bx || hb == bb || h.Resets != before.Resets+1 || f.Stats().Resets != 1 {
+		t.Errorf("sessions %s %s (resets %d, counted %d) after %s %s: want a downstream session reset", hx, hb, h.Resets, f.Stats().Resets, bx, bb)
+	}
+	n, _, _ := rrdpxml.DecodeNotification(bytes.NewReader(h.NotificationXML), rrdpxml.Limits{})
+	if len(n.Deltas) != 0 {
+		t.Errorf("a reset session lists %d deltas, want 0", len(n.Deltas))
+	}
+	paths := map[string]bool{}
+	for _, fl := range h.Files {
+		paths[fl.Path] = true
+	}
+	for _, fl := range before.Files {
+		if !paths[fl.Path] {
+			t.Errorf("%s of the old session is no longer served", fl.Path)
+		}
+	}
+	// The files of the new session are regenerated under it.
+	for _, fl := range h.Files {
+		if fl.Expires.IsZero() && !strings.HasPrefix(fl.Path, hx+"/") && !strings.HasPrefix(fl.Path, hb+"/") {
+			t.Errorf("%s is not under the new session", fl.Path)
+		}
+	}
 }
 
 func TestLastGoodStateKept(t *testing.T) {

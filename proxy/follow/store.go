@@ -25,11 +25,17 @@ type Store interface {
 type Head struct {
 	// Repo is the URL of the upstream notification.
 	Repo string
-	// Session and Serial are the upstream's. The XML notification is
-	// under Session for an XML origin, under irpki.DerivedSession(Session)
-	// for a .bin origin.
+	// Session and Serial are the upstream's. The notifications are under
+	// the sessions Sessions returns: Session for an XML origin and
+	// irpki.DerivedSession(Session) for the XML of a .bin origin, until a
+	// downstream reset.
 	Session string
 	Serial  uint64
+	// Resets counts the downstream session resets within Session: after
+	// a desynchronisation or a serial going backwards upstream, the proxy
+	// serves the fresh snapshot under a new session, so that RPs at the
+	// old serial start again. Zero until then.
+	Resets uint64
 	// Origin is the format of the upstream.
 	Origin irpki.Format
 	// Time is when the state was published.
@@ -55,6 +61,10 @@ type File struct {
 	// Expires is zero for a file the notifications name, otherwise the
 	// end of its retention.
 	Expires time.Time
+	// Upstream is the SHA-256 of the upstream file this one was made
+	// from (the hash in the origin's notification); zero for a snapshot
+	// regenerated from deltas.
+	Upstream [32]byte
 	// Gzip marks the gzip-compressed copy of the file at Path: Sum and
 	// Size are those of the compressed bytes. The plain file and its
 	// gzip copy are two Files with the same Path; a server picks the copy

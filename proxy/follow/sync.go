@@ -24,18 +24,39 @@ func newBlob(b []byte, f irpki.Format, kind rrdpxml.Kind, session string, serial
 	return blob{File{Path: irpki.FilePath(kind, f, session, serial, sum), Sum: sum, Size: int64(len(b)), Format: f, Kind: kind, Serial: serial}, b}
 }
 
-// pair returns a fetched file in both formats, as blobs.
-func (f *Follower) pair(b []byte, format irpki.Format, kind rrdpxml.Kind, session string, serial uint64) (xml, bin blob, err error) {
-	xs := xmlSession(session, format)
-	x, p, err := transcode(b, format, xs, f.cfg.Limits)
-	if err != nil {
-		return xml, bin, fmt.Errorf("%s %d: %w", kind, serial, err)
-	}
-	return newBlob(x, irpki.FormatXML, kind, xs, serial), newBlob(p, irpki.FormatBin, kind, session, serial), nil
+// sessions returns the served sessions of st: XML and .bin.
+func (st *state) sessions() (xml, bin string) {
+	return servedSessions(st.session, st.format, st.resets)
 }
 
-// syncSnapshot takes the snapshot n names as the new state.
-func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, format irpki.Format, conditional func(*state)) error {
+// pair returns a fetched file of upstream session u in both formats under
+// the served sessions xs and bs, then their gzip copies: XML, .bin, XML
+// gzip, .bin gzip.
+func (f *Follower) pair(b []byte, format irpki.Format, kind rrdpxml.Kind, u, xs, bs string, serial uint64) ([]blob, error) {
+	x, p, err := transcode(b, format, u, xs, bs, f.cfg.Limits)
+	if err != nil {
+		return nil, fmt.Errorf("%s %d: %w", kind, serial, err)
+	}
+	up := sha256.Sum256(b)
+	xb, pb := newBlob(x, irpki.FormatXML, kind, xs, serial), newBlob(p, irpki.FormatBin, kind, bs, serial)
+	xb.Upstream, pb.Upstream = up, up
+	return f.withGzip(xb, pb)
+}
+
+// files returns the Files of bs.
+func files(bs []blob) []File {
+	out := make([]File, len(bs))
+	for i, b := range bs {
+		out[i] = b.File
+	}
+	return out
+}
+
+// syncSnapshot takes the snapshot n names as the new state. reset asks
+// for a new served session (a desynchronisation or a serial that went
+// backwards); a new one is also taken whenever the served session would
+// otherwise not move forward.
+func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, format irpki.Format, reset bool, conditional func(*state)) error {
 	b, err := f.fetchFile(ctx, rrdpxml.KindSnapshot, n.Snapshot.URI, n.Snapshot.Hash)
 	if err != nil {
 		return err
@@ -44,17 +65,43 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 	if err != nil {
 		return fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, err)
 	}
-	xml, bin, err := f.pair(b, format, rrdpxml.KindSnapshot, n.SessionID, n.Serial)
+	f.mu.Lock()
+	prev := f.head
+	f.mu.Unlock()
+	st := &state{session: n.SessionID, serial: n.Serial, format: format, objects: objs, held: map[uint64]heldDelta{}}
+	if prev != nil && prev.Session == n.SessionID && prev.Origin == format {
+		st.resets = prev.Resets
+		if reset {
+			st.resets++
+		}
+		for checkOrder(prev, &Head{Session: n.SessionID, Serial: n.Serial, Origin: format, Resets: st.resets}) != nil {
+			st.resets++
+		}
+	}
+	xs, bs := st.sessions()
+	snap, err := f.pair(b, format, rrdpxml.KindSnapshot, n.SessionID, xs, bs, n.Serial)
 	if err != nil {
 		return err
 	}
-	st := &state{session: n.SessionID, serial: n.Serial, format: format, objects: objs, held: map[uint64]heldDelta{}}
+	var deltas []blob
+	if st.resets == 0 {
+		// RPs may be at older serials of this session: serve them the
+		// deltas the origin lists. A new served session has no such RPs.
+		if deltas, err = f.listedDeltas(ctx, st, n); err != nil {
+			return err
+		}
+	}
 	conditional(st)
-	if err := f.publish(ctx, st, n, xml, bin, nil, nil); err != nil {
+	if err := f.publish(ctx, st, n, snap, deltas, nil); err != nil {
 		return err
 	}
-	f.count(func(s *Stats) { s.Snapshots++ })
-	f.log.Info("took the snapshot", "session", n.SessionID, "serial", n.Serial, "objects", len(objs), "bytes", len(b))
+	f.count(func(s *Stats) {
+		s.Snapshots++
+		if prev != nil && st.resets > prev.Resets && prev.Session == n.SessionID {
+			s.Resets++
+		}
+	})
+	f.log.Info("took the snapshot", "session", n.SessionID, "serial", n.Serial, "served", xs, "objects", len(objs), "bytes", len(b), "deltas", len(st.held))
 	return nil
 }
 
@@ -82,6 +129,7 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 	if err != nil {
 		return false, err
 	}
+	xs, bs := cur.sessions()
 	ov := &overlay{base: cur.objects, changes: make(map[string]*object)}
 	var blobs []blob
 	held := make(map[uint64]heldDelta)
@@ -94,12 +142,12 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 		if err := ov.applyDelta(bodies[i], format, n.SessionID, d.Serial, f.cfg.Limits); err != nil {
 			return false, fmt.Errorf("delta %s: %w", d.URI, err)
 		}
-		x, p, err := f.pair(bodies[i], format, rrdpxml.KindDelta, n.SessionID, d.Serial)
+		pair, err := f.pair(bodies[i], format, rrdpxml.KindDelta, n.SessionID, xs, bs, d.Serial)
 		if err != nil {
 			return false, err
 		}
-		blobs = append(blobs, x, p)
-		held[d.Serial] = heldDelta{upstream: d.Hash, xml: x.File, bin: p.File}
+		blobs = append(blobs, pair...)
+		held[d.Serial] = heldDelta{upstream: d.Hash, files: files(pair)}
 	}
 
 	// The snapshot at the new serial, regenerated from the objects.
@@ -123,7 +171,6 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 			}
 		}
 	}
-	xs := xmlSession(n.SessionID, format)
 	var buf bytes.Buffer
 	w, err := rrdpxml.NewWriter(&buf, rrdpxml.Header{Kind: rrdpxml.KindSnapshot, SessionID: xs, Serial: n.Serial})
 	if err != nil {
@@ -138,15 +185,18 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 		return false, fmt.Errorf("regenerate snapshot %d: %w", n.Serial, err)
 	}
 	var bbuf bytes.Buffer
-	if _, err := irpki.XMLToBin(&bbuf, bytes.NewReader(buf.Bytes()), irpki.Options{Limits: f.cfg.Limits, Session: n.SessionID}); err != nil {
+	if _, err := irpki.XMLToBin(&bbuf, bytes.NewReader(buf.Bytes()), irpki.Options{Limits: f.cfg.Limits, Session: bs}); err != nil {
 		return false, fmt.Errorf("regenerate snapshot %d: %w", n.Serial, err)
 	}
-	sx := newBlob(buf.Bytes(), irpki.FormatXML, rrdpxml.KindSnapshot, xs, n.Serial)
-	sb := newBlob(bbuf.Bytes(), irpki.FormatBin, rrdpxml.KindSnapshot, n.SessionID, n.Serial)
+	snap, err := f.withGzip(newBlob(buf.Bytes(), irpki.FormatXML, rrdpxml.KindSnapshot, xs, n.Serial),
+		newBlob(bbuf.Bytes(), irpki.FormatBin, rrdpxml.KindSnapshot, bs, n.Serial))
+	if err != nil {
+		return false, err
+	}
 
-	st := &state{session: cur.session, serial: n.Serial, format: format, objects: cur.objects, held: held}
+	st := &state{session: cur.session, serial: n.Serial, format: format, objects: cur.objects, resets: cur.resets, held: held}
 	conditional(st)
-	if err := f.publish(ctx, st, n, sx, sb, blobs, ov.commit); err != nil {
+	if err := f.publish(ctx, st, n, snap, blobs, ov.commit); err != nil {
 		// A store failure is not the deltas' fault, but the overlay is
 		// dropped all the same: the next sync starts again from cur.
 		return false, err
@@ -196,35 +246,61 @@ func (f *Follower) fetchDeltas(ctx context.Context, refs []rrdpxml.DeltaRef) ([]
 	return bodies, nil
 }
 
-// publish stores the blobs of a new state, then its head, and only then
-// makes st the current state (running commit first, if set).
-func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notification, snapXML, snapBin blob, deltas []blob, commit func()) error {
+// publish stores the blobs of a new state (snap: the snapshot files and
+// their gzip copies; deltas: new delta files), then its head, and only
+// then makes st the current state (running commit first, if set).
+func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notification, snap, deltas []blob, commit func()) error {
 	now := f.cfg.Now()
-	for _, b := range append([]blob{snapXML, snapBin}, deltas...) {
+	xs, bs := st.sessions()
+	f.mu.Lock()
+	prev := f.head
+	f.mu.Unlock()
+	h := &Head{Repo: f.cfg.URL, Session: n.SessionID, Serial: n.Serial, Resets: st.resets, Origin: st.format, Time: now}
+	if err := checkOrder(prev, h); err != nil {
+		return err
+	}
+	for _, b := range append(snap[:len(snap):len(snap)], deltas...) {
 		if err := f.cfg.Store.PutBlob(ctx, b.Sum, b.b); err != nil {
-			return fmt.Errorf("store %s: %w", b.Path, err)
+			return fmt.Errorf("store %s: %w: %w", b.Path, errStore, err)
 		}
 	}
-	xsums := irpki.Sums{Snapshot: snapXML.Sum, Deltas: make(map[uint64][32]byte)}
-	bsums := irpki.Sums{Snapshot: snapBin.Sum, Deltas: make(map[uint64][32]byte)}
-	files := []File{snapXML.File, snapBin.File}
+	xsums := irpki.Sums{Deltas: make(map[uint64][32]byte)}
+	bsums := irpki.Sums{Deltas: make(map[uint64][32]byte)}
+	sums := func(fl File) {
+		if fl.Gzip {
+			return
+		}
+		ss := &xsums
+		if fl.Format == irpki.FormatBin {
+			ss = &bsums
+		}
+		if fl.Kind == rrdpxml.KindSnapshot {
+			ss.Snapshot = fl.Sum
+		} else {
+			ss.Deltas[fl.Serial] = fl.Sum
+		}
+	}
+	fls := files(snap)
 	serials := make([]uint64, 0, len(st.held))
 	for s := range st.held {
 		serials = append(serials, s)
 	}
 	sort.Slice(serials, func(i, j int) bool { return serials[i] > serials[j] })
 	for _, s := range serials {
-		h := st.held[s]
-		xsums.Deltas[s], bsums.Deltas[s] = h.xml.Sum, h.bin.Sum
-		files = append(files, h.xml, h.bin)
+		fls = append(fls, st.held[s].files...)
+	}
+	for _, fl := range fls {
+		sums(fl)
 	}
 	nx := *n
-	nx.SessionID = xmlSession(n.SessionID, st.format)
+	nx.SessionID = xs
 	var xbuf bytes.Buffer
 	if err := rrdpxml.EncodeNotification(&xbuf, irpki.MapNotification(&nx, f.cfg.Base, irpki.FormatXML, xsums)); err != nil {
 		return fmt.Errorf("encode notification.xml: %w", err)
 	}
-	nbin, err := irpki.MarshalNotification(irpki.MapNotification(n, f.cfg.Base, irpki.FormatBin, bsums))
+	nb := *n
+	nb.SessionID = bs
+	nbin, err := irpki.MarshalNotification(irpki.MapNotification(&nb, f.cfg.Base, irpki.FormatBin, bsums))
 	if err != nil {
 		return fmt.Errorf("encode notification.bin: %w", err)
 	}
@@ -234,33 +310,32 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 	}
 
 	// Files that left the notification stay for the retention.
-	current := make(map[string]bool, len(files))
-	for _, fl := range files {
-		current[fl.Path] = true
+	type key struct {
+		path string
+		gzip bool
 	}
-	f.mu.Lock()
-	prev := f.head
-	f.mu.Unlock()
+	current := make(map[key]bool, len(fls))
+	for _, fl := range fls {
+		current[key{fl.Path, fl.Gzip}] = true
+	}
 	if prev != nil {
 		for _, fl := range prev.Files {
-			if current[fl.Path] {
+			k := key{fl.Path, fl.Gzip}
+			if current[k] {
 				continue
 			}
 			if fl.Expires.IsZero() {
 				fl.Expires = now.Add(f.cfg.Retention)
 			}
 			if fl.Expires.After(now) {
-				current[fl.Path] = true
-				files = append(files, fl)
+				current[k] = true
+				fls = append(fls, fl)
 			}
 		}
 	}
-	h := &Head{
-		Repo: f.cfg.URL, Session: n.SessionID, Serial: n.Serial, Origin: st.format, Time: now,
-		NotificationXML: xbuf.Bytes(), NotificationBin: nbin, Files: files,
-	}
+	h.NotificationXML, h.NotificationBin, h.Files = xbuf.Bytes(), nbin, fls
 	if err := f.cfg.Store.PutHead(ctx, f.cfg.Repo, h); err != nil {
-		return fmt.Errorf("store head: %w", err)
+		return fmt.Errorf("store head: %w: %w", errStore, err)
 	}
 	f.mu.Lock()
 	if commit != nil {

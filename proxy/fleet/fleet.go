@@ -1,0 +1,277 @@
+// Package fleet implements a node of an rrdp-proxy fleet: nodes that share
+// a Redis (cache/redisstore) so that one of them polls each RRDP
+// repository's origin (RFC 8182) and the others serve the states it
+// publishes.
+//
+// For each repository a node tries to take the repository's lease in
+// Redis. The holder runs the follower (proxy/follow), renews the lease at
+// a third of its TTL, and writes every head fenced with the lease's token,
+// so that a holder that lost its lease without noticing can never replace
+// the head of the node that took over. The others subscribe to the heads
+// channel and install each new head from Redis into their own cache once
+// they have read every blob it needs, checked against its hash; they also
+// compare heads with Redis now and then, since pub/sub may drop messages,
+// and try to take the lease at every renew interval, so that one of them
+// takes over within about a TTL and a renew interval of the holder's death.
+// A node that takes over continues from the head it serves
+// (follow.Config.Start), without fetching the snapshot again.
+//
+// When Redis is unreachable every node polls the origin itself and keeps
+// serving from memory; when Redis returns, the nodes take leases again and
+// converge on one holder per repository, which writes its head to Redis.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/cache"
+	"github.com/irpki/rrdp-proxy/cache/redisstore"
+	"github.com/irpki/rrdp-proxy/proxy/follow"
+)
+
+// Config configures a Node. Redis is required; every other zero field
+// takes the default in its comment.
+type Config struct {
+	// Node names this node in the leases (host name and process id). The
+	// nodes of a fleet need different names.
+	Node string
+	// Redis is the shared store. The Node does not close it.
+	Redis *redisstore.Store
+	// Cache configures the node's cache; New adds the Redis tier after
+	// its Tiers (memory, then the disk, then Redis).
+	Cache cache.Config
+	// Repos are the repositories to follow. The fleet sets Store, Start
+	// and Blobs; Repo (URL by default) names the lease and the head.
+	Repos []follow.Config
+	// LeaseTTL is how long a lease lasts without renewal (30s): a bound on
+	// the time a dead holder's repositories go unpolled.
+	LeaseTTL time.Duration
+	// RenewInterval is how often a holder renews its lease and the others
+	// try to take it (LeaseTTL/3).
+	RenewInterval time.Duration
+	// ResyncInterval is how often a node that does not hold a lease
+	// compares its head with Redis's, in case an announcement was lost
+	// (1m).
+	ResyncInterval time.Duration
+	// Logger is the log (discarded).
+	Logger *slog.Logger
+}
+
+// Node is one node of a fleet: its cache, and the lease, follower or
+// subscription of each repository.
+type Node struct {
+	name     string
+	rs       *redisstore.Store
+	cache    *cache.Cache
+	tier     *tier
+	ttl      time.Duration
+	renew    time.Duration
+	resync   time.Duration
+	log      *slog.Logger
+	runners  map[string]*runner
+	repos    []string // sorted keys of runners
+	released bool     // release held leases when Run ends (tests clear it)
+}
+
+// New returns a Node for cfg, with its cache. It does not connect to Redis.
+func New(cfg Config) (*Node, error) {
+	if cfg.Redis == nil {
+		return nil, errors.New("fleet: no redis store")
+	}
+	if cfg.LeaseTTL < 0 || cfg.RenewInterval < 0 || cfg.ResyncInterval < 0 {
+		return nil, errors.New("fleet: negative lease ttl, renew or resync interval")
+	}
+	n := &Node{
+		name:     cfg.Node,
+		rs:       cfg.Redis,
+		ttl:      cfg.LeaseTTL,
+		renew:    cfg.RenewInterval,
+		resync:   cfg.ResyncInterval,
+		log:      cfg.Logger,
+		runners:  make(map[string]*runner),
+		released: true,
+	}
+	if n.name == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("fleet: node name: %w", err)
+		}
+		n.name = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if n.ttl == 0 {
+		n.ttl = 30 * time.Second
+	}
+	if n.renew == 0 {
+		n.renew = n.ttl / 3
+	}
+	if n.renew >= n.ttl {
+		return nil, fmt.Errorf("fleet: renew interval %v not below the lease ttl %v", n.renew, n.ttl)
+	}
+	if n.resync == 0 {
+		n.resync = time.Minute
+	}
+	if n.log == nil {
+		n.log = slog.New(slog.DiscardHandler)
+	}
+	n.log = n.log.With("node", n.name)
+	n.tier = &tier{rs: cfg.Redis, log: n.log, tokens: make(map[string]uint64)}
+	cc := cfg.Cache
+	cc.Tiers = append(slices.Clone(cc.Tiers), n.tier)
+	c, err := cache.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: %w", err)
+	}
+	n.cache = c
+	n.tier.blob = c.Blob
+	for _, fc := range cfg.Repos {
+		if fc.URL == "" {
+			c.Close()
+			return nil, errors.New("fleet: repository without URL")
+		}
+		if fc.Repo == "" {
+			fc.Repo = fc.URL
+		}
+		if n.runners[fc.Repo] != nil {
+			c.Close()
+			return nil, fmt.Errorf("fleet: repository %s twice", fc.Repo)
+		}
+		fc.Store, fc.Blobs = c, c.Blob
+		n.runners[fc.Repo] = &runner{n: n, cfg: fc, repo: fc.Repo, poke: make(chan struct{}, 1), log: n.log.With("repo", fc.Repo)}
+		n.repos = append(n.repos, fc.Repo)
+	}
+	slices.Sort(n.repos)
+	return n, nil
+}
+
+// Cache returns the node's cache, from which it serves.
+func (n *Node) Cache() *cache.Cache { return n.cache }
+
+// Name returns the node's name in the leases.
+func (n *Node) Name() string { return n.name }
+
+// Close releases the cache. Run must have returned.
+func (n *Node) Close() { n.cache.Close() }
+
+// Run loads the heads the cache's tiers hold, then follows every
+// repository until ctx ends; it also sweeps the cache and collects Redis's
+// garbage (redisstore.Store.Run). On the way out it stops its followers
+// and releases its leases, so that another node takes over at once. It
+// returns ctx's error.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.cache.Load(ctx); err != nil {
+		n.log.Warn("fleet: load heads", "err", err)
+	}
+	var wg sync.WaitGroup
+	for _, r := range n.runners {
+		wg.Go(func() { r.run(ctx) })
+	}
+	wg.Go(func() { n.subscribe(ctx) })
+	wg.Go(func() { n.cache.Run(ctx) })
+	wg.Go(func() { n.rs.Run(ctx) })
+	wg.Wait()
+	return ctx.Err()
+}
+
+// subscribe passes Redis's announcements of new heads to the repositories'
+// runners, subscribing again after an error.
+func (n *Node) subscribe(ctx context.Context) {
+	for {
+		ch, err := n.rs.Subscribe(ctx)
+		if err == nil {
+			for repo := range ch {
+				if r := n.runners[repo]; r != nil {
+					select {
+					case r.poke <- struct{}{}:
+					default: // one is pending already
+					}
+				}
+			}
+		} else {
+			n.log.Warn("fleet: subscribe to new heads", "err", err)
+		}
+		t := time.NewTimer(n.renew)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Role is what a node does for a repository.
+type Role int
+
+const (
+	// Watcher: another node holds the lease; this one installs the
+	// heads it writes to Redis.
+	Watcher Role = iota
+	// Holder: this node holds the lease and polls the origin.
+	Holder
+	// Solo: Redis is unreachable; this node polls the origin itself.
+	Solo
+)
+
+func (r Role) String() string {
+	switch r {
+	case Watcher:
+		return "watcher"
+	case Holder:
+		return "holder"
+	case Solo:
+		return "solo"
+	}
+	return "role(" + strconv.Itoa(int(r)) + ")"
+}
+
+// RepoStats says what a node does and did for one repository.
+type RepoStats struct {
+	Repo  string
+	Role  Role
+	Token uint64 // the lease's fencing token while Holder
+	// Leases counts the times this node took the lease.
+	Leases uint64
+	// Syncs counts the notification fetches of this node's followers.
+	Syncs uint64
+	// Installed counts heads taken from Redis; InstallErrors those that
+	// could not be installed (a blob missing or damaged).
+	Installed, InstallErrors uint64
+	LastErr                  string
+}
+
+// Stats counts what a node does and did.
+type Stats struct {
+	Node  string
+	Repos []RepoStats
+	// RedisDown: the last Redis call failed.
+	RedisDown bool
+	// SumErrors counts blobs read from Redis that did not match their
+	// hash; Repaired the blobs a holder put again because Redis had lost
+	// them; HeadWrites the heads written to Redis.
+	SumErrors, Repaired, HeadWrites uint64
+	Cache                           cache.Stats
+}
+
+// Stats returns the counters.
+func (n *Node) Stats() Stats {
+	st := Stats{
+		Node:       n.name,
+		RedisDown:  n.tier.down.Load(),
+		SumErrors:  n.tier.sumErrors.Load(),
+		Repaired:   n.tier.repaired.Load(),
+		HeadWrites: n.tier.writes.Load(),
+		Cache:      n.cache.Stats(),
+	}
+	for _, repo := range n.repos {
+		st.Repos = append(st.Repos, n.runners[repo].stats())
+	}
+	return st
+}

@@ -1,0 +1,299 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/cache/redisstore"
+	"github.com/irpki/rrdp-proxy/proxy/follow"
+)
+
+// runner does a node's part for one repository. Its fields other than mu's
+// belong to the goroutine of run.
+type runner struct {
+	n    *Node
+	cfg  follow.Config
+	repo string
+	poke chan struct{} // an announcement of a new head
+	log  *slog.Logger
+
+	lease      redisstore.Lease
+	stop       context.CancelFunc // the running follower's, or nil
+	done       chan struct{}      // closed when the follower's Run returned
+	lastResync time.Time
+
+	mu       sync.Mutex
+	st       RepoStats
+	follower *follow.Follower
+	syncs    uint64 // of followers that stopped
+}
+
+// run is the repository's loop: one step at every renew interval, and an
+// install when Redis announces a new head.
+func (r *runner) run(ctx context.Context) {
+	defer r.release()
+	defer r.stopFollower()
+	t := time.NewTicker(r.n.renew)
+	defer t.Stop()
+	r.step(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.step(ctx)
+		case <-r.poke:
+			if r.role() == Watcher {
+				r.install(ctx)
+			}
+		}
+	}
+}
+
+// step renews the lease if held, and otherwise tries to take it; it
+// changes the role by the outcome.
+func (r *runner) step(ctx context.Context) {
+	rs, ttl := r.n.rs, r.n.ttl
+	if r.role() == Holder {
+		err := rs.Renew(ctx, r.lease, ttl)
+		r.n.tier.failed(err)
+		switch {
+		case err == nil:
+			r.reconcile(ctx)
+		case ctx.Err() != nil:
+		case errors.Is(err, redisstore.ErrNotHeld):
+			r.log.Warn("fleet: lease lost", "token", r.lease.Token)
+			r.n.tier.drop(r.repo)
+			r.stopFollower()
+			r.setRole(Watcher, 0)
+			r.install(ctx)
+		default:
+			// Redis is unreachable: keep polling, as every node does.
+			r.log.Warn("fleet: cannot renew the lease; polling alone", "err", err)
+			r.n.tier.drop(r.repo)
+			r.setRole(Solo, 0)
+			r.setErr(err)
+		}
+		return
+	}
+	lease, ok, err := rs.Acquire(ctx, r.repo, r.n.name, ttl)
+	r.n.tier.failed(err)
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		if r.role() != Solo {
+			r.log.Warn("fleet: redis unreachable; polling alone", "err", err)
+			r.setRole(Solo, 0)
+			r.setErr(err)
+		}
+		r.startFollower(ctx)
+	case ok:
+		r.take(ctx, lease)
+	default:
+		if r.role() == Solo {
+			r.stopFollower()
+		}
+		changed := r.role() != Watcher
+		r.setRole(Watcher, 0)
+		if changed || time.Since(r.lastResync) >= r.n.resync {
+			r.install(ctx)
+		}
+	}
+}
+
+// take makes this node the holder: it installs Redis's head if it is newer
+// than the cache's, starts the follower from the cache's head, and writes
+// that head to Redis if Redis lacks it.
+func (r *runner) take(ctx context.Context, lease redisstore.Lease) {
+	r.lease = lease
+	r.n.tier.hold(r.repo, lease.Token)
+	r.setRole(Holder, lease.Token)
+	r.mu.Lock()
+	r.st.Leases++
+	r.mu.Unlock()
+	r.log.Info("fleet: took the lease", "token", lease.Token)
+	remote, err := r.n.rs.Head(ctx, r.repo)
+	if err != nil {
+		r.log.Warn("fleet: read the head from redis", "err", err)
+	} else if newer(remote, r.n.cache.Head(r.repo)) {
+		// Another node got further: continue from its state.
+		r.stopFollower()
+		if err := r.adopt(ctx, remote); err != nil {
+			r.log.Warn("fleet: install the head from redis", "err", err)
+		}
+	}
+	r.startFollower(ctx)
+	r.reconcile(ctx)
+}
+
+// reconcile, for the holder, writes the cache's head to Redis if Redis's
+// is missing or older, and puts again the blobs Redis lost.
+func (r *runner) reconcile(ctx context.Context) {
+	local := r.n.cache.Head(r.repo)
+	if local == nil {
+		return
+	}
+	remote, err := r.n.rs.Head(ctx, r.repo)
+	r.n.tier.failed(err)
+	if err != nil {
+		return
+	}
+	if remote == nil || newer(local, remote) {
+		err = r.n.tier.publish(ctx, r.repo, local)
+	} else {
+		err = r.n.tier.repair(ctx, remote)
+	}
+	if err != nil && ctx.Err() == nil {
+		r.log.Warn("fleet: write the head to redis", "err", err)
+		r.setErr(err)
+	}
+}
+
+// install takes Redis's head into the cache if it is newer than the
+// cache's.
+func (r *runner) install(ctx context.Context) {
+	r.lastResync = time.Now()
+	remote, err := r.n.rs.Head(ctx, r.repo)
+	r.n.tier.failed(err)
+	if err != nil || !newer(remote, r.n.cache.Head(r.repo)) {
+		return
+	}
+	err = r.adopt(ctx, remote)
+	r.mu.Lock()
+	if err != nil {
+		r.st.InstallErrors++
+	} else {
+		r.st.Installed++
+	}
+	r.mu.Unlock()
+	if err != nil && ctx.Err() == nil {
+		r.log.Warn("fleet: head from redis not installed", "serial", remote.Serial, "err", err)
+		r.setErr(err)
+	}
+}
+
+// adopt installs h, taken from Redis, into the cache: every blob it needs
+// is read (from memory, the disk or Redis, checked against its hash) and
+// put, so that the disk holds it too, before the head. If a blob cannot be
+// read, the cache keeps its head.
+func (r *runner) adopt(ctx context.Context, h *follow.Head) error {
+	c := r.n.cache
+	now := time.Now()
+	for _, f := range h.Files {
+		if !f.Expires.IsZero() && !now.Before(f.Expires) {
+			continue
+		}
+		b, err := c.Blob(ctx, f.Sum)
+		if err != nil {
+			return fmt.Errorf("fleet: install serial %d of %s: file %s: %w", h.Serial, r.repo, f.Path, err)
+		}
+		if err := c.PutBlob(ctx, f.Sum, b); err != nil {
+			return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
+		}
+	}
+	if err := c.PutHead(ctx, r.repo, h); err != nil {
+		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
+	}
+	return nil
+}
+
+// newer reports whether a is a later state than b: a higher serial in the
+// same session, or else a later publication time.
+func newer(a, b *follow.Head) bool {
+	switch {
+	case a == nil:
+		return false
+	case b == nil:
+		return true
+	case a.Session == b.Session && a.Origin == b.Origin:
+		return a.Serial > b.Serial
+	}
+	return a.Time.After(b.Time)
+}
+
+// startFollower starts a follower from the cache's head, unless one runs.
+func (r *runner) startFollower(ctx context.Context) {
+	if r.stop != nil {
+		return
+	}
+	cfg := r.cfg
+	cfg.Start = r.n.cache.Head(r.repo)
+	f, err := follow.New(cfg)
+	if err != nil {
+		r.log.Error("fleet: start the follower", "err", err)
+		r.setErr(err)
+		return
+	}
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	r.stop, r.done = stop, done
+	r.mu.Lock()
+	r.follower = f
+	r.mu.Unlock()
+	go func() {
+		defer close(done)
+		f.Run(fctx)
+	}()
+}
+
+// stopFollower stops the follower, if one runs, and waits for it.
+func (r *runner) stopFollower() {
+	if r.stop == nil {
+		return
+	}
+	r.stop()
+	<-r.done
+	r.stop, r.done = nil, nil
+	r.mu.Lock()
+	r.syncs += r.follower.Stats().Syncs
+	r.follower = nil
+	r.mu.Unlock()
+}
+
+// release gives the lease up when Run ends, so that another node takes
+// over at once.
+func (r *runner) release() {
+	if r.role() != Holder || !r.n.released {
+		return
+	}
+	r.n.tier.drop(r.repo)
+	ctx, cancel := context.WithTimeout(context.Background(), r.n.renew)
+	defer cancel()
+	if err := r.n.rs.Release(ctx, r.lease); err != nil {
+		r.log.Warn("fleet: release the lease", "err", err)
+	}
+}
+
+func (r *runner) role() Role {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.st.Role
+}
+
+func (r *runner) setRole(role Role, token uint64) {
+	r.mu.Lock()
+	r.st.Role, r.st.Token = role, token
+	r.mu.Unlock()
+}
+
+func (r *runner) setErr(err error) {
+	r.mu.Lock()
+	r.st.LastErr = err.Error()
+	r.mu.Unlock()
+}
+
+func (r *runner) stats() RepoStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.st
+	st.Repo = r.repo
+	st.Syncs = r.syncs
+	if r.follower != nil {
+		st.Syncs += r.follower.Stats().Syncs
+	}
+	return st
+}

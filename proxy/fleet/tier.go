@@ -1,0 +1,168 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/irpki/rrdp-proxy/cache"
+	"github.com/irpki/rrdp-proxy/cache/redisstore"
+	"github.com/irpki/rrdp-proxy/proxy/follow"
+)
+
+// errDown: Redis failed its last call; the tier does not wait for it
+// again until a lease call succeeds.
+var errDown = errors.New("redis unreachable")
+
+// tier is the Redis tier of a node's cache. It reads blobs and heads from
+// Redis; it writes a head only for a repository whose lease this node
+// holds, fenced with the lease's token, after putting again any blob the
+// head needs that Redis lost. A head written by the cache for a repository
+// the node does not hold (one taken from Redis, or one its own follower
+// made while Redis was down) stays local. Blob writes are best effort: a
+// head is only written to Redis once all its blobs are there.
+type tier struct {
+	rs   *redisstore.Store
+	log  *slog.Logger
+	blob func(context.Context, [32]byte) ([]byte, error) // the cache's Blob
+
+	mu     sync.Mutex
+	tokens map[string]uint64 // held repositories
+
+	down                        atomic.Bool
+	sumErrors, repaired, writes atomic.Uint64
+}
+
+var _ cache.Tier = (*tier)(nil)
+
+func (t *tier) hold(repo string, token uint64) {
+	t.mu.Lock()
+	t.tokens[repo] = token
+	t.mu.Unlock()
+}
+
+func (t *tier) drop(repo string) {
+	t.mu.Lock()
+	delete(t.tokens, repo)
+	t.mu.Unlock()
+}
+
+func (t *tier) token(repo string) (uint64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tok, ok := t.tokens[repo]
+	return tok, ok
+}
+
+// failed records the outcome of a Redis call: an error that is not about
+// a value (missing, damaged, lease not held) means Redis is unreachable.
+func (t *tier) failed(err error) {
+	switch {
+	case err == nil:
+		t.down.Store(false)
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, cache.ErrSum),
+		errors.Is(err, redisstore.ErrNotHeld), errors.Is(err, redisstore.ErrMissing),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	default:
+		t.down.Store(true)
+	}
+}
+
+func (t *tier) GetBlob(ctx context.Context, sum [32]byte) ([]byte, error) {
+	if t.down.Load() {
+		return nil, fmt.Errorf("fleet: get blob %x: %w", sum[:8], errDown)
+	}
+	b, err := t.rs.GetBlob(ctx, sum)
+	if errors.Is(err, cache.ErrSum) {
+		t.sumErrors.Add(1)
+		t.log.Warn("fleet: damaged blob in redis, removed", "blob", fmt.Sprintf("%x", sum[:8]), "err", err)
+	}
+	t.failed(err)
+	return b, err
+}
+
+// PutBlob writes b to Redis unless Redis is down, and never fails: the
+// cache keeps the blob, and a head that needs it puts it again.
+func (t *tier) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
+	if t.down.Load() {
+		return nil
+	}
+	err := t.rs.PutBlob(ctx, sum, b)
+	t.failed(err)
+	if err != nil {
+		t.log.Warn("fleet: blob not written to redis", "blob", fmt.Sprintf("%x", sum[:8]), "err", err)
+	}
+	return nil
+}
+
+func (t *tier) Heads(ctx context.Context) (map[string]*follow.Head, error) {
+	if t.down.Load() {
+		return nil, fmt.Errorf("fleet: list heads: %w", errDown)
+	}
+	h, err := t.rs.Heads(ctx)
+	t.failed(err)
+	return h, err
+}
+
+// PutHead writes h to Redis if this node holds repo's lease, fenced. A
+// deposed holder gets an error wrapping redisstore.ErrNotHeld, and the
+// cache keeps its old head. When Redis is unreachable the head stays local
+// (nil error): the node serves it, and writes it to Redis once it holds
+// the lease again.
+func (t *tier) PutHead(ctx context.Context, repo string, h *follow.Head) error {
+	if _, held := t.token(repo); !held || t.down.Load() {
+		return nil
+	}
+	err := t.publish(ctx, repo, h)
+	if err != nil && !errors.Is(err, redisstore.ErrNotHeld) && !errors.Is(err, redisstore.ErrMissing) &&
+		ctx.Err() == nil {
+		t.log.Warn("fleet: head not written to redis, kept local", "repo", repo, "serial", h.Serial, "err", err)
+		return nil
+	}
+	return err
+}
+
+// publish writes h to Redis with the token this node holds for repo,
+// after putting again the blobs h needs that Redis does not hold.
+func (t *tier) publish(ctx context.Context, repo string, h *follow.Head) error {
+	tok, held := t.token(repo)
+	if !held {
+		return fmt.Errorf("fleet: publish head of %s: %w", repo, redisstore.ErrNotHeld)
+	}
+	if err := t.repair(ctx, h); err != nil {
+		return err
+	}
+	err := t.rs.PutHeadFenced(ctx, repo, h, tok)
+	t.failed(err)
+	if err == nil {
+		t.writes.Add(1)
+	}
+	return err
+}
+
+// repair puts again, from the cache, the blobs h needs that Redis lost.
+func (t *tier) repair(ctx context.Context, h *follow.Head) error {
+	missing, err := t.rs.Missing(ctx, h)
+	t.failed(err)
+	if err != nil {
+		return err
+	}
+	for _, sum := range missing {
+		b, err := t.blob(ctx, sum)
+		if err != nil {
+			return fmt.Errorf("fleet: repair blob %x of %s: %w", sum[:8], h.Repo, err)
+		}
+		err = t.rs.PutBlob(ctx, sum, b)
+		t.failed(err)
+		if err != nil {
+			return fmt.Errorf("fleet: repair blob %x of %s: %w", sum[:8], h.Repo, err)
+		}
+		t.repaired.Add(1)
+		t.log.Info("fleet: put a blob redis lost again", "repo", h.Repo, "blob", fmt.Sprintf("%x", sum[:8]))
+	}
+	return nil
+}

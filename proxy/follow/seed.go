@@ -1,0 +1,98 @@
+package follow
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/irpki/rrdp-proxy/transcode/irpki"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+)
+
+// seed makes Start the current state: its objects are read back from
+// its .bin snapshot, its listed deltas stay listed. Start stays the
+// previous head in any case, so its files keep their retention and no
+// later head reuses its served session at a serial not above its own;
+// when its blobs cannot be read back, the first sync takes the snapshot.
+func (f *Follower) seed(ctx context.Context, h *Head) {
+	st, err := f.rebuild(ctx, h)
+	if err != nil {
+		f.count(func(s *Stats) { s.StartFailures++ })
+		f.log.Warn("cannot continue from the stored head; taking the snapshot", "err", err, "session", h.Session, "serial", h.Serial)
+		return
+	}
+	f.mu.Lock()
+	f.cur = st
+	f.mu.Unlock()
+	f.log.Info("continuing from the stored head", "session", h.Session, "serial", h.Serial, "objects", len(st.objects), "deltas", len(st.held))
+}
+
+// rebuild returns the state h was published for.
+func (f *Follower) rebuild(ctx context.Context, h *Head) (*state, error) {
+	if h.Repo != "" && h.Repo != f.cfg.URL {
+		return nil, fmt.Errorf("head of %s, not of %s", h.Repo, f.cfg.URL)
+	}
+	xs, bs := h.Sessions()
+	st := &state{session: h.Session, serial: h.Serial, format: h.Origin, resets: h.Resets, held: map[uint64]heldDelta{}}
+	var snap *File
+	for i, fl := range h.Files {
+		if !fl.Expires.IsZero() {
+			continue
+		}
+		switch fl.Kind {
+		case rrdpxml.KindSnapshot:
+			if fl.Format == irpki.FormatBin && !fl.Gzip && fl.Serial == h.Serial {
+				snap = &h.Files[i]
+			}
+		case rrdpxml.KindDelta:
+			d := st.held[fl.Serial]
+			d.files = append(d.files, fl)
+			if fl.Upstream != ([32]byte{}) {
+				d.upstream = fl.Upstream
+			}
+			st.held[fl.Serial] = d
+		}
+	}
+	if snap == nil {
+		return nil, fmt.Errorf("head of %s serial %d names no .bin snapshot", h.Repo, h.Serial)
+	}
+	b, err := f.cfg.Blobs(ctx, snap.Sum)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
+	}
+	if sha256.Sum256(b) != snap.Sum {
+		return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, ErrHash)
+	}
+	if st.objects, err = readSnapshot(b, irpki.FormatBin, bs, h.Serial, f.cfg.Limits); err != nil {
+		return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
+	}
+	st.deltaHashes = make(map[uint64][32]byte, len(st.held))
+	for s, d := range st.held {
+		var x, p *File
+		for i, fl := range d.files {
+			switch {
+			case fl.Gzip:
+			case fl.Format == irpki.FormatXML:
+				x = &d.files[i]
+			default:
+				p = &d.files[i]
+			}
+		}
+		if d.upstream == ([32]byte{}) && h.Resets == 0 {
+			// A head written before File.Upstream: the upstream's bytes
+			// are the origin format's file.
+			if h.Origin == irpki.FormatXML && x != nil && xs == h.Session {
+				d.upstream = x.Sum
+			} else if h.Origin == irpki.FormatBin && p != nil {
+				d.upstream = p.Sum
+			}
+		}
+		if x == nil || p == nil || d.upstream == ([32]byte{}) {
+			delete(st.held, s) // no longer listed; retained as a file
+			continue
+		}
+		st.held[s] = d
+		st.deltaHashes[s] = d.upstream
+	}
+	return st, nil
+}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cache/diskstore"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
 )
@@ -30,9 +31,14 @@ renames, so DIR always holds one whole verified state; DIR/.rrdp-proxy-sync
 names its session and serial. An existing DIR is replaced only if it holds
 that file or is empty.
 
-With --once it syncs once (taking the snapshot) and exits; otherwise it
-polls every --interval (with jitter, backing off after errors), applying
-deltas, until interrupted.`
+The verified state is also kept in a state directory (--state, DIR.state
+by default): the files as served by rrdp-proxy and the last head, written
+atomically. A later run continues from it and fetches only the deltas
+published since, unless the origin reset its session.
+
+With --once it syncs once and exits; otherwise it polls every --interval
+(with jitter, backing off after errors), applying deltas, until
+interrupted.`
 
 func runSync(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("sync", "[flags] --out DIR NOTIFICATION_URL", syncAbout, stderr)
@@ -40,6 +46,7 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 	caFile := fs.String("ca-file", "", "trust the CA certificates in this PEM `file` beside the system roots")
 	once := fs.Bool("once", false, "sync once and exit")
 	interval := fs.Duration("interval", time.Minute, "time between polls")
+	stateDir := fs.String("state", "", "keep the verified state in `DIR` across runs (default: the --out directory + \".state\")")
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
@@ -63,34 +70,74 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 	defer client.Close()
 
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if *stateDir == "" {
+		*stateDir = filepath.Clean(*out) + ".state"
+	}
+	if err := checkReplaceable(*out); err != nil {
+		return err
+	}
+	store, err := diskstore.Open(diskstore.Config{Dir: *stateDir, Logger: log})
+	if err != nil {
+		return err
+	}
+	url := fs.Arg(0)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	heads, err := store.Heads(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot read the state in %s: %w", *stateDir, err)
+	}
 	var werr error
 	var f *follow.Follower
+	write := func(h *follow.Head) {
+		werr = writeTree(*out, f, h)
+		if werr != nil {
+			log.Error("cannot write the tree", "dir", *out, "err", werr)
+			return
+		}
+		fmt.Fprintf(stdout, "%s: session %s serial %d\n", *out, h.Session, h.Serial)
+		if _, err := store.GC(ctx); err != nil {
+			log.Warn("cannot clean the state directory", "dir", *stateDir, "err", err)
+		}
+	}
 	f, err = follow.New(follow.Config{
-		URL: fs.Arg(0), Client: client, Interval: *interval, Logger: log,
-		OnChange: func(h *follow.Head) {
-			werr = writeTree(*out, f, h)
-			if werr != nil {
-				log.Error("cannot write the tree", "dir", *out, "err", werr)
-				return
-			}
-			fmt.Fprintf(stdout, "%s: session %s serial %d\n", *out, h.Session, h.Serial)
-		},
+		URL: url, Client: client, Store: store, Interval: *interval, Logger: log,
+		Start: heads[url], Blobs: store.GetBlob, OnChange: write,
 	})
 	if err != nil {
 		return err
 	}
-	if *once {
-		if _, err := f.Sync(context.Background()); err != nil {
+	// The first sync also brings a tree that lags the stored state (a run
+	// stopped between the two) up to date.
+	changed, err := f.Sync(ctx)
+	if h := f.Head(); err == nil && !changed && h != nil {
+		if treeIsAt(*out, h) {
+			fmt.Fprintf(stdout, "%s: session %s serial %d, unchanged\n", *out, h.Session, h.Serial)
+		} else {
+			write(h)
+		}
+	}
+	if *once || err != nil && ctx.Err() != nil {
+		if err != nil {
 			return err
 		}
 		return werr
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := f.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
+}
+
+// treeState is what the marker of a tree says for head h.
+func treeState(h *follow.Head) string {
+	return fmt.Sprintf("session %s\nserial %d\n", h.Session, h.Serial)
+}
+
+// treeIsAt reports whether the tree in dir holds the state of h.
+func treeIsAt(dir string, h *follow.Head) bool {
+	b, err := os.ReadFile(filepath.Join(dir, marker))
+	return err == nil && string(b) == treeState(h)
 }
 
 // marker is the file that marks a directory written by sync.
@@ -125,8 +172,7 @@ func writeTree(dir string, f *follow.Follower, h *follow.Head) error {
 	if err != nil {
 		return err
 	}
-	state := fmt.Sprintf("session %s\nserial %d\n", h.Session, h.Serial)
-	if err := os.WriteFile(filepath.Join(tmp, marker), []byte(state), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, marker), []byte(treeState(h)), 0o644); err != nil {
 		return err
 	}
 	old := ""

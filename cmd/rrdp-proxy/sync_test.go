@@ -19,6 +19,19 @@ import (
 // notification.xml and notification.bin, and returns its base URL and the
 // CA file.
 func serveRepo(t *testing.T, spec irpkitest.Spec) (string, string) {
+	o := serveRepoOrigin(t, spec)
+	return o.base, o.ca
+}
+
+// repoOrigin is the origin of serveRepoOrigin: the base URL of the
+// repository, the CA file, the served directory and the origin.
+type repoOrigin struct {
+	base, ca, dir string
+	origin        *rp.Origin
+}
+
+// serveRepoOrigin is serveRepo, returning the origin too.
+func serveRepoOrigin(t *testing.T, spec irpkitest.Spec) repoOrigin {
 	t.Helper()
 	pki, err := rp.NewPKI(t.TempDir(), rp.PKIConfig{})
 	if err != nil {
@@ -62,7 +75,7 @@ func serveRepo(t *testing.T, spec irpkitest.Spec) (string, string) {
 		t.Fatal(err)
 	}
 	write("notification.bin", nb)
-	return base, pki.CAFile
+	return repoOrigin{base: base, ca: pki.CAFile, dir: dir, origin: o}
 }
 
 // readTree returns every file under dir by its slash path.
@@ -150,5 +163,89 @@ func TestSyncRefuses(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(foreign, "precious")); err != nil {
 		t.Fatalf("the foreign directory was touched: %v", err)
+	}
+}
+
+// TestSyncStateSurvivesRestarts runs sync twice, the origin having
+// published a delta in between: the second run fetches the delta and no
+// snapshot, and gives the tree of the new serial.
+func TestSyncStateSurvivesRestarts(t *testing.T) {
+	spec := irpkitest.Spec{Seed: 7, Objects: 50, MinSize: 64, MaxSize: 256}
+	o := serveRepoOrigin(t, spec)
+	out := filepath.Join(t.TempDir(), "tree")
+	run := func(serial string) {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, "sync", "--once", "--ca-file", o.ca, "--out", out, o.base+"notification.xml")
+		if code != 0 || !strings.Contains(stdout, serial) {
+			t.Fatalf("sync: exit %d, stdout %q, want %s\n%s", code, stdout, serial, stderr)
+		}
+	}
+	run("serial 1")
+
+	// Serial 2: one object added by a delta; a new snapshot beside it.
+	session := irpkitest.Session(spec.Seed)
+	objs := irpkitest.Objects(spec)
+	added := irpkitest.Object{URI: "rsync://example.net/repo/added.roa", Content: []byte("added object")}
+	write := func(rel string, b []byte) [32]byte {
+		p := filepath.Join(o.dir, "rrdp", filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return sha256.Sum256(b)
+	}
+	encode := func(kind rrdpxml.Kind, objs []irpkitest.Object) []byte {
+		var buf bytes.Buffer
+		w, err := rrdpxml.NewWriter(&buf, rrdpxml.Header{Kind: kind, SessionID: session, Serial: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ob := range objs {
+			if err := w.Publish(ob.URI, nil, ob.Content); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	n := &rrdpxml.Notification{SessionID: session, Serial: 2}
+	n.Snapshot = rrdpxml.SnapshotRef{URI: o.base + session + "/2/snapshot.xml", Hash: write(session+"/2/snapshot.xml", encode(rrdpxml.KindSnapshot, append(objs, added)))}
+	n.Deltas = []rrdpxml.DeltaRef{{Serial: 2, URI: o.base + session + "/2/delta.xml", Hash: write(session+"/2/delta.xml", encode(rrdpxml.KindDelta, []irpkitest.Object{added}))}}
+	var nx bytes.Buffer
+	if err := rrdpxml.EncodeNotification(&nx, n); err != nil {
+		t.Fatal(err)
+	}
+	write("notification.xml", nx.Bytes())
+	if err := o.origin.Reset(); err != nil {
+		t.Fatal(err)
+	}
+
+	run("serial 2")
+	counts, err := o.origin.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapshots, deltas := 0, 0
+	for path, c := range counts {
+		switch {
+		case strings.Contains(path, "/snapshot."):
+			snapshots += c
+		case strings.Contains(path, "/delta."):
+			deltas += c
+		}
+	}
+	if snapshots != 0 || deltas != 1 {
+		t.Errorf("the second run fetched %d snapshots and %d deltas, want 0 and 1 (requests %v)", snapshots, deltas, counts)
+	}
+	tree := readTree(t, out)
+	if got := tree["example.net/repo/added.roa"]; string(got) != "added object" {
+		t.Errorf("added object: got %q", got)
+	}
+	if len(tree) != len(objs)+2 {
+		t.Errorf("got %d files, want %d objects and the marker", len(tree), len(objs)+1)
 	}
 }

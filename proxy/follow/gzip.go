@@ -34,7 +34,7 @@ func (f *Follower) withGzip(bs ...blob) ([]blob, error) {
 // sum and size of the compressed bytes.
 func gzipBlob(b blob, level int) (blob, error) {
 	var buf bytes.Buffer
-	buf.Grow(len(b.b)/4 + 64)
+	buf.Grow(len(b.b)/2 + 4096) // RPKI objects compress to about 45%
 	w, err := gzip.NewWriterLevel(&buf, level)
 	if err != nil {
 		return blob{}, fmt.Errorf("gzip %s: %w", b.Path, err)

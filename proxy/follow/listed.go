@@ -16,8 +16,8 @@ import (
 // snapshot's objects, every publish must give the object the snapshot
 // (or a later delta) holds and every withdraw must remove one it lacks,
 // and the hash a delta names becomes the object's hash before it. The run
-// is cut at the first delta that fails; a failure is logged and counted
-// but does not fail the sync. It records the deltas kept in st.held and
+// is cut at the first delta that fails that check; a failed fetch drops
+// the whole run. Failures are logged and counted but do not fail the sync. It records the deltas kept in st.held and
 // returns their blobs.
 func (f *Follower) listedDeltas(ctx context.Context, st *state, n *rrdpxml.Notification) ([]blob, error) {
 	listed := make(map[uint64]rrdpxml.DeltaRef, len(n.Deltas))

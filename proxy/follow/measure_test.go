@@ -1,0 +1,212 @@
+package follow
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/proxy/upstream"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+)
+
+// TestMeasure measures, on a repository made by `rrdp-proxy gen` (the
+// directory in RRDP_FOLLOW_MEASURE, copied first, never changed), the time
+// from a sync's start to the new head published for the snapshot path and
+// for the delta path (after `gen --advance 1` on the copy), the peak RSS of
+// the process while following, and a baseline: fetching the same snapshot
+// and decoding it with encoding/xml. It is a measurement, not a test: it
+// asserts only that the syncs succeed. Run:
+//
+//	RRDP_FOLLOW_MEASURE=/work/data/large go test ./proxy/follow -run TestMeasure -v
+//
+// GEN names the gen binary (rrdp-proxy-main on PATH by default).
+func TestMeasure(t *testing.T) {
+	src := os.Getenv("RRDP_FOLLOW_MEASURE")
+	if src == "" {
+		t.Skip("RRDP_FOLLOW_MEASURE is not set")
+	}
+	gen := os.Getenv("GEN")
+	if gen == "" {
+		gen = "rrdp-proxy-main"
+	}
+	dir := filepath.Join(t.TempDir(), "repo")
+	if out, err := exec.Command("cp", "-a", src, dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy %s: %v\n%s", src, err, out)
+	}
+	o := newFaultOrigin(t, dir)
+	// The repository names its files under the base URL it was made with;
+	// the origin serves its notification rewritten to name itself (the
+	// hashes of snapshots and deltas are not affected).
+	nb, err := os.ReadFile(filepath.Join(dir, "rrdp", "notification.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _, err := rrdpxml.DecodeNotification(bytes.NewReader(nb), rrdpxml.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	genBase := n.Snapshot.URI[:strings.Index(n.Snapshot.URI, "/rrdp/")+1]
+	o.setFault(on(func(w http.ResponseWriter, r *http.Request) {
+		b := o.file(r)
+		w.Write(bytes.ReplaceAll(b, []byte(genBase), []byte(o.URL())))
+	}, "notification"))
+	c, err := upstream.New(upstream.Config{CAPEM: o.ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	url := o.URL() + "rrdp/notification.xml"
+	snapURL := strings.Replace(n.Snapshot.URI, genBase, o.URL(), 1)
+
+	report := func(what string, d time.Duration) {
+		t.Logf("%-58s %8.3fs  peak RSS %4d MiB", what, d.Seconds(), peakRSS(t)>>20)
+	}
+
+	// Baseline: fetch the snapshot, decode it with encoding/xml.
+	resetPeakRSS(t)
+	start := time.Now()
+	objects, size := decodeStdlib(t, c, snapURL)
+	report(fmt.Sprintf("baseline: fetch + encoding/xml (%d objects, %d MB)", objects, size>>20), time.Since(start))
+
+	newFollower := func() *Follower {
+		f, err := New(Config{URL: url, Client: c, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	sync := func(f *Follower) time.Duration {
+		t.Helper()
+		start := time.Now()
+		changed, err := f.Sync(context.Background())
+		if err != nil || !changed {
+			t.Fatalf("sync: changed %v, %v", changed, err)
+		}
+		return time.Since(start)
+	}
+
+	resetPeakRSS(t)
+	f := newFollower()
+	d := sync(f)
+	report(fmt.Sprintf("snapshot path: serial %d to head", f.Head().Serial), d)
+
+	// Gzip copies of the snapshot alone, at a few levels.
+	h := f.Head()
+	store := f.cfg.Store.(*MemStore)
+	for _, fl := range h.Files {
+		if fl.Kind != rrdpxml.KindSnapshot || fl.Gzip {
+			continue
+		}
+		b, _ := store.Blob(fl.Sum)
+		for _, level := range []int{1, 5, 9} {
+			start := time.Now()
+			g, err := gzipBlob(blob{fl, b}, level)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("gzip level %d of the %s snapshot: %d -> %d bytes in %.3fs", level, fl.Format, len(b), len(g.b), time.Since(start).Seconds())
+		}
+	}
+
+	// The origin moves one serial.
+	start = time.Now()
+	if out, err := exec.Command(gen, "gen", "--out", dir, "--advance", "1").CombinedOutput(); err != nil {
+		t.Fatalf("gen --advance: %v\n%s", err, out)
+	}
+	t.Logf("gen --advance 1 took %.1fs", time.Since(start).Seconds())
+	resetPeakRSS(t)
+	d = sync(f)
+	report(fmt.Sprintf("delta path: serial %d to head (%d deltas)", f.Head().Serial, f.Stats().Deltas), d)
+	if s := f.Stats(); s.Snapshots != 1 || s.Deltas != 1 {
+		t.Errorf("got %d snapshots and %d deltas, want 1 and 1", s.Snapshots, s.Deltas)
+	}
+
+	// A fresh follower at the new serial: the snapshot and the listed delta.
+	resetPeakRSS(t)
+	g := newFollower()
+	d = sync(g)
+	report(fmt.Sprintf("snapshot path + listed deltas: serial %d to head", g.Head().Serial), d)
+}
+
+// decodeStdlib fetches a snapshot and decodes it with encoding/xml,
+// base64 included; it returns the objects and bytes.
+func decodeStdlib(t *testing.T, c *upstream.Client, uri string) (int, int) {
+	t.Helper()
+	resp, err := c.Fetch(context.Background(), upstream.Request{URL: uri, Kind: rrdpxml.KindSnapshot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := resp.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type publish struct {
+		URI  string `xml:"uri,attr"`
+		Body string `xml:",chardata"`
+	}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	n := 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return n, len(b)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "publish" {
+			var p publish
+			if err := d.DecodeElement(&p, &se); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(p.Body), "")); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+}
+
+// peakRSS returns the peak resident set size of the process (VmHWM).
+func peakRSS(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
+
+// resetPeakRSS resets VmHWM to the current RSS (Linux 4.0 and later),
+// after a garbage collection.
+func resetPeakRSS(t *testing.T) {
+	runtimeGC()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runtimeGC() { runtime.GC(); debug.FreeOSMemory() }

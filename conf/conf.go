@@ -1,0 +1,162 @@
+package conf
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"time"
+)
+
+// Config is a whole configuration file. Parse fills every key the file
+// leaves out with its default; the tags carry the documentation that
+// Reference prints.
+type Config struct {
+	Server       Server       `toml:"server" doc:"the HTTP server"`
+	Cache        Cache        `toml:"cache" doc:"the tiered store: memory, optional state directory, optional Redis"`
+	Repositories []Repository `toml:"repository" doc:"one table per repository followed"`
+
+	// File is the name the configuration was parsed under.
+	File string `toml:"-"`
+}
+
+// Server configures the HTTP server and the process.
+type Server struct {
+	Listen             []string `toml:"listen" doc:"addresses (host:port) to serve plain HTTP on"`
+	TLSListen          []string `toml:"tls_listen" doc:"addresses to serve HTTPS on; needs tls_cert and tls_key"`
+	TLSCert            string   `toml:"tls_cert" doc:"PEM certificate chain file for tls_listen"`
+	TLSKey             string   `toml:"tls_key" doc:"PEM private key file for tls_listen"`
+	ReadTimeout        Duration `toml:"read_timeout" doc:"time to read a whole request"`
+	WriteTimeout       Duration `toml:"write_timeout" doc:"time to write a whole response; a snapshot to a slow relying party needs long"`
+	IdleTimeout        Duration `toml:"idle_timeout" doc:"time a keep-alive connection may wait for its next request"`
+	MaxConns           int      `toml:"max_conns" doc:"connections served at once (0: no limit)"`
+	MaxConnsPerIP      int      `toml:"max_conns_per_ip" doc:"connections from one client address at once (0: no limit)"`
+	NotificationMaxAge Duration `toml:"notification_max_age" doc:"Cache-Control max-age of notification files"`
+	MirrorBase         string   `toml:"mirror_base" default:"http://, the first listen address, /" doc:"public URL of this server for mirror repositories, each served under mirror_base + origin host + origin directory; needed when the first listen address is not one to publish"`
+	Node               string   `toml:"node" default:"the host name" doc:"name of this node in logs, status and Redis leases"`
+	LogLevel           string   `toml:"log_level" doc:"debug, info, warn or error"`
+	LogFormat          string   `toml:"log_format" doc:"text or json"`
+
+	// Certificate is the pair tls_cert and tls_key name, loaded by Parse
+	// (nil without tls_listen).
+	Certificate *tls.Certificate `toml:"-"`
+}
+
+// Cache configures the store.
+type Cache struct {
+	Memory    Size     `toml:"memory" doc:"memory budget for files outside the current state of the repositories (which is always held)"`
+	StateDir  string   `toml:"state_dir" doc:"directory of the disk tier, for a warm restart while the origin is down (empty: none)"`
+	Retention Duration `toml:"retention" doc:"how long files that left a notification stay servable"`
+	Redis     *Redis   `toml:"redis" doc:"the shared Redis tier of a fleet; absent: none"`
+}
+
+// Redis configures the shared tier. The password comes from the
+// environment variable RRDP_PROXY_REDIS_PASSWORD, never from the file.
+type Redis struct {
+	URL          string   `toml:"url" doc:"redis://host:port/db, or rediss:// for TLS; no password in it"`
+	Username     string   `toml:"username" doc:"ACL user name (empty: the default user)"`
+	TLSCAFile    string   `toml:"tls_ca_file" doc:"PEM file of CAs trusted for rediss:// beside the system roots"`
+	DialTimeout  Duration `toml:"dial_timeout" doc:"time to connect"`
+	ReadTimeout  Duration `toml:"read_timeout" doc:"time for the reads of one round trip"`
+	WriteTimeout Duration `toml:"write_timeout" doc:"time for the writes of one round trip"`
+	ChunkSize    Size     `toml:"chunk_size" doc:"size of the chunks blobs are stored in (at most 256MiB)"`
+	LeaseTTL     Duration `toml:"lease_ttl" doc:"lifetime of the lease by which one node of the fleet polls a repository's origin"`
+	Prefix       string   `toml:"prefix" doc:"prefix of every key and channel, so that deployments can share a server"`
+
+	// Password is RRDP_PROXY_REDIS_PASSWORD (empty when unset).
+	Password string `toml:"-"`
+	// RootCAs is the system pool plus tls_ca_file, or nil without it.
+	RootCAs *x509.CertPool `toml:"-"`
+}
+
+// Repository is one repository followed and served.
+type Repository struct {
+	Name                string   `toml:"name" default:"required" doc:"unique name: lowercase letters, digits and '-' (required)"`
+	Origin              string   `toml:"origin" default:"required" doc:"notification URL, http or https, ending in notification.xml or notification.bin (required)"`
+	Mode                string   `toml:"mode" doc:"reverse (served under hosts, in front of the origin) or mirror (served under server.mirror_base)"`
+	Hosts               []string `toml:"hosts" doc:"reverse mode: the host names this repository is served under (required in reverse mode)"`
+	Base                string   `toml:"base" default:"https://, hosts[0], the origin's directory" doc:"reverse mode: public URL of the directory of the served files, ending in /"`
+	Formats             []string `toml:"formats" doc:"formats served: xml, bin"`
+	PollInterval        Duration `toml:"poll_interval" doc:"time between polls of the notification"`
+	Jitter              float64  `toml:"jitter" doc:"fraction of the interval by which each wait varies, both ways, below 1"`
+	MaxBackoff          Duration `toml:"max_backoff" doc:"longest wait after consecutive errors (the wait doubles from poll_interval)"`
+	Parallel            int      `toml:"parallel" doc:"deltas fetched at once"`
+	MaxDeltas           int      `toml:"max_deltas" doc:"most deltas one sync applies; further behind, it takes the snapshot"`
+	ConnectTimeout      Duration `toml:"connect_timeout" doc:"time to connect to the origin"`
+	HeaderTimeout       Duration `toml:"header_timeout" doc:"time to the response headers"`
+	NotificationTimeout Duration `toml:"notification_timeout" doc:"time for a whole notification fetch"`
+	SnapshotTimeout     Duration `toml:"snapshot_timeout" doc:"time for a whole snapshot fetch"`
+	DeltaTimeout        Duration `toml:"delta_timeout" doc:"time for a whole delta fetch"`
+	MinRate             Size     `toml:"min_rate" doc:"slowest transfer accepted, per second (0: no minimum)"`
+	MaxNotificationSize Size     `toml:"max_notification_size" doc:"size cap of a notification, after decompression"`
+	MaxSnapshotSize     Size     `toml:"max_snapshot_size" doc:"size cap of a snapshot, after decompression"`
+	MaxDeltaSize        Size     `toml:"max_delta_size" doc:"size cap of a delta, after decompression"`
+	CAFile              string   `toml:"ca_file" doc:"PEM file of CAs trusted for this https origin beside the system roots (an internal CA)"`
+	Retention           Duration `toml:"retention" default:"cache.retention" doc:"retention of this repository's files"`
+
+	// CAPEM is the content of ca_file, read by Parse.
+	CAPEM []byte `toml:"-"`
+}
+
+// Modes.
+const (
+	ModeReverse = "reverse"
+	ModeMirror  = "mirror"
+)
+
+func defaultServer() Server {
+	return Server{
+		Listen:             []string{"127.0.0.1:8080"},
+		TLSListen:          []string{},
+		ReadTimeout:        Duration{30 * time.Second},
+		WriteTimeout:       Duration{15 * time.Minute},
+		IdleTimeout:        Duration{2 * time.Minute},
+		MaxConns:           10000,
+		MaxConnsPerIP:      0,
+		NotificationMaxAge: Duration{time.Minute},
+		LogLevel:           "info",
+		LogFormat:          "text",
+	}
+}
+
+func defaultCache() Cache {
+	return Cache{
+		Memory:    256 << 20,
+		Retention: Duration{2 * time.Hour},
+	}
+}
+
+func defaultRedis() Redis {
+	return Redis{
+		URL:          "redis://127.0.0.1:6379/0",
+		DialTimeout:  Duration{time.Second},
+		ReadTimeout:  Duration{3 * time.Second},
+		WriteTimeout: Duration{3 * time.Second},
+		ChunkSize:    4 << 20,
+		LeaseTTL:     Duration{2 * time.Minute},
+		Prefix:       "rrdp-proxy:",
+	}
+}
+
+func defaultRepository() Repository {
+	return Repository{
+		Mode:                ModeMirror,
+		Hosts:               []string{},
+		Formats:             []string{"xml", "bin"},
+		PollInterval:        Duration{time.Minute},
+		Jitter:              0.1,
+		MaxBackoff:          Duration{30 * time.Minute},
+		Parallel:            4,
+		MaxDeltas:           1000,
+		ConnectTimeout:      Duration{10 * time.Second},
+		HeaderTimeout:       Duration{30 * time.Second},
+		NotificationTimeout: Duration{time.Minute},
+		SnapshotTimeout:     Duration{30 * time.Minute},
+		DeltaTimeout:        Duration{5 * time.Minute},
+		MinRate:             8 << 10,
+		MaxNotificationSize: 16 << 20,
+		MaxSnapshotSize:     4 << 30,
+		MaxDeltaSize:        512 << 20,
+	}
+}
+
+// RedisPasswordEnv is the environment variable holding the Redis password.
+const RedisPasswordEnv = "RRDP_PROXY_REDIS_PASSWORD"

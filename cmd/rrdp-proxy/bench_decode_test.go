@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -71,26 +74,69 @@ func benchName(d rpDecoder) string {
 // TestRPDecodersAgree holds the three decoders to the same result: the
 // same objects and bytes, and each the SHA-256 of its own input.
 func TestRPDecodersAgree(t *testing.T) {
-	in := decodeInputs()["500points"]
-	ts, res, err := timeDecoders(in.xml, in.bin, 1)
+	spec := irpkitest.Spec{Seed: 3, Objects: 300, Dirs: 7, Wrap: 64}
+	var x, bin bytes.Buffer
+	if err := irpkitest.WriteSnapshot(&x, spec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := irpki.XMLToBin(&bin, bytes.NewReader(x.Bytes()), irpki.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ts, res, err := timeDecoders(x.Bytes(), bin.Bytes(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Objects != 10000 || len(ts) != 3 {
-		t.Fatalf("got %d objects and %d timings, want 10000 and 3", res.Objects, len(ts))
+	if res.Objects != spec.Objects || len(ts) != 3 {
+		t.Fatalf("got %d objects and %d timings, want %d and 3", res.Objects, len(ts), spec.Objects)
 	}
 	var want int64
-	for _, o := range irpkitest.Objects(decodeSpecs[0].spec) {
+	for _, o := range irpkitest.Objects(spec) {
 		want += int64(len(o.Content))
 	}
 	if res.Bytes != want {
 		t.Errorf("got %d object bytes, want %d", res.Bytes, want)
 	}
-	bad := bytes.Clone(in.xml)
+	bad := bytes.Clone(x.Bytes())
 	bad[bytes.Index(bad, []byte("<publish"))+1] = 'x'
 	for _, d := range rpDecoders[1:] {
 		if _, err := d.parse(bad); err == nil {
 			t.Errorf("%s accepts a snapshot with an unknown element", d.name)
 		}
+	}
+	flipped := bytes.Clone(bin.Bytes())
+	flipped[len(flipped)/2] ^= 1
+	if _, err := decodeBin(flipped); err == nil {
+		t.Errorf("the .bin reader accepts a flipped byte")
+	}
+}
+
+// TestBenchDecode runs the command on a file and on a repository
+// directory.
+func TestBenchDecode(t *testing.T) {
+	dir := t.TempDir()
+	writeRepo(t, filepath.Join(dir, "rrdp"), irpkitest.Spec{Seed: 4, Objects: 200}, false)
+	file, err := findSnapshot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	code, stdout, errOut := runCLI(t, "bench", "decode", "--count", "3", "--out", out, dir, file)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "decode.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(md) != stdout {
+		t.Errorf("decode.md differs from what was printed")
+	}
+	for _, want := range []string{"## " + dir + "\n\n200 objects", "## " + file + "\n\n200 objects", "encoding/xml baseline", "101.4 ms"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("report lacks %q:\n%s", want, stdout)
+		}
+	}
+	if code, _, _ := runCLI(t, "bench", "decode", "--out", "", filepath.Join(dir, "missing.xml")); code != 1 {
+		t.Errorf("missing file: got exit %d, want 1", code)
 	}
 }

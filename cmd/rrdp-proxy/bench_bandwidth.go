@@ -69,6 +69,7 @@ func runBenchBandwidth(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&m.RPPolls, "rp-polls", m.RPPolls, "notification fetches per relying party per day")
 	fs.IntVar(&m.EdgePolls, "edge-polls", m.EdgePolls, "notification fetches of the edge node from the core per day")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	refs := fs.String("reference", "", "comma-separated real snapshot.xml `files` to measure beside, for comparison")
 	if err := parse(fs, args, -1); err != nil {
 		return err
 	}
@@ -121,6 +122,16 @@ func runBenchBandwidth(args []string, stdout, stderr io.Writer) error {
 		scs = append(scs, sc)
 	}
 	rep := &bandwidthReport{Command: "rrdp-proxy bench " + strings.Join(append([]string{"bandwidth"}, args...), " "), Serials: cfg.Serials, Model: m, Scenarios: scs}
+	for _, f := range strings.Split(*refs, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		s, err := measurePath(filepath.Dir(f), filepath.Base(f))
+		if err != nil {
+			return err
+		}
+		rep.References = append(rep.References, reference{Path: f, Snapshot: s})
+	}
 	if err := writeBandwidth(*out, rep); err != nil {
 		return err
 	}

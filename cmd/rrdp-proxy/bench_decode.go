@@ -53,7 +53,7 @@ func runBenchDecode(args []string, stdout, stderr io.Writer) error {
 	}
 	setup := decodeSetup{
 		command: "rrdp-proxy bench " + strings.Join(append([]string{"decode"}, args...), " "),
-		count:   *count, cpu: cpuModel(), procs: runtime.GOMAXPROCS(0), goVersion: runtime.Version(),
+		count:   *count, cpu: cpuModel(), load: loadAverage(), procs: runtime.GOMAXPROCS(0), goVersion: runtime.Version(),
 	}
 	var runs []decodeRun
 	for _, arg := range fs.Args() {
@@ -207,10 +207,20 @@ func cpuModel() string {
 	return "unknown"
 }
 
+// loadAverage is the first field of /proc/loadavg, or "unknown".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
+}
+
 type decodeSetup struct {
 	command        string
 	count, procs   int
 	cpu, goVersion string
+	load           string // the 1-minute load average at the start
 }
 
 // decodeMarkdown renders the decoding report.
@@ -219,7 +229,7 @@ func decodeMarkdown(s decodeSetup, runs []decodeRun) []byte {
 	t := mdTable{&b}
 	fmt.Fprintf(&b, "# Relying-party decoding: snapshot.bin against snapshot.xml\n\n")
 	fmt.Fprintf(&b, "Made by `%s`: median of %d interleaved runs after a warm-up, on %s,\n", s.command, s.count, s.cpu)
-	fmt.Fprintf(&b, "GOMAXPROCS %d, %s. Each decoder reads the whole file from memory, hashes it (SHA-256, as an RP checks it\n", s.procs, s.goVersion)
+	fmt.Fprintf(&b, "GOMAXPROCS %d, %s, load average %s at the start. Each decoder reads the whole file from memory, hashes it (SHA-256, as an RP checks it\n", s.procs, s.goVersion, s.load)
 	b.WriteString("against the notification) and delivers every object's bytes; the .bin reader also checks every group's pin,\n")
 	b.WriteString("rrdpxml every URI. The .bin is transcoded from the XML before timing.\n")
 	for _, r := range runs {

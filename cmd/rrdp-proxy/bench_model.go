@@ -60,6 +60,14 @@ type bandwidthReport struct {
 	Serials   int
 	Model     dayModel
 	Scenarios []scenario
+	// References are real snapshots measured the same way.
+	References []reference `json:",omitempty"`
+}
+
+// reference is a real snapshot measured beside the generated ones.
+type reference struct {
+	Path     string
+	Snapshot sizes
 }
 
 // newRP is what a new relying party downloads: notification and snapshot.

@@ -3,7 +3,7 @@ package proxy
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
+	"io"
 	"testing"
 
 	"github.com/irpki/rrdp-proxy/proxy/follow"
@@ -97,21 +97,25 @@ func TestGzipCopies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	zw.Write(plain)
-	zw.Close()
-	gz := buf.Bytes()
-	sum := sha256.Sum256(gz)
-	if err := e.cache.PutBlob(t.Context(), sum, gz); err != nil {
+	// The follower publishes a gzip copy of every snapshot and delta as
+	// a File with the same Path and Gzip set: the server must pick it.
+	var gzFile *follow.File
+	for i, f := range h.Files {
+		if f.Gzip && f.Path == snap.Path {
+			gzFile = &h.Files[i]
+		}
+	}
+	if gzFile == nil {
+		t.Fatalf("head has no gzip copy of %s", snap.Path)
+	}
+	gz, err := e.cache.Blob(t.Context(), gzFile.Sum)
+	if err != nil {
 		t.Fatal(err)
 	}
-	h2 := *h
-	gzFile := snap
-	gzFile.Sum, gzFile.Size, gzFile.Gzip = sum, int64(len(gz)), true
-	h2.Files = append([]follow.File{gzFile}, h.Files...)
-	if err := e.cache.PutHead(t.Context(), e.notif, &h2); err != nil {
+	if zr, err := gzip.NewReader(bytes.NewReader(gz)); err != nil {
 		t.Fatal(err)
+	} else if unz, err := io.ReadAll(zr); err != nil || !bytes.Equal(unz, plain) {
+		t.Fatalf("gzip copy of %s does not decompress to the file (err %v)", snap.Path, err)
 	}
 	resp, body := e.get("GET", e.path(snap.Path), "Accept-Encoding", "gzip")
 	if resp.Header.Get("Content-Encoding") != "gzip" || !bytes.Equal(body, gz) || resp.Header.Get("Vary") != "Accept-Encoding" {

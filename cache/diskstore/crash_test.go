@@ -39,7 +39,8 @@ func TestMain(m *testing.M) {
 
 // publishForever publishes heads of three repositories into dir, blobs first
 // and head last, with files retained and expiring, and collects garbage now
-// and then, until it is killed. It prints "ready" once the store is open.
+// and then, until it is killed. It prints "ready" once the store is open and
+// "head" after each head it wrote.
 func publishForever(dir string, seed uint64) error {
 	ctx := context.Background()
 	s, err := Open(Config{Dir: dir, Grace: time.Nanosecond})
@@ -76,6 +77,7 @@ func publishForever(dir string, seed uint64) error {
 			return err
 		}
 		heads[repo] = h
+		fmt.Println("head")
 		if i%5 == 4 {
 			if _, err := s.GC(ctx); err != nil {
 				return err
@@ -112,14 +114,37 @@ func TestCrash(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		line, err := bufio.NewReader(out).ReadString('\n')
+		br := bufio.NewReader(out)
+		line, err := br.ReadString('\n')
 		if err != nil || line != "ready\n" {
 			cmd.Process.Kill()
 			cmd.Wait()
 			t.Fatalf("kill %d: child said %q, %v; stderr: %s", k, line, err, stderr.String())
 		}
-		// A deterministic, varied delay picks the moment of the kill.
-		time.Sleep(time.Duration(r.IntN(60_000)) * time.Microsecond)
+		// The moment of the kill: after a deterministic, varied number of
+		// heads (the first child always writes one of each repository, so
+		// the test does not depend on the machine's speed), then a varied
+		// delay. A goroutine drains the child's output so it never blocks.
+		heads := make(chan struct{}, 1<<16)
+		go func() {
+			for {
+				if _, err := br.ReadString('\n'); err != nil {
+					close(heads)
+					return
+				}
+				heads <- struct{}{}
+			}
+		}()
+		wait := r.IntN(5)
+		if k == 0 {
+			wait = 3
+		}
+		for range wait {
+			if _, ok := <-heads; !ok {
+				t.Fatalf("kill %d: child stopped before its heads; stderr: %s", k, stderr.String())
+			}
+		}
+		time.Sleep(time.Duration(r.IntN(20_000)) * time.Microsecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatalf("kill %d: %v", k, err)
 		}

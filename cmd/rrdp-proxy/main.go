@@ -32,6 +32,7 @@ func commands() []command {
 		{"version", "print the version", runVersion},
 		{"gen", "generate a synthetic signed RPKI repository", runGen},
 		{"sync", "keep a local copy of a repository", runSync},
+		{"config", "check a configuration file or print an example", runConfig},
 	}
 }
 

@@ -105,4 +105,3 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
-

@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -127,7 +128,10 @@ func checkValue(t reflect.Type, v scalar) error {
 		}
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Struct {
-			return fmt.Errorf("want a table, got %s", kindName(v.kind))
+			if v.kind == unstable.Array && !slices.ContainsFunc(v.elems, func(k unstable.Kind) bool { return k != unstable.InlineTable }) {
+				return nil // an array of inline tables
+			}
+			return fmt.Errorf("want tables, got %s", describe(v))
 		}
 		if v.kind != unstable.Array {
 			return fmt.Errorf("want a list such as [\"a\", \"b\"], got %s", describe(v))

@@ -323,3 +323,33 @@ func TestUnits(t *testing.T) {
 		}
 	}
 }
+
+// TestOtherSpellings checks that TOML's other ways to write the same tables
+// (dotted keys, inline tables, arrays of inline tables) decode, default and
+// report lines alike.
+func TestOtherSpellings(t *testing.T) {
+	c := mustParse(t, `server.listen = ["127.0.0.1:9090"]
+cache = { memory = "1GiB", redis = {} }
+repository = [
+  { name = "ripe", origin = "https://rrdp.ripe.net/notification.xml" },
+  { name = "arin", origin = "https://rrdp.arin.net/notification.xml", poll_interval = "5m" },
+]
+`)
+	if got, want := c.Server.Listen, []string{"127.0.0.1:9090"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("listen: got %q, want %q", got, want)
+	}
+	if c.Cache.Redis == nil || c.Cache.Redis.URL != "redis://127.0.0.1:6379/0" {
+		t.Errorf("redis: got %+v, want the defaults", c.Cache.Redis)
+	}
+	if len(c.Repositories) != 2 || c.Repositories[1].PollInterval.Duration != 5*time.Minute || c.Repositories[0].PollInterval.Duration != time.Minute {
+		t.Errorf("repositories: got %+v", c.Repositories)
+	}
+	_, err := Parse([]byte("repository = [\n  { name = \"a\", origin = \"https://a.example/notification.xml\" },\n  { name = \"b\", origin = \"https://b.example/notification.xml\", jitter = \"lots\" },\n]\n"), "test.toml")
+	want := `test.toml:3: repository[1].jitter: want a number, got the string "lots"`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+	if c := mustParse(t, "[cache.redis]\n"+minimal); c.Cache.Redis == nil || c.Cache.Redis.ChunkSize != 4<<20 {
+		t.Errorf("empty [cache.redis]: got %+v, want the defaults", c.Cache.Redis)
+	}
+}

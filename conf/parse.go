@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -13,11 +12,14 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 )
 
+// maxFile caps the size of a configuration file.
+const maxFile = 16 << 20
+
 // Load reads and parses the configuration file at path. Relative paths in
 // it (state_dir, ca_file, tls_cert, ...) are taken from the directory of
 // path.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readCapped(path, maxFile)
 	if err != nil {
 		return nil, fmt.Errorf("conf: read %s: %w", path, err)
 	}

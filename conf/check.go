@@ -38,9 +38,8 @@ func fieldType(path string) (reflect.Type, bool) {
 }
 
 // checkKeys reports the keys no field takes, the values of the wrong kind
-// and the durations and sizes that do not parse, each with its line. It
-// returns the keys it reported.
-func (p *parser) checkKeys(doc *document) map[string]bool {
+// and the durations and sizes that do not parse, each with its line.
+func (p *parser) checkKeys(doc *document) {
 	keys := make([]string, 0, len(doc.lines))
 	for k := range doc.lines {
 		keys = append(keys, k)
@@ -83,7 +82,6 @@ func (p *parser) checkKeys(doc *document) map[string]bool {
 			reported[k] = true
 		}
 	}
-	return reported
 }
 
 func parentKey(k string) string {

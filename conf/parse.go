@@ -39,10 +39,9 @@ func Parse(data []byte, name string) (*Config, error) {
 		p.decodeError(err)
 		return nil, p.result()
 	}
-	lines := doc.lines
 	// Check keys and kinds of values first, to report every mistake with
 	// its key, rather than go-toml's first.
-	handled := p.checkKeys(doc)
+	p.checkKeys(doc)
 	if len(p.errs) > 0 {
 		return nil, p.result()
 	}
@@ -55,17 +54,14 @@ func Parse(data []byte, name string) (*Config, error) {
 			p.decodeError(err)
 			return nil, p.result()
 		}
-		// The document was decoded in full: report the unknown keys and
-		// go on validating the rest.
+		// checkKeys found no unknown key, so this does not happen; the
+		// document was decoded in full: report and go on validating.
 		for i := range strict.Errors {
-			k := p.locate(&strict.Errors[i])
-			if !handled[k] {
-				line, _ := strict.Errors[i].Position()
-				p.add(line, k, errors.New("unknown key"))
-			}
+			line, _ := strict.Errors[i].Position()
+			p.add(line, p.locate(&strict.Errors[i]), errors.New("unknown key"))
 		}
 	}
-	fillDefaults(reflect.ValueOf(cfg).Elem(), reflect.ValueOf(defaults()), "", lines)
+	fillDefaults(reflect.ValueOf(cfg).Elem(), reflect.ValueOf(defaults()), "", doc.lines)
 	p.validate(cfg)
 	if err := p.result(); err != nil {
 		return nil, err

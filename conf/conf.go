@@ -76,7 +76,7 @@ type Repository struct {
 	Base                string   `toml:"base" default:"https://, hosts[0], the origin's directory" doc:"reverse mode: public URL of the directory of the served files, ending in /"`
 	Formats             []string `toml:"formats" doc:"formats served: xml, bin"`
 	PollInterval        Duration `toml:"poll_interval" doc:"time between polls of the notification"`
-	Jitter              float64  `toml:"jitter" doc:"fraction of the interval by which each wait varies, both ways, below 1"`
+	Jitter              float64  `toml:"jitter" doc:"fraction of the interval by which each wait varies, both ways: above 0, below 1"`
 	MaxBackoff          Duration `toml:"max_backoff" doc:"longest wait after consecutive errors (the wait doubles from poll_interval)"`
 	Parallel            int      `toml:"parallel" doc:"deltas fetched at once"`
 	MaxDeltas           int      `toml:"max_deltas" doc:"most deltas one sync applies; further behind, it takes the snapshot"`

@@ -202,7 +202,7 @@ func TestParseErrors(t *testing.T) {
 				`test.toml:4: repository[0].name: want 1 to 63 of a-z, 0-9 and '-', not at either end, got "Ripe"`,
 				`test.toml:5: repository[0].origin: want an http or https URL, got "ftp://rrdp.ripe.net/notification.xml"`,
 				`test.toml:3: repository[0].hosts: reverse mode needs the host names the repository is served under`,
-				`test.toml:7: repository[0].jitter: want a fraction from 0 up to (not including) 1, got 1.5`,
+				`test.toml:7: repository[0].jitter: want a fraction above 0 and below 1, such as 0.1, got 1.5`,
 			}},
 		{"duplicate name", minimal + "[[repository]]\nname = \"ripe\"\norigin = \"https://rrdp.arin.net/notification.xml\"\n",
 			[]string{`test.toml:5: repository[1].name: "ripe" is already the name of repository[0] (line 2)`}},

@@ -285,8 +285,9 @@ func (p *parser) repository(key string, r *Repository, retention Duration) {
 	if r.PollInterval.Duration < time.Second {
 		p.errorf(key+".poll_interval", "want at least 1s, got %s", r.PollInterval)
 	}
-	if r.Jitter < 0 || r.Jitter >= 1 {
-		p.errorf(key+".jitter", "want a fraction from 0 up to (not including) 1, got %v", r.Jitter)
+	if r.Jitter <= 0 || r.Jitter >= 1 {
+		// follow.Config takes a zero Jitter as its default.
+		p.errorf(key+".jitter", "want a fraction above 0 and below 1, such as 0.1, got %v", r.Jitter)
 	}
 	if r.MaxBackoff.Duration < r.PollInterval.Duration {
 		p.errorf(key+".max_backoff", "%s is below poll_interval %s", r.MaxBackoff, r.PollInterval)

@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -37,9 +38,8 @@ func fieldType(path string) (reflect.Type, bool) {
 }
 
 // checkKeys reports the keys no field takes, the values of the wrong kind
-// and the durations and sizes that do not parse, each with its line. It
-// returns the keys it reported.
-func (p *parser) checkKeys(doc *document) map[string]bool {
+// and the durations and sizes that do not parse, each with its line.
+func (p *parser) checkKeys(doc *document) {
 	keys := make([]string, 0, len(doc.lines))
 	for k := range doc.lines {
 		keys = append(keys, k)
@@ -82,7 +82,6 @@ func (p *parser) checkKeys(doc *document) map[string]bool {
 			reported[k] = true
 		}
 	}
-	return reported
 }
 
 func parentKey(k string) string {
@@ -127,7 +126,10 @@ func checkValue(t reflect.Type, v scalar) error {
 		}
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Struct {
-			return fmt.Errorf("want a table, got %s", kindName(v.kind))
+			if v.kind == unstable.Array && !slices.ContainsFunc(v.elems, func(k unstable.Kind) bool { return k != unstable.InlineTable }) {
+				return nil // an array of inline tables
+			}
+			return fmt.Errorf("want tables, got %s", describe(v))
 		}
 		if v.kind != unstable.Array {
 			return fmt.Errorf("want a list such as [\"a\", \"b\"], got %s", describe(v))

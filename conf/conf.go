@@ -31,7 +31,7 @@ type Server struct {
 	MaxConnsPerIP      int      `toml:"max_conns_per_ip" doc:"connections from one client address at once (0: no limit)"`
 	NotificationMaxAge Duration `toml:"notification_max_age" doc:"Cache-Control max-age of notification files"`
 	MirrorBase         string   `toml:"mirror_base" default:"http://, the first listen address, /" doc:"public URL of this server for mirror repositories, each served under mirror_base + origin host + origin directory; needed when the first listen address is not one to publish"`
-	Node               string   `toml:"node" default:"the host name" doc:"name of this node in logs, status and Redis leases"`
+	Node               string   `toml:"node" default:"the host name" doc:"name of this node in logs, status and Redis leases; the nodes of a fleet need different names"`
 	LogLevel           string   `toml:"log_level" doc:"debug, info, warn or error"`
 	LogFormat          string   `toml:"log_format" doc:"text or json"`
 
@@ -58,7 +58,7 @@ type Redis struct {
 	ReadTimeout  Duration `toml:"read_timeout" doc:"time for the reads of one round trip"`
 	WriteTimeout Duration `toml:"write_timeout" doc:"time for the writes of one round trip"`
 	ChunkSize    Size     `toml:"chunk_size" doc:"size of the chunks blobs are stored in (at most 256MiB)"`
-	LeaseTTL     Duration `toml:"lease_ttl" doc:"lifetime of the lease by which one node of the fleet polls a repository's origin"`
+	LeaseTTL     Duration `toml:"lease_ttl" doc:"lifetime of the lease by which one node of the fleet polls a repository's origin: the longest a dead node's repositories go unpolled"`
 	Prefix       string   `toml:"prefix" doc:"prefix of every key and channel, so that deployments can share a server"`
 
 	// Password is RRDP_PROXY_REDIS_PASSWORD (empty when unset).
@@ -76,7 +76,7 @@ type Repository struct {
 	Base                string   `toml:"base" default:"https://, hosts[0], the origin's directory" doc:"reverse mode: public URL of the directory of the served files, ending in /"`
 	Formats             []string `toml:"formats" doc:"formats served: xml, bin"`
 	PollInterval        Duration `toml:"poll_interval" doc:"time between polls of the notification"`
-	Jitter              float64  `toml:"jitter" doc:"fraction of the interval by which each wait varies, both ways, below 1"`
+	Jitter              float64  `toml:"jitter" doc:"fraction of the interval by which each wait varies, both ways: above 0, below 1"`
 	MaxBackoff          Duration `toml:"max_backoff" doc:"longest wait after consecutive errors (the wait doubles from poll_interval)"`
 	Parallel            int      `toml:"parallel" doc:"deltas fetched at once"`
 	MaxDeltas           int      `toml:"max_deltas" doc:"most deltas one sync applies; further behind, it takes the snapshot"`
@@ -131,7 +131,7 @@ func defaultRedis() Redis {
 		ReadTimeout:  Duration{3 * time.Second},
 		WriteTimeout: Duration{3 * time.Second},
 		ChunkSize:    4 << 20,
-		LeaseTTL:     Duration{2 * time.Minute},
+		LeaseTTL:     Duration{30 * time.Second},
 		Prefix:       "rrdp-proxy:",
 	}
 }

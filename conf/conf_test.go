@@ -181,6 +181,10 @@ func TestParseErrors(t *testing.T) {
 			[]string{`test.toml:2: cache.redis.lease_ttl: want a duration string such as "90s", got the integer 5`}},
 		{"syntax", "[server\n",
 			[]string{`test.toml:1: syntax: expected ']' to close table name (column 8)`}},
+		{"table twice", "[server]\n[server]\n" + minimal,
+			[]string{`test.toml:2: server: table server already exists (column 2)`}},
+		{"key twice", "[server]\nlisten = []\nlisten = []\n" + minimal,
+			[]string{`test.toml:3: server.listen: key listen is already defined (column 1)`}},
 		{"password in file", "[cache.redis]\nurl = \"redis://127.0.0.1:6379/0\"\npassword = \"hunter2\"\n" + minimal,
 			[]string{`test.toml:3: cache.redis.password: the password does not belong in the file: set the environment variable RRDP_PROXY_REDIS_PASSWORD`}},
 		{"password in url", "[cache.redis]\nurl = \"redis://:hunter2@127.0.0.1:6379/0\"\n" + minimal,
@@ -198,7 +202,7 @@ func TestParseErrors(t *testing.T) {
 				`test.toml:4: repository[0].name: want 1 to 63 of a-z, 0-9 and '-', not at either end, got "Ripe"`,
 				`test.toml:5: repository[0].origin: want an http or https URL, got "ftp://rrdp.ripe.net/notification.xml"`,
 				`test.toml:3: repository[0].hosts: reverse mode needs the host names the repository is served under`,
-				`test.toml:7: repository[0].jitter: want a fraction from 0 up to (not including) 1, got 1.5`,
+				`test.toml:7: repository[0].jitter: want a fraction above 0 and below 1, such as 0.1, got 1.5`,
 			}},
 		{"duplicate name", minimal + "[[repository]]\nname = \"ripe\"\norigin = \"https://rrdp.arin.net/notification.xml\"\n",
 			[]string{`test.toml:5: repository[1].name: "ripe" is already the name of repository[0] (line 2)`}},
@@ -321,5 +325,35 @@ func TestUnits(t *testing.T) {
 		if got := (Duration{tc.d}).String(); got != tc.want {
 			t.Errorf("duration %v: got %q, want %q", tc.d, got, tc.want)
 		}
+	}
+}
+
+// TestOtherSpellings checks that TOML's other ways to write the same tables
+// (dotted keys, inline tables, arrays of inline tables) decode, default and
+// report lines alike.
+func TestOtherSpellings(t *testing.T) {
+	c := mustParse(t, `server.listen = ["127.0.0.1:9090"]
+cache = { memory = "1GiB", redis = {} }
+repository = [
+  { name = "ripe", origin = "https://rrdp.ripe.net/notification.xml" },
+  { name = "arin", origin = "https://rrdp.arin.net/notification.xml", poll_interval = "5m" },
+]
+`)
+	if got, want := c.Server.Listen, []string{"127.0.0.1:9090"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("listen: got %q, want %q", got, want)
+	}
+	if c.Cache.Redis == nil || c.Cache.Redis.URL != "redis://127.0.0.1:6379/0" {
+		t.Errorf("redis: got %+v, want the defaults", c.Cache.Redis)
+	}
+	if len(c.Repositories) != 2 || c.Repositories[1].PollInterval.Duration != 5*time.Minute || c.Repositories[0].PollInterval.Duration != time.Minute {
+		t.Errorf("repositories: got %+v", c.Repositories)
+	}
+	_, err := Parse([]byte("repository = [\n  { name = \"a\", origin = \"https://a.example/notification.xml\" },\n  { name = \"b\", origin = \"https://b.example/notification.xml\", jitter = \"lots\" },\n]\n"), "test.toml")
+	want := `test.toml:3: repository[1].jitter: want a number, got the string "lots"`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+	if c := mustParse(t, "[cache.redis]\n"+minimal); c.Cache.Redis == nil || c.Cache.Redis.ChunkSize != 4<<20 {
+		t.Errorf("empty [cache.redis]: got %+v, want the defaults", c.Cache.Redis)
 	}
 }

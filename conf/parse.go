@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -13,11 +12,14 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 )
 
+// maxFile caps the size of a configuration file.
+const maxFile = 16 << 20
+
 // Load reads and parses the configuration file at path. Relative paths in
 // it (state_dir, ca_file, tls_cert, ...) are taken from the directory of
 // path.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readCapped(path, maxFile)
 	if err != nil {
 		return nil, fmt.Errorf("conf: read %s: %w", path, err)
 	}
@@ -37,10 +39,9 @@ func Parse(data []byte, name string) (*Config, error) {
 		p.decodeError(err)
 		return nil, p.result()
 	}
-	lines := doc.lines
 	// Check keys and kinds of values first, to report every mistake with
 	// its key, rather than go-toml's first.
-	handled := p.checkKeys(doc)
+	p.checkKeys(doc)
 	if len(p.errs) > 0 {
 		return nil, p.result()
 	}
@@ -53,17 +54,14 @@ func Parse(data []byte, name string) (*Config, error) {
 			p.decodeError(err)
 			return nil, p.result()
 		}
-		// The document was decoded in full: report the unknown keys and
-		// go on validating the rest.
+		// checkKeys found no unknown key, so this does not happen; the
+		// document was decoded in full: report and go on validating.
 		for i := range strict.Errors {
-			k := p.locate(&strict.Errors[i])
-			if !handled[k] {
-				line, _ := strict.Errors[i].Position()
-				p.add(line, k, errors.New("unknown key"))
-			}
+			line, _ := strict.Errors[i].Position()
+			p.add(line, p.locate(&strict.Errors[i]), errors.New("unknown key"))
 		}
 	}
-	fillDefaults(reflect.ValueOf(cfg).Elem(), reflect.ValueOf(defaults()), "", lines)
+	fillDefaults(reflect.ValueOf(cfg).Elem(), reflect.ValueOf(defaults()), "", doc.lines)
 	p.validate(cfg)
 	if err := p.result(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -193,9 +194,29 @@ func (p *parser) redis(r *Redis) {
 	r.Password = os.Getenv(RedisPasswordEnv)
 }
 
+// maxPEM caps the size of a CA file.
+const maxPEM = 4 << 20
+
+// readCapped reads a file of at most limit bytes.
+func readCapped(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %s", name, Size(limit))
+	}
+	return b, nil
+}
+
 // readPEM reads a file of PEM certificates named by key.
 func (p *parser) readPEM(key, name string) ([]byte, bool) {
-	b, err := os.ReadFile(name)
+	b, err := readCapped(name, maxPEM)
 	if err != nil {
 		p.errorf(key, "%v", err)
 		return nil, false
@@ -264,8 +285,9 @@ func (p *parser) repository(key string, r *Repository, retention Duration) {
 	if r.PollInterval.Duration < time.Second {
 		p.errorf(key+".poll_interval", "want at least 1s, got %s", r.PollInterval)
 	}
-	if r.Jitter < 0 || r.Jitter >= 1 {
-		p.errorf(key+".jitter", "want a fraction from 0 up to (not including) 1, got %v", r.Jitter)
+	if r.Jitter <= 0 || r.Jitter >= 1 {
+		// follow.Config takes a zero Jitter as its default.
+		p.errorf(key+".jitter", "want a fraction above 0 and below 1, such as 0.1, got %v", r.Jitter)
 	}
 	if r.MaxBackoff.Duration < r.PollInterval.Duration {
 		p.errorf(key+".max_backoff", "%s is below poll_interval %s", r.MaxBackoff, r.PollInterval)

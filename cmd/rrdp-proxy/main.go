@@ -33,6 +33,7 @@ func commands() []command {
 		{"gen", "generate a synthetic signed RPKI repository", runGen},
 		{"sync", "keep a local copy of a repository", runSync},
 		{"bench", "measure bandwidth and decoding speed", runBench},
+		{"config", "check a configuration file or print an example", runConfig},
 	}
 }
 

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/irpki/rrdp-proxy/conf"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigExampleIsChecked(t *testing.T) {
+	code, out, errOut := runCLI(t, "config", "example")
+	if code != 0 || out != string(conf.Example()) {
+		t.Fatalf("config example: exit %d, stderr %q; output differs from conf.Example()", code, errOut)
+	}
+	p := writeFile(t, "example.toml", out)
+	code, out, errOut = runCLI(t, "config", "check", p)
+	if code != 0 {
+		t.Fatalf("config check of the example: exit %d, stderr:\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		p + ": ok, 1 repository\n",
+		"  ripe (mirror) follows https://rrdp.ripe.net/notification.xml\n",
+		"    serves http://127.0.0.1:8080/rrdp.ripe.net/notification.bin\n",
+		"\n[server]\nlisten = [\"127.0.0.1:8080\"]\n",
+		"max_snapshot_size = \"4GiB\"\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config check output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestConfigCheckMistakes(t *testing.T) {
+	p := writeFile(t, "bad.toml", `[server]
+listen = ["127.0.0.1:8080"]
+read_timout = "30s"
+
+[[repository]]
+name = "ripe"
+origin = "https://rrdp.ripe.net/notification.xml"
+poll_interval = "soon"
+`)
+	code, out, errOut := runCLI(t, "config", "check", p)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stdout %q", code, out)
+	}
+	want := p + `:3: server.read_timout: unknown key (did you mean read_timeout?)
+` + p + `:8: repository[0].poll_interval: want a duration such as "90s", "30m" or "2h", got "soon"
+rrdp-proxy config: ` + p + `: 2 mistakes
+`
+	if errOut != want {
+		t.Errorf("stderr:\ngot  %q\nwant %q", errOut, want)
+	}
+}
+
+func TestConfigUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string // in stderr
+	}{
+		{[]string{"config", "--help"}, 0, "usage: rrdp-proxy config check FILE | example | reference"},
+		{[]string{"config", "check", "--help"}, 0, "usage: rrdp-proxy config check FILE"},
+		{[]string{"config", "example", "--help"}, 0, "usage: rrdp-proxy config example"},
+		{[]string{"config", "reference", "-h"}, 0, "usage: rrdp-proxy config reference"},
+		{[]string{"config"}, 2, "want check, example or reference"},
+		{[]string{"config", "lint"}, 2, `unknown subcommand "lint"`},
+		{[]string{"config", "check"}, 2, "want 1 arguments, got 0"},
+		{[]string{"config", "check", filepath.Join(t.TempDir(), "none.toml")}, 1, "no such file"},
+	} {
+		code, _, errOut := runCLI(t, tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+	if code, out, _ := runCLI(t, "config", "reference"); code != 0 || out != string(conf.Reference()) {
+		t.Errorf("config reference: exit %d, output differs from conf.Reference()", code)
+	}
+}

@@ -18,8 +18,9 @@ func manifests(t *testing.T) map[string]any {
 		t.Fatalf("no manifests in k8s/ (%v)", err)
 	}
 	objs := map[string]any{}
+	parsed := yamlDocs(t, files...)
 	for _, f := range files {
-		for _, d := range yamlDocs(t, f) {
+		for _, d := range parsed[f] {
 			kind, name := str(d, "kind"), str(d, "metadata", "name")
 			if kind == "" || str(d, "apiVersion") == "" {
 				t.Errorf("%s: object without kind or apiVersion", f)

@@ -28,7 +28,7 @@ func TestCompose(t *testing.T) {
 	if err := os.WriteFile(resolved, out, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	docs := yamlDocs(t, resolved)
+	docs := yamlDocs(t, resolved)[resolved]
 	if len(docs) != 1 {
 		t.Fatalf("got %d YAML documents, want 1", len(docs))
 	}

@@ -58,9 +58,10 @@ var (
 	buildDir  string
 )
 
-// binary builds cmd/rrdp-proxy once per test run with CGO_ENABLED=0, as
-// deploy/Dockerfile does (its -trimpath and -s -w change nothing that is
-// checked here and would defeat the build cache), and returns its path.
+// binary builds cmd/rrdp-proxy once per test run the way deploy/Dockerfile
+// does: from a copy of the repository that holds only what
+// Dockerfile.dockerignore lets into the build context, with CGO_ENABLED=0,
+// -trimpath and -s -w. It returns the binary's path.
 func binary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -68,14 +69,78 @@ func binary(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
+		src := filepath.Join(buildDir, "src")
+		if buildErr = copyContext(t, "..", src); buildErr != nil {
+			return
+		}
 		buildBin = filepath.Join(buildDir, "rrdp-proxy")
 		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		buildOut, buildErr = run(t, "..", []string{"CGO_ENABLED=0"}, gobin, "build", "-o", buildBin, "./cmd/rrdp-proxy")
+		buildOut, buildErr = run(t, src, []string{"CGO_ENABLED=0"}, gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", buildBin, "./cmd/rrdp-proxy")
 	})
 	if buildErr != nil {
-		t.Fatalf("go build ./cmd/rrdp-proxy: %v\n%s", buildErr, buildOut)
+		t.Fatalf("build cmd/rrdp-proxy as deploy/Dockerfile does: %v\n%s", buildErr, buildOut)
 	}
 	return buildBin
+}
+
+// copyContext copies the repository at root to dst, leaving out what
+// Dockerfile.dockerignore excludes. It understands the patterns that file
+// uses: a path relative to the root ("deploy"), and "**/" followed by a
+// pattern for a name at any depth ("**/testdata", "**/*_test.go").
+func copyContext(t *testing.T, root, dst string) error {
+	t.Helper()
+	raw, err := os.ReadFile("Dockerfile.dockerignore")
+	if err != nil {
+		return err
+	}
+	var patterns []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			patterns = append(patterns, line)
+		}
+	}
+	ignored := func(rel string) bool {
+		for _, p := range patterns {
+			if any, ok := strings.CutPrefix(p, "**/"); ok {
+				if m, _ := filepath.Match(any, filepath.Base(rel)); m {
+					return true
+				}
+			} else if m, _ := filepath.Match(p, rel); m {
+				return true
+			}
+		}
+		return false
+	}
+	return filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			return os.MkdirAll(dst, 0o755)
+		}
+		if ignored(rel) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
 }
 
 func TestMain(m *testing.M) {
@@ -124,27 +189,31 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// yamlDocs parses every YAML document in file with PyYAML's safe loader
-// and returns them as decoded JSON values.
-func yamlDocs(t *testing.T, file string) []any {
+// yamlDocs parses every YAML document in each file with PyYAML's safe
+// loader, in one python3 run, and returns them by file as decoded JSON.
+func yamlDocs(t *testing.T, files ...string) map[string][]any {
 	t.Helper()
 	py := need(t, "python3", "python3")
-	if out, err := run(t, ".", nil, py, "-c", "import yaml"); err != nil {
+	const prog = `import json, sys
+import yaml
+out = {}
+for name in sys.argv[1:]:
+    with open(name) as f:
+        out[name] = [d for d in yaml.safe_load_all(f) if d is not None]
+json.dump(out, sys.stdout)`
+	out, err := run(t, ".", nil, py, append([]string{"-c", prog}, files...)...)
+	if err != nil && bytes.Contains(out, []byte("No module named 'yaml'")) {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("python3 cannot import yaml (Debian package python3-yaml): %s", out)
+			t.Fatalf("python3 cannot import yaml (Debian package python3-yaml; CI is set, so this is a failure)")
 		}
-		t.Skipf("python3 cannot import yaml (Debian package python3-yaml): %s", out)
+		t.Skipf("python3 cannot import yaml (Debian package python3-yaml)")
 	}
-	const prog = `import json, sys, yaml
-with open(sys.argv[1]) as f:
-    json.dump([d for d in yaml.safe_load_all(f) if d is not None], sys.stdout)`
-	out, err := run(t, ".", nil, py, "-c", prog, file)
 	if err != nil {
-		t.Fatalf("parse %s: %v\n%s", file, err, out)
+		t.Fatalf("parse %v: %v\n%s", files, err, out)
 	}
-	var docs []any
+	var docs map[string][]any
 	if err := json.Unmarshal(out, &docs); err != nil {
-		t.Fatalf("parse %s: %v", file, err)
+		t.Fatalf("parse %v: %v", files, err)
 	}
 	return docs
 }

@@ -18,8 +18,9 @@ func manifests(t *testing.T) map[string]any {
 		t.Fatalf("no manifests in k8s/ (%v)", err)
 	}
 	objs := map[string]any{}
+	parsed := yamlDocs(t, files...)
 	for _, f := range files {
-		for _, d := range yamlDocs(t, f) {
+		for _, d := range parsed[f] {
 			kind, name := str(d, "kind"), str(d, "metadata", "name")
 			if kind == "" || str(d, "apiVersion") == "" {
 				t.Errorf("%s: object without kind or apiVersion", f)
@@ -47,7 +48,7 @@ func manifests(t *testing.T) map[string]any {
 // kustomization to its files), and the fleet is what the README promises.
 func TestKubernetes(t *testing.T) {
 	objs := manifests(t)
-	for _, want := range []string{"Deployment/rrdp-proxy", "Service/rrdp-proxy", "ConfigMap/rrdp-proxy-config", "Deployment/redis", "Service/redis", "Secret/rrdp-proxy-redis", "PodDisruptionBudget/rrdp-proxy", "Kustomization/kustomization.yaml"} {
+	for _, want := range []string{"Deployment/rrdp-proxy", "Service/rrdp-proxy", "ConfigMap/rrdp-proxy-config", "Deployment/redis", "Service/redis", "Secret/rrdp-proxy-redis", "PodDisruptionBudget/rrdp-proxy", "NetworkPolicy/redis", "NetworkPolicy/rrdp-proxy", "Kustomization/kustomization.yaml"} {
 		if objs[want] == nil {
 			t.Errorf("missing %s (have %v)", want, slices.Sorted(maps.Keys(objs)))
 		}
@@ -163,6 +164,18 @@ func TestKubernetes(t *testing.T) {
 	labels, _ := get(proxy, "spec", "template", "metadata", "labels").(map[string]any)
 	if !subset(sel, labels) {
 		t.Errorf("PodDisruptionBudget selects %v, not the rrdp-proxy pods %v", sel, labels)
+	}
+
+	// Redis takes connections from the rrdp-proxy pods only, on its port.
+	np := objs["NetworkPolicy/redis"]
+	npSel, _ := get(np, "spec", "podSelector", "matchLabels").(map[string]any)
+	redisLabels, _ := get(objs["Deployment/redis"], "spec", "template", "metadata", "labels").(map[string]any)
+	from, _ := get(np, "spec", "ingress", "0", "from", "0", "podSelector", "matchLabels").(map[string]any)
+	if !subset(npSel, redisLabels) || !subset(from, labels) || subset(from, redisLabels) {
+		t.Errorf("NetworkPolicy/redis: applies to %v from %v; want the redis pods, from the rrdp-proxy pods only", npSel, from)
+	}
+	if got := get(np, "spec", "ingress", "0", "ports", "0", "port"); got != 6379.0 {
+		t.Errorf("NetworkPolicy/redis: port %v, want 6379", got)
 	}
 
 	// The configuration names the Redis Service and the state directory

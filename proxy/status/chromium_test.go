@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 )
@@ -34,6 +35,84 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// servePage serves page at /status from a test server on 127.0.0.1 and
+// returns its URL.
+func servePage(t *testing.T, page []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/status" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(page)
+	}))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL + "/status"
+}
+
+// chromiumArgs are the flags of every headless run: no sandbox (tests run
+// as root), no network of its own, a fresh profile in dir.
+func chromiumArgs(dir string) []string {
+	return []string{
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + filepath.Join(dir, "profile"),
+	}
+}
+
+// TestBrowserDOM loads the page of a hostile Report in headless Chromium
+// and reads back the DOM the browser built: the hostile strings must be
+// text, not elements, and the table must keep its four repositories.
+func TestBrowserDOM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	bin := chromium(t)
+	var page bytes.Buffer
+	if err := WriteHTML(&page, hostile()); err != nil {
+		t.Fatal(err)
+	}
+	url := servePage(t, page.Bytes())
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append(chromiumArgs(t.TempDir()), "--dump-dom", url)...)
+	cmd.WaitDelay = 5 * time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	dom, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom: %v\n%s", err, stderr.Bytes())
+	}
+	lower := bytes.ToLower(dom)
+	for _, bad := range []string{"<script", "<img", "<b>session", "<i>kind", `href="javascript:`} {
+		if bytes.Contains(lower, []byte(bad)) {
+			t.Errorf("the browser's DOM contains %q", bad)
+		}
+	}
+	if m := regexp.MustCompile(`<[a-z][^<>]*\bon[a-z]+=`).Find(lower); m != nil {
+		t.Errorf("the browser's DOM has an event handler attribute: %s", m)
+	}
+	for _, want := range []string{
+		"&lt;script&gt;alert('name')&lt;/script&gt;",
+		"&lt;/div&gt;&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;&lt;script&gt;alert('err')&lt;/script&gt;&lt;!--",
+	} {
+		if !bytes.Contains(dom, []byte(want)) {
+			t.Errorf("the browser's DOM lacks the text %q", want)
+		}
+	}
+	if n := bytes.Count(dom, []byte(`<tr class="repo `)); n != 4 {
+		t.Errorf("the browser's DOM has %d repository rows, want 4", n)
+	}
+}
+
 // TestScreenshot renders the fixture's page in headless Chromium, wide and
 // narrow, from a 127.0.0.1 server, and checks that a PNG of the window's
 // size comes out.
@@ -46,22 +125,7 @@ func TestScreenshot(t *testing.T) {
 	if err := WriteHTML(&page, fixture()); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/status" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(page.Bytes())
-	}))
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
+	url := servePage(t, page.Bytes())
 
 	for _, size := range []struct{ w, h int }{{1280, 900}, {420, 900}} {
 		t.Run(fmt.Sprintf("%dx%d", size.w, size.h), func(t *testing.T) {
@@ -69,14 +133,9 @@ func TestScreenshot(t *testing.T) {
 			shot := filepath.Join(dir, "status.png")
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin,
-				"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-				"--disable-background-networking", "--disable-component-update", "--disable-sync",
-				"--hide-scrollbars",
-				"--user-data-dir="+filepath.Join(dir, "profile"),
-				"--screenshot="+shot,
-				fmt.Sprintf("--window-size=%d,%d", size.w, size.h),
-				srv.URL+"/status")
+			args := append(chromiumArgs(dir), "--hide-scrollbars", "--screenshot="+shot,
+				fmt.Sprintf("--window-size=%d,%d", size.w, size.h), url)
+			cmd := exec.CommandContext(ctx, bin, args...)
 			cmd.WaitDelay = 5 * time.Second
 			out, err := cmd.CombinedOutput()
 			if err != nil {

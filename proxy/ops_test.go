@@ -112,6 +112,16 @@ func TestOps(t *testing.T) {
 			t.Errorf("mirror base %s: want https://%s/%srrdp/", e.base, e.addr, host)
 		}
 	})
+	t.Run("mirror notification names the mirror", func(t *testing.T) {
+		_, body := e.get("GET", e.path("notification.xml"))
+		if !strings.Contains(string(body), `uri="`+e.base+h.Session+"/") || strings.Contains(string(body), e.origin.URL()) {
+			t.Errorf("mirror notification: want every file at %s, none at the origin %s:\n%s", e.base, e.origin.URL(), body)
+		}
+		resp, body := e.get("GET", e.path(snap.Path))
+		if resp.StatusCode != 200 || int64(len(body)) != snap.Size {
+			t.Errorf("mirror snapshot: got %d with %d bytes", resp.StatusCode, len(body))
+		}
+	})
 	t.Run("set repos", func(t *testing.T) {
 		if err := e.srv.SetRepos(nil); err != nil {
 			t.Fatal(err)

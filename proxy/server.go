@@ -209,9 +209,9 @@ func (s *Server) serveRepo(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
 		return
 	}
 	if h == nil && isNotification(rel) {
-		ctx.Error("no verified state yet\n", fasthttp.StatusServiceUnavailable)
+		status := s.fail(ctx, fmt.Errorf("repository %s: %w", r.cfg.Name, ErrNoHead))
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "10")
-		r.m.count(kindNotification, formatOfName(rel), fasthttp.StatusServiceUnavailable, 0)
+		r.m.count(kindNotification, formatOfName(rel), status, 0)
 		return
 	}
 	if len(rel) == 0 || s.cfg.Client == nil {

@@ -242,3 +242,29 @@ func TestShutdown(t *testing.T) {
 		t.Errorf("shutdown: %v", err)
 	}
 }
+
+// TestShutdownDeadline checks that connections still busy when
+// Shutdown's context ends are closed.
+func TestShutdownDeadline(t *testing.T) {
+	e := newEnv(t, ModeReverse)
+	e.sync()
+	c, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("GET " + e.path("notification.xml") + " HTTP/1.1\r\nHost: " + e.addr + "\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err == nil {
+		t.Errorf("shutdown with a request under way past the deadline: got no error")
+	}
+	// The server's ReadTimeout is 10s: a close within 5s is Shutdown's.
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); n != 0 || err == nil || (ok && ne.Timeout()) {
+		t.Errorf("connection after the shutdown deadline: got %d bytes, %v; want it closed", n, err)
+	}
+}

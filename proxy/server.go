@@ -34,6 +34,9 @@ type Server struct {
 	cancel context.CancelFunc
 
 	setMu sync.Mutex // serializes SetRepos
+
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{} // open connections, closed at Shutdown's deadline
 }
 
 // New returns a Server for cfg.
@@ -48,7 +51,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Node == "" {
 		cfg.Node, _ = os.Hostname()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, started: cfg.Now(), ccNotif: cacheControl(cfg.NotificationMaxAge, cfg.StaleIfError)}
+	s := &Server{cfg: cfg, log: cfg.Logger, started: cfg.Now(), ccNotif: cacheControl(cfg.NotificationMaxAge, cfg.StaleIfError),
+		conns: map[net.Conn]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.tab.Store(newTable(nil))
 	if err := s.SetRepos(cfg.Repos); err != nil {
@@ -69,6 +73,7 @@ func New(cfg Config) (*Server, error) {
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
 		Logger:                       fasthttpLogger{cfg.Logger},
+		ConnState:                    s.connState,
 	}
 	return s, nil
 }
@@ -100,15 +105,34 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 }
 
 // Shutdown stops accepting connections, lets the requests under way
-// finish until ctx ends, then closes every connection and cancels the
-// pull-through fetches. Serve returns once the listener is closed.
+// finish until ctx ends, then closes the connections still open and
+// cancels the pull-through fetches. Serve returns once its listener is
+// closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.ShutdownWithContext(ctx)
 	s.cancel()
 	if err != nil {
+		s.connMu.Lock()
+		n := len(s.conns)
+		for c := range s.conns {
+			c.Close()
+		}
+		s.connMu.Unlock()
+		s.log.Warn("shutdown deadline: connections cut", "conns", n)
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	switch st {
+	case fasthttp.StateNew:
+		s.conns[c] = struct{}{}
+	case fasthttp.StateClosed, fasthttp.StateHijacked:
+		delete(s.conns, c)
+	}
 }
 
 // SetRepos replaces the repositories served, as on a configuration

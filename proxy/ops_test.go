@@ -3,9 +3,11 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -267,4 +269,38 @@ func TestShutdownDeadline(t *testing.T) {
 	if ne, ok := err.(net.Error); n != 0 || err == nil || (ok && ne.Timeout()) {
 		t.Errorf("connection after the shutdown deadline: got %d bytes, %v; want it closed", n, err)
 	}
+}
+
+// TestAccessLog checks the debug log of requests.
+func TestAccessLog(t *testing.T) {
+	e := newEnv(t, ModeReverse)
+	e.sync()
+	var buf syncBuffer
+	srv, err := New(Config{Cache: e.cache, Repos: []Repo{{Name: "test", Origin: e.notif, Base: e.base}},
+		Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := request(e, e.path("notification.xml"))
+	srv.Handler()(ctx)
+	if got := buf.String(); !strings.Contains(got, "msg=request method=GET") || !strings.Contains(got, "path="+e.path("notification.xml")+" status=200") {
+		t.Errorf("log: got %q, want the request with its status", got)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -27,6 +27,7 @@ type Server struct {
 	other   repoMetrics // requests that reached no repository
 	started time.Time
 	ccNotif []byte
+	debug   bool // the logger logs at level debug: log every request
 
 	// ctx bounds pull-through fetches, which outlive the request that
 	// started them when other requests wait for them; Shutdown ends it.
@@ -54,6 +55,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, started: cfg.Now(), ccNotif: cacheControl(cfg.NotificationMaxAge, cfg.StaleIfError),
 		conns: map[net.Conn]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.debug = cfg.Logger.Enabled(s.ctx, slog.LevelDebug)
 	s.tab.Store(newTable(nil))
 	if err := s.SetRepos(cfg.Repos); err != nil {
 		s.cancel()
@@ -187,8 +189,18 @@ func sameRepo(a, b *repo) bool {
 		a.cfg.Base == b.cfg.Base && slices.Equal(a.hosts, b.hosts)
 }
 
-// handle is the fasthttp handler: operator routes, then repositories.
+// handle is the fasthttp handler. With the logger at level debug, it logs
+// every request.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	s.dispatch(ctx)
+	if s.debug {
+		s.log.Debug("request", "method", string(ctx.Method()), "host", string(ctx.Host()), "path", string(ctx.Path()),
+			"status", ctx.Response.StatusCode(), "bytes", len(ctx.Response.Body()), "remote", ctx.RemoteAddr().String())
+	}
+}
+
+// dispatch answers the operator routes, then the repositories.
+func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() {
 		ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed) // resets the headers
 		ctx.Response.Header.SetCanonical(hdrAllow, valAllow)

@@ -316,5 +316,5 @@ func formatOfName(rel []byte) fileFormat {
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Warn("http", "msg", fmt.Sprintf(format, args...))
+	f.l.Info("http", "msg", fmt.Sprintf(format, args...))
 }

@@ -304,3 +304,77 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestConnLimits checks MaxConnsPerIP and MaxConns: a connection over a
+// limit is answered 429 or 503 and closed.
+func TestConnLimits(t *testing.T) {
+	e := newEnv(t, ModeReverse)
+	e.sync()
+	for _, tt := range []struct {
+		name   string
+		cfg    Config
+		status string
+	}{
+		{"per ip", Config{MaxConnsPerIP: 1}, "HTTP/1.1 429"},
+		{"total", Config{MaxConns: 1}, "HTTP/1.1 503"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Cache, cfg.Repos = e.cache, []Repo{{Name: "test", Origin: e.notif, Base: e.base}}
+			srv, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- srv.Serve(ln) }()
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(ctx)
+				<-done
+			}()
+			req := "GET " + e.path("notification.xml") + " HTTP/1.1\r\nHost: " + e.addr + "\r\n\r\n"
+			first, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer first.Close()
+			// A served request proves the first connection is counted.
+			if got := roundTrip(t, first, req); !strings.HasPrefix(got, "HTTP/1.1 200") {
+				t.Fatalf("first connection: got %.40q, want 200", got)
+			}
+			second, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer second.Close()
+			if got := roundTrip(t, second, req); !strings.HasPrefix(got, tt.status) {
+				t.Errorf("second connection: got %.60q, want %s", got, tt.status)
+			}
+		})
+	}
+}
+
+// roundTrip writes req on c and returns what arrives within 5s, up to
+// the end of the first response's headers.
+func roundTrip(t *testing.T, c net.Conn, req string) string {
+	t.Helper()
+	if _, err := c.Write([]byte(req)); err != nil {
+		return "write: " + err.Error()
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var b []byte
+	buf := make([]byte, 4096)
+	for !strings.Contains(string(b), "\r\n\r\n") {
+		n, err := c.Read(buf)
+		b = append(b, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	return string(b)
+}

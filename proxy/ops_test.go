@@ -378,3 +378,58 @@ func roundTrip(t *testing.T, c net.Conn, req string) string {
 	}
 	return string(b)
 }
+
+// TestTimeouts checks that a client slow to send its request, or idle
+// after one, is disconnected.
+func TestTimeouts(t *testing.T) {
+	e := newEnv(t, ModeReverse)
+	e.sync()
+	srv, err := New(Config{Cache: e.cache, Repos: []Repo{{Name: "test", Origin: e.notif, Base: e.base}},
+		ReadTimeout: 200 * time.Millisecond, IdleTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+	}()
+	closed := func(c net.Conn) error {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 64<<10)
+		for {
+			_, err := c.Read(buf)
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return err // still open after 5s
+			}
+			if err != nil {
+				return nil
+			}
+		}
+	}
+	for _, tt := range []struct{ name, req string }{
+		{"read", "GET " + e.path("notification.xml") + " HTTP/1.1\r\nHost: " + e.addr + "\r\n"},
+		{"idle", "GET " + e.path("notification.xml") + " HTTP/1.1\r\nHost: " + e.addr + "\r\n\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Write([]byte(tt.req)); err != nil {
+				t.Fatal(err)
+			}
+			if err := closed(c); err != nil {
+				t.Errorf("connection not closed by the server: %v", err)
+			}
+		})
+	}
+}

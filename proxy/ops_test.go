@@ -6,7 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestOps(t *testing.T) {
@@ -216,4 +218,42 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestSetReposConcurrent reloads the repositories while requests, metrics
+// and status pages are served (meant for -race); every notification
+// request gets 200.
+func TestSetReposConcurrent(t *testing.T) {
+	e := newEnv(t, ModeReverse)
+	e.sync()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for _, p := range []string{e.path("notification.xml"), "/metrics", "/status.json"} {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx := request(e, p)
+				e.srv.Handler()(ctx)
+				if ctx.Response.StatusCode() != 200 {
+					bad.Add(1)
+				}
+			}
+		})
+	}
+	for i := range 200 {
+		r := Repo{Name: "test", Origin: e.notif, Base: e.base, Interval: time.Duration(i+1) * time.Second, Stats: e.follower.Stats}
+		if err := e.srv.SetRepos([]Repo{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if n := bad.Load(); n != 0 {
+		t.Errorf("%d requests during reloads got another status than 200", n)
+	}
 }

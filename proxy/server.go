@@ -173,7 +173,7 @@ func (s *Server) SetRepos(repos []Repo) error {
 			routes[k] = r.cfg.Name
 		}
 		if o := old[r.cfg.Name]; o != nil && sameRepo(o, r) {
-			o.cfg.Stats = r.cfg.Stats
+			o.live.Store(r.live.Load())
 			r = o
 		} else {
 			r.pull = newPuller(s, r)

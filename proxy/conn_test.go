@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // TestShutdown checks that a request under way finishes while new
@@ -21,10 +23,11 @@ func TestShutdown(t *testing.T) {
 	}
 	defer c.Close()
 	// A request whose headers are not complete yet: the connection is
-	// busy, not idle.
+	// busy, not idle, once the server read its first bytes.
 	if _, err := c.Write([]byte("GET " + e.path(snap.Path) + " HTTP/1.1\r\nHost: " + e.addr + "\r\n")); err != nil {
 		t.Fatal(err)
 	}
+	waitActive(t, e.srv)
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -80,6 +83,7 @@ func TestShutdownDeadline(t *testing.T) {
 	if _, err := c.Write([]byte("GET " + e.path("notification.xml") + " HTTP/1.1\r\nHost: " + e.addr + "\r\n")); err != nil {
 		t.Fatal(err)
 	}
+	waitActive(t, e.srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if err := e.srv.Shutdown(ctx); err == nil {
@@ -219,5 +223,28 @@ func TestTimeouts(t *testing.T) {
 				t.Errorf("connection not closed by the server: %v", err)
 			}
 		})
+	}
+}
+
+// waitActive waits until the server reads a request on a connection.
+func waitActive(t *testing.T, s *Server) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.connMu.Lock()
+		active := 0
+		for _, st := range s.conns {
+			if st == fasthttp.StateActive {
+				active++
+			}
+		}
+		s.connMu.Unlock()
+		if active > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no active connection after 10s")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
 	}
 }

@@ -37,7 +37,7 @@ type Server struct {
 	setMu sync.Mutex // serializes SetRepos
 
 	connMu sync.Mutex
-	conns  map[net.Conn]struct{} // open connections, closed at Shutdown's deadline
+	conns  map[net.Conn]fasthttp.ConnState // open connections, closed at Shutdown's deadline
 }
 
 // New returns a Server for cfg.
@@ -53,7 +53,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Node, _ = os.Hostname()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, started: cfg.Now(), ccNotif: cacheControl(cfg.NotificationMaxAge, cfg.StaleIfError),
-		conns: map[net.Conn]struct{}{}}
+		conns: map[net.Conn]fasthttp.ConnState{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.debug = cfg.Logger.Enabled(s.ctx, slog.LevelDebug)
 	s.tab.Store(newTable(nil))
@@ -130,10 +130,10 @@ func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
 	switch st {
-	case fasthttp.StateNew:
-		s.conns[c] = struct{}{}
 	case fasthttp.StateClosed, fasthttp.StateHijacked:
 		delete(s.conns, c)
+	default:
+		s.conns[c] = st
 	}
 }
 

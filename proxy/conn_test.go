@@ -123,7 +123,15 @@ func TestConnLimits(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() { done <- srv.Serve(ln) }()
+			var conns []net.Conn
 			defer func() {
+				// fasthttp 1.74's per-IP connections race between Close
+				// in Shutdown and their own Read (go test -race): let
+				// them end first.
+				for _, c := range conns {
+					c.Close()
+				}
+				waitConns(t, srv, 0)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
 				srv.Shutdown(ctx)
@@ -134,7 +142,7 @@ func TestConnLimits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer first.Close()
+			conns = append(conns, first)
 			// A served request proves the first connection is counted.
 			if got := roundTrip(t, first, req); !strings.HasPrefix(got, "HTTP/1.1 200") {
 				t.Fatalf("first connection: got %.40q, want 200", got)
@@ -143,7 +151,7 @@ func TestConnLimits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer second.Close()
+			conns = append(conns, second)
 			if got := roundTrip(t, second, req); !strings.HasPrefix(got, tt.status) {
 				t.Errorf("second connection: got %.60q, want %s", got, tt.status)
 			}
@@ -244,6 +252,24 @@ func waitActive(t *testing.T, s *Server) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no active connection after 10s")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// waitConns waits until the server has n connections open.
+func waitConns(t *testing.T, s *Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.connMu.Lock()
+		open := len(s.conns)
+		s.connMu.Unlock()
+		if open == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections open after 10s, want %d", open, n)
 		}
 		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
 	}

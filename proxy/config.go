@@ -41,10 +41,10 @@ type Repo struct {
 	Key string
 	// Mode is ModeReverse or ModeMirror (ModeReverse).
 	Mode Mode
-	// Base is the public https URI of the directory the repository is
-	// served under (RFC 8182 wants https), ending in '/', and the Base its follower publishes with;
-	// compute it with BaseURI. Empty means BaseURI(Mode, Origin, ""),
-	// which only reverse mode accepts.
+	// Base is the public https URI (RFC 8182) of the directory the
+	// repository is served under, ending in '/', and the Base its
+	// follower publishes with; compute it with BaseURI. Empty means
+	// BaseURI(Mode, Origin, ""), which only reverse mode accepts.
 	Base string
 	// Hosts are the Host header values routed to the repository in
 	// reverse mode (the host of Base). A value without a port matches

@@ -15,8 +15,17 @@ import (
 // as an edge rrdp-proxy follows a core one: the edge must hold exactly the
 // core's objects, first from the .bin snapshot, then from .bin deltas.
 func TestChain(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		tls  tlsMode
+	}{{"cert files", tlsFiles}, {"tls config", tlsConfig}} {
+		t.Run(tt.name, func(t *testing.T) { testChain(t, tt.tls) })
+	}
+}
+
+func testChain(t *testing.T, mode tlsMode) {
 	ctx := context.Background()
-	core := newEnvTLS(t, ModeReverse, true)
+	core := newEnvTLS(t, ModeReverse, mode)
 	core.sync()
 	ca, err := os.ReadFile(core.pki.CAFile)
 	if err != nil {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -82,6 +83,9 @@ type Config struct {
 	// ServeTLS presents (none: ServeTLS fails, Serve speaks plain HTTP
 	// behind a load balancer).
 	CertFile, KeyFile string
+	// TLS, if set, is the TLS configuration ServeTLS uses instead of
+	// CertFile and KeyFile (certificates loaded by the caller).
+	TLS *tls.Config
 	// NotificationMaxAge is the max-age of notifications (60s);
 	// StaleIfError how long a cache may serve a stale notification when
 	// this node fails (24h, RFC 5861). Snapshots and deltas are

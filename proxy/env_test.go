@@ -38,11 +38,20 @@ type env struct {
 }
 
 // newEnv starts everything; the repository is not synced yet (see sync).
-func newEnv(t testing.TB, mode Mode) *env { return newEnvTLS(t, mode, false) }
+func newEnv(t testing.TB, mode Mode) *env { return newEnvTLS(t, mode, tlsNone) }
 
-// newEnvTLS is newEnv with the server speaking TLS when tls is set (with
-// the origin's PKI: e.pki.CAFile is the CA to trust).
-func newEnvTLS(t testing.TB, mode Mode, tls bool) *env {
+// tlsMode is how a test server gets its certificate.
+type tlsMode int
+
+const (
+	tlsNone   tlsMode = iota // plain HTTP
+	tlsFiles                 // Config.CertFile and KeyFile
+	tlsConfig                // Config.TLS
+)
+
+// newEnvTLS is newEnv with the server speaking TLS unless tls is tlsNone
+// (with the origin's PKI: e.pki.CAFile is the CA to trust).
+func newEnvTLS(t testing.TB, mode Mode, tls tlsMode) *env {
 	t.Helper()
 	ctx := context.Background()
 	pki, err := rp.NewPKI(t.TempDir(), rp.PKIConfig{})
@@ -93,8 +102,13 @@ func newEnvTLS(t testing.TB, mode Mode, tls bool) *env {
 		Cache:  e.cache,
 		Client: e.client,
 	}
-	if tls {
+	switch tls {
+	case tlsFiles:
 		cfg.CertFile, cfg.KeyFile = pki.CertFile, pki.KeyFile
+	case tlsConfig:
+		cfg.TLS = pki.ServerTLS()
+	}
+	if tls != tlsNone {
 		e.url = "https://" + e.addr
 	}
 	if e.srv, err = New(cfg); err != nil {
@@ -102,7 +116,7 @@ func newEnvTLS(t testing.TB, mode Mode, tls bool) *env {
 	}
 	done := make(chan error, 1)
 	go func() {
-		if tls {
+		if tls != tlsNone {
 			done <- e.srv.ServeTLS(ln)
 		} else {
 			done <- e.srv.Serve(ln)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -93,9 +94,16 @@ func (s *Server) Serve(ln net.Listener) error {
 	return nil
 }
 
-// ServeTLS serves HTTPS on ln with Config.CertFile and KeyFile until
-// Shutdown.
+// ServeTLS serves HTTPS on ln until Shutdown, with Config.TLS or else
+// Config.CertFile and KeyFile.
 func (s *Server) ServeTLS(ln net.Listener) error {
+	if s.cfg.TLS != nil {
+		s.log.Info("serving", "addr", ln.Addr().String(), "tls", true)
+		if err := s.srv.Serve(tls.NewListener(ln, s.cfg.TLS)); err != nil {
+			return fmt.Errorf("serve tls %s: %w", ln.Addr(), err)
+		}
+		return nil
+	}
 	if s.cfg.CertFile == "" {
 		return fmt.Errorf("serve tls %s: no certificate: %w", ln.Addr(), ErrConfig)
 	}

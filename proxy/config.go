@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -41,10 +42,10 @@ type Repo struct {
 	Key string
 	// Mode is ModeReverse or ModeMirror (ModeReverse).
 	Mode Mode
-	// Base is the public https URI of the directory the repository is
-	// served under (RFC 8182 wants https), ending in '/', and the Base its follower publishes with;
-	// compute it with BaseURI. Empty means BaseURI(Mode, Origin, ""),
-	// which only reverse mode accepts.
+	// Base is the public https URI (RFC 8182) of the directory the
+	// repository is served under, ending in '/', and the Base its
+	// follower publishes with; compute it with BaseURI. Empty means
+	// BaseURI(Mode, Origin, ""), which only reverse mode accepts.
 	Base string
 	// Hosts are the Host header values routed to the repository in
 	// reverse mode (the host of Base). A value without a port matches
@@ -82,6 +83,9 @@ type Config struct {
 	// ServeTLS presents (none: ServeTLS fails, Serve speaks plain HTTP
 	// behind a load balancer).
 	CertFile, KeyFile string
+	// TLS, if set, is the TLS configuration ServeTLS uses instead of
+	// CertFile and KeyFile (certificates loaded by the caller).
+	TLS *tls.Config
 	// NotificationMaxAge is the max-age of notifications (60s);
 	// StaleIfError how long a cache may serve a stale notification when
 	// this node fails (24h, RFC 5861). Snapshots and deltas are

@@ -25,6 +25,7 @@ type env struct {
 	origin   *rp.Origin
 	repo     *repotest.Repo
 	dir      string // the origin's directory
+	pki      *rp.PKI
 	client   *upstream.Client
 	cache    *cache.Cache
 	follower *follow.Follower
@@ -37,7 +38,20 @@ type env struct {
 }
 
 // newEnv starts everything; the repository is not synced yet (see sync).
-func newEnv(t testing.TB, mode Mode) *env {
+func newEnv(t testing.TB, mode Mode) *env { return newEnvTLS(t, mode, tlsNone) }
+
+// tlsMode is how a test server gets its certificate.
+type tlsMode int
+
+const (
+	tlsNone   tlsMode = iota // plain HTTP
+	tlsFiles                 // Config.CertFile and KeyFile
+	tlsConfig                // Config.TLS
+)
+
+// newEnvTLS is newEnv with the server speaking TLS unless tls is tlsNone
+// (with the origin's PKI: e.pki.CAFile is the CA to trust).
+func newEnvTLS(t testing.TB, mode Mode, tls tlsMode) *env {
 	t.Helper()
 	ctx := context.Background()
 	pki, err := rp.NewPKI(t.TempDir(), rp.PKIConfig{})
@@ -50,7 +64,7 @@ func newEnv(t testing.TB, mode Mode) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { o.Close() })
-	e := &env{t: t, origin: o, dir: dir, now: time.Now().UTC().Truncate(time.Second)}
+	e := &env{t: t, origin: o, dir: dir, pki: pki, now: time.Now().UTC().Truncate(time.Second)}
 	e.repo, err = repotest.Create(dir, repotest.Config{
 		Profile: repotest.Profile{Members: 2, ROAs: 4, EEKeys: 2}, Seed: 1, BaseURL: o.URL()}, e.now, repotest.Options{KeyCache: keyCache})
 	if err != nil {
@@ -83,16 +97,31 @@ func newEnv(t testing.TB, mode Mode) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv, err = New(Config{
+	cfg := Config{
 		Repos:  []Repo{{Name: "test", Origin: e.notif, Mode: mode, Base: e.base, Stats: e.follower.Stats}},
 		Cache:  e.cache,
 		Client: e.client,
-	})
-	if err != nil {
+	}
+	switch tls {
+	case tlsFiles:
+		cfg.CertFile, cfg.KeyFile = pki.CertFile, pki.KeyFile
+	case tlsConfig:
+		cfg.TLS = pki.ServerTLS()
+	}
+	if tls != tlsNone {
+		e.url = "https://" + e.addr
+	}
+	if e.srv, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- e.srv.Serve(ln) }()
+	go func() {
+		if tls != tlsNone {
+			done <- e.srv.ServeTLS(ln)
+		} else {
+			done <- e.srv.Serve(ln)
+		}
+	}()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()

@@ -153,10 +153,10 @@ func (s *Server) writeMetrics() []byte {
 	w.family("rrdp_proxy_follow_errors_total", "counter", "Follower failures by kind: sync (a poll failed), desync, backwards, delta (delta run abandoned for the snapshot).")
 	w.family("rrdp_proxy_follow_last_success_seconds", "gauge", "Time since the follower's last successful poll.")
 	for _, r := range t.repos {
-		if r.cfg.Stats == nil {
+		st, ok := r.followStats()
+		if !ok {
 			continue
 		}
-		st := r.cfg.Stats()
 		w.sample("rrdp_proxy_follow_syncs_total", float64(st.Syncs), "repo", r.cfg.Name)
 		for _, e := range followErrors(st) {
 			w.sample("rrdp_proxy_follow_errors_total", float64(e.n), "repo", r.cfg.Name, "kind", e.kind)

@@ -1,11 +1,12 @@
 package proxy
 
 import (
-	"context"
 	"encoding/json"
-	"net"
+	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -112,6 +113,16 @@ func TestOps(t *testing.T) {
 			t.Errorf("mirror base %s: want https://%s/%srrdp/", e.base, e.addr, host)
 		}
 	})
+	t.Run("mirror notification names the mirror", func(t *testing.T) {
+		_, body := e.get("GET", e.path("notification.xml"))
+		if !strings.Contains(string(body), `uri="`+e.base+h.Session+"/") || strings.Contains(string(body), e.origin.URL()) {
+			t.Errorf("mirror notification: want every file at %s, none at the origin %s:\n%s", e.base, e.origin.URL(), body)
+		}
+		resp, body := e.get("GET", e.path(snap.Path))
+		if resp.StatusCode != 200 || int64(len(body)) != snap.Size {
+			t.Errorf("mirror snapshot: got %d with %d bytes", resp.StatusCode, len(body))
+		}
+	})
 	t.Run("set repos", func(t *testing.T) {
 		if err := e.srv.SetRepos(nil); err != nil {
 			t.Fatal(err)
@@ -175,60 +186,74 @@ func TestBaseURI(t *testing.T) {
 	}
 }
 
-// TestShutdown checks that a request under way finishes while new
-// connections are refused.
-func TestShutdown(t *testing.T) {
+// TestAccessLog checks the debug log of requests.
+func TestAccessLog(t *testing.T) {
 	e := newEnv(t, ModeReverse)
-	h := e.sync()
-	snap := fileOf(t, h, "snapshot", "xml")
-	c, err := net.Dial("tcp", e.addr)
+	e.sync()
+	var buf syncBuffer
+	srv, err := New(Config{Cache: e.cache, Repos: []Repo{{Name: "test", Origin: e.notif, Base: e.base}},
+		Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	// A request whose headers are not complete yet: the connection is
-	// busy, not idle.
-	if _, err := c.Write([]byte("GET " + e.path(snap.Path) + " HTTP/1.1\r\nHost: " + e.addr + "\r\n")); err != nil {
-		t.Fatal(err)
+	ctx := request(e, e.path("notification.xml"))
+	srv.Handler()(ctx)
+	if got := buf.String(); !strings.Contains(got, "msg=request method=GET") || !strings.Contains(got, "path="+e.path("notification.xml")+" status=200") {
+		t.Errorf("log: got %q, want the request with its status", got)
 	}
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		done <- e.srv.Shutdown(ctx)
-	}()
-	// Wait until the listener is closed.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c2, err := net.DialTimeout("tcp", e.addr, time.Second)
-		if err != nil {
-			break
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSetReposConcurrent reloads the repositories while requests, metrics
+// and status pages are served (meant for -race); every notification
+// request gets 200.
+func TestSetReposConcurrent(t *testing.T) {
+	e := newEnv(t, ModeReverse)
+	e.sync()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for _, p := range []string{e.path("notification.xml"), "/metrics", "/status.json"} {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx := request(e, p)
+				e.srv.Handler()(ctx)
+				if ctx.Response.StatusCode() != 200 {
+					bad.Add(1)
+				}
+			}
+		})
+	}
+	for i := range 200 {
+		r := Repo{Name: "test", Origin: e.notif, Base: e.base, Interval: time.Duration(i+1) * time.Second, Stats: e.follower.Stats}
+		if err := e.srv.SetRepos([]Repo{r}); err != nil {
+			t.Fatal(err)
 		}
-		c2.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("listener still open 10s after Shutdown")
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
 	}
-	if _, err := c.Write([]byte("Connection: close\r\n\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var b strings.Builder
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := c.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	resp := b.String()
-	if !strings.HasPrefix(resp, "HTTP/1.1 200") || !strings.Contains(resp, "Content-Length: "+strconv.FormatInt(snap.Size, 10)) ||
-		len(resp) < int(snap.Size) {
-		t.Errorf("request under way during shutdown: got %d bytes %.80q, want the snapshot", len(resp), resp)
-	}
-	if err := <-done; err != nil {
-		t.Errorf("shutdown: %v", err)
+	close(stop)
+	wg.Wait()
+	if n := bad.Load(); n != 0 {
+		t.Errorf("%d requests during reloads got another status than 200", n)
 	}
 }

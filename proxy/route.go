@@ -115,6 +115,22 @@ type repo struct {
 	mu        sync.Mutex // serializes index builds
 	pull      *puller
 	m         repoMetrics
+	// live holds the fields SetRepos may change on a repository it
+	// keeps (Stats, Interval); cfg stays as first configured.
+	live atomic.Pointer[liveCfg]
+}
+
+type liveCfg struct {
+	stats    func() follow.Stats
+	interval time.Duration
+}
+
+// followStats returns the follower's counters, if Stats was configured.
+func (r *repo) followStats() (follow.Stats, bool) {
+	if l := r.live.Load(); l != nil && l.stats != nil {
+		return l.stats(), true
+	}
+	return follow.Stats{}, false
 }
 
 func newRepo(r Repo) (*repo, error) {
@@ -147,6 +163,7 @@ func newRepo(r Repo) (*repo, error) {
 	}
 	dir := o.Path[:strings.LastIndexByte(o.Path, '/')+1]
 	rp := &repo{cfg: r, prefix: b.Path, originDir: o.Scheme + "://" + o.Host + dir}
+	rp.live.Store(&liveCfg{stats: r.Stats, interval: r.Interval})
 	if name := path.Base(o.Path); name != "notification.xml" && name != "notification.bin" && strings.HasSuffix(name, ".xml") {
 		rp.aliasXML = name
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,6 +28,7 @@ type Server struct {
 	other   repoMetrics // requests that reached no repository
 	started time.Time
 	ccNotif []byte
+	debug   bool // the logger logs at level debug: log every request
 
 	// ctx bounds pull-through fetches, which outlive the request that
 	// started them when other requests wait for them; Shutdown ends it.
@@ -34,6 +36,9 @@ type Server struct {
 	cancel context.CancelFunc
 
 	setMu sync.Mutex // serializes SetRepos
+
+	connMu sync.Mutex
+	conns  map[net.Conn]fasthttp.ConnState // open connections, closed at Shutdown's deadline
 }
 
 // New returns a Server for cfg.
@@ -48,8 +53,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Node == "" {
 		cfg.Node, _ = os.Hostname()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, started: cfg.Now(), ccNotif: cacheControl(cfg.NotificationMaxAge, cfg.StaleIfError)}
+	s := &Server{cfg: cfg, log: cfg.Logger, started: cfg.Now(), ccNotif: cacheControl(cfg.NotificationMaxAge, cfg.StaleIfError),
+		conns: map[net.Conn]fasthttp.ConnState{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.debug = cfg.Logger.Enabled(s.ctx, slog.LevelDebug)
 	s.tab.Store(newTable(nil))
 	if err := s.SetRepos(cfg.Repos); err != nil {
 		s.cancel()
@@ -69,6 +76,7 @@ func New(cfg Config) (*Server, error) {
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
 		Logger:                       fasthttpLogger{cfg.Logger},
+		ConnState:                    s.connState,
 	}
 	return s, nil
 }
@@ -86,9 +94,16 @@ func (s *Server) Serve(ln net.Listener) error {
 	return nil
 }
 
-// ServeTLS serves HTTPS on ln with Config.CertFile and KeyFile until
-// Shutdown.
+// ServeTLS serves HTTPS on ln until Shutdown, with Config.TLS or else
+// Config.CertFile and KeyFile.
 func (s *Server) ServeTLS(ln net.Listener) error {
+	if s.cfg.TLS != nil {
+		s.log.Info("serving", "addr", ln.Addr().String(), "tls", true)
+		if err := s.srv.Serve(tls.NewListener(ln, s.cfg.TLS)); err != nil {
+			return fmt.Errorf("serve tls %s: %w", ln.Addr(), err)
+		}
+		return nil
+	}
 	if s.cfg.CertFile == "" {
 		return fmt.Errorf("serve tls %s: no certificate: %w", ln.Addr(), ErrConfig)
 	}
@@ -100,15 +115,34 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 }
 
 // Shutdown stops accepting connections, lets the requests under way
-// finish until ctx ends, then closes every connection and cancels the
-// pull-through fetches. Serve returns once the listener is closed.
+// finish until ctx ends, then closes the connections still open and
+// cancels the pull-through fetches. Serve returns once its listener is
+// closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.srv.ShutdownWithContext(ctx)
 	s.cancel()
 	if err != nil {
+		s.connMu.Lock()
+		n := len(s.conns)
+		for c := range s.conns {
+			c.Close()
+		}
+		s.connMu.Unlock()
+		s.log.Warn("shutdown deadline: connections cut", "conns", n)
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	switch st {
+	case fasthttp.StateClosed, fasthttp.StateHijacked:
+		delete(s.conns, c)
+	default:
+		s.conns[c] = st
+	}
 }
 
 // SetRepos replaces the repositories served, as on a configuration
@@ -147,7 +181,7 @@ func (s *Server) SetRepos(repos []Repo) error {
 			routes[k] = r.cfg.Name
 		}
 		if o := old[r.cfg.Name]; o != nil && sameRepo(o, r) {
-			o.cfg.Stats = r.cfg.Stats
+			o.live.Store(r.live.Load())
 			r = o
 		} else {
 			r.pull = newPuller(s, r)
@@ -163,8 +197,18 @@ func sameRepo(a, b *repo) bool {
 		a.cfg.Base == b.cfg.Base && slices.Equal(a.hosts, b.hosts)
 }
 
-// handle is the fasthttp handler: operator routes, then repositories.
+// handle is the fasthttp handler. With the logger at level debug, it logs
+// every request.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	s.dispatch(ctx)
+	if s.debug {
+		s.log.Debug("request", "method", string(ctx.Method()), "host", string(ctx.Host()), "path", string(ctx.Path()),
+			"status", ctx.Response.StatusCode(), "bytes", len(ctx.Response.Body()), "remote", ctx.RemoteAddr().String())
+	}
+}
+
+// dispatch answers the operator routes, then the repositories.
+func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() {
 		ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed) // resets the headers
 		ctx.Response.Header.SetCanonical(hdrAllow, valAllow)
@@ -209,9 +253,9 @@ func (s *Server) serveRepo(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
 		return
 	}
 	if h == nil && isNotification(rel) {
-		ctx.Error("no verified state yet\n", fasthttp.StatusServiceUnavailable)
+		status := s.fail(ctx, fmt.Errorf("repository %s: %w", r.cfg.Name, ErrNoHead))
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "10")
-		r.m.count(kindNotification, formatOfName(rel), fasthttp.StatusServiceUnavailable, 0)
+		r.m.count(kindNotification, formatOfName(rel), status, 0)
 		return
 	}
 	if len(rel) == 0 || s.cfg.Client == nil {
@@ -280,5 +324,5 @@ func formatOfName(rel []byte) fileFormat {
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Warn("http", "msg", fmt.Sprintf(format, args...))
+	f.l.Info("http", "msg", fmt.Sprintf(format, args...))
 }

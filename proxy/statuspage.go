@@ -14,7 +14,7 @@ func (s *Server) report() *status.Report {
 	rep.Requests, rep.BytesOut = s.other.total(), s.other.bytesOut.Load()
 	for _, r := range s.tab.Load().repos {
 		sr := status.Repo{
-			Name: r.cfg.Name, Mode: string(r.cfg.Mode), Origin: r.cfg.Origin, Interval: r.cfg.Interval,
+			Name: r.cfg.Name, Mode: string(r.cfg.Mode), Origin: r.cfg.Origin, Interval: r.live.Load().interval,
 			NotificationXML: r.cfg.Base + "notification.xml", NotificationBin: r.cfg.Base + "notification.bin",
 			Hits: r.m.hits.Load(), Misses: r.m.misses.Load(), Requests: r.m.total(), BytesOut: r.m.bytesOut.Load(),
 			Errors: map[string]uint64{"pull": r.m.pullErrors.Load()},
@@ -47,8 +47,7 @@ func (s *Server) report() *status.Report {
 		} else {
 			rep.Ready = false
 		}
-		if r.cfg.Stats != nil {
-			st := r.cfg.Stats()
+		if st, ok := r.followStats(); ok {
 			sr.LastSuccess, sr.LastError, sr.LastErr = st.LastSuccess, st.LastError, st.LastErr
 			for _, e := range followErrors(st) {
 				sr.Errors[e.kind] = e.n

@@ -122,6 +122,11 @@ func TestRedisOutage(t *testing.T) {
 	e.waitSerial(second)
 	kinds, _ := e.fetches()
 	t.Logf("origin requests during the outage: %v; notification fetches per node: %v", kinds, e.syncs())
+	// Each node fetched the new delta itself, and no snapshot: its
+	// follower continued from the head it served.
+	if kinds["snapshot"] != 1 || kinds["delta"] != len(e.nodes) {
+		t.Errorf("origin served %d snapshots and %d deltas, want 1 and %d", kinds["snapshot"], kinds["delta"], len(e.nodes))
+	}
 
 	e.srv.start() // empty: no persistence
 	holder := e.oneHolder()

@@ -177,14 +177,23 @@ func (r *runner) install(ctx context.Context) {
 }
 
 // adopt installs h, taken from Redis, into the cache: every blob it needs
-// is read (from memory, the disk or Redis, checked against its hash) and
-// put, so that the disk holds it too, before the head. If a blob cannot be
-// read, the cache keeps its head.
+// that the current head does not name is read (from memory, the disk or
+// Redis, checked against its hash) and put, so that the disk holds it too,
+// before the head. If a blob cannot be read, the cache keeps its head.
 func (r *runner) adopt(ctx context.Context, h *follow.Head) error {
 	c := r.n.cache
 	now := time.Now()
+	// The live blobs of the head served now are stored already.
+	have := make(map[[32]byte]bool)
+	if cur := c.Head(r.repo); cur != nil {
+		for _, f := range cur.Files {
+			if f.Expires.IsZero() || now.Before(f.Expires) {
+				have[f.Sum] = true
+			}
+		}
+	}
 	for _, f := range h.Files {
-		if !f.Expires.IsZero() && !now.Before(f.Expires) {
+		if (!f.Expires.IsZero() && !now.Before(f.Expires)) || have[f.Sum] {
 			continue
 		}
 		b, err := c.Blob(ctx, f.Sum)

@@ -58,8 +58,9 @@ type Config struct {
 	// try to take it (LeaseTTL/3).
 	RenewInterval time.Duration
 	// ResyncInterval is how often a node that does not hold a lease
-	// compares its head with Redis's, in case an announcement was lost
-	// (1m).
+	// compares its head with Redis's, in case an announcement was lost,
+	// and how often a holder checks that Redis has its head and every
+	// blob the head needs (1m).
 	ResyncInterval time.Duration
 	// Logger is the log (discarded).
 	Logger *slog.Logger

@@ -24,7 +24,7 @@ type runner struct {
 	lease      redisstore.Lease
 	stop       context.CancelFunc // the running follower's, or nil
 	done       chan struct{}      // closed when the follower's Run returned
-	lastResync time.Time
+	lastResync time.Time // of the last install or reconcile
 
 	mu       sync.Mutex
 	st       RepoStats
@@ -63,7 +63,9 @@ func (r *runner) step(ctx context.Context) {
 		r.n.tier.failed(err)
 		switch {
 		case err == nil:
-			r.reconcile(ctx)
+			if time.Since(r.lastResync) >= r.n.resync {
+				r.reconcile(ctx)
+			}
 		case ctx.Err() != nil:
 		case errors.Is(err, redisstore.ErrNotHeld):
 			r.log.Warn("fleet: lease lost", "token", r.lease.Token)
@@ -133,6 +135,7 @@ func (r *runner) take(ctx context.Context, lease redisstore.Lease) {
 // reconcile, for the holder, writes the cache's head to Redis if Redis's
 // is missing or older, and puts again the blobs Redis lost.
 func (r *runner) reconcile(ctx context.Context) {
+	r.lastResync = time.Now()
 	local := r.n.cache.Head(r.repo)
 	if local == nil {
 		return

@@ -24,7 +24,7 @@ type runner struct {
 	lease      redisstore.Lease
 	stop       context.CancelFunc // the running follower's, or nil
 	done       chan struct{}      // closed when the follower's Run returned
-	lastResync time.Time // of the last install or reconcile
+	lastResync time.Time          // of the last install or reconcile
 
 	mu       sync.Mutex
 	st       RepoStats

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,9 +41,18 @@ type env struct {
 	now    time.Time
 	client *upstream.Client
 	url    string
-	nodes  []*node
+
+	mu    sync.Mutex // guards nodes: the background check reads them
+	nodes []*node
 
 	checkMu sync.Mutex // one invariant check at a time
+}
+
+// list returns the nodes started so far.
+func (e *env) list() []*node {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.nodes)
 }
 
 // node is one fleet node and what stops it.
@@ -102,7 +112,7 @@ func (e *env) start(name string) *node {
 		Redis: rs,
 		Cache: cache.Config{Tiers: []cache.Tier{disk}},
 		Repos: []follow.Config{{URL: e.url, Client: e.client, Base: "https://edge.example.net/rrdp/",
-			Interval: testInterval, MaxBackoff: time.Second, Seed: uint64(len(e.nodes))}},
+			Interval: testInterval, MaxBackoff: time.Second, Seed: uint64(len(e.list()))}},
 		LeaseTTL:       testTTL,
 		RenewInterval:  testRenew,
 		ResyncInterval: testResync,
@@ -117,7 +127,9 @@ func (e *env) start(name string) *node {
 		n.Run(ctx)
 	}()
 	e.t.Cleanup(func() { nd.kill(); n.Close(); rs.Close() })
+	e.mu.Lock()
 	e.nodes = append(e.nodes, nd)
+	e.mu.Unlock()
 	return nd
 }
 
@@ -133,7 +145,7 @@ func (nd *node) repoStats() RepoStats { return nd.Stats().Repos[0] }
 // alive returns the nodes still running.
 func (e *env) alive() []*node {
 	var live []*node
-	for _, nd := range e.nodes {
+	for _, nd := range e.list() {
 		select {
 		case <-nd.done:
 		default:
@@ -179,7 +191,7 @@ func (e *env) check() {
 	e.checkMu.Lock()
 	defer e.checkMu.Unlock()
 	ctx := context.Background()
-	for _, nd := range e.nodes {
+	for _, nd := range e.list() {
 		c := nd.Cache()
 		h := c.Head(e.url)
 		if h == nil {

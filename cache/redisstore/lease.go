@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -114,4 +115,69 @@ func (s *Store) Release(ctx context.Context, l Lease) error {
 		return fmt.Errorf("redisstore: release lease of %s by %s token %d: %w", l.Repo, l.Node, l.Token, ErrNotHeld)
 	}
 	return nil
+}
+
+func (s *Store) nodeKey(node string) string { return s.key("node:", node) }
+
+// Beat records node as alive for ttl: Fleet counts it until then.
+func (s *Store) Beat(ctx context.Context, node string, ttl time.Duration) error {
+	if err := s.rdb.Set(ctx, s.nodeKey(node), "", ttl).Err(); err != nil {
+		return fmt.Errorf("redisstore: beat of %s: %w", node, err)
+	}
+	return nil
+}
+
+// Fleet returns the nodes alive (Beat) or holding a lease, with the number
+// of leases each holds.
+func (s *Store) Fleet(ctx context.Context) (map[string]int, error) {
+	m := make(map[string]int)
+	nodes, err := s.scan(ctx, s.key("node:*"))
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list nodes: %w", err)
+	}
+	for _, k := range nodes {
+		m[k[len(s.key("node:")):]] += 0
+	}
+	leases, err := s.scan(ctx, s.key("lease:*"))
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list leases: %w", err)
+	}
+	if len(leases) == 0 {
+		return m, nil
+	}
+	vals, err := s.rdb.MGet(ctx, leases...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list leases: %w", err)
+	}
+	for _, v := range vals {
+		if str, ok := v.(string); ok {
+			if _, node, ok := strings.Cut(str, " "); ok {
+				m[node]++
+			}
+		}
+	}
+	return m, nil
+}
+
+// Holder returns the node holding repo's lease, or "" if it is free.
+func (s *Store) Holder(ctx context.Context, repo string) (string, error) {
+	v, err := s.rdb.Get(ctx, s.leaseKey(repo)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("redisstore: lease of %s: %w", repo, err)
+	}
+	_, node, _ := strings.Cut(v, " ")
+	return node, nil
+}
+
+// scan returns the keys matching pattern.
+func (s *Store) scan(ctx context.Context, pattern string) ([]string, error) {
+	var keys []string
+	iter := s.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	return keys, iter.Err()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -41,6 +42,9 @@ type env struct {
 	now    time.Time
 	client *upstream.Client
 	url    string
+	// keys, if set, are the names of the repositories each node follows,
+	// all at url; by default one, url.
+	keys []string
 
 	mu    sync.Mutex // guards nodes: the background check reads them
 	nodes []*node
@@ -107,12 +111,21 @@ func (e *env) start(name string) *node {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	keys := e.keys
+	if keys == nil {
+		keys = []string{e.url}
+	}
+	var repos []follow.Config
+	for _, k := range keys {
+		repos = append(repos, follow.Config{URL: e.url, Repo: k, Client: e.client, Base: "https://edge.example.net/rrdp/",
+			Interval: testInterval, MaxBackoff: time.Second, Seed: uint64(len(e.list()))})
+	}
 	n, err := New(Config{
-		Node:  name,
-		Redis: rs,
-		Cache: cache.Config{Tiers: []cache.Tier{disk}},
-		Repos: []follow.Config{{URL: e.url, Client: e.client, Base: "https://edge.example.net/rrdp/",
-			Interval: testInterval, MaxBackoff: time.Second, Seed: uint64(len(e.list()))}},
+		Node:           name,
+		Redis:          rs,
+		Cache:          cache.Config{Tiers: []cache.Tier{disk}},
+		Repos:          repos,
+		Logger:         logger(),
 		LeaseTTL:       testTTL,
 		RenewInterval:  testRenew,
 		ResyncInterval: testResync,
@@ -305,4 +318,13 @@ func (e *env) syncs() map[string]uint64 {
 		m[nd.Name()] = nd.repoStats().Syncs
 	}
 	return m
+}
+
+// logger returns the nodes' log: discarded, or stderr when FLEET_TEST_LOG
+// is set.
+func logger() *slog.Logger {
+	if os.Getenv("FLEET_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

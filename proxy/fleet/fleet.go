@@ -80,6 +80,7 @@ type Node struct {
 	runners  map[string]*runner
 	repos    []string // sorted keys of runners
 	released bool     // release held leases when Run ends (tests clear it)
+	share    share
 }
 
 // New returns a Node for cfg, with its cache. It does not connect to Redis.
@@ -175,6 +176,7 @@ func (n *Node) Run(ctx context.Context) error {
 		wg.Go(func() { r.run(ctx) })
 	}
 	wg.Go(func() { n.subscribe(ctx) })
+	wg.Go(func() { n.beat(ctx) })
 	wg.Go(func() { n.cache.Run(ctx) })
 	wg.Go(func() { n.rs.Run(ctx) })
 	wg.Wait()

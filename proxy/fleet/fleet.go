@@ -16,6 +16,12 @@
 // A node that takes over continues from the head it serves
 // (follow.Config.Start), without fetching the snapshot again.
 //
+// Nodes announce themselves in Redis (a heartbeat key), and the leases
+// spread over them: a node holding more than its fair share (leases over
+// nodes, rounded up) gives one up per ResyncInterval, and a node at or
+// above its share leaves a free lease to the others for two renew
+// intervals.
+//
 // When Redis is unreachable every node polls the origin itself and keeps
 // serving from memory; when Redis returns, the nodes take leases again and
 // converge on one holder per repository, which writes its head to Redis.

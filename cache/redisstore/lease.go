@@ -117,35 +117,46 @@ func (s *Store) Release(ctx context.Context, l Lease) error {
 	return nil
 }
 
-func (s *Store) nodeKey(node string) string { return s.key("node:", node) }
+func (s *Store) nodesKey() string { return s.key("nodes") }
 
-// Beat records node as alive for ttl: Fleet counts it until then.
+// Beat records node as alive for ttl: Fleet counts it until then. Nodes
+// silent for ten times ttl are dropped from the record.
 func (s *Store) Beat(ctx context.Context, node string, ttl time.Duration) error {
-	if err := s.rdb.Set(ctx, s.nodeKey(node), "", ttl).Err(); err != nil {
+	now := s.now()
+	pipe := s.rdb.TxPipeline()
+	pipe.ZAdd(ctx, s.nodesKey(), redis.Z{Score: float64(now.Add(ttl).UnixMilli()), Member: node})
+	pipe.ZRemRangeByScore(ctx, s.nodesKey(), "-inf", strconv.FormatInt(now.Add(-10*ttl).UnixMilli(), 10))
+	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redisstore: beat of %s: %w", node, err)
 	}
 	return nil
 }
 
-// Fleet returns the nodes alive (Beat) or holding a lease, with the number
-// of leases each holds.
+// Fleet returns the nodes alive (Beat) or holding the lease of a
+// repository that has a head, with the number of leases each holds. It
+// reads two keys and the leases of the repositories, never the keyspace.
 func (s *Store) Fleet(ctx context.Context) (map[string]int, error) {
 	m := make(map[string]int)
-	nodes, err := s.scan(ctx, s.key("node:*"))
+	alive, err := s.rdb.ZRangeByScore(ctx, s.nodesKey(), &redis.ZRangeBy{
+		Min: strconv.FormatInt(s.now().UnixMilli(), 10), Max: "+inf"}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: list nodes: %w", err)
 	}
-	for _, k := range nodes {
-		m[k[len(s.key("node:")):]] += 0
+	for _, n := range alive {
+		m[n] += 0
 	}
-	leases, err := s.scan(ctx, s.key("lease:*"))
+	repos, err := s.rdb.SMembers(ctx, s.reposKey()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: list leases: %w", err)
 	}
-	if len(leases) == 0 {
+	if len(repos) == 0 {
 		return m, nil
 	}
-	vals, err := s.rdb.MGet(ctx, leases...).Result()
+	keys := make([]string, len(repos))
+	for i, r := range repos {
+		keys[i] = s.leaseKey(r)
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: list leases: %w", err)
 	}
@@ -170,14 +181,4 @@ func (s *Store) Holder(ctx context.Context, repo string) (string, error) {
 	}
 	_, node, _ := strings.Cut(v, " ")
 	return node, nil
-}
-
-// scan returns the keys matching pattern.
-func (s *Store) scan(ctx context.Context, pattern string) ([]string, error) {
-	var keys []string
-	iter := s.rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	return keys, iter.Err()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -114,4 +115,70 @@ func (s *Store) Release(ctx context.Context, l Lease) error {
 		return fmt.Errorf("redisstore: release lease of %s by %s token %d: %w", l.Repo, l.Node, l.Token, ErrNotHeld)
 	}
 	return nil
+}
+
+func (s *Store) nodesKey() string { return s.key("nodes") }
+
+// Beat records node as alive for ttl: Fleet counts it until then. Nodes
+// silent for ten times ttl are dropped from the record.
+func (s *Store) Beat(ctx context.Context, node string, ttl time.Duration) error {
+	now := s.now()
+	pipe := s.rdb.TxPipeline()
+	pipe.ZAdd(ctx, s.nodesKey(), redis.Z{Score: float64(now.Add(ttl).UnixMilli()), Member: node})
+	pipe.ZRemRangeByScore(ctx, s.nodesKey(), "-inf", strconv.FormatInt(now.Add(-10*ttl).UnixMilli(), 10))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redisstore: beat of %s: %w", node, err)
+	}
+	return nil
+}
+
+// Fleet returns the nodes alive (Beat) or holding the lease of a
+// repository that has a head, with the number of leases each holds. It
+// reads two keys and the leases of the repositories, never the keyspace.
+func (s *Store) Fleet(ctx context.Context) (map[string]int, error) {
+	m := make(map[string]int)
+	alive, err := s.rdb.ZRangeByScore(ctx, s.nodesKey(), &redis.ZRangeBy{
+		Min: strconv.FormatInt(s.now().UnixMilli(), 10), Max: "+inf"}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list nodes: %w", err)
+	}
+	for _, n := range alive {
+		m[n] += 0
+	}
+	repos, err := s.rdb.SMembers(ctx, s.reposKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list leases: %w", err)
+	}
+	if len(repos) == 0 {
+		return m, nil
+	}
+	keys := make([]string, len(repos))
+	for i, r := range repos {
+		keys[i] = s.leaseKey(r)
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list leases: %w", err)
+	}
+	for _, v := range vals {
+		if str, ok := v.(string); ok {
+			if _, node, ok := strings.Cut(str, " "); ok {
+				m[node]++
+			}
+		}
+	}
+	return m, nil
+}
+
+// Holder returns the node holding repo's lease, or "" if it is free.
+func (s *Store) Holder(ctx context.Context, repo string) (string, error) {
+	v, err := s.rdb.Get(ctx, s.leaseKey(repo)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("redisstore: lease of %s: %w", repo, err)
+	}
+	_, node, _ := strings.Cut(v, " ")
+	return node, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"maps"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -121,5 +123,52 @@ func TestLeaseExpiry(t *testing.T) {
 	}
 	if h, err := b.Head(ctx, repo); err != nil || h != nil {
 		t.Fatalf("got head %+v, %v; want none", h, err)
+	}
+}
+
+// TestFleet counts nodes alive and the leases they hold, and forgets a
+// node once its heartbeat ran out.
+func TestFleet(t *testing.T) {
+	srv := startServer(t)
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	st := newStore(t, srv, Config{Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	ctx := context.Background()
+	for _, n := range []string{"node-a", "node-b"} {
+		if err := st.Beat(ctx, n, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const repo = "https://rrdp.example.net/notification.xml"
+	if _, ok, err := st.Acquire(ctx, repo, "node-c", time.Hour); err != nil || !ok {
+		t.Fatalf("acquire: %v, %v", ok, err)
+	}
+	b := []byte("snapshot")
+	if err := st.PutBlob(ctx, sha256.Sum256(b), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutHead(ctx, repo, testHead(repo, 1, []byte("expired"), b)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Fleet(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int{"node-a": 0, "node-b": 0, "node-c": 1}; !maps.Equal(got, want) {
+		t.Errorf("fleet: got %v, want %v", got, want)
+	}
+	if h, err := st.Holder(ctx, repo); err != nil || h != "node-c" {
+		t.Errorf("holder: got %q, %v; want node-c", h, err)
+	}
+	clock.Add(int64(2 * time.Minute))
+	if err := st.Beat(ctx, "node-b", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got, err = st.Fleet(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int{"node-b": 0, "node-c": 1}; !maps.Equal(got, want) {
+		t.Errorf("fleet two minutes later: got %v, want %v", got, want)
 	}
 }

@@ -13,6 +13,8 @@
 //	heads           the pub/sub channel; each message is a repository
 //	lease:<repo>    "<token> <node>", set with a TTL while a node holds it
 //	fence:<repo>    the last fencing token handed out for repo
+//	nodes           sorted set of node names, by the time in ms until
+//	                which each is alive (Beat), for Fleet
 //	blobs           sorted set of the blobs' hex sums, by the time in ms
 //	                each was last put or named by a head (for GC)
 //

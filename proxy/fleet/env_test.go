@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,9 +42,21 @@ type env struct {
 	now    time.Time
 	client *upstream.Client
 	url    string
-	nodes  []*node
+	// keys, if set, are the names of the repositories each node follows,
+	// all at url; by default one, url.
+	keys []string
+
+	mu    sync.Mutex // guards nodes: the background check reads them
+	nodes []*node
 
 	checkMu sync.Mutex // one invariant check at a time
+}
+
+// list returns the nodes started so far.
+func (e *env) list() []*node {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.nodes)
 }
 
 // node is one fleet node and what stops it.
@@ -97,12 +111,21 @@ func (e *env) start(name string) *node {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	keys := e.keys
+	if keys == nil {
+		keys = []string{e.url}
+	}
+	var repos []follow.Config
+	for _, k := range keys {
+		repos = append(repos, follow.Config{URL: e.url, Repo: k, Client: e.client, Base: "https://edge.example.net/rrdp/",
+			Interval: testInterval, MaxBackoff: time.Second, Seed: uint64(len(e.list()))})
+	}
 	n, err := New(Config{
-		Node:  name,
-		Redis: rs,
-		Cache: cache.Config{Tiers: []cache.Tier{disk}},
-		Repos: []follow.Config{{URL: e.url, Client: e.client, Base: "https://edge.example.net/rrdp/",
-			Interval: testInterval, MaxBackoff: time.Second, Seed: uint64(len(e.nodes))}},
+		Node:           name,
+		Redis:          rs,
+		Cache:          cache.Config{Tiers: []cache.Tier{disk}},
+		Repos:          repos,
+		Logger:         logger(),
 		LeaseTTL:       testTTL,
 		RenewInterval:  testRenew,
 		ResyncInterval: testResync,
@@ -117,7 +140,9 @@ func (e *env) start(name string) *node {
 		n.Run(ctx)
 	}()
 	e.t.Cleanup(func() { nd.kill(); n.Close(); rs.Close() })
+	e.mu.Lock()
 	e.nodes = append(e.nodes, nd)
+	e.mu.Unlock()
 	return nd
 }
 
@@ -133,7 +158,7 @@ func (nd *node) repoStats() RepoStats { return nd.Stats().Repos[0] }
 // alive returns the nodes still running.
 func (e *env) alive() []*node {
 	var live []*node
-	for _, nd := range e.nodes {
+	for _, nd := range e.list() {
 		select {
 		case <-nd.done:
 		default:
@@ -179,7 +204,7 @@ func (e *env) check() {
 	e.checkMu.Lock()
 	defer e.checkMu.Unlock()
 	ctx := context.Background()
-	for _, nd := range e.nodes {
+	for _, nd := range e.list() {
 		c := nd.Cache()
 		h := c.Head(e.url)
 		if h == nil {
@@ -293,4 +318,13 @@ func (e *env) syncs() map[string]uint64 {
 		m[nd.Name()] = nd.repoStats().Syncs
 	}
 	return m
+}
+
+// logger returns the nodes' log: discarded, or stderr when FLEET_TEST_LOG
+// is set.
+func logger() *slog.Logger {
+	if os.Getenv("FLEET_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

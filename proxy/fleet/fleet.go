@@ -16,6 +16,12 @@
 // A node that takes over continues from the head it serves
 // (follow.Config.Start), without fetching the snapshot again.
 //
+// Nodes announce themselves in Redis (a heartbeat key), and the leases
+// spread over them: a node holding more than its fair share (leases over
+// nodes, rounded up) gives one up per ResyncInterval, and a node at or
+// above its share leaves a free lease to the others for two renew
+// intervals.
+//
 // When Redis is unreachable every node polls the origin itself and keeps
 // serving from memory; when Redis returns, the nodes take leases again and
 // converge on one holder per repository, which writes its head to Redis.
@@ -58,8 +64,9 @@ type Config struct {
 	// try to take it (LeaseTTL/3).
 	RenewInterval time.Duration
 	// ResyncInterval is how often a node that does not hold a lease
-	// compares its head with Redis's, in case an announcement was lost
-	// (1m).
+	// compares its head with Redis's, in case an announcement was lost,
+	// and how often a holder checks that Redis has its head and every
+	// blob the head needs (1m).
 	ResyncInterval time.Duration
 	// Logger is the log (discarded).
 	Logger *slog.Logger
@@ -79,6 +86,7 @@ type Node struct {
 	runners  map[string]*runner
 	repos    []string // sorted keys of runners
 	released bool     // release held leases when Run ends (tests clear it)
+	share    share
 }
 
 // New returns a Node for cfg, with its cache. It does not connect to Redis.
@@ -174,6 +182,7 @@ func (n *Node) Run(ctx context.Context) error {
 		wg.Go(func() { r.run(ctx) })
 	}
 	wg.Go(func() { n.subscribe(ctx) })
+	wg.Go(func() { n.beat(ctx) })
 	wg.Go(func() { n.cache.Run(ctx) })
 	wg.Go(func() { n.rs.Run(ctx) })
 	wg.Wait()

@@ -122,6 +122,11 @@ func TestRedisOutage(t *testing.T) {
 	e.waitSerial(second)
 	kinds, _ := e.fetches()
 	t.Logf("origin requests during the outage: %v; notification fetches per node: %v", kinds, e.syncs())
+	// Each node fetched the new delta itself, and no snapshot: its
+	// follower continued from the head it served.
+	if kinds["snapshot"] != 1 || kinds["delta"] != len(e.list()) {
+		t.Errorf("origin served %d snapshots and %d deltas, want 1 and %d", kinds["snapshot"], kinds["delta"], len(e.list()))
+	}
 
 	e.srv.start() // empty: no persistence
 	holder := e.oneHolder()
@@ -201,7 +206,7 @@ func TestDamagedBlob(t *testing.T) {
 	}
 	after, _ := e.fetches()
 	st := late.Stats()
-	hs := e.nodes[0].Stats().Repaired + e.nodes[1].Stats().Repaired
+	hs := e.list()[0].Stats().Repaired + e.list()[1].Stats().Repaired
 	t.Logf("node-c: sum errors %d, install errors %d, installed %d; blobs repaired by the holder %d; origin %v -> %v",
 		st.SumErrors, st.Repos[0].InstallErrors, st.Repos[0].Installed, hs, before, after)
 	if hs == 0 {

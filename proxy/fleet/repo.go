@@ -24,7 +24,9 @@ type runner struct {
 	lease      redisstore.Lease
 	stop       context.CancelFunc // the running follower's, or nil
 	done       chan struct{}      // closed when the follower's Run returned
-	lastResync time.Time
+	lastResync time.Time          // of the last install or reconcile
+	yielded    time.Time          // when this node gave the lease up
+	freeSince  time.Time          // since when the lease is seen free
 
 	mu       sync.Mutex
 	st       RepoStats
@@ -63,7 +65,13 @@ func (r *runner) step(ctx context.Context) {
 		r.n.tier.failed(err)
 		switch {
 		case err == nil:
-			r.reconcile(ctx)
+			if r.n.yield(ctx) {
+				r.giveUp(ctx)
+				return
+			}
+			if time.Since(r.lastResync) >= r.n.resync {
+				r.reconcile(ctx)
+			}
 		case ctx.Err() != nil:
 		case errors.Is(err, redisstore.ErrNotHeld):
 			r.log.Warn("fleet: lease lost", "token", r.lease.Token)
@@ -80,6 +88,12 @@ func (r *runner) step(ctx context.Context) {
 		}
 		return
 	}
+	if r.role() == Watcher && !r.mayTake(ctx) {
+		if time.Since(r.lastResync) >= r.n.resync {
+			r.install(ctx)
+		}
+		return
+	}
 	lease, ok, err := rs.Acquire(ctx, r.repo, r.n.name, ttl)
 	r.n.tier.failed(err)
 	switch {
@@ -92,6 +106,8 @@ func (r *runner) step(ctx context.Context) {
 		}
 		r.startFollower(ctx)
 	case ok:
+		r.freeSince = time.Time{}
+		r.n.took()
 		r.take(ctx, lease)
 	default:
 		if r.role() == Solo {
@@ -133,6 +149,7 @@ func (r *runner) take(ctx context.Context, lease redisstore.Lease) {
 // reconcile, for the holder, writes the cache's head to Redis if Redis's
 // is missing or older, and puts again the blobs Redis lost.
 func (r *runner) reconcile(ctx context.Context) {
+	r.lastResync = time.Now()
 	local := r.n.cache.Head(r.repo)
 	if local == nil {
 		return
@@ -177,14 +194,23 @@ func (r *runner) install(ctx context.Context) {
 }
 
 // adopt installs h, taken from Redis, into the cache: every blob it needs
-// is read (from memory, the disk or Redis, checked against its hash) and
-// put, so that the disk holds it too, before the head. If a blob cannot be
-// read, the cache keeps its head.
+// that the current head does not name is read (from memory, the disk or
+// Redis, checked against its hash) and put, so that the disk holds it too,
+// before the head. If a blob cannot be read, the cache keeps its head.
 func (r *runner) adopt(ctx context.Context, h *follow.Head) error {
 	c := r.n.cache
 	now := time.Now()
+	// The live blobs of the head served now are stored already.
+	have := make(map[[32]byte]bool)
+	if cur := c.Head(r.repo); cur != nil {
+		for _, f := range cur.Files {
+			if f.Expires.IsZero() || now.Before(f.Expires) {
+				have[f.Sum] = true
+			}
+		}
+	}
 	for _, f := range h.Files {
-		if !f.Expires.IsZero() && !now.Before(f.Expires) {
+		if (!f.Expires.IsZero() && !now.Before(f.Expires)) || have[f.Sum] {
 			continue
 		}
 		b, err := c.Blob(ctx, f.Sum)
@@ -296,4 +322,40 @@ func (r *runner) stats() RepoStats {
 		st.Syncs += r.follower.Stats().Syncs
 	}
 	return st
+}
+
+// mayTake reports whether a watcher tries to take the lease now: not
+// within three renew intervals of giving it up, and, at or above its fair
+// share, only once the lease has been free for two renew intervals.
+func (r *runner) mayTake(ctx context.Context) bool {
+	if time.Since(r.yielded) < 3*r.n.renew {
+		return false
+	}
+	if r.n.eager(ctx) {
+		return true
+	}
+	holder, err := r.n.rs.Holder(ctx, r.repo)
+	if err != nil {
+		return true // Acquire fails too, and the node polls alone
+	}
+	if holder != "" {
+		r.freeSince = time.Time{}
+		return false
+	}
+	if r.freeSince.IsZero() {
+		r.freeSince = time.Now()
+	}
+	return time.Since(r.freeSince) >= 2*r.n.renew
+}
+
+// giveUp releases the lease so that a node with fewer takes it over.
+func (r *runner) giveUp(ctx context.Context) {
+	r.log.Info("fleet: giving the lease up to spread the fleet's leases", "token", r.lease.Token)
+	r.n.tier.drop(r.repo)
+	r.stopFollower()
+	if err := r.n.rs.Release(ctx, r.lease); err != nil {
+		r.log.Warn("fleet: release the lease", "err", err)
+	}
+	r.yielded = time.Now()
+	r.setRole(Watcher, 0)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -30,7 +31,8 @@ For each repository it measures
   - a day of deltas: --serials churn deltas generated one after the other
     (CAs and ROAs added, replaced, withdrawn, as "gen --advance" does) and
     one delta generated 24 hours later, which reissues every manifest and
-    CRL (they are renewed daily); a day is that refresh delta plus
+    CRL the churn deltas did not (they are renewed daily); a day is that
+    refresh delta plus
     (--serials-per-day - 1) times the mean churn delta;
   - the core->edge link: an edge node polls the core's notification
     --edge-polls times a day and fetches the day's deltas, against what the
@@ -69,6 +71,7 @@ func runBenchBandwidth(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&m.RPPolls, "rp-polls", m.RPPolls, "notification fetches per relying party per day")
 	fs.IntVar(&m.EdgePolls, "edge-polls", m.EdgePolls, "notification fetches of the edge node from the core per day")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	from := fs.String("from", "", "render the report again from this bandwidth.json `file`, measuring nothing; model flags given override its model")
 	refs := fs.String("reference", "", "comma-separated real snapshot.xml `files` to measure beside, for comparison")
 	if err := parse(fs, args, -1); err != nil {
 		return err
@@ -99,6 +102,9 @@ func runBenchBandwidth(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := m.check(); err != nil {
 		return usageErr("%v", err)
+	}
+	if *from != "" {
+		return rerenderBandwidth(fs, *from, *out, m, stdout)
 	}
 	if cfg.Serials < 1 {
 		return usageErr("--serials %d: want at least 1", cfg.Serials)
@@ -136,6 +142,41 @@ func runBenchBandwidth(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s, %s and %s\n", filepath.Join(*out, "bandwidth.md"), filepath.Join(*out, "bandwidth.svg"), filepath.Join(*out, "bandwidth.json"))
+	return nil
+}
+
+// rerenderBandwidth writes the report of the measurements in the
+// bandwidth.json file from, with the model flags that fs set.
+func rerenderBandwidth(fs *flag.FlagSet, from, out string, m dayModel, stdout io.Writer) error {
+	js, err := os.ReadFile(from)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", from, err)
+	}
+	var rep bandwidthReport
+	if err := json.Unmarshal(js, &rep); err != nil {
+		return fmt.Errorf("decode %s: %w", from, err)
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "serials-per-day":
+			rep.Model.SerialsPerDay = m.SerialsPerDay
+		case "rps":
+			rep.Model.RPs = m.RPs
+		case "new-rps":
+			rep.Model.NewRPs = m.NewRPs
+		case "rp-polls":
+			rep.Model.RPPolls = m.RPPolls
+		case "edge-polls":
+			rep.Model.EdgePolls = m.EdgePolls
+		}
+	})
+	if err := rep.Model.check(); err != nil {
+		return fmt.Errorf("%s: %w", from, err)
+	}
+	if err := writeBandwidth(out, &rep); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote the report of %s into %s\n", from, out)
 	return nil
 }
 

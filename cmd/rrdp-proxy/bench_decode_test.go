@@ -140,3 +140,37 @@ func TestBenchDecode(t *testing.T) {
 		t.Errorf("missing file: got exit %d, want 1", code)
 	}
 }
+
+// BenchmarkRPDecodeFile is BenchmarkRPDecode on a snapshot.xml or
+// repository directory named by RRDP_BENCH_SNAPSHOT (skipped without it):
+// RRDP_BENCH_SNAPSHOT=/work/data/paper-1ca go test -bench RPDecodeFile
+func BenchmarkRPDecodeFile(b *testing.B) {
+	arg := os.Getenv("RRDP_BENCH_SNAPSHOT")
+	if arg == "" {
+		b.Skip("RRDP_BENCH_SNAPSHOT names no snapshot")
+	}
+	path, err := findSnapshot(arg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var bin bytes.Buffer
+	if _, err := irpki.XMLToBin(&bin, bytes.NewReader(x), irpki.Options{}); err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range rpDecoders {
+		b.Run(benchName(d), func(b *testing.B) {
+			data := inputOf(d, x, bin.Bytes())
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.parse(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -118,7 +118,8 @@ func (r *bandwidthReport) markdown() []byte {
 	b.WriteString("\n## A day of deltas\n\n")
 	fmt.Fprintf(&b, "A day is %d serials (`--serials-per-day`). Per repository, %d churn deltas were generated one after the\n", m.SerialsPerDay, r.Serials)
 	b.WriteString("other (a member CA removed and one added, ROAs added, replaced and withdrawn: one of each per thousand members)\n")
-	b.WriteString("and one delta 24 hours later, in which every manifest and CRL is reissued (the generator renews them daily).\n")
+	b.WriteString("and one delta 24 hours later, which reissues every manifest and CRL the churn deltas did not (the generator\n")
+	b.WriteString("renews them daily).\n")
 	fmt.Fprintf(&b, "A day = that refresh delta + %d × the mean churn delta.\n\n", m.SerialsPerDay-1)
 	t.head("scenario", "mean churn delta (XML)", "refresh delta (XML)", "day: XML", "XML+gzip", ".bin", ".bin+gzip", ".bin vs XML", ".bin+gzip vs XML+gzip")
 	for _, sc := range r.Scenarios {
@@ -176,11 +177,17 @@ func (r *bandwidthReport) markdown() []byte {
   kB dominate every repository, so the saving is about base64's quarter whatever the repository's shape.
 `)
 	fmt.Fprintf(&b, "- Compression: XML+gzip is %s of the XML, smaller than the uncompressed .bin: gzip removes\n", gzShare)
-	fmt.Fprintf(&b, "  base64's redundancy and the repeated XML text. Compressed, the .bin saves %s against XML+gzip. On\n", gzGain)
-	b.WriteString(`  generated repositories the gain is larger than on real snapshots, because the generator's EE certificates share
-  a small pool of keys, which gzip finds again in raw DER but less so in base64 (see "Real snapshots").
-- Deltas: manifests and CRLs, mostly hashes and serial numbers, are a large part of every delta; they compress
-  less, and .bin+gzip is close to XML+gzip there.
+	fmt.Fprintf(&b, "  base64's redundancy and the repeated XML text. Compressed, the .bin saves %s against XML+gzip.\n", gzGain)
+	b.WriteString(`  Generated repositories compress better than real ones: the generator's EE certificates share a small pool
+  of keys and its certificates differ little. A repeated byte string repeats in base64 only when it starts at
+  the same offset modulo 3, so what .bin+gzip gains over XML+gzip on generated repositories says little; for
+  compression, the real snapshots ("Real snapshots" above) are the better guide.
+- Deltas: every change reissues the publication point's manifest, which lists a hash for each of its files; a
+  parent with thousands of children or a CA with thousands of ROAs republishes a manifest of hundreds of kB
+  with every serial. Hashes do not compress, so .bin+gzip stays close to XML+gzip there. The day model
+  repeats the generator's churn (a member CA replaced and ROAs changed in every serial) in each serial of the
+  day; whether a real repository changes that much per serial is not measured here. The mean churn delta and
+  the refresh delta are given so that other rates can be worked out (--serials-per-day).
 - An edge node that follows the core's .bin+gzip and serves XML fills its link with the .bin+gzip column of a
   day and serves the XML column to every relying party: the saving of the link grows with the number of RPs,
   not with the format.

@@ -45,15 +45,15 @@ func goldenReport() *bandwidthReport {
 }
 
 func TestBandwidthGolden(t *testing.T) {
-	rep := goldenReport()
 	for _, f := range []struct {
-		name string
-		got  []byte
-	}{{"bandwidth.golden.md", rep.markdown()}, {"bandwidth.golden.svg", rep.svg()}} {
+		name   string
+		render func(*bandwidthReport) []byte
+	}{{"bandwidth.golden.md", (*bandwidthReport).markdown}, {"bandwidth.golden.svg", (*bandwidthReport).svg}} {
 		t.Run(f.name, func(t *testing.T) {
+			got := f.render(goldenReport())
 			p := filepath.Join("testdata", f.name)
 			if *updateGolden {
-				if err := os.WriteFile(p, f.got, 0o644); err != nil {
+				if err := os.WriteFile(p, got, 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -61,10 +61,10 @@ func TestBandwidthGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(f.got, want) {
+			if !bytes.Equal(got, want) {
 				t.Errorf("%s differs from the rendering (go test -run BandwidthGolden -update rewrites it)", p)
 			}
-			if again := goldenReport(); !bytes.Equal(f.got, map[bool][]byte{true: again.markdown(), false: again.svg()}[strings.HasSuffix(f.name, ".md")]) {
+			if again := f.render(goldenReport()); !bytes.Equal(got, again) {
 				t.Errorf("%s: two renderings differ", f.name)
 			}
 		})
@@ -244,4 +244,36 @@ func mustNotification(t *testing.T, b []byte) *rrdpxml.Notification {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestBenchBandwidthFrom re-renders a report with another model and checks
+// that only the model changed.
+func TestBenchBandwidthFrom(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeBandwidth(dir, goldenReport()); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	code, _, errOut := runCLI(t, "bench", "bandwidth", "--from", filepath.Join(dir, "bandwidth.json"), "--rps", "10", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	js, err := os.ReadFile(filepath.Join(out, "bandwidth.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bandwidthReport
+	if err := json.Unmarshal(js, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := goldenReport()
+	want.Model.RPs = 10
+	if !bytes.Equal(got.markdown(), want.markdown()) || got.Model != want.Model {
+		t.Errorf("got model %+v, want %+v and the same measurements", got.Model, want.Model)
+	}
+	for _, args := range [][]string{{"bench"}, {"bench", "nope"}, {"bench", "bandwidth", "--new-rps", "2", "x"}, {"bench", "decode"}} {
+		if code, _, _ := runCLI(t, args...); code != 2 {
+			t.Errorf("%q: got exit %d, want 2", args, code)
+		}
+	}
 }

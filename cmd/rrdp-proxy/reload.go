@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"maps"
 	"fmt"
+	"maps"
 	"reflect"
 
 	"github.com/irpki/rrdp-proxy/conf"

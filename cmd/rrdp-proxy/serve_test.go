@@ -338,4 +338,3 @@ func TestServeUsage(t *testing.T) {
 		})
 	}
 }
-

@@ -359,3 +359,43 @@ func TestServeUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestServeSignals runs the serve command as main does and drives it with
+// real signals: SIGHUP adds a repository, SIGTERM stops it with exit 0.
+func TestServeSignals(t *testing.T) {
+	o := newOrigins(t, "a", "b")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	file := filepath.Join(t.TempDir(), "rrdp-proxy.toml")
+	o.writeConfig(t, file, addr, "", "a")
+	log := new(syncBuffer)
+	code := make(chan int, 1)
+	go func() { code <- run([]string{"serve", "--config", file}, log, log) }()
+	base := "http://" + addr
+	// serve registers for the signals before it listens: once /readyz
+	// answers, a signal reaches it and not the default action.
+	waitStatus(t, base+"/readyz", http.StatusOK, log)
+	o.writeConfig(t, file, addr, "", "a", "b")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, base+o.proxyPath("b")+"notification.bin", http.StatusOK, log)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Errorf("exit %d after SIGTERM, want 0\nlog:\n%s", c, log)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("serve did not stop within a minute of SIGTERM\nlog:\n%s", log)
+	}
+	if !strings.Contains(log.String(), "msg=stopped") {
+		t.Errorf("no msg=stopped in the log:\n%s", log)
+	}
+}

@@ -278,6 +278,28 @@ func TestServe(t *testing.T) {
 		checkNotifications(t, s.base+o.proxyPath("b"), o.repos["b"].Info().Serial)
 		checkNotifications(t, s.base+o.proxyPath("a"), o.repos["a"].Info().Serial)
 	})
+	t.Run("reload changes", func(t *testing.T) {
+		o.writeConfig(t, file, addr, state, "a", "b")
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeAtomic(t, file, bytes.Replace(b, []byte(`poll_interval = "1s"`), []byte(`poll_interval = "2s"`), 1))
+		s.reload <- syscall.SIGHUP
+		deadline := time.Now().Add(time.Minute)
+		want := fmt.Sprintf(`msg="repository started" repo=a origin=%s base=https://%s%s from="serial %d"`,
+			o.notification("a"), addr, o.proxyPath("a"), o.repos["a"].Info().Serial)
+		for !strings.Contains(s.log.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s in the log:\n%s", want, s.log)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if strings.Count(s.log.String(), `msg="repository started" repo=b`) != 1 {
+			t.Errorf("b, unchanged, was restarted:\n%s", s.log)
+		}
+		checkNotifications(t, s.base+o.proxyPath("a"), o.repos["a"].Info().Serial)
+	})
 	t.Run("bad reload keeps the configuration", func(t *testing.T) {
 		writeAtomic(t, file, []byte("[server]\nlisten = 8080\n"))
 		s.reload <- syscall.SIGHUP

@@ -26,7 +26,7 @@ type command struct {
 // the table is built here.
 func commands() []command {
 	return []command{
-		{"demo", "run on an embedded default, offline", runDemo},
+		{"demo", "run a generated repository, the proxy and a sync, offline", runDemo},
 		{"serve", "run the proxy from a configuration file", runServe},
 		{"transcode", "convert an RRDP file between XML and .bin", runTranscode},
 		{"inspect", "describe an RRDP file of either format", runInspect},

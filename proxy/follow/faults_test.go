@@ -273,7 +273,7 @@ func TestFailureMatrix(t *testing.T) {
 			e.repo.advance()
 			var bomb bytes.Buffer
 			zw := gzip.NewWriter(&bomb)
-			zw.Write(make([]byte, 64<<20))
+			zw.Write(make([]byte, 8<<20))
 			zw.Close()
 			e.fo.setFault(on(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Encoding", "gzip")

@@ -74,9 +74,9 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 		if reset {
 			st.resets++
 		}
-		for checkOrder(prev, &Head{Session: n.SessionID, Serial: n.Serial, Origin: format, Resets: st.resets}) != nil {
-			st.resets++
-		}
+	}
+	for checkOrder(prev, &Head{Session: n.SessionID, Serial: n.Serial, Origin: format, Resets: st.resets}) != nil {
+		st.resets++
 	}
 	xs, bs := st.sessions()
 	snap, err := f.pair(b, format, rrdpxml.KindSnapshot, n.SessionID, xs, bs, n.Serial)
@@ -97,7 +97,7 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 	}
 	f.count(func(s *Stats) {
 		s.Snapshots++
-		if prev != nil && st.resets > prev.Resets && prev.Session == n.SessionID {
+		if st.resets > 0 && (prev == nil || prev.Session != n.SessionID || st.resets > prev.Resets) {
 			s.Resets++
 		}
 	})

@@ -171,7 +171,7 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 			}
 		}
 	}
-	x, p, err := regenerate(objs, xs, bs, n.Serial, f.cfg.Limits)
+	x, p, err := regenerate(objs, xmlSize(cur.objects, ov.changes), xs, bs, n.Serial, f.cfg.Limits)
 	if err != nil {
 		return false, err
 	}

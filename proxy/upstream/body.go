@@ -167,13 +167,6 @@ func (b *Body) Close() error {
 
 func (b *Body) readAll() ([]byte, error) {
 	var buf bytes.Buffer
-	// A plain body of a known length is read into one allocation, not
-	// into a buffer doubling up to twice its size.
-	b.mu.Lock()
-	if n := int64(b.resp.Header.ContentLength()); !b.closed && !b.gz && n > 0 && n <= b.max {
-		buf.Grow(int(n) + bytes.MinRead)
-	}
-	b.mu.Unlock()
 	if _, err := buf.ReadFrom(b); err != nil {
 		return nil, err
 	}

@@ -112,39 +112,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Stats counts what a follower did.
-type Stats struct {
-	Syncs         uint64 // notification fetches
-	NotModified   uint64 // of which answered 304 or unchanged
-	Snapshots     uint64 // states taken from a snapshot
-	Deltas        uint64 // deltas applied
-	DeltaFailures uint64 // delta runs abandoned for the snapshot
-	Desyncs       uint64 // a known serial whose delta hash changed
-	Backwards     uint64 // a serial lower than ours in the same session
-	Errors        uint64 // syncs that failed; the last good state stays
-	Resets        uint64 // downstream session resets (after Desyncs, Backwards)
-	StartFailures uint64 // a Start head whose blobs could not be read back
-
-	// Failures by kind: every failed fetch or verification, whether the
-	// sync then failed or fell back to the snapshot.
-	Unreachable    uint64 // connection refused, DNS, TLS
-	Timeouts       uint64 // deadlines and the minimum transfer rate
-	HTTPStatus     uint64 // an unexpected HTTP status (5xx, 404)
-	TooLarge       uint64 // over a size cap, gzip bombs included
-	Truncated      uint64 // a body that ended early, broken gzip
-	Redirects      uint64 // a redirect refused (another origin, loops)
-	HashMismatches uint64 // a file whose hash differs from the notification's
-	Invalid        uint64 // broken XML or .bin, a wrong session or serial, a gap, a bad replace
-	CrossOrigin    uint64 // a file named on another origin (RFC 9674)
-	StoreFailures  uint64 // the store refused a blob or a head
-
-	Session     string // the upstream's
-	Serial      uint64
-	LastSuccess time.Time
-	LastError   time.Time
-	LastErr     string
-}
-
 // Follower follows one repository. Sync and Run may not run at the same
 // time; the accessors are safe at any time.
 type Follower struct {
@@ -292,44 +259,6 @@ func (f *Follower) WalkObjects(fn func(uri string, content []byte) error) error 
 		}
 	}
 	return nil
-}
-
-// Run polls until ctx ends, waiting Interval (with jitter) between syncs
-// and backing off exponentially after errors. It returns ctx's error.
-func (f *Follower) Run(ctx context.Context) error {
-	failures := 0
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timer.C:
-		}
-		if _, err := f.Sync(ctx); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			failures++
-		} else {
-			failures = 0
-		}
-		timer.Reset(f.wait(failures))
-	}
-}
-
-// wait returns the time to the next poll after failures consecutive
-// errors.
-func (f *Follower) wait(failures int) time.Duration {
-	d := f.cfg.Interval
-	for i := 0; i < failures && d < f.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	if failures > 0 {
-		d = min(d, f.cfg.MaxBackoff)
-	}
-	j := f.cfg.Jitter * (2*f.rnd.Float64() - 1)
-	return time.Duration(float64(d) * (1 + j))
 }
 
 // Sync polls the notification once and, when the repository changed,

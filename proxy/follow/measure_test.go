@@ -1,13 +1,16 @@
 package follow
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +23,7 @@ import (
 	"time"
 
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
+	"github.com/irpki/rrdp-proxy/transcode/irpki/irpkitest"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
 
@@ -44,7 +48,18 @@ func TestMeasure(t *testing.T) {
 		gen = "rrdp-proxy-main"
 	}
 	dir := filepath.Join(t.TempDir(), "repo")
-	if out, err := exec.Command("cp", "-a", src, dir).CombinedOutput(); err != nil {
+	advance := func() {
+		if out, err := exec.Command(gen, "gen", "--out", dir, "--advance", "1").CombinedOutput(); err != nil {
+			t.Fatalf("gen --advance: %v\n%s", err, out)
+		}
+	}
+	if count, ok := strings.CutPrefix(src, "synthetic:"); ok {
+		n, err := strconv.Atoi(count)
+		if err != nil {
+			t.Fatal(err)
+		}
+		advance = writeSynthetic(t, dir, n)
+	} else if out, err := exec.Command("cp", "-a", src, dir).CombinedOutput(); err != nil {
 		t.Fatalf("copy %s: %v\n%s", src, err, out)
 	}
 	o := newFaultOrigin(t, dir)
@@ -83,7 +98,7 @@ func TestMeasure(t *testing.T) {
 	report(fmt.Sprintf("baseline: fetch + encoding/xml (%d objects, %d MB)", objects, size>>20), time.Since(start))
 
 	newFollower := func() *Follower {
-		f, err := New(Config{URL: url, Client: c, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		f, err := New(Config{URL: url, Client: c, Store: countStore{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,30 +119,30 @@ func TestMeasure(t *testing.T) {
 	d := sync(f)
 	report(fmt.Sprintf("snapshot path: serial %d to head", f.Head().Serial), d)
 
+	runtimeGC()
 	// Gzip copies of the snapshot alone, at a few levels.
-	h := f.Head()
-	store := f.cfg.Store.(*MemStore)
-	for _, fl := range h.Files {
-		if fl.Kind != rrdpxml.KindSnapshot || fl.Gzip {
-			continue
-		}
-		b, _ := store.Blob(fl.Sum)
-		for _, level := range []int{1, 5, 9} {
-			start := time.Now()
-			g, err := gzipBlob(blob{fl, b}, level)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("gzip level %d of the %s snapshot: %d -> %d bytes in %.3fs", level, fl.Format, len(b), len(g.b), time.Since(start).Seconds())
-		}
+	snap, err := os.ReadFile(filepath.Join(dir, strings.TrimPrefix(snapURL, o.URL())))
+	if err != nil {
+		t.Fatal(err)
 	}
+	levels := []int{1, 5, 9}
+	if os.Getenv("RRDP_FOLLOW_MEASURE_GZIP") == "" {
+		levels = nil // RRDP_FOLLOW_MEASURE_GZIP=1 to measure them
+	}
+	for _, level := range levels {
+		start := time.Now()
+		g, err := gzipBlob(blob{File{Path: "snapshot.xml"}, snap}, level)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("gzip level %d of the XML snapshot: %d -> %d bytes in %.3fs", level, len(snap), len(g.b), time.Since(start).Seconds())
+	}
+	snap = nil
 
 	// The origin moves one serial.
 	start = time.Now()
-	if out, err := exec.Command(gen, "gen", "--out", dir, "--advance", "1").CombinedOutput(); err != nil {
-		t.Fatalf("gen --advance: %v\n%s", err, out)
-	}
-	t.Logf("gen --advance 1 took %.1fs", time.Since(start).Seconds())
+	advance()
+	t.Logf("the origin's advance took %.1fs", time.Since(start).Seconds())
 	resetPeakRSS(t)
 	d = sync(f)
 	report(fmt.Sprintf("delta path: serial %d to head (%d deltas)", f.Head().Serial, f.Stats().Deltas), d)
@@ -210,3 +225,99 @@ func resetPeakRSS(t *testing.T) {
 }
 
 func runtimeGC() { runtime.GC(); debug.FreeOSMemory() }
+
+// countStore is a Store that keeps nothing, so that the peak RSS measured
+// is the follower's own (a real store pins the current files in memory
+// or writes them to disk).
+type countStore struct{}
+
+func (countStore) PutBlob(context.Context, [32]byte, []byte) error { return nil }
+func (countStore) PutHead(context.Context, string, *Head) error    { return nil }
+
+// writeSynthetic writes into dir a synthetic repository of n objects of
+// 800-2000 random bytes (irpkitest; random content compresses less than
+// RPKI objects do): serial 1 and its notification. It returns the advance
+// to serial 2: a delta replacing 1,000 objects and adding 100, the new
+// snapshot and the notification listing the delta.
+func writeSynthetic(t *testing.T, dir string, n int) func() {
+	t.Helper()
+	const base = "https://synthetic.invalid/"
+	spec := irpkitest.Spec{Seed: 42, Objects: n, MinSize: 800, MaxSize: 2000}
+	session := irpkitest.Session(spec.Seed)
+	write := func(rel string, fill func(w io.Writer) error) rrdpxml.SnapshotRef {
+		p := filepath.Join(dir, "rrdp", filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fh, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		bw := bufio.NewWriterSize(io.MultiWriter(fh, h), 1<<20)
+		if err := fill(bw); err != nil {
+			t.Fatal(err)
+		}
+		if err := bw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := fh.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return rrdpxml.SnapshotRef{URI: base + "rrdp/" + rel, Hash: [32]byte(h.Sum(nil))}
+	}
+	notify := func(serial uint64, snap rrdpxml.SnapshotRef, deltas []rrdpxml.DeltaRef) {
+		write("notification.xml", func(w io.Writer) error {
+			return rrdpxml.EncodeNotification(w, &rrdpxml.Notification{SessionID: session, Serial: serial, Snapshot: snap, Deltas: deltas})
+		})
+	}
+	snap1 := write(session+"/1/snapshot.xml", func(w io.Writer) error { return irpkitest.WriteSnapshot(w, spec) })
+	notify(1, snap1, nil)
+
+	// Serial 2, prepared now and published by the advance.
+	objs := irpkitest.Objects(spec)
+	r := rand.New(rand.NewPCG(7, 7))
+	content := func() []byte {
+		c := make([]byte, 800+r.IntN(1200))
+		for i := range c {
+			c[i] = byte(r.Uint32())
+		}
+		return c
+	}
+	delta := write(session+"/2/delta.xml", func(w io.Writer) error {
+		dw, err := rrdpxml.NewWriter(w, rrdpxml.Header{Kind: rrdpxml.KindDelta, SessionID: session, Serial: 2})
+		if err != nil {
+			return err
+		}
+		for _, k := range r.Perm(len(objs))[:min(1000, len(objs))] {
+			h := sha256.Sum256(objs[k].Content)
+			objs[k].Content = content()
+			if err := dw.Publish(objs[k].URI, &h, objs[k].Content); err != nil {
+				return err
+			}
+		}
+		for i := range 100 {
+			o := irpkitest.Object{URI: fmt.Sprintf("rsync://rpki.example.net/repo/new/added%03d.roa", i), Content: content()}
+			objs = append(objs, o)
+			if err := dw.Publish(o.URI, nil, o.Content); err != nil {
+				return err
+			}
+		}
+		return dw.Close()
+	})
+	snap2 := write(session+"/2/snapshot.xml", func(w io.Writer) error {
+		sw, err := rrdpxml.NewWriter(w, rrdpxml.Header{Kind: rrdpxml.KindSnapshot, SessionID: session, Serial: 2})
+		if err != nil {
+			return err
+		}
+		for _, o := range objs {
+			if err := sw.Publish(o.URI, nil, o.Content); err != nil {
+				return err
+			}
+		}
+		return sw.Close()
+	})
+	return func() {
+		notify(2, snap2, []rrdpxml.DeltaRef{{Serial: 2, URI: delta.URI, Hash: delta.Hash}})
+	}
+}

@@ -4,9 +4,43 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
 )
+
+// Stats counts what a follower did.
+type Stats struct {
+	Syncs         uint64 // notification fetches
+	NotModified   uint64 // of which answered 304 or unchanged
+	Snapshots     uint64 // states taken from a snapshot
+	Deltas        uint64 // deltas applied
+	DeltaFailures uint64 // delta runs abandoned for the snapshot
+	Desyncs       uint64 // a known serial whose delta hash changed
+	Backwards     uint64 // a serial lower than ours in the same session
+	Errors        uint64 // syncs that failed; the last good state stays
+	Resets        uint64 // downstream session resets (after Desyncs, Backwards)
+	StartFailures uint64 // a Start head whose blobs could not be read back
+
+	// Failures by kind: every failed fetch or verification, whether the
+	// sync then failed or fell back to the snapshot.
+	Unreachable    uint64 // connection refused, DNS, TLS
+	Timeouts       uint64 // deadlines and the minimum transfer rate
+	HTTPStatus     uint64 // an unexpected HTTP status (5xx, 404)
+	TooLarge       uint64 // over a size cap, gzip bombs included
+	Truncated      uint64 // a body that ended early, broken gzip
+	Redirects      uint64 // a redirect refused (another origin, loops)
+	HashMismatches uint64 // a file whose hash differs from the notification's
+	Invalid        uint64 // broken XML or .bin, a wrong session or serial, a gap, a bad replace
+	CrossOrigin    uint64 // a file named on another origin (RFC 9674)
+	StoreFailures  uint64 // the store refused a blob or a head
+
+	Session     string // the upstream's
+	Serial      uint64
+	LastSuccess time.Time
+	LastError   time.Time
+	LastErr     string
+}
 
 // errStore marks a failure of the Store, not of the origin.
 var errStore = errors.New("store failure")

@@ -74,9 +74,9 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 		if reset {
 			st.resets++
 		}
-		for checkOrder(prev, &Head{Session: n.SessionID, Serial: n.Serial, Origin: format, Resets: st.resets}) != nil {
-			st.resets++
-		}
+	}
+	for checkOrder(prev, &Head{Session: n.SessionID, Serial: n.Serial, Origin: format, Resets: st.resets}) != nil {
+		st.resets++
 	}
 	xs, bs := st.sessions()
 	snap, err := f.pair(b, format, rrdpxml.KindSnapshot, n.SessionID, xs, bs, n.Serial)
@@ -97,7 +97,7 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 	}
 	f.count(func(s *Stats) {
 		s.Snapshots++
-		if prev != nil && st.resets > prev.Resets && prev.Session == n.SessionID {
+		if st.resets > 0 && (prev == nil || prev.Session != n.SessionID || st.resets > prev.Resets) {
 			s.Resets++
 		}
 	})
@@ -171,25 +171,12 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 			}
 		}
 	}
-	var buf bytes.Buffer
-	w, err := rrdpxml.NewWriter(&buf, rrdpxml.Header{Kind: rrdpxml.KindSnapshot, SessionID: xs, Serial: n.Serial})
+	x, p, err := regenerate(objs, xmlSize(cur.objects, ov.changes), xs, bs, n.Serial, f.cfg.Limits)
 	if err != nil {
 		return false, err
 	}
-	for u, o := range objs {
-		if err := w.Publish(u, nil, o.content); err != nil {
-			return false, fmt.Errorf("regenerate snapshot %d: %w", n.Serial, err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		return false, fmt.Errorf("regenerate snapshot %d: %w", n.Serial, err)
-	}
-	var bbuf bytes.Buffer
-	if _, err := irpki.XMLToBin(&bbuf, bytes.NewReader(buf.Bytes()), irpki.Options{Limits: f.cfg.Limits, Session: bs}); err != nil {
-		return false, fmt.Errorf("regenerate snapshot %d: %w", n.Serial, err)
-	}
-	snap, err := f.withGzip(newBlob(buf.Bytes(), irpki.FormatXML, rrdpxml.KindSnapshot, xs, n.Serial),
-		newBlob(bbuf.Bytes(), irpki.FormatBin, rrdpxml.KindSnapshot, bs, n.Serial))
+	snap, err := f.withGzip(newBlob(x, irpki.FormatXML, rrdpxml.KindSnapshot, xs, n.Serial),
+		newBlob(p, irpki.FormatBin, rrdpxml.KindSnapshot, bs, n.Serial))
 	if err != nil {
 		return false, err
 	}

@@ -188,5 +188,12 @@ type followError struct {
 }
 
 func followErrors(st follow.Stats) []followError {
-	return []followError{{"sync", st.Errors}, {"desync", st.Desyncs}, {"backwards", st.Backwards}, {"delta", st.DeltaFailures}}
+	return []followError{
+		{"sync", st.Errors}, {"desync", st.Desyncs}, {"backwards", st.Backwards}, {"delta", st.DeltaFailures},
+		{"reset", st.Resets}, {"start", st.StartFailures},
+		{"unreachable", st.Unreachable}, {"timeout", st.Timeouts}, {"http_status", st.HTTPStatus},
+		{"too_large", st.TooLarge}, {"truncated", st.Truncated}, {"redirect", st.Redirects},
+		{"hash", st.HashMismatches}, {"invalid", st.Invalid}, {"cross_origin", st.CrossOrigin},
+		{"store", st.StoreFailures},
+	}
 }

@@ -35,10 +35,10 @@ The Markdown report is printed and written to --out.`
 
 // benchHTTPOptions are the flags of bench http.
 type benchHTTPOptions struct {
-	repo, profile, out, keyCache, nginx, wrk string
-	duration                                 time.Duration
-	conns, snapConns, threads                int
-	gzip                                     bool
+	repo, profile, out, keyCache, nginx, wrk, raw string
+	duration                                      time.Duration
+	conns, snapConns, threads, rounds             int
+	gzip                                          bool
 }
 
 func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
@@ -52,14 +52,16 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.conns, "connections", 64, "wrk connections for the notification runs")
 	fs.IntVar(&o.snapConns, "snapshot-connections", 32, "wrk connections (concurrent clients) for the snapshot runs")
 	fs.IntVar(&o.threads, "threads", 2, "wrk threads")
+	fs.IntVar(&o.rounds, "rounds", 1, "runs per server and file, alternating which server goes first; the report gives medians")
 	fs.BoolVar(&o.gzip, "gzip", true, "also compare gzip (Accept-Encoding: gzip)")
 	fs.StringVar(&o.nginx, "nginx", "nginx", "nginx `binary`")
 	fs.StringVar(&o.wrk, "wrk", "wrk", "wrk `binary`")
+	fs.StringVar(&o.raw, "raw", "", "`directory` receiving wrk's output of every run")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if o.duration < time.Second || o.conns < 1 || o.snapConns < 1 || o.threads < 1 {
-		fmt.Fprintln(stderr, "rrdp-proxy bench http: --duration must be at least 1s, --connections, --snapshot-connections and --threads positive")
+	if o.duration < time.Second || o.conns < 1 || o.snapConns < 1 || o.threads < 1 || o.rounds < 1 {
+		fmt.Fprintln(stderr, "rrdp-proxy bench http: --duration must be at least 1s, --connections, --snapshot-connections, --threads and --rounds positive")
 		return errUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -148,7 +150,7 @@ func benchHTTP(ctx context.Context, o benchHTTPOptions, progress io.Writer) (*ht
 			continue
 		}
 		row := httpRow{name: p.name, snapshot: p.snapshot}
-		measure := func(base, path string) (*httpRun, error) {
+		measure := func(server, base, path string) (*httpRun, error) {
 			w := newWrkRun(o.wrk, p.s, base+path[1:], p.headers...)
 			run := &httpRun{cmd: w.String(), load: loadAverages()}
 			fmt.Fprintf(progress, "bench http: load %s: %s\n", run.load, run.cmd)
@@ -162,16 +164,40 @@ func benchHTTP(ctx context.Context, o benchHTTPOptions, progress io.Writer) (*ht
 			if r.Requests == 0 {
 				return nil, fmt.Errorf("bench http: %s: no request completed\n%s", w, out)
 			}
-			run.res, run.raw = r, out
+			run.res = r
+			if o.raw != "" {
+				name := fmt.Sprintf("%02d-%s-%s.txt", rep.runs, strings.NewReplacer(", ", "-", ".", "-").Replace(p.name), server)
+				rep.runs++
+				if err := os.MkdirAll(o.raw, 0o755); err != nil {
+					return nil, fmt.Errorf("bench http: %w", err)
+				}
+				if err := os.WriteFile(filepath.Join(o.raw, name), out, 0o644); err != nil {
+					return nil, fmt.Errorf("bench http: %w", err)
+				}
+			}
 			return run, nil
 		}
-		if p.nginx != "" {
-			if row.nginx, err = measure(env.nginxURL, p.nginx); err != nil {
-				return nil, err
+		for round := range o.rounds {
+			servers := []string{"nginx", "proxy"}
+			if round%2 == 1 { // alternate the order against drifting load
+				servers[0], servers[1] = servers[1], servers[0]
 			}
-		}
-		if row.proxy, err = measure(env.proxyURL, p.proxy); err != nil {
-			return nil, err
+			for _, server := range servers {
+				switch {
+				case server == "nginx" && p.nginx != "":
+					run, err := measure(server, env.nginxURL, p.nginx)
+					if err != nil {
+						return nil, err
+					}
+					row.nginx = append(row.nginx, run)
+				case server == "proxy":
+					run, err := measure(server, env.proxyURL, p.proxy)
+					if err != nil {
+						return nil, err
+					}
+					row.proxy = append(row.proxy, run)
+				}
+			}
 		}
 		rep.rows = append(rep.rows, row)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -14,15 +15,49 @@ type httpRun struct {
 	cmd  string // the wrk command line
 	load string // load averages before the run
 	res  wrkResult
-	raw  []byte // wrk's output
 }
 
-// httpRow is one file measured on nginx and the proxy (nginx nil: the
-// proxy alone, for information).
+// httpRow is one file measured on nginx and the proxy, a run per round
+// (nginx empty: the proxy alone, for information).
 type httpRow struct {
 	name         string
 	snapshot     bool // compare MB/s rather than requests/s
-	nginx, proxy *httpRun
+	nginx, proxy []*httpRun
+}
+
+// summary gives the medians of the rounds' rates and latency
+// percentiles, the largest maximum latency, and the sums of requests and
+// errors. It is nil without runs.
+func summary(runs []*httpRun) *wrkResult {
+	if len(runs) == 0 {
+		return nil
+	}
+	med := func(f func(wrkResult) float64) float64 {
+		vs := make([]float64, len(runs))
+		for i, r := range runs {
+			vs[i] = f(r.res)
+		}
+		slices.Sort(vs)
+		if n := len(vs); n%2 == 0 {
+			return (vs[n/2-1] + vs[n/2]) / 2
+		}
+		return vs[len(vs)/2]
+	}
+	s := &wrkResult{Percentile: make(map[int]time.Duration)}
+	s.ReqPerSec = med(func(r wrkResult) float64 { return r.ReqPerSec })
+	s.BytesPerS = med(func(r wrkResult) float64 { return r.BytesPerS })
+	for _, p := range []int{50, 75, 90, 99} {
+		s.Percentile[p] = time.Duration(med(func(r wrkResult) float64 { return float64(r.Percentile[p]) }))
+	}
+	for _, r := range runs {
+		s.LatMax = max(s.LatMax, r.res.LatMax)
+		s.Requests += r.res.Requests
+		s.Errors.Connect += r.res.Errors.Connect
+		s.Errors.Read += r.res.Errors.Read
+		s.Errors.Write += r.res.Errors.Write
+		s.Errors.Timeout += r.res.Errors.Timeout
+	}
+	return s
 }
 
 // httpReport is the result of bench http.
@@ -36,6 +71,7 @@ type httpReport struct {
 	snapSize  int64
 	rows      []httpRow
 	loadAfter string
+	runs      int // wrk runs so far
 }
 
 // machine describes the host.
@@ -94,19 +130,20 @@ func (r *httpReport) markdown() string {
 	b.WriteString("  (compress/gzip, best compression), the snapshot's exactly the bytes the proxy sends for it.\n")
 	b.WriteString("- rrdp-proxy: in the benchmark's process, plain HTTP on 127.0.0.1, reverse-proxy mode, memory cache; its follower took\n")
 	b.WriteString("  the state from that nginx before the runs. Both send the same snapshot bytes (checked).\n")
-	fmt.Fprintf(&b, "- wrk: %d threads, %s per run, %d connections for notifications and %d for snapshots, one run per server\n",
-		o.threads, wrkSeconds(o.duration), o.conns, o.snapConns)
-	b.WriteString("  one after the other (nginx first); every response was 2xx (checked). MiB/s is wrk's Transfer/sec (its MB = 2²⁰ bytes).\n\n")
+	fmt.Fprintf(&b, "- wrk: %d threads, %s per run, %d connections for notifications and %d for snapshots; %d round(s): in each, one\n",
+		o.threads, wrkSeconds(o.duration), o.conns, o.snapConns, o.rounds)
+	b.WriteString("  run per server, one after the other, nginx first in odd rounds and the proxy first in even ones. Figures are\n")
+	b.WriteString("  medians over the rounds (max latency: the largest). Every response was 2xx (checked). MiB/s is wrk's Transfer/sec\n")
+	b.WriteString("  (its MB = 2²⁰ bytes); for snapshots it counts the bytes of downloads still under way when the run ends.\n\n")
 
 	b.WriteString("## Throughput\n\n")
 	t.head("file", "nginx req/s", "proxy req/s", "proxy/nginx", "nginx MiB/s", "proxy MiB/s", "proxy/nginx")
 	for _, row := range r.rows {
-		p := row.proxy.res
-		if row.nginx == nil {
+		p, n := summary(row.proxy), summary(row.nginx)
+		if n == nil {
 			t.row(row.name+" (proxy only)", "", fmt.Sprintf("%.0f", p.ReqPerSec), "", "", fmt.Sprintf("%.1f", mibps(p.BytesPerS)), "")
 			continue
 		}
-		n := row.nginx.res
 		t.row(row.name, fmt.Sprintf("%.0f", n.ReqPerSec), fmt.Sprintf("%.0f", p.ReqPerSec), ratioF(p.ReqPerSec, n.ReqPerSec),
 			fmt.Sprintf("%.1f", mibps(n.BytesPerS)), fmt.Sprintf("%.1f", mibps(p.BytesPerS)), ratioF(p.BytesPerS, n.BytesPerS))
 	}
@@ -114,17 +151,18 @@ func (r *httpReport) markdown() string {
 	b.WriteString("\n## Latency (ms)\n\n")
 	t.head("file", "server", "p50", "p90", "p99", "max", "p99 proxy/nginx", "socket errors")
 	for _, row := range r.rows {
+		n := summary(row.nginx)
 		for _, s := range []struct {
 			name string
-			run  *httpRun
-		}{{"nginx", row.nginx}, {"proxy", row.proxy}} {
-			if s.run == nil {
+			res  *wrkResult
+		}{{"nginx", n}, {"proxy", summary(row.proxy)}} {
+			if s.res == nil {
 				continue
 			}
-			l := s.run.res
+			l := s.res
 			rat := ""
-			if s.name == "proxy" && row.nginx != nil {
-				rat = ratioF(float64(l.Percentile[99]), float64(row.nginx.res.Percentile[99]))
+			if s.name == "proxy" && n != nil {
+				rat = ratioF(float64(l.Percentile[99]), float64(n.Percentile[99]))
 			}
 			t.row(row.name, s.name, ms(l.Percentile[50]), ms(l.Percentile[90]), ms(l.Percentile[99]), ms(l.LatMax), rat,
 				fmt.Sprint(l.Errors.total()))
@@ -132,16 +170,16 @@ func (r *httpReport) markdown() string {
 	}
 
 	b.WriteString("\n## Runs\n\n")
-	t.head("file", "server", "load before", "requests", "command")
+	t.head("file", "server", "round", "load before", "req/s", "MiB/s", "command")
 	for _, row := range r.rows {
 		for _, s := range []struct {
 			name string
-			run  *httpRun
+			runs []*httpRun
 		}{{"nginx", row.nginx}, {"proxy", row.proxy}} {
-			if s.run == nil {
-				continue
+			for i, run := range s.runs {
+				t.row(row.name, s.name, fmt.Sprint(i+1), run.load, fmt.Sprintf("%.0f", run.res.ReqPerSec),
+					fmt.Sprintf("%.1f", mibps(run.res.BytesPerS)), "`"+run.cmd+"`")
 			}
-			t.row(row.name, s.name, s.run.load, fmt.Sprint(s.run.res.Requests), "`"+s.run.cmd+"`")
 		}
 	}
 	b.WriteString("\nThe ports change from run to run. On a machine with few cores the client takes a large share of the CPU,\n")

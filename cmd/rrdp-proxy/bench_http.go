@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,7 +37,8 @@ The Markdown report is printed and written to --out.`
 // benchHTTPOptions are the flags of bench http.
 type benchHTTPOptions struct {
 	repo, profile, out, keyCache, nginx, wrk, raw string
-	duration                                      time.Duration
+	duration, maxWait                             time.Duration
+	maxLoad                                       float64
 	conns, snapConns, threads, rounds             int
 	gzip                                          bool
 }
@@ -56,6 +58,8 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.gzip, "gzip", true, "also compare gzip (Accept-Encoding: gzip)")
 	fs.StringVar(&o.nginx, "nginx", "nginx", "nginx `binary`")
 	fs.StringVar(&o.wrk, "wrk", "wrk", "wrk `binary`")
+	fs.Float64Var(&o.maxLoad, "max-load", 0, "before each run, wait until the 1-minute load average is at most `L` (0: do not wait)")
+	fs.DurationVar(&o.maxWait, "max-wait", 2*time.Minute, "longest wait for --max-load before a run, which then starts anyway")
 	fs.StringVar(&o.raw, "raw", "", "`directory` receiving wrk's output of every run")
 	if err := parse(fs, args, 0); err != nil {
 		return err
@@ -152,6 +156,9 @@ func benchHTTP(ctx context.Context, o benchHTTPOptions, progress io.Writer) (*ht
 		row := httpRow{name: p.name, snapshot: p.snapshot}
 		measure := func(server, base, path string) (*httpRun, error) {
 			w := newWrkRun(o.wrk, p.s, base+path[1:], p.headers...)
+			if err := waitLoad(ctx, o.maxLoad, o.maxWait); err != nil {
+				return nil, err
+			}
 			run := &httpRun{cmd: w.String(), load: loadAverages()}
 			fmt.Fprintf(progress, "bench http: load %s: %s\n", run.load, run.cmd)
 			r, out, err := w.run(ctx)
@@ -203,6 +210,28 @@ func benchHTTP(ctx context.Context, o benchHTTPOptions, progress io.Writer) (*ht
 	}
 	rep.loadAfter = loadAverages()
 	return rep, nil
+}
+
+// waitLoad waits until the 1-minute load average is at most max, for at
+// most wait; max 0 returns at once.
+func waitLoad(ctx context.Context, max float64, wait time.Duration) error {
+	if max <= 0 {
+		return nil
+	}
+	deadline := time.Now().Add(wait)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		l, err := strconv.ParseFloat(strings.Fields(loadAverages() + " x")[0], 64)
+		if err != nil || l <= max || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bench http: wait for load %.2f: %w", max, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // toolVersions returns the first line of nginx -v and wrk -v.

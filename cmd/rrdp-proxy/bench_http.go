@@ -134,26 +134,25 @@ func benchHTTP(ctx context.Context, o benchHTTPOptions, progress io.Writer) (*ht
 	host := "Host: localhost"
 	gz := "Accept-Encoding: gzip"
 	type pair struct {
-		name     string
-		s        wrkSettings
-		nginx    string // path on nginx; empty: the proxy alone
-		proxy    string
-		headers  []string
-		snapshot bool
+		name    string
+		s       wrkSettings
+		nginx   string // path on nginx; empty: the proxy alone
+		proxy   string
+		headers []string
 	}
 	pairs := []pair{
-		{"notification.xml", notif, env.nginxNotif, env.proxyNotif, []string{host}, false},
-		{"notification.xml, gzip", notif, env.nginxNotif, env.proxyNotif, []string{host, gz}, false},
-		{"snapshot.xml", snap, env.nginxSnap, env.proxySnap, []string{host}, true},
-		{"snapshot.xml, gzip", snap, env.nginxSnap, env.proxySnap, []string{host, gz}, true},
-		{"notification.bin", notif, "", env.proxyNotifBin, []string{host}, false},
-		{"snapshot.bin", snap, "", env.proxySnapBin, []string{host}, true},
+		{"notification.xml", notif, env.nginxNotif, env.proxyNotif, []string{host}},
+		{"notification.xml, gzip", notif, env.nginxNotif, env.proxyNotif, []string{host, gz}},
+		{"snapshot.xml", snap, env.nginxSnap, env.proxySnap, []string{host}},
+		{"snapshot.xml, gzip", snap, env.nginxSnap, env.proxySnap, []string{host, gz}},
+		{"notification.bin", notif, "", env.proxyNotifBin, []string{host}},
+		{"snapshot.bin", snap, "", env.proxySnapBin, []string{host}},
 	}
 	for _, p := range pairs {
 		if !o.gzip && strings.HasSuffix(p.name, "gzip") {
 			continue
 		}
-		row := httpRow{name: p.name, snapshot: p.snapshot}
+		row := httpRow{name: p.name}
 		measure := func(server, base, path string) (*httpRun, error) {
 			w := newWrkRun(o.wrk, p.s, base+path[1:], p.headers...)
 			if err := waitLoad(ctx, o.maxLoad, o.maxWait); err != nil {

@@ -212,8 +212,8 @@ func (e *benchEnv) check(ctx context.Context, notifRel string, notifXML []byte, 
 	if err != nil {
 		return fmt.Errorf("start benchmark: %w", err)
 	}
-	zw.Write(notifXML)
-	if err := zw.Close(); err != nil {
+	_, werr := zw.Write(notifXML)
+	if err := errors.Join(werr, zw.Close()); err != nil {
 		return fmt.Errorf("start benchmark: gzip notification: %w", err)
 	}
 	for name, b := range map[string][]byte{notifRel: gzNotif.Bytes(), e.nginxSnap[1:]: gzSnap} {

@@ -21,7 +21,6 @@ type httpRun struct {
 // (nginx empty: the proxy alone, for information).
 type httpRow struct {
 	name         string
-	snapshot     bool // compare MB/s rather than requests/s
 	nginx, proxy []*httpRun
 }
 

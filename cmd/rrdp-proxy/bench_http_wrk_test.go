@@ -124,3 +124,40 @@ func TestParseWrkUnits(t *testing.T) {
 		t.Errorf("parseWrkBytes(%q): got %v, want errWrkOutput", "12", err)
 	}
 }
+
+func TestSummary(t *testing.T) {
+	run := func(rps float64, p99 time.Duration, max time.Duration, timeouts int64) *httpRun {
+		return &httpRun{res: wrkResult{ReqPerSec: rps, BytesPerS: 2 * rps, Requests: 10, LatMax: max,
+			Percentile: map[int]time.Duration{50: p99 / 2, 75: p99 / 2, 90: p99, 99: p99}, Errors: wrkErrors{Timeout: timeouts}}}
+	}
+	if s := summary(nil); s != nil {
+		t.Errorf("summary of no runs: got %+v, want nil", s)
+	}
+	for _, tt := range []struct {
+		name     string
+		runs     []*httpRun
+		rps      float64
+		p99, max time.Duration
+		requests int64
+		errors   int64
+	}{
+		{"one", []*httpRun{run(100, time.Millisecond, 2*time.Millisecond, 0)}, 100, time.Millisecond, 2 * time.Millisecond, 10, 0},
+		{"odd", []*httpRun{run(300, 3*time.Millisecond, 9*time.Millisecond, 1), run(100, time.Millisecond, time.Millisecond, 0),
+			run(200, 5*time.Millisecond, 5*time.Millisecond, 2)}, 200, 3 * time.Millisecond, 9 * time.Millisecond, 30, 3},
+		{"even", []*httpRun{run(100, time.Millisecond, time.Millisecond, 0), run(300, 3*time.Millisecond, 4*time.Millisecond, 0)},
+			200, 2 * time.Millisecond, 4 * time.Millisecond, 20, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := summary(tt.runs)
+			if s.ReqPerSec != tt.rps || s.BytesPerS != 2*tt.rps {
+				t.Errorf("rates: got %v req/s, %v B/s, want %v, %v", s.ReqPerSec, s.BytesPerS, tt.rps, 2*tt.rps)
+			}
+			if s.Percentile[99] != tt.p99 || s.LatMax != tt.max {
+				t.Errorf("latency: got p99 %v max %v, want %v, %v", s.Percentile[99], s.LatMax, tt.p99, tt.max)
+			}
+			if s.Requests != tt.requests || s.Errors.total() != tt.errors {
+				t.Errorf("counts: got %d requests, %d errors, want %d, %d", s.Requests, s.Errors.total(), tt.requests, tt.errors)
+			}
+		})
+	}
+}

@@ -16,6 +16,10 @@ const benchAbout = `Measure what the iRPKI layout saves, and how fast relying pa
       relying-party decoding speed of one snapshot: snapshot.bin with the
       checking reader, snapshot.xml with rrdpxml and with encoding/xml;
       writes decode.md into --out.
+  bench http [flags]
+      requests/s, MB/s and latency percentiles of rrdp-proxy against nginx
+      serving the same repository, measured with wrk in one run; writes
+      docs/bench/http.md (--out).
 
 rrdp-proxy bench SUBCOMMAND --help describes a subcommand.`
 
@@ -27,6 +31,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}{
 		{"bandwidth", runBenchBandwidth},
 		{"decode", runBenchDecode},
+		{"http", runBenchHTTP},
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintf(stderr, "usage: rrdp-proxy bench SUBCOMMAND [flags] [args]\n\n%s\n", benchAbout)

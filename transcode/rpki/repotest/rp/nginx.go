@@ -24,6 +24,7 @@ import (
 type nginx struct {
 	prefix string
 	port   int
+	bench  bool // no access log
 	pki    *PKI
 	marks  int // settle markers sent
 	cmd    *exec.Cmd
@@ -32,17 +33,63 @@ type nginx struct {
 	out    bytes.Buffer  // stdout and stderr
 }
 
+// NginxBench sets nginx up for a load benchmark, the way a static file
+// server is tuned in production, instead of for a test: a master process
+// with Workers worker processes, no access log (Origin.Requests then
+// fails), sendfile, an open file cache, keep-alive connections that are
+// never closed for their request count, and optionally plain HTTP and
+// gzip_static.
+type NginxBench struct {
+	// Workers is worker_processes (1).
+	Workers int
+	// HTTP makes nginx also serve Dir over plain HTTP on a free port of
+	// 127.0.0.1 (Origin.HTTPURL).
+	HTTP bool
+	// GzipStatic answers a client that accepts gzip with FILE.gz, when
+	// that file exists beside FILE (gzip_static on).
+	GzipStatic bool
+}
+
 var nginxConf = template.Must(template.New("nginx.conf").Parse(`# written by rp.NewOrigin
 daemon off;
-master_process off;
 pid "{{.Prefix}}/nginx.pid";
 error_log "{{.Prefix}}/error.log" warn;
+{{- if .Bench}}
+master_process on;
+{{- if .Root}}
+# Workers keep root's rights, as the single process of a test does: the
+# directory served may be readable by root only.
+user root;
+{{- end}}
+worker_processes {{.Bench.Workers}};
+worker_rlimit_nofile 8192;
+events {
+	worker_connections 4096;
+}
+{{- else}}
+master_process off;
 events {
 	worker_connections 64;
 }
+{{- end}}
 http {
+{{- if .Bench}}
+	access_log off;
+	sendfile on;
+	tcp_nopush on;
+	tcp_nodelay on;
+	keepalive_requests 1000000;
+	keepalive_timeout 60s;
+	open_file_cache max=10000 inactive=60s;
+	open_file_cache_valid 60s;
+{{- if .Bench.GzipStatic}}
+	gzip_static on;
+	gzip_vary on;
+{{- end}}
+{{- else}}
 	log_format rp '$request_method $status $uri';
 	access_log "{{.Prefix}}/access.log" rp;
+{{- end}}
 	client_body_temp_path "{{.Prefix}}/tmp/body";
 	proxy_temp_path "{{.Prefix}}/tmp/proxy";
 	fastcgi_temp_path "{{.Prefix}}/tmp/fastcgi";
@@ -63,13 +110,21 @@ http {
 		root "{{.Dir}}";
 		autoindex off;
 	}
+{{- if .HTTPPort}}
+	server {
+		listen 127.0.0.1:{{.HTTPPort}};
+		server_name localhost;
+		root "{{.Dir}}";
+		autoindex off;
+	}
+{{- end}}
 }
 `))
 
 // startNginx writes a configuration into a new temporary directory, starts
 // nginx in the foreground and waits until it completes a TLS handshake on
-// 127.0.0.1:port.
-func startNginx(cfg OriginConfig, port int, ipv6 bool) (*nginx, error) {
+// 127.0.0.1:port. A non-zero httpPort also serves plain HTTP there.
+func startNginx(cfg OriginConfig, port, httpPort int, ipv6 bool) (*nginx, error) {
 	bin := cfg.NginxBinary
 	if bin == "" {
 		bin = "nginx"
@@ -82,7 +137,7 @@ func startNginx(cfg OriginConfig, port int, ipv6 bool) (*nginx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start nginx: %w", err)
 	}
-	n := &nginx{prefix: prefix, port: port, pki: cfg.PKI, done: make(chan struct{})}
+	n := &nginx{prefix: prefix, port: port, bench: cfg.NginxBench != nil, pki: cfg.PKI, done: make(chan struct{})}
 	fail := func(err error) (*nginx, error) {
 		os.RemoveAll(prefix)
 		return nil, fmt.Errorf("start nginx: %w", err)
@@ -95,14 +150,25 @@ func startNginx(cfg OriginConfig, port int, ipv6 bool) (*nginx, error) {
 	if err := os.MkdirAll(filepath.Join(prefix, "tmp"), 0o700); err != nil {
 		return fail(err)
 	}
+	var bench *NginxBench
+	if cfg.NginxBench != nil {
+		b := *cfg.NginxBench
+		if b.Workers <= 0 {
+			b.Workers = 1
+		}
+		bench = &b
+	}
 	var conf bytes.Buffer
 	err = nginxConf.Execute(&conf, map[string]any{
-		"Prefix": prefix,
-		"Port":   port,
-		"IPv6":   ipv6,
-		"Cert":   cfg.PKI.CertFile,
-		"Key":    cfg.PKI.KeyFile,
-		"Dir":    dir,
+		"Prefix":   prefix,
+		"Port":     port,
+		"HTTPPort": httpPort,
+		"Bench":    bench,
+		"Root":     os.Geteuid() == 0,
+		"IPv6":     ipv6,
+		"Cert":     cfg.PKI.CertFile,
+		"Key":      cfg.PKI.KeyFile,
+		"Dir":      dir,
 	})
 	if err != nil {
 		return fail(err)
@@ -206,6 +272,9 @@ func (n *nginx) settle() error {
 // requests parses the access log, written with the format
 // "$request_method $status $uri", after settling it.
 func (n *nginx) requests() ([]Request, error) {
+	if n.bench {
+		return nil, errors.New("read nginx access log: none in benchmark mode")
+	}
 	if err := n.settle(); err != nil {
 		return nil, err
 	}
@@ -242,6 +311,9 @@ func (n *nginx) requests() ([]Request, error) {
 // resetLog truncates the access log; nginx appends with O_APPEND, so later
 // lines start at offset 0.
 func (n *nginx) resetLog() error {
+	if n.bench {
+		return nil
+	}
 	if err := n.settle(); err != nil { // no late line may survive the reset
 		return err
 	}

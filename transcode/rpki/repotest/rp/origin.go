@@ -44,6 +44,9 @@ type OriginConfig struct {
 	Nginx bool
 	// NginxBinary is the nginx executable; empty means "nginx" on PATH.
 	NginxBinary string
+	// NginxBench, if set with Nginx, tunes nginx for a load benchmark
+	// (see NginxBench); Requests, Counts and Reset then do not record.
+	NginxBench *NginxBench
 }
 
 // Request is one request the origin answered.
@@ -57,8 +60,9 @@ type Request struct {
 // Last-Modified, a strong ETag, If-Modified-Since and If-None-Match, and
 // records every request. Close stops it.
 type Origin struct {
-	port int
-	ipv6 bool
+	port     int
+	httpPort int // nginx's plain HTTP port (NginxBench.HTTP), or 0
+	ipv6     bool
 
 	// Go backend.
 	srv *http.Server
@@ -92,7 +96,15 @@ func NewOrigin(cfg OriginConfig) (*Origin, error) {
 		for _, ln := range lns {
 			ln.Close()
 		}
-		o.ngx, err = startNginx(cfg, o.port, o.ipv6)
+		if cfg.NginxBench != nil && cfg.NginxBench.HTTP {
+			ln, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				return nil, fmt.Errorf("start origin: %w", err)
+			}
+			o.httpPort = ln.Addr().(*net.TCPAddr).Port
+			ln.Close()
+		}
+		o.ngx, err = startNginx(cfg, o.port, o.httpPort, o.ipv6)
 		if err != nil {
 			return nil, fmt.Errorf("start origin: %w", err)
 		}
@@ -159,6 +171,15 @@ func listen(port int, ipv6 bool) ([]net.Listener, error) {
 
 // Port returns the TCP port the origin listens on.
 func (o *Origin) Port() int { return o.port }
+
+// HTTPURL returns http://127.0.0.1:PORT/, where nginx serves the
+// directory over plain HTTP with NginxBench.HTTP, or "" without.
+func (o *Origin) HTTPURL() string {
+	if o.httpPort == 0 {
+		return ""
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d/", o.httpPort)
+}
 
 // IPv6 reports whether the origin also listens on [::1].
 func (o *Origin) IPv6() bool { return o.ipv6 }

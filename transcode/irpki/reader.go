@@ -48,8 +48,10 @@ type Entry struct {
 	// Hash is the hash of the object replaced or withdrawn (deltas only).
 	Hash    [32]byte
 	HasHash bool
-	// Content is the object. It aliases the reader's buffer and is valid
-	// until the next call to Next.
+	// Content is the object. It aliases the reader's group buffer (no
+	// copy) and is valid until the next call to Next: after that the
+	// buffer holds the next group, or another Reader's. Callers that keep
+	// an object copy it. Name is a string of its own.
 	Content    []byte
 	HasContent bool
 }
@@ -339,6 +341,9 @@ func (rd *Reader) trailer(num protowire.Number, typ protowire.Type) error {
 
 // Next returns the next group, checked against its pin, or io.EOF after the
 // last one. At io.EOF the kind field has been checked and Sum is final.
+// The group and its entries are valid until the next call to Next; once
+// the input is read to its end, the Reader's buffers serve the next
+// Reader.
 func (rd *Reader) Next() (*Group, error) {
 	if !rd.read {
 		if _, err := rd.Header(); err != nil {

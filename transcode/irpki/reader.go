@@ -1,15 +1,11 @@
 package irpki
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"slices"
-	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -52,8 +48,10 @@ type Entry struct {
 	// Hash is the hash of the object replaced or withdrawn (deltas only).
 	Hash    [32]byte
 	HasHash bool
-	// Content is the object. It aliases the reader's buffer and is valid
-	// until the next call to Next.
+	// Content is the object. It aliases the reader's group buffer (no
+	// copy) and is valid until the next call to Next: after that the
+	// buffer holds the next group, or another Reader's. Callers that keep
+	// an object copy it. Name is a string of its own.
 	Content    []byte
 	HasContent bool
 }
@@ -72,23 +70,28 @@ type Group struct {
 }
 
 // Reader reads a snapshot.bin or delta.bin one group at a time, checking
-// each group's pin before it hands the group out. Memory is bounded by the
-// largest group. It expects fields in field-number order, as every writer
-// of this layout that marshals deterministically produces.
+// each group's pin before it hands the group out. It expects fields in
+// field-number order, as every writer of this layout that marshals
+// deterministically produces.
+//
+// Memory is bounded by the largest group: a group is read whole into one
+// buffer, because its pin covers all of it and nothing of a group may be
+// trusted before the pin is checked. The entries are sub-slices of that
+// buffer, not copies. The buffer grows with the bytes that arrived, never
+// to what a length field claims, and it is reused for the next group and,
+// after the last one, by the next Reader.
 type Reader struct {
-	br    *bufio.Reader
-	hw    hashReader
-	lim   rrdpxml.Limits
-	hdr   rrdpxml.Header
-	read  bool // header read
-	last  protowire.Number
-	buf   []byte
-	group Group
-	seen  *rrdpxml.URISet
-	objs  int
-	kind  uint64 // from the kind field, once read
-	ver   uint64
-	done  bool
+	hw   hashReader
+	lim  rrdpxml.Limits
+	hdr  rrdpxml.Header
+	read bool // header read
+	last protowire.Number
+	*groupState
+	seen *rrdpxml.URISet
+	objs int
+	kind uint64 // from the kind field, once read
+	ver  uint64
+	done bool
 }
 
 // hashReader hashes and counts what is read through it and enforces the
@@ -117,11 +120,16 @@ func NewReader(r io.Reader, want rrdpxml.Kind, lim rrdpxml.Limits) *Reader {
 	rd := &Reader{lim: lim, seen: rrdpxml.NewURISet()}
 	rd.hdr.Kind = want
 	rd.hw = hashReader{r: r, h: sha256.New(), max: lim.MaxFileSize}
-	rd.br = bufio.NewReaderSize(&rd.hw, 256<<10)
+	rd.groupState = getGroupState(&rd.hw)
 	return rd
 }
 
-func (rd *Reader) offset() int64 { return rd.hw.n - int64(rd.br.Buffered()) }
+func (rd *Reader) offset() int64 {
+	if rd.groupState == nil { // released at the end of input
+		return rd.hw.n
+	}
+	return rd.hw.n - int64(rd.br.Buffered())
+}
 
 func (rd *Reader) errorf(uri string, err error, format string, args ...any) error {
 	return &FormatError{Offset: rd.offset(), URI: uri, Err: fmt.Errorf("%w: "+format, append([]any{err}, args...)...)}
@@ -176,24 +184,14 @@ func (rd *Reader) readBytes(max int64, what string) ([]byte, error) {
 	if n > uint64(max) {
 		return nil, rd.errorf("", ErrTooLarge, "%s of %d bytes, limit %d", what, n, max)
 	}
-	// Grow the buffer as the bytes arrive, never to the length a field
-	// merely claims: a short file cannot make the reader allocate more
-	// than it holds.
-	rd.buf = rd.buf[:0]
-	for left := int(n); left > 0; {
-		k := min(left, 1<<20)
-		rd.buf = slices.Grow(rd.buf, k)
-		m, err := io.ReadFull(rd.br, rd.buf[len(rd.buf):len(rd.buf)+k])
-		rd.buf = rd.buf[:len(rd.buf)+m]
-		if err != nil {
-			if errors.Is(err, ErrTooLarge) {
-				return nil, rd.errorf("", ErrTooLarge, "file over %d bytes", rd.lim.MaxFileSize)
-			}
-			return nil, rd.errorf("", ErrTruncated, "%s of %d bytes", what, n)
+	b, err := rd.fill(int(n))
+	if err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return nil, rd.errorf("", ErrTooLarge, "file over %d bytes", rd.lim.MaxFileSize)
 		}
-		left -= k
+		return nil, rd.errorf("", ErrTruncated, "%s of %d bytes", what, n)
 	}
-	return rd.buf, nil
+	return b, nil
 }
 
 // value turns the end of input where a field's value should be into
@@ -343,6 +341,9 @@ func (rd *Reader) trailer(num protowire.Number, typ protowire.Type) error {
 
 // Next returns the next group, checked against its pin, or io.EOF after the
 // last one. At io.EOF the kind field has been checked and Sum is final.
+// The group and its entries are valid until the next call to Next; once
+// the input is read to its end, the Reader's buffers serve the next
+// Reader.
 func (rd *Reader) Next() (*Group, error) {
 	if !rd.read {
 		if _, err := rd.Header(); err != nil {
@@ -380,6 +381,9 @@ func (rd *Reader) Next() (*Group, error) {
 		}
 		return &rd.group, nil
 	}
+	// Nothing more is read: the buffers go to the next Reader. The last
+	// group was valid until this call.
+	rd.release()
 	if rd.ver != 0 && rd.kind == 0 {
 		// Our writer puts version and kind together at the end: a file
 		// with one and not the other was cut. (A file cut before both
@@ -408,161 +412,3 @@ func (rd *Reader) Sum() (s [32]byte) { rd.hw.h.Sum(s[:0]); return s }
 
 // Size returns the bytes read; final after Next returned io.EOF.
 func (rd *Reader) Size() int64 { return rd.hw.n }
-
-// parseGroup decodes one CA or DeltaCA message and checks its pin. Its
-// fields must come in field-number order; the pin is checked against the
-// encoding of every other field.
-func (rd *Reader) parseGroup(raw []byte, start int64) error {
-	g := &rd.group
-	*g = Group{Entries: g.Entries[:0], Withdrawn: g.Withdrawn[:0], Raw: raw}
-	pinAt, pinEnd := -1, -1
-	var last protowire.Number
-	b := raw
-	for len(b) > 0 {
-		at := len(raw) - len(b)
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return &FormatError{Offset: start + int64(at), URI: g.Repo, Err: fmt.Errorf("%w: group field tag", ErrTruncated)}
-		}
-		if num < last || (num == last && num != fEntries && num != fWithdrawn) {
-			return &FormatError{Offset: start + int64(at), URI: g.Repo, Err: fmt.Errorf("%w: group field %d after %d", ErrOrder, num, last)}
-		}
-		last = num
-		b = b[n:]
-		if typ != protowire.BytesType {
-			return &FormatError{Offset: start + int64(at), URI: g.Repo, Err: fmt.Errorf("%w: group field %d", ErrWireType, num)}
-		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return &FormatError{Offset: start + int64(at), URI: g.Repo, Err: fmt.Errorf("%w: group field %d", ErrTruncated, num)}
-		}
-		b = b[n:]
-		switch num {
-		case fRepo:
-			g.Repo = string(v)
-			if !strings.HasSuffix(g.Repo, "/") {
-				return &FormatError{Offset: start + int64(at), URI: g.Repo, Err: fmt.Errorf("%w: group repo does not end in /", ErrInvalid)}
-			}
-		case fEntries, fWithdrawn:
-			e, err := rd.parseEntry(v, num == fWithdrawn, g.Repo)
-			if err != nil {
-				return &FormatError{Offset: start + int64(at), URI: g.Repo + e.Name, Err: err}
-			}
-			if num == fWithdrawn {
-				g.Withdrawn = append(g.Withdrawn, e)
-			} else {
-				g.Entries = append(g.Entries, e)
-			}
-		case fPin:
-			if len(v) != sha256.Size {
-				return &FormatError{Offset: start + int64(at), URI: g.Repo, Err: fmt.Errorf("%w: pin of %d bytes", ErrInvalid, len(v))}
-			}
-			copy(g.Pin[:], v)
-			pinAt, pinEnd = at, len(raw)-len(b)
-		}
-	}
-	if pinAt < 0 {
-		return &FormatError{Offset: start, URI: g.Repo, Err: fmt.Errorf("%w: group has no pin", ErrPin)}
-	}
-	h := sha256.New()
-	h.Write(raw[:pinAt])
-	h.Write(raw[pinEnd:])
-	var sum [32]byte
-	if !bytes.Equal(h.Sum(sum[:0]), g.Pin[:]) {
-		return &FormatError{Offset: start, URI: g.Repo, Err: ErrPin}
-	}
-	return nil
-}
-
-// parseEntry decodes a SnapshotEntry or DeltaEntry and checks its URI.
-func (rd *Reader) parseEntry(b []byte, withdrawn bool, repo string) (Entry, error) {
-	var e Entry
-	delta := rd.isDelta(b, withdrawn)
-	if withdrawn && !delta {
-		return e, fmt.Errorf("%w: a withdraw in a snapshot", ErrKind)
-	}
-	var last protowire.Number
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || typ != protowire.BytesType {
-			return e, fmt.Errorf("%w: entry field", ErrWireType)
-		}
-		if num <= last {
-			return e, fmt.Errorf("%w: entry field %d after %d", ErrOrder, num, last)
-		}
-		last = num
-		b = b[n:]
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return e, fmt.Errorf("%w: entry field %d", ErrTruncated, num)
-		}
-		b = b[n:]
-		switch {
-		case num == fName:
-			e.Name = string(v)
-			if strings.IndexByte(e.Name, '/') >= 0 {
-				return e, fmt.Errorf("%w: entry name %q holds a /", ErrInvalid, e.Name)
-			}
-		case !delta && num == fDeltaContent:
-			return e, fmt.Errorf("%w: a snapshot entry with field 3", ErrKind)
-		case delta && num == fHash:
-			if len(v) != sha256.Size {
-				return e, fmt.Errorf("%w: hash of %d bytes", ErrInvalid, len(v))
-			}
-			copy(e.Hash[:], v)
-			e.HasHash = true
-		case delta && num == fDeltaContent, !delta && num == fContent:
-			if len(v) > rd.lim.MaxObjectSize {
-				return e, fmt.Errorf("%w: object of %d bytes, limit %d", ErrTooLarge, len(v), rd.lim.MaxObjectSize)
-			}
-			e.Content, e.HasContent = v, true
-		}
-	}
-	uri := repo + e.Name
-	if err := rrdpxml.CheckObjectURI(uri, rd.lim.MaxURILen); err != nil {
-		return e, err
-	}
-	switch {
-	case withdrawn && (!e.HasHash || e.HasContent):
-		return e, fmt.Errorf("%w: a withdraw needs a hash and no content", ErrInvalid)
-	case !withdrawn && delta && !e.HasContent:
-		// A snapshot entry omits an empty content (proto3); a delta
-		// entry's content is optional, so a publish always has it.
-		return e, fmt.Errorf("%w: a publish without a content field", ErrInvalid)
-	case !withdrawn && len(e.Content) == 0 && rd.lim.RejectEmptyContent:
-		return e, fmt.Errorf("%w: a publish with empty content", ErrInvalid)
-	case !delta && e.HasHash:
-		return e, fmt.Errorf("%w: a snapshot entry with a hash", ErrInvalid)
-	}
-	rd.objs++
-	if rd.objs > rd.lim.MaxObjects {
-		return e, fmt.Errorf("%w: more than %d objects", ErrTooLarge, rd.lim.MaxObjects)
-	}
-	if !rd.seen.Add(uri) {
-		return e, fmt.Errorf("%w: duplicate uri", ErrInvalid)
-	}
-	return e, nil
-}
-
-// isDelta settles the kind from the first entry when the caller did not
-// say: only a DeltaEntry has field 3 (content) or sits in the withdrawn
-// list; only a SnapshotEntry has a content in field 2 without field 3.
-func (rd *Reader) isDelta(b []byte, withdrawn bool) bool {
-	if rd.hdr.Kind != 0 {
-		return rd.hdr.Kind == rrdpxml.KindDelta
-	}
-	delta := withdrawn
-	for len(b) > 0 && !delta {
-		num, _, n := protowire.ConsumeField(b)
-		if n < 0 {
-			break
-		}
-		delta = num == fDeltaContent
-		b = b[n:]
-	}
-	rd.hdr.Kind = rrdpxml.KindSnapshot
-	if delta {
-		rd.hdr.Kind = rrdpxml.KindDelta
-	}
-	return delta
-}

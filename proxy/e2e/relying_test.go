@@ -1,0 +1,182 @@
+package e2e_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/transcode/rpki"
+	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
+	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/realdata"
+	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
+)
+
+// rpTools are what the chain tests run.
+var rpTools = []string{"root", "unshare", "mount", "rpki-client", "fort", "openssl", "faketime", "nginx"}
+
+// TestChain validates a generated repository through nginx, the core and
+// the edge with rpki-client and FORT: at the first serial, after three
+// serials that reached the edge as .bin deltas, and after a session reset
+// at the origin. The VRPs must equal expected-vrps.csv each time.
+func TestChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("relying parties take a while")
+	}
+	rp.Require(t, rpTools...)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	pki, err := rp.NewPKI(t.TempDir(), rp.PKIConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edgeLns, err := rp.Listen(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c := newChain(t, ctx, pki, dir, filepath.Join(dir, repotest.TALPath), edgeLns)
+	prof, err := repotest.LookupProfile("small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	repo, err := repotest.Create(dir, repotest.Config{Profile: prof, Seed: 8, BaseURL: c.public}, now, repotest.Options{KeyCache: keyCache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.start(edgeLns)
+	expected := func() []rpki.VRP {
+		t.Helper()
+		v, err := rp.ReadVRPCSV(filepath.Join(dir, repotest.VRPPath))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	// (a) The first serial: snapshots all the way.
+	in := repo.Info()
+	c.reach(in.SessionID, in.Serial)
+	c.originFetched()
+	c.validate("first serial", expected())
+	if n := c.edge.requests("snapshot", "xml", 200); n != 2 {
+		t.Errorf("first serial: the edge served %d XML snapshots, want 2 (one to each relying party)", n)
+	}
+
+	// (b) Three serials, in two steps: the core applies the origin's XML
+	// deltas, the edge the core's .bin deltas.
+	core0, edge0, follow0 := c.core.counts(), c.edge.counts(), c.edge.follower.Stats()
+	for _, n := range []int{1, 2} {
+		if err := repo.Advance(now, n); err != nil {
+			t.Fatal(err)
+		}
+		c.publish()
+		in = repo.Info()
+		c.reach(in.SessionID, in.Serial)
+	}
+	if in.Serial != 4 {
+		t.Fatalf("serial %d after three more, want 4", in.Serial)
+	}
+	if got := hasSuffix(c.originFetched(), "snapshot.xml"); len(got) != 0 {
+		t.Errorf("after three serials: the core fetched snapshots from the origin: %v", got)
+	}
+	if d := c.core.counts().sub(core0); d.binDelta != 3 || d.binSnap != 0 {
+		t.Errorf("after three serials: the core served the edge %d .bin deltas and %d .bin snapshots, want 3 and 0", d.binDelta, d.binSnap)
+	}
+	if st := c.edge.follower.Stats(); st.Deltas-follow0.Deltas != 3 || st.Snapshots != follow0.Snapshots {
+		t.Errorf("after three serials: the edge applied %d deltas and took %d snapshots, want 3 and 0", st.Deltas-follow0.Deltas, st.Snapshots-follow0.Snapshots)
+	}
+	c.validate("after three serials", expected())
+	// rpki-client (with its cache) takes the three deltas; FORT, whose
+	// RRDP state lives in memory only, the snapshot.
+	if d := c.edge.counts().sub(edge0); d.xmlDelta != 3 || d.xmlSnap != 1 {
+		t.Errorf("after three serials: the edge served %d XML deltas and %d XML snapshots, want 3 and 1", d.xmlDelta, d.xmlSnap)
+	}
+
+	// (c) A session reset at the origin: a new session at the edge too.
+	xml0, _ := c.edge.follower.Head().Sessions()
+	core0, edge0 = c.core.counts(), c.edge.counts()
+	if err := repo.ResetSession(now); err != nil {
+		t.Fatal(err)
+	}
+	c.publish()
+	in = repo.Info()
+	c.reach(in.SessionID, in.Serial)
+	if xml, _ := c.edge.follower.Head().Sessions(); xml == xml0 {
+		t.Errorf("after a session reset: the edge still serves session %s", xml)
+	}
+	if d := c.core.counts().sub(core0); d.binSnap != 1 {
+		t.Errorf("after a session reset: the core served %d .bin snapshots, want 1", d.binSnap)
+	}
+	c.validate("after a session reset", expected())
+	if d := c.edge.counts().sub(edge0); d.xmlSnap != 2 {
+		t.Errorf("after a session reset: the edge served %d XML snapshots, want 2", d.xmlSnap)
+	}
+}
+
+// TestChainKrill validates the real repository Krill produced
+// (../shared/realdata) through nginx, the core and the edge at
+// localhost:3000, the address its certificates name, with the relying
+// parties' clock at 2023-02-14, when its objects are valid. Their VRPs
+// must equal the oracle's.
+func TestChainKrill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("relying parties take a while")
+	}
+	rp.Require(t, rpTools...)
+	good := realdata.Path(t, "krill-sync", "test-resources", "validation", "good")
+	oracle := realdata.Path(t, "krill-sync", "oracle")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	pki, err := rp.NewPKI(t.TempDir(), rp.PKIConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Other packages' tests use port 3000 too: wait for them, then fail.
+	edgeLns, err := rp.Listen(3000, 2*time.Minute)
+	if err != nil {
+		t.Fatalf("the edge must listen at localhost:3000, which the Krill certificates name: %v", err)
+	}
+	// nginx serves the files in place, through links.
+	tree := t.TempDir()
+	const session = "cd0c701d-ff09-4e95-8f2a-fa24de875fb5"
+	for link, target := range map[string]string{"ta/ta.cer": "ta.cer", "rrdp/notification.xml": "rrdp/notification.xml", "rrdp/" + session: "rrdp/" + session} {
+		p := filepath.Join(tree, link)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(good, target), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newChain(t, ctx, pki, tree, filepath.Join(good, "ta.tal"), edgeLns)
+	if c.public != "https://localhost:3000/" {
+		t.Fatalf("edge at %s", c.public)
+	}
+	c.when = time.Date(2023, 2, 14, 0, 0, 0, 0, time.UTC)
+	c.start(edgeLns)
+	c.reach(session, 3)
+	want, err := rp.ReadVRPCSV(filepath.Join(oracle, "rpki-client-8.2.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fortWant, err := rp.ReadVRPCSV(filepath.Join(oracle, "fort-1.5.4.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rpki.DiffVRPs(fortWant, want, 10); d != "" {
+		t.Fatalf("the oracle's two files differ:\n%s", d)
+	}
+	c.validate("krill", want)
+	if xml, _ := c.edge.follower.Head().Sessions(); xml == session {
+		t.Errorf("the edge serves Krill's session %s; want one derived from it", xml)
+	}
+	if n := c.edge.requests("snapshot", "xml", 200); n != 2 {
+		t.Errorf("the edge served %d XML snapshots, want one to each relying party", n)
+	}
+	if n := c.core.requests("snapshot", "bin", 200); n != 1 {
+		t.Errorf("the core served %d .bin snapshots, want one to the edge", n)
+	}
+}

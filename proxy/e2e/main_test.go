@@ -3,12 +3,13 @@ package e2e_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
 // keyCache keeps the keys repotest derives, shared by the tests of the
-// package.
-var keyCache string
+// package; binDir holds the rrdp-proxy binary they build.
+var keyCache, binDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "e2e-keys-")
@@ -16,7 +17,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	keyCache = dir
+	keyCache = filepath.Join(dir, "keys")
+	binDir = filepath.Join(dir, "bin")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -118,10 +118,16 @@ func startNode(t *testing.T, cfg nodeConfig) *node {
 func (n *node) url(name string) string { return n.base + name }
 
 // waitHead polls until the node serves serial of the upstream session
-// (follow.Head.Session) or the deadline passes, and returns the head.
+// (follow.Head.Session), for at most a minute, and returns the head.
 func (n *node) waitHead(session string, serial uint64) *follow.Head {
 	n.t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	return n.waitHeadFor(session, serial, time.Minute)
+}
+
+// waitHeadFor is waitHead with a wait of d.
+func (n *node) waitHeadFor(session string, serial uint64, d time.Duration) *follow.Head {
+	n.t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		h := n.follower.Head()
 		if h != nil && h.Session == session && h.Serial == serial {
@@ -132,7 +138,7 @@ func (n *node) waitHead(session string, serial uint64) *follow.Head {
 			if h != nil {
 				got = fmt.Sprintf("session %s serial %d", h.Session, h.Serial)
 			}
-			n.t.Fatalf("%s: serves %s after a minute, want session %s serial %d; follower: %+v", n.name, got, session, serial, n.follower.Stats())
+			n.t.Fatalf("%s: serves %s after %v, want session %s serial %d; follower: %+v", n.name, got, d, session, serial, n.follower.Stats())
 		}
 		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
 	}

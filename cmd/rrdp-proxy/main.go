@@ -27,6 +27,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "run on an embedded default, offline", runDemo},
+		{"serve", "run the proxy from a configuration file", runServe},
 		{"transcode", "convert an RRDP file between XML and .bin", runTranscode},
 		{"inspect", "describe an RRDP file of either format", runInspect},
 		{"version", "print the version", runVersion},

@@ -1,0 +1,393 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/cache"
+	"github.com/irpki/rrdp-proxy/cache/diskstore"
+	"github.com/irpki/rrdp-proxy/cache/redisstore"
+	"github.com/irpki/rrdp-proxy/conf"
+	"github.com/irpki/rrdp-proxy/proxy"
+	"github.com/irpki/rrdp-proxy/proxy/fleet"
+	"github.com/irpki/rrdp-proxy/proxy/follow"
+	"github.com/irpki/rrdp-proxy/proxy/upstream"
+)
+
+// shutdownGrace is how long a shutdown lets the downloads under way finish
+// before it closes their connections.
+const shutdownGrace = 30 * time.Second
+
+// nodeOptions is what a node takes beside its configuration.
+type nodeOptions struct {
+	// Logger is the log (discarded); Level, if set, is its level, which a
+	// reload changes.
+	Logger *slog.Logger
+	Level  *slog.LevelVar
+	// Listeners are listeners already open, by the address of
+	// server.listen or server.tls_listen they stand for (tests and the
+	// demo, which need a free port before they write the configuration).
+	// The node takes them over; other addresses are listened on.
+	Listeners map[string]net.Listener
+	// OnChange, if set, is called with each new state a follower of this
+	// node publishes (not with heads installed from a fleet's Redis).
+	OnChange func(repo string, h *follow.Head)
+}
+
+// node is one rrdp-proxy process as serve and demo run it: the cache with
+// its tiers (memory; the disk with state_dir; Redis with [cache.redis]),
+// the followers that fill it (one per repository, or a fleet node that
+// shares them through Redis), and the HTTP server in front of it.
+type node struct {
+	opts  nodeOptions
+	log   *slog.Logger
+	cache *cache.Cache
+	disk  *diskstore.Store  // nil without state_dir
+	redis *redisstore.Store // nil without [cache.redis]
+	fleet *fleet.Node       // nil without [cache.redis]
+	pull  *upstream.Client  // the server's pull-through client
+	srv   *proxy.Server
+	lns   []served
+
+	mu      sync.Mutex // serializes Run's start and end and Reload
+	cfg     *conf.Config
+	stopped bool
+	wg      sync.WaitGroup // the followers
+	// repos are the followers of a solo node, by repository name;
+	// changed with mu and statsMu held, read with either.
+	repos   map[string]*follower
+	statsMu sync.RWMutex
+}
+
+// served is a listener and whether it speaks TLS.
+type served struct {
+	ln  net.Listener
+	tls bool
+}
+
+// follower is the follower of one repository and what stops it.
+type follower struct {
+	repo   conf.Repository
+	base   string
+	f      *follow.Follower
+	client *upstream.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// newNode builds a node for cfg: it opens the tiers, loads the heads they
+// hold (so that a restarted node serves at once, even while its origins are
+// down), and listens. Run starts it.
+func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (n *node, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	n = &node{opts: opts, log: opts.Logger, cfg: cfg, repos: map[string]*follower{}}
+	defer func() {
+		if err != nil {
+			n.close()
+		}
+	}()
+	ccfg := cfg.Cache.Config()
+	ccfg.Logger = n.log.With("part", "cache")
+	if dcfg, ok := cfg.Cache.Disk(); ok {
+		dcfg.Logger = n.log.With("part", "disk")
+		if n.disk, err = diskstore.Open(dcfg); err != nil {
+			return nil, fmt.Errorf("open the state directory: %w", err)
+		}
+		ccfg.Tiers = append(ccfg.Tiers, n.disk)
+	}
+	if r := cfg.Cache.Redis; r != nil {
+		if err := n.newFleet(cfg, ccfg); err != nil {
+			return nil, err
+		}
+		n.cache = n.fleet.Cache()
+	} else {
+		if n.cache, err = cache.New(ccfg); err != nil {
+			return nil, fmt.Errorf("create the cache: %w", err)
+		}
+		// Fleet nodes load in Run; a solo node loads here so that its
+		// followers start from the stored heads.
+		if err := n.cache.Load(ctx); err != nil {
+			n.log.Warn("some stored states could not be loaded", "err", err)
+		}
+	}
+	if n.pull, err = upstream.New(pullConfig(cfg)); err != nil {
+		return nil, fmt.Errorf("create the pull-through client: %w", err)
+	}
+	repos, err := n.serverRepos(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &cfg.Server
+	n.srv, err = proxy.New(proxy.Config{
+		Repos:              repos,
+		Cache:              n.cache,
+		Client:             n.pull,
+		ReadTimeout:        s.ReadTimeout.Duration,
+		WriteTimeout:       s.WriteTimeout.Duration,
+		IdleTimeout:        s.IdleTimeout.Duration,
+		MaxConns:           s.MaxConns,
+		MaxConnsPerIP:      s.MaxConnsPerIP,
+		CertFile:           s.TLSCert,
+		KeyFile:            s.TLSKey,
+		NotificationMaxAge: s.NotificationMaxAge.Duration,
+		Node:               s.Node,
+		Version:            Version(),
+		Logger:             n.log.With("part", "server"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create the server: %w", err)
+	}
+	for _, a := range s.Listen {
+		if err := n.listen(a, false); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range s.TLSListen {
+		if err := n.listen(a, true); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// newFleet makes the node a member of a fleet sharing the Redis of cfg.
+func (n *node) newFleet(cfg *conf.Config, ccfg cache.Config) error {
+	rcfg := cfg.Cache.Redis.Config()
+	rcfg.Logger = n.log.With("part", "redis")
+	var err error
+	if n.redis, err = redisstore.New(rcfg); err != nil {
+		return fmt.Errorf("open redis %s: %w", cfg.Cache.Redis.URL, err)
+	}
+	var fcs []follow.Config
+	for i := range cfg.Repositories {
+		r := &cfg.Repositories[i]
+		fc, err := n.followConfig(cfg, r)
+		if err != nil {
+			return err
+		}
+		fcs = append(fcs, fc)
+	}
+	n.fleet, err = fleet.New(fleet.Config{
+		Node:     cfg.Server.Node,
+		Redis:    n.redis,
+		Cache:    ccfg,
+		Repos:    fcs,
+		LeaseTTL: cfg.Cache.Redis.LeaseTTL.Duration,
+		Logger:   n.log.With("part", "fleet"),
+	})
+	if err != nil {
+		return fmt.Errorf("create the fleet node: %w", err)
+	}
+	return nil
+}
+
+func (n *node) listen(addr string, tls bool) error {
+	ln, ok := n.opts.Listeners[addr]
+	if !ok {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+	}
+	n.lns = append(n.lns, served{ln, tls})
+	return nil
+}
+
+// Addrs returns the addresses the node listens on, plain ones first.
+func (n *node) Addrs() []net.Addr {
+	var as []net.Addr
+	for _, s := range n.lns {
+		as = append(as, s.ln.Addr())
+	}
+	return as
+}
+
+// Cache returns the cache the node serves from.
+func (n *node) Cache() *cache.Cache { return n.cache }
+
+// Run serves until ctx ends, then shuts down gracefully: the server stops
+// accepting connections and lets the downloads under way finish for up to
+// shutdownGrace, the followers stop, and every goroutine of the node is
+// waited for. A listener that fails ends Run too, with its error.
+func (n *node) Run(ctx context.Context) error {
+	defer n.close()
+	loops, stopLoops := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	if n.fleet != nil {
+		wg.Go(func() { n.fleet.Run(loops) })
+	} else {
+		wg.Go(func() { n.cache.Run(loops) })
+		n.mu.Lock()
+		err := n.startRepos(n.cfg)
+		n.mu.Unlock()
+		if err != nil {
+			stopLoops()
+			return err
+		}
+	}
+	if n.disk != nil {
+		wg.Go(func() { n.disk.Run(loops) })
+	}
+	serveErr := make(chan error, len(n.lns))
+	var servers sync.WaitGroup
+	for _, s := range n.lns {
+		servers.Go(func() {
+			serve := n.srv.Serve
+			if s.tls {
+				serve = n.srv.ServeTLS
+			}
+			if err := serve(s.ln); err != nil {
+				serveErr <- err
+			}
+		})
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		n.log.Error("a listener failed: shutting down", "err", err)
+	}
+	n.log.Info("shutting down", "grace", shutdownGrace)
+	n.mu.Lock()
+	n.stopped = true
+	for _, f := range n.repos {
+		f.cancel()
+	}
+	n.mu.Unlock()
+	stopLoops()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	if serr := n.srv.Shutdown(sctx); serr != nil {
+		n.log.Warn("shutdown cut connections short", "err", serr)
+	}
+	cancel()
+	// A Serve that had not started when Shutdown ran would serve on:
+	// closing the listeners ends it.
+	for _, s := range n.lns {
+		s.ln.Close()
+	}
+	servers.Wait()
+	n.wg.Wait()
+	wg.Wait()
+	n.log.Info("stopped")
+	return err
+}
+
+// close releases what newNode opened. Every goroutine must have ended.
+func (n *node) close() {
+	for _, s := range n.lns {
+		s.ln.Close()
+	}
+	if n.pull != nil {
+		n.pull.Close()
+	}
+	switch {
+	case n.fleet != nil:
+		n.fleet.Close()
+	case n.cache != nil:
+		n.cache.Close()
+	}
+	if n.redis != nil {
+		n.redis.Close()
+	}
+}
+
+// baseURI returns the Base of r, computed with proxy.BaseURI so that the
+// follower publishes notifications naming the URIs the server routes; it
+// must agree with conf's reading of the file (base and mirror_base).
+func baseURI(cfg *conf.Config, r *conf.Repository) (string, error) {
+	mode, public := proxy.Mode(r.Mode), cfg.Server.MirrorBase
+	if mode == proxy.ModeReverse {
+		public = r.Base
+		if public == "" && len(r.Hosts) > 0 {
+			public = "https://" + r.Hosts[0] + "/"
+		}
+	}
+	base, err := proxy.BaseURI(mode, r.Origin, public)
+	if err != nil {
+		return "", fmt.Errorf("repository %q: %w", r.Name, err)
+	}
+	if want := cfg.BaseURI(r); base != want {
+		return "", fmt.Errorf("repository %q: served at %s, but its base says %s: the path under the host must be the origin's directory", r.Name, base, want)
+	}
+	return base, nil
+}
+
+// followConfig returns the follower configuration of r, without Store,
+// Start and Blobs.
+func (n *node) followConfig(cfg *conf.Config, r *conf.Repository) (follow.Config, error) {
+	base, err := baseURI(cfg, r)
+	if err != nil {
+		return follow.Config{}, err
+	}
+	ucfg := r.Upstream()
+	ucfg.UserAgent = "rrdp-proxy/" + Version()
+	client, err := upstream.New(ucfg)
+	if err != nil {
+		return follow.Config{}, fmt.Errorf("repository %q: %w", r.Name, err)
+	}
+	fc := cfg.Follow(r)
+	fc.Base = base
+	fc.Client = client
+	fc.Seed = seedOf(r.Name)
+	fc.Logger = n.log.With("repo", r.Name)
+	if on := n.opts.OnChange; on != nil {
+		name := r.Name
+		fc.OnChange = func(h *follow.Head) { on(name, h) }
+	}
+	return fc, nil
+}
+
+// seedOf gives each repository its own jitter, the same on every run.
+func seedOf(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return h.Sum64()
+}
+
+// pullConfig is the configuration of the server's pull-through client:
+// it fetches from every origin, so it trusts the CAs of every ca_file.
+func pullConfig(cfg *conf.Config) upstream.Config {
+	ucfg := upstream.Config{UserAgent: "rrdp-proxy/" + Version()}
+	for i := range cfg.Repositories {
+		ucfg.CAPEM = append(ucfg.CAPEM, cfg.Repositories[i].CAPEM...)
+	}
+	return ucfg
+}
+
+// serverRepos returns the repositories of cfg as the server takes them.
+func (n *node) serverRepos(cfg *conf.Config) ([]proxy.Repo, error) {
+	var repos []proxy.Repo
+	for i := range cfg.Repositories {
+		r := &cfg.Repositories[i]
+		base, err := baseURI(cfg, r)
+		if err != nil {
+			return nil, err
+		}
+		pr := proxy.Repo{
+			Name:     r.Name,
+			Origin:   r.Origin,
+			Key:      r.Key(),
+			Mode:     proxy.Mode(r.Mode),
+			Base:     base,
+			Hosts:    r.Hosts,
+			Interval: r.PollInterval.Duration,
+		}
+		if n.fleet == nil {
+			name := r.Name
+			pr.Stats = func() follow.Stats { return n.stats(name) }
+		}
+		repos = append(repos, pr)
+	}
+	return repos, nil
+}
+
+// errStopped: a reload that came after the shutdown began.
+var errStopped = errors.New("node is shutting down")

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"reflect"
+
+	"github.com/irpki/rrdp-proxy/conf"
+	"github.com/irpki/rrdp-proxy/proxy/follow"
+)
+
+// startRepos makes the followers and the server match the repositories of
+// cfg: followers of repositories that are new or whose table changed start
+// (from the head the cache holds, so they fetch only what changed), those of
+// repositories that went or changed stop, and the server serves the new
+// list. Nothing changes when an error is returned. n.mu is held.
+func (n *node) startRepos(cfg *conf.Config) error {
+	type plan struct {
+		repo *conf.Repository
+		base string
+		fc   follow.Config
+	}
+	keep := make(map[string]*follower)
+	var plans []plan
+	discard := func() {
+		for _, p := range plans {
+			p.fc.Client.Close()
+		}
+	}
+	for i := range cfg.Repositories {
+		r := &cfg.Repositories[i]
+		base, err := baseURI(cfg, r)
+		if err != nil {
+			discard()
+			return err
+		}
+		if old := n.repos[r.Name]; old != nil && old.base == base && reflect.DeepEqual(old.repo, *r) {
+			keep[r.Name] = old
+			continue
+		}
+		fc, err := n.followConfig(cfg, r)
+		if err != nil {
+			discard()
+			return err
+		}
+		plans = append(plans, plan{r, base, fc})
+	}
+	repos, err := n.serverRepos(cfg)
+	if err == nil {
+		err = n.srv.SetRepos(repos)
+	}
+	if err != nil {
+		discard()
+		return err
+	}
+	// Stop the followers of repositories that went or changed, and wait
+	// for them: the successor of a changed one continues from its last
+	// head, and two followers never publish one repository at once.
+	next := make(map[string]*follower, len(cfg.Repositories))
+	for name, old := range n.repos {
+		if keep[name] != old {
+			old.cancel()
+			<-old.done
+			n.log.Info("repository stopped", "repo", name)
+		}
+	}
+	maps.Copy(next, keep)
+	for _, p := range plans {
+		fc := p.fc
+		fc.Store = n.cache
+		fc.Blobs = n.cache.Blob
+		old := n.repos[p.repo.Name]
+		if h := n.cache.Head(p.repo.Key()); h != nil && (old == nil || old.base == p.base) {
+			// A head published under another base names other URIs:
+			// the follower then starts afresh.
+			fc.Start = h
+		}
+		f, err := follow.New(fc)
+		if err != nil {
+			// The server routes the repository and /readyz reports it
+			// missing; the next reload may fix it.
+			fc.Client.Close()
+			n.log.Error("repository not followed", "repo", p.repo.Name, "err", err)
+			continue
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		fl := &follower{repo: *p.repo, base: p.base, f: f, client: fc.Client, cancel: cancel, done: make(chan struct{})}
+		n.wg.Go(func() {
+			defer close(fl.done)
+			defer fl.client.Close()
+			fl.f.Run(ctx)
+		})
+		next[p.repo.Name] = fl
+		from := "nothing"
+		if fc.Start != nil {
+			from = fmt.Sprintf("serial %d", fc.Start.Serial)
+		}
+		n.log.Info("repository started", "repo", p.repo.Name, "origin", p.repo.Origin, "base", p.base, "from", from)
+	}
+	n.statsMu.Lock()
+	n.repos = next
+	n.statsMu.Unlock()
+	n.cfg = cfg
+	return nil
+}
+
+// stats returns the counters of the follower of the repository called
+// name, for the server's metrics and status page.
+func (n *node) stats(name string) follow.Stats {
+	n.statsMu.RLock()
+	f := n.repos[name]
+	n.statsMu.RUnlock()
+	if f == nil {
+		return follow.Stats{}
+	}
+	return f.f.Stats()
+}
+
+// Reload applies cfg, a configuration loaded again (SIGHUP), as far as it
+// can without a restart:
+//
+//   - live: the repositories (added, removed, or changed: their followers
+//     start and stop, the server's routes follow), server.mirror_base (the
+//     mirror repositories move) and server.log_level;
+//   - only at the next start, and logged as such: server.listen,
+//     server.tls_listen and the certificate, the server's timeouts and
+//     connection limits, notification_max_age, node and log_format (the
+//     listeners and the HTTP server are made once); the [cache] table
+//     (memory budget, state_dir, Redis: the tiers are opened once); and,
+//     with Redis, the repositories too (the fleet node owns the followers
+//     and its cache).
+//
+// On error nothing changes and the old configuration stays in force.
+func (n *node) Reload(cfg *conf.Config) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return errStopped
+	}
+	old := n.cfg
+	for _, key := range restartKeys(old, cfg) {
+		n.log.Warn("configuration change needs a restart: ignored", "key", key)
+	}
+	if n.fleet != nil {
+		if !reflect.DeepEqual(old.Repositories, cfg.Repositories) || old.Server.MirrorBase != cfg.Server.MirrorBase {
+			n.log.Warn("configuration change needs a restart with redis: ignored", "key", "repository")
+		}
+	} else if err := n.startRepos(cfg); err != nil {
+		return err
+	}
+	if n.opts.Level != nil {
+		n.opts.Level.Set(cfg.Server.Level())
+	}
+	n.cfg = cfg
+	return nil
+}
+
+// restartKeys lists the keys that differ between a and b and take effect
+// only at the next start.
+func restartKeys(a, b *conf.Config) []string {
+	var keys []string
+	diff := func(key string, x, y any) {
+		if !reflect.DeepEqual(x, y) {
+			keys = append(keys, key)
+		}
+	}
+	s, t := &a.Server, &b.Server
+	diff("server.listen", s.Listen, t.Listen)
+	diff("server.tls_listen", s.TLSListen, t.TLSListen)
+	diff("server.tls_cert", s.TLSCert, t.TLSCert)
+	diff("server.tls_key", s.TLSKey, t.TLSKey)
+	diff("server.read_timeout", s.ReadTimeout, t.ReadTimeout)
+	diff("server.write_timeout", s.WriteTimeout, t.WriteTimeout)
+	diff("server.idle_timeout", s.IdleTimeout, t.IdleTimeout)
+	diff("server.max_conns", s.MaxConns, t.MaxConns)
+	diff("server.max_conns_per_ip", s.MaxConnsPerIP, t.MaxConnsPerIP)
+	diff("server.notification_max_age", s.NotificationMaxAge, t.NotificationMaxAge)
+	diff("server.node", s.Node, t.Node)
+	diff("server.log_format", s.LogFormat, t.LogFormat)
+	diff("cache.memory", a.Cache.Memory, b.Cache.Memory)
+	diff("cache.state_dir", a.Cache.StateDir, b.Cache.StateDir)
+	diff("cache.redis", a.Cache.Redis != nil, b.Cache.Redis != nil)
+	if a.Cache.Redis != nil && b.Cache.Redis != nil {
+		x, y := *a.Cache.Redis, *b.Cache.Redis
+		x.RootCAs, y.RootCAs = nil, nil // pools from one file differ as pointers
+		diff("cache.redis", x, y)
+	}
+	if !bytes.Equal(pullConfig(a).CAPEM, pullConfig(b).CAPEM) {
+		keys = append(keys, "repository.ca_file (of the pull-through client)")
+	}
+	return keys
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/irpki/rrdp-proxy/conf"
+)
+
+const serveAbout = `Run the proxy from a configuration file (see rrdp-proxy config example):
+follow every repository it names, keep their verified states in the cache
+(memory; the state directory with cache.state_dir, which makes a restart
+serve at once even while an origin is down; a fleet's Redis with
+[cache.redis]) and serve them over HTTP and HTTPS in both formats, XML and
+.bin, with /metrics, /healthz, /readyz, /status and /status.json.
+
+SIGHUP reloads the configuration: repositories are added, removed and
+changed without a restart, and the log level follows. Listen addresses,
+the certificate, the server's timeouts and limits, the [cache] table and,
+with Redis, the repositories take effect at the next start; a reload
+that changes them says so in the log. A configuration that does not load
+is logged and the running one kept.
+
+SIGTERM or SIGINT shuts down gracefully: no new connections, downloads
+under way finish for up to 30s.`
+
+func runServe(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", "--config FILE", serveAbout, stderr)
+	file := fs.String("config", "", "the configuration `file` (required)")
+	if err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *file == "" {
+		fmt.Fprintln(stderr, "rrdp-proxy serve: --config is required")
+		fs.Usage()
+		return errUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return serve(ctx, serveOptions{Config: *file, Reload: hup, Log: stderr})
+}
+
+// serveOptions is what serve takes beside a context.
+type serveOptions struct {
+	// Config is the configuration file.
+	Config string
+	// Reload receives a value (SIGHUP) for each reload of Config.
+	Reload <-chan os.Signal
+	// Log receives the log.
+	Log io.Writer
+	// Listeners are listeners already open, by the address of the
+	// configuration they stand for (tests).
+	Listeners map[string]net.Listener
+}
+
+// serve runs a node from the configuration file until ctx ends, reloading
+// it on each value of opts.Reload.
+func serve(ctx context.Context, opts serveOptions) error {
+	cfg, err := conf.Load(opts.Config)
+	if err != nil {
+		return err
+	}
+	level := new(slog.LevelVar)
+	level.Set(cfg.Server.Level())
+	log := newLogger(opts.Log, cfg.Server.LogFormat, level)
+	n, err := newNode(ctx, cfg, nodeOptions{Logger: log, Level: level, Listeners: opts.Listeners})
+	if err != nil {
+		return err
+	}
+	var addrs []string
+	for _, a := range n.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	log.Info("rrdp-proxy starting", "version", Version(), "config", opts.Config, "listen", addrs,
+		"repositories", len(cfg.Repositories), "node", cfg.Server.Node)
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			return nil
+		case <-opts.Reload:
+			cfg, err := conf.Load(opts.Config)
+			if err == nil {
+				err = n.Reload(cfg)
+			}
+			if err != nil {
+				log.Error("reload failed: the running configuration stays", "config", opts.Config, "err", err)
+				continue
+			}
+			log.Info("configuration reloaded", "config", opts.Config, "repositories", len(cfg.Repositories))
+		}
+	}
+}
+
+// newLogger returns the process's log: text or JSON lines on w.
+func newLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
+	hopts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, hopts))
+	}
+	return slog.New(slog.NewTextHandler(w, hopts))
+}

@@ -1,6 +1,9 @@
 package e2e_test
 
 import (
+	"errors"
+	"io/fs"
+	"os"
 	"context"
 	"fmt"
 	"net"
@@ -9,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
 )
@@ -21,16 +25,17 @@ import (
 //	  -> rpki-client, FORT
 //
 // As in proxy's relying-party rig, the repository names the public
-// address (the edge), and its origin is reached under another: nginx
-// serves beside the repository's notification a copy naming the files at
-// nginx (origin-notification.xml), which the core follows. The TA
-// certificate, which is not RRDP, comes from nginx: the TAL the relying
-// parties use names it there.
+// address (the edge), and its origin is reached under another, as a
+// reverse proxy reaches its publication server by an internal name:
+// nginx serves a view of the repository (see originView) whose
+// notification names the files at nginx. The TA certificate, which is not
+// RRDP, comes from nginx: the TAL the relying parties use names it there.
 type chain struct {
 	t      *testing.T
 	ctx    context.Context
 	pki    *rp.PKI
-	dir    string // nginx's root
+	dir    string // the repository
+	view   string // nginx's root: originView of dir
 	public string // https://localhost:P/
 	talSrc string // the repository's TAL
 	tal    string // the relying parties' TAL
@@ -42,19 +47,23 @@ type chain struct {
 	rcCache string
 	// when is the relying parties' clock (zero: the real one).
 	when time.Time
+	// spawn starts the core and the edge.
+	spawn starter
 }
 
-// newChain starts nginx on dir; the edge will listen on lns, whose port
-// the repository's URIs name. Call start once the repository is there.
-func newChain(t *testing.T, ctx context.Context, pki *rp.PKI, dir, talSrc string, lns []net.Listener) *chain {
+// newChain starts nginx on a view of dir; the edge will listen on lns,
+// whose port the repository's URIs name. Call start once the repository
+// is there.
+func newChain(t *testing.T, ctx context.Context, spawn starter, pki *rp.PKI, dir, talSrc string, lns []net.Listener) *chain {
 	t.Helper()
-	c := &chain{t: t, ctx: ctx, pki: pki, dir: dir, talSrc: talSrc,
+	c := &chain{t: t, ctx: ctx, spawn: spawn, pki: pki, dir: dir, talSrc: talSrc,
 		public:  fmt.Sprintf("https://localhost:%d/", lns[0].Addr().(*net.TCPAddr).Port),
+		view:    t.TempDir(),
 		tal:     filepath.Join(t.TempDir(), "ta.tal"),
 		rcCache: t.TempDir(),
 	}
 	var err error
-	if c.origin, err = rp.NewOrigin(rp.OriginConfig{Dir: dir, PKI: pki, Nginx: true}); err != nil {
+	if c.origin, err = rp.NewOrigin(rp.OriginConfig{Dir: c.view, PKI: pki, Nginx: true}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -74,13 +83,13 @@ func (c *chain) start(edgeLns []net.Listener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.core = startNode(t, nodeConfig{
+	c.core = c.spawn(t, nodeConfig{
 		name:   "core",
-		follow: c.origin.URL() + "rrdp/origin-notification.xml",
+		follow: c.origin.URL() + "rrdp/notification.xml",
 		public: fmt.Sprintf("https://localhost:%d/", coreLns[0].Addr().(*net.TCPAddr).Port),
 		lns:    coreLns, pki: c.pki,
 	})
-	c.edge = startNode(t, nodeConfig{
+	c.edge = c.spawn(t, nodeConfig{
 		name:   "edge",
 		follow: c.core.url("notification.bin"),
 		public: c.public,
@@ -88,16 +97,44 @@ func (c *chain) start(edgeLns []net.Listener) {
 	})
 }
 
-// publish writes the origin's notification and the relying parties' TAL.
+// publish updates nginx's view and the relying parties' TAL.
 func (c *chain) publish() {
 	c.t.Helper()
-	for _, f := range []struct{ dst, src string }{
-		{filepath.Join(c.dir, "rrdp", "origin-notification.xml"), filepath.Join(c.dir, "rrdp", "notification.xml")},
-		{c.tal, c.talSrc},
-	} {
-		if err := rp.Rewrite(f.dst, f.src, c.public, c.origin.URL()); err != nil {
-			c.t.Fatal(err)
+	originView(c.t, c.dir, c.view, c.public, c.origin.URL())
+	if err := rp.Rewrite(c.tal, c.talSrc, c.public, c.origin.URL()); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// originView makes view show the repository in dir, which names its files
+// under public, as its publication server serves it at origin: every
+// file and directory of dir and of dir/rrdp is linked, except
+// rrdp/notification.xml, which is rewritten to name the files at origin.
+// It is called again after each change of the repository.
+func originView(t *testing.T, dir, view, public, origin string) {
+	t.Helper()
+	for _, sub := range []string{".", "rrdp"} {
+		ents, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil {
+			t.Fatal(err)
 		}
+		if err := os.MkdirAll(filepath.Join(view, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			rel := filepath.Join(sub, e.Name())
+			if rel == "rrdp" || rel == filepath.Join("rrdp", "notification.xml") {
+				continue
+			}
+			err := os.Symlink(filepath.Join(dir, rel), filepath.Join(view, rel))
+			if err != nil && !errors.Is(err, fs.ErrExist) {
+				t.Fatal(err)
+			}
+		}
+	}
+	notif := filepath.Join("rrdp", "notification.xml")
+	if err := rp.Rewrite(filepath.Join(view, notif), filepath.Join(dir, notif), public, origin); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -105,9 +142,8 @@ func (c *chain) publish() {
 // and the edge serves it too, through the core's .bin.
 func (c *chain) reach(session string, serial uint64) {
 	c.t.Helper()
-	h := c.core.waitHead(session, serial)
-	_, bin := h.Sessions()
-	c.edge.waitHead(bin, serial)
+	c.core.waitState(session, serial, time.Minute)
+	c.edge.waitState(c.core.notification(irpki.FormatBin).SessionID, serial, time.Minute)
 }
 
 // validate runs rpki-client (with its cache) and FORT through the edge;
@@ -160,20 +196,6 @@ func (c *chain) originFetched() []string {
 		}
 	}
 	return paths
-}
-
-// counts are the requests a node answered with 200, by kind and format.
-type counts struct{ xmlSnap, xmlDelta, binSnap, binDelta int }
-
-func (n *node) counts() counts {
-	return counts{
-		xmlSnap: n.requests("snapshot", "xml", 200), xmlDelta: n.requests("delta", "xml", 200),
-		binSnap: n.requests("snapshot", "bin", 200), binDelta: n.requests("delta", "bin", 200),
-	}
-}
-
-func (c counts) sub(o counts) counts {
-	return counts{c.xmlSnap - o.xmlSnap, c.xmlDelta - o.xmlDelta, c.binSnap - o.binSnap, c.binDelta - o.binDelta}
 }
 
 func hasSuffix(paths []string, suffix string) []string {

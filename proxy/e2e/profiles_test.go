@@ -61,48 +61,30 @@ func syncProfile(t *testing.T, src string) {
 		t.Fatal(err)
 	}
 
-	// nginx serves the directory through links, beside a notification
-	// naming the files at nginx.
-	tree := t.TempDir()
-	rrdpDir := filepath.Join(tree, "rrdp")
-	if err := os.Mkdir(rrdpDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ents, err := os.ReadDir(filepath.Dir(notif))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			if err := os.Symlink(filepath.Join(filepath.Dir(notif), e.Name()), filepath.Join(rrdpDir, e.Name())); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 	pki, err := rp.NewPKI(t.TempDir(), rp.PKIConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	origin, err := rp.NewOrigin(rp.OriginConfig{Dir: tree, PKI: pki, NoIPv6: true, Nginx: true})
+	// nginx serves the directory in place, through links.
+	view := t.TempDir()
+	origin, err := rp.NewOrigin(rp.OriginConfig{Dir: view, PKI: pki, NoIPv6: true, Nginx: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { origin.Close() })
-	if err := rp.Rewrite(filepath.Join(rrdpDir, "origin-notification.xml"), notif, public, origin.URL()); err != nil {
-		t.Fatal(err)
-	}
+	originView(t, src, view, public, origin.URL())
 	lns, err := rp.Listen(0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	core := startNode(t, nodeConfig{
-		name: "core", follow: origin.URL() + "rrdp/origin-notification.xml",
+		name: "core", follow: origin.URL() + "rrdp/notification.xml",
 		public: fmt.Sprintf("https://localhost:%d/", lns[0].Addr().(*net.TCPAddr).Port),
 		lns:    lns, pki: pki,
 	})
-	h := core.waitHeadFor(n.SessionID, n.Serial, 50*time.Minute)
-	t.Logf("core: serial %d in %v; snapshot %s", n.Serial, time.Since(start).Round(time.Millisecond), snapshotSizes(h))
+	core.waitState(n.SessionID, n.Serial, 50*time.Minute)
+	t.Logf("core: serial %d in %v; snapshot %s", n.Serial, time.Since(start).Round(time.Millisecond), snapshotSizes(core.follower.Head()))
 	sum := syncBoth(t, ctx, pki, core, t.TempDir(), filepath.Base(src))
 	if sum.files == 0 {
 		t.Error("empty trees")

@@ -194,7 +194,7 @@ func TestSyncFormats(t *testing.T) {
 			})
 			out := t.TempDir()
 			in := repo.Info()
-			core.waitHead(in.SessionID, in.Serial)
+			core.waitState(in.SessionID, in.Serial, time.Minute)
 			t.Logf("repository created and followed in %v", time.Since(start).Round(time.Millisecond))
 			sum := syncBoth(t, ctx, pki, core, out, "first serial")
 			if sum.files < in.Objects {
@@ -207,7 +207,7 @@ func TestSyncFormats(t *testing.T) {
 					t.Fatal(err)
 				}
 				in = repo.Info()
-				core.waitHead(in.SessionID, in.Serial)
+				core.waitState(in.SessionID, in.Serial, time.Minute)
 			}
 			t.Logf("three serials published and followed in %v", time.Since(start).Round(time.Millisecond))
 			before := core.counts()
@@ -224,7 +224,7 @@ func TestSyncFormats(t *testing.T) {
 				t.Fatal(err)
 			}
 			in = repo.Info()
-			core.waitHead(in.SessionID, in.Serial)
+			core.waitState(in.SessionID, in.Serial, time.Minute)
 			t.Logf("session reset published and followed in %v", time.Since(start).Round(time.Millisecond))
 			syncBoth(t, ctx, pki, core, out, "after a session reset")
 		})

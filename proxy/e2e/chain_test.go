@@ -1,12 +1,12 @@
 package e2e_test
 
 import (
-	"errors"
-	"io/fs"
-	"os"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"

@@ -2,6 +2,11 @@
 
 package e2e_test
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 func childAttr() *syscall.SysProcAttr { return nil }
+
+func maxRSS(*os.ProcessState) int64 { return 0 }

@@ -85,9 +85,15 @@ func syncProfile(t *testing.T, src string) {
 	})
 	core.waitState(n.SessionID, n.Serial, 50*time.Minute)
 	t.Logf("core: serial %d in %v; snapshot %s", n.Serial, time.Since(start).Round(time.Millisecond), snapshotSizes(core.follower.Head()))
-	sum := syncBoth(t, ctx, pki, core, t.TempDir(), filepath.Base(src))
-	if sum.files == 0 {
-		t.Error("empty trees")
+	// Twice, in both orders, for a baseline within the run.
+	for i := range 2 {
+		sum := syncBoth(t, ctx, pki, core, t.TempDir(), fmt.Sprintf("%s, run %d", filepath.Base(src), i+1), i == 1)
+		if sum.files == 0 {
+			t.Error("empty trees")
+		}
+		if t.Failed() {
+			break
+		}
 	}
 }
 

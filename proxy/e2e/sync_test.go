@@ -39,9 +39,23 @@ var binary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
+// run is what one command took.
+type run struct {
+	wall, cpu time.Duration // cpu: user and system
+	maxRSS    int64         // bytes; 0 where unknown
+}
+
+func (r run) String() string {
+	s := fmt.Sprintf("%v wall, %v cpu", r.wall.Round(time.Millisecond), r.cpu.Round(time.Millisecond))
+	if r.maxRSS > 0 {
+		s += fmt.Sprintf(", %d MiB max RSS", r.maxRSS>>20)
+	}
+	return s
+}
+
 // runSync runs `rrdp-proxy sync --once` from url into out (its state in
-// out.state) and returns how long it took.
-func runSync(t *testing.T, ctx context.Context, pki *rp.PKI, url, out string) time.Duration {
+// out.state) and returns what it took.
+func runSync(t *testing.T, ctx context.Context, pki *rp.PKI, url, out string) run {
 	t.Helper()
 	bin, err := binary()
 	if err != nil {
@@ -53,7 +67,8 @@ func runSync(t *testing.T, ctx context.Context, pki *rp.PKI, url, out string) ti
 	if err != nil {
 		t.Fatalf("rrdp-proxy sync %s: %v\n%s", url, err, b)
 	}
-	return time.Since(start)
+	ps := cmd.ProcessState
+	return run{wall: time.Since(start), cpu: ps.UserTime() + ps.SystemTime(), maxRSS: maxRSS(ps)}
 }
 
 // treeSum is what compareTrees counted.
@@ -138,15 +153,24 @@ func compareTrees(t *testing.T, a, b string) treeSum {
 	return sum
 }
 
-// syncBoth syncs from the core's notification.xml and notification.bin
-// and compares the trees.
-func syncBoth(t *testing.T, ctx context.Context, pki *rp.PKI, core *node, dir, what string) treeSum {
+// syncBoth syncs from the core's notification.xml and notification.bin,
+// in that order or, with binFirst, the other, and compares the trees.
+func syncBoth(t *testing.T, ctx context.Context, pki *rp.PKI, core *node, dir, what string, binFirst bool) treeSum {
 	t.Helper()
 	xmlOut, binOut := filepath.Join(dir, "from-xml"), filepath.Join(dir, "from-bin")
-	dx := runSync(t, ctx, pki, core.url("notification.xml"), xmlOut)
-	db := runSync(t, ctx, pki, core.url("notification.bin"), binOut)
+	var dx, db run
+	if binFirst {
+		db = runSync(t, ctx, pki, core.url("notification.bin"), binOut)
+		dx = runSync(t, ctx, pki, core.url("notification.xml"), xmlOut)
+	} else {
+		dx = runSync(t, ctx, pki, core.url("notification.xml"), xmlOut)
+		db = runSync(t, ctx, pki, core.url("notification.bin"), binOut)
+	}
+	start := time.Now()
 	sum := compareTrees(t, xmlOut, binOut)
-	t.Logf("%s: %d files, %d bytes, identical from XML (%v) and .bin (%v)", what, sum.files, sum.bytes, dx.Round(time.Millisecond), db.Round(time.Millisecond))
+	if !t.Failed() {
+		t.Logf("%s: %d files, %d bytes, identical (compared in %v); sync from XML: %v; from .bin: %v", what, sum.files, sum.bytes, time.Since(start).Round(time.Millisecond), dx, db)
+	}
 	return sum
 }
 
@@ -196,7 +220,7 @@ func TestSyncFormats(t *testing.T) {
 			in := repo.Info()
 			core.waitState(in.SessionID, in.Serial, time.Minute)
 			t.Logf("repository created and followed in %v", time.Since(start).Round(time.Millisecond))
-			sum := syncBoth(t, ctx, pki, core, out, "first serial")
+			sum := syncBoth(t, ctx, pki, core, out, "first serial", false)
 			if sum.files < in.Objects {
 				t.Errorf("first serial: %d files, want the %d objects and the marker", sum.files, in.Objects)
 			}
@@ -211,7 +235,7 @@ func TestSyncFormats(t *testing.T) {
 			}
 			t.Logf("three serials published and followed in %v", time.Since(start).Round(time.Millisecond))
 			before := core.counts()
-			syncBoth(t, ctx, pki, core, out, "after three serials")
+			syncBoth(t, ctx, pki, core, out, "after three serials", true)
 			if d := core.counts().sub(before); d.xmlSnap != 0 || d.binSnap != 0 || d.xmlDelta != 3 || d.binDelta != 3 {
 				t.Errorf("after three serials: the syncs fetched %+v from the core, want 3 deltas in each format and no snapshot", d)
 			}
@@ -226,7 +250,7 @@ func TestSyncFormats(t *testing.T) {
 			in = repo.Info()
 			core.waitState(in.SessionID, in.Serial, time.Minute)
 			t.Logf("session reset published and followed in %v", time.Since(start).Round(time.Millisecond))
-			syncBoth(t, ctx, pki, core, out, "after a session reset")
+			syncBoth(t, ctx, pki, core, out, "after a session reset", false)
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -91,8 +92,14 @@ func testChain(t *testing.T, spawn starter) {
 	if in.Serial != 4 {
 		t.Fatalf("serial %d after three more, want 4", in.Serial)
 	}
-	if got := hasSuffix(c.originFetched(), "snapshot.xml"); len(got) != 0 {
+	fetched := c.originFetched()
+	if got := hasSuffix(fetched, "snapshot.xml"); len(got) != 0 {
 		t.Errorf("after three serials: the core fetched snapshots from the origin: %v", got)
+	}
+	for _, d := range in.Deltas {
+		if !slices.Contains(fetched, "/"+d.Path) {
+			t.Errorf("after three serials: the core did not fetch delta %d (/%s) from the origin; it fetched %v", d.Serial, d.Path, fetched)
+		}
 	}
 	if d := c.core.counts().sub(core0); d.binDelta != 3 || d.binSnap != 0 {
 		t.Errorf("after three serials: the core served the edge %d .bin deltas and %d .bin snapshots, want 3 and 0", d.binDelta, d.binSnap)

@@ -136,12 +136,17 @@ func testChain(t *testing.T, spawn starter) {
 // (../shared/realdata) through nginx, the core and the edge at
 // localhost:3000, the address its certificates name, with the relying
 // parties' clock at 2023-02-14, when its objects are valid. Their VRPs
-// must equal the oracle's.
+// must equal the oracle's. The nodes run as in TestChain.
 func TestChainKrill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("relying parties take a while")
 	}
 	rp.Require(t, rpTools...)
+	t.Run("packages", func(t *testing.T) { testChainKrill(t, startNode) })
+	t.Run("serve", func(t *testing.T) { testChainKrill(t, startServe) })
+}
+
+func testChainKrill(t *testing.T, spawn starter) {
 	good := realdata.Path(t, "krill-sync", "test-resources", "validation", "good")
 	oracle := realdata.Path(t, "krill-sync", "oracle")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -156,7 +161,7 @@ func TestChainKrill(t *testing.T) {
 		t.Fatalf("the edge must listen at localhost:3000, which the Krill certificates name: %v", err)
 	}
 	const session = "cd0c701d-ff09-4e95-8f2a-fa24de875fb5" // serial 3
-	c := newChain(t, ctx, startNode, pki, good, filepath.Join(good, "ta.tal"), edgeLns)
+	c := newChain(t, ctx, spawn, pki, good, filepath.Join(good, "ta.tal"), edgeLns)
 	// The TAL names ta/ta.cer; the data set has it at the top.
 	if err := os.Mkdir(filepath.Join(c.view, "ta"), 0o755); err != nil {
 		t.Fatal(err)

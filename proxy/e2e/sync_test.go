@@ -21,11 +21,16 @@ import (
 
 // binary builds cmd/rrdp-proxy once per test binary, into binDir.
 var binary = sync.OnceValues(func() (string, error) {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", fmt.Errorf("build rrdp-proxy: no source path")
+	// The module root is two levels up from this package's source, which
+	// is also the working directory of go test.
+	dir, err := os.Getwd()
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		dir, err = filepath.Dir(file), nil
 	}
-	root := filepath.Join(filepath.Dir(file), "..", "..")
+	if err != nil {
+		return "", fmt.Errorf("build rrdp-proxy: %w", err)
+	}
+	root := filepath.Join(dir, "..", "..")
 	bin := filepath.Join(binDir, "rrdp-proxy")
 	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goCmd); err != nil {

@@ -84,14 +84,17 @@ type follower struct {
 // newNode builds a node for cfg: it opens the tiers, loads the heads they
 // hold (so that a restarted node serves at once, even while its origins are
 // down), and listens. Run starts it.
-func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (n *node, err error) {
+func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	n = &node{opts: opts, log: opts.Logger, cfg: cfg, repos: map[string]*follower{}}
+	n := &node{opts: opts, log: opts.Logger, cfg: cfg, repos: map[string]*follower{}}
 	defer func() {
 		if err != nil {
 			n.close()
+			for _, ln := range opts.Listeners {
+				ln.Close() // taken over, even when not used
+			}
 		}
 	}()
 	ccfg := cfg.Cache.Config()

@@ -94,7 +94,18 @@ func (o *origins) writeConfig(t *testing.T, file, addr, extra string, repos ...s
 		fmt.Fprintf(&b, "[[repository]]\nname = %q\norigin = %q\nmode = \"mirror\"\nca_file = %q\npoll_interval = \"1s\"\n\n",
 			name, o.notification(name), o.ca)
 	}
-	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+	writeAtomic(t, file, []byte(b.String()))
+}
+
+// writeAtomic replaces file with b in one rename, so that a serve reading
+// it meanwhile sees the old or the new content.
+func writeAtomic(t *testing.T, file string, b []byte) {
+	t.Helper()
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -140,7 +151,11 @@ func startServe(t *testing.T, file, addr string, write func(addr string)) *runni
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{addr: addr, base: "http://" + addr, reload: make(chan os.Signal, 1), log: new(syncBuffer), cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		r.done <- serve(ctx, serveOptions{Config: file, Reload: r.reload, Log: r.log, Listeners: map[string]net.Listener{addr: ln}})
+		err := serve(ctx, serveOptions{Config: file, Reload: r.reload, Log: r.log, Listeners: map[string]net.Listener{addr: ln}})
+		if err != nil {
+			fmt.Fprintf(r.log, "serve returned: %v\n", err)
+		}
+		r.done <- err
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -175,19 +190,27 @@ func (r *running) stop(t *testing.T) {
 
 var testClient = &http.Client{Timeout: 10 * time.Second}
 
-// get fetches base+path and returns the status and the body.
+// get fetches url and returns the status and the body.
 func get(t *testing.T, url string) (int, []byte) {
 	t.Helper()
+	code, b, err := try(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, b
+}
+
+func try(url string) (int, []byte, error) {
 	resp, err := testClient.Get(url)
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		return 0, nil, fmt.Errorf("GET %s: %w", url, err)
 	}
-	return resp.StatusCode, b
+	return resp.StatusCode, b, nil
 }
 
 // waitStatus polls url until it answers want, for up to a minute.
@@ -195,12 +218,12 @@ func waitStatus(t *testing.T, url string, want int, log fmt.Stringer) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		code, body := get(t, url)
-		if code == want {
+		code, body, err := try(url)
+		if err == nil && code == want {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: got %d (%q), want %d within a minute\nlog:\n%s", url, code, body, want, log)
+			t.Fatalf("GET %s: got %d (%q, %v), want %d within a minute\nlog:\n%s", url, code, body, err, want, log)
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
 	}
@@ -256,9 +279,7 @@ func TestServe(t *testing.T) {
 		checkNotifications(t, s.base+o.proxyPath("a"), o.repos["a"].Info().Serial)
 	})
 	t.Run("bad reload keeps the configuration", func(t *testing.T) {
-		if err := os.WriteFile(file, []byte("[server]\nlisten = 8080\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeAtomic(t, file, []byte("[server]\nlisten = 8080\n"))
 		s.reload <- syscall.SIGHUP
 		deadline := time.Now().Add(time.Minute)
 		for !strings.Contains(s.log.String(), "reload failed") {

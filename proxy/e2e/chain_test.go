@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
 
 // chain is the topology of the tests, on the loopback interface:
@@ -42,6 +44,10 @@ type chain struct {
 	origin *rp.Origin
 	core   *node
 	edge   *node
+	// twin is a second edge, behind the same public URL (as a fleet
+	// behind a load balancer) but on its own port; relying parties do
+	// not use it. It must serve the edge's bytes.
+	twin *node
 	// rcCache is rpki-client's cache, kept across runs so that it
 	// fetches deltas, as a relying party in production does.
 	rcCache string
@@ -95,6 +101,16 @@ func (c *chain) start(edgeLns []net.Listener) {
 		public: c.public,
 		lns:    edgeLns, pki: c.pki,
 	})
+	twinLns, err := rp.Listen(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.twin = c.spawn(t, nodeConfig{
+		name:   "twin",
+		follow: c.core.url("notification.bin"),
+		public: c.public,
+		lns:    twinLns, pki: c.pki,
+	})
 }
 
 // publish updates nginx's view and the relying parties' TAL.
@@ -143,7 +159,34 @@ func originView(t *testing.T, dir, view, public, origin string) {
 func (c *chain) reach(session string, serial uint64) {
 	c.t.Helper()
 	c.core.waitState(session, serial, time.Minute)
-	c.edge.waitState(c.core.notification(irpki.FormatBin).SessionID, serial, time.Minute)
+	bin := c.core.notification(irpki.FormatBin).SessionID
+	c.edge.waitState(bin, serial, time.Minute)
+	c.twin.waitState(bin, serial, time.Minute)
+	c.sameBytes()
+}
+
+// sameBytes checks that the edge and its twin serve the same bytes for
+// the XML notification and every file it names: the XML regenerated from
+// .bin is deterministic, so a fleet of edges agrees (DESIGN.md).
+func (c *chain) sameBytes() {
+	c.t.Helper()
+	a, b := c.edge.fetch(c.edge.url("notification.xml")), c.twin.fetch(c.edge.url("notification.xml"))
+	if !bytes.Equal(a, b) {
+		c.t.Fatalf("the edge and its twin serve different notification.xml:\n%s\n%s", a, b)
+	}
+	n, _, err := rrdpxml.DecodeNotification(bytes.NewReader(a), rrdpxml.Limits{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	uris := []string{n.Snapshot.URI}
+	for _, d := range n.Deltas {
+		uris = append(uris, d.URI)
+	}
+	for _, u := range uris {
+		if !bytes.Equal(c.edge.fetch(u), c.twin.fetch(u)) {
+			c.t.Errorf("the edge and its twin serve different bytes for %s", u)
+		}
+	}
 }
 
 // validate runs rpki-client (with its cache) and FORT through the edge;

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -98,7 +99,8 @@ func startNode(t *testing.T, cfg nodeConfig) *node {
 		t.Fatal(err)
 	}
 	srv, err := proxy.New(proxy.Config{
-		Repos:    []proxy.Repo{{Name: cfg.name, Origin: cfg.follow, Base: n.base, Interval: pollInterval, Stats: n.follower.Stats}},
+		Repos: []proxy.Repo{{Name: cfg.name, Origin: cfg.follow, Base: n.base, Interval: pollInterval, Stats: n.follower.Stats,
+			Hosts: []string{"localhost"}}}, // any port, as startServe's configuration
 		Cache:    c,
 		Client:   client,
 		CertFile: cfg.pki.CertFile, KeyFile: cfg.pki.KeyFile,
@@ -134,11 +136,35 @@ func startNode(t *testing.T, cfg nodeConfig) *node {
 // url returns the public URL of a file of the node's repository.
 func (n *node) url(name string) string { return n.base + name }
 
+// fetch fetches an https URL naming the node's public host from this
+// node, whatever port the URL names.
+func (n *node) fetch(uri string) []byte {
+	n.t.Helper()
+	u, err := url.Parse(uri)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	host := u.Host
+	u.Host = n.addr
+	return n.getHost(u.String(), host)
+}
+
 // get fetches a URL of the node (capped at 64 MiB) and fails the test
 // unless the status is 200.
 func (n *node) get(url string) []byte {
 	n.t.Helper()
-	resp, err := n.client.Get(url)
+	return n.getHost(url, "")
+}
+
+// getHost is get with a Host header (none: the URL's).
+func (n *node) getHost(url, host string) []byte {
+	n.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	req.Host = host
+	resp, err := n.client.Do(req)
 	if err != nil {
 		n.t.Fatal(err)
 	}

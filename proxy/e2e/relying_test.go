@@ -73,14 +73,15 @@ func testChain(t *testing.T, spawn starter) {
 		t.Errorf("first serial: the edge serves session %s, want %s", xml, want)
 	}
 	c.originFetched()
+	edge0 := c.edge.counts() // after reach's comparison with the twin
 	c.validate("first serial", expected())
-	if n := c.edge.requests("snapshot", "xml", 200); n != 2 {
-		t.Errorf("first serial: the edge served %d XML snapshots, want 2 (one to each relying party)", n)
+	if d := c.edge.counts().sub(edge0); d.xmlSnap != 2 {
+		t.Errorf("first serial: the edge served %d XML snapshots, want 2 (one to each relying party)", d.xmlSnap)
 	}
 
 	// (b) Three serials, in two steps: the core applies the origin's XML
-	// deltas, the edge the core's .bin deltas.
-	core0, edge0 := c.core.counts(), c.edge.counts()
+	// deltas, the edge and its twin the core's .bin deltas.
+	core0 := c.core.counts()
 	for _, n := range []int{1, 2} {
 		if err := repo.Advance(now, n); err != nil {
 			t.Fatal(err)
@@ -101,9 +102,10 @@ func testChain(t *testing.T, spawn starter) {
 			t.Errorf("after three serials: the core did not fetch delta %d (/%s) from the origin; it fetched %v", d.Serial, d.Path, fetched)
 		}
 	}
-	if d := c.core.counts().sub(core0); d.binDelta != 3 || d.binSnap != 0 {
-		t.Errorf("after three serials: the core served the edge %d .bin deltas and %d .bin snapshots, want 3 and 0", d.binDelta, d.binSnap)
+	if d := c.core.counts().sub(core0); d.binDelta != 6 || d.binSnap != 0 {
+		t.Errorf("after three serials: the core served the edge and its twin %d .bin deltas and %d .bin snapshots, want 3 each and 0", d.binDelta, d.binSnap)
 	}
+	edge0 = c.edge.counts()
 	c.validate("after three serials", expected())
 	// rpki-client (with its cache) takes the three deltas; FORT, whose
 	// RRDP state lives in memory only, the snapshot.
@@ -113,7 +115,7 @@ func testChain(t *testing.T, spawn starter) {
 
 	// (c) A session reset at the origin: a new session at the edge too.
 	xml0 := c.edge.notification(irpki.FormatXML).SessionID
-	core0, edge0 = c.core.counts(), c.edge.counts()
+	core0 = c.core.counts()
 	if err := repo.ResetSession(now); err != nil {
 		t.Fatal(err)
 	}
@@ -123,9 +125,10 @@ func testChain(t *testing.T, spawn starter) {
 	if xml := c.edge.notification(irpki.FormatXML).SessionID; xml == xml0 {
 		t.Errorf("after a session reset: the edge still serves session %s", xml)
 	}
-	if d := c.core.counts().sub(core0); d.binSnap != 1 {
-		t.Errorf("after a session reset: the core served %d .bin snapshots, want 1", d.binSnap)
+	if d := c.core.counts().sub(core0); d.binSnap != 2 {
+		t.Errorf("after a session reset: the core served %d .bin snapshots, want 2 (the edge's and its twin's)", d.binSnap)
 	}
+	edge0 = c.edge.counts()
 	c.validate("after a session reset", expected())
 	if d := c.edge.counts().sub(edge0); d.xmlSnap != 2 {
 		t.Errorf("after a session reset: the edge served %d XML snapshots, want 2", d.xmlSnap)
@@ -186,14 +189,15 @@ func testChainKrill(t *testing.T, spawn starter) {
 	if d := rpki.DiffVRPs(fortWant, want, 10); d != "" {
 		t.Fatalf("the oracle's two files differ:\n%s", d)
 	}
+	edge0 := c.edge.counts()
 	c.validate("krill", want)
 	if xml, want := c.edge.notification(irpki.FormatXML).SessionID, irpki.DerivedSession(session); xml != want {
 		t.Errorf("the edge serves session %s, want %s, derived from Krill's", xml, want)
 	}
-	if n := c.edge.requests("snapshot", "xml", 200); n != 2 {
-		t.Errorf("the edge served %d XML snapshots, want one to each relying party", n)
+	if d := c.edge.counts().sub(edge0); d.xmlSnap != 2 {
+		t.Errorf("the edge served %d XML snapshots, want one to each relying party", d.xmlSnap)
 	}
-	if n := c.core.requests("snapshot", "bin", 200); n != 1 {
-		t.Errorf("the core served %d .bin snapshots, want one to the edge", n)
+	if n := c.core.requests("snapshot", "bin", 200); n != 2 {
+		t.Errorf("the core served %d .bin snapshots, want one to the edge and one to its twin", n)
 	}
 }

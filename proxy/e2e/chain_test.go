@@ -170,21 +170,28 @@ func (c *chain) reach(session string, serial uint64) {
 // .bin is deterministic, so a fleet of edges agrees (DESIGN.md).
 func (c *chain) sameBytes() {
 	c.t.Helper()
-	a, b := c.edge.fetch(c.edge.url("notification.xml")), c.twin.fetch(c.edge.url("notification.xml"))
+	sameBytes(c.t, c.edge, c.twin)
+}
+
+// sameBytes checks that nodes x and y, behind the same public URL, serve
+// the same XML notification and the same bytes for every file it names.
+func sameBytes(t *testing.T, x, y *node) {
+	t.Helper()
+	a, b := x.fetch(x.url("notification.xml")), y.fetch(x.url("notification.xml"))
 	if !bytes.Equal(a, b) {
-		c.t.Fatalf("the edge and its twin serve different notification.xml:\n%s\n%s", a, b)
+		t.Fatalf("%s and %s serve different notification.xml:\n%s\n%s", x.name, y.name, a, b)
 	}
 	n, _, err := rrdpxml.DecodeNotification(bytes.NewReader(a), rrdpxml.Limits{})
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	uris := []string{n.Snapshot.URI}
 	for _, d := range n.Deltas {
 		uris = append(uris, d.URI)
 	}
 	for _, u := range uris {
-		if !bytes.Equal(c.edge.fetch(u), c.twin.fetch(u)) {
-			c.t.Errorf("the edge and its twin serve different bytes for %s", u)
+		if !bytes.Equal(x.fetch(u), y.fetch(u)) {
+			t.Errorf("%s and %s serve different bytes for %s", x.name, y.name, u)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ import (
 // through a core node, runs `rrdp-proxy sync` from the core's
 // notification.xml and from its notification.bin, and compares the two
 // trees file by file. It logs the file counts, bytes and times.
+// RRDP_E2E_RUNS sets the number of sync pairs (2).
 func TestSyncProfiles(t *testing.T) {
 	root := os.Getenv("RRDP_E2E_PROFILES_DIR")
 	if root == "" {
@@ -85,9 +87,17 @@ func syncProfile(t *testing.T, src string) {
 	})
 	core.waitState(n.SessionID, n.Serial, 50*time.Minute)
 	t.Logf("core: serial %d in %v; snapshot %s", n.Serial, time.Since(start).Round(time.Millisecond), snapshotSizes(core.follower.Head()))
-	// Twice, in both orders, for a baseline within the run.
-	for i := range 2 {
-		sum := syncBoth(t, ctx, pki, core, t.TempDir(), fmt.Sprintf("%s, run %d", filepath.Base(src), i+1), i == 1)
+	// Twice by default (RRDP_E2E_RUNS), in both orders, for a baseline
+	// within the run.
+	runs := 2
+	if s := os.Getenv("RRDP_E2E_RUNS"); s != "" {
+		var err error
+		if runs, err = strconv.Atoi(s); err != nil || runs < 1 {
+			t.Fatalf("RRDP_E2E_RUNS=%q: want a positive number", s)
+		}
+	}
+	for i := range runs {
+		sum := syncBoth(t, ctx, pki, core, t.TempDir(), fmt.Sprintf("%s, run %d", filepath.Base(src), i+1), i%2 == 1)
 		if sum.files == 0 {
 			t.Error("empty trees")
 		}

@@ -193,7 +193,11 @@ poll_interval = %q
 	path := "/" + originHost + "/rrdp/"
 	syncDir := filepath.Join(dir, "sync")
 	binURL := "https://" + secure + path + "notification.bin"
-	objects, err := demoSync(binURL, pki.CAFile, syncDir, filepath.Join(originDir, filepath.FromSlash(repo.Info().Snapshot.Path)), stderr)
+	syncLog := io.Discard // its errors come back; its progress is noise here
+	if *verbose {
+		syncLog = stderr
+	}
+	objects, err := demoSync(binURL, pki.CAFile, syncDir, filepath.Join(originDir, filepath.FromSlash(repo.Info().Snapshot.Path)), syncLog)
 	if err != nil {
 		return err
 	}

@@ -340,7 +340,7 @@ func (n *node) followConfig(cfg *conf.Config, r *conf.Repository) (follow.Config
 	fc.Base = base
 	fc.Client = client
 	fc.Seed = seedOf(r.Name)
-	fc.Logger = n.log.With("repo", r.Name)
+	fc.Logger = n.log.With("name", r.Name)
 	if on := n.opts.OnChange; on != nil {
 		name := r.Name
 		fc.OnChange = func(h *follow.Head) { on(name, h) }

@@ -278,6 +278,28 @@ func TestServe(t *testing.T) {
 		checkNotifications(t, s.base+o.proxyPath("b"), o.repos["b"].Info().Serial)
 		checkNotifications(t, s.base+o.proxyPath("a"), o.repos["a"].Info().Serial)
 	})
+	t.Run("reload changes", func(t *testing.T) {
+		o.writeConfig(t, file, addr, state, "a", "b")
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeAtomic(t, file, bytes.Replace(b, []byte(`poll_interval = "1s"`), []byte(`poll_interval = "2s"`), 1))
+		s.reload <- syscall.SIGHUP
+		deadline := time.Now().Add(time.Minute)
+		want := fmt.Sprintf(`msg="repository started" repo=a origin=%s base=https://%s%s from="serial %d"`,
+			o.notification("a"), addr, o.proxyPath("a"), o.repos["a"].Info().Serial)
+		for !strings.Contains(s.log.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s in the log:\n%s", want, s.log)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if strings.Count(s.log.String(), `msg="repository started" repo=b`) != 1 {
+			t.Errorf("b, unchanged, was restarted:\n%s", s.log)
+		}
+		checkNotifications(t, s.base+o.proxyPath("a"), o.repos["a"].Info().Serial)
+	})
 	t.Run("bad reload keeps the configuration", func(t *testing.T) {
 		writeAtomic(t, file, []byte("[server]\nlisten = 8080\n"))
 		s.reload <- syscall.SIGHUP
@@ -357,5 +379,45 @@ func TestServeUsage(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, c.code, c.want)
 			}
 		})
+	}
+}
+
+// TestServeSignals runs the serve command as main does and drives it with
+// real signals: SIGHUP adds a repository, SIGTERM stops it with exit 0.
+func TestServeSignals(t *testing.T) {
+	o := newOrigins(t, "a", "b")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	file := filepath.Join(t.TempDir(), "rrdp-proxy.toml")
+	o.writeConfig(t, file, addr, "", "a")
+	log := new(syncBuffer)
+	code := make(chan int, 1)
+	go func() { code <- run([]string{"serve", "--config", file}, log, log) }()
+	base := "http://" + addr
+	// serve registers for the signals before it listens: once /readyz
+	// answers, a signal reaches it and not the default action.
+	waitStatus(t, base+"/readyz", http.StatusOK, log)
+	o.writeConfig(t, file, addr, "", "a", "b")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, base+o.proxyPath("b")+"notification.bin", http.StatusOK, log)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Errorf("exit %d after SIGTERM, want 0\nlog:\n%s", c, log)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("serve did not stop within a minute of SIGTERM\nlog:\n%s", log)
+	}
+	if !strings.Contains(log.String(), "msg=stopped") {
+		t.Errorf("no msg=stopped in the log:\n%s", log)
 	}
 }

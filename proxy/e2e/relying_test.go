@@ -132,6 +132,7 @@ func testChain(t *testing.T, spawn starter) {
 	c.publish()
 	in = repo.Info()
 	c.reach(in.SessionID, in.Serial)
+	late.waitState(c.core.notification(irpki.FormatBin).SessionID, in.Serial, time.Minute)
 	if xml := c.edge.notification(irpki.FormatXML).SessionID; xml == xml0 {
 		t.Errorf("after a session reset: the edge still serves session %s", xml)
 	}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -41,26 +40,15 @@ type rig struct {
 	srv      *Server
 }
 
-// listenPort listens on 127.0.0.1:port (a free one for 0) and on [::1]
-// at the same port when the host has it, waiting up to two minutes for a
-// fixed port that another package's test holds.
+// listenPort listens on localhost at port (a free one for 0), waiting up
+// to two minutes for a fixed port that another package's test holds.
 func listenPort(t *testing.T, port int) []net.Listener {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			lns := []net.Listener{ln}
-			if ln6, err := net.Listen("tcp", fmt.Sprintf("[::1]:%d", ln.Addr().(*net.TCPAddr).Port)); err == nil {
-				lns = append(lns, ln6) // the relying parties may try ::1 first
-			}
-			return lns
-		}
-		if port == 0 || time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling for the port with a deadline
+	lns, err := rp.Listen(port, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return lns
 }
 
 func newRig(t *testing.T, ctx context.Context, pki *rp.PKI, dir, talSrc string, lns []net.Listener) *rig {
@@ -140,11 +128,7 @@ func (g *rig) publish() {
 		{filepath.Join(g.dir, "rrdp", "notification.xml"), filepath.Join(g.dir, "rrdp", "origin-notification.xml")},
 		{g.talSrc, g.tal},
 	} {
-		b, err := os.ReadFile(f.from)
-		if err != nil {
-			g.t.Fatal(err)
-		}
-		if err := os.WriteFile(f.to, bytes.ReplaceAll(b, []byte(g.public), []byte(g.origin.URL())), 0o644); err != nil {
+		if err := rp.Rewrite(f.to, f.from, g.public, g.origin.URL()); err != nil {
 			g.t.Fatal(err)
 		}
 	}

@@ -124,6 +124,20 @@ func NewOrigin(cfg OriginConfig) (*Origin, error) {
 	return o, nil
 }
 
+// Listen listens on 127.0.0.1:port and, when the host has ::1, on [::1]
+// at the same port: a server the relying parties reach as "localhost"
+// must answer on both (see NoIPv6). Port 0 picks a free port; a fixed
+// port in use is retried until wait has passed, and the error then says
+// that another process holds it. The caller serves and closes the
+// listeners.
+func Listen(port int, wait time.Duration) ([]net.Listener, error) {
+	lns, err := listenWait(port, true, wait)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return lns, nil
+}
+
 // listenWait calls listen until the port is free or wait has passed.
 func listenWait(port int, ipv6 bool, wait time.Duration) ([]net.Listener, error) {
 	deadline := time.Now().Add(wait)

@@ -1,0 +1,129 @@
+package e2e_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startServe runs a node as `rrdp-proxy serve --config FILE`, with a
+// configuration equivalent to startNode's composition (poll interval 1s,
+// the shortest the configuration accepts).
+func startServe(t *testing.T, cfg nodeConfig) *node {
+	t.Helper()
+	n := newNode(t, cfg)
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The process binds the addresses itself: release them. Another
+	// process could take the port in between; the node then fails to
+	// start, clearly.
+	var addrs []string
+	for _, ln := range cfg.lns {
+		addrs = append(addrs, fmt.Sprintf("%q", ln.Addr().String()))
+		ln.Close()
+	}
+	file := filepath.Join(t.TempDir(), cfg.name+".toml")
+	conf := fmt.Sprintf(`[server]
+listen = []
+tls_listen = [%s]
+tls_cert = %q
+tls_key = %q
+node = %q
+log_level = "info"
+
+[cache]
+memory = "64MiB"
+
+[[repository]]
+name = %q
+origin = %q
+mode = "reverse"
+hosts = ["localhost"]
+base = %q
+ca_file = %q
+poll_interval = "1s"
+max_backoff = "2s"
+`, strings.Join(addrs, ", "), cfg.pki.CertFile, cfg.pki.KeyFile, cfg.name, cfg.name, cfg.follow, n.base, cfg.pki.CAFile)
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log lockedBuffer
+	cmd := exec.Command(bin, "serve", "--config", file)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("%s: rrdp-proxy serve: %v\n%s", cfg.name, err, log.String())
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+			t.Errorf("%s: rrdp-proxy serve did not stop within 30s of SIGTERM; killed\n%s", cfg.name, log.String())
+		}
+		if t.Failed() {
+			t.Logf("%s: rrdp-proxy serve log:\n%s", cfg.name, log.String())
+		}
+	})
+	// Wait until it completes a TLS handshake.
+	tlsConf := cfg.pki.ClientTLS()
+	tlsConf.ServerName = "localhost"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("%s: rrdp-proxy serve exited: %v\n%s", cfg.name, err, log.String())
+		default:
+		}
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp4", n.addr, tlsConf)
+		if err == nil {
+			c.Close()
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: rrdp-proxy serve not answering on %s after 30s: %v\n%s", cfg.name, n.addr, err, log.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a process's two output
+// streams and the test reading it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() < 4<<20 { // the rest is dropped
+		l.b.Write(p)
+	}
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

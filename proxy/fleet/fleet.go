@@ -130,7 +130,7 @@ func New(cfg Config) (*Node, error) {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	n.log = n.log.With("node", n.name)
-	n.tier = &tier{rs: cfg.Redis, log: n.log, tokens: make(map[string]uint64)}
+	n.tier = &tier{rs: cfg.Redis, log: n.log, leases: make(map[string]redisstore.Lease)}
 	cc := cfg.Cache
 	cc.Tiers = append(slices.Clone(cc.Tiers), n.tier)
 	c, err := cache.New(cc)

@@ -126,7 +126,7 @@ func (r *runner) step(ctx context.Context) {
 // that head to Redis if Redis lacks it.
 func (r *runner) take(ctx context.Context, lease redisstore.Lease) {
 	r.lease = lease
-	r.n.tier.hold(r.repo, lease.Token)
+	r.n.tier.hold(lease)
 	r.setRole(Holder, lease.Token)
 	r.mu.Lock()
 	r.st.Leases++

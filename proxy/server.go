@@ -195,16 +195,46 @@ func (s *Server) SetRepos(repos []Repo) error {
 	for _, r := range s.tab.Load().repos {
 		old[r.cfg.Name] = r
 	}
+	checked, err := checkRepos(repos, s.cfg.AllowHTTPBase)
+	if err != nil {
+		return err
+	}
+	var rs []*repo
+	for _, r := range checked {
+		if o := old[r.cfg.Name]; o != nil && sameRepo(o, r) {
+			o.live.Store(r.live.Load())
+			r = o
+		} else {
+			r.pull = newPuller(s, r)
+		}
+		rs = append(rs, r)
+	}
+	s.tab.Store(newTable(rs))
+	return nil
+}
+
+// CheckRepos returns the error New and SetRepos return for c.Repos, if
+// any: a repository New refuses, or two that share a route (host and path
+// in reverse mode, path in mirror mode). conf uses it, so that a
+// configuration check fails where serving would.
+func (c *Config) CheckRepos() error {
+	_, err := checkRepos(c.Repos, c.AllowHTTPBase)
+	return err
+}
+
+// checkRepos builds repos and checks that their names and routes are
+// unique.
+func checkRepos(repos []Repo, allowHTTP bool) ([]*repo, error) {
 	names := map[string]bool{}
 	routes := map[string]string{}
-	var rs []*repo
+	rs := make([]*repo, 0, len(repos))
 	for _, cfg := range repos {
-		r, err := newRepo(cfg)
+		r, err := newRepo(cfg, allowHTTP)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if names[r.cfg.Name] {
-			return fmt.Errorf("repository %q: configured twice: %w", r.cfg.Name, ErrConfig)
+			return nil, fmt.Errorf("repository %q: configured twice: %w", r.cfg.Name, ErrConfig)
 		}
 		names[r.cfg.Name] = true
 		keys := []string{"*" + r.prefix}
@@ -216,20 +246,13 @@ func (s *Server) SetRepos(repos []Repo) error {
 		}
 		for _, k := range keys {
 			if o, dup := routes[k]; dup {
-				return fmt.Errorf("repositories %q and %q: same route %s: %w", o, r.cfg.Name, k, ErrConfig)
+				return nil, fmt.Errorf("repositories %q and %q: same route %s: %w", o, r.cfg.Name, k, ErrConfig)
 			}
 			routes[k] = r.cfg.Name
 		}
-		if o := old[r.cfg.Name]; o != nil && sameRepo(o, r) {
-			o.live.Store(r.live.Load())
-			r = o
-		} else {
-			r.pull = newPuller(s, r)
-		}
 		rs = append(rs, r)
 	}
-	s.tab.Store(newTable(rs))
-	return nil
+	return rs, nil
 }
 
 func sameRepo(a, b *repo) bool {

@@ -87,6 +87,7 @@ func (c *Config) Follow(r *Repository) follow.Config {
 		URL:        r.Origin,
 		Repo:       r.Key(),
 		Base:       c.BaseURI(r),
+		AllowHTTP:  c.Server.AllowHTTPBase,
 		Interval:   r.PollInterval.Duration,
 		Jitter:     r.Jitter,
 		MaxBackoff: r.MaxBackoff.Duration,

@@ -16,3 +16,8 @@ var ErrMissing = errors.New("blob not stored")
 // of repositories has no head (its key evicted, or deleted without
 // DeleteHead). Test with errors.Is; GCStats.Headless says which.
 var ErrHeadless = errors.New("repository without a head")
+
+// ErrBadHead: a head key whose value cannot be decoded, or names another
+// repository. Head returns it (test with errors.Is); Heads and GC skip and
+// count such heads; the holder of the lease writes its head over it.
+var ErrBadHead = errors.New("head cannot be read")

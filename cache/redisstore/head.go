@@ -281,10 +281,10 @@ func (s *Store) Head(ctx context.Context, repo string) (*follow.Head, error) {
 	}
 	var r record
 	if err := json.Unmarshal(v, &r); err != nil {
-		return nil, fmt.Errorf("redisstore: read head of %s: %w", repo, err)
+		return nil, fmt.Errorf("redisstore: read head of %s: %w: %w", repo, ErrBadHead, err)
 	}
 	if r.Head == nil || r.Repo != repo {
-		return nil, fmt.Errorf("redisstore: read head of %s: names repository %q", repo, r.Repo)
+		return nil, fmt.Errorf("redisstore: read head of %s: names repository %q: %w", repo, r.Repo, ErrBadHead)
 	}
 	return r.Head, nil
 }

@@ -3,8 +3,11 @@ package fleet
 import (
 	"context"
 	"crypto/sha256"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/irpki/rrdp-proxy/cache/redisstore"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
@@ -34,7 +37,8 @@ func TestLoadConfiguredOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	n, err := New(Config{Node: "node-a", Redis: rs, Repos: []follow.Config{{URL: "https://127.0.0.1:1/notification.xml", Repo: "kept"}}})
+	n, err := New(Config{Node: "node-a", Redis: rs, RenewInterval: 50 * time.Millisecond, ResyncInterval: 50 * time.Millisecond,
+		Repos: []follow.Config{{URL: "https://127.0.0.1:1/notification.xml", Repo: "kept"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,5 +68,22 @@ func TestLoadConfiguredOnly(t *testing.T) {
 	heads, err := rs.Heads(ctx)
 	if err != nil || heads["removed"] != nil || heads["kept"] == nil {
 		t.Errorf("heads in redis after DeleteHead: got %v, %v; want kept's only", heads, err)
+	}
+
+	// A head Redis holds damaged is written over by the holder.
+	rc := redis.NewClient(&redis.Options{Addr: strings.TrimSuffix(strings.TrimPrefix(srv.url(), "redis://"), "/0")})
+	defer rc.Close()
+	if err := rc.Set(ctx, "rrdp-proxy:head:kept", `{"repo":"kept","head":{"Serial":"x"}}`, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		h, err := rs.Head(ctx, "kept")
+		if err == nil && h != nil && h.Serial == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("damaged head in redis never written over: %v, %v", h, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -65,7 +65,7 @@ func (t *tier) failed(err error) {
 	case err == nil:
 		t.down.Store(false)
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, cache.ErrSum),
-		errors.Is(err, redisstore.ErrNotHeld), errors.Is(err, redisstore.ErrMissing),
+		errors.Is(err, redisstore.ErrNotHeld), errors.Is(err, redisstore.ErrMissing), errors.Is(err, redisstore.ErrBadHead),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 	default:
 		t.down.Store(true)

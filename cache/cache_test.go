@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -374,6 +375,24 @@ func TestRestart(t *testing.T) {
 	}
 	if st := c2.Stats(); st.Hits != 3 || st.Misses != 0 {
 		t.Errorf("after restart: got %d hits, %d misses; want 3 hits, 0 misses", st.Hits, st.Misses)
+	}
+
+	// LoadRepos loads the heads of the repositories named, and pins
+	// nothing of the others.
+	for _, tt := range []struct {
+		name  string
+		repos []string
+		want  []string
+	}{{"one", []string{"b"}, []string{"b"}}, {"unknown", []string{"z"}, nil}, {"none", nil, nil}} {
+		t.Run("LoadRepos "+tt.name, func(t *testing.T) {
+			c3 := newCache(t, Config{Tiers: []Tier{newDisk(t, dir)}, Now: clock})
+			if err := c3.LoadRepos(ctx, tt.repos); err != nil {
+				t.Fatalf("LoadRepos: %v", err)
+			}
+			if got := c3.Repos(); !slices.Equal(got, tt.want) {
+				t.Errorf("repositories loaded: got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -14,7 +14,27 @@ import (
 // takes the most recent head (by Time; the nearer tier on a tie) that is
 // newer than the one in memory. A head whose blobs cannot be read is skipped
 // and reported in the error; the others are loaded.
+//
+// Load installs every head the tiers hold, also those of repositories the
+// node does not serve (removed from its configuration, or another
+// deployment's in a shared Redis), and pins their blobs: a node that knows
+// its repositories calls LoadRepos.
 func (c *Cache) Load(ctx context.Context) error {
+	return c.load(ctx, nil)
+}
+
+// LoadRepos is Load for the heads of repos (head keys, follow.Config.Repo)
+// only; the heads of other repositories are left in the tiers.
+func (c *Cache) LoadRepos(ctx context.Context, repos []string) error {
+	want := make(map[string]bool, len(repos))
+	for _, r := range repos {
+		want[r] = true
+	}
+	return c.load(ctx, want)
+}
+
+// load loads the heads of the repositories in want, or all if want is nil.
+func (c *Cache) load(ctx context.Context, want map[string]bool) error {
 	var errs []error
 	best := make(map[string]*follow.Head)
 	for i, t := range c.tiers {
@@ -24,6 +44,9 @@ func (c *Cache) Load(ctx context.Context) error {
 			continue
 		}
 		for repo, h := range heads {
+			if want != nil && !want[repo] {
+				continue
+			}
 			if b := best[repo]; b == nil || h.Time.After(b.Time) {
 				best[repo] = h
 			}

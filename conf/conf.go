@@ -29,8 +29,9 @@ type Server struct {
 	IdleTimeout        Duration `toml:"idle_timeout" doc:"time a keep-alive connection may wait for its next request"`
 	MaxConns           int      `toml:"max_conns" doc:"connections served at once (0: no limit)"`
 	MaxConnsPerIP      int      `toml:"max_conns_per_ip" doc:"connections from one client address at once (0: no limit)"`
-	NotificationMaxAge Duration `toml:"notification_max_age" doc:"Cache-Control max-age of notification files"`
-	MirrorBase         string   `toml:"mirror_base" default:"http://, the first listen address, /" doc:"public URL of this server for mirror repositories, each served under mirror_base + origin host + origin directory; needed when the first listen address is not one to publish"`
+	NotificationMaxAge Duration `toml:"notification_max_age" doc:"Cache-Control max-age of notification files (at least 1s)"`
+	MirrorBase         string   `toml:"mirror_base" doc:"public https URL of this server for mirror repositories, each served under mirror_base + origin host + origin directory; required when a repository is in mirror mode"`
+	AllowHTTPBase      bool     `toml:"allow_http_base" doc:"accept http:// in mirror_base and base, and write such URIs into notifications; relying parties expect https (RFC 8182, RFC 9674): only for demos, labs and a private core-to-edge link"`
 	Node               string   `toml:"node" default:"the host name" doc:"name of this node in logs, status and Redis leases; the nodes of a fleet need different names"`
 	LogLevel           string   `toml:"log_level" doc:"debug, info, warn or error"`
 	LogFormat          string   `toml:"log_format" doc:"text or json"`
@@ -57,7 +58,7 @@ type Redis struct {
 	DialTimeout  Duration `toml:"dial_timeout" doc:"time to connect"`
 	ReadTimeout  Duration `toml:"read_timeout" doc:"time for the reads of one round trip"`
 	WriteTimeout Duration `toml:"write_timeout" doc:"time for the writes of one round trip"`
-	ChunkSize    Size     `toml:"chunk_size" doc:"size of the chunks blobs are stored in (at most 256MiB)"`
+	ChunkSize    Size     `toml:"chunk_size" doc:"size of the chunks blobs are stored in (64KiB to 256MiB)"`
 	LeaseTTL     Duration `toml:"lease_ttl" doc:"lifetime of the lease by which one node of the fleet polls a repository's origin: the longest a dead node's repositories go unpolled"`
 	Prefix       string   `toml:"prefix" doc:"prefix of every key and channel, so that deployments can share a server"`
 

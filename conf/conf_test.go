@@ -23,7 +23,7 @@ func mustParse(t *testing.T, doc string) *Config {
 }
 
 func TestMinimalTakesDefaults(t *testing.T) {
-	c := mustParse(t, minimal)
+	c := mustParse(t, "[server]\nmirror_base = \"https://m.example.net/\"\n"+minimal)
 	if got, want := c.Server.Listen, []string{"127.0.0.1:8080"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("listen: got %q, want %q", got, want)
 	}
@@ -33,8 +33,10 @@ func TestMinimalTakesDefaults(t *testing.T) {
 	if c.Server.Node == "" {
 		t.Error("node: empty, want the host name")
 	}
-	if got, want := c.Server.MirrorBase, "http://127.0.0.1:8080/"; got != want {
-		t.Errorf("mirror_base: got %q, want %q", got, want)
+	// Mirror mode, the default, needs mirror_base: there is no default.
+	_, err := Parse([]byte(minimal), "test.toml")
+	if want := "test.toml:1: server.mirror_base: repository[0] is in mirror mode (line 1): set server.mirror_base, the public https URL of this server"; err == nil || err.Error() != want {
+		t.Errorf("minimal without mirror_base: got %v, want %s", err, want)
 	}
 	// Every key with a literal default reads back as Keys says.
 	values := map[string]reflect.Value{}
@@ -47,7 +49,7 @@ func TestMinimalTakesDefaults(t *testing.T) {
 			}
 			continue
 		}
-		if strings.ContainsAny(k.Default[:1], `"[0123456789`) && k.Name != "name" && k.Name != "origin" {
+		if strings.ContainsAny(k.Default[:1], `"[0123456789`) && k.Name != "name" && k.Name != "origin" && k.Name != "mirror_base" {
 			if got := formatValue(v); got != k.Default {
 				t.Errorf("%s: got %s, want the default %s", k.Path(), got, k.Default)
 			}
@@ -206,14 +208,14 @@ func TestParseErrors(t *testing.T) {
 			}},
 		{"duplicate name", minimal + "[[repository]]\nname = \"ripe\"\norigin = \"https://rrdp.arin.net/notification.xml\"\n",
 			[]string{`test.toml:5: repository[1].name: "ripe" is already the name of repository[0] (line 2)`}},
-		{"same base", minimal + "[[repository]]\nname = \"ripe2\"\norigin = \"https://rrdp.ripe.net/notification.bin\"\n",
-			[]string{`test.toml:6: repository[1].origin: served at http://127.0.0.1:8080/rrdp.ripe.net/, as repository[0] is`}},
+		{"same base", "[server]\nmirror_base = \"https://m.example.net/\"\n" + minimal + "[[repository]]\nname = \"ripe2\"\norigin = \"https://rrdp.ripe.net/notification.bin\"\n",
+			[]string{`test.toml:8: repository[1].origin: served at https://m.example.net/rrdp.ripe.net/, as repository[0] is`}},
 		{"not a notification", "[[repository]]\nname = \"x\"\norigin = \"https://rrdp.ripe.net/snapshot.xml\"\n",
 			[]string{`test.toml:3: repository[0].origin: want a URL ending in /notification.xml or /notification.bin, got "https://rrdp.ripe.net/snapshot.xml"`}},
 		{"mirror with hosts", minimal + "hosts = [\"rrdp.ripe.net\"]\n",
 			[]string{`test.toml:4: repository[0].hosts: applies to reverse mode: mirror repositories are served under server.mirror_base`}},
 		{"mirror without base", "[server]\nlisten = [\"0.0.0.0:80\"]\n" + minimal,
-			[]string{`test.toml:1: server.mirror_base: repository[0] is in mirror mode: set mirror_base, the public URL of this server (the first listen address is not a host name to publish)`}},
+			[]string{`test.toml:3: server.mirror_base: repository[0] is in mirror mode (line 3): set server.mirror_base, the public https URL of this server`}},
 		{"short retention", "[cache]\nretention = \"10m\"\n" + minimal,
 			[]string{`test.toml:2: cache.retention: 10m is below the 2h that relying parties may still need files for (publication server BCP)`}},
 		{"tls without cert", "[server]\ntls_listen = [\"127.0.0.1:8443\"]\n" + minimal,
@@ -251,7 +253,7 @@ func TestParseErrors(t *testing.T) {
 
 func TestPasswordFromEnvironment(t *testing.T) {
 	t.Setenv(RedisPasswordEnv, "s3cret")
-	c := mustParse(t, "[cache.redis]\nurl = \"redis://10.0.0.1:6379/1\"\nusername = \"proxy\"\n"+minimal)
+	c := mustParse(t, "[server]\nmirror_base = \"https://m.example.net/\"\n[cache.redis]\nurl = \"redis://10.0.0.1:6379/1\"\nusername = \"proxy\"\n"+minimal)
 	rc := c.Cache.Redis.Config()
 	if rc.Password != "s3cret" {
 		t.Errorf("password: got %q, want it from %s", rc.Password, RedisPasswordEnv)
@@ -333,6 +335,7 @@ func TestUnits(t *testing.T) {
 // report lines alike.
 func TestOtherSpellings(t *testing.T) {
 	c := mustParse(t, `server.listen = ["127.0.0.1:9090"]
+server.mirror_base = "https://m.example.net/"
 cache = { memory = "1GiB", redis = {} }
 repository = [
   { name = "ripe", origin = "https://rrdp.ripe.net/notification.xml" },
@@ -353,7 +356,7 @@ repository = [
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}
-	if c := mustParse(t, "[cache.redis]\n"+minimal); c.Cache.Redis == nil || c.Cache.Redis.ChunkSize != 4<<20 {
+	if c := mustParse(t, "[server]\nmirror_base = \"https://m.example.net/\"\n[cache.redis]\n"+minimal); c.Cache.Redis == nil || c.Cache.Redis.ChunkSize != 4<<20 {
 		t.Errorf("empty [cache.redis]: got %+v, want the defaults", c.Cache.Redis)
 	}
 }

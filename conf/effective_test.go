@@ -10,7 +10,7 @@ import (
 // back to the same configuration and names the served URLs.
 func TestEffectiveRoundTrip(t *testing.T) {
 	t.Setenv(RedisPasswordEnv, "not-written")
-	for _, doc := range []string{minimal, string(Example()),
+	for _, doc := range []string{"[server]\nmirror_base = \"https://m.example.net/\"\n" + minimal, string(Example()),
 		"[server]\nmirror_base = \"https://m.example.net/\"\n[cache.redis]\nurl = \"redis://10.1.1.1:6379/0\"\n" + minimal +
 			"[[repository]]\nname = \"rev\"\norigin = \"http://10.0.0.1/rrdp/notification.xml\"\nmode = \"reverse\"\nhosts = [\"rrdp.example.net\"]\nformats = [\"xml\"]\n"} {
 		c := mustParse(t, doc)

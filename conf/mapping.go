@@ -2,6 +2,7 @@ package conf
 
 import (
 	"crypto/tls"
+	"github.com/irpki/rrdp-proxy/proxy"
 	"log/slog"
 	"net/url"
 	"path"
@@ -45,6 +46,14 @@ func (c *Config) BaseURI(r *Repository) string {
 	return c.Server.MirrorBase + strings.ToLower(u.Host) + dir
 }
 
+// Route returns the proxy.Repo that serves r: name, origin, key, mode,
+// base (BaseURI) and hosts; the caller adds Interval and Stats. r must come
+// from a Config that Parse returned.
+func (c *Config) Route(r *Repository) proxy.Repo {
+	return proxy.Repo{Name: r.Name, Origin: r.Origin, Key: r.Key(), Mode: proxy.Mode(r.Mode),
+		Base: c.BaseURI(r), Hosts: r.Hosts}
+}
+
 // Key returns the key of r's head in the stores: its name. Every node of a
 // fleet must give a repository the same name.
 func (r *Repository) Key() string { return r.Name }
@@ -78,6 +87,7 @@ func (c *Config) Follow(r *Repository) follow.Config {
 		URL:        r.Origin,
 		Repo:       r.Key(),
 		Base:       c.BaseURI(r),
+		AllowHTTP:  c.Server.AllowHTTPBase,
 		Interval:   r.PollInterval.Duration,
 		Jitter:     r.Jitter,
 		MaxBackoff: r.MaxBackoff.Duration,

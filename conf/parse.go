@@ -85,6 +85,8 @@ type parser struct {
 	data  []byte
 	lines keyLines
 	errs  []error
+
+	allowHTTPBase bool // server.allow_http_base, for the bases
 }
 
 func (p *parser) add(line int, key string, err error) {

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/irpki/rrdp-proxy/proxy"
 )
 
 // minRetention is the retention the publication server BCP asks for
@@ -20,6 +22,7 @@ import (
 const minRetention = 2 * time.Hour
 
 func (p *parser) validate(c *Config) {
+	p.allowHTTPBase = c.Server.AllowHTTPBase
 	p.server(&c.Server)
 	p.cache(&c.Cache)
 	if len(c.Repositories) == 0 {
@@ -43,8 +46,11 @@ func (p *parser) validate(c *Config) {
 			mirrored = key
 		}
 	}
-	if mirrored != "" && c.Server.MirrorBase == "" && !p.failed("server.listen") {
-		p.errorf("server.mirror_base", "%s is in mirror mode: set mirror_base, the public URL of this server (the first listen address is not a host name to publish)", mirrored)
+	// Reported when nothing else is wrong, as the base URIs below: a
+	// mistyped mode or origin says more than a missing mirror_base.
+	if mirrored != "" && c.Server.MirrorBase == "" && len(p.errs) == 0 {
+		p.add(p.lines.line(mirrored+".mode"), "server.mirror_base",
+			fmt.Errorf("%s is in mirror mode (line %d): set server.mirror_base, the public https URL of this server", mirrored, p.lines.line(mirrored+".mode")))
 	}
 	if len(p.errs) > 0 {
 		return // base URIs need valid origins and hosts
@@ -57,6 +63,24 @@ func (p *parser) validate(c *Config) {
 			p.errorf(key+".origin", "served at %s, as %s is", b, first)
 		} else {
 			bases[b] = key
+		}
+	}
+	if len(p.errs) > 0 {
+		return
+	}
+	// The routes as the server checks them (proxy.Config.CheckRepos):
+	// the first repository that makes the list fail is the culprit.
+	pc := proxy.Config{AllowHTTPBase: c.Server.AllowHTTPBase}
+	for i := range c.Repositories {
+		r := &c.Repositories[i]
+		pc.Repos = append(pc.Repos, c.Route(r))
+		if err := pc.CheckRepos(); err != nil {
+			key := fmt.Sprintf("repository[%d].hosts", i)
+			if r.Mode == ModeMirror || !p.lines.has(key) {
+				key = fmt.Sprintf("repository[%d].origin", i)
+			}
+			p.errorf(key, "%v", err)
+			return
 		}
 	}
 }
@@ -88,8 +112,10 @@ func (p *parser) server(s *Server) {
 	p.positive("server.read_timeout", s.ReadTimeout)
 	p.positive("server.write_timeout", s.WriteTimeout)
 	p.positive("server.idle_timeout", s.IdleTimeout)
-	if s.NotificationMaxAge.Duration < 0 {
-		p.errorf("server.notification_max_age", "negative duration %s", s.NotificationMaxAge)
+	if s.NotificationMaxAge.Duration < time.Second {
+		// The server takes zero for its default, 60s: refuse it rather
+		// than serve another value than the one written.
+		p.errorf("server.notification_max_age", "want at least 1s, got %s", s.NotificationMaxAge)
 	}
 	if s.MaxConns < 0 {
 		p.errorf("server.max_conns", "negative count %d", s.MaxConns)
@@ -98,16 +124,10 @@ func (p *parser) server(s *Server) {
 		p.errorf("server.max_conns_per_ip", "negative count %d", s.MaxConnsPerIP)
 	}
 	if s.MirrorBase != "" {
-		if err := checkBase(s.MirrorBase); err != nil {
+		if err := checkBase(s.MirrorBase, s.AllowHTTPBase); err != nil {
 			p.errorf("server.mirror_base", "%v", err)
 		} else if !strings.HasSuffix(s.MirrorBase, "/") {
 			s.MirrorBase += "/"
-		}
-	} else if len(s.Listen) > 0 {
-		if host, _, err := net.SplitHostPort(s.Listen[0]); err == nil {
-			if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
-				s.MirrorBase = "http://" + s.Listen[0] + "/"
-			}
 		}
 	}
 	if s.Node == "" && !p.lines.has("server.node") {
@@ -185,8 +205,8 @@ func (p *parser) redis(r *Redis) {
 	p.positive(key+".dial_timeout", r.DialTimeout)
 	p.positive(key+".read_timeout", r.ReadTimeout)
 	p.positive(key+".write_timeout", r.WriteTimeout)
-	if r.ChunkSize <= 0 || r.ChunkSize > 256<<20 {
-		p.errorf(key+".chunk_size", "want a size from 1B to 256MiB, got %s", r.ChunkSize)
+	if r.ChunkSize < 64<<10 || r.ChunkSize > 256<<20 {
+		p.errorf(key+".chunk_size", "want a size from 64KiB to 256MiB, got %s", r.ChunkSize)
 	}
 	if r.LeaseTTL.Duration < time.Second {
 		p.errorf(key+".lease_ttl", "want at least 1s, got %s", r.LeaseTTL)
@@ -256,7 +276,7 @@ func (p *parser) repository(key string, r *Repository, retention Duration) {
 			}
 		}
 		if r.Base != "" {
-			if err := checkBase(r.Base); err != nil {
+			if err := checkBase(r.Base, p.allowHTTPBase); err != nil {
 				p.errorf(key+".base", "%v", err)
 			} else if !strings.HasSuffix(r.Base, "/") {
 				r.Base += "/"
@@ -374,14 +394,16 @@ func checkOrigin(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// checkBase checks a public directory URL.
-func checkBase(s string) error {
+// checkBase checks a public directory URL: https, or http if allowHTTP.
+func checkBase(s string, allowHTTP bool) error {
 	u, err := url.Parse(s)
 	switch {
 	case err != nil:
 		return err
+	case u.Scheme == "http" && !allowHTTP:
+		return fmt.Errorf("want an https URL (relying parties expect https, RFC 8182), got %q; server.allow_http_base = true accepts http", s)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("want an http or https URL, got %q", s)
+		return fmt.Errorf("want an https URL, got %q", s)
 	case u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
 		return fmt.Errorf("want scheme://host/path/ without user, query or fragment, got %q", s)
 	case !strings.HasSuffix(u.Path, "/") && u.Path != "":

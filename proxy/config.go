@@ -94,6 +94,17 @@ type Config struct {
 	// OriginTTL is how long the origin's notification, fetched to vouch
 	// for a pull-through file, is reused (30s).
 	OriginTTL time.Duration
+	// AllowHTTPBase accepts http:// Bases. Relying parties are told
+	// https URIs (RFC 8182, section 3.5.1; RFC 9674), so the default
+	// refuses them; a demo, a lab, or an internal core-to-edge link on a
+	// private network with TLS terminated elsewhere opts in (the
+	// follower needs follow.Config.AllowHTTP too).
+	AllowHTTPBase bool
+	// PullWait is how long a request waits for a pull-through fetch
+	// (1m): then it is answered 504 and the fetch goes on, for the next
+	// request. fasthttp does not tell a handler that its client left, so
+	// this deadline is what bounds a request whose client disconnected.
+	PullWait time.Duration
 	// MaxPulled caps the pull-through files remembered (10000); their
 	// bytes live in the cache's evictable part.
 	MaxPulled int
@@ -119,6 +130,7 @@ func (c *Config) defaults() {
 	def(&c.NotificationMaxAge, time.Minute)
 	def(&c.StaleIfError, 24*time.Hour)
 	def(&c.OriginTTL, 30*time.Second)
+	def(&c.PullWait, time.Minute)
 	if c.MaxConns <= 0 {
 		c.MaxConns = 65536
 	}

@@ -89,7 +89,8 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *entry, cc []byte, body 
 			var buf [32]byte
 			cr := append(append(buf[:0], "bytes */"...), strconv.FormatInt(int64(len(b)), 10)...)
 			h.SetCanonical(hdrContentRange, cr)
-			h.Del(fasthttp.HeaderContentEncoding)
+			// Content-Encoding and Vary stay: the length above and the
+			// ETag are those of the variant selected (the gzip copy).
 			ctx.Response.ResetBody()
 			return fasthttp.StatusRequestedRangeNotSatisfiable, 0, nil
 		case valid:

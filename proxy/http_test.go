@@ -29,6 +29,11 @@ func TestHTTP(t *testing.T) {
 	snapETag := snapResp.Header.Get("ETag")
 	gzNotif, _ := e.get("GET", e.path("notification.xml"), "Accept-Encoding", "gzip")
 	gzETag := gzNotif.Header.Get("ETag")
+	gzSnap, gzSnapBody := e.get("GET", e.path(snap.Path), "Accept-Encoding", "gzip")
+	if gzSnap.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("snapshot with Accept-Encoding gzip: Content-Encoding %q, want gzip", gzSnap.Header.Get("Content-Encoding"))
+	}
+	gzSnapETag, gzSize := gzSnap.Header.Get("ETag"), strconv.Itoa(len(gzSnapBody))
 	lmTime, err := http.ParseTime(lastMod)
 	if err != nil {
 		t.Fatalf("Last-Modified %q: %v", lastMod, err)
@@ -83,7 +88,13 @@ func TestHTTP(t *testing.T) {
 		{name: "range suffix", method: "GET", path: e.path(snap.Path), headers: []string{"Range", "bytes=-5"}, status: 206,
 			body: snapBytes[len(snapBytes)-5:]},
 		{name: "range past end", method: "GET", path: e.path(snap.Path), headers: []string{"Range", "bytes=" + size + "-"}, status: 416,
-			want: map[string]string{"Content-Range": "bytes */" + size}, bodyLen: -1},
+			want: map[string]string{"Content-Range": "bytes */" + size, "Content-Encoding": "", "ETag": snapETag}, bodyLen: -1},
+		// The 416 of the gzip copy describes the gzip copy: its length,
+		// its ETag and its Content-Encoding, consistently.
+		{name: "range past end of gzip copy", method: "GET", path: e.path(snap.Path),
+			headers: []string{"Accept-Encoding", "gzip", "Range", "bytes=" + gzSize + "-"}, status: 416, bodyLen: -1,
+			want: map[string]string{"Content-Range": "bytes */" + gzSize, "Content-Encoding": "gzip", "ETag": gzSnapETag,
+				"Vary": "Accept-Encoding"}},
 		{name: "multi range is whole", method: "GET", path: e.path(snap.Path), headers: []string{"Range", "bytes=0-1,5-6"}, status: 200,
 			body: snapBytes},
 		{name: "if-range other", method: "GET", path: e.path(snap.Path), headers: []string{"Range", "bytes=0-9", "If-Range", `"00"`},

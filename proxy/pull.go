@@ -24,21 +24,36 @@ const minRefresh = time.Second
 // but the origin's notification does: each once, however many clients ask
 // at the same time (single flight, as groupcache's load), checked against
 // the hash the origin's notification gives.
+//
+// A fetch runs in a goroutine owned by the Server (bounded by the
+// upstream client's deadlines, ended by Shutdown); the requests waiting
+// for it leave at their own deadline (Config.PullWait) and the fetch goes
+// on for the next one. The origin's notification is fetched once for all
+// the files asked for at the same time, and a failure to fetch it is
+// remembered for minRefresh: the requests in that second answer 502 at
+// once instead of waiting for the origin again.
 type puller struct {
 	s *Server
 	r *repo
 
-	mu    sync.Mutex
-	files map[string]*entry // pulled files by path under Base
-	calls map[string]*pullCall
-
-	nmu   sync.Mutex // held while the origin's notification is fetched
-	notif *originNotif
+	mu     sync.Mutex
+	files  map[string]*entry // pulled files by path under Base
+	calls  map[string]*pullCall
+	notif  *originNotif // the origin's notification last fetched
+	ncall  *notifCall   // its fetch under way, or nil
+	nerr   error        // the last failure to fetch it, at nerrAt
+	nerrAt time.Time
 }
 
 type pullCall struct {
 	done chan struct{}
 	e    *entry
+	err  error
+}
+
+type notifCall struct {
+	done chan struct{}
+	n    *originNotif
 	err  error
 }
 
@@ -71,29 +86,40 @@ func (p *puller) forget(rel string) {
 	p.mu.Unlock()
 }
 
-// get returns the pulled file at rel, fetching it when no one did.
+// get returns the pulled file at rel, starting its fetch when none is
+// under way, and waiting for it until ctx ends.
 func (p *puller) get(ctx context.Context, rel string) (*entry, error) {
 	p.mu.Lock()
 	if e := p.files[rel]; e != nil {
 		p.mu.Unlock()
 		return e, nil
 	}
-	if c := p.calls[rel]; c != nil {
-		p.mu.Unlock()
+	c := p.calls[rel]
+	if c != nil {
 		p.r.m.pullShared.Add(1)
-		select {
-		case <-c.done:
-			return c.e, c.err
-		case <-ctx.Done():
-			return nil, fmt.Errorf("pull %s%s: %w", p.r.originDir, rel, ctx.Err())
+	} else {
+		if !p.s.startPull() {
+			p.mu.Unlock()
+			return nil, fmt.Errorf("pull %s%s: %w", p.r.originDir, rel, context.Canceled)
 		}
+		c = &pullCall{done: make(chan struct{})}
+		p.calls[rel] = c
+		go p.run(rel, c)
 	}
-	c := &pullCall{done: make(chan struct{})}
-	p.calls[rel] = c
 	p.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.e, c.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("pull %s%s: %w", p.r.originDir, rel, ctx.Err())
+	}
+}
 
-	c.e, c.err = p.fetch(ctx, rel)
-
+// run fetches rel for call c, under the Server's context, and publishes
+// the result to c's waiters.
+func (p *puller) run(rel string, c *pullCall) {
+	defer p.s.pulls.Done()
+	c.e, c.err = p.fetch(p.s.ctx, rel)
 	p.mu.Lock()
 	delete(p.calls, rel)
 	if c.err == nil {
@@ -104,7 +130,6 @@ func (p *puller) get(ctx context.Context, rel string) (*entry, error) {
 	}
 	p.mu.Unlock()
 	close(c.done)
-	return c.e, c.err
 }
 
 // fetch pulls rel from the origin and stores it in the cache.
@@ -149,26 +174,54 @@ func (p *puller) fetch(ctx context.Context, rel string) (*entry, error) {
 
 // ref returns what the origin's notification says of uri, fetching the
 // notification when the copy in hand is older than OriginTTL, or older
-// than minRefresh and silent about uri.
+// than minRefresh and silent about uri; one fetch at a time, shared by
+// all callers, and none within minRefresh of a failed one.
 func (p *puller) ref(ctx context.Context, uri string) (originRef, error) {
-	p.nmu.Lock()
-	defer p.nmu.Unlock()
+	p.mu.Lock()
 	now := p.s.cfg.Now()
 	n := p.notif
 	if n != nil && now.Sub(n.at) < p.s.cfg.OriginTTL {
 		if r, ok := n.refs[uri]; ok {
+			p.mu.Unlock()
 			return r, nil
 		}
 		if now.Sub(n.at) < minRefresh {
+			p.mu.Unlock()
 			return originRef{}, fmt.Errorf("pull %s: %w", uri, ErrNotNamed)
 		}
 	}
-	n, err := p.fetchNotification(ctx)
-	if err != nil {
-		return originRef{}, err
+	if p.nerr != nil && now.Sub(p.nerrAt) < minRefresh {
+		err := p.nerr
+		p.mu.Unlock()
+		return originRef{}, fmt.Errorf("pull %s: failed within the last %v: %w", uri, minRefresh, err)
 	}
-	p.notif = n
-	if r, ok := n.refs[uri]; ok {
+	c := p.ncall
+	if c == nil {
+		c = &notifCall{done: make(chan struct{})}
+		p.ncall = c
+		p.mu.Unlock()
+		c.n, c.err = p.fetchNotification(ctx)
+		p.mu.Lock()
+		p.ncall = nil
+		if c.err != nil {
+			p.nerr, p.nerrAt = c.err, p.s.cfg.Now()
+		} else {
+			p.notif, p.nerr = c.n, nil
+		}
+		p.mu.Unlock()
+		close(c.done)
+	} else {
+		p.mu.Unlock()
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return originRef{}, fmt.Errorf("pull %s: origin notification: %w", uri, ctx.Err())
+		}
+	}
+	if c.err != nil {
+		return originRef{}, c.err
+	}
+	if r, ok := c.n.refs[uri]; ok {
 		return r, nil
 	}
 	return originRef{}, fmt.Errorf("pull %s: %w", uri, ErrNotNamed)

@@ -133,7 +133,9 @@ func (r *repo) followStats() (follow.Stats, bool) {
 	return follow.Stats{}, false
 }
 
-func newRepo(r Repo) (*repo, error) {
+// newRepo checks r and builds its routing; allowHTTP accepts an http://
+// Base (Config.AllowHTTPBase).
+func newRepo(r Repo, allowHTTP bool) (*repo, error) {
 	if r.Name == "" || r.Origin == "" {
 		return nil, fmt.Errorf("repository %q: name and origin are required: %w", r.Name, ErrConfig)
 	}
@@ -158,8 +160,8 @@ func newRepo(r Repo) (*repo, error) {
 		return nil, fmt.Errorf("repository %q: origin: %w", r.Name, err)
 	}
 	b, err := url.Parse(r.Base)
-	if err != nil || b.Scheme != "https" || b.Host == "" || !strings.HasSuffix(b.Path, "/") {
-		return nil, fmt.Errorf("repository %q: base %q must be an https URL ending in '/' (RFC 8182): %w", r.Name, r.Base, ErrConfig)
+	if err != nil || !(b.Scheme == "https" || b.Scheme == "http" && allowHTTP) || b.Host == "" || !strings.HasSuffix(b.Path, "/") {
+		return nil, fmt.Errorf("repository %q: base %q must be an https URL ending in '/' (RFC 8182; http only with AllowHTTPBase): %w", r.Name, r.Base, ErrConfig)
 	}
 	dir := o.Path[:strings.LastIndexByte(o.Path, '/')+1]
 	rp := &repo{cfg: r, prefix: b.Path, originDir: o.Scheme + "://" + o.Host + dir}

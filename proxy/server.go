@@ -31,9 +31,12 @@ type Server struct {
 	debug   bool // the logger logs at level debug: log every request
 
 	// ctx bounds pull-through fetches, which outlive the request that
-	// started them when other requests wait for them; Shutdown ends it.
+	// started them; Shutdown ends it first and waits for pulls.
 	ctx    context.Context
 	cancel context.CancelFunc
+	pullMu sync.Mutex // guards closed and pulls.Add
+	closed bool
+	pulls  sync.WaitGroup // pull-through fetches running
 
 	setMu sync.Mutex // serializes SetRepos
 
@@ -114,13 +117,20 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 	return nil
 }
 
-// Shutdown stops accepting connections, lets the requests under way
-// finish until ctx ends, then closes the connections still open and
-// cancels the pull-through fetches. Serve returns once its listener is
-// closed.
+// Shutdown cancels the pull-through fetches (the requests waiting for
+// them answer 503 at once), stops accepting connections, lets the
+// requests under way finish until ctx ends, then closes the connections
+// still open, and waits for the pull-through fetches until ctx ends.
+// Serve returns once its listener is closed.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.srv.ShutdownWithContext(ctx)
+	s.pullMu.Lock()
+	s.closed = true
+	s.pullMu.Unlock()
 	s.cancel()
+	err := s.srv.ShutdownWithContext(ctx)
+	if err == nil {
+		err = s.waitPulls(ctx)
+	}
 	if err != nil {
 		s.connMu.Lock()
 		n := len(s.conns)
@@ -132,6 +142,36 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// waitPulls waits until the pull-through fetches end or ctx does. A fetch
+// ends at its next step once Shutdown cancelled it, but the upstream
+// client cannot interrupt a request under way: one waiting for the
+// origin's headers ends at its own deadline.
+func (s *Server) waitPulls(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { // ends with the last pull
+		s.pulls.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for pull-through fetches: %w", ctx.Err())
+	}
+}
+
+// startPull counts a pull-through fetch about to start, or reports false
+// once Shutdown began.
+func (s *Server) startPull() bool {
+	s.pullMu.Lock()
+	defer s.pullMu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.pulls.Add(1)
+	return true
 }
 
 func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
@@ -155,16 +195,46 @@ func (s *Server) SetRepos(repos []Repo) error {
 	for _, r := range s.tab.Load().repos {
 		old[r.cfg.Name] = r
 	}
+	checked, err := checkRepos(repos, s.cfg.AllowHTTPBase)
+	if err != nil {
+		return err
+	}
+	var rs []*repo
+	for _, r := range checked {
+		if o := old[r.cfg.Name]; o != nil && sameRepo(o, r) {
+			o.live.Store(r.live.Load())
+			r = o
+		} else {
+			r.pull = newPuller(s, r)
+		}
+		rs = append(rs, r)
+	}
+	s.tab.Store(newTable(rs))
+	return nil
+}
+
+// CheckRepos returns the error New and SetRepos return for c.Repos, if
+// any: a repository New refuses, or two that share a route (host and path
+// in reverse mode, path in mirror mode). conf uses it, so that a
+// configuration check fails where serving would.
+func (c *Config) CheckRepos() error {
+	_, err := checkRepos(c.Repos, c.AllowHTTPBase)
+	return err
+}
+
+// checkRepos builds repos and checks that their names and routes are
+// unique.
+func checkRepos(repos []Repo, allowHTTP bool) ([]*repo, error) {
 	names := map[string]bool{}
 	routes := map[string]string{}
-	var rs []*repo
+	rs := make([]*repo, 0, len(repos))
 	for _, cfg := range repos {
-		r, err := newRepo(cfg)
+		r, err := newRepo(cfg, allowHTTP)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if names[r.cfg.Name] {
-			return fmt.Errorf("repository %q: configured twice: %w", r.cfg.Name, ErrConfig)
+			return nil, fmt.Errorf("repository %q: configured twice: %w", r.cfg.Name, ErrConfig)
 		}
 		names[r.cfg.Name] = true
 		keys := []string{"*" + r.prefix}
@@ -176,20 +246,13 @@ func (s *Server) SetRepos(repos []Repo) error {
 		}
 		for _, k := range keys {
 			if o, dup := routes[k]; dup {
-				return fmt.Errorf("repositories %q and %q: same route %s: %w", o, r.cfg.Name, k, ErrConfig)
+				return nil, fmt.Errorf("repositories %q and %q: same route %s: %w", o, r.cfg.Name, k, ErrConfig)
 			}
 			routes[k] = r.cfg.Name
 		}
-		if o := old[r.cfg.Name]; o != nil && sameRepo(o, r) {
-			o.live.Store(r.live.Load())
-			r = o
-		} else {
-			r.pull = newPuller(s, r)
-		}
 		rs = append(rs, r)
 	}
-	s.tab.Store(newTable(rs))
-	return nil
+	return rs, nil
 }
 
 func sameRepo(a, b *repo) bool {
@@ -269,8 +332,11 @@ func (s *Server) serveRepo(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
 			r.m.hits.Add(1)
 		} else {
 			r.m.misses.Add(1)
+			wait, cancel := context.WithTimeout(s.ctx, s.cfg.PullWait)
 			var err error
-			if e, err = r.pull.get(s.ctx, string(rel)); err != nil {
+			e, err = r.pull.get(wait, string(rel))
+			cancel()
+			if err != nil {
 				if !errors.Is(err, ErrNotNamed) {
 					s.log.Warn("pull-through failed", "repo", r.cfg.Name, "path", string(rel), "err", err)
 				}

@@ -11,3 +11,13 @@ var ErrNotHeld = errors.New("lease not held")
 // put, collected, evicted, or removed by a reader that found it damaged).
 // Test with errors.Is; Missing says which.
 var ErrMissing = errors.New("blob not stored")
+
+// ErrHeadless: a GC that removed nothing because a repository in the set
+// of repositories has no head (its key evicted, or deleted without
+// DeleteHead). Test with errors.Is; GCStats.Headless says which.
+var ErrHeadless = errors.New("repository without a head")
+
+// ErrBadHead: a head key whose value cannot be decoded, or names another
+// repository. Head returns it (test with errors.Is); Heads and GC skip and
+// count such heads; the holder of the lease writes its head over it.
+var ErrBadHead = errors.New("head cannot be read")

@@ -45,6 +45,10 @@ type GCStats struct {
 	// Kept counts the blobs due by time that a head still needs.
 	Kept, Removed int
 	RemovedBytes  int64
+	// BadHeads counts the heads that could not be decoded, skipped
+	// (logged with their keys); Headless the repositories of the set
+	// with no head, for which GC removed nothing (named in its error).
+	BadHeads, Headless int
 }
 
 // GC removes the blobs that no head needs, those no head names or names
@@ -53,6 +57,14 @@ type GCStats struct {
 // run it at the same time: each removal is one atomic step that checks the
 // blob's time again, and PutHead checks its blobs in the same step as it
 // writes the head, so a head never names a removed blob.
+//
+// A head that cannot be decoded is skipped (logged, counted in BadHeads):
+// no node can serve from it. But while a repository of the set has no head
+// at all (its key evicted, or deleted without DeleteHead), GC removes
+// nothing and returns an error wrapping ErrHeadless naming it: its current
+// blobs are unknown, and its holder writes the head again (fleet's
+// reconcile). A repository that left the configuration is removed with
+// DeleteHead.
 //
 // Only blobs in the blobs set are collected: those put by this version.
 func (s *Store) GC(ctx context.Context) (GCStats, error) {
@@ -67,12 +79,16 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	}
 	// Heads are read after the due blobs: a head written since names
 	// blobs whose time it refreshed, which the removal checks.
-	heads, err := s.Heads(ctx)
+	hs, err := s.heads(ctx)
 	if err != nil {
 		return st, fmt.Errorf("redisstore: gc: %w", err)
 	}
+	st.BadHeads, st.Headless = len(hs.bad), len(hs.missing)
+	if len(hs.missing) > 0 {
+		return st, fmt.Errorf("redisstore: gc: repositories %q have no head: %w", hs.missing, ErrHeadless)
+	}
 	keep := make(map[string]bool)
-	for _, h := range heads {
+	for _, h := range hs.heads {
 		for _, sum := range s.needed(h) {
 			keep[hex.EncodeToString(sum[:])] = true
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"slices"
 	"sync/atomic"
@@ -127,5 +128,82 @@ func TestGCKeepsPutAgain(t *testing.T) {
 	}
 	if _, err := st.GetBlob(ctx, sum); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGCHeads: what GC does when a head is damaged or gone. A head that
+// cannot be decoded is skipped and counted, and the rest collected; while
+// a repository of the set has no head (evicted), GC removes nothing, so
+// that its current blobs survive until its holder writes the head again.
+func TestGCHeads(t *testing.T) {
+	srv := startServer(t)
+	rc := srv.client()
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		// damage acts on the head of repository "r", which names live.
+		damage      func(s *Store) error
+		wantErr     error
+		wantLive    bool // the blob r's head names survives
+		wantGarbage bool // the blob no head names survives
+		wantBad     int
+	}{
+		{"head evicted", func(s *Store) error { return rc.Del(ctx, s.headKey("r")).Err() }, ErrHeadless, true, true, 0},
+		{"head undecodable", func(s *Store) error {
+			return rc.Set(ctx, s.headKey("r"), `{"repo":"r","head":{"Serial":"x"}}`, 0).Err()
+		}, nil, false, false, 1},
+		{"head names another repository", func(s *Store) error {
+			return rc.Set(ctx, s.headKey("r"), `{"repo":"q","head":{}}`, 0).Err()
+		}, nil, false, false, 1},
+		{"head deleted", func(s *Store) error { return s.DeleteHead(ctx, "r") }, nil, false, false, 0},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := now
+			s := newStore(t, srv, Config{Prefix: fmt.Sprintf("gcheads%d:", i), Grace: time.Hour,
+				Now: func() time.Time { return clock }})
+			live, garbage := []byte("live of "+tt.name), []byte("garbage of "+tt.name)
+			for _, b := range [][]byte{live, garbage} {
+				if err := s.PutBlob(ctx, sha256.Sum256(b), b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			other := []byte("other's of " + tt.name)
+			if err := s.PutBlob(ctx, sha256.Sum256(other), other); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutHead(ctx, "r", testHead("r", 1, nil, live)); err != nil {
+				t.Fatal(err)
+			}
+			oh := testHead("o", 1, nil, other)
+			if err := s.PutHead(ctx, "o", oh); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.damage(s); err != nil {
+				t.Fatal(err)
+			}
+			clock = clock.Add(2 * time.Hour)
+			st, err := s.GC(ctx)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("gc: got %v, want %v", err, tt.wantErr)
+			}
+			if st.BadHeads != tt.wantBad || s.BadHeads() != uint64(tt.wantBad) {
+				t.Errorf("bad heads: got %d in the stats, %d counted; want %d", st.BadHeads, s.BadHeads(), tt.wantBad)
+			}
+			for _, c := range []struct {
+				what string
+				b    []byte
+				want bool
+			}{{"live", live, tt.wantLive}, {"garbage", garbage, tt.wantGarbage}, {"other repository's", other, true}} {
+				_, err := s.GetBlob(ctx, sha256.Sum256(c.b))
+				if got := err == nil; got != c.want {
+					t.Errorf("%s blob kept: got %v (%v), want %v", c.what, got, err, c.want)
+				}
+			}
+			heads, err := s.Heads(ctx)
+			if err != nil || heads["o"] == nil {
+				t.Errorf("heads after damage to r: got %v, %v; want o's", heads, err)
+			}
+		})
 	}
 }

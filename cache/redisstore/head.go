@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 
 	"github.com/redis/go-redis/v9"
 
@@ -14,22 +14,17 @@ import (
 )
 
 // putHead sets the head, adds the repository to the set and announces it,
-// atomically; with a token (ARGV[4] not empty) only if the lease key holds
-// that token. It also checks, in the same step, that the meta of every blob
+// atomically; with a lease (ARGV[4] not empty) only if the lease key holds
+// exactly that value: token, node and instance. It also checks, in the same step, that the meta of every blob
 // the head needs exists, and refreshes their time in the blobs set, so that
 // GC, whose removals are atomic too, never takes a blob from under a head.
 // It returns 1 when written, 0 when the token is stale, -1 when a blob is
 // missing.
 //
 // KEYS: head, repos, lease, blobs set, then the metas. ARGV: record, repo,
-// channel, token, now in ms, then the hex sums of the metas, in order.
+// channel, lease value, now in ms, then the hex sums of the metas, in order.
 var putHead = redis.NewScript(`
-if ARGV[4] ~= "" then
-	local v = redis.call("GET", KEYS[3])
-	if not v then return 0 end
-	local sp = string.find(v, " ", 1, true)
-	if not sp or string.sub(v, 1, sp - 1) ~= ARGV[4] then return 0 end
-end
+if ARGV[4] ~= "" and redis.call("GET", KEYS[3]) ~= ARGV[4] then return 0 end
 for i = 5, #KEYS do
 	if redis.call("EXISTS", KEYS[i]) == 0 then return -1 end
 end
@@ -42,10 +37,13 @@ redis.call("PUBLISH", ARGV[3], ARGV[2])
 return 1
 `)
 
-// record is the stored form of a head.
+// record is the stored form of a head. Token is the fencing token of the
+// lease it was written under (0: PutHead), which Acquire keeps the next
+// tokens above.
 type record struct {
-	Repo string       `json:"repo"`
-	Head *follow.Head `json:"head"`
+	Repo  string       `json:"repo"`
+	Token uint64       `json:"token,omitempty"`
+	Head  *follow.Head `json:"head"`
 }
 
 func (s *Store) headKey(repo string) string  { return s.key("head:", repo) }
@@ -60,25 +58,31 @@ func (s *Store) channel() string             { return s.key("heads") }
 // ended before now. It is not fenced: a follower holding a lease uses
 // PutHeadFenced.
 func (s *Store) PutHead(ctx context.Context, repo string, h *follow.Head) error {
-	return s.putHead(ctx, repo, h, "")
+	return s.putHead(ctx, repo, h, Lease{})
 }
 
-// PutHeadFenced is PutHead for the holder of repo's lease: it writes the head
-// only if the lease is still held with token, and otherwise returns an
-// error wrapping ErrNotHeld, so that a node whose lease expired while it
-// synced cannot overwrite the head of the node that took over.
-func (s *Store) PutHeadFenced(ctx context.Context, repo string, h *follow.Head, token uint64) error {
-	return s.putHead(ctx, repo, h, strconv.FormatUint(token, 10))
+// PutHeadFenced is PutHead for the holder of lease l: it writes the head
+// of l.Repo only if the lease key still holds l exactly (token, node and
+// instance), and otherwise returns an error wrapping ErrNotHeld, so that a
+// node whose lease expired while it synced cannot overwrite the head of
+// the node that took over, even when Redis lost the fence key and handed
+// the same token out again. The head records l.Token.
+func (s *Store) PutHeadFenced(ctx context.Context, l Lease, h *follow.Head) error {
+	return s.putHead(ctx, l.Repo, h, l)
 }
 
-func (s *Store) putHead(ctx context.Context, repo string, h *follow.Head, token string) error {
+func (s *Store) putHead(ctx context.Context, repo string, h *follow.Head, l Lease) error {
+	lease := ""
+	if l.Token != 0 {
+		lease = l.value()
+	}
 	if h == nil {
 		return fmt.Errorf("redisstore: put head of %s: nil head", repo)
 	}
 	if err := s.haveBlobs(ctx, h); err != nil {
 		return fmt.Errorf("redisstore: put head of %s: %w", repo, err)
 	}
-	b, err := json.Marshal(record{Repo: repo, Head: h})
+	b, err := json.Marshal(record{Repo: repo, Token: l.Token, Head: h})
 	if err != nil {
 		return fmt.Errorf("redisstore: put head of %s: %w", repo, err)
 	}
@@ -86,7 +90,7 @@ func (s *Store) putHead(ctx context.Context, repo string, h *follow.Head, token 
 	keys := make([]string, 0, 4+len(sums))
 	keys = append(keys, s.headKey(repo), s.reposKey(), s.leaseKey(repo), s.blobsKey())
 	args := make([]any, 0, 5+len(sums))
-	args = append(args, b, repo, s.channel(), token, s.now().UnixMilli())
+	args = append(args, b, repo, s.channel(), lease, s.now().UnixMilli())
 	for _, sum := range sums {
 		keys = append(keys, s.metaKey(sum))
 		args = append(args, hex.EncodeToString(sum[:]))
@@ -97,7 +101,7 @@ func (s *Store) putHead(ctx context.Context, repo string, h *follow.Head, token 
 	}
 	switch n {
 	case 0:
-		return fmt.Errorf("redisstore: put head of %s: token %s: %w", repo, token, ErrNotHeld)
+		return fmt.Errorf("redisstore: put head of %s: lease %q: %w", repo, lease, ErrNotHeld)
 	case -1:
 		// Removed by GC or damage since haveBlobs looked.
 		return fmt.Errorf("redisstore: put head of %s: a blob it names is no longer stored: %w", repo, ErrMissing)
@@ -185,39 +189,84 @@ func (s *Store) haveBlobs(ctx context.Context, h *follow.Head) error {
 	return fmt.Errorf("%d of %d blobs: %w", int64(len(keys))-n, len(keys), ErrMissing)
 }
 
-// Heads returns the head of every repository, keyed by repository.
+// Heads returns the head of every repository, keyed by repository. A head
+// that cannot be decoded is skipped, logged and counted (BadHeads): one
+// damaged key does not hide the others.
 func (s *Store) Heads(ctx context.Context) (map[string]*follow.Head, error) {
+	hs, err := s.heads(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return hs.heads, nil
+}
+
+// headSet is what heads read: the heads, and the repositories of the set
+// whose head is missing or cannot be decoded.
+type headSet struct {
+	heads   map[string]*follow.Head
+	missing []string
+	bad     []string
+}
+
+func (s *Store) heads(ctx context.Context) (headSet, error) {
 	repos, err := s.rdb.SMembers(ctx, s.reposKey()).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: list heads: %w", err)
+		return headSet{}, fmt.Errorf("redisstore: list heads: %w", err)
 	}
-	heads := make(map[string]*follow.Head, len(repos))
+	hs := headSet{heads: make(map[string]*follow.Head, len(repos))}
 	if len(repos) == 0 {
-		return heads, nil
+		return hs, nil
 	}
+	slices.Sort(repos)
 	keys := make([]string, len(repos))
 	for i, r := range repos {
 		keys[i] = s.headKey(r)
 	}
 	vals, err := s.rdb.MGet(ctx, keys...).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: list heads: %w", err)
+		return headSet{}, fmt.Errorf("redisstore: list heads: %w", err)
 	}
 	for i, v := range vals {
 		str, ok := v.(string)
 		if !ok {
-			continue // in the set, but its head was removed
+			// In the set, but the head key is gone: evicted, or
+			// removed by hand without DeleteHead.
+			hs.missing = append(hs.missing, repos[i])
+			continue
 		}
 		var r record
-		if err := json.Unmarshal([]byte(str), &r); err != nil {
-			return nil, fmt.Errorf("redisstore: read head %s: %w", keys[i], err)
+		err := json.Unmarshal([]byte(str), &r)
+		if err == nil && (r.Head == nil || r.Repo != repos[i]) {
+			err = fmt.Errorf("names repository %q", r.Repo)
 		}
-		if r.Head == nil || r.Repo != repos[i] {
-			return nil, fmt.Errorf("redisstore: read head %s: names repository %q", keys[i], r.Repo)
+		if err != nil {
+			s.badHeads.Add(1)
+			s.logger.Warn("redisstore: skipping a head that cannot be read", "key", keys[i], "err", err)
+			hs.bad = append(hs.bad, repos[i])
+			continue
 		}
-		heads[r.Repo] = r.Head
+		hs.heads[r.Repo] = r.Head
 	}
-	return heads, nil
+	return hs, nil
+}
+
+// BadHeads counts the heads Heads and GC skipped because they could not be
+// decoded, since New.
+func (s *Store) BadHeads() uint64 { return s.badHeads.Load() }
+
+// DeleteHead removes repo's head and its entry in the set of repositories,
+// atomically: what a deployment does when a repository leaves its
+// configuration, so that no node loads the head again and GC collects its
+// blobs after Config.Grace. Deleting a head that does not exist is not an
+// error. A node that still follows repo writes its head again.
+func (s *Store) DeleteHead(ctx context.Context, repo string) error {
+	pipe := s.rdb.TxPipeline()
+	pipe.Del(ctx, s.headKey(repo))
+	pipe.SRem(ctx, s.reposKey(), repo)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redisstore: delete head of %s: %w", repo, err)
+	}
+	return nil
 }
 
 // Head returns the head of repo, or nil if it has none: what a node that
@@ -232,10 +281,10 @@ func (s *Store) Head(ctx context.Context, repo string) (*follow.Head, error) {
 	}
 	var r record
 	if err := json.Unmarshal(v, &r); err != nil {
-		return nil, fmt.Errorf("redisstore: read head of %s: %w", repo, err)
+		return nil, fmt.Errorf("redisstore: read head of %s: %w: %w", repo, ErrBadHead, err)
 	}
 	if r.Head == nil || r.Repo != repo {
-		return nil, fmt.Errorf("redisstore: read head of %s: names repository %q", repo, r.Repo)
+		return nil, fmt.Errorf("redisstore: read head of %s: names repository %q: %w", repo, r.Repo, ErrBadHead)
 	}
 	return r.Head, nil
 }

@@ -13,19 +13,40 @@ import (
 
 // Lease is a node's hold on a repository: while it holds it, the node polls
 // the origin and the others follow its head. Token is the fencing token,
-// larger for every new holder of the repository; PutHeadFenced checks it.
+// larger for every new holder of the repository; Instance is the Store's
+// (Config.Instance), so that two processes configured with one node name
+// are two holders. PutHeadFenced checks the whole lease: token, node and
+// instance.
 type Lease struct {
-	Repo  string
-	Node  string
-	Token uint64
+	Repo     string
+	Node     string
+	Instance string
+	Token    uint64
 }
 
-func (l Lease) value() string { return strconv.FormatUint(l.Token, 10) + " " + l.Node }
+// value is the lease key's value: "<token> <node> <instance>".
+func (l Lease) value() string {
+	return strconv.FormatUint(l.Token, 10) + " " + l.holder()
+}
 
-// acquire takes the lease if free, with a new token, or extends it if node
-// already holds it. It returns the token, or nil if another node holds it.
+func (l Lease) holder() string { return l.Node + " " + l.Instance }
+
+// holderNode returns the node name of a lease key's holder part
+// ("<node> <instance>").
+func holderNode(h string) string {
+	if i := strings.LastIndexByte(h, ' '); i >= 0 {
+		return h[:i]
+	}
+	return h
+}
+
+// acquire takes the lease if free, with a new token, or extends it if the
+// holder ("<node> <instance>") already holds it. It returns the token, or
+// nil if another holds it. The new token is above the fence and above the
+// token of the stored head, so that tokens never go backwards when Redis
+// lost the fence key (eviction, a failover to a replica behind).
 //
-// KEYS: lease, fence. ARGV: node, ttl in ms.
+// KEYS: lease, fence, head. ARGV: holder, ttl in ms.
 var acquire = redis.NewScript(`
 local v = redis.call("GET", KEYS[1])
 if v then
@@ -37,8 +58,20 @@ if v then
 	return false
 end
 local t = redis.call("INCR", KEYS[2])
-redis.call("SET", KEYS[1], t .. " " .. ARGV[1], "PX", ARGV[2])
-return tostring(t)
+local h = redis.call("GET", KEYS[3])
+if h then
+	local ok, r = pcall(cjson.decode, h)
+	if ok and type(r) == "table" then
+		local ht = tonumber(r["token"])
+		if ht and ht >= t then
+			t = ht + 1
+			redis.call("SET", KEYS[2], string.format("%d", t))
+		end
+	end
+end
+local ts = string.format("%d", t)
+redis.call("SET", KEYS[1], ts .. " " .. ARGV[1], "PX", ARGV[2])
+return ts
 `)
 
 // renew extends the lease if it holds ARGV[1]; returns 1 or 0.
@@ -66,7 +99,10 @@ return 0
 // Acquire tries to take repo's lease for node for ttl (at least 1ms). It
 // reports false, with no error, when another node holds it. A node that
 // already holds it keeps its token and the TTL starts again. Each new
-// holder gets a larger token than every holder before.
+// holder gets a larger token than every holder before, and than the token
+// the stored head was written with, even if Redis lost the fence key. The
+// holder is node and this Store's Config.Instance: another process with
+// the same node name is another holder.
 func (s *Store) Acquire(ctx context.Context, repo, node string, ttl time.Duration) (Lease, bool, error) {
 	if node == "" {
 		return Lease{}, false, fmt.Errorf("redisstore: acquire lease of %s: empty node", repo)
@@ -74,7 +110,9 @@ func (s *Store) Acquire(ctx context.Context, repo, node string, ttl time.Duratio
 	if ttl < time.Millisecond {
 		return Lease{}, false, fmt.Errorf("redisstore: acquire lease of %s: ttl %v below 1ms", repo, ttl)
 	}
-	v, err := acquire.Run(ctx, s.rdb, []string{s.leaseKey(repo), s.fenceKey(repo)}, node, ttl.Milliseconds()).Text()
+	l := Lease{Repo: repo, Node: node, Instance: s.instance}
+	v, err := acquire.Run(ctx, s.rdb, []string{s.leaseKey(repo), s.fenceKey(repo), s.headKey(repo)},
+		l.holder(), ttl.Milliseconds()).Text()
 	if errors.Is(err, redis.Nil) {
 		return Lease{}, false, nil
 	}
@@ -85,7 +123,8 @@ func (s *Store) Acquire(ctx context.Context, repo, node string, ttl time.Duratio
 	if err != nil {
 		return Lease{}, false, fmt.Errorf("redisstore: acquire lease of %s: token %q: %w", repo, v, err)
 	}
-	return Lease{Repo: repo, Node: node, Token: tok}, true, nil
+	l.Token = tok
+	return l, true, nil
 }
 
 // Renew extends l for ttl from now, or returns an error wrapping ErrNotHeld
@@ -162,8 +201,8 @@ func (s *Store) Fleet(ctx context.Context) (map[string]int, error) {
 	}
 	for _, v := range vals {
 		if str, ok := v.(string); ok {
-			if _, node, ok := strings.Cut(str, " "); ok {
-				m[node]++
+			if _, h, ok := strings.Cut(str, " "); ok {
+				m[holderNode(h)]++
 			}
 		}
 	}
@@ -179,6 +218,6 @@ func (s *Store) Holder(ctx context.Context, repo string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("redisstore: lease of %s: %w", repo, err)
 	}
-	_, node, _ := strings.Cut(v, " ")
-	return node, nil
+	_, h, _ := strings.Cut(v, " ")
+	return holderNode(h), nil
 }

@@ -62,10 +62,10 @@ func TestLease(t *testing.T) {
 	if err := a.PutBlob(ctx, sha256.Sum256(blob), blob); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.PutHeadFenced(ctx, repo, testHead(repo, 1, nil, blob), la.Token); !errors.Is(err, ErrNotHeld) {
+	if err := a.PutHeadFenced(ctx, la, testHead(repo, 1, nil, blob)); !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("fenced put head with node-a's stale token: got %v, want ErrNotHeld", err)
 	}
-	if err := b.PutHeadFenced(ctx, repo, testHead(repo, 2, nil, blob), lb.Token); err != nil {
+	if err := b.PutHeadFenced(ctx, lb, testHead(repo, 2, nil, blob)); err != nil {
 		t.Fatalf("fenced put head by the holder: %v", err)
 	}
 	h, err := a.Head(ctx, repo)
@@ -118,7 +118,7 @@ func TestLeaseExpiry(t *testing.T) {
 	if err := a.PutBlob(ctx, sha256.Sum256(blob), blob); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.PutHeadFenced(ctx, repo, testHead(repo, 1, nil, blob), la.Token); !errors.Is(err, ErrNotHeld) {
+	if err := a.PutHeadFenced(ctx, la, testHead(repo, 1, nil, blob)); !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("fenced put head after expiry: got %v, want ErrNotHeld", err)
 	}
 	if h, err := b.Head(ctx, repo); err != nil || h != nil {

@@ -11,8 +11,10 @@
 //	head:<repo>     the head of repo, JSON
 //	repos           the set of repositories that have a head
 //	heads           the pub/sub channel; each message is a repository
-//	lease:<repo>    "<token> <node>", set with a TTL while a node holds it
-//	fence:<repo>    the last fencing token handed out for repo
+//	lease:<repo>    "<token> <node> <instance>", set with a TTL while a
+//	                node holds it
+//	fence:<repo>    the last fencing token handed out for repo; a new
+//	                token is also above the token in head:<repo>
 //	nodes           sorted set of node names, by the time in ms until
 //	                which each is alive (Beat), for Fleet
 //	blobs           sorted set of the blobs' hex sums, by the time in ms
@@ -31,8 +33,10 @@
 // holds, for every blob, the last time it was put or named by a head, and
 // GC removes the blobs no head needs once Config.Grace has passed since.
 // Keys have no expiry. Bound Redis's memory as well with maxmemory and
-// allkeys-lru if it is shared: that may evict a head (the next PutHead
-// writes it again) or a lease (the fencing token protects the head); an
+// allkeys-lru if it is shared: that may evict a head (the holder writes
+// it again; GC collects nothing while a repository in the set has no
+// head) or a lease or fence (PutHeadFenced compares the whole lease value,
+// and new tokens stay above the stored head's); an
 // evicted chunk reads as a missing blob (fs.ErrNotExist), and PutBlob
 // rewrites a blob missing any key.
 //
@@ -43,13 +47,17 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -100,6 +108,11 @@ type Config struct {
 	// is the log (discarded).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Instance tells this process apart, in the lease values, from
+	// another configured with the same node name, so that the two never
+	// both hold a repository (16 random hex digits, from crypto/rand).
+	// No spaces.
+	Instance string
 }
 
 const (
@@ -119,6 +132,8 @@ type Store struct {
 	logger    *slog.Logger
 
 	grace, gcInterval time.Duration
+	instance          string
+	badHeads          atomic.Uint64 // undecodable heads met by Heads
 
 	done chan struct{}  // closed by Close: ends the subscriptions
 	wg   sync.WaitGroup // subscriptions
@@ -196,6 +211,14 @@ func New(cfg Config) (*Store, error) {
 		s.chunkSize = defaultChunkSize
 	case s.chunkSize < 0 || s.chunkSize > maxChunkSize:
 		return nil, fmt.Errorf("redisstore: chunk size %d out of range (1 to %d)", s.chunkSize, maxChunkSize)
+	}
+	if s.instance = cfg.Instance; s.instance == "" {
+		var b [8]byte
+		rand.Read(b[:])
+		s.instance = hex.EncodeToString(b[:])
+	}
+	if strings.ContainsAny(s.instance, " \t\r\n") {
+		return nil, fmt.Errorf("redisstore: instance %q contains white space", s.instance)
 	}
 	if s.prefix == "" {
 		s.prefix = defaultPrefix

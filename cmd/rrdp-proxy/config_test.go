@@ -31,7 +31,7 @@ func TestConfigExampleIsChecked(t *testing.T) {
 	for _, want := range []string{
 		p + ": ok, 1 repository\n",
 		"  ripe (mirror) follows https://rrdp.ripe.net/notification.xml\n",
-		"    serves http://127.0.0.1:8080/rrdp.ripe.net/notification.bin\n",
+		"    serves https://mirror.example.net/rrdp.ripe.net/notification.bin\n",
 		"\n[server]\nlisten = [\"127.0.0.1:8080\"]\n",
 		"max_snapshot_size = \"4GiB\"\n",
 	} {

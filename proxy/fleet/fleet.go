@@ -130,7 +130,7 @@ func New(cfg Config) (*Node, error) {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	n.log = n.log.With("node", n.name)
-	n.tier = &tier{rs: cfg.Redis, log: n.log, tokens: make(map[string]uint64)}
+	n.tier = &tier{rs: cfg.Redis, log: n.log, leases: make(map[string]redisstore.Lease)}
 	cc := cfg.Cache
 	cc.Tiers = append(slices.Clone(cc.Tiers), n.tier)
 	c, err := cache.New(cc)
@@ -168,13 +168,32 @@ func (n *Node) Name() string { return n.name }
 // Close releases the cache. Run must have returned.
 func (n *Node) Close() { n.cache.Close() }
 
-// Run loads the heads the cache's tiers hold, then follows every
+// DeleteHead removes from Redis the head of repo, a repository that left
+// the configuration of the whole fleet, so that no node loads it again
+// and Redis's GC collects its blobs (redisstore.Store.DeleteHead). The
+// daemon calls it for each repository a reload removes, once no node of
+// the fleet serves it any more: a node still following repo writes the
+// head again. It refuses a repository this node follows.
+func (n *Node) DeleteHead(ctx context.Context, repo string) error {
+	if n.runners[repo] != nil {
+		return fmt.Errorf("fleet: delete head of %s: the node follows it", repo)
+	}
+	if err := n.rs.DeleteHead(ctx, repo); err != nil {
+		return fmt.Errorf("fleet: %w", err)
+	}
+	return nil
+}
+
+// Run loads the heads the cache's tiers hold for its repositories, then
+// follows every
 // repository until ctx ends; it also sweeps the cache and collects Redis's
 // garbage (redisstore.Store.Run). On the way out it stops its followers
 // and releases its leases, so that another node takes over at once. It
 // returns ctx's error.
 func (n *Node) Run(ctx context.Context) error {
-	if err := n.cache.Load(ctx); err != nil {
+	// Only the configured repositories: Redis may hold heads of
+	// repositories removed from the configuration, or of other nodes'.
+	if err := n.cache.LoadRepos(ctx, n.repos); err != nil {
 		n.log.Warn("fleet: load heads", "err", err)
 	}
 	var wg sync.WaitGroup

@@ -126,7 +126,7 @@ func (r *runner) step(ctx context.Context) {
 // that head to Redis if Redis lacks it.
 func (r *runner) take(ctx context.Context, lease redisstore.Lease) {
 	r.lease = lease
-	r.n.tier.hold(r.repo, lease.Token)
+	r.n.tier.hold(lease)
 	r.setRole(Holder, lease.Token)
 	r.mu.Lock()
 	r.st.Leases++
@@ -147,7 +147,8 @@ func (r *runner) take(ctx context.Context, lease redisstore.Lease) {
 }
 
 // reconcile, for the holder, writes the cache's head to Redis if Redis's
-// is missing or older, and puts again the blobs Redis lost.
+// is missing, cannot be read, or is older, and puts again the blobs Redis
+// lost.
 func (r *runner) reconcile(ctx context.Context) {
 	r.lastResync = time.Now()
 	local := r.n.cache.Head(r.repo)
@@ -156,10 +157,11 @@ func (r *runner) reconcile(ctx context.Context) {
 	}
 	remote, err := r.n.rs.Head(ctx, r.repo)
 	r.n.tier.failed(err)
-	if err != nil {
+	bad := errors.Is(err, redisstore.ErrBadHead) // written over below
+	if err != nil && !bad {
 		return
 	}
-	if remote == nil || newer(local, remote) {
+	if bad || remote == nil || newer(local, remote) {
 		err = r.n.tier.publish(ctx, r.repo, local)
 	} else {
 		err = r.n.tier.repair(ctx, remote)

@@ -31,7 +31,7 @@ type tier struct {
 	blob func(context.Context, [32]byte) ([]byte, error) // the cache's Blob
 
 	mu     sync.Mutex
-	tokens map[string]uint64 // held repositories
+	leases map[string]redisstore.Lease // held repositories
 
 	down                        atomic.Bool
 	sumErrors, repaired, writes atomic.Uint64
@@ -39,23 +39,23 @@ type tier struct {
 
 var _ cache.Tier = (*tier)(nil)
 
-func (t *tier) hold(repo string, token uint64) {
+func (t *tier) hold(l redisstore.Lease) {
 	t.mu.Lock()
-	t.tokens[repo] = token
+	t.leases[l.Repo] = l
 	t.mu.Unlock()
 }
 
 func (t *tier) drop(repo string) {
 	t.mu.Lock()
-	delete(t.tokens, repo)
+	delete(t.leases, repo)
 	t.mu.Unlock()
 }
 
-func (t *tier) token(repo string) (uint64, bool) {
+func (t *tier) lease(repo string) (redisstore.Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	tok, ok := t.tokens[repo]
-	return tok, ok
+	l, ok := t.leases[repo]
+	return l, ok
 }
 
 // failed records the outcome of a Redis call: an error that is not about
@@ -65,7 +65,7 @@ func (t *tier) failed(err error) {
 	case err == nil:
 		t.down.Store(false)
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, cache.ErrSum),
-		errors.Is(err, redisstore.ErrNotHeld), errors.Is(err, redisstore.ErrMissing),
+		errors.Is(err, redisstore.ErrNotHeld), errors.Is(err, redisstore.ErrMissing), errors.Is(err, redisstore.ErrBadHead),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 	default:
 		t.down.Store(true)
@@ -114,7 +114,7 @@ func (t *tier) Heads(ctx context.Context) (map[string]*follow.Head, error) {
 // (nil error): the node serves it, and writes it to Redis once it holds
 // the lease again.
 func (t *tier) PutHead(ctx context.Context, repo string, h *follow.Head) error {
-	if _, held := t.token(repo); !held || t.down.Load() {
+	if _, held := t.lease(repo); !held || t.down.Load() {
 		return nil
 	}
 	err := t.publish(ctx, repo, h)
@@ -129,14 +129,14 @@ func (t *tier) PutHead(ctx context.Context, repo string, h *follow.Head) error {
 // publish writes h to Redis with the token this node holds for repo,
 // after putting again the blobs h needs that Redis does not hold.
 func (t *tier) publish(ctx context.Context, repo string, h *follow.Head) error {
-	tok, held := t.token(repo)
+	l, held := t.lease(repo)
 	if !held {
 		return fmt.Errorf("fleet: publish head of %s: %w", repo, redisstore.ErrNotHeld)
 	}
 	if err := t.repair(ctx, h); err != nil {
 		return err
 	}
-	err := t.rs.PutHeadFenced(ctx, repo, h, tok)
+	err := t.rs.PutHeadFenced(ctx, l, h)
 	t.failed(err)
 	if err == nil {
 		t.writes.Add(1)

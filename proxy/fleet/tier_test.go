@@ -43,7 +43,7 @@ func TestFencedWrite(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("acquire: %v, %v", ok, err)
 	}
-	n.tier.hold(repo, a.Token)
+	n.tier.hold(a)
 	if err := n.Cache().PutHead(ctx, repo, head(1)); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestFencedWrite(t *testing.T) {
 		t.Fatalf("acquire by node-b: %+v, %v, %v; want a larger token than %d", b, ok, err, a.Token)
 	}
 	h2 := head(2)
-	if err := rs.PutHeadFenced(ctx, repo, h2, b.Token); err != nil {
+	if err := rs.PutHeadFenced(ctx, b, h2); err != nil {
 		t.Fatal(err)
 	}
 	err = n.Cache().PutHead(ctx, repo, head(3))
@@ -71,7 +71,7 @@ func TestFencedWrite(t *testing.T) {
 	}
 
 	// As the holder (node-b's token), after Redis lost a blob.
-	n.tier.hold(repo, b.Token)
+	n.tier.hold(b)
 	h4 := head(4)
 	if err := rc.Del(ctx, "rrdp-proxy:blob:"+hexSum(h4.Files[0].Sum)).Err(); err != nil {
 		t.Fatal(err)

@@ -87,6 +87,12 @@ type Config struct {
 	Retention time.Duration
 	// Limits caps what the decoders accept (rrdpxml's defaults).
 	Limits rrdpxml.Limits
+	// AllowHTTP lets the follower write http:// URIs into the
+	// notifications it publishes (an http Base) and accept them in the
+	// origin's (another rrdp-proxy's, over a private link): it sets
+	// Limits.AllowHTTP. Relying parties expect https (RFC 8182, section
+	// 3.5.1), so by default a sync with an http Base fails.
+	AllowHTTP bool
 	// GzipLevel is the level of the gzip copies of snapshot and delta
 	// files (klauspost/compress/gzip; 0 means gzip.BestSpeed, which
 	// keeps a large snapshot's copy fast). The nodes of a fleet must use
@@ -175,6 +181,9 @@ func New(cfg Config) (*Follower, error) {
 	}
 	if !strings.HasSuffix(cfg.Base, "/") {
 		return nil, fmt.Errorf("follow: base %q does not end in /", cfg.Base)
+	}
+	if cfg.AllowHTTP {
+		cfg.Limits.AllowHTTP = true
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = time.Minute

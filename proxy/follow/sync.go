@@ -282,12 +282,12 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 	nx := *n
 	nx.SessionID = xs
 	var xbuf bytes.Buffer
-	if err := rrdpxml.EncodeNotification(&xbuf, irpki.MapNotification(&nx, f.cfg.Base, irpki.FormatXML, xsums)); err != nil {
+	if err := rrdpxml.EncodeNotificationLimits(&xbuf, irpki.MapNotification(&nx, f.cfg.Base, irpki.FormatXML, xsums), f.cfg.Limits); err != nil {
 		return fmt.Errorf("encode notification.xml: %w", err)
 	}
 	nb := *n
 	nb.SessionID = bs
-	nbin, err := irpki.MarshalNotification(irpki.MapNotification(&nb, f.cfg.Base, irpki.FormatBin, bsums))
+	nbin, err := irpki.MarshalNotificationLimits(irpki.MapNotification(&nb, f.cfg.Base, irpki.FormatBin, bsums), f.cfg.Limits)
 	if err != nil {
 		return fmt.Errorf("encode notification.bin: %w", err)
 	}

@@ -14,7 +14,13 @@ import (
 // The references are written as n gives them: MapNotification maps an XML
 // notification's references to the .bin files first.
 func MarshalNotification(n *rrdpxml.Notification) ([]byte, error) {
-	if err := checkNotification(n, rrdpxml.Limits{}); err != nil {
+	return MarshalNotificationLimits(n, rrdpxml.Limits{})
+}
+
+// MarshalNotificationLimits is MarshalNotification checking n under lim:
+// rrdpxml.Limits.AllowHTTP lets it write http:// references.
+func MarshalNotificationLimits(n *rrdpxml.Notification, lim rrdpxml.Limits) ([]byte, error) {
+	if err := checkNotification(n, lim); err != nil {
 		return nil, fmt.Errorf("irpki: cannot encode notification: %w", err)
 	}
 	m := &irpkipb.Notification{
@@ -102,12 +108,12 @@ func checkNotification(n *rrdpxml.Notification, lim rrdpxml.Limits) error {
 	if n.Serial == 0 {
 		return fmt.Errorf("%w: serial zero", ErrInvalid)
 	}
-	if err := rrdpxml.CheckFileURI(n.Snapshot.URI, lim.MaxURILen); err != nil {
+	if err := lim.CheckFileURI(n.Snapshot.URI); err != nil {
 		return fmt.Errorf("snapshot reference: %w", err)
 	}
 	seen := make(map[uint64]bool, len(n.Deltas))
 	for _, d := range n.Deltas {
-		if err := rrdpxml.CheckFileURI(d.URI, lim.MaxURILen); err != nil {
+		if err := lim.CheckFileURI(d.URI); err != nil {
 			return fmt.Errorf("delta reference %d: %w", d.Serial, err)
 		}
 		if d.Serial == 0 || d.Serial > n.Serial {

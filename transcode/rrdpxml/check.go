@@ -36,3 +36,19 @@ func NewURISet() *URISet { return &URISet{s: newURISet()} }
 
 // Add adds uri and reports whether it was new.
 func (s *URISet) Add(uri string) bool { return s.s.addString(uri) }
+
+// CheckFileURI is the package function CheckFileURI under l: it also
+// accepts an http:// URI when l.AllowHTTP is set.
+func (l Limits) CheckFileURI(uri string) error {
+	return checkFileURI(uri, l.withDefaults())
+}
+
+// checkFileURI checks the URI of a snapshot or delta under lim (with its
+// defaults): https, or http when lim.AllowHTTP.
+func checkFileURI[T text](u T, lim Limits) error {
+	if lim.AllowHTTP && len(u) > len("http://") && string(u[:len("http://")]) == "http://" {
+		// The rules of an https URI, the scheme aside.
+		return checkURI("https://"+string(u[len("http://"):]), true, lim.MaxURILen+1)
+	}
+	return checkURI(u, true, lim.MaxURILen)
+}

@@ -159,7 +159,7 @@ func (d *Decoder) reference(el elemID, allowed uint8) (string, [32]byte, error) 
 	if err != nil {
 		return "", [32]byte{}, err
 	}
-	if err := checkURI(v, true, d.lim.MaxURILen); err != nil {
+	if err := checkFileURI(v, d.lim); err != nil {
 		return "", [32]byte{}, d.syntax(d.vals[attrURI].s, string(v), err)
 	}
 	uri := string(v)

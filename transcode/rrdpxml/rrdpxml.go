@@ -85,6 +85,11 @@ type Limits struct {
 	// xsd:base64Binary, which may be empty, and RIPE NCC's production
 	// server has published such elements (rpki-rs test data).
 	RejectEmptyContent bool
+	// AllowHTTP accepts http:// besides https:// in the snapshot and
+	// delta URIs of a notification. RFC 8182 (section 3.5.1) wants https,
+	// so the default refuses them; a lab, or a core-to-edge link of
+	// rrdp-proxy nodes on a private network, opts in.
+	AllowHTTP bool
 }
 
 // Header is what the root element of any RRDP file says.

@@ -235,7 +235,13 @@ func appendEscaped(b []byte, s string) []byte {
 // Deltas are written in the order of n.Deltas. It checks n by the
 // decoder's rules with default Limits and writes nothing if they fail.
 func EncodeNotification(w io.Writer, n *Notification) error {
-	lim := Limits{}.withDefaults()
+	return EncodeNotificationLimits(w, n, Limits{})
+}
+
+// EncodeNotificationLimits is EncodeNotification checking n under lim:
+// Limits.AllowHTTP lets it write http:// references.
+func EncodeNotificationLimits(w io.Writer, n *Notification, lim Limits) error {
+	lim = lim.withDefaults()
 	sid, err := parseSessionID(n.SessionID)
 	if err != nil {
 		return fmt.Errorf("rrdpxml: encode notification: %w", err)
@@ -243,7 +249,7 @@ func EncodeNotification(w io.Writer, n *Notification) error {
 	if n.Serial == 0 {
 		return fmt.Errorf("rrdpxml: encode notification: %w", errorf(ErrSerial, "0 is not a positive integer"))
 	}
-	if err := checkURI(n.Snapshot.URI, true, lim.MaxURILen); err != nil {
+	if err := checkFileURI(n.Snapshot.URI, lim); err != nil {
 		return fmt.Errorf("rrdpxml: encode notification: snapshot %q: %w", n.Snapshot.URI, err)
 	}
 	if len(n.Deltas) > lim.MaxDeltas {
@@ -261,7 +267,7 @@ func EncodeNotification(w io.Writer, n *Notification) error {
 			return fmt.Errorf("rrdpxml: encode notification: delta %q: %w", dr.URI, errorf(ErrDuplicateSerial, "%d", dr.Serial))
 		}
 		seen[dr.Serial] = struct{}{}
-		if err := checkURI(dr.URI, true, lim.MaxURILen); err != nil {
+		if err := checkFileURI(dr.URI, lim); err != nil {
 			return fmt.Errorf("rrdpxml: encode notification: delta %d %q: %w", dr.Serial, dr.URI, err)
 		}
 		size += 128 + len(dr.URI)*6

@@ -116,8 +116,14 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 			return nil, fmt.Errorf("create the cache: %w", err)
 		}
 		// Fleet nodes load in Run; a solo node loads here so that its
-		// followers start from the stored heads.
-		if err := n.cache.Load(ctx); err != nil {
+		// followers start from the stored heads. Only the configured
+		// repositories: a state directory may hold heads of removed ones,
+		// which would otherwise stay pinned in memory.
+		names := make([]string, 0, len(cfg.Repositories))
+		for i := range cfg.Repositories {
+			names = append(names, cfg.Repositories[i].Key())
+		}
+		if err := n.cache.LoadRepos(ctx, names); err != nil {
 			n.log.Warn("some stored states could not be loaded", "err", err)
 		}
 	}
@@ -141,6 +147,7 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 		CertFile:           s.TLSCert,
 		KeyFile:            s.TLSKey,
 		NotificationMaxAge: s.NotificationMaxAge.Duration,
+		AllowHTTPBase:      s.AllowHTTPBase,
 		Node:               s.Node,
 		Version:            Version(),
 		Logger:             n.log.With("part", "server"),

@@ -27,6 +27,16 @@ var (
 	hdrContentRange = []byte("Content-Range")
 	hdrAllow        = []byte("Allow")
 
+	// Request header names in fasthttp's normalised form, for
+	// PeekCanonical: the server parses names into that form
+	// (Server.DisableHeaderNamesNormalizing stays false), and Peek would
+	// copy and normalise the name on every call.
+	keyAcceptEncoding  = []byte(fasthttp.HeaderAcceptEncoding)
+	keyIfNoneMatch     = []byte(fasthttp.HeaderIfNoneMatch)
+	keyIfModifiedSince = []byte(fasthttp.HeaderIfModifiedSince)
+	keyRange           = []byte(fasthttp.HeaderRange)
+	keyIfRange         = []byte(fasthttp.HeaderIfRange)
+
 	valAcceptEncoding = []byte("Accept-Encoding")
 	valBytes          = []byte("bytes")
 	valGzip           = []byte("gzip")
@@ -53,7 +63,7 @@ func cacheControl(maxAge, staleIfError time.Duration) []byte {
 func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *entry, cc []byte, body func(context.Context, [32]byte) ([]byte, error)) (int, int, error) {
 	req, h := &ctx.Request.Header, &ctx.Response.Header
 	v := &e.plain
-	if e.hasGz && acceptsGzip(req.Peek(fasthttp.HeaderAcceptEncoding)) {
+	if e.hasGz && acceptsGzip(req.PeekCanonical(keyAcceptEncoding)) {
 		v = &e.gz
 		h.SetContentEncodingBytes(valGzip)
 	}
@@ -81,7 +91,7 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *entry, cc []byte, body 
 		}
 	}
 	status := fasthttp.StatusOK
-	if rg := req.Peek(fasthttp.HeaderRange); len(rg) > 0 && ifRange(req.Peek(fasthttp.HeaderIfRange), v.etag, e.lastMod) {
+	if rg := req.PeekCanonical(keyRange); len(rg) > 0 && ifRange(req.PeekCanonical(keyIfRange), v.etag, e.lastMod) {
 		start, end, ok, valid := parseRange(rg, int64(len(b)))
 		switch {
 		case valid && !ok:
@@ -112,10 +122,10 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *entry, cc []byte, body 
 // notModified evaluates If-None-Match, or If-Modified-Since when there is
 // no If-None-Match (RFC 9110, section 13.2.2), for a GET or HEAD.
 func notModified(req *fasthttp.RequestHeader, etag []byte, mod time.Time) bool {
-	if inm := req.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 {
+	if inm := req.PeekCanonical(keyIfNoneMatch); len(inm) > 0 {
 		return etagMatch(inm, etag, true)
 	}
-	ims := req.Peek(fasthttp.HeaderIfModifiedSince)
+	ims := req.PeekCanonical(keyIfModifiedSince)
 	if len(ims) == 0 {
 		return false
 	}

@@ -85,7 +85,9 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Handler returns the request handler, for tests and for callers that run
-// their own fasthttp.Server.
+// their own fasthttp.Server. It reads request header names in fasthttp's
+// normalised form: such a server must leave DisableHeaderNamesNormalizing
+// false.
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
 
 // Serve serves plain HTTP on ln until Shutdown.

@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/irpki/rrdp-proxy/cache"
+	"github.com/irpki/rrdp-proxy/cache/redisstore/redistest"
 )
 
 // BenchmarkGetBlob fills a 200 MB snapshot from Redis, hash check included.
 func BenchmarkGetBlob(b *testing.B) {
-	srv := startServer(b)
+	srv := redistest.Start(b)
 	st := newStore(b, srv, Config{})
 	ctx := context.Background()
 	blob := content(200_000_000, 1)
@@ -32,7 +33,7 @@ func BenchmarkGetBlob(b *testing.B) {
 // from Redis, as a node that installs a head does: the store's hash check
 // and the cache's.
 func BenchmarkCacheFill(b *testing.B) {
-	srv := startServer(b)
+	srv := redistest.Start(b)
 	st := newStore(b, srv, Config{})
 	ctx := context.Background()
 	blob := content(200_000_000, 2)

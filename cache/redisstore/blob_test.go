@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/irpki/rrdp-proxy/cache"
+	"github.com/irpki/rrdp-proxy/cache/redisstore/redistest"
 )
 
 // content returns n deterministic pseudo-random bytes.
@@ -23,9 +24,9 @@ func content(n int, seed uint64) []byte {
 }
 
 func TestBlobRoundTrip(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	st := newStore(t, srv, Config{ChunkSize: 1 << 20})
-	rc := srv.client()
+	rc := srv.Client()
 	ctx := context.Background()
 	tests := []struct {
 		name   string
@@ -66,9 +67,9 @@ func TestBlobRoundTrip(t *testing.T) {
 }
 
 func TestBlobErrors(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	st := newStore(t, srv, Config{ChunkSize: 1 << 20})
-	rc := srv.client()
+	rc := srv.Client()
 	ctx := context.Background()
 	tests := []struct {
 		name   string

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/irpki/rrdp-proxy/cache/redisstore/redistest"
 )
 
 // TestFenceSurvivesLostKeys: Redis loses the lease and fence keys
@@ -13,8 +15,8 @@ import (
 // holder must not write a head, and the next token stays above the one
 // the stored head was written with.
 func TestFenceSurvivesLostKeys(t *testing.T) {
-	srv := startServer(t)
-	rc := srv.client()
+	srv := redistest.Start(t)
+	rc := srv.Client()
 	ctx := context.Background()
 	blob := []byte("snapshot")
 	tests := []struct {
@@ -66,10 +68,10 @@ func TestFenceSurvivesLostKeys(t *testing.T) {
 // TestFenceSameTokenOtherHolder: with no head stored, a lost fence hands
 // the same token out again; the whole lease value tells the holders apart.
 func TestFenceSameTokenOtherHolder(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	a := newStore(t, srv, Config{})
 	b := newStore(t, srv, Config{})
-	rc := srv.client()
+	rc := srv.Client()
 	ctx := context.Background()
 	const repo = "r"
 	blob := []byte("snapshot")
@@ -98,14 +100,14 @@ func TestFenceSameTokenOtherHolder(t *testing.T) {
 // TestLeaseInstances: two processes configured with the same node name are
 // two holders; Holder and Fleet still report the node name.
 func TestLeaseInstances(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	ctx := context.Background()
 	a := newStore(t, srv, Config{})
 	b := newStore(t, srv, Config{})
 	if a.instance == b.instance {
 		t.Fatalf("two stores got one instance %q", a.instance)
 	}
-	if _, err := New(Config{URL: srv.url(), Instance: "has space"}); err == nil {
+	if _, err := New(Config{URL: srv.URL(), Instance: "has space"}); err == nil {
 		t.Errorf("instance with a space: got no error")
 	}
 	la, ok, err := a.Acquire(ctx, "r", "node", time.Minute)

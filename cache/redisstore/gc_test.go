@@ -12,18 +12,20 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/irpki/rrdp-proxy/cache/redisstore/redistest"
 )
 
 // TestGC puts blobs, names some in a head, and collects the others once
 // their grace has passed, chunks and all.
 func TestGC(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	var clock atomic.Int64
 	clock.Store(now.UnixNano())
 	tick := func(d time.Duration) { clock.Add(int64(d)) }
 	st := newStore(t, srv, Config{ChunkSize: 1 << 10, Grace: time.Hour,
 		Now: func() time.Time { return time.Unix(0, clock.Load()) }})
-	rc := srv.client()
+	rc := srv.Client()
 	ctx := context.Background()
 	const repo = "https://rrdp.example.net/notification.xml"
 
@@ -109,7 +111,7 @@ func TestGC(t *testing.T) {
 // TestGCKeepsPutAgain: a blob put again, present already, gets a new time
 // and survives a GC that would otherwise take it.
 func TestGCKeepsPutAgain(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	var clock atomic.Int64
 	clock.Store(now.UnixNano())
 	st := newStore(t, srv, Config{Grace: time.Minute, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
@@ -136,8 +138,8 @@ func TestGCKeepsPutAgain(t *testing.T) {
 // a repository of the set has no head (evicted), GC removes nothing, so
 // that its current blobs survive until its holder writes the head again.
 func TestGCHeads(t *testing.T) {
-	srv := startServer(t)
-	rc := srv.client()
+	srv := redistest.Start(t)
+	rc := srv.Client()
 	ctx := context.Background()
 	tests := []struct {
 		name string

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cache/redisstore/redistest"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
@@ -34,7 +35,7 @@ func testHead(repo string, serial uint64, blobs ...[]byte) *follow.Head {
 }
 
 func TestHeadAfterBlobs(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	st := newStore(t, srv, Config{Now: func() time.Time { return now }})
 	ctx := context.Background()
 	const repo = "https://rrdp.example.net/notification.xml"
@@ -78,7 +79,7 @@ func TestHeadAfterBlobs(t *testing.T) {
 }
 
 func TestSubscribe(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	a := newStore(t, srv, Config{})
 	b := newStore(t, srv, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -122,7 +123,7 @@ func TestSubscribe(t *testing.T) {
 }
 
 func TestPrefix(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	ctx := context.Background()
 	a := newStore(t, srv, Config{Prefix: "fleet-a:"})
 	b := newStore(t, srv, Config{Prefix: "fleet-b:"})
@@ -158,7 +159,7 @@ func TestPrefix(t *testing.T) {
 }
 
 func TestSubscribeClose(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	st := newStore(t, srv, Config{})
 	repos, err := st.Subscribe(context.Background())
 	if err != nil {

@@ -8,10 +8,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/irpki/rrdp-proxy/cache/redisstore/redistest"
 )
 
 func TestLease(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	a := newStore(t, srv, Config{})
 	b := newStore(t, srv, Config{})
 	ctx := context.Background()
@@ -75,10 +77,10 @@ func TestLease(t *testing.T) {
 }
 
 func TestLeaseExpiry(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	a := newStore(t, srv, Config{})
 	b := newStore(t, srv, Config{})
-	rc := srv.client()
+	rc := srv.Client()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const repo = "https://rrdp.example.net/notification.xml"
@@ -129,7 +131,7 @@ func TestLeaseExpiry(t *testing.T) {
 // TestFleet counts nodes alive and the leases they hold, and forgets a
 // node once its heartbeat ran out.
 func TestFleet(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	var clock atomic.Int64
 	clock.Store(now.UnixNano())
 	st := newStore(t, srv, Config{Now: func() time.Time { return time.Unix(0, clock.Load()) }})

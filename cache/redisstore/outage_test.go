@@ -9,13 +9,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/irpki/rrdp-proxy/cache/redisstore/redistest"
 )
 
 // TestOutage kills Redis under a Store: every call fails with an error
 // (not a missing blob), and after Redis restarts on the same port the same
 // Store works again.
 func TestOutage(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	st := newStore(t, srv, Config{
 		DialTimeout:  200 * time.Millisecond,
 		ReadTimeout:  500 * time.Millisecond,
@@ -29,7 +31,7 @@ func TestOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv.stop()
+	srv.Stop()
 	calls := []struct {
 		name string
 		call func() error
@@ -58,7 +60,7 @@ func TestOutage(t *testing.T) {
 		})
 	}
 
-	srv.start() // empty: no persistence
+	srv.Restart() // empty: no persistence
 	if err := st.Ping(ctx); err != nil {
 		t.Fatalf("ping after restart: %v", err)
 	}
@@ -81,7 +83,7 @@ func TestOutage(t *testing.T) {
 // fail by the read timeout instead of blocking, and work again once it
 // continues.
 func TestHungServer(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	st := newStore(t, srv, Config{
 		DialTimeout:  200 * time.Millisecond,
 		ReadTimeout:  300 * time.Millisecond,
@@ -91,7 +93,7 @@ func TestHungServer(t *testing.T) {
 	if err := st.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := srv.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -100,7 +102,7 @@ func TestHungServer(t *testing.T) {
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("got %v with Redis stopped, want a timeout", err)
 	}
-	if err := srv.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := srv.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Ping(ctx); err != nil {

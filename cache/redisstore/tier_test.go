@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/irpki/rrdp-proxy/cache"
+	"github.com/irpki/rrdp-proxy/cache/redisstore/redistest"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
@@ -18,7 +19,7 @@ var (
 // TestCacheFill publishes through one node's cache into Redis, and a
 // second node's cache on the same Redis loads the head and fills the blob.
 func TestCacheFill(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	ctx := context.Background()
 	newCache := func() *cache.Cache {
 		c, err := cache.New(cache.Config{Tiers: []cache.Tier{newStore(t, srv, Config{ChunkSize: 1 << 10})}})

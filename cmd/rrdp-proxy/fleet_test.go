@@ -1,73 +1,25 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-)
 
-// startRedis runs a redis-server without persistence on a free loopback
-// port until the test ends, and returns its address. It skips the test
-// without redis-server, and fails it then if CI is set.
-func startRedis(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("redis-server not found and CI is set: %v", err)
-		}
-		t.Skipf("redis-server not found: %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.SetDeadline(time.Now().Add(time.Second))
-			fmt.Fprint(c, "PING\r\n")
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.HasPrefix(line, "+PONG") {
-				return addr
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s does not answer", addr)
-		}
-		time.Sleep(10 * time.Millisecond) // polling for readiness: the server gives no other signal
-	}
-}
+	"github.com/irpki/rrdp-proxy/cache/redisstore/redistest"
+)
 
 // TestServeFleet runs two nodes sharing a Redis: both become ready and
 // serve the same notification bytes, and a reload that changes the
 // repositories is refused as needing a restart.
 func TestServeFleet(t *testing.T) {
 	o := newOrigins(t, "a")
-	redisAddr := startRedis(t)
+	redisAddr := redistest.Start(t).Addr()
 	var nodes []*running
 	var writers []func()
 	for i := range 2 {

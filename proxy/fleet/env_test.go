@@ -16,6 +16,7 @@ import (
 	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/cache/diskstore"
 	"github.com/irpki/rrdp-proxy/cache/redisstore"
+	"github.com/irpki/rrdp-proxy/cache/redisstore/redistest"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
@@ -36,7 +37,7 @@ const (
 // serving a synthetic repository, and nodes in this process.
 type env struct {
 	t      *testing.T
-	srv    *server
+	srv    *redistest.Server
 	origin *rp.Origin
 	repo   *repotest.Repo
 	now    time.Time
@@ -69,7 +70,7 @@ type node struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, srv: startServer(t)}
+	e := &env{t: t, srv: redistest.Start(t)}
 	pki, err := rp.NewPKI(t.TempDir(), rp.PKIConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +103,7 @@ func newEnv(t *testing.T) *env {
 // start starts a node with its own Redis client and state directory.
 func (e *env) start(name string) *node {
 	e.t.Helper()
-	rs, err := redisstore.New(redisstore.Config{URL: e.srv.url(), DialTimeout: 200 * time.Millisecond,
+	rs, err := redisstore.New(redisstore.Config{URL: e.srv.URL(), DialTimeout: 200 * time.Millisecond,
 		ReadTimeout: time.Second, WriteTimeout: time.Second})
 	if err != nil {
 		e.t.Fatal(err)

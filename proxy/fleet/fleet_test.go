@@ -103,7 +103,7 @@ func TestRedisOutage(t *testing.T) {
 	e.waitSerial(first)
 	e.oneHolder()
 
-	e.srv.stop()
+	e.srv.Stop()
 	e.waitFor("every node polls alone", func() bool {
 		_, solo := e.roles()
 		return solo == len(e.alive())
@@ -128,9 +128,9 @@ func TestRedisOutage(t *testing.T) {
 		t.Errorf("origin served %d snapshots and %d deltas, want 1 and %d", kinds["snapshot"], kinds["delta"], len(e.list()))
 	}
 
-	e.srv.start() // empty: no persistence
+	e.srv.Restart() // empty: no persistence
 	holder := e.oneHolder()
-	rc := e.srv.client()
+	rc := e.srv.Client()
 	e.waitFor("the holder writes its head to the restarted redis", func() bool {
 		return rc.Exists(context.Background(), "rrdp-proxy:head:"+e.url).Val() == 1
 	})
@@ -179,7 +179,7 @@ func TestDamagedBlob(t *testing.T) {
 	}
 	// Damage the first chunk of the largest blob; the nodes running
 	// have it in memory and do not read it again.
-	rc := e.srv.client()
+	rc := e.srv.Client()
 	keys := rc.Keys(ctx, "rrdp-proxy:blob:*").Val()
 	var chunk string
 	for _, k := range keys {

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/irpki/rrdp-proxy/cache/redisstore"
+	"github.com/irpki/rrdp-proxy/cache/redisstore/redistest"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
@@ -18,10 +19,10 @@ import (
 // configuration, or another deployment's) unpinned; DeleteHead removes
 // such a head from Redis and refuses one the node follows.
 func TestLoadConfiguredOnly(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rs, err := redisstore.New(redisstore.Config{URL: srv.url()})
+	rs, err := redisstore.New(redisstore.Config{URL: srv.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestLoadConfiguredOnly(t *testing.T) {
 	}
 
 	// A head Redis holds damaged is written over by the holder.
-	rc := redis.NewClient(&redis.Options{Addr: strings.TrimSuffix(strings.TrimPrefix(srv.url(), "redis://"), "/0")})
+	rc := redis.NewClient(&redis.Options{Addr: strings.TrimSuffix(strings.TrimPrefix(srv.URL(), "redis://"), "/0")})
 	defer rc.Close()
 	if err := rc.Set(ctx, "rrdp-proxy:head:kept", `{"repo":"kept","head":{"Serial":"x"}}`, 0).Err(); err != nil {
 		t.Fatal(err)

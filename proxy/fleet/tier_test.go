@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/irpki/rrdp-proxy/cache/redisstore"
+	"github.com/irpki/rrdp-proxy/cache/redisstore/redistest"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
@@ -15,10 +16,10 @@ import (
 // head the new holder wrote, and keeps serving its own; a holder puts
 // again a blob Redis lost before writing a head that needs it.
 func TestFencedWrite(t *testing.T) {
-	srv := startServer(t)
-	rc := srv.client()
+	srv := redistest.Start(t)
+	rc := srv.Client()
 	ctx := context.Background()
-	rs, err := redisstore.New(redisstore.Config{URL: srv.url()})
+	rs, err := redisstore.New(redisstore.Config{URL: srv.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}

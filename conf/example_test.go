@@ -114,3 +114,34 @@ func TestReferenceListsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeQuickStart parses the configuration the README's quick start
+// shows, so that it never drifts from what Parse accepts.
+func TestReadmeQuickStart(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(readme)
+	i := strings.Index(s, "## Quick start")
+	if i < 0 {
+		t.Fatal("README.md has no quick start section")
+	}
+	s = s[i:]
+	start := strings.Index(s, "```toml\n")
+	if start < 0 {
+		t.Fatal("README.md's quick start has no toml block")
+	}
+	s = s[start+len("```toml\n"):]
+	end := strings.Index(s, "```")
+	if end < 0 {
+		t.Fatal("README.md's quick start toml block is not closed")
+	}
+	c, err := Parse([]byte(s[:end]), "README.md quick start")
+	if err != nil {
+		t.Fatalf("the README's quick-start configuration: %v", err)
+	}
+	if len(c.Repositories) != 1 || c.Repositories[0].Name != "ripe" {
+		t.Errorf("got %d repositories, want the one named ripe", len(c.Repositories))
+	}
+}

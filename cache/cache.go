@@ -207,7 +207,7 @@ func (c *Cache) fromTiers(ctx context.Context, sum [32]byte) ([]byte, error) {
 			}
 			continue
 		}
-		if sha256.Sum256(b) != sum {
+		if _, checked := t.(checker); !checked && sha256.Sum256(b) != sum {
 			c.sumErrors.Add(1)
 			err := fmt.Errorf("cache: blob %x from tier %d: %w", sum[:8], i, ErrSum)
 			c.logger.Warn("cache: corrupt blob in a tier", "err", err)

@@ -8,7 +8,8 @@ import (
 
 // Tier is a lower tier of the cache: the disk (diskstore.Store) or a shared
 // store. GetBlob reports a missing blob with an error wrapping fs.ErrNotExist;
-// the cache checks every blob it reads against its key, so a Tier need not.
+// the cache checks every blob it reads against its key, so a Tier need not
+// (one that does says so with ChecksSums, and is not checked twice).
 // PutHead must be atomic; Heads returns every head, keyed by repository.
 type Tier interface {
 	GetBlob(ctx context.Context, sum [32]byte) ([]byte, error)
@@ -16,6 +17,11 @@ type Tier interface {
 	Heads(ctx context.Context) (map[string]*follow.Head, error)
 	PutHead(ctx context.Context, repo string, h *follow.Head) error
 }
+
+// checker is a Tier whose GetBlob checks every blob against its key
+// itself, failing with an error wrapping ErrSum: the cache does not hash
+// what it returns a second time.
+type checker interface{ ChecksSums() }
 
 // sizer is a Tier that can tell how many bytes of blobs it holds.
 type sizer interface{ Bytes() int64 }

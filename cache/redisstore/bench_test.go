@@ -30,8 +30,8 @@ func BenchmarkGetBlob(b *testing.B) {
 }
 
 // BenchmarkCacheFill fills a 200 MB snapshot into an empty cache.Cache
-// from Redis, as a node that installs a head does: the store's hash check
-// and the cache's.
+// from Redis, as a node that installs a head does: one hash check, the
+// store's (the cache does not check a ChecksSums tier again).
 func BenchmarkCacheFill(b *testing.B) {
 	srv := redistest.Start(b)
 	st := newStore(b, srv, Config{})

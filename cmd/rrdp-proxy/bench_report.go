@@ -8,19 +8,23 @@ import (
 
 // humanBytes writes n in decimal units with three significant digits or
 // more: 812 B, 45.3 kB, 21.96 MB, 1.234 GB.
-func humanBytes(n int64) string {
+func humanBytes(n int64) string { return decimalBytes(n, 1) }
+
+// decimalBytes writes n in decimal units, kB with prec decimals, MB with
+// one more and GB and TB with two more.
+func decimalBytes(n int64, prec int) string {
 	f := float64(n)
 	switch {
 	case n < 1000:
 		return fmt.Sprintf("%d B", n)
 	case n < 1e6:
-		return fmt.Sprintf("%.1f kB", f/1e3)
+		return fmt.Sprintf("%.*f kB", prec, f/1e3)
 	case n < 1e9:
-		return fmt.Sprintf("%.2f MB", f/1e6)
+		return fmt.Sprintf("%.*f MB", prec+1, f/1e6)
 	case n < 1e12:
-		return fmt.Sprintf("%.3f GB", f/1e9)
+		return fmt.Sprintf("%.*f GB", prec+2, f/1e9)
 	}
-	return fmt.Sprintf("%.3f TB", f/1e12)
+	return fmt.Sprintf("%.*f TB", prec+2, f/1e12)
 }
 
 // pct is a/b-1 as a signed percentage: "-27.1%".

@@ -26,20 +26,7 @@ type svgGroup struct {
 }
 
 // shortBytes is humanBytes with fewer digits, for bar labels.
-func shortBytes(n int64) string {
-	f := float64(n)
-	switch {
-	case n < 1e3:
-		return fmt.Sprintf("%d B", n)
-	case n < 1e6:
-		return fmt.Sprintf("%.0f kB", f/1e3)
-	case n < 1e9:
-		return fmt.Sprintf("%.1f MB", f/1e6)
-	case n < 1e12:
-		return fmt.Sprintf("%.2f GB", f/1e9)
-	}
-	return fmt.Sprintf("%.2f TB", f/1e12)
-}
+func shortBytes(n int64) string { return decimalBytes(n, 0) }
 
 // svg draws the report's chart: three panels (new relying party, day of
 // deltas, core→edge link), in each a group per scenario with a bar per

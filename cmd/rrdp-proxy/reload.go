@@ -19,8 +19,7 @@ import (
 func (n *node) startRepos(cfg *conf.Config) error {
 	type plan struct {
 		repo *conf.Repository
-		base string
-		fc   follow.Config
+		fc   follow.Config // fc.Base is the repository's base
 	}
 	keep := make(map[string]*follower)
 	var plans []plan
@@ -45,7 +44,7 @@ func (n *node) startRepos(cfg *conf.Config) error {
 			discard()
 			return err
 		}
-		plans = append(plans, plan{r, base, fc})
+		plans = append(plans, plan{r, fc})
 	}
 	repos, err := n.serverRepos(cfg)
 	if err == nil {
@@ -72,7 +71,7 @@ func (n *node) startRepos(cfg *conf.Config) error {
 		fc.Store = n.cache
 		fc.Blobs = n.cache.Blob
 		old := n.repos[p.repo.Name]
-		if h := n.cache.Head(p.repo.Key()); h != nil && (old == nil || old.base == p.base) {
+		if h := n.cache.Head(p.repo.Key()); h != nil && (old == nil || old.base == fc.Base) {
 			// A head published under another base names other URIs:
 			// the follower then starts afresh.
 			fc.Start = h
@@ -86,7 +85,7 @@ func (n *node) startRepos(cfg *conf.Config) error {
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		fl := &follower{repo: *p.repo, base: p.base, f: f, client: fc.Client, cancel: cancel, done: make(chan struct{})}
+		fl := &follower{repo: *p.repo, base: fc.Base, f: f, client: fc.Client, cancel: cancel, done: make(chan struct{})}
 		n.wg.Go(func() {
 			defer close(fl.done)
 			defer fl.client.Close()
@@ -97,12 +96,11 @@ func (n *node) startRepos(cfg *conf.Config) error {
 		if fc.Start != nil {
 			from = fmt.Sprintf("serial %d", fc.Start.Serial)
 		}
-		n.log.Info("repository started", "repo", p.repo.Name, "origin", p.repo.Origin, "base", p.base, "from", from)
+		n.log.Info("repository started", "repo", p.repo.Name, "origin", p.repo.Origin, "base", fc.Base, "from", from)
 	}
 	n.statsMu.Lock()
 	n.repos = next
 	n.statsMu.Unlock()
-	n.cfg = cfg
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
@@ -30,8 +31,9 @@ func (f *Follower) listedDeltas(ctx context.Context, st *state, n *rrdpxml.Notif
 		if !ok {
 			break
 		}
-		refs = append([]rrdpxml.DeltaRef{d}, refs...)
+		refs = append(refs, d)
 	}
+	slices.Reverse(refs) // oldest first
 	if len(refs) == 0 {
 		return nil, nil
 	}
@@ -60,7 +62,7 @@ func (f *Follower) listedDeltas(ctx context.Context, st *state, n *rrdpxml.Notif
 	xs, bs := st.sessions()
 	var blobs []blob
 	for i := first; i < len(refs); i++ {
-		pair, err := f.pair(bodies[i], st.format, rrdpxml.KindDelta, st.session, xs, bs, refs[i].Serial)
+		pair, err := f.pair(bodies[i], refs[i].Hash, st.format, rrdpxml.KindDelta, st.session, xs, bs, refs[i].Serial)
 		if err != nil {
 			f.classify(err)
 			f.log.Warn("cannot transcode a listed delta; serving the snapshot alone", "err", err)

@@ -20,7 +20,11 @@ type blob struct {
 }
 
 func newBlob(b []byte, f irpki.Format, kind rrdpxml.Kind, session string, serial uint64) blob {
-	sum := sha256.Sum256(b)
+	return newBlobSum(b, sha256.Sum256(b), f, kind, session, serial)
+}
+
+// newBlobSum is newBlob for bytes whose SHA-256 is already known.
+func newBlobSum(b []byte, sum [32]byte, f irpki.Format, kind rrdpxml.Kind, session string, serial uint64) blob {
 	return blob{File{Path: irpki.FilePath(kind, f, session, serial, sum), Sum: sum, Size: int64(len(b)), Format: f, Kind: kind, Serial: serial}, b}
 }
 
@@ -31,14 +35,20 @@ func (st *state) sessions() (xml, bin string) {
 
 // pair returns a fetched file of upstream session u in both formats under
 // the served sessions xs and bs, then their gzip copies: XML, .bin, XML
-// gzip, .bin gzip.
-func (f *Follower) pair(b []byte, format irpki.Format, kind rrdpxml.Kind, u, xs, bs string, serial uint64) ([]blob, error) {
+// gzip, .bin gzip. up is the SHA-256 of b, checked by fetchFile against
+// the notification: the bytes kept as fetched are not hashed again.
+func (f *Follower) pair(b []byte, up [32]byte, format irpki.Format, kind rrdpxml.Kind, u, xs, bs string, serial uint64) ([]blob, error) {
 	x, p, err := transcode(b, format, u, xs, bs, f.cfg.Limits)
 	if err != nil {
 		return nil, fmt.Errorf("%s %d: %w", kind, serial, err)
 	}
-	up := sha256.Sum256(b)
-	xb, pb := newBlob(x, irpki.FormatXML, kind, xs, serial), newBlob(p, irpki.FormatBin, kind, bs, serial)
+	mk := func(c []byte, ft irpki.Format, session string) blob {
+		if len(c) == len(b) && (len(b) == 0 || &c[0] == &b[0]) { // b kept as fetched
+			return newBlobSum(c, up, ft, kind, session, serial)
+		}
+		return newBlob(c, ft, kind, session, serial)
+	}
+	xb, pb := mk(x, irpki.FormatXML, xs), mk(p, irpki.FormatBin, bs)
 	xb.Upstream, pb.Upstream = up, up
 	return f.withGzip(xb, pb)
 }
@@ -79,7 +89,7 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 		st.resets++
 	}
 	xs, bs := st.sessions()
-	snap, err := f.pair(b, format, rrdpxml.KindSnapshot, n.SessionID, xs, bs, n.Serial)
+	snap, err := f.pair(b, n.Snapshot.Hash, format, rrdpxml.KindSnapshot, n.SessionID, xs, bs, n.Serial)
 	if err != nil {
 		return err
 	}
@@ -142,7 +152,7 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 		if err := ov.applyDelta(bodies[i], format, n.SessionID, d.Serial, f.cfg.Limits); err != nil {
 			return false, fmt.Errorf("delta %s: %w", d.URI, err)
 		}
-		pair, err := f.pair(bodies[i], format, rrdpxml.KindDelta, n.SessionID, xs, bs, d.Serial)
+		pair, err := f.pair(bodies[i], d.Hash, format, rrdpxml.KindDelta, n.SessionID, xs, bs, d.Serial)
 		if err != nil {
 			return false, err
 		}

@@ -28,7 +28,7 @@ type Server struct {
 	WriteTimeout       Duration `toml:"write_timeout" doc:"time to write a whole response; a snapshot to a slow relying party needs long"`
 	IdleTimeout        Duration `toml:"idle_timeout" doc:"time a keep-alive connection may wait for its next request"`
 	MaxConns           int      `toml:"max_conns" doc:"connections served at once (0: no limit)"`
-	MaxConnsPerIP      int      `toml:"max_conns_per_ip" doc:"connections from one client address at once (0: no limit)"`
+	MaxConnsPerIP      int      `toml:"max_conns_per_ip" doc:"connections from one client address at once (0: no limit; behind nginx or a CDN raise it or set 0)"`
 	NotificationMaxAge Duration `toml:"notification_max_age" doc:"Cache-Control max-age of notification files (at least 1s)"`
 	MirrorBase         string   `toml:"mirror_base" doc:"public https URL of this server for mirror repositories, each served under mirror_base + origin host + origin directory; required when a repository is in mirror mode"`
 	AllowHTTPBase      bool     `toml:"allow_http_base" doc:"accept http:// in mirror_base and base, and write such URIs into notifications; relying parties expect https (RFC 8182, RFC 9674): only for demos, labs and a private core-to-edge link"`
@@ -105,13 +105,18 @@ const (
 
 func defaultServer() Server {
 	return Server{
-		Listen:             []string{"127.0.0.1:8080"},
-		TLSListen:          []string{},
-		ReadTimeout:        Duration{30 * time.Second},
-		WriteTimeout:       Duration{15 * time.Minute},
-		IdleTimeout:        Duration{2 * time.Minute},
-		MaxConns:           10000,
-		MaxConnsPerIP:      0,
+		Listen:       []string{"127.0.0.1:8080"},
+		TLSListen:    []string{},
+		ReadTimeout:  Duration{30 * time.Second},
+		WriteTimeout: Duration{15 * time.Minute},
+		IdleTimeout:  Duration{2 * time.Minute},
+		MaxConns:     10000,
+		// One address may not take every slot: 10,000 idle connections
+		// from one client locked the others out. 256 leaves room for
+		// the relying parties behind one NAT (each keeps one or two);
+		// behind nginx or a CDN, whose connections share a few
+		// addresses, raise it or set 0.
+		MaxConnsPerIP:      256,
 		NotificationMaxAge: Duration{time.Minute},
 		LogLevel:           "info",
 		LogFormat:          "text",

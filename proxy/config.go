@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -67,6 +68,14 @@ type Config struct {
 	Repos []Repo
 	// Cache holds the heads and blobs served. Required.
 	Cache *cache.Cache
+	// Catchup, if set, is asked for a head of the repository with Key
+	// that names path, a snapshot or delta file the node's own head does
+	// not name, before a pull-through or a 404: a fleet node answers with
+	// the head in the shared tier, or polls its origin now
+	// (fleet.Node.Catchup), so that a relying party sent to another node
+	// by a load balancer finds every file the notification it read names.
+	// It returns nil and no error when no head names path.
+	Catchup func(ctx context.Context, key, path string) (*follow.Head, error)
 	// Client fetches pull-through files and the origin notifications
 	// that vouch for them (nil: no pull-through; such paths are 404).
 	Client *upstream.Client

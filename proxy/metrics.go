@@ -42,6 +42,9 @@ type repoMetrics struct {
 	// that waited for another's fetch, pullNotifications origin
 	// notifications fetched to vouch for them, pullErrors failures.
 	pullFetches, pullShared, pullNotifications, pullErrors atomic.Uint64
+	// catchups are requests served from a newer head than the node's
+	// (Config.Catchup: the fleet's shared tier, or a poll of the origin).
+	catchups atomic.Uint64
 }
 
 func (m *repoMetrics) count(k fileKind, f fileFormat, status, n int) {
@@ -134,6 +137,7 @@ func (s *Server) writeMetrics() []byte {
 	counter("rrdp_proxy_pull_shared_total", "Pull-through requests that waited for another request's fetch.", func(m *repoMetrics) uint64 { return m.pullShared.Load() })
 	counter("rrdp_proxy_pull_notifications_total", "Origin notifications fetched to vouch for pull-through files.", func(m *repoMetrics) uint64 { return m.pullNotifications.Load() })
 	counter("rrdp_proxy_pull_errors_total", "Failed pull-through fetches.", func(m *repoMetrics) uint64 { return m.pullErrors.Load() })
+	counter("rrdp_proxy_catchup_total", "Requests for a file of a newer serial than the node's, served from the fleet's shared tier or after polling the origin.", func(m *repoMetrics) uint64 { return m.catchups.Load() })
 
 	w.family("rrdp_proxy_state_serial", "gauge", "Serial of the state served; absent before the first.")
 	w.family("rrdp_proxy_state_age_seconds", "gauge", "Time since the state served was published.")

@@ -112,7 +112,8 @@ type repo struct {
 	aliasXML  string   // the origin's notification file name when it is not notification.xml or .bin
 	hosts     []string // lowercase Host values routed here (reverse mode)
 	idx       atomic.Pointer[index]
-	mu        sync.Mutex // serializes index builds
+	ahead     atomic.Pointer[index] // of the last head Catchup gave
+	mu        sync.Mutex            // serializes index builds
 	pull      *puller
 	m         repoMetrics
 	// live holds the fields SetRepos may change on a repository it
@@ -245,6 +246,19 @@ func buildIndex(h *follow.Head, old *index, alias string) *index {
 			e.plain = newVariant(f.Sum, f.Size, nil)
 		}
 	}
+	return ix
+}
+
+// aheadIndex returns the index of h, a head newer than the one the cache
+// serves (Config.Catchup), building it once per head.
+func (r *repo) aheadIndex(h *follow.Head) *index {
+	if ix := r.ahead.Load(); ix != nil && ix.head == h {
+		return ix
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ix := buildIndex(h, r.idx.Load(), "")
+	r.ahead.Store(ix)
 	return ix
 }
 

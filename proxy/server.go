@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +79,7 @@ func New(cfg Config) (*Server, error) {
 		DisablePreParseMultipartForm: true,
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
-		Logger:                       fasthttpLogger{cfg.Logger},
+		Logger:                       newFasthttpLogger(cfg.Logger),
 		ConnState:                    s.connState,
 	}
 	return s, nil
@@ -286,7 +287,7 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
 	}
 	r, rel := s.tab.Load().route(ctx.Host(), p)
 	if r == nil {
-		ctx.Error("not found\n", fasthttp.StatusNotFound)
+		notFound(ctx)
 		s.other.count(kindOther, formatXML, fasthttp.StatusNotFound, 0)
 		return
 	}
@@ -323,8 +324,18 @@ func (s *Server) serveRepo(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
 		r.m.count(kindNotification, formatOfName(rel), status, 0)
 		return
 	}
+	if e = s.catchup(r, rel); e != nil {
+		r.m.catchups.Add(1)
+		status, n, err := s.serveEntry(ctx, e, ccImmutable, s.cfg.Cache.Blob)
+		if err != nil {
+			s.log.Warn("file of a newer head unavailable", "repo", r.cfg.Name, "path", string(rel), "err", err)
+			status = s.fail(ctx, err)
+		}
+		r.m.count(e.kind, e.format, status, n)
+		return
+	}
 	if len(rel) == 0 || s.cfg.Client == nil {
-		ctx.Error("not found\n", fasthttp.StatusNotFound)
+		notFound(ctx)
 		r.m.count(kindOther, formatOfName(rel), fasthttp.StatusNotFound, 0)
 		return
 	}
@@ -374,7 +385,36 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) int {
 		status = fasthttp.StatusInternalServerError
 	}
 	ctx.Error(fasthttp.StatusMessage(status)+"\n", status) // resets the headers set so far
+	// A CDN caches 404s and may cache errors: a file this node lacks
+	// now may be there in a second (a fleet behind a load balancer).
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
 	return status
+}
+
+// notFound answers 404, not to be cached.
+func notFound(ctx *fasthttp.RequestCtx) {
+	ctx.Error("not found\n", fasthttp.StatusNotFound)
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+}
+
+// catchup asks Config.Catchup for a newer head naming rel, a file of a
+// snapshot or delta the node's head does not name, and returns its entry,
+// or nil. It waits up to PullWait.
+func (s *Server) catchup(r *repo, rel []byte) *entry {
+	if s.cfg.Catchup == nil || len(rel) == 0 || isNotification(rel) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.PullWait)
+	defer cancel()
+	h, err := s.cfg.Catchup(ctx, r.cfg.Key, string(rel))
+	if err != nil {
+		s.log.Warn("catch up for a file of a newer serial", "repo", r.cfg.Name, "path", string(rel), "err", err)
+		return nil
+	}
+	if h == nil {
+		return nil
+	}
+	return r.aheadIndex(h).files[string(rel)]
 }
 
 func isNotification(rel []byte) bool {
@@ -388,9 +428,53 @@ func formatOfName(rel []byte) fileFormat {
 	return formatXML
 }
 
-// fasthttpLogger sends fasthttp's messages to slog.
-type fasthttpLogger struct{ l *slog.Logger }
+// fasthttpLogger sends fasthttp's messages to slog: one per malformed
+// request or failed connection, so a client can make them at will. They
+// are rate-limited (a burst of logBurst, then one per logEvery; the
+// count of those dropped goes with the next) and cut to logMax bytes,
+// since fasthttp echoes the client's bytes.
+type fasthttpLogger struct {
+	l *slog.Logger
 
-func (f fasthttpLogger) Printf(format string, args ...any) {
-	f.l.Info("http", "msg", fmt.Sprintf(format, args...))
+	mu      sync.Mutex
+	tokens  float64
+	last    time.Time
+	dropped uint64
+}
+
+const (
+	logBurst = 10
+	logEvery = time.Second
+	logMax   = 200
+)
+
+func newFasthttpLogger(l *slog.Logger) *fasthttpLogger {
+	return &fasthttpLogger{l: l, tokens: logBurst}
+}
+
+func (f *fasthttpLogger) Printf(format string, args ...any) {
+	f.mu.Lock()
+	now := time.Now()
+	if !f.last.IsZero() {
+		f.tokens = min(logBurst, f.tokens+float64(now.Sub(f.last))/float64(logEvery))
+	}
+	f.last = now
+	if f.tokens < 1 {
+		f.dropped++
+		f.mu.Unlock()
+		return
+	}
+	f.tokens--
+	dropped := f.dropped
+	f.dropped = 0
+	f.mu.Unlock()
+	msg := fmt.Sprintf(format, args...)
+	if len(msg) > logMax {
+		msg = strings.ToValidUTF8(msg[:logMax], "") + "..."
+	}
+	if dropped > 0 {
+		f.l.Info("http", "msg", msg, "suppressed", dropped)
+		return
+	}
+	f.l.Info("http", "msg", msg)
 }

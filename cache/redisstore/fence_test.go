@@ -125,3 +125,65 @@ func TestLeaseInstances(t *testing.T) {
 		t.Errorf("holder: got %q, %v; want node", h, err)
 	}
 }
+
+// TestFenceAfterEmptyRedis: Redis comes back empty (a restart without
+// persistence, FLUSHALL); the nodes that live hand out tokens above every
+// token they saw before: their own leases, the heads and holders they read.
+func TestFenceAfterEmptyRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := srv.Client()
+	ctx := context.Background()
+	blob := []byte("snapshot")
+	a := newStore(t, srv, Config{})
+	b := newStore(t, srv, Config{})
+	c := newStore(t, srv, Config{})
+	const repo = "r"
+	if err := a.PutBlob(ctx, sha256.Sum256(blob), blob); err != nil {
+		t.Fatal(err)
+	}
+	var la Lease
+	for range 5 { // tokens climb to 5
+		var ok bool
+		var err error
+		if la, ok, err = a.Acquire(ctx, repo, "node-a", time.Minute); err != nil || !ok {
+			t.Fatalf("node-a acquire: %v, %v", ok, err)
+		}
+		if err := a.PutHeadFenced(ctx, la, testHead(repo, la.Token, nil, blob)); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Release(ctx, la); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if la, _, _ = a.Acquire(ctx, repo, "node-a", time.Minute); la.Token != 6 {
+		t.Fatalf("token after five leases: got %d, want 6", la.Token)
+	}
+	if _, err := b.Head(ctx, repo); err != nil { // b read the head of token 5
+		t.Fatal(err)
+	}
+	if h, err := c.Holder(ctx, repo); err != nil || h != "node-a" { // c saw token 6 held
+		t.Fatalf("holder: %q, %v", h, err)
+	}
+	for _, tt := range []struct {
+		name string
+		s    *Store
+		want uint64 // the lowest token it may get
+	}{
+		{"the holder", a, 7},
+		{"a node that read the head", b, 6},
+		{"a node that read the lease", c, 7},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := rc.FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			l, ok, err := tt.s.Acquire(ctx, repo, "node-x", time.Minute)
+			if err != nil || !ok {
+				t.Fatalf("acquire on an empty redis: %v, %v", ok, err)
+			}
+			if l.Token < tt.want {
+				t.Errorf("token on an empty redis: got %d, want at least %d", l.Token, tt.want)
+			}
+		})
+	}
+}

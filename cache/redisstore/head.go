@@ -286,5 +286,6 @@ func (s *Store) Head(ctx context.Context, repo string) (*follow.Head, error) {
 	if r.Head == nil || r.Repo != repo {
 		return nil, fmt.Errorf("redisstore: read head of %s: names repository %q: %w", repo, r.Repo, ErrBadHead)
 	}
+	s.sawToken(repo, r.Token)
 	return r.Head, nil
 }

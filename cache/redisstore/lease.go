@@ -42,11 +42,13 @@ func holderNode(h string) string {
 
 // acquire takes the lease if free, with a new token, or extends it if the
 // holder ("<node> <instance>") already holds it. It returns the token, or
-// nil if another holds it. The new token is above the fence and above the
-// token of the stored head, so that tokens never go backwards when Redis
-// lost the fence key (eviction, a failover to a replica behind).
+// nil if another holds it. The new token is above the fence, above the
+// token of the stored head and above ARGV[3], the highest token the
+// caller has seen, so that tokens never go backwards when Redis lost the
+// fence key (eviction, a failover to a replica behind, a restart with an
+// empty data set).
 //
-// KEYS: lease, fence, head. ARGV: holder, ttl in ms.
+// KEYS: lease, fence, head. ARGV: holder, ttl in ms, floor.
 var acquire = redis.NewScript(`
 local v = redis.call("GET", KEYS[1])
 if v then
@@ -58,6 +60,11 @@ if v then
 	return false
 end
 local t = redis.call("INCR", KEYS[2])
+local floor = tonumber(ARGV[3])
+if floor and floor >= t then
+	t = floor + 1
+	redis.call("SET", KEYS[2], string.format("%d", t))
+end
 local h = redis.call("GET", KEYS[3])
 if h then
 	local ok, r = pcall(cjson.decode, h)
@@ -102,7 +109,10 @@ return 0
 // holder gets a larger token than every holder before, and than the token
 // the stored head was written with, even if Redis lost the fence key. The
 // holder is node and this Store's Config.Instance: another process with
-// the same node name is another holder.
+// the same node name is another holder. New tokens are also above every
+// token this Store has seen for repo (its own leases, the heads it read),
+// so that a Redis that comes back empty does not hand out 1 again while a
+// node of the fleet lives.
 func (s *Store) Acquire(ctx context.Context, repo, node string, ttl time.Duration) (Lease, bool, error) {
 	if node == "" {
 		return Lease{}, false, fmt.Errorf("redisstore: acquire lease of %s: empty node", repo)
@@ -112,7 +122,7 @@ func (s *Store) Acquire(ctx context.Context, repo, node string, ttl time.Duratio
 	}
 	l := Lease{Repo: repo, Node: node, Instance: s.instance}
 	v, err := acquire.Run(ctx, s.rdb, []string{s.leaseKey(repo), s.fenceKey(repo), s.headKey(repo)},
-		l.holder(), ttl.Milliseconds()).Text()
+		l.holder(), ttl.Milliseconds(), s.seenToken(repo)).Text()
 	if errors.Is(err, redis.Nil) {
 		return Lease{}, false, nil
 	}
@@ -124,7 +134,27 @@ func (s *Store) Acquire(ctx context.Context, repo, node string, ttl time.Duratio
 		return Lease{}, false, fmt.Errorf("redisstore: acquire lease of %s: token %q: %w", repo, v, err)
 	}
 	l.Token = tok
+	s.sawToken(repo, tok)
 	return l, true, nil
+}
+
+// sawToken records that a fencing token of repo was in use.
+func (s *Store) sawToken(repo string, tok uint64) {
+	s.tokenMu.Lock()
+	defer s.tokenMu.Unlock()
+	if s.tokens == nil {
+		s.tokens = make(map[string]uint64)
+	}
+	if tok > s.tokens[repo] {
+		s.tokens[repo] = tok
+	}
+}
+
+// seenToken returns the highest fencing token of repo seen, or 0.
+func (s *Store) seenToken(repo string) uint64 {
+	s.tokenMu.Lock()
+	defer s.tokenMu.Unlock()
+	return s.tokens[repo]
 }
 
 // Renew extends l for ttl from now, or returns an error wrapping ErrNotHeld
@@ -218,6 +248,9 @@ func (s *Store) Holder(ctx context.Context, repo string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("redisstore: lease of %s: %w", repo, err)
 	}
-	_, h, _ := strings.Cut(v, " ")
+	tok, h, _ := strings.Cut(v, " ")
+	if n, err := strconv.ParseUint(tok, 10, 64); err == nil {
+		s.sawToken(repo, n)
+	}
 	return holderNode(h), nil
 }

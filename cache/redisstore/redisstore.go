@@ -135,6 +135,13 @@ type Store struct {
 	instance          string
 	badHeads          atomic.Uint64 // undecodable heads met by Heads
 
+	// tokens is the highest fencing token this Store has seen for each
+	// repository (leases it took, heads it read): Acquire keeps new
+	// tokens above it, so that tokens never start again at 1 when Redis
+	// comes back empty while a node of the fleet lives.
+	tokenMu sync.Mutex
+	tokens  map[string]uint64
+
 	done chan struct{}  // closed by Close: ends the subscriptions
 	wg   sync.WaitGroup // subscriptions
 	once sync.Once

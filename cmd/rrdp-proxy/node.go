@@ -135,9 +135,14 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 		return nil, err
 	}
 	s := &cfg.Server
+	var catchup func(context.Context, string, string) (*follow.Head, error)
+	if n.fleet != nil {
+		catchup = n.fleet.Catchup
+	}
 	n.srv, err = proxy.New(proxy.Config{
 		Repos:              repos,
 		Cache:              n.cache,
+		Catchup:            catchup,
 		Client:             n.pull,
 		ReadTimeout:        s.ReadTimeout.Duration,
 		WriteTimeout:       s.WriteTimeout.Duration,

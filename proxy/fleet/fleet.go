@@ -87,6 +87,23 @@ type Node struct {
 	repos    []string // sorted keys of runners
 	released bool     // release held leases when Run ends (tests clear it)
 	share    share
+
+	// runCtx is Run's context, for the origin polls that Catchup starts
+	// and that outlive the request that asked (canceled before Run).
+	runMu  sync.Mutex
+	runCtx context.Context
+}
+
+// runContext returns Run's context, or a canceled one outside Run.
+func (n *Node) runContext() context.Context {
+	n.runMu.Lock()
+	defer n.runMu.Unlock()
+	if n.runCtx == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
+	}
+	return n.runCtx
 }
 
 // New returns a Node for cfg, with its cache. It does not connect to Redis.
@@ -152,7 +169,7 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("fleet: repository %s twice", fc.Repo)
 		}
 		fc.Store, fc.Blobs = c, c.Blob
-		n.runners[fc.Repo] = &runner{n: n, cfg: fc, repo: fc.Repo, poke: make(chan struct{}, 1), log: n.log.With("repo", fc.Repo)}
+		n.runners[fc.Repo] = &runner{n: n, cfg: fc, repo: fc.Repo, poke: make(chan struct{}, 1), lostc: make(chan error, 1), started: make(chan struct{}), log: n.log.With("repo", fc.Repo)}
 		n.repos = append(n.repos, fc.Repo)
 	}
 	slices.Sort(n.repos)
@@ -191,6 +208,14 @@ func (n *Node) DeleteHead(ctx context.Context, repo string) error {
 // and releases its leases, so that another node takes over at once. It
 // returns ctx's error.
 func (n *Node) Run(ctx context.Context) error {
+	n.runMu.Lock()
+	n.runCtx = ctx
+	n.runMu.Unlock()
+	defer func() {
+		n.runMu.Lock()
+		n.runCtx = nil
+		n.runMu.Unlock()
+	}()
 	// Only the configured repositories: Redis may hold heads of
 	// repositories removed from the configuration, or of other nodes'.
 	if err := n.cache.LoadRepos(ctx, n.repos); err != nil {
@@ -272,7 +297,11 @@ type RepoStats struct {
 	// Installed counts heads taken from Redis; InstallErrors those that
 	// could not be installed (a blob missing or damaged).
 	Installed, InstallErrors uint64
-	LastErr                  string
+	// CatchupShared and CatchupOrigin count the requests for a file the
+	// node's head did not name yet that Catchup found in Redis's head, or
+	// in the node's own head after polling the origin.
+	CatchupShared, CatchupOrigin uint64
+	LastErr                      string
 }
 
 // Stats counts what a node does and did.

@@ -22,16 +22,22 @@ type runner struct {
 	log  *slog.Logger
 
 	lease      redisstore.Lease
+	keepStop   context.CancelFunc // the lease keeper's, or nil
+	keepDone   chan struct{}      // closed when the keeper returned
+	lostc      chan error         // the keeper's report of a failed renewal
 	stop       context.CancelFunc // the running follower's, or nil
 	done       chan struct{}      // closed when the follower's Run returned
 	lastResync time.Time          // of the last install or reconcile
 	yielded    time.Time          // when this node gave the lease up
 	freeSince  time.Time          // since when the lease is seen free
 
+	catch catchState
+
 	mu       sync.Mutex
 	st       RepoStats
 	follower *follow.Follower
-	syncs    uint64 // of followers that stopped
+	started  chan struct{} // closed when a follower starts; then replaced
+	syncs    uint64        // of followers that stopped
 }
 
 // run is the repository's loop: one step at every renew interval, and an
@@ -39,6 +45,7 @@ type runner struct {
 func (r *runner) run(ctx context.Context) {
 	defer r.release()
 	defer r.stopFollower()
+	defer r.stopKeeper()
 	t := time.NewTicker(r.n.renew)
 	defer t.Stop()
 	r.step(ctx)
@@ -48,6 +55,8 @@ func (r *runner) run(ctx context.Context) {
 			return
 		case <-t.C:
 			r.step(ctx)
+		case err := <-r.lostc:
+			r.lost(ctx, err)
 		case <-r.poke:
 			if r.role() == Watcher {
 				r.install(ctx)
@@ -56,35 +65,20 @@ func (r *runner) run(ctx context.Context) {
 	}
 }
 
-// step renews the lease if held, and otherwise tries to take it; it
-// changes the role by the outcome.
+// step, for a holder, hands the lease over if the fleet's leases are
+// uneven and checks Redis's copy of its head now and then; for the others
+// it tries to take the lease and changes the role by the outcome. The
+// holder's lease is renewed apart, by keep, so that blob copying here
+// never delays a renewal.
 func (r *runner) step(ctx context.Context) {
 	rs, ttl := r.n.rs, r.n.ttl
 	if r.role() == Holder {
-		err := rs.Renew(ctx, r.lease, ttl)
-		r.n.tier.failed(err)
-		switch {
-		case err == nil:
-			if r.n.yield(ctx) {
-				r.giveUp(ctx)
-				return
-			}
-			if time.Since(r.lastResync) >= r.n.resync {
-				r.reconcile(ctx)
-			}
-		case ctx.Err() != nil:
-		case errors.Is(err, redisstore.ErrNotHeld):
-			r.log.Warn("fleet: lease lost", "token", r.lease.Token)
-			r.n.tier.drop(r.repo)
-			r.stopFollower()
-			r.setRole(Watcher, 0)
-			r.install(ctx)
-		default:
-			// Redis is unreachable: keep polling, as every node does.
-			r.log.Warn("fleet: cannot renew the lease; polling alone", "err", err)
-			r.n.tier.drop(r.repo)
-			r.setRole(Solo, 0)
-			r.setErr(err)
+		if r.n.yield(ctx) {
+			r.giveUp(ctx)
+			return
+		}
+		if time.Since(r.lastResync) >= r.n.resync {
+			r.reconcile(ctx)
 		}
 		return
 	}
@@ -121,6 +115,79 @@ func (r *runner) step(ctx context.Context) {
 	}
 }
 
+// lost handles the end of the holder's lease that keep reported: err
+// wraps redisstore.ErrNotHeld when another node holds it now, and is
+// another error when Redis is unreachable.
+func (r *runner) lost(ctx context.Context, err error) {
+	if r.role() != Holder {
+		return
+	}
+	r.stopKeeper()
+	r.n.tier.drop(r.repo)
+	if errors.Is(err, redisstore.ErrNotHeld) {
+		r.log.Warn("fleet: lease lost", "token", r.lease.Token)
+		r.stopFollower()
+		r.setRole(Watcher, 0)
+		r.install(ctx)
+		return
+	}
+	// Redis is unreachable: keep polling, as every node does.
+	r.log.Warn("fleet: cannot renew the lease; polling alone", "err", err)
+	r.setRole(Solo, 0)
+	r.setErr(err)
+}
+
+// keep renews lease l every renew interval until ctx ends or a renewal
+// fails, which it reports on lostc. It runs beside the runner's loop, so
+// that installs and blob repairs there never hold a renewal back.
+func (r *runner) keep(ctx context.Context, l redisstore.Lease, lostc chan<- error) {
+	t := time.NewTicker(r.n.renew)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := r.n.rs.Renew(ctx, l, r.n.ttl)
+		r.n.tier.failed(err)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			lostc <- err // buffered: one report, then the keeper ends
+			return
+		}
+	}
+}
+
+// startKeeper starts keep for lease l, stopping an earlier keeper.
+func (r *runner) startKeeper(ctx context.Context, l redisstore.Lease) {
+	r.stopKeeper()
+	kctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	r.keepStop, r.keepDone = cancel, done
+	go func() {
+		defer close(done)
+		r.keep(kctx, l, r.lostc)
+	}()
+}
+
+// stopKeeper stops the keeper, if one runs, waits for it and drops a
+// report it left.
+func (r *runner) stopKeeper() {
+	if r.keepStop == nil {
+		return
+	}
+	r.keepStop()
+	<-r.keepDone
+	r.keepStop, r.keepDone = nil, nil
+	select {
+	case <-r.lostc:
+	default:
+	}
+}
+
 // take makes this node the holder: it installs Redis's head if it is newer
 // than the cache's, starts the follower from the cache's head, and writes
 // that head to Redis if Redis lacks it.
@@ -128,6 +195,7 @@ func (r *runner) take(ctx context.Context, lease redisstore.Lease) {
 	r.lease = lease
 	r.n.tier.hold(lease)
 	r.setRole(Holder, lease.Token)
+	r.startKeeper(ctx, lease)
 	r.mu.Lock()
 	r.st.Leases++
 	r.mu.Unlock()
@@ -261,6 +329,10 @@ func (r *runner) startFollower(ctx context.Context) {
 	r.stop, r.done = stop, done
 	r.mu.Lock()
 	r.follower = f
+	if r.started != nil {
+		close(r.started)
+	}
+	r.started = make(chan struct{})
 	r.mu.Unlock()
 	go func() {
 		defer close(done)
@@ -285,6 +357,7 @@ func (r *runner) stopFollower() {
 // release gives the lease up when Run ends, so that another node takes
 // over at once.
 func (r *runner) release() {
+	r.stopKeeper()
 	if r.role() != Holder || !r.n.released {
 		return
 	}
@@ -353,6 +426,7 @@ func (r *runner) mayTake(ctx context.Context) bool {
 // giveUp releases the lease so that a node with fewer takes it over.
 func (r *runner) giveUp(ctx context.Context) {
 	r.log.Info("fleet: giving the lease up to spread the fleet's leases", "token", r.lease.Token)
+	r.stopKeeper()
 	r.n.tier.drop(r.repo)
 	r.stopFollower()
 	if err := r.n.rs.Release(ctx, r.lease); err != nil {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -252,9 +254,13 @@ func TestRoundTripSynthetic(t *testing.T) {
 
 func TestEmptyFiles(t *testing.T) {
 	session := irpkitest.Session(9)
+	// RFC 8182's schema: a delta holds at least one element.
+	empty := `<delta xmlns="http://www.ripe.net/rpki/rrdp" version="1" session_id="` + session + `" serial="4"/>`
+	if _, err := irpki.XMLToBin(io.Discard, strings.NewReader(empty), irpki.Options{}); !errors.Is(err, rrdpxml.ErrEmptyDelta) {
+		t.Errorf("empty delta: got %v, want %v", err, rrdpxml.ErrEmptyDelta)
+	}
 	for _, x := range []string{
 		`<snapshot xmlns="http://www.ripe.net/rpki/rrdp" version="1" session_id="` + session + `" serial="3"></snapshot>`,
-		`<delta xmlns="http://www.ripe.net/rpki/rrdp" version="1" session_id="` + session + `" serial="4"/>`,
 	} {
 		bin, res := toBin(t, []byte(x))
 		x2, res2 := toXML(t, bin)

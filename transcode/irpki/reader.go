@@ -87,11 +87,12 @@ type Reader struct {
 	read bool // header read
 	last protowire.Number
 	*groupState
-	seen *rrdpxml.URISet
-	objs int
-	kind uint64 // from the kind field, once read
-	ver  uint64
-	done bool
+	seen    *rrdpxml.URISet
+	objs    int
+	kind    uint64 // from the kind field, once read
+	ver     uint64
+	done    bool
+	nGroups int // groups read so far
 }
 
 // hashReader hashes and counts what is read through it and enforces the
@@ -379,6 +380,7 @@ func (rd *Reader) Next() (*Group, error) {
 		if err := rd.parseGroup(raw, start); err != nil {
 			return nil, err
 		}
+		rd.nGroups++
 		return &rd.group, nil
 	}
 	// Nothing more is read: the buffers go to the next Reader. The last
@@ -399,6 +401,10 @@ func (rd *Reader) Next() (*Group, error) {
 		if rd.kind == kindDelta {
 			rd.hdr.Kind = rrdpxml.KindDelta
 		}
+	}
+	if rd.hdr.Kind == rrdpxml.KindDelta && rd.nGroups == 0 {
+		// As RFC 8182's schema for the XML: a delta changes something.
+		return nil, rd.errorf("", rrdpxml.ErrEmptyDelta, "no group")
 	}
 	return nil, io.EOF
 }

@@ -132,6 +132,8 @@ var badCases = []badCase{
 	{"hash 65 digits", delta(wd(tURI, tHash+"0")), Limits{}, ErrBadHash},
 	{"hash not hex", delta(wd(tURI, "g"+tHash[1:])), Limits{}, ErrBadHash},
 	{"withdraw without hash", delta(`<withdraw uri="` + tURI + `"/>`), Limits{}, ErrMissingHash},
+	{"empty delta", delta(""), Limits{}, ErrEmptyDelta},
+	{"empty delta element", "<delta" + rootAttr + "/>\n", Limits{}, ErrEmptyDelta},
 	{"snapshot publish with hash", snap(pubHash(tURI, tHash, "QUJD")), Limits{}, ErrUnexpectedHash},
 	{"http publish uri", snap(pub("http://rpki.example.net/a.roa", "QUJD")), Limits{}, ErrBadURI},
 	{"https publish uri", snap(pub("https://rpki.example.net/a.roa", "QUJD")), Limits{}, ErrBadURI},
@@ -332,7 +334,7 @@ func hashOf(t *testing.T, s string) [32]byte {
 }
 
 func TestHeader(t *testing.T) {
-	in := strings.Replace(delta(""), tSession, strings.ToUpper(tSession), 1)
+	in := strings.Replace(delta(wd(tURI, tHash)), tSession, strings.ToUpper(tSession), 1)
 	d := NewDecoder(strings.NewReader(in), Limits{})
 	defer d.Close()
 	h, err := d.Header()
@@ -348,6 +350,9 @@ func TestHeader(t *testing.T) {
 	}
 	if _, err := d.Notification(); !errors.Is(err, ErrKind) {
 		t.Errorf("Notification on a delta: got %v, want %v", err, ErrKind)
+	}
+	if e, err := d.Next(); err != nil || e.URI != tURI {
+		t.Fatalf("Next: got %+v, %v; want the withdraw of %s", e, err, tURI)
 	}
 	if _, err := d.Next(); err != io.EOF {
 		t.Fatalf("Next: got %v, want io.EOF", err)

@@ -113,6 +113,11 @@ func (d *Decoder) Next() (*Element, error) {
 func (d *Decoder) next() (*Element, error) {
 	for {
 		if d.state == stateEnd {
+			// RFC 8182's schema: a delta holds at least one publish or
+			// withdraw element.
+			if d.hdr.Kind == KindDelta && d.count == 0 {
+				return nil, d.syntax(0, "", ErrEmptyDelta)
+			}
 			if err := d.trailer(); err != nil {
 				return nil, err
 			}

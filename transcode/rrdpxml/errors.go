@@ -46,6 +46,7 @@ var (
 	ErrDuplicateSerial = errors.New("duplicate delta serial")
 	ErrDeltaSerial     = errors.New("delta serial above notification serial")
 	ErrNoSnapshot      = errors.New("notification without snapshot")
+	ErrEmptyDelta      = errors.New("delta without publish or withdraw")
 
 	// ErrTooLarge is returned when the input exceeds a Limits field or a
 	// fixed cap of the decoder (a comment or a start tag too long).

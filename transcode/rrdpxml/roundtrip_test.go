@@ -117,7 +117,7 @@ func TestRoundTripSynthetic(t *testing.T) {
 		{seed: 1, kind: KindSnapshot, size: 1 << 20},
 		{seed: 2, kind: KindSnapshot, size: 1 << 20, wrap: 64},
 		{seed: 3, kind: KindDelta, size: 1 << 20, wrap: 76},
-		{seed: 4, kind: KindDelta, objects: 100, minObj: 1, maxObj: 40},
+		{seed: 4, kind: KindDelta, size: 1 << 20, objects: 100, minObj: 1, maxObj: 40},
 		{seed: 5, kind: KindSnapshot, objects: 3, minObj: 600 << 10, maxObj: 700 << 10},
 	} {
 		t.Run(fmt.Sprintf("%v-%d", g.kind, g.seed), func(t *testing.T) {

@@ -1,0 +1,200 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/proxy/follow"
+)
+
+// minCatchup is the least time between two polls of the origin that
+// requests for files this node lacks start: a flood of made-up names
+// costs at most one conditional GET of the notification a second.
+const minCatchup = time.Second
+
+// Catchup finds a head of repository repo that names path, a file the
+// node's own head does not name: behind a load balancer, a relying party
+// may read the notification from a node that has the newer serial and its
+// files from one that has not installed it yet. Catchup looks, in order:
+//
+//   - in the shared tier: Redis's head, whose blobs the holder stored
+//     before the head (the server reads them through the cache's tiers);
+//     the node is told to install it;
+//   - at the origin: with Redis unreachable every node polls alone, so
+//     the node's own follower polls now (one poll at a time per
+//     repository, at most one a second), and its new head is returned if
+//     it names path.
+//
+// It returns nil, and no error, when neither has path: the file is not
+// one of the repository's (the server answers 404), or the origin has
+// not published it. Only names of the follower's layout for a later
+// serial or another session than the node's head are looked for
+// (irpki.FilePath); others return nil at once.
+func (n *Node) Catchup(ctx context.Context, repo, path string) (*follow.Head, error) {
+	r := n.runners[repo]
+	if r == nil {
+		return nil, nil
+	}
+	local := n.cache.Head(repo)
+	if !later(path, local) {
+		return nil, nil
+	}
+	if !n.tier.down.Load() {
+		remote, err := n.rs.Head(ctx, repo)
+		n.tier.failed(err)
+		if err == nil && names(remote, path) {
+			r.count(func(st *RepoStats) { st.CatchupShared++ })
+			select {
+			case r.poke <- struct{}{}:
+			default:
+			}
+			return remote, nil
+		}
+	}
+	h, err := r.catchup(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: catch up %s for %s: %w", repo, path, err)
+	}
+	return h, nil
+}
+
+// later reports whether path is a file name of the follower's layout,
+// "<session>/<serial>/<hash>/<name>", for a later serial than h's or
+// another session.
+func later(path string, h *follow.Head) bool {
+	parts := strings.Split(path, "/")
+	if len(parts) != 4 || parts[0] == "" || parts[2] == "" || parts[3] == "" {
+		return false
+	}
+	serial, err := strconv.ParseUint(parts[1], 10, 64)
+	if err != nil {
+		return false
+	}
+	if h == nil {
+		return true
+	}
+	if xml, bin := h.Sessions(); parts[0] == xml || parts[0] == bin {
+		return serial > h.Serial
+	}
+	return true
+}
+
+// names reports whether head h names path and keeps serving it now.
+func names(h *follow.Head, path string) bool {
+	if h == nil {
+		return false
+	}
+	now := time.Now()
+	for _, f := range h.Files {
+		if f.Path == path && (f.Expires.IsZero() || now.Before(f.Expires)) {
+			return true
+		}
+	}
+	return false
+}
+
+// catchFlight is one poll of the origin started by Catchup; the requests
+// that arrive while it runs share it.
+type catchFlight struct {
+	done chan struct{}
+	err  error
+}
+
+// catchState is a runner's part of Catchup.
+type catchState struct {
+	mu     sync.Mutex
+	flight *catchFlight
+	last   time.Time // when the last flight ended
+}
+
+// catchup polls the origin with the running follower, once for all the
+// requests waiting, and returns the cache's head if it names path then.
+// A request that joined a poll already under way, which may have read the
+// notification before the origin's new serial, waits for one more.
+func (r *runner) catchup(ctx context.Context, path string) (*follow.Head, error) {
+	for try := 0; try < 2; try++ {
+		f := r.follow(ctx)
+		if f == nil {
+			return nil, ctx.Err()
+		}
+		c, joined := r.catchFlight(f)
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if h := r.n.cache.Head(r.repo); names(h, path) {
+			r.count(func(st *RepoStats) { st.CatchupOrigin++ })
+			return h, nil
+		}
+		if c.err != nil {
+			return nil, c.err
+		}
+		if !joined {
+			break
+		}
+	}
+	return nil, nil
+}
+
+// catchFlight returns the poll under way, or starts one with f after
+// minCatchup has passed since the last; joined reports a poll under way.
+func (r *runner) catchFlight(f *follow.Follower) (c *catchFlight, joined bool) {
+	cs := &r.catch
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.flight != nil {
+		return cs.flight, true
+	}
+	c = &catchFlight{done: make(chan struct{})}
+	cs.flight = c
+	wait := minCatchup - time.Since(cs.last)
+	// The poll outlives the request that started it (the others share
+	// it), bounded by the follower's own deadlines and the node's Run.
+	nctx := r.n.runContext()
+	go func() {
+		defer close(c.done)
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-nctx.Done():
+				t.Stop()
+			}
+		}
+		_, c.err = f.Sync(nctx)
+		cs.mu.Lock()
+		cs.flight, cs.last = nil, time.Now()
+		cs.mu.Unlock()
+	}()
+	return c, false
+}
+
+// follow returns the running follower, waiting until ctx ends for one to
+// start: a node that has just found Redis down starts its follower at its
+// next step.
+func (r *runner) follow(ctx context.Context) *follow.Follower {
+	for {
+		r.mu.Lock()
+		f, ch := r.follower, r.started
+		r.mu.Unlock()
+		if f != nil {
+			return f
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (r *runner) count(fn func(*RepoStats)) {
+	r.mu.Lock()
+	fn(&r.st)
+	r.mu.Unlock()
+}

@@ -106,10 +106,13 @@ func TestHTTP(t *testing.T) {
 		{name: "post", method: "POST", path: e.path("notification.xml"), status: 405, bodyLen: -1,
 			want: map[string]string{"Allow": "GET, HEAD"}},
 		{name: "put", method: "PUT", path: "/metrics", status: 405, bodyLen: -1, want: map[string]string{"Allow": "GET, HEAD"}},
-		{name: "unknown path", method: "GET", path: "/nothing/here.xml", status: 404, bodyLen: -1},
+		{name: "unknown path", method: "GET", path: "/nothing/here.xml", status: 404, bodyLen: -1,
+			want: map[string]string{"Cache-Control": "no-store"}},
 		{name: "other host", method: "GET", path: e.path("notification.xml"), headers: []string{"Host", "evil.example"}, status: 404, bodyLen: -1},
-		{name: "dot dot", method: "GET", path: e.path("../../etc/passwd"), status: 404, bodyLen: -1},
-		{name: "directory", method: "GET", path: e.path(""), status: 404, bodyLen: -1},
+		{name: "dot dot", method: "GET", path: e.path("../../etc/passwd"), status: 404, bodyLen: -1,
+			want: map[string]string{"Cache-Control": "no-store"}},
+		{name: "directory", method: "GET", path: e.path(""), status: 404, bodyLen: -1,
+			want: map[string]string{"Cache-Control": "no-store"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -272,5 +274,64 @@ func waitConns(t *testing.T, s *Server, n int) {
 			t.Fatalf("%d connections open after 10s, want %d", open, n)
 		}
 		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// TestShutdownUnusedConns: connections a client opened (and, over TLS,
+// shook hands on) but never sent a request on do not hold Shutdown until
+// the ReadTimeout: Shutdown closes them and returns before its deadline,
+// well below the 10s ReadTimeout.
+func TestShutdownUnusedConns(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		mode tlsMode
+	}{{"plain", tlsNone}, {"tls files", tlsFiles}, {"tls config", tlsConfig}} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnvTLS(t, ModeReverse, tt.mode)
+			e.sync()
+			var conns []net.Conn
+			for range 4 {
+				var c net.Conn
+				var err error
+				if tt.mode == tlsNone {
+					c, err = net.Dial("tcp", e.addr)
+				} else {
+					conf := e.pki.ClientTLS()
+					conf.ServerName = "127.0.0.1"
+					tc, terr := tls.Dial("tcp", e.addr, conf)
+					if terr == nil {
+						terr = tc.Handshake()
+					}
+					c, err = tc, terr
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				conns = append(conns, c)
+			}
+			// A request on another connection completes, so that the
+			// server has served something.
+			busy := conns[len(conns)-1]
+			conns = conns[:len(conns)-1]
+			if _, err := busy.Write([]byte("GET " + e.path("notification.xml") + " HTTP/1.1\r\nHost: " + e.addr + "\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			busy.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if b := make([]byte, 12); func() bool { _, err := io.ReadFull(busy, b); return err != nil || string(b) != "HTTP/1.1 200" }() {
+				t.Fatalf("request on a kept-alive connection: got %q", b)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := e.srv.Shutdown(ctx); err != nil {
+				t.Fatalf("shutdown with %d unused connections open: %v", len(conns), err)
+			}
+			for i, c := range conns {
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if n, err := c.Read(make([]byte, 1)); err == nil {
+					t.Errorf("unused connection %d after shutdown: read %d bytes, want it closed", i, n)
+				}
+			}
+		})
 	}
 }

@@ -87,13 +87,17 @@ func (p *puller) forget(rel string) {
 }
 
 // get returns the pulled file at rel, starting its fetch when none is
-// under way, and waiting for it until ctx ends.
+// under way, and waiting for it until ctx ends. It counts the request as
+// a hit when the file is there, and otherwise as a miss.
 func (p *puller) get(ctx context.Context, rel string) (*entry, error) {
 	p.mu.Lock()
 	if e := p.files[rel]; e != nil {
+		// Pulled since the caller's lookup.
 		p.mu.Unlock()
+		p.r.m.hits.Add(1)
 		return e, nil
 	}
+	p.r.m.misses.Add(1)
 	c := p.calls[rel]
 	if c != nil {
 		p.r.m.pullShared.Add(1)

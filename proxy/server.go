@@ -43,6 +43,8 @@ type Server struct {
 
 	connMu sync.Mutex
 	conns  map[net.Conn]fasthttp.ConnState // open connections, closed at Shutdown's deadline
+
+	tracked tracker // the accepted connections, for closeUnused
 }
 
 // New returns a Server for cfg.
@@ -94,7 +96,7 @@ func (s *Server) Handler() fasthttp.RequestHandler { return s.handle }
 // Serve serves plain HTTP on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("serving", "addr", ln.Addr().String(), "tls", false)
-	if err := s.srv.Serve(ln); err != nil {
+	if err := s.srv.Serve(trackListener{ln, &s.tracked}); err != nil {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
 	return nil
@@ -103,18 +105,21 @@ func (s *Server) Serve(ln net.Listener) error {
 // ServeTLS serves HTTPS on ln until Shutdown, with Config.TLS or else
 // Config.CertFile and KeyFile.
 func (s *Server) ServeTLS(ln net.Listener) error {
-	if s.cfg.TLS != nil {
-		s.log.Info("serving", "addr", ln.Addr().String(), "tls", true)
-		if err := s.srv.Serve(tls.NewListener(ln, s.cfg.TLS)); err != nil {
+	conf := s.cfg.TLS
+	if conf == nil {
+		if s.cfg.CertFile == "" {
+			return fmt.Errorf("serve tls %s: no certificate: %w", ln.Addr(), ErrConfig)
+		}
+		cert, err := tls.LoadX509KeyPair(s.cfg.CertFile, s.cfg.KeyFile)
+		if err != nil {
 			return fmt.Errorf("serve tls %s: %w", ln.Addr(), err)
 		}
-		return nil
-	}
-	if s.cfg.CertFile == "" {
-		return fmt.Errorf("serve tls %s: no certificate: %w", ln.Addr(), ErrConfig)
+		conf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
 	}
 	s.log.Info("serving", "addr", ln.Addr().String(), "tls", true, "cert", s.cfg.CertFile)
-	if err := s.srv.ServeTLS(ln, s.cfg.CertFile, s.cfg.KeyFile); err != nil {
+	// The connections are tracked above TLS: a connection that completed
+	// its handshake but never sent a request is idle (Shutdown).
+	if err := s.srv.Serve(trackListener{tls.NewListener(ln, conf), &s.tracked}); err != nil {
 		return fmt.Errorf("serve tls %s: %w", ln.Addr(), err)
 	}
 	return nil
@@ -130,7 +135,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closed = true
 	s.pullMu.Unlock()
 	s.cancel()
+	unused := make(chan struct{})
+	go s.closeUnused(unused)
 	err := s.srv.ShutdownWithContext(ctx)
+	close(unused)
 	if err == nil {
 		err = s.waitPulls(ctx)
 	}
@@ -145,6 +153,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// closeUnused closes, until done is closed, the connections that never
+// sent a byte of a request. fasthttp counts a new connection as active
+// from its accept, so one that a client opened and left unused (Go's
+// Transport dials spare connections under concurrency) would hold
+// ShutdownWithContext until the ReadTimeout; closing it loses no request.
+func (s *Server) closeUnused(done <-chan struct{}) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.tracked.closeUnused()
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // waitPulls waits until the pull-through fetches end or ctx does. A fetch
@@ -344,7 +370,7 @@ func (s *Server) serveRepo(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
 		if e != nil {
 			r.m.hits.Add(1)
 		} else {
-			r.m.misses.Add(1)
+			// get counts the request as a hit or a miss.
 			wait, cancel := context.WithTimeout(s.ctx, s.cfg.PullWait)
 			var err error
 			e, err = r.pull.get(wait, string(rel))

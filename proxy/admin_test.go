@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // serveAdmin starts e.srv's admin listener and returns its base URL.
@@ -142,6 +145,59 @@ func TestPromtool(t *testing.T) {
 	} {
 		if !strings.Contains(string(body), want+"\n") {
 			t.Errorf("scrape lacks %s", want)
+		}
+	}
+}
+
+// TestDeployMetricNames: every metric the alert rules and the Grafana
+// dashboard in deploy/ query is one the server exports (a family in a live
+// scrape, or a family of the server's collector that has no sample in
+// this test, such as the disk tier's bytes).
+func TestDeployMetricNames(t *testing.T) {
+	e := newEnvConfig(t, ModeMirror, tlsNone, func(c *Config) {
+		c.Fleet = func(string) (FleetStatus, bool) { return FleetStatus{Role: RoleHolder, Holder: "n", RedisUp: true}, true }
+	})
+	e.sync()
+	e.srv.ObserveSync("test", time.Second, nil)
+	e.get("GET", e.path("notification.xml"))
+	_, body := e.get("GET", "/metrics")
+	have := map[string]bool{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if f, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			name, _, _ := strings.Cut(f, " ")
+			have[name] = true
+		}
+	}
+	ch := make(chan *prometheus.Desc, 100)
+	serverCollector{e.srv}.Describe(ch)
+	close(ch)
+	fq := regexp.MustCompile(`fqName: "([^"]+)"`)
+	for d := range ch {
+		if m := fq.FindStringSubmatch(d.String()); m != nil {
+			have[m[1]] = true
+		}
+	}
+	name := regexp.MustCompile(`\b(?:rrdp_proxy|process|go)_[a-z_]+`)
+	for _, file := range []string{"../deploy/prometheus/alerts.yml", "../deploy/prometheus/alerts_test.yml", "../deploy/grafana/rrdp-proxy.json"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range name.FindAllString(string(b), -1) {
+			base := m
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				if s, ok := strings.CutSuffix(m, suffix); ok && have[s] {
+					base = s
+				}
+			}
+			if !have[base] {
+				t.Errorf("%s queries %s, which the server does not export", file, m)
+			}
+			n++
+		}
+		if n == 0 {
+			t.Errorf("%s names no metric", file)
 		}
 	}
 }

@@ -155,7 +155,9 @@ func TestPromtool(t *testing.T) {
 // this test, such as the disk tier's bytes).
 func TestDeployMetricNames(t *testing.T) {
 	e := newEnvConfig(t, ModeMirror, tlsNone, func(c *Config) {
-		c.Fleet = func(string) (FleetStatus, bool) { return FleetStatus{Role: RoleHolder, Holder: "n", RedisUp: true}, true }
+		c.Fleet = func(string) (FleetStatus, bool) {
+			return FleetStatus{Role: RoleHolder, Holder: "n", RedisUp: true}, true
+		}
 	})
 	e.sync()
 	e.srv.ObserveSync("test", time.Second, nil)

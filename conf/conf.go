@@ -35,6 +35,10 @@ type Server struct {
 	Node               string   `toml:"node" default:"the host name" doc:"name of this node in logs, status and Redis leases; the nodes of a fleet need different names"`
 	LogLevel           string   `toml:"log_level" doc:"debug, info, warn or error"`
 	LogFormat          string   `toml:"log_format" doc:"text or json"`
+	AdminListen        string   `toml:"admin_listen" doc:"address (host:port) of the admin listener, plain HTTP: /metrics, /status, /status.json, /healthz and /readyz are served there only and the public listeners serve only repositories (empty: the operator pages are on the public listeners)"`
+	PProf              bool     `toml:"pprof" doc:"serve net/http/pprof under /debug/pprof/ on admin_listen (needs admin_listen)"`
+	AccessLog          string   `toml:"access_log" doc:"a line per request: off, combined (the Apache and nginx format) or json"`
+	AccessLogFile      string   `toml:"access_log_file" doc:"file the access log is appended to, reopened on SIGHUP for log rotation (empty: standard error, beside the process log)"`
 
 	// Certificate is the pair tls_cert and tls_key name, loaded by Parse
 	// (nil without tls_listen).
@@ -120,6 +124,7 @@ func defaultServer() Server {
 		NotificationMaxAge: Duration{time.Minute},
 		LogLevel:           "info",
 		LogFormat:          "text",
+		AccessLog:          "off",
 	}
 }
 

@@ -99,6 +99,10 @@ mirror_base = "https://mirror.example.net"
 node = "edge-1"
 log_format = "json"
 log_level = "debug"
+admin_listen = "127.0.0.1:9090"
+pprof = true
+access_log = "json"
+access_log_file = "access.log"
 [cache]
 memory = "1GiB"
 state_dir = "state"
@@ -123,6 +127,9 @@ retention = "4h"
 `)
 	if got, want := c.Server.MirrorBase, "https://mirror.example.net/"; got != want {
 		t.Errorf("mirror_base: got %q, want %q", got, want)
+	}
+	if s := c.Server; s.AdminListen != "127.0.0.1:9090" || !s.PProf || s.AccessLog != "json" || s.AccessLogFile != "access.log" {
+		t.Errorf("admin_listen, pprof, access_log, access_log_file: got %q, %v, %q, %q", s.AdminListen, s.PProf, s.AccessLog, s.AccessLogFile)
 	}
 	if got, want := c.Cache.StateDir, "state"; got != want { // test.toml is in "."
 		t.Errorf("state_dir: got %q, want %q", got, want)
@@ -229,6 +236,16 @@ func TestParseErrors(t *testing.T) {
 				`test.toml:4: repository[0].formats: want "xml" or "bin", got "json"`,
 				`test.toml:4: repository[0].formats: "xml" is listed twice`,
 			}},
+		{"bad admin listen", "[server]\nadmin_listen = \"9090\"\n" + minimal,
+			[]string{`test.toml:2: server.admin_listen: want host:port such as "127.0.0.1:8080" or "[::]:443", got "9090"`}},
+		{"admin listen public", "[server]\nlisten = [\"127.0.0.1:8080\"]\nadmin_listen = \"127.0.0.1:8080\"\n" + minimal,
+			[]string{`test.toml:3: server.admin_listen: "127.0.0.1:8080" is a public listener too: the admin listener needs its own address`}},
+		{"pprof without admin", "[server]\npprof = true\n" + minimal,
+			[]string{`test.toml:2: server.pprof: needs admin_listen: profiles are never served on the public listeners`}},
+		{"access log format", "[server]\naccess_log = \"common\"\n" + minimal,
+			[]string{`test.toml:2: server.access_log: want one of off, combined, json, got "common"`}},
+		{"access log file while off", "[server]\naccess_log_file = \"access.log\"\n" + minimal,
+			[]string{`test.toml:2: server.access_log_file: set while access_log is off`}},
 		{"backoff below interval", minimal + "poll_interval = \"10m\"\nmax_backoff = \"5m\"\n",
 			[]string{`test.toml:5: repository[0].max_backoff: 5m is below poll_interval 10m`}},
 	} {

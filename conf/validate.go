@@ -138,6 +138,21 @@ func (p *parser) server(s *Server) {
 	}
 	p.oneOf("server.log_level", s.LogLevel, "debug", "info", "warn", "error")
 	p.oneOf("server.log_format", s.LogFormat, "text", "json")
+	if s.AdminListen != "" {
+		p.addrs("server.admin_listen", []string{s.AdminListen})
+		if slices.Contains(s.Listen, s.AdminListen) || slices.Contains(s.TLSListen, s.AdminListen) {
+			p.errorf("server.admin_listen", "%q is a public listener too: the admin listener needs its own address", s.AdminListen)
+		}
+	} else if s.PProf {
+		p.errorf("server.pprof", "needs admin_listen: profiles are never served on the public listeners")
+	}
+	p.oneOf("server.access_log", s.AccessLog, "off", "combined", "json")
+	if s.AccessLogFile != "" {
+		if s.AccessLog == "off" {
+			p.errorf("server.access_log_file", "set while access_log is off")
+		}
+		s.AccessLogFile = p.path(s.AccessLogFile)
+	}
 }
 
 // addrs checks listen addresses: host:port with a port number.

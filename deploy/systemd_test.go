@@ -31,6 +31,7 @@ func TestSystemdUnit(t *testing.T) {
 		"ProtectKernelTunables=yes", "ProtectKernelModules=yes", "ProtectKernelLogs=yes",
 		"ProtectControlGroups=yes", "ProtectClock=yes", "ProtectHostname=yes", "RestrictRealtime=yes",
 		"RestrictSUIDSGID=yes", "UMask=0077", "LimitNOFILE=65536",
+		"Type=notify", "NotifyAccess=main", "WatchdogSec=30s", "TimeoutStopSec=40s",
 	} {
 		if !strings.Contains(text, want+"\n") && !strings.Contains(text, want) {
 			t.Errorf("unit lacks %q", strings.TrimSpace(want))
@@ -75,4 +76,27 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestStopTimeoutsAgree: serve drains for 30 s (shutdownGrace); the unit,
+// the Kubernetes manifest and the compose file give it 40 s before a kill
+// (10 s for the followers and the leases), and the READMEs say so.
+func TestStopTimeoutsAgree(t *testing.T) {
+	for _, c := range []struct{ file, want string }{
+		{"rrdp-proxy.service", "TimeoutStopSec=40s\n"},
+		{"k8s/rrdp-proxy.yaml", "terminationGracePeriodSeconds: 40\n"},
+		{"compose.yaml", "stop_grace_period: 40s\n"},
+		{"README.md", "finish for up to 30 s"},
+		{"../README.md", "gives downloads under way 30 s"},
+		{"../cmd/rrdp-proxy/node.go", "const shutdownGrace = 30 * time.Second\n"},
+		{"../cmd/rrdp-proxy/serve.go", "under way finish for up to 30s."},
+	} {
+		b, err := os.ReadFile(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), c.want) {
+			t.Errorf("%s does not say %q", c.file, strings.TrimSpace(c.want))
+		}
+	}
 }

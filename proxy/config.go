@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"path"
@@ -117,6 +118,23 @@ type Config struct {
 	// MaxPulled caps the pull-through files remembered (10000); their
 	// bytes live in the cache's evictable part.
 	MaxPulled int
+	// AdminOnly serves the operator pages (/metrics, /status,
+	// /status.json, /healthz, /readyz) only on the listener of
+	// ServeAdmin: the public listeners answer 404 for them and serve
+	// only repositories (and /index.json).
+	AdminOnly bool
+	// PProf serves net/http/pprof under /debug/pprof/ on the listener of
+	// ServeAdmin (never on the public ones).
+	PProf bool
+	// AccessLog, if set, receives a line per request, in
+	// AccessLogFormat: "combined" (the Apache and nginx format, the
+	// default) or "json". Writes are serialized, one per line.
+	AccessLog       io.Writer
+	AccessLogFormat string
+	// Fleet, if set, says what this node does for the repository called
+	// name in a fleet, for metrics and the status page; false for a
+	// repository the fleet does not know. Nil: a standalone node.
+	Fleet func(name string) (FleetStatus, bool)
 	// Node names the node on the status page (the host name).
 	Node string
 	// Version is rrdp-proxy's version, in the Server header and on the

@@ -51,7 +51,11 @@ const (
 
 // newEnvTLS is newEnv with the server speaking TLS unless tls is tlsNone
 // (with the origin's PKI: e.pki.CAFile is the CA to trust).
-func newEnvTLS(t testing.TB, mode Mode, tls tlsMode) *env {
+func newEnvTLS(t testing.TB, mode Mode, tls tlsMode) *env { return newEnvConfig(t, mode, tls, nil) }
+
+// newEnvConfig is newEnvTLS with edit, if set, changing the server's
+// Config before New.
+func newEnvConfig(t testing.TB, mode Mode, tls tlsMode, edit func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	pki, err := rp.NewPKI(t.TempDir(), rp.PKIConfig{})
@@ -110,6 +114,9 @@ func newEnvTLS(t testing.TB, mode Mode, tls tlsMode) *env {
 	}
 	if tls != tlsNone {
 		e.url = "https://" + e.addr
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	if e.srv, err = New(cfg); err != nil {
 		t.Fatal(err)

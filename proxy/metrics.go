@@ -2,12 +2,25 @@ package proxy
 
 import (
 	"bytes"
+	"runtime"
 	"strconv"
-	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/irpki/rrdp-proxy/proxy/follow"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/expfmt"
 )
+
+// The metrics go through prometheus/client_golang, on a registry of the
+// Server's own (never the global one): the library gives the go_* and
+// process_* collectors, histograms, and an exposition that validates
+// names, escapes labels and writes HELP and TYPE once per family. The
+// counters of the request path stay plain atomics that a collector reads
+// at scrape time, so that a request costs a few atomic adds and no
+// allocation (TestAllocs); only the request-duration histogram is a
+// client_golang instrument on that path, resolved once per kind and format.
 
 // codes are the statuses counted apart; any other counts as "other".
 var codes = [...]int{200, 206, 304, 400, 404, 405, 416, 500, 502, 503, 504}
@@ -64,126 +77,320 @@ func (m *repoMetrics) total() uint64 {
 	return n
 }
 
-// promWriter writes the Prometheus text exposition format (version
-// 0.0.4) by hand: HELP and TYPE once per family, then its samples.
-type promWriter struct {
-	b bytes.Buffer
+// Buckets of the histograms, in seconds. A request is answered from memory
+// in microseconds unless it waits for a pull-through; a sync takes from a
+// few milliseconds (304) to minutes (a large snapshot).
+var (
+	requestBuckets = []float64{0.0001, 0.0005, 0.001, 0.005, 0.025, 0.1, 0.5, 2.5, 10, 60}
+	syncBuckets    = []float64{0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 180, 600}
+)
+
+// metrics is the Server's registry and the instruments updated between
+// scrapes.
+type metrics struct {
+	reg *prometheus.Registry
+	// reqDur is resolved per kind and format at start: Observe on the
+	// request path then neither locks nor allocates.
+	reqDur  [numKinds][numFormats]prometheus.Observer
+	syncDur *prometheus.HistogramVec
 }
 
-func (w *promWriter) family(name, typ, help string) {
-	w.b.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " " + typ + "\n")
-}
-
-// sample writes name{labels} value; labels alternate names and values.
-func (w *promWriter) sample(name string, v float64, labels ...string) {
-	w.b.WriteString(name)
-	if len(labels) > 0 {
-		w.b.WriteByte('{')
-		for i := 0; i+1 < len(labels); i += 2 {
-			if i > 0 {
-				w.b.WriteByte(',')
-			}
-			w.b.WriteString(labels[i])
-			w.b.WriteString(`="`)
-			w.b.WriteString(labelEscaper.Replace(labels[i+1]))
-			w.b.WriteByte('"')
+func newMetrics(s *Server) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "rrdp_proxy_request_duration_seconds",
+		Help: "Time from a repository request's arrival to its handler's return, by kind of file (notification, snapshot, delta, other: by the file name) and format (xml, bin). " +
+			"It includes waiting for a pull-through fetch, not the body's transfer, which the HTTP server writes after the handler returns.",
+		Buckets: requestBuckets,
+	}, []string{"kind", "format"})
+	for k := range numKinds {
+		for f := range numFormats {
+			m.reqDur[k][f] = dur.WithLabelValues(kindNames[k], formatNames[f])
 		}
-		w.b.WriteByte('}')
 	}
-	w.b.WriteByte(' ')
-	w.b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
-	w.b.WriteByte('\n')
+	m.syncDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "rrdp_proxy_follow_sync_duration_seconds",
+		Help:    "Duration of the syncs of this node's followers (a notification fetch and what it leads to), by repository and result (ok, error).",
+		Buckets: syncBuckets,
+	}, []string{"repo", "result"})
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "rrdp_proxy_build_info",
+		Help:        "Always 1; the labels say which rrdp-proxy and Go built this process.",
+		ConstLabels: prometheus.Labels{"version": s.cfg.Version, "goversion": runtime.Version()},
+	})
+	build.Set(1)
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		build, dur, m.syncDur, serverCollector{s},
+	)
+	return m
 }
 
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-
-// writeMetrics renders every metric of the server, repositories sorted by
-// name.
-func (s *Server) writeMetrics() []byte {
-	var w promWriter
-	t := s.tab.Load()
-	now := s.cfg.Now()
-	type named struct {
-		name string
-		m    *repoMetrics
+// ObserveSync records the duration of one sync of the follower of the
+// repository called repo, and whether it failed, in
+// rrdp_proxy_follow_sync_duration_seconds. It is meant for
+// follow.Config.OnSync.
+func (s *Server) ObserveSync(repo string, d time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
 	}
-	all := []named{{"", &s.other}}
-	for _, r := range t.repos {
-		all = append(all, named{r.cfg.Name, &r.m})
-	}
+	s.m.syncDur.WithLabelValues(repo, result).Observe(d.Seconds())
+}
 
-	w.family("rrdp_proxy_requests_total", "counter", "Requests answered, by repository (empty: none), kind of file, format and status.")
-	for _, n := range all {
-		for k := range n.m.requests {
-			for f := range n.m.requests[k] {
-				for c := range n.m.requests[k][f] {
-					if v := n.m.requests[k][f][c].Load(); v > 0 {
-						w.sample("rrdp_proxy_requests_total", float64(v), "repo", n.name, "kind", kindNames[k], "format", formatNames[f], "code", codeName(c))
+// observe records a repository request's duration, its kind and format
+// taken from the file name: the handler then need not report what it
+// served (pull-through, 404 and 503 included).
+func (s *Server) observe(rel []byte, start time.Time) {
+	s.m.reqDur[kindOfName(rel)][formatOfName(rel)].Observe(time.Since(start).Seconds())
+}
+
+// kindOfName classifies a path under a repository by its last element, as
+// rrdp-proxy names its files (irpki.FilePath) and publication servers
+// name theirs: notification.*, snapshot.*, delta.*; other paths are
+// "other".
+func kindOfName(rel []byte) fileKind {
+	name := rel[bytes.LastIndexByte(rel, '/')+1:]
+	switch {
+	case bytes.HasPrefix(name, []byte("notification.")):
+		return kindNotification
+	case bytes.HasPrefix(name, []byte("snapshot.")):
+		return kindSnapshot
+	case bytes.HasPrefix(name, []byte("delta.")):
+		return kindDelta
+	}
+	return kindOther
+}
+
+// writeMetrics renders every metric of the server in the Prometheus text
+// format, and returns it with its content type.
+func (s *Server) writeMetrics() ([]byte, string) {
+	mfs, err := s.m.reg.Gather()
+	if err != nil {
+		// Gather returns what it could collect beside the error.
+		s.log.Error("metrics: gather", "err", err)
+	}
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	var b bytes.Buffer
+	enc := expfmt.NewEncoder(&b, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			s.log.Error("metrics: encode", "family", mf.GetName(), "err", err)
+		}
+	}
+	return b.Bytes(), string(format)
+}
+
+// desc returns the description of a family of the server's collector.
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+// followErrorKinds is the help text's list of the follower's error kinds,
+// in the order followErrors gives them.
+var followErrorKinds = "sync (a poll failed; the last good state stays), desync (a known serial whose delta hash changed), " +
+	"backwards (a serial lower than ours in the same session), delta (a delta run abandoned for the snapshot), " +
+	"reset (a downstream session reset), start (a stored state whose files could not be read back), " +
+	"unreachable (connection refused, DNS, TLS), timeout (deadlines and the minimum transfer rate), " +
+	"http_status (an unexpected HTTP status), too_large (over a size cap, gzip bombs included), " +
+	"truncated (a body that ended early, broken gzip), redirect (a redirect refused), " +
+	"hash (a file whose hash differs from the notification's), invalid (broken XML or .bin, a wrong session or serial, a gap, a bad replace), " +
+	"cross_origin (a file named on another origin, RFC 9674), store (the store refused a blob or a head)"
+
+var (
+	descRequests      = desc("rrdp_proxy_requests_total", "Requests for a repository's paths, by repository, kind of file (notification, snapshot, delta, other), format (xml, bin) and status code.", "repo", "kind", "format", "code")
+	descOtherRequests = desc("rrdp_proxy_other_requests_total", "Requests outside every repository (operator pages, unknown paths, methods other than GET and HEAD), by status code.", "code")
+	descBytes         = desc("rrdp_proxy_response_bytes_total", "Body bytes sent for a repository's paths.", "repo")
+	descOtherBytes    = desc("rrdp_proxy_other_response_bytes_total", "Body bytes sent outside every repository.")
+	descHits          = desc("rrdp_proxy_hits_total", "Requests for a file answered from memory (the state served or a file pulled before).", "repo")
+	descMisses        = desc("rrdp_proxy_misses_total", "Requests for a file the state does not name, which needed a pull-through.", "repo")
+	descPullFetches   = desc("rrdp_proxy_pull_fetches_total", "Files fetched from the origin for pull-through.", "repo")
+	descPullShared    = desc("rrdp_proxy_pull_shared_total", "Pull-through requests that waited for another request's fetch.", "repo")
+	descPullNotifs    = desc("rrdp_proxy_pull_notifications_total", "Origin notifications fetched to vouch for pull-through files.", "repo")
+	descPullErrors    = desc("rrdp_proxy_pull_errors_total", "Failed pull-through fetches.", "repo")
+	descCatchups      = desc("rrdp_proxy_catchup_total", "Requests for a file of a newer serial than the node's, served from the fleet's shared tier or after polling the origin.", "repo")
+	descReady         = desc("rrdp_proxy_state_ready", "1 when the repository has a verified state to serve, else 0.", "repo")
+	descSerial        = desc("rrdp_proxy_state_serial", "Serial of the state served; absent before the first.", "repo")
+	descStateTime     = desc("rrdp_proxy_state_timestamp_seconds", "When the state served was published (Unix time): the repository's last change.", "repo")
+	descInterval      = desc("rrdp_proxy_follow_interval_seconds", "Poll interval of the repository, for staleness rules.", "repo")
+	descSyncs         = desc("rrdp_proxy_follow_syncs_total", "Notification fetches of the follower polling the repository's origin (on a fleet node that does not hold the lease: the holder's, as it shared them).", "repo")
+	descFollowErrors  = desc("rrdp_proxy_follow_errors_total", "Failures of the follower polling the repository's origin (on a fleet node that does not hold the lease: the holder's), by kind: "+followErrorKinds+".", "repo", "kind")
+	descLastSuccess   = desc("rrdp_proxy_follow_last_success_timestamp_seconds", "When the follower polling the repository's origin last synced successfully (Unix time); absent before the first success.", "repo")
+	descLastError     = desc("rrdp_proxy_follow_last_error_timestamp_seconds", "When the follower polling the repository's origin last failed (Unix time); absent before the first failure.", "repo")
+	descRole          = desc("rrdp_proxy_fleet_role", "1 for the role this node has for the repository: standalone (no fleet), holder (holds the fleet's lease and polls the origin), follower (installs the holder's states from Redis), solo (a fleet node polling alone while Redis is unreachable).", "repo", "role")
+	descHolder        = desc("rrdp_proxy_fleet_holder_info", "1, naming the node that holds the repository's lease (this one's name on a standalone node); absent while the lease is free or unknown.", "repo", "holder")
+	descLeases        = desc("rrdp_proxy_fleet_leases_taken_total", "Times this node took the repository's lease; its rate is the fleet's lease churn.", "repo")
+	descRedisUp       = desc("rrdp_proxy_fleet_redis_up", "1 when this fleet node's last Redis call succeeded, else 0; absent without a fleet.")
+	descCache         = desc("rrdp_proxy_cache_operations_total", "Blob reads of the cache by outcome: hit (from memory), miss (needed a fill), fill (filled from a lower tier), shared (waited for another caller's fill), fill_error (in no tier), sum_error (a lower tier's bytes did not match their hash).", "op")
+	descPinned        = desc("rrdp_proxy_cache_pinned_bytes", "Bytes of the pinned current state of every repository.")
+	descCached        = desc("rrdp_proxy_cache_cached_bytes", "Bytes in the cache's evictable part.")
+	descTier          = desc("rrdp_proxy_cache_tier_bytes", "Bytes of blobs each lower tier holds (tier1 the first below memory), counted as they are written and removed, never by listing them; absent when the tier does not say.", "tier")
+)
+
+// serverCollector reads the server's counters, the heads and the
+// followers' and fleet's states at scrape time. It lists no directory and
+// makes no network call: Cache.Stats counts its tiers' bytes as they
+// change.
+type serverCollector struct{ s *Server }
+
+func (serverCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRequests, descOtherRequests, descBytes, descOtherBytes, descHits, descMisses,
+		descPullFetches, descPullShared, descPullNotifs, descPullErrors, descCatchups, descReady, descSerial, descStateTime, descInterval,
+		descSyncs, descFollowErrors, descLastSuccess, descLastError, descRole, descHolder, descLeases, descRedisUp,
+		descCache, descPinned, descCached, descTier} {
+		ch <- d
+	}
+}
+
+func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	unix := func(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+	var other [numCodes]uint64
+	for k := range s.other.requests {
+		for f := range s.other.requests[k] {
+			for i := range s.other.requests[k][f] {
+				other[i] += s.other.requests[k][f][i].Load()
+			}
+		}
+	}
+	for i, v := range other {
+		if v > 0 {
+			counter(descOtherRequests, v, codeName(i))
+		}
+	}
+	counter(descOtherBytes, s.other.bytesOut.Load())
+
+	redisSeen := false
+	for _, r := range s.tab.Load().repos {
+		name := r.cfg.Name
+		for k := range r.m.requests {
+			for f := range r.m.requests[k] {
+				for i := range r.m.requests[k][f] {
+					if v := r.m.requests[k][f][i].Load(); v > 0 {
+						counter(descRequests, v, name, kindNames[k], formatNames[f], codeName(i))
 					}
 				}
 			}
 		}
-	}
-	counter := func(name, help string, get func(*repoMetrics) uint64) {
-		w.family(name, "counter", help)
-		for _, n := range all {
-			w.sample(name, float64(get(n.m)), "repo", n.name)
-		}
-	}
-	counter("rrdp_proxy_response_bytes_total", "Body bytes sent.", func(m *repoMetrics) uint64 { return m.bytesOut.Load() })
-	counter("rrdp_proxy_hits_total", "Requests for a file answered from memory.", func(m *repoMetrics) uint64 { return m.hits.Load() })
-	counter("rrdp_proxy_misses_total", "Requests for a file the head does not name (pull-through).", func(m *repoMetrics) uint64 { return m.misses.Load() })
-	counter("rrdp_proxy_pull_fetches_total", "Files fetched from the origin for pull-through.", func(m *repoMetrics) uint64 { return m.pullFetches.Load() })
-	counter("rrdp_proxy_pull_shared_total", "Pull-through requests that waited for another request's fetch.", func(m *repoMetrics) uint64 { return m.pullShared.Load() })
-	counter("rrdp_proxy_pull_notifications_total", "Origin notifications fetched to vouch for pull-through files.", func(m *repoMetrics) uint64 { return m.pullNotifications.Load() })
-	counter("rrdp_proxy_pull_errors_total", "Failed pull-through fetches.", func(m *repoMetrics) uint64 { return m.pullErrors.Load() })
-	counter("rrdp_proxy_catchup_total", "Requests for a file of a newer serial than the node's, served from the fleet's shared tier or after polling the origin.", func(m *repoMetrics) uint64 { return m.catchups.Load() })
+		counter(descBytes, r.m.bytesOut.Load(), name)
+		counter(descHits, r.m.hits.Load(), name)
+		counter(descMisses, r.m.misses.Load(), name)
+		counter(descPullFetches, r.m.pullFetches.Load(), name)
+		counter(descPullShared, r.m.pullShared.Load(), name)
+		counter(descPullNotifs, r.m.pullNotifications.Load(), name)
+		counter(descPullErrors, r.m.pullErrors.Load(), name)
+		counter(descCatchups, r.m.catchups.Load(), name)
 
-	w.family("rrdp_proxy_state_serial", "gauge", "Serial of the state served; absent before the first.")
-	w.family("rrdp_proxy_state_age_seconds", "gauge", "Time since the state served was published.")
-	w.family("rrdp_proxy_state_ready", "gauge", "1 when the repository has a verified state.")
-	for _, r := range t.repos {
-		h := s.cfg.Cache.Head(r.cfg.Key)
-		if h == nil {
-			w.sample("rrdp_proxy_state_ready", 0, "repo", r.cfg.Name)
-			continue
+		if h := s.cfg.Cache.Head(r.cfg.Key); h != nil {
+			gauge(descReady, 1, name)
+			gauge(descSerial, float64(h.Serial), name)
+			gauge(descStateTime, unix(h.Time), name)
+		} else {
+			gauge(descReady, 0, name)
 		}
-		w.sample("rrdp_proxy_state_ready", 1, "repo", r.cfg.Name)
-		w.sample("rrdp_proxy_state_serial", float64(h.Serial), "repo", r.cfg.Name)
-		w.sample("rrdp_proxy_state_age_seconds", now.Sub(h.Time).Seconds(), "repo", r.cfg.Name)
-	}
+		interval := r.live.Load().interval
+		if interval <= 0 {
+			interval = time.Minute // the follower's default
+		}
+		gauge(descInterval, interval.Seconds(), name)
 
-	w.family("rrdp_proxy_follow_syncs_total", "counter", "Notification fetches of the follower.")
-	w.family("rrdp_proxy_follow_errors_total", "counter", "Follower failures by kind: sync (a poll failed), desync, backwards, delta (delta run abandoned for the snapshot).")
-	w.family("rrdp_proxy_follow_last_success_seconds", "gauge", "Time since the follower's last successful poll.")
-	for _, r := range t.repos {
-		st, ok := r.followStats()
-		if !ok {
-			continue
+		if st, ok := r.followStats(); ok {
+			counter(descSyncs, st.Syncs, name)
+			for _, e := range followErrors(st) {
+				counter(descFollowErrors, e.n, name, e.kind)
+			}
+			if !st.LastSuccess.IsZero() {
+				gauge(descLastSuccess, unix(st.LastSuccess), name)
+			}
+			if !st.LastError.IsZero() {
+				gauge(descLastError, unix(st.LastError), name)
+			}
 		}
-		w.sample("rrdp_proxy_follow_syncs_total", float64(st.Syncs), "repo", r.cfg.Name)
-		for _, e := range followErrors(st) {
-			w.sample("rrdp_proxy_follow_errors_total", float64(e.n), "repo", r.cfg.Name, "kind", e.kind)
+		fs := s.fleetStatus(name)
+		for _, role := range roles {
+			v := 0.0
+			if role == fs.Role {
+				v = 1
+			}
+			gauge(descRole, v, name, role)
 		}
-		if !st.LastSuccess.IsZero() {
-			w.sample("rrdp_proxy_follow_last_success_seconds", now.Sub(st.LastSuccess).Seconds(), "repo", r.cfg.Name)
+		if fs.Holder != "" {
+			gauge(descHolder, 1, name, fs.Holder)
+		}
+		if s.cfg.Fleet != nil {
+			counter(descLeases, fs.Leases, name)
+			if !redisSeen {
+				redisSeen = true
+				up := 0.0
+				if fs.RedisUp {
+					up = 1
+				}
+				gauge(descRedisUp, up)
+			}
 		}
 	}
 
 	cs := s.cfg.Cache.Stats()
-	gauge := func(name, typ, help string, v float64) {
-		w.family(name, typ, help)
-		w.sample(name, v)
+	for _, op := range []struct {
+		name string
+		v    uint64
+	}{{"hit", cs.Hits}, {"miss", cs.Misses}, {"fill", cs.Fills}, {"shared", cs.Shared}, {"fill_error", cs.FillErrors}, {"sum_error", cs.SumErrors}} {
+		counter(descCache, op.v, op.name)
 	}
-	gauge("rrdp_proxy_cache_hits_total", "counter", "Cache blob reads answered from memory.", float64(cs.Hits))
-	gauge("rrdp_proxy_cache_misses_total", "counter", "Cache blob reads that needed a fill.", float64(cs.Misses))
-	gauge("rrdp_proxy_cache_fills_total", "counter", "Blobs filled from a lower tier.", float64(cs.Fills))
-	gauge("rrdp_proxy_cache_shared_fills_total", "counter", "Misses that waited for another caller's fill.", float64(cs.Shared))
-	gauge("rrdp_proxy_cache_fill_errors_total", "counter", "Fills that found the blob in no tier.", float64(cs.FillErrors))
-	gauge("rrdp_proxy_cache_pinned_bytes", "gauge", "Bytes of the pinned current state.", float64(cs.PinnedBytes))
-	gauge("rrdp_proxy_cache_cached_bytes", "gauge", "Bytes in the evictable part.", float64(cs.CachedBytes))
-	gauge("rrdp_proxy_uptime_seconds", "gauge", "Time since the server started.", now.Sub(s.started).Seconds())
-	return w.b.Bytes()
+	gauge(descPinned, float64(cs.PinnedBytes))
+	gauge(descCached, float64(cs.CachedBytes))
+	for i, b := range cs.TierBytes {
+		if b >= 0 {
+			gauge(descTier, float64(b), "tier"+strconv.Itoa(i+1))
+		}
+	}
+}
+
+// FleetStatus is what a node does for one repository in a fleet
+// (Config.Fleet).
+type FleetStatus struct {
+	// Role is "holder", "follower" or "solo" (RoleStandalone without a
+	// fleet).
+	Role string
+	// Holder names the node polling the origin: the lease's holder, this
+	// node while it holds the lease or polls alone; empty when unknown.
+	Holder string
+	// RedisUp: the node's last Redis call succeeded.
+	RedisUp bool
+	// Leases counts the times this node took the repository's lease.
+	Leases uint64
+	// Err is the node's last fleet error for the repository (a head it
+	// could not install, a lease it could not renew); empty when none.
+	Err string
+}
+
+// Roles of FleetStatus.
+const (
+	RoleStandalone = "standalone"
+	RoleHolder     = "holder"
+	RoleFollower   = "follower"
+	RoleSolo       = "solo"
+)
+
+var roles = []string{RoleStandalone, RoleHolder, RoleFollower, RoleSolo}
+
+// fleetStatus returns the fleet status of the repository called name, or
+// a standalone one naming this node.
+func (s *Server) fleetStatus(name string) FleetStatus {
+	if s.cfg.Fleet != nil {
+		if fs, ok := s.cfg.Fleet(name); ok {
+			return fs
+		}
+	}
+	return FleetStatus{Role: RoleStandalone, Holder: s.cfg.Node}
 }
 
 type followError struct {
@@ -191,6 +398,8 @@ type followError struct {
 	n    uint64
 }
 
+// followErrors lists the follower's failures by kind, in the order of
+// followErrorKinds.
 func followErrors(st follow.Stats) []followError {
 	return []followError{
 		{"sync", st.Errors}, {"desync", st.Desyncs}, {"backwards", st.Backwards}, {"delta", st.DeltaFailures},

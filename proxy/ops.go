@@ -30,7 +30,7 @@ func (s *Server) serveOps(ctx *fasthttp.RequestCtx, p []byte) bool {
 			body = []byte("ready\n")
 		}
 	case "/metrics":
-		body, ctype = s.writeMetrics(), "text/plain; version=0.0.4; charset=utf-8"
+		body, ctype = s.writeMetrics()
 	case "/index.json":
 		body, ctype = s.indexJSON(), "application/json"
 	case "/status":
@@ -60,6 +60,20 @@ func (s *Server) serveOps(ctx *fasthttp.RequestCtx, p []byte) bool {
 	}
 	s.other.count(kindOther, formatXML, code, n)
 	return true
+}
+
+// opsPaths are the operator pages that Config.AdminOnly moves to the
+// admin listener. /index.json stays public: it lists the repositories for
+// relying parties and mirrors.
+var opsPaths = []string{"/healthz", "/readyz", "/metrics", "/status", "/status.json"}
+
+func isOpsPath(p []byte) bool {
+	for _, o := range opsPaths {
+		if string(p) == o {
+			return true
+		}
+	}
+	return false
 }
 
 // notReady returns the repositories without a head.

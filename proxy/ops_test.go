@@ -3,12 +3,15 @@ package proxy
 import (
 	"encoding/json"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
 func TestOps(t *testing.T) {
@@ -44,21 +47,66 @@ func TestOps(t *testing.T) {
 		}
 		m := parseMetrics(t, string(body))
 		for series, min := range map[string]float64{
-			`rrdp_proxy_requests_total{repo="test",kind="notification",format="xml",code="200"}`: 1,
-			`rrdp_proxy_requests_total{repo="test",kind="notification",format="bin",code="200"}`: 1,
-			`rrdp_proxy_requests_total{repo="test",kind="snapshot",format="xml",code="200"}`:     1,
-			`rrdp_proxy_requests_total{repo="test",kind="notification",format="xml",code="503"}`: 1,
+			`rrdp_proxy_requests_total{code="200",format="xml",kind="notification",repo="test"}`: 1,
+			`rrdp_proxy_requests_total{code="200",format="bin",kind="notification",repo="test"}`: 1,
+			`rrdp_proxy_requests_total{code="200",format="xml",kind="snapshot",repo="test"}`:     1,
+			`rrdp_proxy_requests_total{code="503",format="xml",kind="notification",repo="test"}`: 1,
 			`rrdp_proxy_response_bytes_total{repo="test"}`:                                       float64(len(h.NotificationXML) + len(h.NotificationBin) + int(snap.Size)),
 			`rrdp_proxy_state_serial{repo="test"}`:                                               float64(h.Serial),
 			`rrdp_proxy_state_ready{repo="test"}`:                                                1,
+			`rrdp_proxy_state_timestamp_seconds{repo="test"}`:                                    float64(h.Time.Unix()),
 			`rrdp_proxy_follow_syncs_total{repo="test"}`:                                         1,
-			`rrdp_proxy_follow_errors_total{repo="test",kind="sync"}`:                            0,
-			`rrdp_proxy_cache_hits_total`:                                                        1,
+			`rrdp_proxy_follow_errors_total{kind="sync",repo="test"}`:                            0,
+			`rrdp_proxy_follow_last_success_timestamp_seconds{repo="test"}`:                      float64(e.now.Unix()),
+			`rrdp_proxy_follow_interval_seconds{repo="test"}`:                                    60,
+			`rrdp_proxy_fleet_role{repo="test",role="standalone"}`:                               1,
+			`rrdp_proxy_cache_operations_total{op="hit"}`:                                        1,
 			`rrdp_proxy_cache_pinned_bytes`:                                                      float64(snap.Size),
+			`rrdp_proxy_other_requests_total{code="503"}`:                                        1, // the first readyz
+			`rrdp_proxy_request_duration_seconds_count{format="xml",kind="snapshot"}`:            1,
+			`rrdp_proxy_request_duration_seconds_count{format="bin",kind="notification"}`:        1,
+			`rrdp_proxy_build_info{goversion="` + runtime.Version() + `",version="dev"}`:         1,
+			`go_goroutines`:                 1,
+			`process_start_time_seconds`:    float64(e.now.Add(-time.Hour).Unix()),
+			`process_resident_memory_bytes`: 1,
 		} {
 			v, ok := m[series]
 			if !ok || v < min {
 				t.Errorf("%s: got %v (present %v), want at least %v", series, v, ok, min)
+			}
+		}
+		for series := range m {
+			if strings.Contains(series, `repo=""`) {
+				t.Errorf("%s: a series for no repository", series)
+			}
+			if strings.HasPrefix(series, "rrdp_proxy_other_") && strings.Contains(series, "format=") {
+				t.Errorf("%s: a format label outside the repositories", series)
+			}
+			if strings.Contains(series, "_age_seconds") || strings.Contains(series, "uptime") {
+				t.Errorf("%s: an age, where metrics give timestamps", series)
+			}
+		}
+		// Every error kind the follower counts is in the HELP text and
+		// exported.
+		for _, k := range followErrors(follow.Stats{}) {
+			if !strings.Contains(followErrorKinds, k.kind+" (") {
+				t.Errorf("error kind %q missing from the HELP text", k.kind)
+			}
+			if _, ok := m[`rrdp_proxy_follow_errors_total{kind="`+k.kind+`",repo="test"}`]; !ok {
+				t.Errorf("error kind %q not exported", k.kind)
+			}
+		}
+		// HELP and TYPE once per family, before its samples.
+		seen := map[string]int{}
+		for _, line := range strings.Split(string(body), "\n") {
+			if f, ok := strings.CutPrefix(line, "# TYPE "); ok {
+				name, _, _ := strings.Cut(f, " ")
+				seen[name]++
+			}
+		}
+		for name, n := range seen {
+			if n != 1 {
+				t.Errorf("family %s: %d TYPE lines, want 1", name, n)
 			}
 		}
 	})
@@ -198,7 +246,7 @@ func TestAccessLog(t *testing.T) {
 	}
 	ctx := request(e, e.path("notification.xml"))
 	srv.Handler()(ctx)
-	if got := buf.String(); !strings.Contains(got, "msg=request method=GET") || !strings.Contains(got, "path="+e.path("notification.xml")+" status=200") {
+	if got := buf.String(); !strings.Contains(got, "msg=request repo=test method=GET") || !strings.Contains(got, "path="+e.path("notification.xml")+" status=200") {
 		t.Errorf("log: got %q, want the request with its status", got)
 	}
 }

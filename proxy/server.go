@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -25,6 +26,9 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	srv     *fasthttp.Server
+	admin   *fasthttp.Server // the operator pages' listener (ServeAdmin)
+	m       *metrics
+	access  *accessLog // nil: no access log
 	tab     atomic.Pointer[table]
 	other   repoMetrics // requests that reached no repository
 	started time.Time
@@ -48,7 +52,7 @@ type Server struct {
 }
 
 // New returns a Server for cfg.
-func New(cfg Config) (*Server, error) {
+func New(cfg Config) (_ *Server, err error) {
 	if cfg.Cache == nil {
 		return nil, fmt.Errorf("proxy: no cache: %w", ErrConfig)
 	}
@@ -63,6 +67,13 @@ func New(cfg Config) (*Server, error) {
 		conns: map[net.Conn]fasthttp.ConnState{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.debug = cfg.Logger.Enabled(s.ctx, slog.LevelDebug)
+	s.m = newMetrics(s)
+	if cfg.AccessLog != nil {
+		if s.access, err = newAccessLog(cfg.AccessLog, cfg.AccessLogFormat); err != nil {
+			s.cancel()
+			return nil, err
+		}
+	}
 	s.tab.Store(newTable(nil))
 	if err := s.SetRepos(cfg.Repos); err != nil {
 		s.cancel()
@@ -83,6 +94,19 @@ func New(cfg Config) (*Server, error) {
 		CloseOnShutdown:              true,
 		Logger:                       newFasthttpLogger(cfg.Logger),
 		ConnState:                    s.connState,
+	}
+	s.admin = &fasthttp.Server{
+		Handler:     s.handleAdmin,
+		Name:        "rrdp-proxy/" + cfg.Version,
+		ReadTimeout: 10 * time.Second,
+		// A CPU profile or trace runs in the handler; the write that
+		// follows is small.
+		WriteTimeout:       time.Minute,
+		IdleTimeout:        time.Minute,
+		Concurrency:        64,
+		MaxRequestBodySize: 4 << 10,
+		CloseOnShutdown:    true,
+		Logger:             newFasthttpLogger(cfg.Logger),
 	}
 	return s, nil
 }
@@ -125,6 +149,19 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 	return nil
 }
 
+// ServeAdmin serves the operator pages (/metrics, /status, /status.json,
+// /healthz, /readyz, /index.json) and, with Config.PProf, net/http/pprof
+// under /debug/pprof/, in plain HTTP on ln until Shutdown; every other
+// path is 404. With Config.AdminOnly the public listeners no longer serve
+// the operator pages.
+func (s *Server) ServeAdmin(ln net.Listener) error {
+	s.log.Info("serving the operator pages", "addr", ln.Addr().String(), "pprof", s.cfg.PProf)
+	if err := s.admin.Serve(ln); err != nil {
+		return fmt.Errorf("serve admin %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
 // Shutdown cancels the pull-through fetches (the requests waiting for
 // them answer 503 at once), stops accepting connections, lets the
 // requests under way finish until ctx ends, then closes the connections
@@ -139,6 +176,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go s.closeUnused(unused)
 	err := s.srv.ShutdownWithContext(ctx)
 	close(unused)
+	if aerr := s.admin.ShutdownWithContext(ctx); err == nil {
+		err = aerr
+	}
 	if err == nil {
 		err = s.waitPulls(ctx)
 	}
@@ -289,35 +329,75 @@ func sameRepo(a, b *repo) bool {
 		a.cfg.Base == b.cfg.Base && slices.Equal(a.hosts, b.hosts)
 }
 
-// handle is the fasthttp handler. With the logger at level debug, it logs
-// every request.
+// handle is the fasthttp handler of the public listeners. With the
+// logger at level debug, it logs every request; with Config.AccessLog it
+// writes a line per request there.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
-	s.dispatch(ctx)
+	repo := s.dispatch(ctx)
+	if s.access != nil {
+		s.access.write(ctx, repo)
+	}
 	if s.debug {
-		s.log.Debug("request", "method", string(ctx.Method()), "host", string(ctx.Host()), "path", string(ctx.Path()),
+		s.log.Debug("request", "repo", repo, "method", string(ctx.Method()), "host", string(ctx.Host()), "path", string(ctx.Path()),
 			"status", ctx.Response.StatusCode(), "bytes", len(ctx.Response.Body()), "remote", ctx.RemoteAddr().String())
 	}
 }
 
-// dispatch answers the operator routes, then the repositories.
-func (s *Server) dispatch(ctx *fasthttp.RequestCtx) {
+// dispatch answers the operator routes (unless Config.AdminOnly moved
+// them to the admin listener), then the repositories. It returns the name
+// of the repository the request reached, or "".
+func (s *Server) dispatch(ctx *fasthttp.RequestCtx) string {
 	if !ctx.IsGet() && !ctx.IsHead() {
 		ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed) // resets the headers
 		ctx.Response.Header.SetCanonical(hdrAllow, valAllow)
 		s.other.count(kindOther, formatXML, fasthttp.StatusMethodNotAllowed, 0)
-		return
+		return ""
 	}
 	p := ctx.Path()
-	if s.serveOps(ctx, p) {
-		return
+	if s.cfg.AdminOnly {
+		if isOpsPath(p) {
+			s.notFound(ctx)
+			return ""
+		}
+	} else if s.serveOps(ctx, p) {
+		return ""
 	}
 	r, rel := s.tab.Load().route(ctx.Host(), p)
 	if r == nil {
-		notFound(ctx)
-		s.other.count(kindOther, formatXML, fasthttp.StatusNotFound, 0)
-		return
+		s.notFound(ctx)
+		return ""
 	}
 	s.serveRepo(ctx, r, rel)
+	s.observe(rel, ctx.Time())
+	return r.cfg.Name
+}
+
+// notFound answers 404 for a path outside every repository. It is
+// no-store: a CDN in front would otherwise cache it.
+func (s *Server) notFound(ctx *fasthttp.RequestCtx) {
+	ctx.Error("not found\n", fasthttp.StatusNotFound)
+	ctx.Response.Header.SetCanonical(hdrCacheControl, ccNoStore)
+	s.other.count(kindOther, formatXML, fasthttp.StatusNotFound, 0)
+}
+
+// handleAdmin is the handler of the admin listener: the operator pages,
+// and pprof when configured.
+func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
+	p := ctx.Path()
+	switch {
+	case s.cfg.PProf && bytes.HasPrefix(p, pprofPrefix):
+		pprofHandler(ctx)
+	case !ctx.IsGet() && !ctx.IsHead():
+		ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed)
+		ctx.Response.Header.SetCanonical(hdrAllow, valAllow)
+		s.other.count(kindOther, formatXML, fasthttp.StatusMethodNotAllowed, 0)
+	case s.serveOps(ctx, p):
+	default:
+		s.notFound(ctx)
+	}
+	if s.access != nil {
+		s.access.write(ctx, "")
+	}
 }
 
 // serveRepo answers a path under a repository's Base: a file of its head,
@@ -361,7 +441,7 @@ func (s *Server) serveRepo(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
 		return
 	}
 	if len(rel) == 0 || s.cfg.Client == nil {
-		notFound(ctx)
+		answer404(ctx)
 		r.m.count(kindOther, formatOfName(rel), fasthttp.StatusNotFound, 0)
 		return
 	}
@@ -417,8 +497,8 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, err error) int {
 	return status
 }
 
-// notFound answers 404, not to be cached.
-func notFound(ctx *fasthttp.RequestCtx) {
+// answer404 answers 404, not to be cached.
+func answer404(ctx *fasthttp.RequestCtx) {
 	ctx.Error("not found\n", fasthttp.StatusNotFound)
 	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
 }

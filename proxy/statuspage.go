@@ -10,7 +10,7 @@ import (
 // report takes the status.Report of /status and /status.json.
 func (s *Server) report() *status.Report {
 	now := s.cfg.Now()
-	rep := &status.Report{Node: s.cfg.Node, Version: s.cfg.Version, Started: s.started, Now: now, Ready: true}
+	rep := &status.Report{Node: s.cfg.Node, Version: s.cfg.Version, Started: s.started, Now: now, Ready: true, Fleet: s.cfg.Fleet != nil}
 	rep.Requests, rep.BytesOut = s.other.total(), s.other.bytesOut.Load()
 	for _, r := range s.tab.Load().repos {
 		sr := status.Repo{
@@ -52,6 +52,11 @@ func (s *Server) report() *status.Report {
 			for _, e := range followErrors(st) {
 				sr.Errors[e.kind] = e.n
 			}
+		}
+		fs := s.fleetStatus(r.cfg.Name)
+		sr.Role, sr.Holder, sr.FleetErr = fs.Role, fs.Holder, fs.Err
+		if fs.RedisUp {
+			rep.RedisUp = true
 		}
 		rep.Repos = append(rep.Repos, sr)
 	}

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/irpki/rrdp-proxy/proxy/follow"
@@ -66,6 +67,13 @@ type Store struct {
 	// mu orders GC (write lock) against puts (read lock), so that GC never
 	// removes a blob a put just found present.
 	mu sync.RWMutex
+
+	// size and count are the bytes and number of stored blobs: listed
+	// once by Open, then counted as PutBlob writes and GC removes, and
+	// set again from GC's listing, which corrects the rare double count
+	// of two puts racing on one new blob. Bytes reads them, so that a
+	// metrics scrape never lists the directory.
+	size, count atomic.Int64
 }
 
 // Open opens the state directory of cfg, creating it if needed, and removes
@@ -107,6 +115,12 @@ func Open(cfg Config) (*Store, error) {
 			s.logger.Info("diskstore: removed temporary files left by a crash", "dir", d, "count", n)
 		}
 	}
+	sums, size, err := s.Blobs()
+	if err != nil {
+		return nil, err
+	}
+	s.size.Store(size)
+	s.count.Store(int64(len(sums)))
 	return s, nil
 }
 
@@ -145,6 +159,8 @@ func (s *Store) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 	if err := writeFile(p, b); err != nil {
 		return fmt.Errorf("diskstore: put blob %x: %w", sum[:8], err)
 	}
+	s.size.Add(int64(len(b)))
+	s.count.Add(1)
 	return nil
 }
 
@@ -257,15 +273,12 @@ func (s *Store) Blobs() ([][32]byte, int64, error) {
 	return sums, size, nil
 }
 
-// Bytes returns the total size of the stored blobs, or -1 if the directory
-// cannot be read.
-func (s *Store) Bytes() int64 {
-	_, n, err := s.Blobs()
-	if err != nil {
-		return -1
-	}
-	return n
-}
+// Bytes returns the total size of the stored blobs, as counted since Open
+// (it reads no directory).
+func (s *Store) Bytes() int64 { return s.size.Load() }
+
+// Count returns the number of stored blobs, as counted since Open.
+func (s *Store) Count() int64 { return s.count.Load() }
 
 func parseBlobName(name string) ([32]byte, bool) {
 	var sum [32]byte

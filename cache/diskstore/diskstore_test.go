@@ -3,6 +3,7 @@ package diskstore
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"math/rand/v2"
@@ -200,6 +201,43 @@ func TestGC(t *testing.T) {
 		if (err == nil) != want {
 			t.Errorf("blob %d after GC: got err %v, want present=%v", i, err, want)
 		}
+	}
+	if n, c := s.Bytes(), s.Count(); n != 800 || c != 3 {
+		t.Errorf("after GC: Bytes %d, Count %d; want 800 and 3", n, c)
+	}
+}
+
+// TestBytesCounted: Bytes and Count follow puts (a blob put again counts
+// once) and are listed again by Open, without a listing per call.
+func TestBytesCounted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir, nil)
+	if n, c := s.Bytes(), s.Count(); n != 0 || c != 0 {
+		t.Errorf("empty: Bytes %d, Count %d; want 0 and 0", n, c)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, size := range []int{10, 20, 30} {
+		b, sum := blob(r, size)
+		for range 2 {
+			if err := s.PutBlob(ctx, sum, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n, c := s.Bytes(), s.Count(); n != 60 || c != 3 {
+		t.Errorf("after puts: Bytes %d, Count %d; want 60 and 3", n, c)
+	}
+	// A blob written behind the store's back is seen at the next Open.
+	b, sum := blob(r, 40)
+	if err := os.WriteFile(filepath.Join(dir, "blobs", hex.EncodeToString(sum[:])), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Bytes(); n != 60 {
+		t.Errorf("Bytes listed the directory: got %d, want the counted 60", n)
+	}
+	if n, c := open(t, dir, nil).Bytes(), open(t, dir, nil).Count(); n != 100 || c != 4 {
+		t.Errorf("reopened: Bytes %d, Count %d; want 100 and 4", n, c)
 	}
 }
 

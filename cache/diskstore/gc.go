@@ -35,10 +35,17 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 			}
 		}
 	}
-	sums, _, err := s.Blobs()
+	sums, size, err := s.Blobs()
 	if err != nil {
 		return st, fmt.Errorf("diskstore: gc: %w", err)
 	}
+	// Puts wait for the lock: the listing is exact, and the counters
+	// follow it from here.
+	count := int64(len(sums))
+	defer func() {
+		s.size.Store(size)
+		s.count.Store(count)
+	}()
 	for _, sum := range sums {
 		if err := ctx.Err(); err != nil {
 			return st, fmt.Errorf("diskstore: gc: %w", err)
@@ -64,6 +71,8 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 		}
 		st.Removed++
 		st.RemovedBytes += info.Size()
+		size -= info.Size()
+		count--
 	}
 	if st.Removed > 0 {
 		if err := syncDir(filepath.Join(s.dir, blobDir)); err != nil {

@@ -77,6 +77,13 @@ FILE:LINE: key: what is wrong, and exit 1.`, stderr)
 			fmt.Fprintf(&b, "    serves %s\n", u)
 		}
 	}
+	if a := c.Server.AdminListen; a != "" {
+		pprof := ""
+		if c.Server.PProf {
+			pprof = " and /debug/pprof/"
+		}
+		fmt.Fprintf(&b, "operator pages (/metrics, /status, /status.json, /healthz, /readyz%s) on http://%s/ only\n", pprof, a)
+	}
 	if c.Cache.Redis != nil {
 		pw := "not set"
 		if c.Cache.Redis.Password != "" {

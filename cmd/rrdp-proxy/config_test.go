@@ -88,3 +88,29 @@ func TestConfigUsage(t *testing.T) {
 		t.Errorf("config reference: exit %d, output differs from conf.Reference()", code)
 	}
 }
+
+// TestConfigCheckAdmin: config check names the admin listener and pprof.
+func TestConfigCheckAdmin(t *testing.T) {
+	p := writeFile(t, "admin.toml", `[server]
+listen = ["127.0.0.1:8080"]
+admin_listen = "127.0.0.1:9090"
+pprof = true
+mirror_base = "https://m.example.net/"
+[[repository]]
+name = "ripe"
+origin = "https://rrdp.ripe.net/notification.xml"
+mode = "mirror"
+`)
+	code, out, errOut := runCLI(t, "config", "check", p)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		"operator pages (/metrics, /status, /status.json, /healthz, /readyz and /debug/pprof/) on http://127.0.0.1:9090/ only\n",
+		"admin_listen = \"127.0.0.1:9090\"\npprof = true\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config check output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/irpki/rrdp-proxy/cache"
@@ -38,6 +41,11 @@ type nodeOptions struct {
 	// OnChange, if set, is called with each new state a follower of this
 	// node publishes (not with heads installed from a fleet's Redis).
 	OnChange func(repo string, h *follow.Head)
+	// Stderr receives the access log when server.access_log_file is
+	// empty (discarded when nil).
+	Stderr io.Writer
+	// Notify, if set, is told the service's state (systemd's sd_notify).
+	Notify *notifier
 }
 
 // node is one rrdp-proxy process as serve and demo run it: the cache with
@@ -51,9 +59,17 @@ type node struct {
 	disk  *diskstore.Store  // nil without state_dir
 	redis *redisstore.Store // nil without [cache.redis]
 	fleet *fleet.Node       // nil without [cache.redis]
+	board *fleet.Reporter   // the fleet's statuses; nil without a fleet
 	pull  *upstream.Client  // the server's pull-through client
 	srv   *proxy.Server
 	lns   []served
+	admin net.Listener // server.admin_listen; nil without
+	// cert is the certificate the TLS listeners present, replaced by a
+	// reload without dropping a connection.
+	cert   atomic.Pointer[tls.Certificate]
+	access *reopener // the access log file; nil without access_log_file
+	// pullCAs are the CAs the pull-through client was made with.
+	pullCAs []byte
 
 	mu      sync.Mutex // serializes Run's start and end and Reload
 	cfg     *conf.Config
@@ -130,6 +146,7 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 	if n.pull, err = upstream.New(pullConfig(cfg)); err != nil {
 		return nil, fmt.Errorf("create the pull-through client: %w", err)
 	}
+	n.pullCAs = pullConfig(cfg).CAPEM // what a reload compares with
 	repos, err := n.serverRepos(cfg)
 	if err != nil {
 		return nil, err
@@ -138,6 +155,10 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 	var catchup func(context.Context, string, string) (*follow.Head, error)
 	if n.fleet != nil {
 		catchup = n.fleet.Catchup
+	}
+	pcfg, err := n.serverConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
 	n.srv, err = proxy.New(proxy.Config{
 		Repos:              repos,
@@ -149,16 +170,25 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 		IdleTimeout:        s.IdleTimeout.Duration,
 		MaxConns:           s.MaxConns,
 		MaxConnsPerIP:      s.MaxConnsPerIP,
-		CertFile:           s.TLSCert,
-		KeyFile:            s.TLSKey,
+		TLS:                pcfg.TLS,
 		NotificationMaxAge: s.NotificationMaxAge.Duration,
 		AllowHTTPBase:      s.AllowHTTPBase,
+		AdminOnly:          pcfg.AdminOnly,
+		PProf:              pcfg.PProf,
+		AccessLog:          pcfg.AccessLog,
+		AccessLogFormat:    pcfg.AccessLogFormat,
+		Fleet:              pcfg.Fleet,
 		Node:               s.Node,
 		Version:            Version(),
 		Logger:             n.log.With("part", "server"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create the server: %w", err)
+	}
+	if s.AdminListen != "" {
+		if n.admin, err = n.listenAddr(s.AdminListen); err != nil {
+			return nil, err
+		}
 	}
 	for _, a := range s.Listen {
 		if err := n.listen(a, false); err != nil {
@@ -201,19 +231,37 @@ func (n *node) newFleet(cfg *conf.Config, ccfg cache.Config) error {
 	if err != nil {
 		return fmt.Errorf("create the fleet node: %w", err)
 	}
+	n.board = fleet.NewReporter(n.fleet)
 	return nil
 }
 
 func (n *node) listen(addr string, tls bool) error {
-	ln, ok := n.opts.Listeners[addr]
-	if !ok {
-		var err error
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			return fmt.Errorf("listen on %s: %w", addr, err)
-		}
+	ln, err := n.listenAddr(addr)
+	if err != nil {
+		return err
 	}
 	n.lns = append(n.lns, served{ln, tls})
 	return nil
+}
+
+// listenAddr returns the listener of opts.Listeners for addr, or listens.
+func (n *node) listenAddr(addr string) (net.Listener, error) {
+	if ln, ok := n.opts.Listeners[addr]; ok {
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// AdminAddr returns the address of the admin listener, or nil.
+func (n *node) AdminAddr() net.Addr {
+	if n.admin == nil {
+		return nil
+	}
+	return n.admin.Addr()
 }
 
 // Addrs returns the addresses the node listens on, plain ones first.
@@ -238,6 +286,7 @@ func (n *node) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if n.fleet != nil {
 		wg.Go(func() { n.fleet.Run(loops) })
+		wg.Go(func() { n.board.Run(loops) })
 	} else {
 		wg.Go(func() { n.cache.Run(loops) })
 		n.mu.Lock()
@@ -251,8 +300,15 @@ func (n *node) Run(ctx context.Context) error {
 	if n.disk != nil {
 		wg.Go(func() { n.disk.Run(loops) })
 	}
-	serveErr := make(chan error, len(n.lns))
+	serveErr := make(chan error, len(n.lns)+1)
 	var servers sync.WaitGroup
+	if n.admin != nil {
+		servers.Go(func() {
+			if err := n.srv.ServeAdmin(n.admin); err != nil {
+				serveErr <- err
+			}
+		})
+	}
 	for _, s := range n.lns {
 		servers.Go(func() {
 			serve := n.srv.Serve
@@ -264,12 +320,16 @@ func (n *node) Run(ctx context.Context) error {
 			}
 		})
 	}
+	n.opts.Notify.ready()
+	stopWatchdog := n.opts.Notify.startWatchdog(n.log)
+	defer stopWatchdog()
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
 		n.log.Error("a listener failed: shutting down", "err", err)
 	}
+	n.opts.Notify.stopping()
 	n.log.Info("shutting down", "grace", shutdownGrace)
 	n.mu.Lock()
 	n.stopped = true
@@ -288,6 +348,9 @@ func (n *node) Run(ctx context.Context) error {
 	for _, s := range n.lns {
 		s.ln.Close()
 	}
+	if n.admin != nil {
+		n.admin.Close()
+	}
 	servers.Wait()
 	n.wg.Wait()
 	wg.Wait()
@@ -299,6 +362,12 @@ func (n *node) Run(ctx context.Context) error {
 func (n *node) close() {
 	for _, s := range n.lns {
 		s.ln.Close()
+	}
+	if n.admin != nil {
+		n.admin.Close()
+	}
+	if n.access != nil {
+		n.access.Close()
 	}
 	if n.pull != nil {
 		n.pull.Close()
@@ -352,11 +421,13 @@ func (n *node) followConfig(cfg *conf.Config, r *conf.Repository) (follow.Config
 	fc.Base = base
 	fc.Client = client
 	fc.Seed = seedOf(r.Name)
-	fc.Logger = n.log.With("name", r.Name)
+	fc.Logger = n.log.With("repo", r.Name)
+	name := r.Name
 	if on := n.opts.OnChange; on != nil {
-		name := r.Name
 		fc.OnChange = func(h *follow.Head) { on(name, h) }
 	}
+	// n.srv is set before Run starts a follower.
+	fc.OnSync = func(d time.Duration, err error) { n.srv.ObserveSync(name, d, err) }
 	return fc, nil
 }
 
@@ -395,9 +466,15 @@ func (n *node) serverRepos(cfg *conf.Config) ([]proxy.Repo, error) {
 			Hosts:    r.Hosts,
 			Interval: r.PollInterval.Duration,
 		}
+		name, key := r.Name, r.Key()
 		if n.fleet == nil {
-			name := r.Name
 			pr.Stats = func() follow.Stats { return n.stats(name) }
+		} else {
+			// The holder's follower, shared through Redis on the others.
+			pr.Stats = func() follow.Stats {
+				st, _ := n.board.Status(key)
+				return st.Follow
+			}
 		}
 		repos = append(repos, pr)
 	}

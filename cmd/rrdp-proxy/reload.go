@@ -121,16 +121,24 @@ func (n *node) stats(name string) follow.Stats {
 //
 //   - live: the repositories (added, removed, or changed: their followers
 //     start and stop, the server's routes follow), server.mirror_base (the
-//     mirror repositories move) and server.log_level;
+//     mirror repositories move), server.log_level, and the TLS certificate
+//     and key (read again from their files: new handshakes get the new
+//     pair, connections open keep theirs); the access log file is reopened
+//     (log rotation);
 //   - only at the next start, and logged as such: server.listen,
-//     server.tls_listen and the certificate, the server's timeouts and
-//     connection limits, notification_max_age, node and log_format (the
-//     listeners and the HTTP server are made once); the [cache] table
-//     (memory budget, state_dir, Redis: the tiers are opened once); and,
-//     with Redis, the repositories too (the fleet node owns the followers
-//     and its cache).
+//     server.tls_listen, the server's timeouts and connection limits,
+//     notification_max_age, node, log_format, admin_listen, pprof and the
+//     access log settings (the listeners and the HTTP server are made
+//     once); the [cache] table (memory budget, state_dir, Redis: the tiers
+//     are opened once); the CAs of the pull-through client; and, with
+//     Redis, the repositories too (the fleet node owns the followers and
+//     its cache).
 //
-// On error nothing changes and the old configuration stays in force.
+// The configuration the node keeps is cfg with the restart-only part of
+// the running one, so that the next reload compares with what is in
+// force: a change that needs a restart is reported at every reload until
+// the restart, and a change reverted is not reported. On error nothing
+// changes and the old configuration stays in force.
 func (n *node) Reload(cfg *conf.Config) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -140,6 +148,9 @@ func (n *node) Reload(cfg *conf.Config) error {
 	old := n.cfg
 	for _, key := range restartKeys(old, cfg) {
 		n.log.Warn("configuration change needs a restart: ignored", "key", key)
+	}
+	if !bytes.Equal(n.pullCAs, pullConfig(cfg).CAPEM) {
+		n.log.Warn("configuration change needs a restart: ignored", "key", "repository.ca_file (of the pull-through client)")
 	}
 	if n.fleet != nil {
 		if !reflect.DeepEqual(old.Repositories, cfg.Repositories) || old.Server.MirrorBase != cfg.Server.MirrorBase {
@@ -151,8 +162,34 @@ func (n *node) Reload(cfg *conf.Config) error {
 	if n.opts.Level != nil {
 		n.opts.Level.Set(cfg.Server.Level())
 	}
-	n.cfg = cfg
+	if c := cfg.Server.Certificate; c != nil && n.cert.Load() != nil {
+		n.cert.Store(c)
+	}
+	if n.access != nil {
+		if err := n.access.Reopen(); err != nil {
+			n.log.Error("access log not reopened: writing to the old file", "err", err)
+		}
+	}
+	n.cfg = inForce(old, cfg, n.fleet != nil)
 	return nil
+}
+
+// inForce returns the configuration in force after a reload from old to
+// cfg: cfg, with the settings that take effect only at a restart taken
+// from old (restartKeys lists the same).
+func inForce(old, cfg *conf.Config, fleet bool) *conf.Config {
+	c := *cfg
+	s, o := &c.Server, &old.Server
+	s.Listen, s.TLSListen = o.Listen, o.TLSListen
+	s.ReadTimeout, s.WriteTimeout, s.IdleTimeout = o.ReadTimeout, o.WriteTimeout, o.IdleTimeout
+	s.MaxConns, s.MaxConnsPerIP = o.MaxConns, o.MaxConnsPerIP
+	s.NotificationMaxAge, s.Node, s.LogFormat = o.NotificationMaxAge, o.Node, o.LogFormat
+	s.AdminListen, s.PProf, s.AccessLog, s.AccessLogFile = o.AdminListen, o.PProf, o.AccessLog, o.AccessLogFile
+	c.Cache, c.Cache.Retention = old.Cache, cfg.Cache.Retention // retention is the repositories' default: live
+	if fleet {
+		c.Repositories, s.MirrorBase = old.Repositories, o.MirrorBase
+	}
+	return &c
 }
 
 // restartKeys lists the keys that differ between a and b and take effect
@@ -167,8 +204,6 @@ func restartKeys(a, b *conf.Config) []string {
 	s, t := &a.Server, &b.Server
 	diff("server.listen", s.Listen, t.Listen)
 	diff("server.tls_listen", s.TLSListen, t.TLSListen)
-	diff("server.tls_cert", s.TLSCert, t.TLSCert)
-	diff("server.tls_key", s.TLSKey, t.TLSKey)
 	diff("server.read_timeout", s.ReadTimeout, t.ReadTimeout)
 	diff("server.write_timeout", s.WriteTimeout, t.WriteTimeout)
 	diff("server.idle_timeout", s.IdleTimeout, t.IdleTimeout)
@@ -177,6 +212,10 @@ func restartKeys(a, b *conf.Config) []string {
 	diff("server.notification_max_age", s.NotificationMaxAge, t.NotificationMaxAge)
 	diff("server.node", s.Node, t.Node)
 	diff("server.log_format", s.LogFormat, t.LogFormat)
+	diff("server.admin_listen", s.AdminListen, t.AdminListen)
+	diff("server.pprof", s.PProf, t.PProf)
+	diff("server.access_log", s.AccessLog, t.AccessLog)
+	diff("server.access_log_file", s.AccessLogFile, t.AccessLogFile)
 	diff("cache.memory", a.Cache.Memory, b.Cache.Memory)
 	diff("cache.state_dir", a.Cache.StateDir, b.Cache.StateDir)
 	diff("cache.redis", a.Cache.Redis != nil, b.Cache.Redis != nil)
@@ -184,9 +223,6 @@ func restartKeys(a, b *conf.Config) []string {
 		x, y := *a.Cache.Redis, *b.Cache.Redis
 		x.RootCAs, y.RootCAs = nil, nil // pools from one file differ as pointers
 		diff("cache.redis", x, y)
-	}
-	if !bytes.Equal(pullConfig(a).CAPEM, pullConfig(b).CAPEM) {
-		keys = append(keys, "repository.ca_file (of the pull-through client)")
 	}
 	return keys
 }

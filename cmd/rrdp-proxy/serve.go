@@ -22,11 +22,15 @@ serve at once even while an origin is down; a fleet's Redis with
 .bin, with /metrics, /healthz, /readyz, /status and /status.json.
 
 SIGHUP reloads the configuration: repositories are added, removed and
-changed without a restart, and the log level follows. Listen addresses,
-the certificate, the server's timeouts and limits, the [cache] table and,
-with Redis, the repositories take effect at the next start; a reload
-that changes them says so in the log. A configuration that does not load
-is logged and the running one kept.
+changed without a restart, the TLS certificate and key are read again
+(connections open keep the old one), the access log file is reopened, and
+the log level follows. Listen addresses, the server's timeouts and limits,
+the admin listener, the access log settings, the [cache] table and, with
+Redis, the repositories take effect at the next start; a reload that
+changes them says so in the log, at every reload until a restart. A
+configuration that does not load is logged and the running one kept.
+Under systemd (Type=notify) serve reports READY=1, RELOADING=1 and
+STOPPING=1 and pings the watchdog (WatchdogSec).
 
 SIGTERM or SIGINT shuts down gracefully: no new connections, downloads
 under way finish for up to 30s.`
@@ -47,7 +51,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	return serve(ctx, serveOptions{Config: *file, Reload: hup, Log: stderr})
+	notify, err := newNotifier(os.Getenv)
+	if err != nil {
+		return err
+	}
+	defer notify.Close()
+	return serve(ctx, serveOptions{Config: *file, Reload: hup, Log: stderr, Notify: notify})
 }
 
 // serveOptions is what serve takes beside a context.
@@ -61,6 +70,9 @@ type serveOptions struct {
 	// Listeners are listeners already open, by the address of the
 	// configuration they stand for (tests).
 	Listeners map[string]net.Listener
+	// Notify, if set, tells systemd (Type=notify) when the node is
+	// ready, reloading and stopping, and pings its watchdog.
+	Notify *notifier
 }
 
 // serve runs a node from the configuration file until ctx ends, reloading
@@ -73,7 +85,7 @@ func serve(ctx context.Context, opts serveOptions) error {
 	level := new(slog.LevelVar)
 	level.Set(cfg.Server.Level())
 	log := newLogger(opts.Log, cfg.Server.LogFormat, level)
-	n, err := newNode(ctx, cfg, nodeOptions{Logger: log, Level: level, Listeners: opts.Listeners})
+	n, err := newNode(ctx, cfg, nodeOptions{Logger: log, Level: level, Listeners: opts.Listeners, Stderr: opts.Log, Notify: opts.Notify})
 	if err != nil {
 		return err
 	}
@@ -82,7 +94,7 @@ func serve(ctx context.Context, opts serveOptions) error {
 		addrs = append(addrs, a.String())
 	}
 	log.Info("rrdp-proxy starting", "version", Version(), "config", opts.Config, "listen", addrs,
-		"repositories", len(cfg.Repositories), "node", cfg.Server.Node)
+		"admin", cfg.Server.AdminListen, "repositories", len(cfg.Repositories), "node", cfg.Server.Node)
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
 	for {
@@ -93,10 +105,12 @@ func serve(ctx context.Context, opts serveOptions) error {
 			}
 			return nil
 		case <-opts.Reload:
+			opts.Notify.reloading()
 			cfg, err := conf.Load(opts.Config)
 			if err == nil {
 				err = n.Reload(cfg)
 			}
+			opts.Notify.ready()
 			if err != nil {
 				log.Error("reload failed: the running configuration stays", "config", opts.Config, "err", err)
 				continue
@@ -106,9 +120,16 @@ func serve(ctx context.Context, opts serveOptions) error {
 	}
 }
 
-// newLogger returns the process's log: text or JSON lines on w.
+// newLogger returns the process's log: text or JSON lines on w. Durations
+// are written as strings ("1m30s") in both, where slog's JSON handler would
+// write nanoseconds.
 func newLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
-	hopts := &slog.HandlerOptions{Level: level}
+	hopts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindDuration {
+			a.Value = slog.StringValue(a.Value.Duration().String())
+		}
+		return a
+	}}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, hopts))
 	}

@@ -241,7 +241,8 @@ func (n *node) notification(format irpki.Format) *rrdpxml.Notification {
 // /metrics.
 func (n *node) requests(kind, format string, code int) int {
 	n.t.Helper()
-	want := fmt.Sprintf(`rrdp_proxy_requests_total{repo=%q,kind=%q,format=%q,code="%d"} `, n.name, kind, format, code)
+	// client_golang writes the labels sorted by name.
+	want := fmt.Sprintf(`rrdp_proxy_requests_total{code="%d",format=%q,kind=%q,repo=%q} `, code, format, kind, n.name)
 	sc := bufio.NewScanner(bytes.NewReader(n.get("https://" + n.addr + "/metrics")))
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), want); ok {

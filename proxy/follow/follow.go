@@ -104,6 +104,9 @@ type Config struct {
 	// the goroutine of Sync, outside the follower's locks: it may call
 	// WalkObjects.
 	OnChange func(*Head)
+	// OnSync, if set, is called by Run after each sync with its duration
+	// and error (nil on success), for metrics.
+	OnSync func(time.Duration, error)
 	// Start, if set, is the head to continue from: the last head of this
 	// repository in the store, read back at start or taken from another
 	// node of a fleet. The follower rebuilds its state from the blobs
@@ -225,7 +228,7 @@ func New(cfg Config) (*Follower, error) {
 	f := &Follower{
 		cfg:    cfg,
 		origin: origin,
-		log:    log.With("repo", cfg.URL),
+		log:    log.With("origin", cfg.URL),
 		rnd:    rand.New(rand.NewPCG(cfg.Seed, 0xf0110)),
 		head:   cfg.Start,
 	}

@@ -17,7 +17,12 @@ func (f *Follower) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-timer.C:
 		}
-		if _, err := f.Sync(ctx); err != nil {
+		start := time.Now()
+		_, err := f.Sync(ctx)
+		if f.cfg.OnSync != nil && ctx.Err() == nil {
+			f.cfg.OnSync(time.Since(start), err)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -12,6 +12,8 @@ func fixture() *Report {
 		Started:  now.Add(-(2*24*time.Hour + 5*time.Hour + 7*time.Minute)),
 		Now:      now,
 		Ready:    false,
+		Fleet:    true,
+		RedisUp:  true,
 		Requests: 18_734_112,
 		BytesOut: 912_345_678_901,
 		Cache: Cache{
@@ -43,6 +45,8 @@ func fixture() *Report {
 				Misses:          1_200,
 				Requests:        9_001_200,
 				BytesOut:        700_000_000_000,
+				Role:            "holder",
+				Holder:          "edge-ams-1",
 			},
 			{
 				Name:            "arin",
@@ -67,6 +71,8 @@ func fixture() *Report {
 				Requests:        120_040,
 				BytesOut:        21_000_000_000,
 				Errors:          map[string]uint64{"fetch": 3},
+				Role:            "follower",
+				Holder:          "edge-fra-2",
 			},
 			{
 				Name:            "lacnic",
@@ -90,6 +96,9 @@ func fixture() *Report {
 				Requests:        48_900,
 				BytesOut:        3_400_000_000,
 				Errors:          map[string]uint64{"hash": 17, "fetch": 2, "gap": 0},
+				Role:            "follower",
+				Holder:          "edge-fra-2",
+				FleetErr:        "install serial 33019 from redis: file 9d8c…/33019/…/delta.xml: not found",
 			},
 			{
 				Name:            "krill-ca",
@@ -100,6 +109,8 @@ func fixture() *Report {
 				LastError:       now.Add(-8 * time.Second),
 				LastErr:         "fetch https://rpki.ca.example/rrdp/notification.xml: dial tcp 192.0.2.10:443: connect: connection refused",
 				Errors:          map[string]uint64{"fetch": 211},
+				Role:            "holder",
+				Holder:          "edge-ams-1",
 			},
 		},
 	}

@@ -37,6 +37,7 @@ type view struct {
 	Node, Version        string
 	Now, Started, Uptime string
 	Ready                bool
+	Fleet, RedisUp       bool
 	Requests             string
 	BytesOut, BytesExact string
 	Repos                []repoView
@@ -77,6 +78,8 @@ type repoView struct {
 	BytesExact         string
 	ErrAt, ErrAge, Err string
 	Errors             []kindCount
+	Role, Holder       string
+	FleetErr           string
 }
 
 type sizes struct {
@@ -93,6 +96,8 @@ func viewFrom(r *Report) view {
 		Now:             rfc3339(r.Now),
 		Started:         rfc3339(r.Started),
 		Ready:           r.Ready,
+		Fleet:           r.Fleet,
+		RedisUp:         r.RedisUp,
 		Requests:        count(r.Requests),
 		BytesOut:        humanBytes(clamp(r.BytesOut)),
 		BytesExact:      strconv.FormatUint(r.BytesOut, 10) + " bytes",
@@ -156,6 +161,9 @@ func repoViewFrom(rp *Repo, now time.Time) repoView {
 		BytesOut:    humanBytes(clamp(rp.BytesOut)),
 		BytesExact:  strconv.FormatUint(rp.BytesOut, 10) + " bytes",
 		Err:         rp.LastErr,
+		Role:        rp.Role,
+		Holder:      rp.Holder,
+		FleetErr:    rp.FleetErr,
 	}
 	if !rp.StateTime.IsZero() {
 		rv.Serial = strconv.FormatUint(rp.Serial, 10)

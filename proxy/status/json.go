@@ -24,16 +24,18 @@ func WriteJSON(w io.Writer, r *Report) error {
 }
 
 type jsonReport struct {
-	Node          string     `json:"node"`
-	Version       string     `json:"version"`
-	Started       jsonTime   `json:"started"`
-	Now           jsonTime   `json:"now"`
-	UptimeSeconds int64      `json:"uptime_seconds"`
-	Ready         bool       `json:"ready"`
-	Requests      uint64     `json:"requests"`
-	BytesOut      uint64     `json:"bytes_out"`
-	Cache         jsonCache  `json:"cache"`
-	Repos         []jsonRepo `json:"repos"`
+	Node          string   `json:"node"`
+	Version       string   `json:"version"`
+	Started       jsonTime `json:"started"`
+	Now           jsonTime `json:"now"`
+	UptimeSeconds int64    `json:"uptime_seconds"`
+	Ready         bool     `json:"ready"`
+	// RedisUp is null without a fleet.
+	RedisUp  *bool      `json:"redis_up"`
+	Requests uint64     `json:"requests"`
+	BytesOut uint64     `json:"bytes_out"`
+	Cache    jsonCache  `json:"cache"`
+	Repos    []jsonRepo `json:"repos"`
 }
 
 type jsonCache struct {
@@ -77,6 +79,9 @@ type jsonRepo struct {
 	Requests        uint64            `json:"requests"`
 	BytesOut        uint64            `json:"bytes_out"`
 	Errors          map[string]uint64 `json:"errors"`
+	Role            string            `json:"role"`
+	Holder          string            `json:"holder"`
+	FleetError      string            `json:"fleet_error"`
 }
 
 // jsonTime marshals as an RFC 3339 UTC string, or null when zero.
@@ -113,6 +118,10 @@ func jsonFrom(r *Report) jsonReport {
 	if r.Started.IsZero() {
 		out.UptimeSeconds = 0
 	}
+	if r.Fleet {
+		up := r.RedisUp
+		out.RedisUp = &up
+	}
 	for _, t := range r.Cache.Tiers {
 		out.Cache.Tiers = append(out.Cache.Tiers, jsonTier{Name: t.Name, Bytes: t.Bytes})
 	}
@@ -141,6 +150,9 @@ func jsonFrom(r *Report) jsonReport {
 			Requests:        rp.Requests,
 			BytesOut:        rp.BytesOut,
 			Errors:          rp.Errors,
+			Role:            rp.Role,
+			Holder:          rp.Holder,
+			FleetError:      rp.FleetErr,
 		}
 		if jr.IntervalSeconds == 0 {
 			jr.IntervalSeconds = int64(defaultInterval / time.Second)

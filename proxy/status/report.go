@@ -14,7 +14,10 @@ type Report struct {
 	Started time.Time // when the process started
 	Now     time.Time // when the report was taken
 	Ready   bool      // every repository has a verified state
-	Repos   []Repo    // sorted by Name
+	// Fleet: the node shares a Redis with a fleet; RedisUp, its last
+	// Redis call succeeded.
+	Fleet, RedisUp bool
+	Repos          []Repo // sorted by Name
 	// Requests and BytesOut are the node's totals since Started.
 	Requests uint64
 	BytesOut uint64
@@ -40,6 +43,16 @@ type Repo struct {
 	LastSuccess     time.Time // last successful poll of the origin
 	LastError       time.Time // zero when none
 	LastErr         string    // the last error's text
+	// Role is what this node does for the repository: "standalone" (no
+	// fleet), "holder" (it holds the fleet's lease and polls the origin),
+	// "follower" (it installs the holder's states) or "solo" (a fleet
+	// node polling alone while Redis is unreachable). Holder names the
+	// node polling the origin; LastSuccess, LastError, LastErr and Errors
+	// are that node's follower's (shared through Redis on a follower).
+	Role, Holder string
+	// FleetErr is this node's last fleet error for the repository (a head
+	// it could not install, a lease it could not renew).
+	FleetErr string
 	// SnapshotXML and SnapshotBin are the sizes of the current snapshot
 	// in each format; DeltasXML and DeltasBin the sums over the listed
 	// deltas.

@@ -135,6 +135,12 @@ type Config struct {
 	// name in a fleet, for metrics and the status page; false for a
 	// repository the fleet does not know. Nil: a standalone node.
 	Fleet func(name string) (FleetStatus, bool)
+	// StartupGrace is how long after New a repository without a state
+	// and without a failed poll keeps /readyz at 503 (5m): the node is
+	// still starting. Past it, or once the repository's origin failed,
+	// the node is ready and /readyz?repo=NAME says which repository is
+	// not.
+	StartupGrace time.Duration
 	// Node names the node on the status page (the host name).
 	Node string
 	// Version is rrdp-proxy's version, in the Server header and on the
@@ -158,6 +164,7 @@ func (c *Config) defaults() {
 	def(&c.StaleIfError, 24*time.Hour)
 	def(&c.OriginTTL, 30*time.Second)
 	def(&c.PullWait, time.Minute)
+	def(&c.StartupGrace, 5*time.Minute)
 	if c.MaxConns <= 0 {
 		c.MaxConns = 65536
 	}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	"github.com/irpki/rrdp-proxy/proxy/status"
@@ -23,12 +24,7 @@ func (s *Server) serveOps(ctx *fasthttp.RequestCtx, p []byte) bool {
 		body, ctype = []byte("ok\n"), "text/plain; charset=utf-8"
 	case "/readyz":
 		ctype = "text/plain; charset=utf-8"
-		if missing := s.notReady(); len(missing) > 0 {
-			code = fasthttp.StatusServiceUnavailable
-			body = []byte("no verified state yet: " + strings.Join(missing, ", ") + "\n")
-		} else {
-			body = []byte("ready\n")
-		}
+		code, body = s.readyz(ctx.QueryArgs().Peek("repo"))
 	case "/metrics":
 		body, ctype = s.writeMetrics()
 	case "/index.json":
@@ -76,16 +72,69 @@ func isOpsPath(p []byte) bool {
 	return false
 }
 
-// notReady returns the repositories without a head.
-func (s *Server) notReady() []string {
-	var missing []string
+// readyz answers /readyz, or /readyz?repo=NAME for one repository.
+//
+// One repository is ready when it has a verified state to serve. The
+// node is ready unless it is still starting: a repository without a
+// state whose first poll has not ended yet, within StartupGrace of the
+// start, keeps it unready. A repository whose origin fails (its first
+// poll ended in an error) does not: in a mirror of 90 repositories one
+// dead origin must not take the node out of its load balancer, and every
+// node would fail it alike. The body lists the repositories without a
+// state either way, and /status says why.
+func (s *Server) readyz(repo []byte) (int, []byte) {
+	t := s.tab.Load()
+	if len(repo) > 0 {
+		for _, r := range t.repos {
+			if r.cfg.Name != string(repo) {
+				continue
+			}
+			if s.cfg.Cache.Head(r.cfg.Key) != nil {
+				return fasthttp.StatusOK, []byte("ready\n")
+			}
+			why := "no verified state yet"
+			if st, ok := r.followStats(); ok && st.LastErr != "" {
+				why += ": " + st.LastErr
+			}
+			return fasthttp.StatusServiceUnavailable, []byte(why + "\n")
+		}
+		return fasthttp.StatusNotFound, []byte("no repository " + strconvQuote(repo) + "\n")
+	}
+	starting, failing := s.notReady()
+	var b strings.Builder
+	code := fasthttp.StatusOK
+	if len(starting) > 0 {
+		code = fasthttp.StatusServiceUnavailable
+		b.WriteString("starting: no verified state yet: " + strings.Join(starting, ", ") + "\n")
+	} else {
+		b.WriteString("ready\n")
+	}
+	if len(failing) > 0 {
+		b.WriteString("without a state, origin failing: " + strings.Join(failing, ", ") + "\n")
+	}
+	return code, []byte(b.String())
+}
+
+// notReady returns the repositories without a head: those still
+// starting, and those whose origin failed their first poll (or that have
+// been without a state for StartupGrace).
+func (s *Server) notReady() (starting, failing []string) {
+	grace := s.cfg.Now().Sub(s.started) >= s.cfg.StartupGrace
 	for _, r := range s.tab.Load().repos {
-		if s.cfg.Cache.Head(r.cfg.Key) == nil {
-			missing = append(missing, r.cfg.Name)
+		if s.cfg.Cache.Head(r.cfg.Key) != nil {
+			continue
+		}
+		st, ok := r.followStats()
+		if grace || ok && st.Errors > 0 {
+			failing = append(failing, r.cfg.Name)
+		} else {
+			starting = append(starting, r.cfg.Name)
 		}
 	}
-	return missing
+	return starting, failing
 }
+
+func strconvQuote(b []byte) string { return strconv.Quote(string(b)) }
 
 // IndexEntry is one repository in /index.json.
 type IndexEntry struct {

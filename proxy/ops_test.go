@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"runtime"
@@ -303,5 +304,62 @@ func TestSetReposConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := bad.Load(); n != 0 {
 		t.Errorf("%d requests during reloads got another status than 200", n)
+	}
+}
+
+// TestReadiness: /readyz is 503 while a repository is still starting (no
+// state, first poll not ended), and 200 once every repository has a state
+// or a failing origin, naming the failing ones; /readyz?repo=NAME answers
+// for one repository.
+func TestReadiness(t *testing.T) {
+	dead, err := follow.New(follow.Config{URL: "https://127.0.0.1:1/rrdp/notification.xml", Store: follow.NewMemStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadRepo := Repo{Name: "dead", Origin: "https://127.0.0.1:1/rrdp/notification.xml", Mode: ModeMirror, Stats: dead.Stats}
+	e := newEnvConfig(t, ModeMirror, tlsNone, func(c *Config) {
+		var err error
+		if deadRepo.Base, err = BaseURI(ModeMirror, deadRepo.Origin, "https://mirror.example.net/"); err != nil {
+			t.Fatal(err)
+		}
+		c.Repos = append(c.Repos, deadRepo)
+	})
+	check := func(path string, code int, wants ...string) {
+		t.Helper()
+		resp, body := e.get("GET", path)
+		if resp.StatusCode != code {
+			t.Errorf("%s: got %d %q, want %d", path, resp.StatusCode, body, code)
+		}
+		for _, w := range wants {
+			if !strings.Contains(string(body), w) {
+				t.Errorf("%s: got %q, want it to say %q", path, body, w)
+			}
+		}
+		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("%s: Cache-Control %q, want no-store", path, cc)
+		}
+	}
+	check("/readyz", 503, "starting", "test", "dead")
+	if _, err := dead.Sync(context.Background()); err == nil {
+		t.Fatal("sync of a closed port: got no error")
+	}
+	check("/readyz", 503, "starting: no verified state yet: test\n", "origin failing: dead")
+	e.sync()
+	check("/readyz", 200, "ready\n", "origin failing: dead")
+	check("/readyz?repo=test", 200, "ready")
+	check("/readyz?repo=dead", 503, "no verified state yet", "127.0.0.1:1")
+	check("/readyz?repo=nope", 404, `"nope"`)
+
+	// Past the grace, a repository whose first poll never ended no longer
+	// holds the node back.
+	s, err := New(Config{Cache: e.cache, StartupGrace: time.Nanosecond,
+		Repos: []Repo{{Name: "silent", Origin: deadRepo.Origin, Mode: ModeMirror, Base: deadRepo.Base}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	time.Sleep(time.Millisecond) // the grace is a nanosecond
+	if code, body := s.readyz(nil); code != 200 || !strings.Contains(string(body), "origin failing: silent") {
+		t.Errorf("past the grace: got %d %q, want 200 naming silent", code, body)
 	}
 }

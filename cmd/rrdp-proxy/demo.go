@@ -20,7 +20,7 @@ import (
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
-	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
+	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/tlsca"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
 
@@ -72,7 +72,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The demo's throwaway CA: RRDP names its snapshots and deltas with
 	// https URIs (RFC 8182), so the origin and the proxy's repository
 	// listener speak TLS with a certificate for localhost issued by it.
-	pki, err := rp.NewPKI(dir, rp.PKIConfig{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour)})
+	pki, err := tlsca.New(dir, tlsca.Config{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour)})
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func commands(stdout, stderr io.Writer) *cli.Command {
 		transcodeCommand(stdout, stderr),
 		versionCommand(stdout),
 		cli.CompletionCommand(root, stdout),
-		cli.ManCommand(root, stdout, manSections...),
+		cli.ManCommand(root, stdout, cli.Page{Date: buildDate(), Sections: manSections}),
 	}
 	return root
 }

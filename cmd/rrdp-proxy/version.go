@@ -45,3 +45,18 @@ func versionCommand(stdout io.Writer) *cli.Command {
 		},
 	}
 }
+
+// buildDate is the date of the commit the binary was built from
+// (YYYY-MM-DD), or nothing when go build recorded none.
+func buildDate() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.time" && len(s.Value) >= len("2006-01-02") {
+			return s.Value[:len("2006-01-02")]
+		}
+	}
+	return ""
+}

@@ -49,20 +49,6 @@ or, for the running shell only: source <(` + root.Name + ` completion bash).`,
 	}
 }
 
-// ManCommand returns the "man" command of root, which writes Man's page.
-func ManCommand(root *Command, stdout io.Writer, extra ...Section) *Command {
-	return &Command{
-		Name:    "man",
-		Summary: "print the manual page (roff)",
-		About: `Print the manual page of ` + root.Name + `, made from the same tree of commands and flags as
---help, as roff for man(1):
-
-  ` + root.Name + ` man > /usr/local/share/man/man1/` + root.Name + `.1
-  ` + root.Name + ` man | man -l -`,
-		Run: func([]string) error { return Man(stdout, root, extra...) },
-	}
-}
-
 // shellIdent is name as a shell function name.
 func shellIdent(name string) string {
 	return regexp.MustCompile(`[^A-Za-z0-9_]`).ReplaceAllString(name, "_")
@@ -151,7 +137,7 @@ func bashCompletion(root *Command) string {
 	for _, n := range nodes {
 		var flags []string
 		for _, f := range n.flags {
-			flags = append(flags, "--"+f.Name)
+			flags = append(flags, f.Spelling())
 		}
 		flags = append(flags, "--help")
 		if n.cmd == root {
@@ -209,6 +195,8 @@ func zshCompletion(root *Command) string {
 			fmt.Fprintf(&b, "\t\t)\n\t\t_describe -t commands %s cmds\n\t\t;;\n\targs)\n\t\tcase $line[1] in\n", zshQuote(strings.TrimSpace(root.Name+" "+n.path)+" command"))
 			for _, s := range n.subs {
 				if s == helpDoc {
+					// help's argument is a command: the root's list again.
+					fmt.Fprintf(&b, "\t\thelp) %s ;;\n", base)
 					continue
 				}
 				fmt.Fprintf(&b, "\t\t%s) %s ;;\n", s.Name, fname(strings.TrimSpace(n.path+" "+s.Name)))

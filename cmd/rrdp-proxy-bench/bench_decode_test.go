@@ -40,7 +40,7 @@ var decodeInputs = sync.OnceValue(func() map[string]decodeInput {
 	return m
 })
 
-// BenchmarkRPDecode is "rrdp-proxy bench decode" on synthetic snapshots:
+// BenchmarkRPDecode is "rrdp-proxy-bench decode" on synthetic snapshots:
 // go test -bench RPDecode ./cmd/rrdp-proxy
 func BenchmarkRPDecode(b *testing.B) {
 	for _, s := range decodeSpecs {

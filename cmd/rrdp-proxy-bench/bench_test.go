@@ -24,7 +24,7 @@ var updateGolden = flag.Bool("update", false, "rewrite the golden files in testd
 func goldenReport() *bandwidthReport {
 	sz := func(x, xg, b, bg int64) sizes { return sizes{x, xg, b, bg, x + 7, xg + 3} }
 	return &bandwidthReport{
-		Command: "rrdp-proxy bench bandwidth /data/a /data/b /data/c",
+		Command: "rrdp-proxy-bench bandwidth /data/a /data/b /data/c",
 		Serials: 10,
 		Model:   defaultDayModel(),
 		Scenarios: []scenario{

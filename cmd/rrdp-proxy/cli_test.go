@@ -38,6 +38,7 @@ var cliCases = []cliCase{
 	{"config-check-h", []string{"config", "check", "-h"}},
 	{"help-transcode", []string{"help", "transcode"}},
 	{"help-completion", []string{"help", "completion"}},
+	{"help-help", []string{"help", "help"}},
 	{"err-unknown-command", []string{"nope"}},
 	{"err-unknown-root-flag", []string{"--nope"}},
 	{"err-help-unknown", []string{"help", "nope"}},

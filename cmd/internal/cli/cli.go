@@ -149,6 +149,10 @@ func Main(root *Command, args []string, stdout, stderr io.Writer) int {
 
 // help answers "PROG help [CMD...]".
 func help(root *Command, topic []string, stdout, stderr io.Writer) int {
+	if len(topic) == 1 && topic[0] == helpDoc.Name {
+		writeHelp(stdout, []*Command{root, helpDoc})
+		return ExitOK
+	}
 	path, err := root.find(topic)
 	if err != nil {
 		return usageError(stderr, []*Command{root}, err.Error())

@@ -119,7 +119,8 @@ func writeHelp(w io.Writer, path []*Command) {
 }
 
 // helpDoc lists the built-in help command beside the root's commands.
-var helpDoc = &Command{Name: "help", Args: "[COMMAND...]", Summary: "show the help of a command"}
+var helpDoc = &Command{Name: "help", Args: "[COMMAND...]", Summary: "show the help of a command",
+	About: "Print the help of COMMAND (a command and its subcommands, such as \"config check\") on standard\noutput, as COMMAND --help does; without COMMAND, the list of commands."}
 
 // rootFlags are the flags the root understands.
 var rootFlags = []flagDoc{

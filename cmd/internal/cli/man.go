@@ -71,8 +71,8 @@ func Man(w io.Writer, root *Command, page Page) error {
 			b.WriteString("\n")
 		}
 	})
-	b.WriteString(".SS " + roffQuote(root.Name+" help [COMMAND...]") + "\n")
-	writeRoffText(&b, "Print the help of a command on standard output, as COMMAND --help does.")
+	b.WriteString(".SS " + roffQuote(usageLine([]*Command{root, helpDoc})) + "\n")
+	writeRoffText(&b, helpDoc.About)
 	for _, s := range page.Sections {
 		b.WriteString(".SH " + roffQuote(s.Title) + "\n")
 		writeRoffText(&b, s.Text)

@@ -91,25 +91,24 @@ func bandwidthCommand(stdout, stderr io.Writer) *cli.Command {
 					}
 				}
 			}
-			usageErr := cli.Usagef
 			if *nowFlag != "" {
 				t, err := time.Parse(time.RFC3339, *nowFlag)
 				if err != nil {
-					return usageErr("--now %q: %v", *nowFlag, err)
+					return cli.Usagef("--now %q: %v", *nowFlag, err)
 				}
 				cfg.Now = t
 			}
 			if err := m.check(); err != nil {
-				return usageErr("%v", err)
+				return cli.Usagef("%v", err)
 			}
 			if *from != "" {
 				return rerenderBandwidth(fs, *from, *out, m, stdout)
 			}
 			if cfg.Serials < 1 {
-				return usageErr("--serials %d: want at least 1", cfg.Serials)
+				return cli.Usagef("--serials %d: want at least 1", cfg.Serials)
 			}
 			if len(cfg.Dirs) == 0 && len(cfg.Profiles) == 0 {
-				return usageErr("no REPO_DIR and no --profiles")
+				return cli.Usagef("no REPO_DIR and no --profiles")
 			}
 			var scs []scenario
 			for _, p := range cfg.Profiles {

@@ -53,18 +53,17 @@ func genCommand(stdout, stderr io.Writer) *cli.Command {
 		Name: "gen", Args: "--out DIR [--base-url URL --profile NAME --seed N | --advance N --reset-session]",
 		Summary: "generate a synthetic signed RPKI repository", About: genAbout, Flags: fs,
 		Run: func([]string) error {
-			usageErr := cli.Usagef
 			if *out == "" {
-				return usageErr("--out is required")
+				return cli.Usagef("--out is required")
 			}
 			if *advance < 0 {
-				return usageErr("--advance %d: want a positive number", *advance)
+				return cli.Usagef("--advance %d: want a positive number", *advance)
 			}
 			now := time.Now().UTC().Truncate(time.Second)
 			if *nowFlag != "" {
 				t, err := time.Parse(time.RFC3339, *nowFlag)
 				if err != nil {
-					return usageErr("--now %q: %v", *nowFlag, err)
+					return cli.Usagef("--now %q: %v", *nowFlag, err)
 				}
 				now = t
 			}
@@ -79,11 +78,11 @@ func genCommand(stdout, stderr io.Writer) *cli.Command {
 			var repo *repotest.Repo
 			if *advance == 0 && !*reset {
 				if *baseURL == "" {
-					return usageErr("--base-url is required to create a repository")
+					return cli.Usagef("--base-url is required to create a repository")
 				}
 				p, err := repotest.LookupProfile(*profile)
 				if err != nil {
-					return usageErr("--profile: %v", err)
+					return cli.Usagef("--profile: %v", err)
 				}
 				repo, err = repotest.Create(*out, repotest.Config{Profile: p, Seed: *seed, BaseURL: *baseURL}, now, opts)
 				if err != nil {
@@ -91,7 +90,7 @@ func genCommand(stdout, stderr io.Writer) *cli.Command {
 				}
 			} else {
 				if set["profile"] || set["seed"] {
-					return usageErr("--profile and --seed apply when creating; %s keeps its own", *out)
+					return cli.Usagef("--profile and --seed apply when creating; %s keeps its own", *out)
 				}
 				var err error
 				if repo, err = repotest.Open(*out, opts); err != nil {

@@ -58,10 +58,14 @@ var (
 	buildDir  string
 )
 
+// buildVersion is the VERSION build argument binary passes, as
+// "docker build --build-arg VERSION=..." does.
+const buildVersion = "v1.2.3-deploy"
+
 // binary builds cmd/rrdp-proxy once per test run the way deploy/Dockerfile
 // does: from a copy of the repository that holds only what
 // Dockerfile.dockerignore lets into the build context, with CGO_ENABLED=0,
-// -trimpath and -s -w. It returns the binary's path.
+// -trimpath, -s -w and -X main.version. It returns the binary's path.
 func binary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -75,7 +79,7 @@ func binary(t *testing.T) string {
 		}
 		buildBin = filepath.Join(buildDir, "rrdp-proxy")
 		gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		buildOut, buildErr = run(t, src, []string{"CGO_ENABLED=0"}, gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", buildBin, "./cmd/rrdp-proxy")
+		buildOut, buildErr = run(t, src, []string{"CGO_ENABLED=0"}, gobin, "build", "-trimpath", "-ldflags=-s -w -X main.version="+buildVersion, "-o", buildBin, "./cmd/rrdp-proxy")
 	})
 	if buildErr != nil {
 		t.Fatalf("build cmd/rrdp-proxy as deploy/Dockerfile does: %v\n%s", buildErr, buildOut)
@@ -158,12 +162,20 @@ func TestStaticBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"FROM golang:1.26 AS build", "CGO_ENABLED=0 go build -trimpath", "USER 65532:65532", "gcr.io/distroless/static-debian12:nonroot", "./cmd/rrdp-proxy"} {
+	for _, want := range []string{"FROM golang:1.26 AS build", "CGO_ENABLED=0 go build -trimpath", "USER 65532:65532",
+		"gcr.io/distroless/static-debian12:nonroot", "./cmd/rrdp-proxy", "ARG VERSION\n", `-X main.version=${VERSION}"`,
+		"deploy/examples/container.toml:/etc/rrdp-proxy/rrdp-proxy.toml", "-p 443:8443", "EXPOSE 8080 8443"} {
 		if !bytes.Contains(df, []byte(want)) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
 	}
-	f, err := elf.Open(binary(t))
+	bin := binary(t)
+	// The build context has no .git: the version comes from the build
+	// argument alone.
+	if out, err := run(t, ".", nil, bin, "--version"); err != nil || string(out) != "rrdp-proxy "+buildVersion+"\n" {
+		t.Errorf("rrdp-proxy --version: %q (%v), want %q", out, err, "rrdp-proxy "+buildVersion+"\n")
+	}
+	f, err := elf.Open(bin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,7 +172,12 @@ func TestNginxSyntax(t *testing.T) {
 		s := mustReplace(t, string(raw), "server proxy-1:8080;", "server 127.0.0.1:"+strconv.Itoa(freePort(t))+";")
 		s = mustReplace(t, s, "server proxy-2:8080;", "server 127.0.0.1:"+strconv.Itoa(freePort(t))+";")
 		s = mustReplace(t, s, "listen 80;", "listen 127.0.0.1:"+strconv.Itoa(freePort(t))+";")
+		s = mustReplace(t, s, "listen 443 ssl http2;", "listen 127.0.0.1:"+strconv.Itoa(freePort(t))+" ssl http2;")
 		prefix := t.TempDir()
+		// The pair compose mounts from deploy/tls.
+		cert, key, _ := selfSigned(t, prefix)
+		s = mustReplace(t, s, "ssl_certificate /etc/nginx/tls/fullchain.pem;", "ssl_certificate "+cert+";")
+		s = mustReplace(t, s, "ssl_certificate_key /etc/nginx/tls/privkey.pem;", "ssl_certificate_key "+key+";")
 		nginxTest(t, bin, prefix, writeConf(t, prefix, s))
 	})
 	t.Run("broken copy fails", func(t *testing.T) {

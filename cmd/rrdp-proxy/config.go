@@ -5,56 +5,53 @@ import (
 	"io"
 	"strings"
 
+	"github.com/irpki/rrdp-proxy/cmd/internal/cli"
 	"github.com/irpki/rrdp-proxy/conf"
 )
 
-const configAbout = `Work with rrdp-proxy's TOML configuration file.
-
-  config check FILE   check FILE; print its repositories, the URLs they are
-                      served at and every setting with its effective value
-                      (defaults included). On a mistake, print one line per
-                      mistake, FILE:LINE: key: what is wrong, and exit 1.
-  config example      print a commented example configuration, showing
-                      every key, that config check accepts.
-  config reference    print the configuration reference in Markdown (the
-                      README's section).
+const configAbout = `Work with rrdp-proxy's TOML configuration file: check one (config check
+prints the effective settings, or one line per mistake, FILE:LINE: key:
+what is wrong), print a commented example or the reference.
 
 The Redis password is read from the environment variable
 ` + conf.RedisPasswordEnv + `, never from the file.`
 
-func runConfig(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("config", "check FILE | example | reference", configAbout, stderr)
-	if err := parse(fs, args, -1); err != nil {
-		return err
+func configCommand(stdout, stderr io.Writer) *cli.Command {
+	return &cli.Command{
+		Name: "config", Summary: "check a configuration file or print an example",
+		About: configAbout,
+		Subs: []*cli.Command{
+			{
+				Name: "check", Args: "[FILE]", Summary: "check a configuration file and print its effective settings",
+				About: `Check the configuration FILE (default ` + defaultConfigPath + `). On success,
+print its repositories with the URLs they are served at, then every setting
+at its effective value, as TOML, and exit 0. On mistakes, print one line
+per mistake, FILE:LINE: key: what is wrong, and exit 1.`,
+				MaxArgs: 1,
+				Run: func(args []string) error {
+					name := defaultConfig
+					if len(args) == 1 {
+						name = args[0]
+					}
+					return configCheck(name, stdout, stderr)
+				},
+			},
+			{
+				Name: "example", Summary: "print a commented example configuration",
+				About: "Print a commented example configuration, showing every key, that config check accepts.",
+				Run:   func([]string) error { _, err := stdout.Write(conf.Example()); return err },
+			},
+			{
+				Name: "reference", Summary: "print the configuration reference in Markdown",
+				About: "Print the configuration reference in Markdown (the README's section).",
+				Run:   func([]string) error { _, err := stdout.Write(conf.Reference()); return err },
+			},
+		},
 	}
-	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "rrdp-proxy config: want check, example or reference")
-		fs.Usage()
-		return errUsage
-	}
-	sub, rest := fs.Arg(0), fs.Args()[1:]
-	switch sub {
-	case "check":
-		return runConfigCheck(rest, stdout, stderr)
-	case "example":
-		return runConfigPrint("example", "Print a commented example configuration that config check accepts.", conf.Example, rest, stdout, stderr)
-	case "reference":
-		return runConfigPrint("reference", "Print the configuration reference in Markdown.", conf.Reference, rest, stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "rrdp-proxy config: unknown subcommand %q\n", sub)
-	fs.Usage()
-	return errUsage
 }
 
-func runConfigCheck(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("config check", "FILE", `Check the configuration FILE. On success, print its repositories with the
-URLs they are served at, then every setting at its effective value, as TOML,
-and exit 0. On mistakes, print one line per mistake,
-FILE:LINE: key: what is wrong, and exit 1.`, stderr)
-	if err := parse(fs, args, 1); err != nil {
-		return err
-	}
-	name := fs.Arg(0)
+// configCheck checks the configuration file name.
+func configCheck(name string, stdout, stderr io.Writer) error {
 	c, err := conf.Load(name)
 	if err != nil {
 		mistakes := conf.Errors(err)
@@ -94,15 +91,6 @@ FILE:LINE: key: what is wrong, and exit 1.`, stderr)
 	b.WriteString("\n# effective settings\n")
 	b.Write(c.Effective())
 	_, err = io.WriteString(stdout, b.String())
-	return err
-}
-
-func runConfigPrint(name, about string, out func() []byte, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("config "+name, "", about, stderr)
-	if err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	_, err := stdout.Write(out())
 	return err
 }
 

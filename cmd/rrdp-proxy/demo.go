@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -16,11 +17,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cmd/internal/cli"
 	"github.com/irpki/rrdp-proxy/conf"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
-	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
+	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/tlsca"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
 
@@ -43,25 +45,36 @@ are on --listen in plain HTTP; RRDP (RFC 8182) names snapshots and deltas
 with https URIs, so the notifications name them on a second, TLS listener
 whose throwaway CA the demo prints.`
 
-func runDemo(args []string, stdout, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return demo(ctx, args, stdout, stderr)
+// demoOptions are the flags of demo.
+type demoOptions struct {
+	listen   string
+	every    time.Duration
+	keyCache string
+	verbose  bool
+}
+
+func demoCommand(stdout, stderr io.Writer) *cli.Command {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	var o demoOptions
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "the proxy's `address` for HTTP: notifications, /status, /metrics, /readyz (port 0: any free port)")
+	fs.DurationVar(&o.every, "every", time.Minute, "time between two serials of the repository")
+	fs.StringVar(&o.keyCache, "key-cache", defaultKeyCache(), "`directory` caching the repository's derived keys; empty for none")
+	fs.BoolVar(&o.verbose, "v", false, "log what the proxy does")
+	return &cli.Command{
+		Name: "demo", Args: "[--listen ADDR] [--every DURATION]", Summary: "run a generated repository, the proxy and a sync, offline",
+		About: demoAbout, Flags: fs,
+		Run: func([]string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return demo(ctx, o, stdout, stderr)
+		},
+	}
 }
 
 // demo runs the demo until ctx ends; it returns nil then.
-func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", "[--listen ADDR] [--every DURATION]", demoAbout, stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "the proxy's `address` for HTTP: notifications, /status, /metrics, /readyz (port 0: any free port)")
-	every := fs.Duration("every", time.Minute, "time between two serials of the repository")
-	keys := fs.String("key-cache", defaultKeyCache(), "`directory` caching the repository's derived keys; empty for none")
-	verbose := fs.Bool("v", false, "log what the proxy does")
-	if err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	if *every <= 0 {
-		fmt.Fprintln(stderr, "rrdp-proxy demo: --every must be positive")
-		return errUsage
+func demo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
+	if o.every <= 0 {
+		return cli.Usagef("--every %v: want a positive duration", o.every)
 	}
 	dir, err := os.MkdirTemp("", "rrdp-proxy-demo-")
 	if err != nil {
@@ -72,7 +85,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The demo's throwaway CA: RRDP names its snapshots and deltas with
 	// https URIs (RFC 8182), so the origin and the proxy's repository
 	// listener speak TLS with a certificate for localhost issued by it.
-	pki, err := rp.NewPKI(dir, rp.PKIConfig{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour)})
+	pki, err := tlsca.New(dir, tlsca.Config{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour)})
 	if err != nil {
 		return err
 	}
@@ -89,7 +102,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	originDir := filepath.Join(dir, "origin")
-	repo, err := repotest.Create(originDir, repotest.Config{Profile: profile, Seed: 1, BaseURL: "https://" + originHost + "/"}, now, repotest.Options{KeyCache: *keys})
+	repo, err := repotest.Create(originDir, repotest.Config{Profile: profile, Seed: 1, BaseURL: "https://" + originHost + "/"}, now, repotest.Options{KeyCache: o.keyCache})
 	if err != nil {
 		oln.Close()
 		return fmt.Errorf("generate the repository: %w", err)
@@ -110,9 +123,9 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 
 	// The proxy, configured as serve would be.
-	pln, err := net.Listen("tcp", *listen)
+	pln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *listen, err)
+		return fmt.Errorf("listen on %s: %w", o.listen, err)
 	}
 	tln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -120,7 +133,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen for TLS: %w", err)
 	}
 	plain, secure := pln.Addr().String(), tln.Addr().String()
-	poll := min(max(*every/10, time.Second), 10*time.Second)
+	poll := min(max(o.every/10, time.Second), 10*time.Second)
 	cfgFile := filepath.Join(dir, "rrdp-proxy.toml")
 	toml := fmt.Sprintf(`[server]
 listen = [%q]
@@ -151,7 +164,7 @@ poll_interval = %q
 		return err
 	}
 	level := slog.LevelWarn
-	if *verbose {
+	if o.verbose {
 		level = slog.LevelInfo
 	}
 	heads := make(chan *follow.Head, 16)
@@ -198,7 +211,7 @@ poll_interval = %q
 	syncDir := filepath.Join(dir, "sync")
 	binURL := "https://" + secure + path + "notification.bin"
 	syncLog := io.Discard // its errors come back; its progress is noise here
-	if *verbose {
+	if o.verbose {
 		syncLog = stderr
 	}
 	objects, err := demoSync(binURL, pki.CAFile, syncDir, filepath.Join(originDir, filepath.FromSlash(repo.Info().Snapshot.Path)), syncLog)
@@ -220,10 +233,10 @@ poll_interval = %q
 	}
 	fmt.Fprintf(stdout, "\nthe notifications name their files on https://%s/ (demo CA %s); follow the repository with\n", secure, pki.CAFile)
 	fmt.Fprintf(stdout, "  rrdp-proxy sync --ca-file %s --out DIR %s\n", pki.CAFile, binURL)
-	fmt.Fprintf(stdout, "\na new serial every %s:\n", every)
+	fmt.Fprintf(stdout, "\na new serial every %s:\n", o.every)
 
 	last := h.Serial
-	ticker := time.NewTicker(*every)
+	ticker := time.NewTicker(o.every)
 	defer ticker.Stop()
 	for {
 		select {
@@ -255,7 +268,7 @@ poll_interval = %q
 // the origin's snapshot file. It returns their number.
 func demoSync(url, caFile, dir, snapshot string, stderr io.Writer) (int, error) {
 	var out strings.Builder
-	if err := runSync([]string{"--once", "--ca-file", caFile, "--out", dir, url}, &out, stderr); err != nil {
+	if err := syncRepo(syncOptions{once: true, caFile: caFile, out: dir}, url, &out, stderr); err != nil {
 		return 0, fmt.Errorf("sync through %s: %w", url, err)
 	}
 	f, err := os.Open(snapshot)

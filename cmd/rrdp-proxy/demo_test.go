@@ -41,7 +41,7 @@ func TestDemo(t *testing.T) {
 	stderr := new(syncBuffer)
 	done := make(chan error, 1)
 	go func() {
-		err := demo(ctx, []string{"--listen", "127.0.0.1:0", "--every", "200ms", "--key-cache", keyCache}, pw, stderr)
+		err := demo(ctx, demoOptions{listen: "127.0.0.1:0", every: 200 * time.Millisecond, keyCache: keyCache}, pw, stderr)
 		pw.Close()
 		done <- err
 	}()
@@ -166,9 +166,9 @@ func TestDemo(t *testing.T) {
 }
 
 func TestDemoUsage(t *testing.T) {
-	code, _, stderr := runCLI(t, "demo", "--help")
-	if code != 0 || !strings.Contains(stderr, "--listen") || !strings.Contains(stderr, "--every") {
-		t.Errorf("demo --help: exit %d, %q", code, stderr)
+	code, stdout, _ := runCLI(t, "demo", "--help")
+	if code != 0 || !strings.Contains(stdout, "--listen") || !strings.Contains(stdout, "--every") {
+		t.Errorf("demo --help: exit %d, %q", code, stdout)
 	}
 	if code, _, _ := runCLI(t, "demo", "--every", "0s"); code != 2 {
 		t.Errorf("demo --every 0s: exit %d, want 2", code)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cmd/internal/cli"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
 )
 
@@ -36,8 +37,8 @@ Profiles: small (default: 2 intermediate CAs, 5 member CAs, 50 ROAs, 2 ASPAs),
 paper-1ca (1 CA, 10,000 ROAs), paper-10kca (10,000 CAs, one ROA each),
 large (30,000 CAs, 300,000 ROAs).`
 
-func runGen(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("gen", "--out DIR [--base-url URL --profile NAME --seed N | --advance N --reset-session]", genAbout, stderr)
+func genCommand(stdout, stderr io.Writer) *cli.Command {
+	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
 	out := fs.String("out", "", "repository `directory`")
 	baseURL := fs.String("base-url", "", "https `URL` at which DIR will be served (required to create)")
 	profile := fs.String("profile", "small", "`name` of the profile: small, paper-1ca, paper-10kca, large")
@@ -48,74 +49,72 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	keyCache := fs.String("key-cache", defaultKeyCache(), "`directory` caching derived keys; empty for none")
 	workers := fs.Int("workers", 0, "signing goroutines (default: the number of CPUs)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
-	if err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	usageErr := func(format string, a ...any) error {
-		fmt.Fprintf(stderr, "rrdp-proxy gen: "+format+"\n", a...)
-		fs.Usage()
-		return errUsage
-	}
-	if *out == "" {
-		return usageErr("--out is required")
-	}
-	if *advance < 0 {
-		return usageErr("--advance %d: want a positive number", *advance)
-	}
-	now := time.Now().UTC().Truncate(time.Second)
-	if *nowFlag != "" {
-		t, err := time.Parse(time.RFC3339, *nowFlag)
-		if err != nil {
-			return usageErr("--now %q: %v", *nowFlag, err)
-		}
-		now = t
-	}
-	opts := repotest.Options{KeyCache: *keyCache, Workers: *workers, Progress: stderr}
-	if *quiet {
-		opts.Progress = nil
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	start := time.Now()
-
-	var repo *repotest.Repo
-	if *advance == 0 && !*reset {
-		if *baseURL == "" {
-			return usageErr("--base-url is required to create a repository")
-		}
-		p, err := repotest.LookupProfile(*profile)
-		if err != nil {
-			return usageErr("--profile: %v", err)
-		}
-		repo, err = repotest.Create(*out, repotest.Config{Profile: p, Seed: *seed, BaseURL: *baseURL}, now, opts)
-		if err != nil {
-			return err
-		}
-	} else {
-		if set["profile"] || set["seed"] {
-			return usageErr("--profile and --seed apply when creating; %s keeps its own", *out)
-		}
-		var err error
-		if repo, err = repotest.Open(*out, opts); err != nil {
-			return err
-		}
-		if set["base-url"] && *baseURL != repo.Info().BaseURL {
-			return fmt.Errorf("%s is served at %s, not %s", *out, repo.Info().BaseURL, *baseURL)
-		}
-		if *reset {
-			if err := repo.ResetSession(now); err != nil {
-				return err
+	return &cli.Command{
+		Name: "gen", Args: "--out DIR [--base-url URL --profile NAME --seed N | --advance N --reset-session]",
+		Summary: "generate a synthetic signed RPKI repository", About: genAbout, Flags: fs,
+		Run: func([]string) error {
+			if *out == "" {
+				return cli.Usagef("--out is required")
 			}
-		}
-		if err := repo.Advance(now, *advance); err != nil {
-			return err
-		}
+			if *advance < 0 {
+				return cli.Usagef("--advance %d: want a positive number", *advance)
+			}
+			now := time.Now().UTC().Truncate(time.Second)
+			if *nowFlag != "" {
+				t, err := time.Parse(time.RFC3339, *nowFlag)
+				if err != nil {
+					return cli.Usagef("--now %q: %v", *nowFlag, err)
+				}
+				now = t
+			}
+			opts := repotest.Options{KeyCache: *keyCache, Workers: *workers, Progress: stderr}
+			if *quiet {
+				opts.Progress = nil
+			}
+			set := map[string]bool{}
+			fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+			start := time.Now()
+
+			var repo *repotest.Repo
+			if *advance == 0 && !*reset {
+				if *baseURL == "" {
+					return cli.Usagef("--base-url is required to create a repository")
+				}
+				p, err := repotest.LookupProfile(*profile)
+				if err != nil {
+					return cli.Usagef("--profile: %v", err)
+				}
+				repo, err = repotest.Create(*out, repotest.Config{Profile: p, Seed: *seed, BaseURL: *baseURL}, now, opts)
+				if err != nil {
+					return err
+				}
+			} else {
+				if set["profile"] || set["seed"] {
+					return cli.Usagef("--profile and --seed apply when creating; %s keeps its own", *out)
+				}
+				var err error
+				if repo, err = repotest.Open(*out, opts); err != nil {
+					return err
+				}
+				if set["base-url"] && *baseURL != repo.Info().BaseURL {
+					return fmt.Errorf("%s is served at %s, not %s", *out, repo.Info().BaseURL, *baseURL)
+				}
+				if *reset {
+					if err := repo.ResetSession(now); err != nil {
+						return err
+					}
+				}
+				if err := repo.Advance(now, *advance); err != nil {
+					return err
+				}
+			}
+			in := repo.Info()
+			fmt.Fprintf(stdout, "%s: profile %s, seed %d, session %s, serial %d: %d CAs, %d ROAs, %d VRPs, %d objects; snapshot %s (%d bytes), %d deltas listed; %s\n",
+				*out, in.Profile.Name, in.Seed, in.SessionID, in.Serial, in.CAs, in.ROAs, len(repo.VRPs()), in.Objects,
+				filepath.Join(*out, filepath.FromSlash(in.Snapshot.Path)), in.Snapshot.Size, len(in.Deltas), time.Since(start).Round(time.Millisecond))
+			return nil
+		},
 	}
-	in := repo.Info()
-	fmt.Fprintf(stdout, "%s: profile %s, seed %d, session %s, serial %d: %d CAs, %d ROAs, %d VRPs, %d objects; snapshot %s (%d bytes), %d deltas listed; %s\n",
-		*out, in.Profile.Name, in.Seed, in.SessionID, in.Serial, in.CAs, in.ROAs, len(repo.VRPs()), in.Objects,
-		filepath.Join(*out, filepath.FromSlash(in.Snapshot.Path)), in.Snapshot.Size, len(in.Deltas), time.Since(start).Round(time.Millisecond))
-	return nil
 }
 
 // defaultKeyCache is rrdp-proxy/keys in the user's cache directory, or

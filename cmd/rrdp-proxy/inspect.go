@@ -3,11 +3,13 @@ package main
 import (
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 
+	"github.com/irpki/rrdp-proxy/cmd/internal/cli"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 )
 
@@ -37,13 +39,18 @@ type refOutput struct {
 	Hash   string `json:"hash"`
 }
 
-func runInspect(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("inspect", "[--json] FILE", inspectAbout, stderr)
+func inspectCommand(stdout io.Writer) *cli.Command {
+	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	if err := parse(fs, args, 1); err != nil {
-		return err
+	return &cli.Command{
+		Name: "inspect", Args: "[--json] FILE", Summary: "describe an RRDP file of either format",
+		About: inspectAbout, Flags: fs, MinArgs: 1, MaxArgs: 1,
+		Run: func(args []string) error { return inspect(args[0], *asJSON, stdout) },
 	}
-	path := fs.Arg(0)
+}
+
+// inspect describes the file at path on stdout.
+func inspect(path string, asJSON bool, stdout io.Writer) error {
 	in, err := openInput(path)
 	if err != nil {
 		return err
@@ -70,7 +77,7 @@ func runInspect(args []string, stdout, stderr io.Writer) error {
 			out.Deltas = append(out.Deltas, refOutput{Serial: d.Serial, URI: d.URI, Hash: hex.EncodeToString(d.Hash[:])})
 		}
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)

@@ -222,26 +222,6 @@ func TestRealKrillNotification(t *testing.T) {
 	}
 }
 
-func TestUsage(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		code int
-	}{
-		{nil, 2},
-		{[]string{"--help"}, 0},
-		{[]string{"nope"}, 2},
-		{[]string{"transcode"}, 2},
-		{[]string{"transcode", "--help"}, 0},
-		{[]string{"transcode", "--to", "json", "a", "b"}, 2},
-		{[]string{"inspect", "--help"}, 0},
-		{[]string{"version"}, 0},
-	} {
-		if code, _, _ := runCLI(t, tc.args...); code != tc.code {
-			t.Errorf("%v: exit %d, want %d", tc.args, code, tc.code)
-		}
-	}
-}
-
 func TestLocate(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "s", "1"), 0o755); err != nil {

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
+	"flag"
 	"io"
 	"log/slog"
 	"net"
@@ -11,10 +11,12 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/irpki/rrdp-proxy/cmd/internal/cli"
 	"github.com/irpki/rrdp-proxy/conf"
 )
 
-const serveAbout = `Run the proxy from a configuration file (see rrdp-proxy config example):
+const serveAbout = `Run the proxy from a configuration file (--config, by default
+` + defaultConfigPath + `; see rrdp-proxy config example):
 follow every repository it names, keep their verified states in the cache
 (memory; the state directory with cache.state_dir, which makes a restart
 serve at once even while an origin is down; a fleet's Redis with
@@ -35,28 +37,26 @@ STOPPING=1 and pings the watchdog (WatchdogSec).
 SIGTERM or SIGINT shuts down gracefully: no new connections, downloads
 under way finish for up to 30s.`
 
-func runServe(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", "--config FILE", serveAbout, stderr)
-	file := fs.String("config", "", "the configuration `file` (required)")
-	if err := parse(fs, args, 0); err != nil {
-		return err
+func serveCommand(stderr io.Writer) *cli.Command {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	file := fs.String("config", defaultConfig, "the configuration `file`")
+	return &cli.Command{
+		Name: "serve", Args: "[--config FILE]", Summary: "run the proxy from a configuration file",
+		About: serveAbout, Flags: fs,
+		Run: func([]string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			notify, err := newNotifier(os.Getenv)
+			if err != nil {
+				return err
+			}
+			defer notify.Close()
+			return serve(ctx, serveOptions{Config: *file, Reload: hup, Log: stderr, Notify: notify})
+		},
 	}
-	if *file == "" {
-		fmt.Fprintln(stderr, "rrdp-proxy serve: --config is required")
-		fs.Usage()
-		return errUsage
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	notify, err := newNotifier(os.Getenv)
-	if err != nil {
-		return err
-	}
-	defer notify.Close()
-	return serve(ctx, serveOptions{Config: *file, Reload: hup, Log: stderr, Notify: notify})
 }
 
 // serveOptions is what serve takes beside a context.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/irpki/rrdp-proxy/cache/diskstore"
+	"github.com/irpki/rrdp-proxy/cmd/internal/cli"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
 )
@@ -40,24 +42,36 @@ With --once it syncs once and exits; otherwise it polls every --interval
 (with jitter, backing off after errors), applying deltas, until
 interrupted.`
 
-func runSync(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("sync", "[flags] --out DIR NOTIFICATION_URL", syncAbout, stderr)
-	out := fs.String("out", "", "write the repository's objects under `DIR` (required)")
-	caFile := fs.String("ca-file", "", "trust the CA certificates in this PEM `file` beside the system roots")
-	once := fs.Bool("once", false, "sync once and exit")
-	interval := fs.Duration("interval", time.Minute, "time between polls")
-	stateDir := fs.String("state", "", "keep the verified state in `DIR` across runs (default: the --out directory + \".state\")")
-	if err := parse(fs, args, 1); err != nil {
-		return err
+// syncOptions are the flags of sync.
+type syncOptions struct {
+	out, caFile, stateDir string
+	once                  bool
+	interval              time.Duration
+}
+
+func syncCommand(stdout, stderr io.Writer) *cli.Command {
+	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
+	o := syncOptions{}
+	fs.StringVar(&o.out, "out", "", "write the repository's objects under `DIR` (required)")
+	fs.StringVar(&o.caFile, "ca-file", "", "trust the CA certificates in this PEM `file` beside the system roots")
+	fs.BoolVar(&o.once, "once", false, "sync once and exit")
+	fs.DurationVar(&o.interval, "interval", time.Minute, "time between polls")
+	fs.StringVar(&o.stateDir, "state", "", "keep the verified state in `DIR` across runs (default: the --out directory + \".state\")")
+	return &cli.Command{
+		Name: "sync", Args: "[flags] --out DIR NOTIFICATION_URL", Summary: "keep a local copy of a repository",
+		About: syncAbout, Flags: fs, MinArgs: 1, MaxArgs: 1,
+		Run: func(args []string) error { return syncRepo(o, args[0], stdout, stderr) },
 	}
-	if *out == "" {
-		fmt.Fprintln(stderr, "rrdp-proxy sync: --out is required")
-		fs.Usage()
-		return errUsage
+}
+
+// syncRepo follows the repository whose notification is at url.
+func syncRepo(o syncOptions, url string, stdout, stderr io.Writer) error {
+	if o.out == "" {
+		return cli.Usagef("--out is required")
 	}
 	ucfg := upstream.Config{UserAgent: "rrdp-proxy/" + Version()}
-	if *caFile != "" {
-		pem, err := os.ReadFile(*caFile)
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
 		if err != nil {
 			return fmt.Errorf("cannot read --ca-file: %w", err)
 		}
@@ -70,38 +84,37 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 	defer client.Close()
 
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if *stateDir == "" {
-		*stateDir = filepath.Clean(*out) + ".state"
+	if o.stateDir == "" {
+		o.stateDir = filepath.Clean(o.out) + ".state"
 	}
-	if err := checkReplaceable(*out); err != nil {
+	if err := checkReplaceable(o.out); err != nil {
 		return err
 	}
-	store, err := diskstore.Open(diskstore.Config{Dir: *stateDir, Logger: log})
+	store, err := diskstore.Open(diskstore.Config{Dir: o.stateDir, Logger: log})
 	if err != nil {
 		return err
 	}
-	url := fs.Arg(0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	heads, err := store.Heads(ctx)
 	if err != nil {
-		return fmt.Errorf("cannot read the state in %s: %w", *stateDir, err)
+		return fmt.Errorf("cannot read the state in %s: %w", o.stateDir, err)
 	}
 	var werr error
 	var f *follow.Follower
 	write := func(h *follow.Head) {
-		werr = writeTree(*out, f, h)
+		werr = writeTree(o.out, f, h)
 		if werr != nil {
-			log.Error("cannot write the tree", "dir", *out, "err", werr)
+			log.Error("cannot write the tree", "dir", o.out, "err", werr)
 			return
 		}
-		fmt.Fprintf(stdout, "%s: session %s serial %d\n", *out, h.Session, h.Serial)
+		fmt.Fprintf(stdout, "%s: session %s serial %d\n", o.out, h.Session, h.Serial)
 		if _, err := store.GC(ctx); err != nil {
-			log.Warn("cannot clean the state directory", "dir", *stateDir, "err", err)
+			log.Warn("cannot clean the state directory", "dir", o.stateDir, "err", err)
 		}
 	}
 	f, err = follow.New(follow.Config{
-		URL: url, Client: client, Store: store, Interval: *interval, Logger: log,
+		URL: url, Client: client, Store: store, Interval: o.interval, Logger: log,
 		Start: heads[url], Blobs: store.GetBlob, OnChange: write,
 	})
 	if err != nil {
@@ -111,13 +124,13 @@ func runSync(args []string, stdout, stderr io.Writer) error {
 	// stopped between the two) up to date.
 	changed, err := f.Sync(ctx)
 	if h := f.Head(); err == nil && !changed && h != nil {
-		if treeIsAt(*out, h) {
-			fmt.Fprintf(stdout, "%s: session %s serial %d, unchanged\n", *out, h.Session, h.Serial)
+		if treeIsAt(o.out, h) {
+			fmt.Fprintf(stdout, "%s: session %s serial %d, unchanged\n", o.out, h.Session, h.Serial)
 		} else {
 			write(h)
 		}
 	}
-	if *once || err != nil && ctx.Err() != nil {
+	if o.once || err != nil && ctx.Err() != nil {
 		if err != nil {
 			return err
 		}

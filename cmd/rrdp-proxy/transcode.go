@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/irpki/rrdp-proxy/cmd/internal/cli"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
@@ -28,24 +30,29 @@ path), checked against the notification's hashes, converted, and written
 beside OUT under <session>/<serial>/<hash>/<kind>.<format>; OUT is the new
 notification, referencing them. Deltas not found are left out of it.`
 
-func runTranscode(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("transcode", "[--to bin|xml] IN OUT", transcodeAbout, stderr)
+func transcodeCommand(stdout, stderr io.Writer) *cli.Command {
+	fs := flag.NewFlagSet("transcode", flag.ContinueOnError)
 	to := fs.String("to", "", "output format, `bin or xml` (default: the other one)")
-	if err := parse(fs, args, 2); err != nil {
-		return err
+	return &cli.Command{
+		Name: "transcode", Args: "[--to bin|xml] IN OUT", Summary: "convert an RRDP file between XML and .bin",
+		About: transcodeAbout, Flags: fs, MinArgs: 2, MaxArgs: 2,
+		Run: func(args []string) error { return transcode(*to, args[0], args[1], stdout, stderr) },
 	}
+}
+
+// transcode converts the file inPath into outPath, in the format to (empty:
+// the other one).
+func transcode(to, inPath, outPath string, stdout, stderr io.Writer) error {
 	var target irpki.Format
-	switch *to {
+	switch to {
 	case "":
 	case "bin":
 		target = irpki.FormatBin
 	case "xml":
 		target = irpki.FormatXML
 	default:
-		fmt.Fprintf(stderr, "rrdp-proxy transcode: --to %q: want bin or xml\n", *to)
-		return errUsage
+		return cli.Usagef("--to %q: want bin or xml", to)
 	}
-	inPath, outPath := fs.Arg(0), fs.Arg(1)
 
 	in, err := openInput(inPath)
 	if err != nil {

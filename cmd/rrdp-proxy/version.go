@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+
+	"github.com/irpki/rrdp-proxy/cmd/internal/cli"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3";
-// otherwise the module version or the VCS revision is reported.
+// version is set at build time with -ldflags "-X main.version=v1.2.3"
+// (deploy/Dockerfile does, from its VERSION build argument, since the
+// image's build context holds no .git); otherwise the module version or
+// the VCS revision that go build stamps is reported.
 var version = ""
 
 // Version returns the version string used in the User-Agent and output.
@@ -30,11 +34,29 @@ func Version() string {
 	return "devel"
 }
 
-func runVersion(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("version", "", "Print the version of rrdp-proxy.", stderr)
-	if err := parse(fs, args, 0); err != nil {
-		return err
+func versionCommand(stdout io.Writer) *cli.Command {
+	return &cli.Command{
+		Name:    "version",
+		Summary: "print the version",
+		About:   "Print the version of rrdp-proxy, as --version and -V do.",
+		Run: func([]string) error {
+			_, err := fmt.Fprintf(stdout, "rrdp-proxy %s\n", Version())
+			return err
+		},
 	}
-	_, err := fmt.Fprintf(stdout, "rrdp-proxy %s\n", Version())
-	return err
+}
+
+// buildDate is the date of the commit the binary was built from
+// (YYYY-MM-DD), or nothing when go build recorded none.
+func buildDate() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.time" && len(s.Value) >= len("2006-01-02") {
+			return s.Value[:len("2006-01-02")]
+		}
+	}
+	return ""
 }

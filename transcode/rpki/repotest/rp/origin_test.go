@@ -1,8 +1,6 @@
 package rp
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -11,51 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
-
-func TestNewPKI(t *testing.T) {
-	dir := t.TempDir()
-	p, err := NewPKI(dir, PKIConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, err := os.ReadFile(p.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		t.Fatal("ca.pem holds no certificate")
-	}
-	certPEM, err := os.ReadFile(p.CertFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, _ := pem.Decode(certPEM)
-	if block == nil {
-		t.Fatal("server.pem holds no PEM block")
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The faked clock of the Krill data set and the real one.
-	for _, at := range []time.Time{krillTime, time.Now()} {
-		for _, host := range []string{"localhost", "127.0.0.1", "::1"} {
-			_, err := cert.Verify(x509.VerifyOptions{DNSName: host, Roots: pool, CurrentTime: at})
-			if err != nil {
-				t.Errorf("verify for %s at %v: %v", host, at, err)
-			}
-		}
-	}
-	if fi, err := os.Stat(p.CAFile); err != nil || fi.Mode().Perm() != 0o644 {
-		t.Errorf("ca.pem mode: got %v (%v), want 0644", fi.Mode().Perm(), err)
-	}
-	if _, err := NewPKI(dir, PKIConfig{NotBefore: krillTime, NotAfter: krillTime}); err == nil {
-		t.Error("NewPKI with an empty validity: got nil error")
-	}
-}
 
 func TestOrigin(t *testing.T) {
 	pki, err := NewPKI(t.TempDir(), PKIConfig{})

@@ -3,8 +3,16 @@ package rp
 import (
 	"os"
 	"os/exec"
-	"testing"
 )
+
+// TB is the part of testing.TB that Require uses. Declaring it here keeps
+// package testing out of the binaries that link this package (the
+// benchmark command does).
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+}
 
 // Require skips the test when one of tools is not available, and fails it
 // instead when the environment variable CI is set. A tool is an executable
@@ -18,7 +26,7 @@ import (
 //	RunFORT:       "fort", "openssl", and "faketime" with Options.Time
 //	StartFORT:     "fort", "openssl", "faketime"
 //	nginx origin:  "nginx"
-func Require(t testing.TB, tools ...string) {
+func Require(t TB, tools ...string) {
 	t.Helper()
 	var missing []string
 	for _, tool := range tools {

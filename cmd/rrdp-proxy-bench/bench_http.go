@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cmd/internal/cli"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
 )
 
@@ -32,7 +34,7 @@ identity and gzip, with latency percentiles; and, for information, the
 proxy's notification.bin and snapshot.bin. The load average is recorded
 before every run: wrk, nginx and the proxy share the machine's cores.
 
-The Markdown report is printed and written to --out.`
+The Markdown report is printed; with --out FILE it is written there too.`
 
 // benchHTTPOptions are the flags of bench http.
 type benchHTTPOptions struct {
@@ -43,12 +45,12 @@ type benchHTTPOptions struct {
 	gzip                                          bool
 }
 
-func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
+func httpCommand(stdout, stderr io.Writer) *cli.Command {
 	var o benchHTTPOptions
-	fs := newFlags("bench http", "[flags]", benchHTTPAbout, stderr)
+	fs := flag.NewFlagSet("http", flag.ContinueOnError)
 	fs.StringVar(&o.repo, "repo", "", "repository `directory` made by rrdp-proxy gen (default: generate --profile)")
 	fs.StringVar(&o.profile, "profile", "paper-1ca", "`profile` generated without --repo: "+strings.Join(repotest.ProfileNames(), ", "))
-	fs.StringVar(&o.out, "out", filepath.Join("docs", "bench", "http.md"), "Markdown report `file`; empty for none")
+	fs.StringVar(&o.out, "out", "", "also write the Markdown report into this `file`")
 	fs.StringVar(&o.keyCache, "key-cache", defaultKeyCache(), "`directory` caching derived keys for --profile")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "`length` of each wrk run (whole seconds)")
 	fs.IntVar(&o.conns, "connections", 64, "wrk connections for the notification runs")
@@ -61,12 +63,17 @@ func runBenchHTTP(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.maxLoad, "max-load", 0, "before each run, wait until the 1-minute load average is at most `L` (0: do not wait)")
 	fs.DurationVar(&o.maxWait, "max-wait", 2*time.Minute, "longest wait for --max-load before a run, which then starts anyway")
 	fs.StringVar(&o.raw, "raw", "", "`directory` receiving wrk's output of every run")
-	if err := parse(fs, args, 0); err != nil {
-		return err
+	return &cli.Command{
+		Name: "http", Args: "[flags]", Summary: "requests/s and MB/s of rrdp-proxy against nginx, measured with wrk",
+		About: benchHTTPAbout, Flags: fs,
+		Run: func([]string) error { return benchHTTPRun(o, stdout, stderr) },
 	}
+}
+
+// benchHTTPRun runs bench http with the options o.
+func benchHTTPRun(o benchHTTPOptions, stdout, stderr io.Writer) error {
 	if o.duration < time.Second || o.conns < 1 || o.snapConns < 1 || o.threads < 1 || o.rounds < 1 {
-		fmt.Fprintln(stderr, "rrdp-proxy bench http: --duration must be at least 1s, --connections, --snapshot-connections, --threads and --rounds positive")
-		return errUsage
+		return cli.Usagef("--duration must be at least 1s, --connections, --snapshot-connections, --threads and --rounds positive")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

@@ -118,7 +118,7 @@ func (r *httpReport) markdown() string {
 	m := r.machine
 	o := r.opts
 	b.WriteString("# HTTP load: rrdp-proxy against nginx\n\n")
-	fmt.Fprintf(&b, "Made by `rrdp-proxy bench http` (see `rrdp-proxy bench http --help`) on %s UTC.\n\n", m.time.Format("2006-01-02 15:04"))
+	fmt.Fprintf(&b, "Made by `rrdp-proxy-bench http` (see `rrdp-proxy-bench http --help`) on %s UTC.\n\n", m.time.Format("2006-01-02 15:04"))
 	fmt.Fprintf(&b, "- Machine: %d cores (%s), shared by wrk, nginx and the proxy; load average (1, 5, 15 min) %s at the start, %s at the end.\n",
 		m.cpus, m.cpu, m.load, r.loadAfter)
 	fmt.Fprintf(&b, "- Software: %s.\n", strings.Join(r.versions, "; "))

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cmd/internal/cli"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
@@ -40,7 +41,8 @@ For each repository it measures
     of which --new-rps (a fraction) bootstrap from the snapshot that day and
     the rest poll --rp-polls times a day and fetch the day's deltas.
 
-Writes bandwidth.md, bandwidth.svg and bandwidth.json into --out.`
+Prints the report (Markdown); with --out DIR, writes bandwidth.md,
+bandwidth.svg and bandwidth.json into DIR too.`
 
 // bandwidthConfig is what runBenchBandwidth measures and how it models a day.
 type bandwidthConfig struct {
@@ -55,9 +57,9 @@ type bandwidthConfig struct {
 	Seed     int64
 }
 
-func runBenchBandwidth(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench bandwidth", "[flags] [REPO_DIR...]", bandwidthAbout, stderr)
-	out := fs.String("out", filepath.Join("docs", "bench"), "write the report into `DIR`")
+func bandwidthCommand(stdout, stderr io.Writer) *cli.Command {
+	fs := flag.NewFlagSet("bandwidth", flag.ContinueOnError)
+	out := fs.String("out", "", "also write bandwidth.md, bandwidth.svg and bandwidth.json into `DIR`")
 	profiles := fs.String("profiles", "paper-1ca,paper-10kca,large", "comma-separated `profiles` to generate when no REPO_DIR is given")
 	work := fs.String("work", "", "`directory` for the temporary copies (default: the system's)")
 	serials := fs.Int("serials", 10, "churn serials to generate and measure per repository")
@@ -73,76 +75,70 @@ func runBenchBandwidth(args []string, stdout, stderr io.Writer) error {
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	from := fs.String("from", "", "render the report again from this bandwidth.json `file`, measuring nothing; model flags given override its model")
 	refs := fs.String("reference", "", "comma-separated real snapshot.xml `files` to measure beside, for comparison")
-	if err := parse(fs, args, -1); err != nil {
-		return err
-	}
-	cfg := bandwidthConfig{Dirs: fs.Args(), Work: *work, Serials: *serials, Model: m, BaseURL: "https://localhost:3000/", Seed: *seed,
-		Now: time.Now().UTC().Truncate(time.Second), Options: repotest.Options{KeyCache: *keyCache, Progress: stderr}}
-	if *quiet {
-		cfg.Options.Progress = nil
-	}
-	if len(cfg.Dirs) == 0 {
-		for _, p := range strings.Split(*profiles, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				cfg.Profiles = append(cfg.Profiles, p)
+	return &cli.Command{
+		Name: "bandwidth", Args: "[flags] [REPO_DIR...]", Summary: "bytes of the paper's scenarios in XML, XML+gzip, .bin and .bin+gzip",
+		About: bandwidthAbout, Flags: fs, MaxArgs: cli.Many,
+		Run: func(args []string) error {
+			cfg := bandwidthConfig{Dirs: args, Work: *work, Serials: *serials, Model: m, BaseURL: "https://localhost:3000/", Seed: *seed,
+				Now: time.Now().UTC().Truncate(time.Second), Options: repotest.Options{KeyCache: *keyCache, Progress: stderr}}
+			if *quiet {
+				cfg.Options.Progress = nil
 			}
-		}
+			if len(cfg.Dirs) == 0 {
+				for _, p := range strings.Split(*profiles, ",") {
+					if p = strings.TrimSpace(p); p != "" {
+						cfg.Profiles = append(cfg.Profiles, p)
+					}
+				}
+			}
+			if *nowFlag != "" {
+				t, err := time.Parse(time.RFC3339, *nowFlag)
+				if err != nil {
+					return cli.Usagef("--now %q: %v", *nowFlag, err)
+				}
+				cfg.Now = t
+			}
+			if err := m.check(); err != nil {
+				return cli.Usagef("%v", err)
+			}
+			if *from != "" {
+				return rerenderBandwidth(fs, *from, *out, m, stdout)
+			}
+			if cfg.Serials < 1 {
+				return cli.Usagef("--serials %d: want at least 1", cfg.Serials)
+			}
+			if len(cfg.Dirs) == 0 && len(cfg.Profiles) == 0 {
+				return cli.Usagef("no REPO_DIR and no --profiles")
+			}
+			var scs []scenario
+			for _, p := range cfg.Profiles {
+				sc, err := measureProfile(cfg, p)
+				if err != nil {
+					return err
+				}
+				scs = append(scs, sc)
+			}
+			for _, d := range cfg.Dirs {
+				sc, err := measureDir(cfg, d)
+				if err != nil {
+					return err
+				}
+				scs = append(scs, sc)
+			}
+			rep := &bandwidthReport{Command: commandLine("bandwidth", fs, args), Serials: cfg.Serials, Model: m, Scenarios: scs}
+			for _, f := range strings.Split(*refs, ",") {
+				if f = strings.TrimSpace(f); f == "" {
+					continue
+				}
+				s, err := measurePath(filepath.Dir(f), filepath.Base(f))
+				if err != nil {
+					return err
+				}
+				rep.References = append(rep.References, reference{Path: f, Snapshot: s})
+			}
+			return writeBandwidth(*out, rep, stdout)
+		},
 	}
-	usageErr := func(format string, a ...any) error {
-		fmt.Fprintf(stderr, "rrdp-proxy bench bandwidth: "+format+"\n", a...)
-		fs.Usage()
-		return errUsage
-	}
-	if *nowFlag != "" {
-		t, err := time.Parse(time.RFC3339, *nowFlag)
-		if err != nil {
-			return usageErr("--now %q: %v", *nowFlag, err)
-		}
-		cfg.Now = t
-	}
-	if err := m.check(); err != nil {
-		return usageErr("%v", err)
-	}
-	if *from != "" {
-		return rerenderBandwidth(fs, *from, *out, m, stdout)
-	}
-	if cfg.Serials < 1 {
-		return usageErr("--serials %d: want at least 1", cfg.Serials)
-	}
-	if len(cfg.Dirs) == 0 && len(cfg.Profiles) == 0 {
-		return usageErr("no REPO_DIR and no --profiles")
-	}
-	var scs []scenario
-	for _, p := range cfg.Profiles {
-		sc, err := measureProfile(cfg, p)
-		if err != nil {
-			return err
-		}
-		scs = append(scs, sc)
-	}
-	for _, d := range cfg.Dirs {
-		sc, err := measureDir(cfg, d)
-		if err != nil {
-			return err
-		}
-		scs = append(scs, sc)
-	}
-	rep := &bandwidthReport{Command: "rrdp-proxy bench " + strings.Join(append([]string{"bandwidth"}, args...), " "), Serials: cfg.Serials, Model: m, Scenarios: scs}
-	for _, f := range strings.Split(*refs, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		s, err := measurePath(filepath.Dir(f), filepath.Base(f))
-		if err != nil {
-			return err
-		}
-		rep.References = append(rep.References, reference{Path: f, Snapshot: s})
-	}
-	if err := writeBandwidth(*out, rep); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote %s, %s and %s\n", filepath.Join(*out, "bandwidth.md"), filepath.Join(*out, "bandwidth.svg"), filepath.Join(*out, "bandwidth.json"))
-	return nil
 }
 
 // rerenderBandwidth writes the report of the measurements in the
@@ -173,15 +169,16 @@ func rerenderBandwidth(fs *flag.FlagSet, from, out string, m dayModel, stdout io
 	if err := rep.Model.check(); err != nil {
 		return fmt.Errorf("%s: %w", from, err)
 	}
-	if err := writeBandwidth(out, &rep); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote the report of %s into %s\n", from, out)
-	return nil
+	return writeBandwidth(out, &rep, stdout)
 }
 
-// writeBandwidth writes the report's three files into dir.
-func writeBandwidth(dir string, rep *bandwidthReport) error {
+// writeBandwidth prints the report's Markdown on stdout and, unless dir is
+// empty, writes its three files into dir.
+func writeBandwidth(dir string, rep *bandwidthReport, stdout io.Writer) error {
+	md := rep.markdown()
+	if _, err := stdout.Write(md); err != nil || dir == "" {
+		return err
+	}
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode bandwidth.json: %w", err)
@@ -192,7 +189,7 @@ func writeBandwidth(dir string, rep *bandwidthReport) error {
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{"bandwidth.md", rep.markdown()}, {"bandwidth.svg", rep.svg()}, {"bandwidth.json", append(js, '\n')}} {
+	}{{"bandwidth.md", md}, {"bandwidth.svg", rep.svg()}, {"bandwidth.json", append(js, '\n')}} {
 		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", f.name, err)
 		}

@@ -40,7 +40,7 @@ var decodeInputs = sync.OnceValue(func() map[string]decodeInput {
 	return m
 })
 
-// BenchmarkRPDecode is "rrdp-proxy bench decode" on synthetic snapshots:
+// BenchmarkRPDecode is "rrdp-proxy-bench decode" on synthetic snapshots:
 // go test -bench RPDecode ./cmd/rrdp-proxy
 func BenchmarkRPDecode(b *testing.B) {
 	for _, s := range decodeSpecs {
@@ -114,13 +114,13 @@ func TestRPDecodersAgree(t *testing.T) {
 // directory.
 func TestBenchDecode(t *testing.T) {
 	dir := t.TempDir()
-	writeRepo(t, filepath.Join(dir, "rrdp"), irpkitest.Spec{Seed: 4, Objects: 200}, false)
+	writeRepo(t, filepath.Join(dir, "rrdp"), irpkitest.Spec{Seed: 4, Objects: 200})
 	file, err := findSnapshot(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	code, stdout, errOut := runCLI(t, "bench", "decode", "--count", "3", "--out", out, dir, file)
+	code, stdout, errOut := runCLI(t, "decode", "--count", "3", "--out", out, dir, file)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -136,7 +136,7 @@ func TestBenchDecode(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, stdout)
 		}
 	}
-	if code, _, _ := runCLI(t, "bench", "decode", "--out", "", filepath.Join(dir, "missing.xml")); code != 1 {
+	if code, _, _ := runCLI(t, "decode", "--out", "", filepath.Join(dir, "missing.xml")); code != 1 {
 		t.Errorf("missing file: got exit %d, want 1", code)
 	}
 }

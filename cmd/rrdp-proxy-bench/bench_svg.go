@@ -133,7 +133,7 @@ func (r *bandwidthReport) svg() []byte {
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="12" text-anchor="middle" fill="#444">serves: the XML the edge sends its %d relying parties in the day (%.0f%% new, %d notification polls each)</text>`+"\n",
 		width/2, height-30, m.RPs, 100*m.NewRPs, m.RPPolls)
-	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" text-anchor="middle" fill="#666">made by rrdp-proxy bench bandwidth; exact bytes in bandwidth.json</text>`+"\n", width/2, height-12)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="11" text-anchor="middle" fill="#666">made by rrdp-proxy-bench bandwidth; exact bytes in bandwidth.json</text>`+"\n", width/2, height-12)
 	b.WriteString("</svg>\n")
 	return b.Bytes()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cmd/internal/cli"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
@@ -29,7 +31,8 @@ are read into memory first, so no disk is measured.
 The runs are interleaved (one of each, --count times) after a warm-up;
 the report gives the median, the throughput on each decoder's own input
 and the ratios. The argument is a snapshot.xml, or a repository directory
-whose rrdp/notification.xml names one. Writes decode.md into --out.`
+whose rrdp/notification.xml names one. Prints the report (Markdown); with
+--out DIR, writes it into DIR/decode.md too.`
 
 // decodeTiming is the measured speed of one decoder.
 type decodeTiming struct {
@@ -40,24 +43,30 @@ type decodeTiming struct {
 	cpu    time.Duration // median CPU time of the process (user+system) per run
 }
 
-func runBenchDecode(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench decode", "[flags] SNAPSHOT_XML|REPO_DIR...", decodeAbout, stderr)
-	out := fs.String("out", filepath.Join("docs", "bench"), "write decode.md into `DIR`; empty for none")
+func decodeCommand(stdout io.Writer) *cli.Command {
+	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
+	out := fs.String("out", "", "also write decode.md into `DIR`")
 	count := fs.Int("count", 10, "timed runs of each decoder")
-	if err := parse(fs, args, -1); err != nil {
-		return err
+	return &cli.Command{
+		Name: "decode", Args: "[flags] SNAPSHOT_XML|REPO_DIR...", Summary: "relying-party decoding speed of snapshots, .bin against XML",
+		About: decodeAbout, Flags: fs, MinArgs: 1, MaxArgs: cli.Many,
+		Run: func(args []string) error {
+			return benchDecode(commandLine("decode", fs, args), args, *out, *count, stdout)
+		},
 	}
-	if *count < 1 || fs.NArg() == 0 {
-		fmt.Fprintf(stderr, "rrdp-proxy bench decode: want --count of at least 1 and a snapshot\n")
-		fs.Usage()
-		return errUsage
+}
+
+// benchDecode measures the snapshots args name and prints the report.
+func benchDecode(command string, args []string, out string, count int, stdout io.Writer) error {
+	if count < 1 {
+		return cli.Usagef("--count %d: want at least 1", count)
 	}
 	setup := decodeSetup{
-		command: "rrdp-proxy bench " + strings.Join(append([]string{"decode"}, args...), " "),
-		count:   *count, cpu: cpuModel(), load: loadAverage(), procs: runtime.GOMAXPROCS(0), goVersion: runtime.Version(),
+		command: command,
+		count:   count, cpu: cpuModel(), load: loadAverage(), procs: runtime.GOMAXPROCS(0), goVersion: runtime.Version(),
 	}
 	var runs []decodeRun
-	for _, arg := range fs.Args() {
+	for _, arg := range args {
 		path, err := findSnapshot(arg)
 		if err != nil {
 			return err
@@ -70,7 +79,7 @@ func runBenchDecode(args []string, stdout, stderr io.Writer) error {
 		if _, err := irpki.XMLToBin(&bin, bytes.NewReader(x), irpki.Options{}); err != nil {
 			return fmt.Errorf("transcode %s to .bin: %w", path, err)
 		}
-		timings, res, err := timeDecoders(x, bin.Bytes(), *count)
+		timings, res, err := timeDecoders(x, bin.Bytes(), count)
 		if err != nil {
 			return err
 		}
@@ -78,13 +87,13 @@ func runBenchDecode(args []string, stdout, stderr io.Writer) error {
 	}
 	md := decodeMarkdown(setup, runs)
 	stdout.Write(md)
-	if *out == "" {
+	if out == "" {
 		return nil
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", *out, err)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", out, err)
 	}
-	if err := os.WriteFile(filepath.Join(*out, "decode.md"), md, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out, "decode.md"), md, 0o644); err != nil {
 		return fmt.Errorf("write decode.md: %w", err)
 	}
 	return nil

@@ -20,7 +20,7 @@ func TestBenchHTTP(t *testing.T) {
 	rp.Require(t, "nginx", "wrk")
 	out := filepath.Join(t.TempDir(), "docs", "http.md")
 	raw := t.TempDir()
-	code, stdout, stderr := runCLI(t, "bench", "http", "--profile", "small", "--key-cache", t.TempDir(),
+	code, stdout, stderr := runCLI(t, "http", "--profile", "small", "--key-cache", t.TempDir(),
 		"--duration", "1s", "--connections", "4", "--snapshot-connections", "2", "--out", out, "--raw", raw)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)

@@ -24,7 +24,7 @@ var updateGolden = flag.Bool("update", false, "rewrite the golden files in testd
 func goldenReport() *bandwidthReport {
 	sz := func(x, xg, b, bg int64) sizes { return sizes{x, xg, b, bg, x + 7, xg + 3} }
 	return &bandwidthReport{
-		Command: "rrdp-proxy bench bandwidth /data/a /data/b /data/c",
+		Command: "rrdp-proxy-bench bandwidth /data/a /data/b /data/c",
 		Serials: 10,
 		Model:   defaultDayModel(),
 		Scenarios: []scenario{
@@ -126,7 +126,7 @@ func TestBenchBandwidthSmall(t *testing.T) {
 	out := t.TempDir()
 	var runs [2]map[string][]byte
 	for i := range runs {
-		code, _, errOut := runCLI(t, "bench", "bandwidth", "--out", out, "--key-cache", keys, "--now", "2026-11-01T13:00:00Z", "--serials", "3", "--quiet", repoDir)
+		code, _, errOut := runCLI(t, "bandwidth", "--out", out, "--key-cache", keys, "--now", "2026-11-01T13:00:00Z", "--serials", "3", "--quiet", repoDir)
 		if code != 0 {
 			t.Fatalf("bench bandwidth: exit %d: %s", code, errOut)
 		}
@@ -250,11 +250,11 @@ func mustNotification(t *testing.T, b []byte) *rrdpxml.Notification {
 // that only the model changed.
 func TestBenchBandwidthFrom(t *testing.T) {
 	dir := t.TempDir()
-	if err := writeBandwidth(dir, goldenReport()); err != nil {
+	if err := writeBandwidth(dir, goldenReport(), io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	code, _, errOut := runCLI(t, "bench", "bandwidth", "--from", filepath.Join(dir, "bandwidth.json"), "--rps", "10", "--out", out)
+	code, _, errOut := runCLI(t, "bandwidth", "--from", filepath.Join(dir, "bandwidth.json"), "--rps", "10", "--out", out)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -271,9 +271,30 @@ func TestBenchBandwidthFrom(t *testing.T) {
 	if !bytes.Equal(got.markdown(), want.markdown()) || got.Model != want.Model {
 		t.Errorf("got model %+v, want %+v and the same measurements", got.Model, want.Model)
 	}
-	for _, args := range [][]string{{"bench"}, {"bench", "nope"}, {"bench", "bandwidth", "--new-rps", "2", "x"}, {"bench", "decode"}} {
+	for _, args := range [][]string{{}, {"nope"}, {"bandwidth", "--new-rps", "2", "x"}, {"decode"}, {"decode", "--count", "0", "x"}} {
 		if code, _, _ := runCLI(t, args...); code != 2 {
 			t.Errorf("%q: got exit %d, want 2", args, code)
 		}
+	}
+}
+
+// TestBenchWritesNowhereUnlessTold renders a report without --out in an
+// empty working directory: the report is printed and no file appears.
+func TestBenchWritesNowhereUnlessTold(t *testing.T) {
+	src := t.TempDir()
+	if err := writeBandwidth(src, goldenReport(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	code, stdout, errOut := runCLI(t, "bandwidth", "--from", filepath.Join(src, "bandwidth.json"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if stdout != string(goldenReport().markdown()) {
+		t.Errorf("stdout is not the report:\n%s", stdout)
+	}
+	if ents, err := os.ReadDir(cwd); err != nil || len(ents) != 0 {
+		t.Errorf("the working directory holds %v (%v), want nothing", ents, err)
 	}
 }

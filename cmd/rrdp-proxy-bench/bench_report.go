@@ -102,7 +102,7 @@ func (r *bandwidthReport) markdown() []byte {
 	t := mdTable{&b}
 	m := r.Model
 	fmt.Fprintf(&b, "# Bandwidth: RRDP XML against the iRPKI .bin\n\n")
-	fmt.Fprintf(&b, "Made by `%s` (see `rrdp-proxy bench bandwidth --help`). Every size is measured on files the\n", r.Command)
+	fmt.Fprintf(&b, "Made by `%s` (see `rrdp-proxy-bench bandwidth --help`). Every size is measured on files the\n", r.Command)
 	fmt.Fprintf(&b, "generator (`transcode/rpki/repotest`) wrote and the project's transcoder (`transcode/irpki`) converted;\n")
 	fmt.Fprintf(&b, "gzip is Go's `compress/gzip` at level %d. 1 MB = 10⁶ bytes. Exact byte counts are in `bandwidth.json`.\n\n", gzipLevel)
 	b.WriteString("![bytes per scenario and format](bandwidth.svg)\n\n")
@@ -173,7 +173,7 @@ func (r *bandwidthReport) markdown() []byte {
 	binVsXML := spread(snaps, func(s sizes) float64 { return 100 * (1 - float64(s.Bin)/float64(s.XML)) })
 	gzShare := spread(snaps, func(s sizes) float64 { return 100 * float64(s.XMLGz) / float64(s.XML) })
 	gzGain := spread(snaps, func(s sizes) float64 { return 100 * (1 - float64(s.BinGz)/float64(s.XMLGz)) })
-	b.WriteString("\nDecoding speed is measured by `rrdp-proxy bench decode` (decode.md).\n\nWhere and why we differ:\n\n")
+	b.WriteString("\nDecoding speed is measured by `rrdp-proxy-bench decode` (decode.md).\n\nWhere and why we differ:\n\n")
 	fmt.Fprintf(&b, "- The container: over the snapshots above, the .bin is %s smaller than the XML; the paper says 27%%.\n", binVsXML)
 	b.WriteString(`  Our .bin keeps every object byte: each entry's content is the object's DER as published, CMS signature and
   EE certificate included. What it saves is what the XML adds around those bytes: base64 (4 characters for 3

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // tracker knows the open connections a Server accepted and whether each
@@ -18,6 +19,7 @@ type tracker struct {
 // unused is a tracked connection.
 type unused interface {
 	used() bool
+	accepted() time.Time
 	Close() error
 }
 
@@ -36,12 +38,18 @@ func (t *tracker) remove(c unused) {
 	t.mu.Unlock()
 }
 
-// closeUnused closes the connections that never carried a request byte.
+// unusedAfter is how long an accepted connection may stay without a
+// request byte before Shutdown counts it unused: a request already sent
+// on a connection just accepted is read within it.
+const unusedAfter = 500 * time.Millisecond
+
+// closeUnused closes the connections that never carried a request byte
+// and were accepted more than unusedAfter ago.
 func (t *tracker) closeUnused() {
 	t.mu.Lock()
 	var idle []unused
 	for c := range t.conns {
-		if !c.used() {
+		if !c.used() && time.Since(c.accepted()) > unusedAfter {
 			idle = append(idle, c)
 		}
 	}
@@ -65,11 +73,11 @@ func (l trackListener) Accept() (net.Conn, error) {
 	if tc, ok := c.(*tls.Conn); ok {
 		// Embedding *tls.Conn keeps fasthttp's IsTLS and
 		// TLSConnectionState working.
-		w := &trackedTLSConn{Conn: tc, t: l.t}
+		w := &trackedTLSConn{Conn: tc, t: l.t, at: time.Now()}
 		l.t.add(w)
 		return w, nil
 	}
-	w := &trackedConn{Conn: c, t: l.t}
+	w := &trackedConn{Conn: c, t: l.t, at: time.Now()}
 	l.t.add(w)
 	return w, nil
 }
@@ -78,6 +86,7 @@ func (l trackListener) Accept() (net.Conn, error) {
 type trackedConn struct {
 	net.Conn
 	t    *tracker
+	at   time.Time
 	read atomic.Bool
 }
 
@@ -89,7 +98,8 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *trackedConn) used() bool { return c.read.Load() }
+func (c *trackedConn) used() bool          { return c.read.Load() }
+func (c *trackedConn) accepted() time.Time { return c.at }
 
 func (c *trackedConn) Close() error {
 	c.t.remove(c)
@@ -101,6 +111,7 @@ func (c *trackedConn) Close() error {
 type trackedTLSConn struct {
 	*tls.Conn
 	t    *tracker
+	at   time.Time
 	read atomic.Bool
 }
 
@@ -112,7 +123,8 @@ func (c *trackedTLSConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *trackedTLSConn) used() bool { return c.read.Load() }
+func (c *trackedTLSConn) used() bool          { return c.read.Load() }
+func (c *trackedTLSConn) accepted() time.Time { return c.at }
 
 func (c *trackedTLSConn) Close() error {
 	c.t.remove(c)

@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 
 	"github.com/irpki/rrdp-proxy/conf"
+	"github.com/irpki/rrdp-proxy/proxy/upstream"
 )
 
 const configAbout = `Work with rrdp-proxy's TOML configuration file.
@@ -73,6 +75,9 @@ FILE:LINE: key: what is wrong, and exit 1.`, stderr)
 	for i := range c.Repositories {
 		r := &c.Repositories[i]
 		fmt.Fprintf(&b, "  %s (%s) follows %s\n", r.Name, r.Mode, r.Origin)
+		if r.FetchFrom != "" {
+			b.WriteString(fetchFromLine(r))
+		}
 		for _, u := range c.URLs(r) {
 			fmt.Fprintf(&b, "    serves %s\n", u)
 		}
@@ -95,6 +100,20 @@ FILE:LINE: key: what is wrong, and exit 1.`, stderr)
 	b.Write(c.Effective())
 	_, err = io.WriteString(stdout, b.String())
 	return err
+}
+
+// fetchFromLine explains where the requests of r go with fetch_from.
+func fetchFromLine(r *conf.Repository) string {
+	origin, err := upstream.Origin(r.Origin)
+	u, uerr := url.Parse(r.Origin)
+	if err != nil || uerr != nil {
+		return "" // conf.Load checked both
+	}
+	how := "Host header and TLS name " + u.Hostname() + ": the certificate must be valid for it"
+	if strings.HasPrefix(strings.ToLower(r.FetchFrom), "http:") {
+		how = "Host header " + u.Hostname() + "; plain http, no TLS: a private link"
+	}
+	return fmt.Sprintf("    fetches %s from %s (%s)\n", origin, r.FetchFrom, how)
 }
 
 func runConfigPrint(name, about string, out func() []byte, args []string, stdout, stderr io.Writer) error {

@@ -49,23 +49,22 @@ func CheckFetchFrom(s string) error {
 // and its port (the scheme's default when none is given).
 func parseFetchFrom(s string) (scheme, host, port string, err error) {
 	u, err := url.Parse(s)
-	if err != nil {
-		return "", "", "", fmt.Errorf("fetch_from %q: %w", s, err)
+	if err == nil {
+		scheme = strings.ToLower(u.Scheme)
 	}
-	scheme = strings.ToLower(u.Scheme)
 	switch {
-	case scheme != "http" && scheme != "https":
-		return "", "", "", fmt.Errorf("fetch_from %q: want scheme http or https", s)
+	case err != nil || scheme != "http" && scheme != "https":
+		return "", "", "", fmt.Errorf("want http://HOST[:PORT] or https://HOST[:PORT], got %q", s)
 	case u.Opaque != "" || u.Hostname() == "":
-		return "", "", "", fmt.Errorf("fetch_from %q: want scheme://host[:port], no host given", s)
+		return "", "", "", fmt.Errorf("no host in %q: want scheme://HOST[:PORT]", s)
 	case u.User != nil:
-		return "", "", "", fmt.Errorf("fetch_from %q: want scheme://host[:port], without user info", s)
+		return "", "", "", fmt.Errorf("user info in %q: want scheme://HOST[:PORT]", s)
 	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.ForceQuery, u.Fragment != "":
-		return "", "", "", fmt.Errorf("fetch_from %q: want scheme://host[:port], without path, query or fragment: the origin's paths are kept", s)
+		return "", "", "", fmt.Errorf("path, query or fragment in %q: want scheme://HOST[:PORT] (requests keep the origin's paths)", s)
 	}
 	host, port = strings.ToLower(u.Hostname()), u.Port()
 	if strings.HasSuffix(u.Host, ":") {
-		return "", "", "", fmt.Errorf("fetch_from %q: empty port", s)
+		return "", "", "", fmt.Errorf("empty port in %q: want 1 to 65535", s)
 	}
 	if port == "" {
 		port = "80"
@@ -73,7 +72,7 @@ func parseFetchFrom(s string) (scheme, host, port string, err error) {
 			port = "443"
 		}
 	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return "", "", "", fmt.Errorf("fetch_from %q: port %q is not 1 to 65535", s, port)
+		return "", "", "", fmt.Errorf("port in %q: want 1 to 65535", s)
 	}
 	return scheme, host, port, nil
 }

@@ -176,7 +176,7 @@ func New(cfg Config) (*Client, error) {
 		}
 		scheme, host, port, err := parseFetchFrom(cfg.FetchFrom)
 		if err != nil {
-			return nil, fmt.Errorf("upstream: %w", err)
+			return nil, fmt.Errorf("upstream: fetch_from: %w", err)
 		}
 		c.public, c.ffScheme, c.ffPort, c.ffAddr = public, scheme, port, net.JoinHostPort(host, port)
 		c.ff = c.transport(roots, func(ctx context.Context, network, _ string) (net.Conn, error) {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -193,5 +194,30 @@ func TestConnectionsKept(t *testing.T) {
 	}
 	if len(remotes) != 1 {
 		t.Errorf("5 sequential fetches came over %d connections, want 1", len(remotes))
+	}
+}
+
+// TestPhaseTimeouts: the Transport's phase deadlines end a fetch stuck in
+// that phase, as ErrTimeout, although the kind's whole-fetch timeout is
+// far away.
+func TestPhaseTimeouts(t *testing.T) {
+	addr, _ := silentOrigin(t)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		url  string
+		says string // net/http's words for the phase
+	}{
+		{"tls handshake", Config{TLSHandshakeTimeout: 100 * time.Millisecond, NotificationTimeout: time.Hour}, "https://" + addr + "/n.xml", "TLS handshake timeout"},
+		{"response headers", Config{HeaderTimeout: 100 * time.Millisecond, NotificationTimeout: time.Hour}, "http://" + addr + "/n.xml", "awaiting response headers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClient(t, tc.cfg)
+			_, err := c.Fetch(context.Background(), Request{URL: tc.url})
+			wantErr(t, err, ErrTimeout)
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("got %v, want the %s phase's timeout (%q)", err, tc.name, tc.says)
+			}
+		})
 	}
 }

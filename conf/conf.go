@@ -76,6 +76,7 @@ type Redis struct {
 type Repository struct {
 	Name                string   `toml:"name" default:"required" doc:"unique name: lowercase letters, digits and '-' (required)"`
 	Origin              string   `toml:"origin" default:"required" doc:"notification URL, http or https, ending in notification.xml or notification.bin (required)"`
+	FetchFrom           string   `toml:"fetch_from" doc:"where the origin's host really is, scheme://host[:port] without path (http://10.0.0.5:8081): every request for the origin's scheme, host and port connects there, keeping the origin's Host header and, over https, its TLS name; plain http is accepted (a private link)"`
 	Mode                string   `toml:"mode" doc:"reverse (served under hosts, in front of the origin) or mirror (served under server.mirror_base)"`
 	Hosts               []string `toml:"hosts" doc:"reverse mode: the host names this repository is served under (required in reverse mode)"`
 	Base                string   `toml:"base" default:"https://, hosts[0], the origin's directory" doc:"reverse mode: public URL of the directory of the served files, ending in /"`

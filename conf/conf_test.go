@@ -231,6 +231,24 @@ func TestParseErrors(t *testing.T) {
 			[]string{`test.toml:2: server.listen: want host:port such as "127.0.0.1:8080" or "[::]:443", got "localhost"`}},
 		{"ca file missing", "[[repository]]\nname = \"x\"\norigin = \"https://rrdp.example.net/notification.xml\"\nca_file = \"/nonexistent/ca.pem\"\n",
 			[]string{`test.toml:4: repository[0].ca_file: open /nonexistent/ca.pem: no such file or directory`}},
+		{"fetch_from", "[[repository]]\nname = \"a\"\norigin = \"https://rrdp.example.net/rrdp/notification.xml\"\nfetch_from = \"ftp://10.0.0.5\"\n" +
+			"[[repository]]\nname = \"b\"\norigin = \"https://rrdp.example.org/rrdp/notification.xml\"\nfetch_from = \"http://10.0.0.5:8081/rrdp/\"\n" +
+			"[[repository]]\nname = \"c\"\norigin = \"https://rrdp.example.com/rrdp/notification.xml\"\nfetch_from = \"https://user@10.0.0.5\"\n" +
+			"[[repository]]\nname = \"d\"\norigin = \"https://rrdp.example.de/rrdp/notification.xml\"\nfetch_from = \"http://10.0.0.5?x=1\"\n" +
+			"[[repository]]\nname = \"e\"\norigin = \"https://rrdp.example.fr/rrdp/notification.xml\"\nfetch_from = \"10.0.0.5:8081\"\n" +
+			"[[repository]]\nname = \"f\"\norigin = \"https://rrdp.example.it/rrdp/notification.xml\"\nfetch_from = \"http://10.0.0.5:99999\"\n",
+			[]string{
+				`test.toml:4: repository[0].fetch_from: want http://HOST[:PORT] or https://HOST[:PORT], got "ftp://10.0.0.5"`,
+				`test.toml:8: repository[1].fetch_from: path, query or fragment in "http://10.0.0.5:8081/rrdp/": want scheme://HOST[:PORT] (requests keep the origin's paths)`,
+				`test.toml:12: repository[2].fetch_from: user info in "https://user@10.0.0.5": want scheme://HOST[:PORT]`,
+				`test.toml:16: repository[3].fetch_from: path, query or fragment in "http://10.0.0.5?x=1": want scheme://HOST[:PORT] (requests keep the origin's paths)`,
+				`test.toml:20: repository[4].fetch_from: want http://HOST[:PORT] or https://HOST[:PORT], got "10.0.0.5:8081"`,
+				`test.toml:24: repository[5].fetch_from: port in "http://10.0.0.5:99999": want 1 to 65535`,
+			}},
+		{"fetch_from not a string", minimal + "fetch_from = 5\n",
+			[]string{`test.toml:4: repository[0].fetch_from: want a string, got the integer 5`}},
+		{"ca_file with an http fetch_from", "[[repository]]\nname = \"x\"\norigin = \"https://rrdp.example.net/notification.xml\"\nfetch_from = \"http://10.0.0.5\"\nca_file = \"ca.pem\"\n",
+			[]string{`test.toml:5: repository[0].ca_file: fetch_from is plain http: no certificate to check`, `test.toml:5: repository[0].ca_file: open ca.pem: no such file or directory`}},
 		{"formats", minimal + "formats = [\"xml\", \"json\", \"xml\"]\n",
 			[]string{
 				`test.toml:4: repository[0].formats: want "xml" or "bin", got "json"`,

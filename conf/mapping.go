@@ -59,8 +59,9 @@ func (c *Config) Route(r *Repository) proxy.Repo {
 func (r *Repository) Key() string { return r.Name }
 
 // Upstream returns the upstream client configuration of r. The caller sets
-// UserAgent ("rrdp-proxy/<version>"); RootCAs stays nil (the system roots)
-// and CAPEM carries ca_file.
+// UserAgent ("rrdp-proxy/<version>"); RootCAs stays nil (the system roots),
+// CAPEM carries ca_file, and Origin and FetchFrom send the requests for
+// the origin's scheme, host and port to fetch_from, if set.
 func (r *Repository) Upstream() upstream.Config {
 	minRate := int64(r.MinRate)
 	if minRate == 0 {
@@ -77,6 +78,8 @@ func (r *Repository) Upstream() upstream.Config {
 		MaxDeltaSize:        int64(r.MaxDeltaSize),
 		MinRate:             minRate,
 		CAPEM:               r.CAPEM,
+		Origin:              r.Origin,
+		FetchFrom:           r.FetchFrom,
 	}
 }
 

@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,8 +9,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,4 +183,47 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFetchFromMapping: fetch_from reaches the repository's upstream
+// client, which then fetches the public origin's URLs from that address
+// with the public Host header; the effective settings show it.
+func TestFetchFromMapping(t *testing.T) {
+	var host string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host = r.Host
+		w.Write([]byte("<notification/>"))
+	}))
+	defer srv.Close()
+	c := mustParse(t, `
+[[repository]]
+name = "rir"
+origin = "https://rrdp.example.net/rrdp/notification.xml"
+fetch_from = "`+srv.URL+`"
+mode = "reverse"
+hosts = ["rrdp.example.net"]
+`)
+	r := &c.Repositories[0]
+	if r.FetchFrom != srv.URL {
+		t.Fatalf("fetch_from: got %q, want %q", r.FetchFrom, srv.URL)
+	}
+	uc := r.Upstream()
+	if uc.Origin != r.Origin || uc.FetchFrom != srv.URL {
+		t.Errorf("upstream config: got Origin %q FetchFrom %q, want the repository's", uc.Origin, uc.FetchFrom)
+	}
+	client, err := upstream.New(uc)
+	if err != nil {
+		t.Fatalf("upstream.New: %v", err)
+	}
+	defer client.Close()
+	resp, err := client.Fetch(context.Background(), upstream.Request{URL: r.Origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := resp.ReadAll(); err != nil || string(b) != "<notification/>" || host != "rrdp.example.net" {
+		t.Errorf("fetch through fetch_from: got %q, %v with Host %q; want the server's notification with Host rrdp.example.net", b, err, host)
+	}
+	if want := `fetch_from = "` + srv.URL + `"`; !strings.Contains(string(c.Effective()), want) {
+		t.Errorf("effective settings do not show %s", want)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/irpki/rrdp-proxy/proxy"
+	"github.com/irpki/rrdp-proxy/proxy/upstream"
 )
 
 // minRetention is the retention the publication server BCP asks for
@@ -351,8 +352,22 @@ func (p *parser) repository(key string, r *Repository, retention Duration) {
 			p.errorf(key+"."+s.name, "want a positive size, got %s", s.v)
 		}
 	}
+	tlsScheme := ""
+	if origin != nil {
+		tlsScheme = origin.Scheme
+	}
+	if r.FetchFrom != "" {
+		if err := upstream.CheckFetchFrom(r.FetchFrom); err != nil {
+			p.errorf(key+".fetch_from", "%v", err)
+		} else if u, err := url.Parse(r.FetchFrom); err == nil {
+			tlsScheme = strings.ToLower(u.Scheme)
+		}
+	}
 	if r.CAFile != "" {
-		if origin != nil && origin.Scheme != "https" {
+		switch {
+		case r.FetchFrom != "" && tlsScheme == "http":
+			p.errorf(key+".ca_file", "fetch_from is plain http: no certificate to check")
+		case r.FetchFrom == "" && origin != nil && origin.Scheme != "https":
 			p.errorf(key+".ca_file", "the origin is not https")
 		}
 		r.CAFile = p.path(r.CAFile)

@@ -14,6 +14,7 @@ import (
 	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
 
 // Mode is how a repository is mapped to URLs.
@@ -60,6 +61,17 @@ type Repo struct {
 	// Stats, if set, reports the follower's counters (follower.Stats)
 	// for metrics and the status page.
 	Stats func() follow.Stats
+	// Client fetches this repository's pull-through files and the
+	// origin's notification that vouches for them: a client made from the
+	// repository's own upstream configuration (its CA, caps, timeouts and
+	// FetchFrom), like its follower's. Nil means Config.Client. The caller
+	// owns it and closes it once the Server no longer serves the Repo.
+	Client *upstream.Client
+	// Limits are what the origin's notification is decoded with for
+	// pull-through: the follower's (follow.Config.Limits, with AllowHTTP
+	// set when the follower's is), so that what the follower accepts
+	// pull-through accepts too.
+	Limits rrdpxml.Limits
 }
 
 // Config configures a Server. Every zero field takes the default in its
@@ -78,7 +90,8 @@ type Config struct {
 	// It returns nil and no error when no head names path.
 	Catchup func(ctx context.Context, key, path string) (*follow.Head, error)
 	// Client fetches pull-through files and the origin notifications
-	// that vouch for them (nil: no pull-through; such paths are 404).
+	// that vouch for them for the repositories without a Repo.Client
+	// (nil: those have no pull-through; such paths are 404).
 	Client *upstream.Client
 	// ReadTimeout bounds reading a request (10s); WriteTimeout writing
 	// one response, a whole snapshot included (30m, the upstream's

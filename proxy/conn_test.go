@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // TestShutdown checks that a request under way finishes while new
@@ -241,14 +239,18 @@ func waitActive(t *testing.T, s *Server) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s.connMu.Lock()
+		// fasthttp marks a connection active from its accept, before it
+		// reads a byte: what counts is the tracker's record of a byte
+		// read, which is also what keeps Shutdown from closing it as
+		// unused.
+		s.tracked.mu.Lock()
 		active := 0
-		for _, st := range s.conns {
-			if st == fasthttp.StateActive {
+		for c := range s.tracked.conns {
+			if c.used() {
 				active++
 			}
 		}
-		s.connMu.Unlock()
+		s.tracked.mu.Unlock()
 		if active > 0 {
 			return
 		}

@@ -72,6 +72,17 @@ func newPuller(s *Server, r *repo) *puller {
 	return &puller{s: s, r: r, files: map[string]*entry{}, calls: map[string]*pullCall{}}
 }
 
+// client returns the client that fetches for the repository: its own, or
+// the Server's; nil means no pull-through.
+func (p *puller) client() *upstream.Client { return pullClient(p.s, p.r) }
+
+func pullClient(s *Server, r *repo) *upstream.Client {
+	if r.cfg.Client != nil {
+		return r.cfg.Client
+	}
+	return s.cfg.Client
+}
+
 // lookup returns a file pulled before, or nil.
 func (p *puller) lookup(rel []byte) *entry {
 	p.mu.Lock()
@@ -148,7 +159,7 @@ func (p *puller) fetch(ctx context.Context, rel string) (*entry, error) {
 	if ref.kind == kindDelta {
 		kind = rrdpxml.KindDelta
 	}
-	resp, err := p.s.cfg.Client.Fetch(ctx, upstream.Request{URL: uri, Kind: kind})
+	resp, err := p.client().Fetch(ctx, upstream.Request{URL: uri, Kind: kind})
 	if err != nil {
 		p.r.m.pullErrors.Add(1)
 		return nil, fmt.Errorf("pull %s: %w", uri, err)
@@ -239,7 +250,7 @@ func (p *puller) ref(ctx context.Context, uri string) (originRef, error) {
 func (p *puller) fetchNotification(ctx context.Context) (*originNotif, error) {
 	origin := p.r.cfg.Origin
 	p.r.m.pullNotifications.Add(1)
-	resp, err := p.s.cfg.Client.Fetch(ctx, upstream.Request{URL: origin, Kind: rrdpxml.KindNotification})
+	resp, err := p.client().Fetch(ctx, upstream.Request{URL: origin, Kind: rrdpxml.KindNotification})
 	if err != nil {
 		p.r.m.pullErrors.Add(1)
 		return nil, fmt.Errorf("origin notification %s: %w", origin, err)
@@ -256,9 +267,9 @@ func (p *puller) fetchNotification(ctx context.Context) (*originNotif, error) {
 	var n *rrdpxml.Notification
 	if err == nil {
 		if format == irpki.FormatBin {
-			n, err = irpki.UnmarshalNotification(b, rrdpxml.Limits{})
+			n, err = irpki.UnmarshalNotification(b, p.r.cfg.Limits)
 		} else {
-			n, _, err = rrdpxml.DecodeNotification(bytes.NewReader(b), rrdpxml.Limits{})
+			n, _, err = rrdpxml.DecodeNotification(bytes.NewReader(b), p.r.cfg.Limits)
 		}
 	}
 	if err != nil {

@@ -213,10 +213,11 @@ func (s *Server) closeUnused(done <-chan struct{}) {
 	}
 }
 
-// waitPulls waits until the pull-through fetches end or ctx does. A fetch
-// ends at its next step once Shutdown cancelled it, but the upstream
-// client cannot interrupt a request under way: one waiting for the
-// origin's headers ends at its own deadline.
+// waitPulls waits until the pull-through fetches end or ctx does. Every
+// fetch runs under s.ctx, which Shutdown cancelled: the upstream client
+// cuts whatever phase it is in (connecting, the TLS handshake, the wait
+// for the origin's headers, the body), and the cache's PutBlob takes the
+// same context, so they end promptly; ctx bounds the wait all the same.
 func (s *Server) waitPulls(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { // ends with the last pull
@@ -255,8 +256,8 @@ func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
 }
 
 // SetRepos replaces the repositories served, as on a configuration
-// reload. A repository whose configuration did not change keeps its
-// counters and pulled files.
+// reload. A repository whose configuration did not change (its Client
+// and Limits included) keeps its counters and pulled files.
 func (s *Server) SetRepos(repos []Repo) error {
 	s.setMu.Lock()
 	defer s.setMu.Unlock()
@@ -326,7 +327,8 @@ func checkRepos(repos []Repo, allowHTTP bool) ([]*repo, error) {
 
 func sameRepo(a, b *repo) bool {
 	return a.cfg.Key == b.cfg.Key && a.cfg.Origin == b.cfg.Origin && a.cfg.Mode == b.cfg.Mode &&
-		a.cfg.Base == b.cfg.Base && slices.Equal(a.hosts, b.hosts)
+		a.cfg.Base == b.cfg.Base && slices.Equal(a.hosts, b.hosts) &&
+		a.cfg.Client == b.cfg.Client && a.cfg.Limits == b.cfg.Limits
 }
 
 // handle is the fasthttp handler of the public listeners. With the
@@ -440,7 +442,7 @@ func (s *Server) serveRepo(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
 		r.m.count(e.kind, e.format, status, n)
 		return
 	}
-	if len(rel) == 0 || s.cfg.Client == nil {
+	if len(rel) == 0 || pullClient(s, r) == nil {
 		answer404(ctx)
 		r.m.count(kindOther, formatOfName(rel), fasthttp.StatusNotFound, 0)
 		return

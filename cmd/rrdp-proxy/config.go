@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 
 	"github.com/irpki/rrdp-proxy/cmd/internal/cli"
 	"github.com/irpki/rrdp-proxy/conf"
+	"github.com/irpki/rrdp-proxy/proxy/upstream"
 )
 
 const configAbout = `Work with rrdp-proxy's TOML configuration file: check one (config check
@@ -70,6 +72,9 @@ func configCheck(name string, stdout, stderr io.Writer) error {
 	for i := range c.Repositories {
 		r := &c.Repositories[i]
 		fmt.Fprintf(&b, "  %s (%s) follows %s\n", r.Name, r.Mode, r.Origin)
+		if r.FetchFrom != "" {
+			b.WriteString(fetchFromLine(r))
+		}
 		for _, u := range c.URLs(r) {
 			fmt.Fprintf(&b, "    serves %s\n", u)
 		}
@@ -94,6 +99,19 @@ func configCheck(name string, stdout, stderr io.Writer) error {
 	return err
 }
 
+// fetchFromLine explains where the requests of r go with fetch_from.
+func fetchFromLine(r *conf.Repository) string {
+	origin, err := upstream.Origin(r.Origin)
+	u, uerr := url.Parse(r.Origin)
+	if err != nil || uerr != nil {
+		return "" // conf.Load checked both
+	}
+	how := "Host header and TLS name " + u.Hostname() + ": the certificate must be valid for it"
+	if strings.HasPrefix(strings.ToLower(r.FetchFrom), "http:") {
+		how = "Host header " + u.Hostname() + "; plain http, no TLS: a private link"
+	}
+	return fmt.Sprintf("    fetches %s from %s (%s)\n", origin, r.FetchFrom, how)
+}
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return one

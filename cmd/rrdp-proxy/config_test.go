@@ -41,6 +41,40 @@ func TestConfigExampleIsChecked(t *testing.T) {
 	}
 }
 
+// TestConfigCheckFetchFrom: config check says where a repository with
+// fetch_from is fetched from, and with which names.
+func TestConfigCheckFetchFrom(t *testing.T) {
+	p := writeFile(t, "ff.toml", `[[repository]]
+name = "rir"
+origin = "https://rrdp.example.net/rrdp/notification.xml"
+fetch_from = "http://10.0.0.5:8081"
+mode = "reverse"
+hosts = ["rrdp.example.net"]
+
+[[repository]]
+name = "tls"
+origin = "https://rrdp.example.org/rrdp/notification.xml"
+fetch_from = "https://10.0.0.6:8443"
+mode = "reverse"
+hosts = ["rrdp.example.org"]
+`)
+	code, out, errOut := runCLI(t, "config", "check", p)
+	if code != 0 {
+		t.Fatalf("config check: exit %d, stderr:\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		"  rir (reverse) follows https://rrdp.example.net/rrdp/notification.xml\n" +
+			"    fetches https://rrdp.example.net:443 from http://10.0.0.5:8081 (Host header rrdp.example.net; plain http, no TLS: a private link)\n",
+		"  tls (reverse) follows https://rrdp.example.org/rrdp/notification.xml\n" +
+			"    fetches https://rrdp.example.org:443 from https://10.0.0.6:8443 (Host header and TLS name rrdp.example.org: the certificate must be valid for it)\n",
+		"fetch_from = \"http://10.0.0.5:8081\"\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config check output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestConfigCheckMistakes(t *testing.T) {
 	p := writeFile(t, "bad.toml", `[server]
 listen = ["127.0.0.1:8080"]

@@ -60,7 +60,7 @@ type node struct {
 	redis *redisstore.Store // nil without [cache.redis]
 	fleet *fleet.Node       // nil without [cache.redis]
 	board *fleet.Reporter   // the fleet's statuses; nil without a fleet
-	pull  *upstream.Client  // the server's pull-through client
+	pulls pullClients       // the server's pull-through clients; changed with mu held
 	srv   *proxy.Server
 	lns   []served
 	admin net.Listener // server.admin_listen; nil without
@@ -68,8 +68,6 @@ type node struct {
 	// reload without dropping a connection.
 	cert   atomic.Pointer[tls.Certificate]
 	access *reopener // the access log file; nil without access_log_file
-	// pullCAs are the CAs the pull-through client was made with.
-	pullCAs []byte
 
 	mu      sync.Mutex // serializes Run's start and end and Reload
 	cfg     *conf.Config
@@ -143,11 +141,10 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 			n.log.Warn("some stored states could not be loaded", "err", err)
 		}
 	}
-	if n.pull, err = upstream.New(pullConfig(cfg)); err != nil {
-		return nil, fmt.Errorf("create the pull-through client: %w", err)
+	if n.pulls, err = pullClients(nil).update(cfg); err != nil {
+		return nil, err
 	}
-	n.pullCAs = pullConfig(cfg).CAPEM // what a reload compares with
-	repos, err := n.serverRepos(cfg)
+	repos, err := n.serverRepos(cfg, n.pulls)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +161,6 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 		Repos:              repos,
 		Cache:              n.cache,
 		Catchup:            catchup,
-		Client:             n.pull,
 		ReadTimeout:        s.ReadTimeout.Duration,
 		WriteTimeout:       s.WriteTimeout.Duration,
 		IdleTimeout:        s.IdleTimeout.Duration,
@@ -369,9 +365,7 @@ func (n *node) close() {
 	if n.access != nil {
 		n.access.Close()
 	}
-	if n.pull != nil {
-		n.pull.Close()
-	}
+	n.pulls.closeExcept(nil)
 	switch {
 	case n.fleet != nil:
 		n.fleet.Close()
@@ -438,18 +432,9 @@ func seedOf(name string) uint64 {
 	return h.Sum64()
 }
 
-// pullConfig is the configuration of the server's pull-through client:
-// it fetches from every origin, so it trusts the CAs of every ca_file.
-func pullConfig(cfg *conf.Config) upstream.Config {
-	ucfg := upstream.Config{UserAgent: "rrdp-proxy/" + Version()}
-	for i := range cfg.Repositories {
-		ucfg.CAPEM = append(ucfg.CAPEM, cfg.Repositories[i].CAPEM...)
-	}
-	return ucfg
-}
-
-// serverRepos returns the repositories of cfg as the server takes them.
-func (n *node) serverRepos(cfg *conf.Config) ([]proxy.Repo, error) {
+// serverRepos returns the repositories of cfg as the server takes them,
+// each with its pull-through client from pulls.
+func (n *node) serverRepos(cfg *conf.Config, pulls pullClients) ([]proxy.Repo, error) {
 	var repos []proxy.Repo
 	for i := range cfg.Repositories {
 		r := &cfg.Repositories[i]
@@ -465,6 +450,8 @@ func (n *node) serverRepos(cfg *conf.Config) ([]proxy.Repo, error) {
 			Base:     base,
 			Hosts:    r.Hosts,
 			Interval: r.PollInterval.Duration,
+			Client:   pulls[r.Name].client,
+			Limits:   pullLimits(cfg, r),
 		}
 		name, key := r.Name, r.Key()
 		if n.fleet == nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -46,14 +45,22 @@ func (n *node) startRepos(cfg *conf.Config) error {
 		}
 		plans = append(plans, plan{r, fc})
 	}
-	repos, err := n.serverRepos(cfg)
+	pulls, err := n.pulls.update(cfg)
+	if err != nil {
+		discard()
+		return err
+	}
+	repos, err := n.serverRepos(cfg, pulls)
 	if err == nil {
 		err = n.srv.SetRepos(repos)
 	}
 	if err != nil {
 		discard()
+		pulls.closeExcept(n.pulls)
 		return err
 	}
+	n.pulls.closeExcept(pulls)
+	n.pulls = pulls
 	// Stop the followers of repositories that went or changed, and wait
 	// for them: the successor of a changed one continues from its last
 	// head, and two followers never publish one repository at once.
@@ -130,9 +137,9 @@ func (n *node) stats(name string) follow.Stats {
 //     notification_max_age, node, log_format, admin_listen, pprof and the
 //     access log settings (the listeners and the HTTP server are made
 //     once); the [cache] table (memory budget, state_dir, Redis: the tiers
-//     are opened once); the CAs of the pull-through client; and, with
-//     Redis, the repositories too (the fleet node owns the followers and
-//     its cache).
+//     are opened once); and, with Redis, the repositories too (the fleet
+//     node owns the followers and its cache, and the pull-through clients
+//     stay as they were).
 //
 // The configuration the node keeps is cfg with the restart-only part of
 // the running one, so that the next reload compares with what is in
@@ -148,9 +155,6 @@ func (n *node) Reload(cfg *conf.Config) error {
 	old := n.cfg
 	for _, key := range restartKeys(old, cfg) {
 		n.log.Warn("configuration change needs a restart: ignored", "key", key)
-	}
-	if !bytes.Equal(n.pullCAs, pullConfig(cfg).CAPEM) {
-		n.log.Warn("configuration change needs a restart: ignored", "key", "repository.ca_file (of the pull-through client)")
 	}
 	if n.fleet != nil {
 		if !reflect.DeepEqual(old.Repositories, cfg.Repositories) || old.Server.MirrorBase != cfg.Server.MirrorBase {

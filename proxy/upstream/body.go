@@ -9,82 +9,64 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // Body is the body of a response: decompressed, capped, and hashed with
-// SHA-256 as it streams. A watchdog cuts the transfer when it falls below
-// the minimum rate or when the fetch's context ends. Read and Close are
-// for one goroutine.
+// SHA-256 as it streams. It is read under the fetch's context: a watchdog
+// ends that context when the transfer falls below the minimum rate, and
+// its ending (the kind's timeout, the caller's context) cuts a Read that
+// is blocked. Read and Close are for one goroutine.
 type Body struct {
-	url  string
-	max  int64
-	resp *fasthttp.Response
+	url   string
+	max   int64
+	ctx   context.Context
+	abort func(cause error) // ends ctx
+	resp  *http.Response
 
-	raw   io.Reader // the network stream, counted
-	src   io.Reader // raw or its gzip decoder
-	gz    bool
-	h     hash.Hash
-	n     int64
-	rawN  atomic.Int64
-	err   error
-	eof   bool
-	sum   [32]byte
-	stopC func() bool
-	timer *time.Timer
+	raw  io.Reader // the network stream, capped and counted
+	src  io.Reader // raw or its gzip decoder
+	gz   bool
+	h    hash.Hash
+	n    int64
+	rawN atomic.Int64
+	err  error
+	sum  [32]byte
 
-	mu     sync.Mutex // guards resp against the watchdog
+	mu     sync.Mutex // guards timer and closed against the watchdog
+	timer  *time.Timer
 	closed bool
-	cause  error // why the watchdog cut the transfer
 }
 
-func newBody(ctx context.Context, c *Client, resp *fasthttp.Response, url string, max int64, gz bool) *Body {
-	b := &Body{url: url, max: max, resp: resp, gz: gz, h: sha256.New()}
-	stream := resp.BodyStream()
-	if stream == nil {
-		stream = bytes.NewReader(resp.Body())
-	}
-	b.raw = &countReader{r: io.LimitReader(stream, max+1), n: &b.rawN}
+func newBody(ctx context.Context, abort func(error), c *Client, resp *http.Response, url string, max int64, gz bool) *Body {
+	b := &Body{url: url, max: max, ctx: ctx, abort: abort, resp: resp, gz: gz, h: sha256.New()}
+	b.raw = &countReader{r: io.LimitReader(resp.Body, max+1), n: &b.rawN}
 	b.src = b.raw
-	if c.cfg.MinRate > 0 {
-		floor := c.cfg.MinRate * int64(c.cfg.RateWindow) / int64(time.Second)
+	if c.cfg.MinRate > 0 && c.cfg.RateWindow > 0 {
+		window, rate := c.cfg.RateWindow, c.cfg.MinRate
+		floor := rate * int64(window) / int64(time.Second)
 		var last int64
-		var check func()
-		check = func() {
+		check := func() {
 			n := b.rawN.Load()
 			if n-last < floor {
-				b.cut(fmt.Errorf("%w: %d bytes in %v, floor %d B/s", ErrTooSlow, n-last, c.cfg.RateWindow, c.cfg.MinRate))
+				b.abort(fmt.Errorf("%w: %d bytes in %v, floor %d B/s", ErrTooSlow, n-last, window, rate))
 				return
 			}
 			last = n
 			b.mu.Lock()
 			if !b.closed {
-				b.timer.Reset(c.cfg.RateWindow)
+				b.timer.Reset(window)
 			}
 			b.mu.Unlock()
 		}
 		b.mu.Lock()
-		b.timer = time.AfterFunc(c.cfg.RateWindow, check)
+		b.timer = time.AfterFunc(window, check)
 		b.mu.Unlock()
 	}
-	b.stopC = context.AfterFunc(ctx, func() { b.cut(context.Cause(ctx)) })
 	return b
-}
-
-// cut ends the transfer from the watchdog: closing the stream interrupts
-// a blocked Read.
-func (b *Body) cut(cause error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed || b.cause != nil {
-		return
-	}
-	b.cause = cause
-	_ = b.resp.CloseBodyStream()
 }
 
 // Read reads the decompressed body.
@@ -110,7 +92,6 @@ func (b *Body) Read(p []byte) (int, error) {
 		if b.rawN.Load() > b.max {
 			return n, b.fail(fmt.Errorf("%w: more than %d bytes on the wire", ErrTooLarge, b.max))
 		}
-		b.eof = true
 		copy(b.sum[:], b.h.Sum(nil))
 		b.err = io.EOF
 		return n, io.EOF
@@ -123,12 +104,9 @@ func (b *Body) Read(p []byte) (int, error) {
 
 // fail records the first error as an *Error naming its cause.
 func (b *Body) fail(err error) error {
-	b.mu.Lock()
-	cause := b.cause
-	b.mu.Unlock()
 	switch {
-	case cause != nil:
-		err = cause
+	case b.ctx.Err() != nil:
+		err = why(b.ctx, err)
 	case b.gz && (errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) || errors.Is(err, io.ErrUnexpectedEOF) && b.rawN.Load() <= b.max):
 		err = fmt.Errorf("%w: %v", ErrGzip, err)
 	case b.rawN.Load() > b.max:
@@ -147,8 +125,9 @@ func (b *Body) Sum() [32]byte { return b.sum }
 // Size returns the decompressed bytes read so far.
 func (b *Body) Size() int64 { return b.n }
 
-// Close releases the body and its connection. It is safe to call more
-// than once.
+// Close releases the body and ends its fetch: a body read to its end
+// leaves its connection for the next fetch, one abandoned early closes
+// it. It is safe to call more than once.
 func (b *Body) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -160,8 +139,14 @@ func (b *Body) Close() error {
 		b.timer.Stop()
 	}
 	b.mu.Unlock()
-	b.stopC()
-	release(b.resp)
+	if b.err == io.EOF {
+		// The gzip decoder stops at its trailer: what the origin sent
+		// after it (nothing, normally) is read so that the connection
+		// can be kept.
+		_, _ = io.CopyN(io.Discard, b.resp.Body, 4<<10)
+	}
+	b.resp.Body.Close()
+	b.abort(nil)
 	return nil
 }
 

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
-	"time"
-
-	"github.com/valyala/fasthttp"
 
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
@@ -27,10 +26,14 @@ type Request struct {
 }
 
 // Response is the answer to a fetch. For status 200 the caller reads Body
-// and closes the response; for 304 Body is empty.
+// and closes the response; for 304 Body is nil.
 type Response struct {
 	Status int // 200 or 304
-	// URL is where the response came from, after redirects.
+	// Proto is the protocol the origin answered with: "HTTP/1.1" or
+	// "HTTP/2.0".
+	Proto string
+	// URL is where the response came from, after redirects: the public
+	// URL, also when Config.FetchFrom sent the request elsewhere.
 	URL                string
 	ETag, LastModified string
 	// Body streams the body, decompressed and capped. Its errors are
@@ -58,79 +61,110 @@ func (r *Response) ReadAll() ([]byte, error) {
 
 // Fetch sends a GET for req and returns the response once its headers are
 // in, following redirects within the origin of req.URL. Every error is an
-// *Error. The deadline of the whole fetch, body included, is the kind's
-// timeout or ctx's deadline, whichever comes first; cancelling ctx cuts
-// the body short.
+// *Error. The whole fetch, body included, runs under a context that ends
+// at the kind's timeout (ErrTimeout), when the body falls below the
+// minimum rate (ErrTooSlow), or with ctx (its cause, such as
+// context.Canceled; a deadline of ctx counts as ErrTimeout as well), and
+// that ending cuts whatever phase is under way: connecting, the TLS
+// handshake, the wait for the headers or the body.
 func (c *Client) Fetch(ctx context.Context, req Request) (*Response, error) {
 	max, timeout := c.cfg.limits(req.Kind)
-	deadline := time.Now().Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
 	origin, err := parseOrigin(req.URL)
 	if err != nil {
 		return nil, &Error{Op: "get", URL: req.URL, Err: err}
 	}
+	base, cancelCause := context.WithCancelCause(ctx)
+	fctx, stop := context.WithTimeoutCause(base, timeout, fmt.Errorf("%w: a %s fetch takes more than %v", ErrTimeout, kindName(req.Kind), timeout))
+	abort := func(cause error) {
+		cancelCause(cause)
+		stop()
+	}
 	cur := req.URL
 	for hops := 0; ; hops++ {
-		if err := ctx.Err(); err != nil {
+		resp, err := c.roundTrip(fctx, cur, req)
+		if err != nil {
+			err = why(fctx, err)
+			abort(nil)
 			return nil, &Error{Op: "get", URL: cur, Err: err}
 		}
-		hreq := fasthttp.AcquireRequest()
-		hresp := fasthttp.AcquireResponse()
-		hreq.SetRequestURI(cur)
-		hreq.Header.SetMethod(fasthttp.MethodGet)
-		hreq.Header.Set("Accept-Encoding", "gzip")
-		if req.ETag != "" {
-			hreq.Header.Set("If-None-Match", req.ETag)
-		}
-		if req.LastModified != "" {
-			hreq.Header.Set("If-Modified-Since", req.LastModified)
-		}
-		err := c.http.DoDeadline(hreq, hresp, deadline)
-		fasthttp.ReleaseRequest(hreq)
-		if err != nil {
-			release(hresp)
-			return nil, &Error{Op: "get", URL: cur, Err: classify(err)}
-		}
-		c.headersDone(hresp.LocalAddr())
-		status := hresp.StatusCode()
+		r := &Response{Status: resp.StatusCode, Proto: resp.Proto, URL: cur, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
+		status := resp.StatusCode
 		switch {
-		case status == fasthttp.StatusNotModified:
-			r := &Response{Status: status, URL: cur, ETag: string(hresp.Header.Peek("ETag")), LastModified: string(hresp.Header.Peek("Last-Modified"))}
-			release(hresp)
+		case status == http.StatusNotModified:
+			discard(resp)
+			abort(nil)
 			return r, nil
-		case status == fasthttp.StatusOK:
-			if n := hresp.Header.ContentLength(); n > 0 && int64(n) > max {
-				release(hresp)
+		case status == http.StatusOK:
+			if n := resp.ContentLength; n > max {
+				discard(resp)
+				abort(nil)
 				return nil, &Error{Op: "get", URL: cur, Err: fmt.Errorf("%w: content-length %d, cap %d", ErrTooLarge, n, max)}
 			}
-			r := &Response{Status: status, URL: cur, ETag: string(hresp.Header.Peek("ETag")), LastModified: string(hresp.Header.Peek("Last-Modified"))}
-			enc := strings.ToLower(strings.TrimSpace(string(hresp.Header.ContentEncoding())))
+			enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
 			if enc != "" && enc != "gzip" && enc != "identity" {
-				release(hresp)
+				discard(resp)
+				abort(nil)
 				return nil, &Error{Op: "get", URL: cur, Err: fmt.Errorf("%w: content-encoding %q", ErrGzip, enc)}
 			}
-			r.Body = newBody(ctx, c, hresp, cur, max, enc == "gzip")
+			r.Body = newBody(fctx, abort, c, resp, cur, max, enc == "gzip")
 			return r, nil
 		case isRedirect(status):
-			loc := string(hresp.Header.Peek("Location"))
-			release(hresp)
+			loc := resp.Header.Get("Location")
+			discard(resp)
 			next, err := c.redirect(origin, cur, loc, hops)
 			if err != nil {
+				abort(nil)
 				return nil, &Error{Op: "get", URL: cur, Err: err}
 			}
 			cur = next
 		default:
-			release(hresp)
+			discard(resp)
+			abort(nil)
 			return nil, &Error{Op: "get", URL: cur, Err: fmt.Errorf("%w %d", ErrStatus, status)}
 		}
 	}
 }
 
-func release(r *fasthttp.Response) {
-	_ = r.CloseBodyStream()
-	fasthttp.ReleaseResponse(r)
+// roundTrip sends one GET for uri, to Config.FetchFrom when uri has the
+// origin it stands for.
+func (c *Client) roundTrip(ctx context.Context, uri string, req Request) (*http.Response, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrURL, err)
+	}
+	u.Fragment, u.RawFragment = "", ""
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrURL, err)
+	}
+	hreq.Header.Set("User-Agent", c.cfg.UserAgent)
+	hreq.Header.Set("Accept-Encoding", "gzip")
+	if req.ETag != "" {
+		hreq.Header.Set("If-None-Match", req.ETag)
+	}
+	if req.LastModified != "" {
+		hreq.Header.Set("If-Modified-Since", req.LastModified)
+	}
+	rt := c.tr
+	if c.ff != nil {
+		if o, err := parseOrigin(uri); err == nil && o == c.public {
+			// The Host header (req.Host) stays the public one; the URL's
+			// scheme decides TLS, its host name is the TLS server name,
+			// and the ff transport dials ffAddr whatever the URL's port.
+			hreq.Host = u.Host
+			hreq.URL.Scheme = c.ffScheme
+			hreq.URL.Host = net.JoinHostPort(u.Hostname(), c.ffPort)
+			rt = c.ff
+		}
+	}
+	return rt.RoundTrip(hreq)
+}
+
+// discard drains a little of a body that is not wanted, so that its
+// connection can be kept, and closes it.
+func discard(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
 }
 
 func isRedirect(s int) bool {
@@ -158,7 +192,7 @@ func (c *Client) redirect(origin, cur, loc string, hops int) (string, error) {
 		return "", fmt.Errorf("%w: Location %q: %v", ErrRedirect, loc, err)
 	}
 	next := base.ResolveReference(ref)
-	next.Fragment = ""
+	next.Fragment, next.RawFragment = "", ""
 	o, err := parseOrigin(next.String())
 	if err != nil || o != origin {
 		return "", fmt.Errorf("%w: %s leaves the origin %s", ErrRedirect, next, origin)
@@ -166,43 +200,40 @@ func (c *Client) redirect(origin, cur, loc string, hops int) (string, error) {
 	return next.String(), nil
 }
 
-// Origin returns the origin of an http or https URL (RFC 6454):
-// "scheme://host:port", lowercase, with the default port made explicit.
-func Origin(rawURL string) (string, error) { return parseOrigin(rawURL) }
-
-func parseOrigin(rawURL string) (string, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrURL, err)
+// why returns the cause of err, an error of a fetch under ctx: once ctx
+// ended, its cause (the kind's timeout, the rate floor, or the caller's
+// context, whose deadline counts as ErrTimeout too); else err classified.
+func why(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return classify(err)
 	}
-	scheme := strings.ToLower(u.Scheme)
-	port := u.Port()
-	switch scheme {
-	case "https":
-		if port == "" {
-			port = "443"
-		}
-	case "http":
-		if port == "" {
-			port = "80"
-		}
-	default:
-		return "", fmt.Errorf("%w: %q is not http or https", ErrURL, rawURL)
+	cause := context.Cause(ctx)
+	if errors.Is(cause, context.DeadlineExceeded) && !errors.Is(cause, ErrTimeout) {
+		return fmt.Errorf("%w: %w", ErrTimeout, cause)
 	}
-	if u.Hostname() == "" || u.User != nil {
-		return "", fmt.Errorf("%w: %q has no host or has user info", ErrURL, rawURL)
-	}
-	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port), nil
+	return cause
 }
 
-// classify maps the errors of fasthttp and net to the package's causes.
+// classify maps the errors of net/http and net to the package's causes:
+// the connect, TLS handshake and response header timeouts are
+// ErrTimeout.
 func classify(err error) error {
-	if errors.Is(err, ErrTimeout) || errors.Is(err, ErrTooSlow) || errors.Is(err, ErrTooLarge) {
+	if errors.Is(err, ErrTimeout) || errors.Is(err, ErrTooSlow) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrURL) {
 		return err
 	}
 	var ne net.Error
-	if errors.Is(err, fasthttp.ErrTimeout) || errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("%w: %v", ErrTimeout, err)
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
 	return err
+}
+
+func kindName(k rrdpxml.Kind) string {
+	switch k {
+	case rrdpxml.KindSnapshot:
+		return "snapshot"
+	case rrdpxml.KindDelta:
+		return "delta"
+	}
+	return "notification"
 }

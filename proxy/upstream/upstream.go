@@ -1,21 +1,24 @@
 // Package upstream implements the HTTP client with which rrdp-proxy fetches
-// RRDP files (RFC 8182) from origins: deadlines for connecting, for the
-// response headers and for the whole body, a minimum transfer rate, a size
-// cap per kind of file, capped gzip decompression, conditional GET on the
-// notification, and redirects followed only within the same origin
-// (RFC 9674).
+// RRDP files (RFC 8182) from origins, on net/http: a context that cancels
+// every phase (connect, TLS, headers, body), deadlines for connecting, for
+// the TLS handshake, for the response headers and for the whole fetch, a
+// minimum transfer rate, a size cap per kind of file on the compressed and
+// on the decompressed bytes, gzip decoded here under that cap, HTTP/2 where
+// the origin offers it, conditional GET, redirects followed only within the
+// same origin (RFC 9674), the SHA-256 of the body computed as it streams,
+// and fetch_from: the requests for a public origin sent to the address
+// where it really is.
 package upstream
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"sync"
+	"net/http"
 	"time"
-
-	"github.com/valyala/fasthttp"
 
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
@@ -25,19 +28,25 @@ import (
 type Config struct {
 	// ConnectTimeout bounds the TCP connect (10s).
 	ConnectTimeout time.Duration
+	// TLSHandshakeTimeout bounds the TLS handshake (10s).
+	TLSHandshakeTimeout time.Duration
 	// HeaderTimeout bounds the wait for the response headers once the
 	// request is sent (30s).
 	HeaderTimeout time.Duration
+	// IdleTimeout is how long an idle kept-alive connection to an origin
+	// stays open for the next fetch (90s).
+	IdleTimeout time.Duration
 	// NotificationTimeout, SnapshotTimeout and DeltaTimeout bound a whole
-	// fetch of that kind of file, body included (1m, 30m, 5m).
+	// fetch of that kind of file, redirects and body included (1m, 30m,
+	// 5m).
 	NotificationTimeout, SnapshotTimeout, DeltaTimeout time.Duration
 	// MaxNotificationSize, MaxSnapshotSize and MaxDeltaSize cap the bytes
 	// of a file of that kind, after decompression; the compressed bytes
 	// are held to the same cap (16 MiB, 4 GiB, 512 MiB).
 	MaxNotificationSize, MaxSnapshotSize, MaxDeltaSize int64
 	// MinRate is the slowest transfer accepted, in bytes per second of
-	// body, measured over every RateWindow (8 KiB/s over 10s). A negative
-	// MinRate turns the check off.
+	// body as it comes over the wire, measured over every RateWindow
+	// (8 KiB/s over 10s). A negative MinRate turns the check off.
 	MinRate    int64
 	RateWindow time.Duration
 	// MaxRedirects caps the same-origin redirects followed (5).
@@ -51,6 +60,21 @@ type Config struct {
 	// CAPEM holds more CA certificates in PEM, trusted beside RootCAs (an
 	// operator's internal CA). The caller reads the file.
 	CAPEM []byte
+	// Origin and FetchFrom send the requests for one public origin to the
+	// address where it really is (a publication server on an internal
+	// network, behind rrdp-proxy under its public name). Origin is a URL
+	// whose origin (RFC 6454: scheme, host and port) is the one relying
+	// parties see; the repository's notification URL will do.
+	// FetchFrom is "scheme://host[:port]", no path
+	// ("http://10.0.0.5:8081"): every request whose URL has Origin's
+	// origin, redirects included, connects there instead. The Host header
+	// stays Origin's host, and for an https FetchFrom so do the TLS server
+	// name and the name the certificate must be valid for; a plain http
+	// FetchFrom is accepted, even for an https Origin (a private link).
+	// URLs, same-origin checks and Response.URL stay the public ones, and
+	// requests for other origins go where their URL says. Empty FetchFrom
+	// changes nothing; FetchFrom needs Origin.
+	Origin, FetchFrom string
 }
 
 func (c Config) withDefaults() Config {
@@ -60,7 +84,9 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	def(&c.ConnectTimeout, 10*time.Second)
+	def(&c.TLSHandshakeTimeout, 10*time.Second)
 	def(&c.HeaderTimeout, 30*time.Second)
+	def(&c.IdleTimeout, 90*time.Second)
 	def(&c.NotificationTimeout, time.Minute)
 	def(&c.SnapshotTimeout, 30*time.Minute)
 	def(&c.DeltaTimeout, 5*time.Minute)
@@ -96,18 +122,27 @@ func (c *Config) limits(k rrdpxml.Kind) (int64, time.Duration) {
 
 // Client fetches RRDP files from origins. It is safe for concurrent use.
 type Client struct {
-	cfg  Config
-	http *fasthttp.Client
+	cfg Config
+	tr  *http.Transport // every origin but the one FetchFrom stands for
 
-	mu    sync.Mutex
-	conns map[string]*conn // by local address, to end the header phase
+	// With FetchFrom: public is the origin it stands for, ff the transport
+	// whose every connection goes to ffAddr, and ffScheme and ffPort what
+	// the requests for public are rewritten to (ffScheme decides TLS).
+	public           string
+	ff               *http.Transport
+	ffScheme, ffPort string
+	ffAddr           string
 }
+
+// maxConnsPerHost caps the connections to one origin: a follower fetches
+// a few deltas at once, and pull-through fetches are single-flight.
+const maxConnsPerHost = 16
 
 // New returns a client for cfg.
 func New(cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
-	if cfg.ConnectTimeout < 0 || cfg.HeaderTimeout < 0 || cfg.NotificationTimeout < 0 ||
-		cfg.SnapshotTimeout < 0 || cfg.DeltaTimeout < 0 || cfg.RateWindow < 0 {
+	if cfg.ConnectTimeout < 0 || cfg.TLSHandshakeTimeout < 0 || cfg.HeaderTimeout < 0 || cfg.IdleTimeout < 0 ||
+		cfg.NotificationTimeout < 0 || cfg.SnapshotTimeout < 0 || cfg.DeltaTimeout < 0 || cfg.RateWindow < 0 {
 		return nil, errors.New("upstream: negative timeout")
 	}
 	if cfg.MaxNotificationSize < 0 || cfg.MaxSnapshotSize < 0 || cfg.MaxDeltaSize < 0 || cfg.MaxRedirects < 0 {
@@ -128,101 +163,59 @@ func New(cfg Config) (*Client, error) {
 			return nil, errors.New("upstream: CAPEM holds no certificate")
 		}
 	}
-	c := &Client{cfg: cfg, conns: make(map[string]*conn)}
-	c.http = &fasthttp.Client{
-		Name:                          cfg.UserAgent,
-		Dial:                          c.dial,
-		TLSConfig:                     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		StreamResponseBody:            true,
-		ReadBufferSize:                16 << 10,
-		MaxIdleConnDuration:           30 * time.Second,
-		DisablePathNormalizing:        true,
-		DisableHeaderNamesNormalizing: false,
-		MaxConnsPerHost:               16,
-		MaxConnWaitTimeout:            cfg.ConnectTimeout,
+	c := &Client{cfg: cfg}
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	c.tr = c.transport(roots, dialer.DialContext)
+	if cfg.FetchFrom != "" {
+		if cfg.Origin == "" {
+			return nil, fmt.Errorf("upstream: fetch_from %q without the origin it stands for", cfg.FetchFrom)
+		}
+		public, err := parseOrigin(cfg.Origin)
+		if err != nil {
+			return nil, fmt.Errorf("upstream: origin: %w", err)
+		}
+		scheme, host, port, err := parseFetchFrom(cfg.FetchFrom)
+		if err != nil {
+			return nil, fmt.Errorf("upstream: fetch_from: %w", err)
+		}
+		c.public, c.ffScheme, c.ffPort, c.ffAddr = public, scheme, port, net.JoinHostPort(host, port)
+		c.ff = c.transport(roots, func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, network, c.ffAddr)
+		})
 	}
 	return c, nil
 }
 
-// Close closes the idle connections. Fetches under way are not cut.
+// transport returns a Transport with the phases of c.cfg that dials with
+// dial. Accept-Encoding and gzip are the client's (DisableCompression), so
+// that the decompressed bytes are capped; a custom TLS configuration and
+// dialer would turn HTTP/2 off without ForceAttemptHTTP2. No proxy from
+// the environment: origins are fetched directly, as before the move to
+// net/http.
+func (c *Client) transport(roots *x509.CertPool, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Transport {
+	return &http.Transport{
+		DialContext:            dial,
+		TLSClientConfig:        &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:    c.cfg.TLSHandshakeTimeout,
+		ResponseHeaderTimeout:  c.cfg.HeaderTimeout,
+		IdleConnTimeout:        c.cfg.IdleTimeout,
+		MaxConnsPerHost:        maxConnsPerHost,
+		MaxIdleConnsPerHost:    maxConnsPerHost,
+		MaxResponseHeaderBytes: 64 << 10,
+		DisableCompression:     true,
+		ForceAttemptHTTP2:      true,
+		// A dead HTTP/2 connection carries every stream to its origin:
+		// ping it when it has been silent, and drop it without an answer.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
+	}
+}
+
+// Close closes the idle connections. Fetches under way are not cut (their
+// contexts do that), and the client stays usable.
 func (c *Client) Close() error {
-	c.http.CloseIdleConnections()
+	c.tr.CloseIdleConnections()
+	if c.ff != nil {
+		c.ff.CloseIdleConnections()
+	}
 	return nil
-}
-
-// dial connects with ConnectTimeout and wraps the connection so that the
-// wait for the response headers has its own deadline.
-func (c *Client) dial(addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: c.cfg.ConnectTimeout}
-	nc, err := d.Dial("tcp", addr)
-	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, fmt.Errorf("connect %s: %w", addr, ErrTimeout)
-		}
-		return nil, err
-	}
-	w := &conn{Conn: nc, client: c, key: nc.LocalAddr().String()}
-	c.mu.Lock()
-	c.conns[w.key] = w
-	c.mu.Unlock()
-	return w, nil
-}
-
-// headersDone lifts the header deadline of the connection at local.
-func (c *Client) headersDone(local net.Addr) {
-	if local == nil {
-		return
-	}
-	c.mu.Lock()
-	w := c.conns[local.String()]
-	c.mu.Unlock()
-	if w != nil {
-		w.headersDone()
-	}
-}
-
-// conn shortens the read deadline fasthttp sets before it reads a
-// response to HeaderTimeout, until headersDone restores it.
-type conn struct {
-	net.Conn
-	client *Client
-	key    string
-
-	mu       sync.Mutex
-	deadline time.Time // as fasthttp set it
-	inHeader bool
-	closed   bool
-}
-
-func (w *conn) SetReadDeadline(t time.Time) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.deadline, w.inHeader = t, true
-	eff := time.Now().Add(w.client.cfg.HeaderTimeout)
-	if !t.IsZero() && t.Before(eff) {
-		eff = t
-	}
-	return w.Conn.SetReadDeadline(eff)
-}
-
-func (w *conn) headersDone() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.inHeader && !w.closed {
-		w.inHeader = false
-		_ = w.Conn.SetReadDeadline(w.deadline)
-	}
-}
-
-func (w *conn) Close() error {
-	w.mu.Lock()
-	w.closed = true
-	w.mu.Unlock()
-	w.client.mu.Lock()
-	if w.client.conns[w.key] == w {
-		delete(w.client.conns, w.key)
-	}
-	w.client.mu.Unlock()
-	return w.Conn.Close()
 }

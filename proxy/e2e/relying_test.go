@@ -170,6 +170,13 @@ func testChainKrill(t *testing.T, spawn starter) {
 		t.Fatal(err)
 	}
 	// Other packages' tests use port 3000 too: wait for them, then fail.
+	// The edge process binds the port after the test releases it: the
+	// lock keeps other packages' tests off it meanwhile.
+	unlock, err := rp.LockPort(3000, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlock)
 	edgeLns, err := rp.Listen(3000, 2*time.Minute)
 	if err != nil {
 		t.Fatalf("the edge must listen at localhost:3000, which the Krill certificates name: %v", err)

@@ -60,6 +60,7 @@ type Request struct {
 // Last-Modified, a strong ETag, If-Modified-Since and If-None-Match, and
 // records every request. Close stops it.
 type Origin struct {
+	unlock   func() // the lock of a fixed port (LockPort)
 	port     int
 	httpPort int // nginx's plain HTTP port (NginxBench.HTTP), or 0
 	ipv6     bool
@@ -84,11 +85,19 @@ func NewOrigin(cfg OriginConfig) (*Origin, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("start origin: %s is not a directory", cfg.Dir)
 	}
+	unlock := func() {}
+	if cfg.Port != 0 {
+		var err error
+		if unlock, err = LockPort(cfg.Port, cfg.PortWait); err != nil {
+			return nil, fmt.Errorf("start origin: %w", err)
+		}
+	}
 	lns, err := listenWait(cfg.Port, !cfg.NoIPv6, cfg.PortWait)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("start origin: %w", err)
 	}
-	o := &Origin{port: lns[0].Addr().(*net.TCPAddr).Port, ipv6: len(lns) > 1}
+	o := &Origin{port: lns[0].Addr().(*net.TCPAddr).Port, ipv6: len(lns) > 1, unlock: unlock}
 	if cfg.Nginx {
 		// nginx binds the addresses itself: release them first. Another
 		// process could take a free port in between; tests that need a
@@ -99,6 +108,7 @@ func NewOrigin(cfg OriginConfig) (*Origin, error) {
 		if cfg.NginxBench != nil && cfg.NginxBench.HTTP {
 			ln, err := net.Listen("tcp4", "127.0.0.1:0")
 			if err != nil {
+				unlock()
 				return nil, fmt.Errorf("start origin: %w", err)
 			}
 			o.httpPort = ln.Addr().(*net.TCPAddr).Port
@@ -106,6 +116,7 @@ func NewOrigin(cfg OriginConfig) (*Origin, error) {
 		}
 		o.ngx, err = startNginx(cfg, o.port, o.httpPort, o.ipv6)
 		if err != nil {
+			unlock()
 			return nil, fmt.Errorf("start origin: %w", err)
 		}
 		return o, nil
@@ -238,6 +249,7 @@ func (o *Origin) Reset() error {
 
 // Close stops the origin and waits for it.
 func (o *Origin) Close() error {
+	defer o.unlock()
 	if o.ngx != nil {
 		return o.ngx.stop()
 	}

@@ -229,6 +229,9 @@ func TestParseErrors(t *testing.T) {
 			[]string{`test.toml:2: server.tls_listen: needs tls_cert and tls_key`}},
 		{"bad listen", "[server]\nlisten = [\"localhost\"]\n" + minimal,
 			[]string{`test.toml:2: server.listen: want host:port such as "127.0.0.1:8080" or "[::]:443", got "localhost"`}},
+		{"reverse base off the origin's directory", "[[repository]]\nname = \"x\"\norigin = \"https://rrdp.example.net/rrdp/notification.xml\"\nmode = \"reverse\"\n" +
+			"hosts = [\"rrdp.example.net\"]\nbase = \"https://rrdp.example.net/other/\"\n",
+			[]string{`test.toml:6: repository[0].base: path "/other/" must be the origin's directory "/rrdp/": reverse mode serves the repository at the origin's own paths`}},
 		{"ca file missing", "[[repository]]\nname = \"x\"\norigin = \"https://rrdp.example.net/notification.xml\"\nca_file = \"/nonexistent/ca.pem\"\n",
 			[]string{`test.toml:4: repository[0].ca_file: open /nonexistent/ca.pem: no such file or directory`}},
 		{"fetch_from", "[[repository]]\nname = \"a\"\norigin = \"https://rrdp.example.net/rrdp/notification.xml\"\nfetch_from = \"ftp://10.0.0.5\"\n" +
@@ -318,13 +321,13 @@ name = "rir-cdn"
 origin = "http://10.0.0.5:8080/other/notification.bin"
 mode = "reverse"
 hosts = ["rrdp.example.net"]
-base = "https://cdn.example.net/x/"
+base = "https://cdn.example.net/other/"
 `)
 	want := []string{
 		"https://mirror.example.net/rpki/rrdp.lacnic.net/rrdp/",
 		"https://mirror.example.net/rpki/rrdp.ripe.net/",
 		"https://rrdp.example.net/rrdp/",
-		"https://cdn.example.net/x/",
+		"https://cdn.example.net/other/",
 	}
 	for i := range c.Repositories {
 		if got := c.BaseURI(&c.Repositories[i]); got != want[i] {

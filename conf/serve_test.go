@@ -25,9 +25,9 @@ func TestCheckAgreesWithServer(t *testing.T) {
 		{"http mirror_base", srv + "mirror_base = \"http://m.example.net/\"\n" + minimal,
 			"test.toml:3: server.mirror_base: want an https URL"},
 		{"http mirror_base opted in", srv + "mirror_base = \"http://m.example.net/\"\nallow_http_base = true\n" + minimal, ""},
-		{"http base", srv + rev + "hosts = [\"a.example\"]\nbase = \"http://a.example/\"\n",
-			"test.toml:8: repository[0].base: want an https URL (relying parties expect https, RFC 8182), got \"http://a.example/\"; server.allow_http_base = true accepts http"},
-		{"http base opted in", "[server]\nallow_http_base = true\n" + rev + "hosts = [\"a.example\"]\nbase = \"http://a.example/\"\n", ""},
+		{"http base", srv + rev + "hosts = [\"a.example\"]\nbase = \"http://a.example/rrdp/\"\n",
+			"test.toml:8: repository[0].base: want an https URL (relying parties expect https, RFC 8182), got \"http://a.example/rrdp/\"; server.allow_http_base = true accepts http"},
+		{"http base opted in", "[server]\nallow_http_base = true\n" + rev + "hosts = [\"a.example\"]\nbase = \"http://a.example/rrdp/\"\n", ""},
 		{"host in two repositories", srv + rev + "hosts = [\"a.example\", \"b.example\"]\n" +
 			"[[repository]]\nname = \"b\"\norigin = \"https://p.example/rrdp/notification.xml\"\nmode = \"reverse\"\nhosts = [\"b.example\"]\n",
 			`test.toml:12: repository[1].hosts: repositories "a" and "b": same route b.example/rrdp/`},

@@ -59,6 +59,19 @@ func (p *parser) validate(c *Config) {
 	for i := range c.Repositories {
 		r := &c.Repositories[i]
 		key := fmt.Sprintf("repository[%d]", i)
+		if r.Mode == ModeReverse && r.Base != "" {
+			// serve computes the base from the origin (proxy.BaseURI):
+			// reverse mode serves the files at the origin's own paths.
+			bu, berr := url.Parse(r.Base)
+			ou, oerr := url.Parse(r.Origin)
+			if berr == nil && oerr == nil {
+				dir := ou.Path[:strings.LastIndexByte(ou.Path, '/')+1]
+				if bu.Path != dir {
+					p.errorf(key+".base", "path %q must be the origin's directory %q: reverse mode serves the repository at the origin's own paths", bu.Path, dir)
+					continue
+				}
+			}
+		}
 		b := c.BaseURI(r)
 		if first, ok := bases[b]; ok {
 			p.errorf(key+".origin", "served at %s, as %s is", b, first)

@@ -97,6 +97,8 @@ type Repository struct {
 	MaxDeltaSize        Size     `toml:"max_delta_size" doc:"size cap of a delta, after decompression"`
 	CAFile              string   `toml:"ca_file" doc:"PEM file of CAs trusted for this https origin beside the system roots (an internal CA)"`
 	Retention           Duration `toml:"retention" default:"cache.retention" doc:"retention of this repository's files"`
+	Passthrough         bool     `toml:"passthrough" doc:"reverse mode: serve the paths of hosts that are not RRDP files (the TA certificate a TAL names, robots.txt) from the origin's host, cached with HTTP semantics; false answers 404 for them"`
+	PassthroughMax      Size     `toml:"passthrough_max" doc:"reverse mode: size cap of one file passed through"`
 
 	// CAPEM is the content of ca_file, read by Parse.
 	CAPEM []byte `toml:"-"`
@@ -167,6 +169,8 @@ func defaultRepository() Repository {
 		MaxNotificationSize: 16 << 20,
 		MaxSnapshotSize:     4 << 30,
 		MaxDeltaSize:        512 << 20,
+		Passthrough:         true,
+		PassthroughMax:      16 << 20,
 	}
 }
 

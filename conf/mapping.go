@@ -51,7 +51,8 @@ func (c *Config) BaseURI(r *Repository) string {
 // from a Config that Parse returned.
 func (c *Config) Route(r *Repository) proxy.Repo {
 	return proxy.Repo{Name: r.Name, Origin: r.Origin, Key: r.Key(), Mode: proxy.Mode(r.Mode),
-		Base: c.BaseURI(r), Hosts: r.Hosts}
+		Base: c.BaseURI(r), Hosts: r.Hosts,
+		Passthrough: r.Passthrough && r.Mode == ModeReverse, PassthroughMax: int64(r.PassthroughMax)}
 }
 
 // Key returns the key of r's head in the stores: its name. Every node of a

@@ -318,8 +318,15 @@ func (p *parser) repository(key string, r *Repository, retention Duration) {
 		if r.Base != "" {
 			p.errorf(key+".base", "applies to reverse mode: mirror repositories are served under server.mirror_base")
 		}
+		if r.Passthrough && p.lines.has(key+".passthrough") {
+			p.errorf(key+".passthrough", "applies to reverse mode: a mirror serves no other files of the origin's host")
+		}
+		r.Passthrough = false // the default is for reverse mode
 	default:
 		p.errorf(key+".mode", "want \"reverse\" or \"mirror\", got %q", r.Mode)
+	}
+	if r.PassthroughMax < 1 || r.PassthroughMax > 1<<30 {
+		p.errorf(key+".passthrough_max", "want a size from 1B to 1GiB, got %d bytes", r.PassthroughMax)
 	}
 	if len(r.Formats) == 0 {
 		p.errorf(key+".formats", "empty: serve \"xml\", \"bin\" or both")

@@ -72,6 +72,14 @@ type Repo struct {
 	// set when the follower's is), so that what the follower accepts
 	// pull-through accepts too.
 	Limits rrdpxml.Limits
+	// Passthrough, in reverse mode, serves the paths under Hosts that are
+	// not the repository's RRDP files (the TA certificate its TAL names,
+	// robots.txt, a landing page) from the origin's host, fetched with
+	// Client on demand and cached with HTTP semantics (passthrough.go);
+	// false answers 404 for them. Never for another host: no open proxy.
+	Passthrough bool
+	// PassthroughMax caps one file passed through (16 MiB).
+	PassthroughMax int64
 }
 
 // Config configures a Server. Every zero field takes the default in its

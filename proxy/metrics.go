@@ -58,6 +58,10 @@ type repoMetrics struct {
 	// catchups are requests served from a newer head than the node's
 	// (Config.Catchup: the fleet's shared tier, or a poll of the origin).
 	catchups atomic.Uint64
+	// passHits, passFetches and passErrors count the host's other files
+	// served from the pass-through cache, fetched (or revalidated) from
+	// the origin, and failed fetches.
+	passHits, passFetches, passErrors atomic.Uint64
 }
 
 func (m *repoMetrics) count(k fileKind, f fileFormat, status, n int) {
@@ -209,6 +213,9 @@ var (
 	descPullShared    = desc("rrdp_proxy_pull_shared_total", "Pull-through requests that waited for another request's fetch.", "repo")
 	descPullNotifs    = desc("rrdp_proxy_pull_notifications_total", "Origin notifications fetched to vouch for pull-through files.", "repo")
 	descPullErrors    = desc("rrdp_proxy_pull_errors_total", "Failed pull-through fetches.", "repo")
+	descPassHits      = desc("rrdp_proxy_passthrough_hits_total", "Requests for the host's other files (not RRDP: the TA certificate, robots.txt) answered from the pass-through cache.", "repo")
+	descPassFetches   = desc("rrdp_proxy_passthrough_fetches_total", "The host's other files fetched or revalidated from the origin.", "repo")
+	descPassErrors    = desc("rrdp_proxy_passthrough_errors_total", "Failed fetches of the host's other files (a copy in hand is served while it is not older than stale-if-error).", "repo")
 	descCatchups      = desc("rrdp_proxy_catchup_total", "Requests for a file of a newer serial than the node's, served from the fleet's shared tier or after polling the origin.", "repo")
 	descReady         = desc("rrdp_proxy_state_ready", "1 when the repository has a verified state to serve, else 0.", "repo")
 	descSerial        = desc("rrdp_proxy_state_serial", "Serial of the state served; absent before the first.", "repo")
@@ -236,7 +243,7 @@ type serverCollector struct{ s *Server }
 
 func (serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descOtherRequests, descBytes, descOtherBytes, descHits, descMisses,
-		descPullFetches, descPullShared, descPullNotifs, descPullErrors, descCatchups, descReady, descSerial, descStateTime, descInterval,
+		descPullFetches, descPullShared, descPullNotifs, descPullErrors, descCatchups, descPassHits, descPassFetches, descPassErrors, descReady, descSerial, descStateTime, descInterval,
 		descSyncs, descFollowErrors, descLastSuccess, descLastError, descRole, descHolder, descLeases, descRedisUp,
 		descCache, descPinned, descCached, descTier} {
 		ch <- d
@@ -288,6 +295,9 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descPullNotifs, r.m.pullNotifications.Load(), name)
 		counter(descPullErrors, r.m.pullErrors.Load(), name)
 		counter(descCatchups, r.m.catchups.Load(), name)
+		counter(descPassHits, r.m.passHits.Load(), name)
+		counter(descPassFetches, r.m.passFetches.Load(), name)
+		counter(descPassErrors, r.m.passErrors.Load(), name)
 
 		if h := s.cfg.Cache.Head(r.cfg.Key); h != nil {
 			gauge(descReady, 1, name)

@@ -115,7 +115,11 @@ type repo struct {
 	ahead     atomic.Pointer[index] // of the last head Catchup gave
 	mu        sync.Mutex            // serializes index builds
 	pull      *puller
-	m         repoMetrics
+	pass      passCache // the host's other files (Repo.Passthrough)
+	// originHost is the origin's scheme and host ("https://o"), where
+	// the host's other files are fetched from.
+	originHost string
+	m          repoMetrics
 	// live holds the fields SetRepos may change on a repository it
 	// keeps (Stats, Interval); cfg stays as first configured.
 	live atomic.Pointer[liveCfg]
@@ -165,7 +169,10 @@ func newRepo(r Repo, allowHTTP bool) (*repo, error) {
 		return nil, fmt.Errorf("repository %q: base %q must be an https URL ending in '/' (RFC 8182; http only with AllowHTTPBase): %w", r.Name, r.Base, ErrConfig)
 	}
 	dir := o.Path[:strings.LastIndexByte(o.Path, '/')+1]
-	rp := &repo{cfg: r, prefix: b.Path, originDir: o.Scheme + "://" + o.Host + dir}
+	rp := &repo{cfg: r, prefix: b.Path, originDir: o.Scheme + "://" + o.Host + dir, originHost: o.Scheme + "://" + o.Host}
+	if r.Passthrough && r.Mode != ModeReverse {
+		return nil, fmt.Errorf("repository %q: pass-through serves a reverse repository's host: %w", r.Name, ErrConfig)
+	}
 	rp.live.Store(&liveCfg{stats: r.Stats, interval: r.Interval})
 	if name := path.Base(o.Path); name != "notification.xml" && name != "notification.bin" && strings.HasSuffix(name, ".xml") {
 		rp.aliasXML = name
@@ -290,12 +297,13 @@ func gzipBytes(b []byte) []byte {
 // it.
 type table struct {
 	byHost map[string][]*repo // reverse mode, longest prefix first
+	pass   map[string]*repo   // reverse hosts whose other files pass through
 	mirror []*repo            // longest prefix first
 	repos  []*repo            // by Name
 }
 
 func newTable(repos []*repo) *table {
-	t := &table{byHost: map[string][]*repo{}}
+	t := &table{byHost: map[string][]*repo{}, pass: map[string]*repo{}}
 	for _, r := range repos {
 		if r.cfg.Mode == ModeMirror {
 			t.mirror = append(t.mirror, r)
@@ -303,6 +311,9 @@ func newTable(repos []*repo) *table {
 		}
 		for _, h := range r.hosts {
 			t.byHost[h] = append(t.byHost[h], r)
+			if p := t.pass[h]; r.cfg.Passthrough && (p == nil || r.cfg.Name < p.cfg.Name) {
+				t.pass[h] = r // one per host: the first by name
+			}
 		}
 	}
 	longest := func(a, b *repo) int { return len(b.prefix) - len(a.prefix) }
@@ -339,6 +350,22 @@ func (t *table) route(host, p []byte) (*repo, []byte) {
 		}
 	}
 	return match(t.mirror, p)
+}
+
+// passFor returns the reverse repository whose host's other files pass
+// through for host, or nil.
+func (t *table) passFor(host []byte) *repo {
+	if len(t.pass) == 0 {
+		return nil
+	}
+	h := strings.ToLower(string(host))
+	if r := t.pass[h]; r != nil {
+		return r
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		return t.pass[h[:i]]
+	}
+	return nil
 }
 
 func match(rs []*repo, p []byte) (*repo, []byte) {

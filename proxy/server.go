@@ -364,8 +364,13 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) string {
 	} else if s.serveOps(ctx, p) {
 		return ""
 	}
-	r, rel := s.tab.Load().route(ctx.Host(), p)
+	t := s.tab.Load()
+	r, rel := t.route(ctx.Host(), p)
 	if r == nil {
+		if r = t.passFor(ctx.Host()); r != nil {
+			s.servePass(ctx, r, p)
+			return r.cfg.Name
+		}
 		s.notFound(ctx)
 		return ""
 	}
@@ -440,6 +445,11 @@ func (s *Server) serveRepo(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
 			status = s.fail(ctx, err)
 		}
 		r.m.count(e.kind, e.format, status, n)
+		return
+	}
+	if r.cfg.Passthrough && !isRRDPName(rel) {
+		// Not an RRDP file: one of the host's other files.
+		s.servePass(ctx, r, append([]byte(r.prefix), rel...))
 		return
 	}
 	if len(rel) == 0 || pullClient(s, r) == nil {
@@ -523,6 +533,13 @@ func (s *Server) catchup(r *repo, rel []byte) *entry {
 		return nil
 	}
 	return r.aheadIndex(h).files[string(rel)]
+}
+
+// isRRDPName reports whether rel names an RRDP or .bin file (it ends in
+// .xml or .bin): such a path is served from the head or pulled through
+// against the origin's notification, never passed through unverified.
+func isRRDPName(rel []byte) bool {
+	return bytes.HasSuffix(rel, []byte(".xml")) || bytes.HasSuffix(rel, []byte(".bin"))
 }
 
 func isNotification(rel []byte) bool {

@@ -452,6 +452,9 @@ func (n *node) serverRepos(cfg *conf.Config, pulls pullClients) ([]proxy.Repo, e
 			Interval: r.PollInterval.Duration,
 			Client:   pulls[r.Name].client,
 			Limits:   pullLimits(cfg, r),
+
+			Passthrough:    r.Passthrough && r.Mode == conf.ModeReverse,
+			PassthroughMax: int64(r.PassthroughMax),
 		}
 		name, key := r.Name, r.Key()
 		if n.fleet == nil {

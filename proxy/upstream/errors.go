@@ -1,6 +1,9 @@
 package upstream
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // The causes a fetch fails with, wrapped in an *Error; test them with
 // errors.Is.
@@ -26,3 +29,12 @@ func (e *Error) Error() string { return e.Op + " " + e.URL + ": " + e.Err.Error(
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
+
+// StatusError is an answer with an unexpected HTTP status, the cause in an
+// *Error; errors.Is(err, ErrStatus) holds for it.
+type StatusError struct{ Code int }
+
+func (e *StatusError) Error() string { return fmt.Sprintf("%v %d", ErrStatus, e.Code) }
+
+// Is reports target == ErrStatus.
+func (e *StatusError) Is(target error) bool { return target == ErrStatus }

@@ -36,6 +36,9 @@ type Response struct {
 	// URL, also when Config.FetchFrom sent the request elsewhere.
 	URL                string
 	ETag, LastModified string
+	// ContentType and CacheControl are the origin's headers, for files
+	// passed through as they are.
+	ContentType, CacheControl string
 	// Body streams the body, decompressed and capped. Its errors are
 	// *Error values.
 	Body *Body
@@ -87,7 +90,8 @@ func (c *Client) Fetch(ctx context.Context, req Request) (*Response, error) {
 			abort(nil)
 			return nil, &Error{Op: "get", URL: cur, Err: err}
 		}
-		r := &Response{Status: resp.StatusCode, Proto: resp.Proto, URL: cur, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
+		r := &Response{Status: resp.StatusCode, Proto: resp.Proto, URL: cur, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"),
+			ContentType: resp.Header.Get("Content-Type"), CacheControl: resp.Header.Get("Cache-Control")}
 		status := resp.StatusCode
 		switch {
 		case status == http.StatusNotModified:
@@ -120,7 +124,7 @@ func (c *Client) Fetch(ctx context.Context, req Request) (*Response, error) {
 		default:
 			discard(resp)
 			abort(nil)
-			return nil, &Error{Op: "get", URL: cur, Err: fmt.Errorf("%w %d", ErrStatus, status)}
+			return nil, &Error{Op: "get", URL: cur, Err: &StatusError{Code: status}}
 		}
 	}
 }

@@ -189,6 +189,8 @@ type Follower struct {
 	stats  Stats
 	head   *Head
 	seeded bool // Start was read back (or failed to)
+	// hostWarned: warnHost ran (Sync's goroutine only).
+	hostWarned bool
 }
 
 // state is the last verified state.
@@ -403,6 +405,9 @@ func (f *Follower) sync(ctx context.Context) (bool, error) {
 		return false, f.fail(err)
 	}
 	transparent := f.transparent(format)
+	if transparent {
+		f.warnHost()
+	}
 	conditional := func(s *state) {
 		s.etag, s.lastMo = resp.ETag, resp.LastModified
 		if transparent {

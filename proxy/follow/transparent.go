@@ -47,10 +47,21 @@ func (f *Follower) checkTransparent() (string, error) {
 	if b.Path != dir {
 		return "", fmt.Errorf("follow: transparent: base %s serves the path %s, not %s, the directory of the origin's notification %s: the origin's files could not be served at their own paths", f.cfg.Base, b.Path, dir, f.cfg.URL)
 	}
+	return dir, nil
+}
+
+// warnHost logs, once, a transparent follower whose Base is on another
+// host than URL: relying parties follow the URIs of the origin's
+// notification to the origin itself. (The origin should be named by its
+// public URL, fetch_from saying where it really is.)
+func (f *Follower) warnHost() {
+	if f.hostWarned {
+		return
+	}
+	f.hostWarned = true
 	if o, err := upstream.Origin(f.cfg.Base); err != nil || o != f.origin {
 		f.log.Warn("transparent: the base is on another host than the origin's notification, whose URIs relying parties will follow to the origin", "base", f.cfg.Base)
 	}
-	return dir, nil
 }
 
 // rel returns the path under Base at which the origin's file uri is

@@ -179,10 +179,10 @@ func TestTransparent(t *testing.T) {
 func TestTransparentBadInput(t *testing.T) {
 	snapPath := func(r *testRepo) string { return strings.TrimPrefix(r.snap.URI, r.base) }
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func(e *env) (heal func())
-		want  error
-		count func(Stats) uint64
+		want   error
+		count  func(Stats) uint64
 	}{
 		{"snapshot 404", func(e *env) func() {
 			e.repo.advance()

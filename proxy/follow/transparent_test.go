@@ -179,10 +179,10 @@ func TestTransparent(t *testing.T) {
 func TestTransparentBadInput(t *testing.T) {
 	snapPath := func(r *testRepo) string { return strings.TrimPrefix(r.snap.URI, r.base) }
 	for _, tc := range []struct {
-		name   string
-		break_ func(e *env) (heal func())
-		want   error
-		count  func(Stats) uint64
+		name  string
+		spoil func(e *env) (heal func())
+		want  error
+		count func(Stats) uint64
 	}{
 		{"snapshot 404", func(e *env) func() {
 			e.repo.advance()
@@ -224,7 +224,7 @@ func TestTransparentBadInput(t *testing.T) {
 			f := e.transparent("", nil)
 			e.sync(f)
 			before := f.Head()
-			heal := tc.break_(e)
+			heal := tc.spoil(e)
 			_, err := f.Sync(context.Background())
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got error %v, want %v", err, tc.want)

@@ -413,6 +413,7 @@ func (n *node) followConfig(cfg *conf.Config, r *conf.Repository) (follow.Config
 	}
 	fc := cfg.Follow(r)
 	fc.Base = base
+	fc.Transparent = r.Mode == conf.ModeReverse // the origin's own XML (README, reverse mode)
 	fc.Client = client
 	fc.Seed = seedOf(r.Name)
 	fc.Logger = n.log.With("repo", r.Name)

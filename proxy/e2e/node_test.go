@@ -48,6 +48,12 @@ type nodeConfig struct {
 	public string
 	lns    []net.Listener
 	pki    *rp.PKI
+	// regenerate makes a node composed by startNode serve XML of its own
+	// (regenerated, as in mirror mode) instead of the origin's: serve
+	// follows reverse-mode repositories transparently, so that a node's
+	// notification.xml names the origin's URIs, which only works when the
+	// origin is named by the node's public URL (fetch_from).
+	regenerate bool
 }
 
 // starter starts a node; t.Cleanup stops it.
@@ -94,6 +100,8 @@ func startNode(t *testing.T, cfg nodeConfig) *node {
 	n.follower, err = follow.New(follow.Config{
 		URL: cfg.follow, Client: client, Store: c, Base: n.base,
 		Interval: pollInterval, MaxBackoff: time.Second, Seed: 1,
+		// Reverse mode, as serve sets it (ignored for a .bin origin).
+		Transparent: !cfg.regenerate,
 	})
 	if err != nil {
 		t.Fatal(err)

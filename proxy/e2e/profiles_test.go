@@ -80,10 +80,13 @@ func syncProfile(t *testing.T, src string) {
 		t.Fatal(err)
 	}
 	start := time.Now()
+	// syncBoth reads the core's notification.xml, which names the origin's
+	// internal URIs when the core is transparent: XML of its own (see
+	// nodeConfig.regenerate).
 	core := startNode(t, nodeConfig{
 		name: "core", follow: origin.URL() + "rrdp/notification.xml",
 		public: fmt.Sprintf("https://localhost:%d/", lns[0].Addr().(*net.TCPAddr).Port),
-		lns:    lns, pki: pki,
+		lns:    lns, pki: pki, regenerate: true,
 	})
 	core.waitState(n.SessionID, n.Serial, 50*time.Minute)
 	t.Logf("core: serial %d in %v; snapshot %s", n.Serial, time.Since(start).Round(time.Millisecond), snapshotSizes(core.follower.Head()))

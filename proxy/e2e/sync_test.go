@@ -216,10 +216,14 @@ func TestSyncFormats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The repository names the origin, not the core: a transparent
+			// core's notification.xml would send sync to the origin's
+			// files, so the core serves XML of its own, which this test
+			// compares with its .bin.
 			core := startNode(t, nodeConfig{
 				name: "core", follow: origin.URL() + "rrdp/notification.xml",
 				public: fmt.Sprintf("https://localhost:%d/", lns[0].Addr().(*net.TCPAddr).Port),
-				lns:    lns, pki: pki,
+				lns:    lns, pki: pki, regenerate: true,
 			})
 			out := t.TempDir()
 			in := repo.Info()

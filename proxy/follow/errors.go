@@ -8,6 +8,11 @@ var (
 	// ErrCrossOrigin: a snapshot or delta URI on another origin than the
 	// notification (RFC 9674).
 	ErrCrossOrigin = errors.New("file on another origin than the notification")
+	// ErrOutside: in transparent mode, a snapshot or delta URI that the
+	// proxy cannot serve at the origin's own path: outside the directory
+	// of the notification, with a query or fragment, or not in clean
+	// form.
+	ErrOutside = errors.New("file outside the notification's directory")
 	// ErrHash: a file whose SHA-256 differs from the notification's.
 	ErrHash = errors.New("hash mismatch")
 	// ErrMismatch: a file whose kind, session or serial is not the one

@@ -22,6 +22,8 @@
 //     different snapshot bytes for it, each valid.
 //   - From a .bin origin: XML regenerated under a session derived from the
 //     upstream's (irpki.DerivedSession).
+//   - Transparent (Config.Transparent, reverse mode, an XML origin): see
+//     below; nothing of the XML is regenerated.
 //
 // A desynchronisation (a known serial whose delta hash changed) or a serial
 // that goes backwards upstream resets the session downstream: the fresh
@@ -33,6 +35,54 @@
 //
 // With Config.Start a follower continues from a stored head: a restarted
 // node or another node of a fleet fetches only the deltas since.
+//
+// # Transparent
+//
+// In transparent mode (reverse mode in front of an XML publication
+// server) the proxy is a cache of the origin's own files, so that a
+// relying party may switch between the origin and the proxy at any
+// request and see the same bytes for every session and serial:
+//
+//   - The notification.xml published is the origin's body, byte for byte;
+//     the snapshot and every delta it names are the origin's bytes, served
+//     at the origin's own path (the URI's path under the directory of URL,
+//     which is the path of Base). A URI outside that directory, with a
+//     query, or not in clean form fails the sync (ErrOutside): the proxy
+//     could not route it.
+//   - A head is published only when every file the origin's notification
+//     names is held (DESIGN.md, invariant 1): after a delta sync the
+//     origin's snapshot of the new serial is fetched too (in parallel with
+//     the deltas, hash-checked), and the listed deltas the node does not
+//     hold are fetched, at most MaxDeltas; a file that cannot be fetched
+//     or fails its hash fails the sync, and the last good state stays.
+//     The fetched snapshot is checked against the state the deltas led to
+//     (the same objects, the same hashes); on a mismatch, counted in
+//     Stats.SnapshotMismatches and logged, the snapshot's state is taken:
+//     the origin's snapshot is authoritative.
+//   - A listed delta that is well formed and matches its hash but does not
+//     lead to the snapshot (or older than the serial where the .bin
+//     session began) is served as XML, since the origin serves it to
+//     relying parties too, but left out of notification.bin.
+//   - notification.bin and its files stay rrdp-proxy's own (irpki.FilePath
+//     names, deterministic encoding). The .bin snapshot is transcoded from
+//     the origin's XML snapshot, so it depends only on those bytes and on
+//     the .bin session, whichever path (snapshot or deltas) the node took:
+//     every node serves the same .bin bytes (issue 14, section 4).
+//   - Session resets and desynchronisation: the XML bytes are the
+//     origin's, so the proxy cannot open a session of its own for XML.
+//     After a desynchronisation or a serial going backwards it takes the
+//     origin's snapshot and serves the origin's notification as it is:
+//     what relying parties see is the origin's own session handling, the
+//     same as at the origin. The .bin format, which is rrdp-proxy's, still
+//     moves to a new session (Head.Resets), so that its bytes for a
+//     session and serial never change (invariant 2); ErrOrder applies to
+//     the .bin session only.
+//   - A notification whose serial did not change is not published again,
+//     even when its bytes changed (a publication server that rewrites its
+//     notification without a new serial).
+//
+// Files that leave the origin's notification stay servable for Retention,
+// as in the other modes. A .bin origin is never transparent.
 package follow
 
 import (
@@ -98,6 +148,12 @@ type Config struct {
 	// keeps a large snapshot's copy fast). The nodes of a fleet must use
 	// the same level and library version for their hashes to agree.
 	GzipLevel int
+	// Transparent serves an XML origin as it is, for reverse mode: the
+	// published notification.xml is the origin's body and the snapshot and
+	// deltas are the origin's bytes at the origin's own paths (see the
+	// package doc). The path of Base must then be the directory of URL.
+	// Ignored for a .bin origin.
+	Transparent bool
 	// Seed seeds the jitter.
 	Seed uint64
 	// OnChange, if set, is called after each new state is published, in
@@ -126,6 +182,7 @@ type Config struct {
 type Follower struct {
 	cfg    Config
 	origin string
+	dir    string // path of the directory of URL, ending in '/'
 	log    *slog.Logger
 	rnd    *rand.Rand
 
@@ -135,6 +192,8 @@ type Follower struct {
 	stats  Stats
 	head   *Head
 	seeded bool // Start was read back (or failed to)
+	// hostWarned: warnHost ran (Sync's goroutine only).
+	hostWarned bool
 }
 
 // state is the last verified state.
@@ -152,11 +211,17 @@ type state struct {
 	// held are the deltas we fetched and can serve, by serial.
 	held         map[uint64]heldDelta
 	etag, lastMo string
+	// transparent: the XML served is the origin's (Head.Transparent);
+	// notif is then the origin's notification body.
+	transparent bool
+	notif       []byte
 }
 
 type heldDelta struct {
 	upstream [32]byte // hash in the upstream notification
-	files    []File   // XML, .bin and their gzip copies
+	// files are XML, .bin and their gzip copies; in transparent mode a
+	// delta outside the .bin session's chain has no .bin.
+	files []File
 }
 
 // New returns a follower for cfg.
@@ -231,6 +296,9 @@ func New(cfg Config) (*Follower, error) {
 		log:    log.With("origin", cfg.URL),
 		rnd:    rand.New(rand.NewPCG(cfg.Seed, 0xf0110)),
 		head:   cfg.Start,
+	}
+	if f.dir, err = f.checkTransparent(); err != nil {
+		return nil, err
 	}
 	if h := cfg.Start; h != nil {
 		f.stats.Session, f.stats.Serial = h.Session, h.Serial
@@ -339,9 +407,19 @@ func (f *Follower) sync(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, f.fail(err)
 	}
-	conditional := func(s *state) { s.etag, s.lastMo = resp.ETag, resp.LastModified }
+	transparent := f.transparent(format)
+	if transparent {
+		f.warnHost()
+	}
+	conditional := func(s *state) {
+		s.etag, s.lastMo = resp.ETag, resp.LastModified
+		if transparent {
+			s.notif = body
+		}
+	}
 
 	reset := false
+	var snap *snapFetch // transparent: the snapshot, fetched beside the deltas
 	if cur != nil && cur.session == n.SessionID && cur.format == format {
 		desync := false
 		for _, d := range n.Deltas {
@@ -365,19 +443,30 @@ func (f *Follower) sync(ctx context.Context) (bool, error) {
 			f.mu.Unlock()
 			return false, nil
 		default:
-			ok, err := f.syncDeltas(ctx, cur, n, format, conditional)
+			if transparent {
+				// The origin's snapshot of the new serial is needed
+				// whether the deltas work or not.
+				snap = f.startSnapshot(ctx, n)
+				defer snap.wait()
+			}
+			ok, err := f.syncDeltas(ctx, cur, n, format, conditional, snap)
 			if ok {
 				return true, nil
 			}
 			if err != nil && ctx.Err() != nil {
 				return false, err
 			}
+			var nf *noFallback
+			if errors.As(err, &nf) {
+				// The snapshot path needs the same file.
+				return false, f.fail(nf.err)
+			}
 			f.classify(err)
 			f.count(func(s *Stats) { s.DeltaFailures++ })
 			f.log.Warn("deltas not usable; taking the snapshot", "err", err, "from", cur.serial, "to", n.Serial)
 		}
 	}
-	if err := f.syncSnapshot(ctx, n, format, reset, conditional); err != nil {
+	if err := f.syncSnapshot(ctx, n, format, reset, conditional, snap); err != nil {
 		return false, f.fail(err)
 	}
 	return true, nil
@@ -406,10 +495,23 @@ func (f *Follower) parseNotification(b []byte) (*rrdpxml.Notification, irpki.For
 	for _, d := range n.Deltas {
 		uris = append(uris, d.URI)
 	}
+	seen := make(map[string]bool, len(uris))
 	for _, u := range uris {
 		if o, err := upstream.Origin(u); err != nil || o != f.origin {
 			return nil, 0, fmt.Errorf("notification %s names %s: %w", f.cfg.URL, u, ErrCrossOrigin)
 		}
+		if !f.transparent(format) {
+			continue
+		}
+		// Served at the origin's path: each must have one.
+		p, err := f.rel(u)
+		if err != nil {
+			return nil, 0, fmt.Errorf("notification %s: %w", f.cfg.URL, err)
+		}
+		if seen[p] {
+			return nil, 0, fmt.Errorf("notification %s names %s twice: %w", f.cfg.URL, u, ErrMismatch)
+		}
+		seen[p] = true
 	}
 	return n, format, nil
 }

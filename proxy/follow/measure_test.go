@@ -32,8 +32,9 @@ import (
 // from a sync's start to the new head published for the snapshot path and
 // for the delta path (after `gen --advance 1` on the copy), the peak RSS of
 // the process while following, and a baseline: fetching the same snapshot
-// and decoding it with encoding/xml. It is a measurement, not a test: it
-// asserts only that the syncs succeed. Run:
+// and decoding it with encoding/xml; each path regenerating and
+// transparent (Config.Transparent), in the same run. It is a measurement,
+// not a test: it asserts only that the syncs succeed. Run:
 //
 //	RRDP_FOLLOW_MEASURE=/work/data/large go test ./proxy/follow -run TestMeasure -v
 //
@@ -97,8 +98,8 @@ func TestMeasure(t *testing.T) {
 	objects, size := decodeStdlib(t, c, snapURL)
 	report(fmt.Sprintf("baseline: fetch + encoding/xml (%d objects, %d MB)", objects, size>>20), time.Since(start))
 
-	newFollower := func() *Follower {
-		f, err := New(Config{URL: url, Client: c, Store: countStore{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	newFollower := func(transparent bool) *Follower {
+		f, err := New(Config{URL: url, Client: c, Store: countStore{}, Transparent: transparent, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,9 +116,13 @@ func TestMeasure(t *testing.T) {
 	}
 
 	resetPeakRSS(t)
-	f := newFollower()
+	f := newFollower(false)
 	d := sync(f)
 	report(fmt.Sprintf("snapshot path: serial %d to head", f.Head().Serial), d)
+	resetPeakRSS(t)
+	ft := newFollower(true)
+	d = sync(ft)
+	report(fmt.Sprintf("transparent, snapshot path: serial %d to head", ft.Head().Serial), d)
 
 	runtimeGC()
 	// Gzip copies of the snapshot alone, at a few levels.
@@ -143,18 +148,37 @@ func TestMeasure(t *testing.T) {
 	start = time.Now()
 	advance()
 	t.Logf("the origin's advance took %.1fs", time.Since(start).Seconds())
-	resetPeakRSS(t)
-	d = sync(f)
-	report(fmt.Sprintf("delta path: serial %d to head (%d deltas)", f.Head().Serial, f.Stats().Deltas), d)
-	if s := f.Stats(); s.Snapshots != 1 || s.Deltas != 1 {
-		t.Errorf("got %d snapshots and %d deltas, want 1 and 1", s.Snapshots, s.Deltas)
+	// Both followers take the new serial, the regenerating one first and
+	// the transparent one (deltas, then the origin's snapshot) second;
+	// RRDP_FOLLOW_MEASURE_SWAP=1 swaps the order.
+	type run struct {
+		name string
+		f    *Follower
 	}
+	runs := []run{{"delta path", f}, {"transparent, delta path + the origin's snapshot", ft}}
+	if os.Getenv("RRDP_FOLLOW_MEASURE_SWAP") != "" {
+		runs[0], runs[1] = runs[1], runs[0]
+	}
+	for _, r := range runs {
+		resetPeakRSS(t)
+		d = sync(r.f)
+		report(fmt.Sprintf("%s: serial %d to head (%d deltas)", r.name, r.f.Head().Serial, r.f.Stats().Deltas), d)
+		if s := r.f.Stats(); s.Snapshots != 1 || s.Deltas != 1 || s.SnapshotMismatches != 0 {
+			t.Errorf("%s: got %d snapshots, %d deltas, %d snapshot mismatches; want 1, 1, 0", r.name, s.Snapshots, s.Deltas, s.SnapshotMismatches)
+		}
+	}
+	f, ft = nil, nil
 
 	// A fresh follower at the new serial: the snapshot and the listed delta.
 	resetPeakRSS(t)
-	g := newFollower()
+	g := newFollower(false)
 	d = sync(g)
 	report(fmt.Sprintf("snapshot path + listed deltas: serial %d to head", g.Head().Serial), d)
+	g = nil
+	resetPeakRSS(t)
+	g = newFollower(true)
+	d = sync(g)
+	report(fmt.Sprintf("transparent, snapshot path + listed deltas: serial %d to head", g.Head().Serial), d)
 }
 
 // decodeStdlib fetches a snapshot and decodes it with encoding/xml,

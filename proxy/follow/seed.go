@@ -32,8 +32,13 @@ func (f *Follower) rebuild(ctx context.Context, h *Head) (*state, error) {
 	if h.Repo != "" && h.Repo != f.cfg.URL {
 		return nil, fmt.Errorf("head of %s, not of %s", h.Repo, f.cfg.URL)
 	}
+	if t := f.transparent(h.Origin); h.Transparent != t {
+		// Its XML is at other paths, in other bytes: the first sync
+		// takes the snapshot and publishes the mode configured.
+		return nil, fmt.Errorf("head of %s serial %d: transparent %v, configured %v", h.Repo, h.Serial, h.Transparent, t)
+	}
 	xs, bs := h.Sessions()
-	st := &state{session: h.Session, serial: h.Serial, format: h.Origin, resets: h.Resets, held: map[uint64]heldDelta{}}
+	st := &state{session: h.Session, serial: h.Serial, format: h.Origin, resets: h.Resets, held: map[uint64]heldDelta{}, transparent: f.transparent(h.Origin)}
 	var snap *File
 	for i, fl := range h.Files {
 		if !fl.Expires.IsZero() {
@@ -87,7 +92,9 @@ func (f *Follower) rebuild(ctx context.Context, h *Head) (*state, error) {
 				d.upstream = p.Sum
 			}
 		}
-		if x == nil || p == nil || d.upstream == ([32]byte{}) {
+		// A transparent head holds deltas outside the .bin chain as XML
+		// only.
+		if x == nil || p == nil && !h.Transparent || d.upstream == ([32]byte{}) {
 			delete(st.held, s) // no longer listed; retained as a file
 			continue
 		}

@@ -21,6 +21,10 @@ type Stats struct {
 	Errors        uint64 // syncs that failed; the last good state stays
 	Resets        uint64 // downstream session resets (after Desyncs, Backwards)
 	StartFailures uint64 // a Start head whose blobs could not be read back
+	// SnapshotMismatches counts, in transparent mode, origin snapshots
+	// that differ from the state their deltas led to (the snapshot's
+	// state was taken).
+	SnapshotMismatches uint64
 
 	// Failures by kind: every failed fetch or verification, whether the
 	// sync then failed or fell back to the snapshot.
@@ -32,7 +36,7 @@ type Stats struct {
 	Redirects      uint64 // a redirect refused (another origin, loops)
 	HashMismatches uint64 // a file whose hash differs from the notification's
 	Invalid        uint64 // broken XML or .bin, a wrong session or serial, a gap, a bad replace
-	CrossOrigin    uint64 // a file named on another origin (RFC 9674)
+	CrossOrigin    uint64 // a file named on another origin (RFC 9674), or outside its directory (transparent)
 	StoreFailures  uint64 // the store refused a blob or a head
 
 	Session     string // the upstream's
@@ -74,7 +78,7 @@ func (f *Follower) classify(err error) {
 			s.Truncated++
 		case errors.Is(err, ErrHash):
 			s.HashMismatches++
-		case errors.Is(err, ErrCrossOrigin):
+		case errors.Is(err, ErrCrossOrigin), errors.Is(err, ErrOutside):
 			s.CrossOrigin++
 		case errors.As(err, &ue) && ue.Op == "get":
 			s.Unreachable++

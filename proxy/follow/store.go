@@ -38,6 +38,10 @@ type Head struct {
 	Resets uint64
 	// Origin is the format of the upstream.
 	Origin irpki.Format
+	// Transparent marks a head of an XML origin in transparent mode
+	// (Config.Transparent): NotificationXML is the origin's body and the
+	// XML Files are the origin's bytes at the origin's paths.
+	Transparent bool `json:",omitempty"`
 	// Time is when the state was published.
 	Time time.Time
 	// NotificationXML and NotificationBin are the notifications the proxy
@@ -51,7 +55,9 @@ type Head struct {
 
 // File is one snapshot or delta file a head makes servable.
 type File struct {
-	// Path is relative to the base URI of the repository (irpki.FilePath).
+	// Path is relative to the base URI of the repository: irpki.FilePath,
+	// or for the XML files of a transparent head the origin's path under
+	// the directory of its notification.
 	Path   string
 	Sum    [32]byte // SHA-256 of the bytes, the key of the blob
 	Size   int64

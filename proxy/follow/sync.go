@@ -30,7 +30,7 @@ func newBlobSum(b []byte, sum [32]byte, f irpki.Format, kind rrdpxml.Kind, sessi
 
 // sessions returns the served sessions of st: XML and .bin.
 func (st *state) sessions() (xml, bin string) {
-	return servedSessions(st.session, st.format, st.resets)
+	return servedSessions(st.session, st.format, st.resets, st.transparent)
 }
 
 // pair returns a fetched file of upstream session u in both formats under
@@ -66,8 +66,13 @@ func files(bs []blob) []File {
 // for a new served session (a desynchronisation or a serial that went
 // backwards); a new one is also taken whenever the served session would
 // otherwise not move forward.
-func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, format irpki.Format, reset bool, conditional func(*state)) error {
-	b, err := f.fetchFile(ctx, rrdpxml.KindSnapshot, n.Snapshot.URI, n.Snapshot.Hash)
+// In transparent mode pre, if set, is the snapshot's fetch already under
+// way.
+func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, format irpki.Format, reset bool, conditional func(*state), pre *snapFetch) error {
+	b, err := pre.wait()
+	if pre == nil {
+		b, err = f.fetchFile(ctx, rrdpxml.KindSnapshot, n.Snapshot.URI, n.Snapshot.Hash)
+	}
 	if err != nil {
 		return err
 	}
@@ -78,27 +83,37 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 	f.mu.Lock()
 	prev := f.head
 	f.mu.Unlock()
-	st := &state{session: n.SessionID, serial: n.Serial, format: format, objects: objs, held: map[uint64]heldDelta{}}
+	st := &state{session: n.SessionID, serial: n.Serial, format: format, objects: objs, held: map[uint64]heldDelta{}, transparent: f.transparent(format)}
 	if prev != nil && prev.Session == n.SessionID && prev.Origin == format {
 		st.resets = prev.Resets
 		if reset {
 			st.resets++
 		}
 	}
-	for checkOrder(prev, &Head{Session: n.SessionID, Serial: n.Serial, Origin: format, Resets: st.resets}) != nil {
+	for checkOrder(prev, &Head{Session: n.SessionID, Serial: n.Serial, Origin: format, Resets: st.resets, Transparent: st.transparent}) != nil {
 		st.resets++
 	}
 	xs, bs := st.sessions()
-	snap, err := f.pair(b, n.Snapshot.Hash, format, rrdpxml.KindSnapshot, n.SessionID, xs, bs, n.Serial)
-	if err != nil {
-		return err
-	}
-	var deltas []blob
-	if st.resets == 0 {
-		// RPs may be at older serials of this session: serve them the
-		// deltas the origin lists. A new served session has no such RPs.
-		if deltas, err = f.listedDeltas(ctx, st, n); err != nil {
+	var snap, deltas []blob
+	switch {
+	case st.transparent:
+		if snap, err = f.originFiles(b, n.Snapshot.Hash, n.Snapshot.URI, rrdpxml.KindSnapshot, bs, n.Serial, true); err != nil {
 			return err
+		}
+		// The origin's notification, served as it is, names them all.
+		if deltas, err = f.listedOrigin(ctx, st, n); err != nil {
+			return err
+		}
+	default:
+		if snap, err = f.pair(b, n.Snapshot.Hash, format, rrdpxml.KindSnapshot, n.SessionID, xs, bs, n.Serial); err != nil {
+			return err
+		}
+		if st.resets == 0 {
+			// RPs may be at older serials of this session: serve them the
+			// deltas the origin lists. A new served session has no such RPs.
+			if deltas, err = f.listedDeltas(ctx, st, n); err != nil {
+				return err
+			}
 		}
 	}
 	conditional(st)
@@ -117,8 +132,11 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 
 // syncDeltas fetches the deltas from cur.serial to n.Serial, checks them
 // and applies them. It reports false with the reason when the snapshot
-// must be taken instead; cur is untouched then.
-func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notification, format irpki.Format, conditional func(*state)) (bool, error) {
+// must be taken instead; cur is untouched then. In transparent mode snap
+// is the fetch of the origin's snapshot of n.Serial, under way, and an
+// error the snapshot path cannot mend is a *noFallback.
+func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notification, format irpki.Format, conditional func(*state), snap *snapFetch) (bool, error) {
+	transparent := f.transparent(format)
 	listed := make(map[uint64]rrdpxml.DeltaRef, len(n.Deltas))
 	for _, d := range n.Deltas {
 		listed[d.Serial] = d
@@ -144,7 +162,7 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 	var blobs []blob
 	held := make(map[uint64]heldDelta)
 	for s, h := range cur.held {
-		if d, ok := listed[s]; ok && d.Hash == h.upstream {
+		if d, ok := listed[s]; ok && d.Hash == h.upstream && (!transparent || f.servesAt(h, d)) {
 			held[s] = h
 		}
 	}
@@ -152,12 +170,21 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 		if err := ov.applyDelta(bodies[i], format, n.SessionID, d.Serial, f.cfg.Limits); err != nil {
 			return false, fmt.Errorf("delta %s: %w", d.URI, err)
 		}
-		pair, err := f.pair(bodies[i], d.Hash, format, rrdpxml.KindDelta, n.SessionID, xs, bs, d.Serial)
+		var pair []blob
+		if transparent {
+			pair, err = f.originFiles(bodies[i], d.Hash, d.URI, rrdpxml.KindDelta, bs, d.Serial, true)
+		} else {
+			pair, err = f.pair(bodies[i], d.Hash, format, rrdpxml.KindDelta, n.SessionID, xs, bs, d.Serial)
+		}
 		if err != nil {
 			return false, err
 		}
 		blobs = append(blobs, pair...)
 		held[d.Serial] = heldDelta{upstream: d.Hash, files: files(pair)}
+	}
+	st := &state{session: cur.session, serial: n.Serial, format: format, objects: cur.objects, resets: cur.resets, held: held, transparent: transparent}
+	if transparent {
+		return f.publishOrigin(ctx, cur, st, n, blobs, ov, snap, conditional)
 	}
 
 	// The snapshot at the new serial, regenerated from the objects.
@@ -185,15 +212,14 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 	if err != nil {
 		return false, err
 	}
-	snap, err := f.withGzip(newBlob(x, irpki.FormatXML, rrdpxml.KindSnapshot, xs, n.Serial),
+	regen, err := f.withGzip(newBlob(x, irpki.FormatXML, rrdpxml.KindSnapshot, xs, n.Serial),
 		newBlob(p, irpki.FormatBin, rrdpxml.KindSnapshot, bs, n.Serial))
 	if err != nil {
 		return false, err
 	}
 
-	st := &state{session: cur.session, serial: n.Serial, format: format, objects: cur.objects, resets: cur.resets, held: held}
 	conditional(st)
-	if err := f.publish(ctx, st, n, snap, blobs, ov.commit); err != nil {
+	if err := f.publish(ctx, st, n, regen, blobs, ov.commit); err != nil {
 		// A store failure is not the deltas' fault, but the overlay is
 		// dropped all the same: the next sync starts again from cur.
 		return false, err
@@ -252,7 +278,7 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 	f.mu.Lock()
 	prev := f.head
 	f.mu.Unlock()
-	h := &Head{Repo: f.cfg.URL, Session: n.SessionID, Serial: n.Serial, Resets: st.resets, Origin: st.format, Time: now}
+	h := &Head{Repo: f.cfg.URL, Session: n.SessionID, Serial: n.Serial, Resets: st.resets, Origin: st.format, Time: now, Transparent: st.transparent}
 	if err := checkOrder(prev, h); err != nil {
 		return err
 	}
@@ -289,11 +315,25 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 	for _, fl := range fls {
 		sums(fl)
 	}
-	nx := *n
-	nx.SessionID = xs
-	var xbuf bytes.Buffer
-	if err := rrdpxml.EncodeNotificationLimits(&xbuf, irpki.MapNotification(&nx, f.cfg.Base, irpki.FormatXML, xsums), f.cfg.Limits); err != nil {
-		return fmt.Errorf("encode notification.xml: %w", err)
+	var nxml []byte
+	if st.transparent {
+		// The origin's notification, as it is, once every file it names
+		// is held.
+		if st.notif == nil {
+			return fmt.Errorf("publish serial %d: no origin notification: %w", n.Serial, errNotHeld)
+		}
+		if err := f.holdsAll(n, fls); err != nil {
+			return err
+		}
+		nxml = st.notif
+	} else {
+		nx := *n
+		nx.SessionID = xs
+		var xbuf bytes.Buffer
+		if err := rrdpxml.EncodeNotificationLimits(&xbuf, irpki.MapNotification(&nx, f.cfg.Base, irpki.FormatXML, xsums), f.cfg.Limits); err != nil {
+			return fmt.Errorf("encode notification.xml: %w", err)
+		}
+		nxml = xbuf.Bytes()
 	}
 	nb := *n
 	nb.SessionID = bs
@@ -330,7 +370,7 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 			}
 		}
 	}
-	h.NotificationXML, h.NotificationBin, h.Files = xbuf.Bytes(), nbin, fls
+	h.NotificationXML, h.NotificationBin, h.Files = nxml, nbin, fls
 	if err := f.cfg.Store.PutHead(ctx, f.cfg.Repo, h); err != nil {
 		return fmt.Errorf("store head: %w: %w", errStore, err)
 	}

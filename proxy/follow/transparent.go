@@ -1,0 +1,415 @@
+package follow
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/irpki/rrdp-proxy/proxy/upstream"
+	"github.com/irpki/rrdp-proxy/transcode/irpki"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+)
+
+// transparent reports whether the follower serves an origin of format f
+// as it is (Config.Transparent).
+func (f *Follower) transparent(format irpki.Format) bool {
+	return f.cfg.Transparent && format == irpki.FormatXML
+}
+
+// checkTransparent returns the path of the directory of URL, ending in
+// '/'. In transparent mode the files are served at their paths under
+// Base, so Base's path must be that directory; a Base on another host
+// than URL is allowed but logged: relying parties then fetch the files
+// where the origin's notification names them.
+func (f *Follower) checkTransparent() (string, error) {
+	u, err := url.Parse(f.cfg.URL)
+	if err != nil {
+		return "", fmt.Errorf("follow: notification URL %q: %w", f.cfg.URL, err)
+	}
+	dir := u.Path[:strings.LastIndexByte(u.Path, '/')+1]
+	if dir == "" {
+		dir = "/"
+	}
+	if !f.cfg.Transparent {
+		return dir, nil
+	}
+	b, err := url.Parse(f.cfg.Base)
+	if err != nil {
+		return "", fmt.Errorf("follow: base %q: %w", f.cfg.Base, err)
+	}
+	if b.Path != dir {
+		return "", fmt.Errorf("follow: transparent: base %s serves the path %s, not %s, the directory of the origin's notification %s: the origin's files could not be served at their own paths", f.cfg.Base, b.Path, dir, f.cfg.URL)
+	}
+	return dir, nil
+}
+
+// warnHost logs, once, a transparent follower whose Base is on another
+// host than URL: relying parties follow the URIs of the origin's
+// notification to the origin itself. (The origin should be named by its
+// public URL, fetch_from saying where it really is.)
+func (f *Follower) warnHost() {
+	if f.hostWarned {
+		return
+	}
+	f.hostWarned = true
+	if o, err := upstream.Origin(f.cfg.Base); err != nil || o != f.origin {
+		f.log.Warn("transparent: the base is on another host than the origin's notification, whose URIs relying parties will follow to the origin", "base", f.cfg.Base)
+	}
+}
+
+// rel returns the path under Base at which the origin's file uri is
+// served in transparent mode: its path under the directory of URL.
+func (f *Follower) rel(uri string) (string, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w: %w", uri, ErrOutside, err)
+	}
+	p, under := strings.CutPrefix(u.Path, f.dir)
+	switch {
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+	case !under || p == "" || strings.HasSuffix(p, "/"):
+	case path.Clean("/"+p) != "/"+p: // a server normalises such paths
+	case p == "notification.xml" || p == "notification.bin" || p == path.Base(f.cfg.URL):
+	default:
+		return p, nil
+	}
+	return "", fmt.Errorf("%s is not a file under %s, the notification's directory, in clean form: reverse mode serves the origin's files at their own paths and cannot route it: %w", uri, f.dir, ErrOutside)
+}
+
+// noFallback marks a delta-path failure that taking the snapshot cannot
+// mend, since the snapshot path needs the same file (transparent mode:
+// the origin's snapshot, a listed delta).
+type noFallback struct{ err error }
+
+func (e *noFallback) Error() string { return e.err.Error() }
+func (e *noFallback) Unwrap() error { return e.err }
+
+// snapFetch is a fetch of the origin's snapshot, under way beside the
+// deltas.
+type snapFetch struct {
+	done chan struct{}
+	b    []byte
+	err  error
+}
+
+// startSnapshot starts fetching the snapshot n names; wait ends it.
+func (f *Follower) startSnapshot(ctx context.Context, n *rrdpxml.Notification) *snapFetch {
+	s := &snapFetch{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.b, s.err = f.fetchFile(ctx, rrdpxml.KindSnapshot, n.Snapshot.URI, n.Snapshot.Hash)
+	}()
+	return s
+}
+
+// wait returns the fetched snapshot, hash-checked; a nil s gives nothing.
+func (s *snapFetch) wait() ([]byte, error) {
+	if s == nil {
+		return nil, nil
+	}
+	<-s.done
+	return s.b, s.err
+}
+
+// originFiles returns the files of the origin's XML snapshot or delta b,
+// whose SHA-256 up the fetch checked: the origin's bytes at its own path
+// and, with bin, the .bin transcoded from them under session bs, then
+// their gzip copies (XML, .bin, XML gzip, .bin gzip).
+func (f *Follower) originFiles(b []byte, up [32]byte, uri string, kind rrdpxml.Kind, bs string, serial uint64, bin bool) ([]blob, error) {
+	p, err := f.rel(uri)
+	if err != nil {
+		return nil, err
+	}
+	x := blob{File{Path: p, Sum: up, Size: int64(len(b)), Format: irpki.FormatXML, Kind: kind, Serial: serial, Upstream: up}, b}
+	if !bin {
+		return f.withGzip(x)
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(b) * 4 / 5) // .bin drops base64 and most markup
+	if _, err := irpki.XMLToBin(&buf, bytes.NewReader(b), irpki.Options{Limits: f.cfg.Limits, Session: bs}); err != nil {
+		return nil, fmt.Errorf("%s %d: transcode to .bin: %w", kind, serial, err)
+	}
+	pb := newBlob(buf.Bytes(), irpki.FormatBin, kind, bs, serial)
+	pb.Upstream = up
+	return f.withGzip(x, pb)
+}
+
+// servesAt reports whether held delta h holds the origin's file d at its
+// own path (a delta held by a non-transparent head does not).
+func (f *Follower) servesAt(h heldDelta, d rrdpxml.DeltaRef) bool {
+	p, err := f.rel(d.URI)
+	if err != nil {
+		return false
+	}
+	for _, fl := range h.files {
+		if fl.Format == irpki.FormatXML && !fl.Gzip && fl.Path == p && fl.Sum == d.Hash {
+			return true
+		}
+	}
+	return false
+}
+
+// publishOrigin ends a transparent delta sync whose deltas (blobs, the
+// applied ones in st.held, their changes in ov) checked out: it fetches
+// the listed deltas the node lacks, takes the origin's snapshot of the
+// new serial (fetched in snap) and checks it against the state the
+// deltas led to, then publishes. When the snapshot differs, its state is
+// taken and the .bin moves to a new session, since its deltas would not
+// lead to its snapshot.
+func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml.Notification, blobs []blob, ov *overlay, snap *snapFetch, conditional func(*state)) (bool, error) {
+	if snap == nil {
+		snap = f.startSnapshot(ctx, n)
+	}
+	_, bs := st.sessions()
+	more, err := f.missingDeltas(ctx, n, bs, st.held)
+	if err != nil {
+		snap.wait()
+		return false, &noFallback{err}
+	}
+	blobs = append(blobs, more...)
+	b, err := snap.wait()
+	if err != nil {
+		return false, &noFallback{err}
+	}
+	files, objects, err := f.originSnapshot(b, n, bs, ov)
+	if err != nil {
+		return false, &noFallback{err}
+	}
+	commit := ov.commit
+	if objects != nil {
+		st.objects, commit = objects, nil
+		st.resets++
+		_, bs = st.sessions()
+		if files, err = f.originFiles(b, n.Snapshot.Hash, n.Snapshot.URI, rrdpxml.KindSnapshot, bs, n.Serial, true); err != nil {
+			return false, &noFallback{err}
+		}
+		blobs = slices.DeleteFunc(blobs, func(b blob) bool { return b.Format == irpki.FormatBin })
+		for s, h := range st.held {
+			h.files = slices.DeleteFunc(slices.Clone(h.files), func(fl File) bool { return fl.Format == irpki.FormatBin })
+			st.held[s] = h
+		}
+	}
+	conditional(st)
+	if err := f.publish(ctx, st, n, files, blobs, commit); err != nil {
+		return false, err
+	}
+	if objects != nil {
+		f.count(func(s *Stats) { s.Resets++ })
+	}
+	f.count(func(s *Stats) { s.Deltas += n.Serial - cur.serial })
+	f.log.Info("applied deltas and took the origin's snapshot", "session", n.SessionID, "from", cur.serial, "to", n.Serial, "changes", len(ov.changes), "listed", len(more)/2)
+	return true, nil
+}
+
+// originSnapshot makes the snapshot files of a delta sync from the
+// origin's snapshot b of n.Serial, and checks b against the state the
+// deltas led to (ov over the current objects): on a difference it counts
+// and logs it and returns the snapshot's objects, the origin's snapshot
+// being authoritative; otherwise objects is nil and the overlay stands.
+// The check runs beside the transcoding and gzip.
+func (f *Follower) originSnapshot(b []byte, n *rrdpxml.Notification, bs string, ov *overlay) (snap []blob, objects map[string]object, err error) {
+	type check struct {
+		diff    int
+		samples []string
+		err     error
+	}
+	done := make(chan check, 1)
+	go func() {
+		var c check
+		c.diff, c.samples, c.err = compareSnapshot(b, n.SessionID, n.Serial, ov, f.cfg.Limits)
+		done <- c
+	}()
+	snap, err = f.originFiles(b, n.Snapshot.Hash, n.Snapshot.URI, rrdpxml.KindSnapshot, bs, n.Serial, true)
+	c := <-done
+	if c.err != nil {
+		return nil, nil, fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, c.err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.diff == 0 {
+		return snap, nil, nil
+	}
+	f.count(func(s *Stats) { s.SnapshotMismatches++ })
+	f.log.Warn("the origin's snapshot differs from the state its deltas led to; taking the snapshot's", "serial", n.Serial, "objects", c.diff, "first", c.samples)
+	if objects, err = readSnapshot(b, irpki.FormatXML, n.SessionID, n.Serial, f.cfg.Limits); err != nil {
+		return nil, nil, fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, err)
+	}
+	return snap, objects, nil
+}
+
+// compareSnapshot decodes the XML snapshot b of session and serial and
+// returns how many objects differ from ov's view (missing from one side,
+// or with another hash), with the first few URIs.
+func compareSnapshot(b []byte, session string, serial uint64, ov *overlay, lim rrdpxml.Limits) (int, []string, error) {
+	seen := make(map[string]struct{}, len(ov.base)+len(ov.changes))
+	diff := 0
+	var samples []string
+	differ := func(uri string) {
+		diff++
+		if len(samples) < 5 {
+			samples = append(samples, uri)
+		}
+	}
+	err := walk(b, irpki.FormatXML, rrdpxml.KindSnapshot, session, serial, lim, func(e *element) error {
+		if e.Withdraw || e.HasHash {
+			return fmt.Errorf("%w: snapshot element %s with withdraw or hash", ErrMismatch, e.URI)
+		}
+		if _, dup := seen[e.URI]; dup {
+			return fmt.Errorf("snapshot: %s published twice: %w", e.URI, ErrMismatch)
+		}
+		seen[e.URI] = struct{}{}
+		if o, ok := ov.get(e.URI); !ok || o.hash != sha256.Sum256(e.Content) {
+			differ(e.URI)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	for u := range ov.base {
+		if _, ch := ov.changes[u]; ch {
+			continue
+		}
+		if _, ok := seen[u]; !ok {
+			differ(u)
+		}
+	}
+	for u, c := range ov.changes {
+		if _, ok := seen[u]; c != nil && !ok {
+			differ(u)
+		}
+	}
+	slices.Sort(samples)
+	return diff, samples, nil
+}
+
+// originDeltas makes the files of the origin's deltas refs (bodies
+// fetched and hash-checked) and records them in held: with .bin where
+// inBin says so (a delta checked against the state, in the .bin
+// session's chain), XML only otherwise, after a check that the delta is
+// well formed and of the session and serial listed.
+func (f *Follower) originDeltas(refs []rrdpxml.DeltaRef, bodies [][]byte, inBin []bool, session, bs string, held map[uint64]heldDelta) ([]blob, error) {
+	var blobs []blob
+	for i, d := range refs {
+		if !inBin[i] {
+			err := walk(bodies[i], irpki.FormatXML, rrdpxml.KindDelta, session, d.Serial, f.cfg.Limits, func(*element) error { return nil })
+			if err != nil {
+				return nil, fmt.Errorf("delta %s: %w", d.URI, err)
+			}
+		}
+		fs, err := f.originFiles(bodies[i], d.Hash, d.URI, rrdpxml.KindDelta, bs, d.Serial, inBin[i])
+		if err != nil {
+			return nil, err
+		}
+		blobs = append(blobs, fs...)
+		held[d.Serial] = heldDelta{upstream: d.Hash, files: files(fs)}
+	}
+	return blobs, nil
+}
+
+// listedOrigin is listedDeltas in transparent mode: every delta the
+// origin lists is fetched, since the origin's notification is served as
+// it is; a failed fetch fails the sync. The contiguous run ending at the
+// snapshot's serial that checks out against the snapshot (as in
+// listedDeltas) is served as .bin too, while the .bin session is the
+// upstream's.
+func (f *Follower) listedOrigin(ctx context.Context, st *state, n *rrdpxml.Notification) ([]blob, error) {
+	if len(n.Deltas) > f.cfg.MaxDeltas {
+		return nil, fmt.Errorf("notification %s lists %d deltas, more than the %d a sync fetches (max deltas): transparent mode serves the origin's notification only with every file it names", f.cfg.URL, len(n.Deltas), f.cfg.MaxDeltas)
+	}
+	refs := slices.Clone(n.Deltas)
+	slices.SortFunc(refs, func(a, b rrdpxml.DeltaRef) int { return cmp.Compare(a.Serial, b.Serial) })
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	bodies, err := f.fetchDeltas(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	inBin := make([]bool, len(refs))
+	if st.resets == 0 {
+		hashes := make(map[string][32]byte, len(st.objects))
+		for u, o := range st.objects {
+			hashes[u] = o.hash
+		}
+		want := n.Serial
+		for i := len(refs) - 1; i >= 0 && refs[i].Serial == want; i-- {
+			if err := unapply(bodies[i], st, refs[i].Serial, hashes, f.cfg.Limits); err != nil {
+				f.classify(err)
+				f.log.Warn("a listed delta does not lead to the snapshot; serving it as the origin's XML only, not as .bin", "err", err)
+				break
+			}
+			inBin[i] = true
+			want--
+		}
+	}
+	_, bs := st.sessions()
+	return f.originDeltas(refs, bodies, inBin, st.session, bs, st.held)
+}
+
+// missingDeltas fetches, in a transparent delta sync, the deltas n lists
+// that held lacks, and records them in held as XML only: they were not
+// applied, so they cannot be checked against a state.
+func (f *Follower) missingDeltas(ctx context.Context, n *rrdpxml.Notification, bs string, held map[uint64]heldDelta) ([]blob, error) {
+	if len(n.Deltas) > f.cfg.MaxDeltas {
+		return nil, fmt.Errorf("notification %s lists %d deltas, more than the %d a sync fetches (max deltas): transparent mode serves the origin's notification only with every file it names", f.cfg.URL, len(n.Deltas), f.cfg.MaxDeltas)
+	}
+	var refs []rrdpxml.DeltaRef
+	for _, d := range n.Deltas {
+		if _, ok := held[d.Serial]; !ok {
+			refs = append(refs, d)
+		}
+	}
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	bodies, err := f.fetchDeltas(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	f.log.Info("fetched the listed deltas the node did not hold", "deltas", len(refs))
+	return f.originDeltas(refs, bodies, make([]bool, len(refs)), n.SessionID, bs, held)
+}
+
+// holdsAll checks, before a transparent head is published, that fls (the
+// head's current files) hold every file the origin's notification n
+// names, at its path and with its hash (DESIGN.md, invariant 1).
+func (f *Follower) holdsAll(n *rrdpxml.Notification, fls []File) error {
+	have := make(map[string][32]byte, len(fls))
+	for _, fl := range fls {
+		if fl.Format == irpki.FormatXML && !fl.Gzip {
+			have[fl.Path] = fl.Sum
+		}
+	}
+	check := func(uri string, sum [32]byte) error {
+		p, err := f.rel(uri)
+		if err != nil {
+			return err
+		}
+		if got, ok := have[p]; !ok || got != sum {
+			return fmt.Errorf("publish serial %d: the origin's notification names %s, which the head does not hold: %w", n.Serial, uri, errNotHeld)
+		}
+		return nil
+	}
+	if err := check(n.Snapshot.URI, n.Snapshot.Hash); err != nil {
+		return err
+	}
+	for _, d := range n.Deltas {
+		if err := check(d.URI, d.Hash); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errNotHeld: a transparent head would name a file it does not hold; a
+// bug of the follower, never published.
+var errNotHeld = errors.New("file not held")

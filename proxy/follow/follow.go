@@ -8,18 +8,22 @@
 //
 // What is served for a state:
 //
-//   - Taken from a snapshot: the origin's snapshot bytes in its own format
-//     (the other format transcoded), and the deltas the origin lists up to
-//     that serial, at most MaxDeltas, so that RPs at older serials of the
-//     session get deltas. They are fetched with the snapshot, checked
-//     against their hashes and then, newest first, against the snapshot
-//     (each one must lead to the state after it); the run is cut at the
-//     first that fails, which is counted but does not fail the sync.
-//   - Reached by deltas: the origin's delta bytes, and a snapshot
-//     regenerated from the objects, canonical and deterministic (sorted by
-//     URI), since the origin's snapshot at the new serial was not fetched.
-//     Nodes that took different paths to one serial therefore serve
-//     different snapshot bytes for it, each valid.
+//   - Taken from a snapshot: a snapshot regenerated from its objects,
+//     canonical and deterministic (sorted by URI), in both formats, and
+//     the deltas the origin lists up to that serial, at most MaxDeltas, so
+//     that RPs at older serials of the session get deltas. They are
+//     fetched with the snapshot, checked against their hashes and then,
+//     newest first, against the snapshot (each one must lead to the state
+//     after it); the run is cut at the first that fails, which is counted
+//     but does not fail the sync.
+//   - Reached by deltas: the origin's delta bytes, and the snapshot
+//     regenerated the same way. The snapshot of a serial therefore depends
+//     only on the session and the objects, never on the path a node took
+//     to it: the nodes of a fleet, with or without Redis, and independent
+//     mirrors serve identical bytes (DESIGN.md, invariant 8).
+//   - Transparent (reverse mode, Config.Transparent): the origin's own
+//     notification, snapshot and delta bytes at the origin's paths (see
+//     transparent.go).
 //   - From a .bin origin: XML regenerated under a session derived from the
 //     upstream's (irpki.DerivedSession).
 //   - Transparent (Config.Transparent, reverse mode, an XML origin): see

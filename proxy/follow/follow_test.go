@@ -565,3 +565,64 @@ func TestWait(t *testing.T) {
 		}
 	}
 }
+
+// TestCanonicalSnapshot: in the regenerating (mirror, edge) mode the
+// snapshot of a serial depends only on the session and the objects: a
+// node that followed from serial 1 by deltas and one that started at the
+// last serial from the origin's snapshot name the same snapshot and delta
+// files, byte for byte, in both formats (issue 14, the same bytes on every
+// node).
+func TestCanonicalSnapshot(t *testing.T) {
+	e := newEnv(t)
+	f := e.follower("notification.xml")
+	e.sync(f)
+	for range 19 {
+		e.repo.advance()
+		e.now = e.now.Add(time.Minute)
+		e.sync(f)
+	}
+	late, err := New(Config{URL: e.repo.base + "notification.xml", Client: e.client, Store: NewMemStore(),
+		Now: func() time.Time { return e.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sync(late)
+	if s := f.Stats(); s.Snapshots != 1 || s.Deltas != 19 {
+		t.Fatalf("the first node: %d snapshots, %d deltas; want 1 and 19", s.Snapshots, s.Deltas)
+	}
+	if s := late.Stats(); s.Snapshots != 1 || s.Deltas != 0 {
+		t.Fatalf("the late node: %d snapshots, %d deltas; want 1 and 0", s.Snapshots, s.Deltas)
+	}
+	for _, format := range []irpki.Format{irpki.FormatXML, irpki.FormatBin} {
+		parse := func(h *Head) *rrdpxml.Notification {
+			var n *rrdpxml.Notification
+			var err error
+			if format == irpki.FormatXML {
+				n, _, err = rrdpxml.DecodeNotification(bytes.NewReader(h.NotificationXML), rrdpxml.Limits{})
+			} else {
+				n, err = irpki.UnmarshalNotification(h.NotificationBin, rrdpxml.Limits{})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		a, b := parse(f.Head()), parse(late.Head())
+		if a.Serial != 20 || a.Snapshot != b.Snapshot {
+			t.Errorf("%v: snapshot of serial %d: %s %x by deltas, %s %x from the snapshot; want the same", format, a.Serial,
+				a.Snapshot.URI, a.Snapshot.Hash[:8], b.Snapshot.URI, b.Snapshot.Hash[:8])
+		}
+		deltas := map[uint64]rrdpxml.DeltaRef{}
+		for _, d := range a.Deltas {
+			deltas[d.Serial] = d
+		}
+		if len(b.Deltas) == 0 {
+			t.Errorf("%v: the late node lists no delta", format)
+		}
+		for _, d := range b.Deltas {
+			if deltas[d.Serial] != d {
+				t.Errorf("%v: delta %d: %s by deltas, %s from the snapshot", format, d.Serial, deltas[d.Serial].URI, d.URI)
+			}
+		}
+	}
+}

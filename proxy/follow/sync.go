@@ -105,7 +105,16 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 			return err
 		}
 	default:
-		if snap, err = f.pair(b, n.Snapshot.Hash, format, rrdpxml.KindSnapshot, n.SessionID, xs, bs, n.Serial); err != nil {
+		// Canonical, as a state reached by deltas: the snapshot of a
+		// serial depends on the session and the objects alone, never on
+		// the path a node took to it, so that the nodes of a fleet (with
+		// or without Redis) and independent mirrors serve the same bytes.
+		x, p, err := regenerate(sortedObjects(objs), len(b), xs, bs, n.Serial, f.cfg.Limits)
+		if err != nil {
+			return err
+		}
+		if snap, err = f.withGzip(newBlob(x, irpki.FormatXML, rrdpxml.KindSnapshot, xs, n.Serial),
+			newBlob(p, irpki.FormatBin, rrdpxml.KindSnapshot, bs, n.Serial)); err != nil {
 			return err
 		}
 		if st.resets == 0 {
@@ -227,6 +236,22 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 	f.count(func(s *Stats) { s.Deltas += uint64(len(refs)) })
 	f.log.Info("applied deltas", "session", n.SessionID, "from", cur.serial, "to", n.Serial, "changes", len(ov.changes))
 	return true, nil
+}
+
+// sortedObjects yields objs by URI, the canonical snapshot order.
+func sortedObjects(objs map[string]object) func(func(string, object) bool) {
+	return func(yield func(string, object) bool) {
+		uris := make([]string, 0, len(objs))
+		for u := range objs {
+			uris = append(uris, u)
+		}
+		sort.Strings(uris)
+		for _, u := range uris {
+			if !yield(u, objs[u]) {
+				return
+			}
+		}
+	}
 }
 
 // fetchDeltas fetches refs, at most Parallel at once, and checks their

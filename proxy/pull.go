@@ -205,9 +205,29 @@ func (p *puller) ref(ctx context.Context, uri string) (originRef, error) {
 			p.mu.Unlock()
 			return r, nil
 		}
-		if now.Sub(n.at) < minRefresh {
+		if age := now.Sub(n.at); age < minRefresh {
+			// The origin may have published uri just after that fetch:
+			// wait out the second, then look again (one fetch for all).
 			p.mu.Unlock()
-			return originRef{}, fmt.Errorf("pull %s: %w", uri, ErrNotNamed)
+			t := time.NewTimer(minRefresh - age)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return originRef{}, fmt.Errorf("pull %s: %w", uri, ErrNotNamed)
+			}
+			p.mu.Lock()
+			now = p.s.cfg.Now()
+			if n2 := p.notif; n2 != n {
+				if r, ok := n2.refs[uri]; ok {
+					p.mu.Unlock()
+					return r, nil
+				}
+				if now.Sub(n2.at) < minRefresh {
+					p.mu.Unlock()
+					return originRef{}, fmt.Errorf("pull %s: %w", uri, ErrNotNamed)
+				}
+			}
 		}
 	}
 	if p.nerr != nil && now.Sub(p.nerrAt) < minRefresh {

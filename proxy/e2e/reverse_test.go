@@ -1,0 +1,223 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/transcode/rpki"
+	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/realdata"
+	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
+)
+
+// TestReverseKrill is the deployment rrdp-proxy exists for, with a real
+// publication server's files: Krill's repository (../shared/realdata),
+// unmodified, served by nginx over plain HTTP on an internal loopback
+// port; `rrdp-proxy serve` in reverse mode under the repository's public
+// name, origin https://localhost:3000/rrdp/notification.xml with
+// fetch_from that port, TLS on localhost:3000, as an RIR would put it
+// behind its host name. The served notification, snapshot and delta are
+// the origin's bytes; the TA certificate the TAL names comes through the
+// proxy (pass-through); rpki-client and FORT, with the set's own TAL and
+// their clock at 2023-02-14, output the oracle's VRPs.
+func TestReverseKrill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("relying parties take a while")
+	}
+	rp.Require(t, rpTools...)
+	good := realdata.Path(t, "krill-sync", "test-resources", "validation", "good")
+	oracle := realdata.Path(t, "krill-sync", "oracle")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	pki, err := rp.NewPKI(t.TempDir(), rp.PKIConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The publication server's host as it is on disk: the RRDP files and
+	// the TA certificate where the TAL names it (symbolic links to the
+	// data set's files, unmodified).
+	host := t.TempDir()
+	if err := os.Symlink(filepath.Join(good, "rrdp"), filepath.Join(host, "rrdp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(host, "ta"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(good, "ta.cer"), filepath.Join(host, "ta", "ta.cer")); err != nil {
+		t.Fatal(err)
+	}
+	origin, err := rp.NewOrigin(rp.OriginConfig{Dir: host, PKI: pki, Nginx: true, NoIPv6: true, NginxBench: &rp.NginxBench{HTTP: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { origin.Close() })
+	internal := strings.TrimSuffix(origin.HTTPURL(), "/")
+
+	// The proxy takes localhost:3000, the name the certificates and the
+	// TAL use; the lock keeps other packages' tests off the port.
+	unlock, err := rp.LockPort(3000, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlock)
+	lns, err := rp.Listen(3000, 2*time.Minute)
+	if err != nil {
+		t.Fatalf("the proxy must listen at localhost:3000, which the Krill certificates name: %v", err)
+	}
+	var addrs []string
+	for _, ln := range lns {
+		addrs = append(addrs, fmt.Sprintf("%q", ln.Addr().String()))
+		ln.Close() // the process binds them
+	}
+	file := filepath.Join(t.TempDir(), "rrdp-proxy.toml")
+	conf := fmt.Sprintf(`[server]
+listen = []
+tls_listen = [%s]
+tls_cert = %q
+tls_key = %q
+node = "rir"
+
+[cache]
+memory = "64MiB"
+
+[[repository]]
+name = "krill"
+origin = "https://localhost:3000/rrdp/notification.xml"
+fetch_from = %q
+mode = "reverse"
+hosts = ["localhost"]
+poll_interval = "1s"
+max_backoff = "2s"
+`, strings.Join(addrs, ", "), pki.CertFile, pki.KeyFile, internal)
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := exec.Command(bin, "config", "check", file)
+	if out, err := check.CombinedOutput(); err != nil || !bytes.Contains(out, []byte("fetches https://localhost:3000 from "+internal)) {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+	var log lockedBuffer
+	cmd := exec.Command(bin, "serve", "--config", file)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("rrdp-proxy serve: %v\n%s", err, log.String())
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+			t.Errorf("rrdp-proxy serve did not stop within 30s of SIGTERM\n%s", log.String())
+		}
+		if t.Failed() {
+			t.Logf("rrdp-proxy serve log:\n%s", log.String())
+		}
+	})
+	tlsConf := pki.ClientTLS()
+	tlsConf.ServerName = "localhost"
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: tlsConf,
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp4", "127.0.0.1:3000")
+		},
+	}}
+	get := func(path string) (int, []byte) {
+		t.Helper()
+		resp, err := client.Get("https://localhost:3000" + path)
+		if err != nil {
+			return 0, []byte(err.Error())
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("rrdp-proxy serve exited: %v\n%s", err, log.String())
+		default:
+		}
+		if code, _ := get("/readyz?repo=krill"); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			code, body := get("/readyz?repo=krill")
+			t.Fatalf("/readyz?repo=krill: %d %s after a minute", code, body)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+	}
+
+	// The origin's bytes, at the origin's paths.
+	for _, rel := range []string{
+		"rrdp/notification.xml",
+		"rrdp/cd0c701d-ff09-4e95-8f2a-fa24de875fb5/3/0ab6e84be3ec9561/snapshot.xml",
+		"rrdp/cd0c701d-ff09-4e95-8f2a-fa24de875fb5/3/0ab6e84be3ec9561/delta.xml",
+		"ta/ta.cer",
+	} {
+		want, err := os.ReadFile(filepath.Join(host, filepath.FromSlash(rel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, got := get("/" + rel)
+		if code != 200 || !bytes.Equal(got, want) {
+			t.Errorf("/%s through the proxy: got %d, %d bytes; want 200 and the origin's %d bytes", rel, code, len(got), len(want))
+		}
+	}
+	if code, _ := get("/rrdp/notification.bin"); code != 200 {
+		t.Errorf("notification.bin beside the origin's: got %d", code)
+	}
+
+	want, err := rp.ReadVRPCSV(filepath.Join(oracle, "rpki-client-8.2.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := rp.Options{TAL: filepath.Join(good, "ta.tal"), CAFile: pki.CAFile, Time: time.Date(2023, 2, 14, 0, 0, 0, 0, time.UTC)}
+	rcOpts := opts
+	rcOpts.CacheDir = t.TempDir()
+	for _, r := range []struct {
+		name string
+		run  func(context.Context, rp.Options) (*rp.Result, error)
+		opts rp.Options
+	}{
+		{"rpki-client", rp.RunRPKIClient, rcOpts},
+		{"fort", rp.RunFORT, opts},
+	} {
+		res, err := r.run(ctx, r.opts)
+		if err != nil {
+			t.Fatalf("%s: %v", r.name, err)
+		}
+		if err := res.Err(); err != nil {
+			t.Errorf("%s: %v", r.name, err)
+		}
+		if d := rpki.DiffVRPs(res.VRPs, want, 10); d != "" {
+			t.Errorf("%s VRPs through the reverse proxy differ from the oracle's:\n%s", r.name, d)
+		}
+		t.Logf("%s: %d VRPs (the oracle: %d) in %v", r.name, len(res.VRPs), len(want), res.Elapsed.Round(time.Millisecond))
+	}
+	if strings.Contains(log.String(), "level=ERROR") {
+		t.Errorf("errors in the proxy's log:\n%s", log.String())
+	}
+}

@@ -200,7 +200,8 @@ var followErrorKinds = "sync (a poll failed; the last good state stays), desync 
 	"http_status (an unexpected HTTP status), too_large (over a size cap, gzip bombs included), " +
 	"truncated (a body that ended early, broken gzip), redirect (a redirect refused), " +
 	"hash (a file whose hash differs from the notification's), invalid (broken XML or .bin, a wrong session or serial, a gap, a bad replace), " +
-	"cross_origin (a file named on another origin, RFC 9674), store (the store refused a blob or a head)"
+	"cross_origin (a file named on another origin, RFC 9674), store (the store refused a blob or a head), " +
+	"snapshot_mismatch (reverse mode: the origin's snapshot differed from the state its deltas led to; the snapshot was taken)"
 
 var (
 	descRequests      = desc("rrdp_proxy_requests_total", "Requests for a repository's paths, by repository, kind of file (notification, snapshot, delta, other), format (xml, bin) and status code.", "repo", "kind", "format", "code")
@@ -417,6 +418,6 @@ func followErrors(st follow.Stats) []followError {
 		{"unreachable", st.Unreachable}, {"timeout", st.Timeouts}, {"http_status", st.HTTPStatus},
 		{"too_large", st.TooLarge}, {"truncated", st.Truncated}, {"redirect", st.Redirects},
 		{"hash", st.HashMismatches}, {"invalid", st.Invalid}, {"cross_origin", st.CrossOrigin},
-		{"store", st.StoreFailures},
+		{"store", st.StoreFailures}, {"snapshot_mismatch", st.SnapshotMismatches},
 	}
 }

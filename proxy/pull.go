@@ -164,20 +164,25 @@ func (p *puller) fetch(ctx context.Context, rel string) (*entry, error) {
 		p.r.m.pullErrors.Add(1)
 		return nil, fmt.Errorf("pull %s: %w", uri, err)
 	}
-	b, err := resp.ReadAll()
+	// Past 16 MiB the body waits on disk for its hash check (upstream.Spill).
+	sp, err := resp.Spill("", 16<<20)
 	if err != nil {
 		p.r.m.pullErrors.Add(1)
 		return nil, fmt.Errorf("pull %s: %w", uri, err)
 	}
-	var sum [32]byte
-	if resp.Body != nil {
-		sum = resp.Body.Sum() // the client hashed the body as it streamed
-	} else {
+	defer sp.Close()
+	sum := sp.Sum() // the client hashed the body as it streamed
+	if resp.Body == nil {
 		sum = sha256.Sum256(nil) // an origin's unasked-for 304
 	}
 	if sum != ref.sum {
 		p.r.m.pullErrors.Add(1)
 		return nil, fmt.Errorf("pull %s: sha-256 %x, the origin's notification says %x: %w", uri, sum[:8], ref.sum[:8], ErrPullHash)
+	}
+	b, err := sp.Bytes()
+	if err != nil {
+		p.r.m.pullErrors.Add(1)
+		return nil, fmt.Errorf("pull %s: %w", uri, err)
 	}
 	if err := p.s.cfg.Cache.PutBlob(ctx, sum, b); err != nil {
 		p.r.m.pullErrors.Add(1)

@@ -147,6 +147,12 @@ type Config struct {
 	// Limits.AllowHTTP. Relying parties expect https (RFC 8182, section
 	// 3.5.1), so by default a sync with an http Base fails.
 	AllowHTTP bool
+	// SpillDir and SpillThreshold: a fetched snapshot or delta is held
+	// in memory up to SpillThreshold bytes (16 MiB) while it is read and
+	// hashed, the rest in a temporary file in SpillDir (os.TempDir()),
+	// and loaded only once its hash matched.
+	SpillDir       string
+	SpillThreshold int64
 	// GzipLevel is the level of the gzip copies of snapshot and delta
 	// files (klauspost/compress/gzip; 0 means gzip.BestSpeed, which
 	// keeps a large snapshot's copy fast). The nodes of a fleet must use
@@ -268,6 +274,9 @@ func New(cfg Config) (*Follower, error) {
 	}
 	if cfg.Parallel == 0 {
 		cfg.Parallel = 4
+	}
+	if cfg.SpillThreshold <= 0 {
+		cfg.SpillThreshold = 16 << 20
 	}
 	if cfg.MaxDeltas == 0 {
 		cfg.MaxDeltas = 1000
@@ -530,12 +539,17 @@ func (f *Follower) fetchFile(ctx context.Context, kind rrdpxml.Kind, uri string,
 		resp.Close()
 		return nil, &upstream.Error{Op: "get", URL: uri, Err: fmt.Errorf("%w %d", upstream.ErrStatus, resp.Status)}
 	}
-	b, err := resp.ReadAll()
+	// Hashed as it streams, and past SpillThreshold kept on disk: a body
+	// with a bad hash, or a decompression bomb cut at its cap, never
+	// costs more than the threshold in memory; a good one is loaded once,
+	// at its exact size.
+	sp, err := resp.Spill(f.cfg.SpillDir, f.cfg.SpillThreshold)
 	if err != nil {
 		return nil, err
 	}
-	if got := resp.Body.Sum(); got != want {
+	defer sp.Close()
+	if got := sp.Sum(); got != want {
 		return nil, fmt.Errorf("%s %s: sha-256 %x, the notification says %x: %w", kind, uri, got, want, ErrHash)
 	}
-	return b, nil
+	return sp.Bytes()
 }

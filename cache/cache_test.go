@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -364,17 +365,20 @@ func TestRestart(t *testing.T) {
 			t.Errorf("head of %s after restart: got %+v, want %+v", repo, got, want)
 		}
 	}
+	// The files the notifications name are pinned; the retained one (2)
+	// stays on disk until asked for: a restart does not read the retention
+	// window into memory.
 	st := c2.Stats()
-	if st.Fills != 3 || st.PinnedBlobs != 3 || st.PinnedBytes != 6000 || st.TierBytes[0] != 10000 {
-		t.Errorf("after Load: got %+v; want 3 fills, 3 pinned blobs (6000 bytes), 10000 bytes on disk", st)
+	if st.Fills != 2 || st.PinnedBlobs != 2 || st.PinnedBytes != 4000 || st.TierBytes[0] != 10000 {
+		t.Errorf("after Load: got %+v; want 2 fills, 2 pinned blobs (4000 bytes), 10000 bytes on disk", st)
 	}
 	for i := range 3 {
 		if _, err := c2.Blob(ctx, sums[i]); err != nil {
 			t.Errorf("Blob(%d) after restart: %v", i, err)
 		}
 	}
-	if st := c2.Stats(); st.Hits != 3 || st.Misses != 0 {
-		t.Errorf("after restart: got %d hits, %d misses; want 3 hits, 0 misses", st.Hits, st.Misses)
+	if st := c2.Stats(); st.Hits != 2 || st.Misses != 1 {
+		t.Errorf("after restart: got %d hits, %d misses; want 2 hits and the retained file from disk", st.Hits, st.Misses)
 	}
 
 	// LoadRepos loads the heads of the repositories named, and pins
@@ -433,6 +437,62 @@ func TestHitAllocs(t *testing.T) {
 			}
 			if got := c.Stats().Fills; got != fills {
 				t.Errorf("fills during hits: got %d, want %d", got-fills, 0)
+			}
+		})
+	}
+}
+
+// TestRetentionNotPinned: a serial a minute for an hour, each with a new
+// 256 KiB snapshot retained for two hours. With a state directory the
+// memory pins the current snapshot only, and the evictable part stays
+// within Config.MaxBytes; every retained snapshot is still served (from
+// disk). Without a lower tier the retained files stay pinned: memory is
+// their only copy.
+func TestRetentionNotPinned(t *testing.T) {
+	ctx := context.Background()
+	const size, serials, memory = 256 << 10, 60, 4 << 20
+	for _, tt := range []struct {
+		name       string
+		tiers      bool
+		wantPinned int64
+	}{{"state directory", true, size}, {"memory only", false, serials * size}} {
+		t.Run(tt.name, func(t *testing.T) {
+			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			cfg := Config{MaxBytes: memory, Now: func() time.Time { return now }}
+			if tt.tiers {
+				cfg.Tiers = []Tier{newDisk(t, t.TempDir())}
+			}
+			c := newCache(t, cfg)
+			r := rand.New(rand.NewPCG(7, 7))
+			var files []follow.File
+			for i := range serials {
+				b, sum := blob(r, size)
+				if err := c.PutBlob(ctx, sum, b); err != nil {
+					t.Fatal(err)
+				}
+				for j := range files {
+					if files[j].Expires.IsZero() {
+						files[j].Expires = now.Add(2 * time.Hour)
+					}
+				}
+				files = append(files, file(fmt.Sprintf("%d/snapshot.xml", i), sum, size, time.Time{}))
+				h := &follow.Head{Repo: "r", Serial: uint64(i + 1), Time: now, Files: slices.Clone(files)}
+				if err := c.PutHead(ctx, "r", h); err != nil {
+					t.Fatal(err)
+				}
+				now = now.Add(time.Minute)
+			}
+			st := c.Stats()
+			if st.PinnedBytes != tt.wantPinned {
+				t.Errorf("pinned after %d serials: got %d bytes, want %d", serials, st.PinnedBytes, tt.wantPinned)
+			}
+			if tt.tiers && st.CachedBytes > memory {
+				t.Errorf("evictable part: got %d bytes, want at most MaxBytes, %d", st.CachedBytes, memory)
+			}
+			for _, f := range files {
+				if b, err := c.Blob(ctx, f.Sum); err != nil || len(b) != size {
+					t.Errorf("%s: got %d bytes, %v", f.Path, len(b), err)
+				}
 			}
 		})
 	}

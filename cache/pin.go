@@ -9,13 +9,23 @@ import (
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
-// live returns the sums of the files of h whose retention has not ended at
-// now, without repeats.
-func live(h *follow.Head, now time.Time) [][32]byte {
+// pinned returns the sums of the files of h the cache pins in memory: the
+// files its notifications name, and, when the cache has no lower tier to
+// keep them in, the retained ones whose retention has not ended. With a
+// state directory or Redis, files that left the notification live in
+// those tiers and in the evictable part (bounded by Config.Memory): two
+// hours of retention at a serial a minute would otherwise pin 120
+// snapshots in memory.
+func (c *Cache) pinnedOf(h *follow.Head, now time.Time) [][32]byte {
+	return pinnable(h, now, len(c.tiers) == 0)
+}
+
+func pinnable(h *follow.Head, now time.Time, retained bool) [][32]byte {
 	sums := make([][32]byte, 0, len(h.Files))
 	seen := make(map[[32]byte]bool, len(h.Files))
 	for _, f := range h.Files {
-		if (f.Expires.IsZero() || now.Before(f.Expires)) && !seen[f.Sum] {
+		keep := f.Expires.IsZero() || retained && now.Before(f.Expires)
+		if keep && !seen[f.Sum] {
 			seen[f.Sum] = true
 			sums = append(sums, f.Sum)
 		}
@@ -64,7 +74,7 @@ func (c *Cache) PutHead(ctx context.Context, repo string, h *follow.Head) error 
 // install makes h the head of repo, writing it to the tiers when through.
 func (c *Cache) install(ctx context.Context, repo string, h *follow.Head, through bool) error {
 	now := c.now()
-	sums := live(h, now)
+	sums := c.pinnedOf(h, now)
 	blobs := make(map[[32]byte][]byte, len(sums))
 	for _, sum := range sums {
 		b, ok := c.lookup(sum)
@@ -140,7 +150,7 @@ func (c *Cache) Sweep() {
 
 func (c *Cache) sweepLocked(now time.Time) {
 	for _, s := range c.heads {
-		keep := live(s.head, now)
+		keep := c.pinnedOf(s.head, now)
 		if len(keep) == len(s.live) {
 			continue // live only shrinks with time
 		}

@@ -131,12 +131,12 @@ func timeDecoders(x, bin []byte, count int) ([]decodeTiming, decodeResult, error
 		for i, d := range rpDecoders {
 			in := inputOf(d, x, bin)
 			runtime.GC()
-			start, startCPU := time.Now(), cpuTime()
+			start, startCPU := time.Now(), cli.CPUTime()
 			if _, err := d.parse(in); err != nil {
 				return nil, first, err
 			}
 			times[i] = append(times[i], time.Since(start))
-			cpus[i] = append(cpus[i], cpuTime()-startCPU)
+			cpus[i] = append(cpus[i], cli.CPUTime()-startCPU)
 		}
 	}
 	var ts []decodeTiming

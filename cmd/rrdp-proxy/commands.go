@@ -44,6 +44,7 @@ func commands(stdout, stderr io.Writer) *cli.Command {
 		serveCommand(stderr),
 		syncCommand(stdout, stderr),
 		transcodeCommand(stdout, stderr),
+		validateCommand(stdout, stderr),
 		versionCommand(stdout),
 		cli.CompletionCommand(root, stdout),
 		cli.ManCommand(root, stdout, cli.Page{Date: buildDate(), Sections: manSections}),

@@ -8,6 +8,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"math/big"
 	"time"
 )
 
@@ -91,16 +92,23 @@ func (c *Cert) Verify(issuer *Cert, crl *CRL, now time.Time) (Resources, error) 
 }
 
 func (c *Cert) verify(issuer *Cert, crl *CRL, now time.Time) (Resources, error) {
-	if err := c.checkSignatureFrom(issuer); err != nil {
-		return Resources{}, err
-	}
 	if crl == nil {
 		return Resources{}, errors.New("no CRL")
 	}
 	if err := crl.Verify(issuer, now); err != nil {
 		return Resources{}, err
 	}
-	if crl.IsRevoked(c.Serial) {
+	return c.verifyIssued(issuer, crl.IsRevoked, now)
+}
+
+// verifyIssued is verify without the CRL's own checks: the caller has
+// verified the CRL once for the whole publication point and passes its
+// revocation test.
+func (c *Cert) verifyIssued(issuer *Cert, revoked func(*big.Int) bool, now time.Time) (Resources, error) {
+	if err := c.checkSignatureFrom(issuer); err != nil {
+		return Resources{}, err
+	}
+	if revoked(c.Serial) {
 		return Resources{}, fmt.Errorf("serial %s is revoked", c.Serial)
 	}
 	if err := c.checkValidity(now); err != nil {
@@ -156,60 +164,76 @@ func (so *SignedObject) Verify(issuer *Cert, crl *CRL, now time.Time) error {
 }
 
 func (so *SignedObject) verify(issuer *Cert, crl *CRL, now time.Time) error {
-	res, err := so.EE.verify(issuer, crl, now)
-	if err != nil {
+	if crl == nil {
+		return errors.New("EE certificate: no CRL")
+	}
+	if err := crl.Verify(issuer, now); err != nil {
 		return fmt.Errorf("EE certificate: %w", err)
+	}
+	_, err := so.verifyIssued(issuer, crl.IsRevoked, now)
+	return err
+}
+
+// verifyIssued is verify with a CRL the caller has verified; it returns the
+// parsed content (ROA, Manifest or ASPA; nil for other types).
+func (so *SignedObject) verifyIssued(issuer *Cert, revoked func(*big.Int) bool, now time.Time) (any, error) {
+	res, err := so.EE.verifyIssued(issuer, revoked, now)
+	if err != nil {
+		return nil, fmt.Errorf("EE certificate: %w", err)
 	}
 	ee := so.EE.Resources
 	switch {
 	case so.ContentType.Equal(OIDContentROA):
 		roa, err := ParseROA(so.Content)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if ee.IP.InheritV4 || ee.IP.InheritV6 {
-			return errors.New("ROA EE certificate inherits IP resources")
+			return nil, errors.New("ROA EE certificate inherits IP resources")
 		}
 		for _, p := range roa.Prefixes {
 			if !containsIP(res.IP.Ranges, PrefixRange(p.Prefix)) {
-				return fmt.Errorf("ROA prefix %s is not within the EE certificate's resources", p.Prefix)
+				return nil, fmt.Errorf("%w: ROA prefix %s is not within the EE certificate's resources", ErrOverclaim, p.Prefix)
 			}
 		}
+		return roa, nil
 	case so.ContentType.Equal(OIDContentManifest):
 		m, err := ParseManifest(so.Content)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !onlyInherits(ee) {
-			return errors.New("manifest EE certificate does not only inherit resources")
+			return nil, errors.New("manifest EE certificate does not only inherit resources")
 		}
 		if m.ThisUpdate.Before(so.EE.NotBefore) || m.NextUpdate.After(so.EE.NotAfter) {
-			return errors.New("manifest thisUpdate..nextUpdate exceeds the EE certificate's validity")
+			return nil, errors.New("manifest thisUpdate..nextUpdate exceeds the EE certificate's validity")
 		}
 		if now.Before(m.ThisUpdate) || now.After(m.NextUpdate) {
-			return fmt.Errorf("manifest %s is current from %s to %s, not at %s", m.Number,
+			return nil, fmt.Errorf("manifest %s is current from %s to %s, not at %s", m.Number,
 				m.ThisUpdate.Format(time.RFC3339), m.NextUpdate.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 		}
+		return m, nil
 	case so.ContentType.Equal(OIDContentASPA):
 		a, err := ParseASPA(so.Content)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !ee.IP.Empty() {
-			return errors.New("ASPA EE certificate holds IP resources")
+			return nil, errors.New("ASPA EE certificate holds IP resources")
 		}
 		if !containsAS(res.AS.Ranges, ASRange{a.CustomerASID, a.CustomerASID}) {
-			return fmt.Errorf("customer AS%d is not within the EE certificate's resources", a.CustomerASID)
+			return nil, fmt.Errorf("%w: customer AS%d is not within the EE certificate's resources", ErrOverclaim, a.CustomerASID)
 		}
+		return a, nil
 	case so.ContentType.Equal(oidContentGBR):
 		if !onlyInherits(ee) {
-			return errors.New("Ghostbusters EE certificate does not only inherit resources")
+			return nil, errors.New("Ghostbusters EE certificate does not only inherit resources")
 		}
 		if err := checkVCard(so.Content); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // onlyInherits reports whether r lists no explicit resources.

@@ -38,7 +38,7 @@ func resolveResources(child, parent Resources) (Resources, error) {
 				continue
 			}
 			if !containsIP(fam.parent, r) {
-				return Resources{}, fmt.Errorf("%s range %s is not within the issuer's resources", fam.name, r)
+				return Resources{}, fmt.Errorf("%w: %s range %s is not within the issuer's resources", ErrOverclaim, fam.name, r)
 			}
 			out.IP.Ranges = append(out.IP.Ranges, r)
 		}
@@ -48,7 +48,7 @@ func resolveResources(child, parent Resources) (Resources, error) {
 	}
 	for _, r := range child.AS.Ranges {
 		if !containsAS(pas, r) {
-			return Resources{}, fmt.Errorf("AS range %d-%d is not within the issuer's resources", r.Min, r.Max)
+			return Resources{}, fmt.Errorf("%w: AS range %d-%d is not within the issuer's resources", ErrOverclaim, r.Min, r.Max)
 		}
 		out.AS.Ranges = append(out.AS.Ranges, r)
 	}

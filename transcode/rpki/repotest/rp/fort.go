@@ -107,5 +107,6 @@ func RunFORT(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res.Problems = fortProblems(res.Stdout, res.Stderr)
 	readVRPs(res, p.vrps)
+	keepOutput(res, filepath.Dir(p.vrps), filepath.Base(p.vrps))
 	return res, nil
 }

@@ -69,6 +69,9 @@ type Result struct {
 	Problems []string
 	// Elapsed is the wall-clock duration of the run.
 	Elapsed time.Duration
+	// Output holds the relying party's output files by name, as written:
+	// rpki-client's "csv" and "json", FORT's "vrps.csv".
+	Output map[string][]byte
 }
 
 // Err returns nil when the run exited with status 0 and logged no problem;

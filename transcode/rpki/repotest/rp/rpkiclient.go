@@ -104,6 +104,7 @@ func RunRPKIClient(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res.Problems = rpkiClientProblems(res.Stdout, res.Stderr)
 	readVRPs(res, filepath.Join(out, "csv"))
+	keepOutput(res, out, "csv", "json")
 	return res, nil
 }
 

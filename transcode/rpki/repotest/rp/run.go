@@ -61,6 +61,19 @@ func readVRPs(res *Result, path string) {
 	res.VRPs = vrps
 }
 
+// keepOutput records the named output files of dir in res.Output; missing
+// ones are left out (readVRPs reports a missing VRP file).
+func keepOutput(res *Result, dir string, names ...string) {
+	for _, n := range names {
+		if b, err := os.ReadFile(filepath.Join(dir, n)); err == nil {
+			if res.Output == nil {
+				res.Output = map[string][]byte{}
+			}
+			res.Output[n] = b
+		}
+	}
+}
+
 // copyFile copies src to dst with mode.
 func copyFile(dst, src string, mode os.FileMode) error {
 	in, err := os.Open(src)

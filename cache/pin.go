@@ -9,15 +9,15 @@ import (
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
-// pinned returns the sums of the files of h the cache pins in memory: the
-// files its notifications name, and, when the cache has no lower tier to
-// keep them in, the retained ones whose retention has not ended. With a
-// state directory or Redis, files that left the notification live in
-// those tiers and in the evictable part (bounded by Config.Memory): two
-// hours of retention at a serial a minute would otherwise pin 120
-// snapshots in memory.
+// pinnedOf returns the sums of the files of h the cache pins in memory:
+// the files its notifications name, and, when no tier keeps blobs durably
+// (a state directory; Redis may evict or come back empty), the retained
+// ones whose retention has not ended. With a state directory, files that
+// left the notification live there and in the evictable part (bounded by
+// MaxBytes): two hours of retention at a serial a minute would otherwise
+// pin 120 snapshots in memory.
 func (c *Cache) pinnedOf(h *follow.Head, now time.Time) [][32]byte {
-	return pinnable(h, now, len(c.tiers) == 0)
+	return pinnable(h, now, !c.durable)
 }
 
 func pinnable(h *follow.Head, now time.Time, retained bool) [][32]byte {

@@ -98,6 +98,7 @@ type Repository struct {
 	CAFile              string   `toml:"ca_file" doc:"PEM file of CAs trusted for this https origin beside the system roots (an internal CA)"`
 	Retention           Duration `toml:"retention" default:"cache.retention" doc:"retention of this repository's files"`
 	Passthrough         bool     `toml:"passthrough" doc:"reverse mode: serve the paths of hosts that are not RRDP files (the TA certificate a TAL names, robots.txt) from the origin's host, cached with HTTP semantics; false answers 404 for them"`
+	PassthroughPaths    []string `toml:"passthrough_paths" doc:"reverse mode: the paths passed through: an entry ending in / is a prefix (except / alone, the landing page), any other an exact path; the origin's host may serve more (a publication server's metrics or UI), which stays private"`
 	PassthroughMax      Size     `toml:"passthrough_max" doc:"reverse mode: size cap of one file passed through"`
 
 	// CAPEM is the content of ca_file, read by Parse.
@@ -170,6 +171,7 @@ func defaultRepository() Repository {
 		MaxSnapshotSize:     4 << 30,
 		MaxDeltaSize:        512 << 20,
 		Passthrough:         true,
+		PassthroughPaths:    []string{"/ta/", "/robots.txt", "/favicon.ico", "/"},
 		PassthroughMax:      16 << 20,
 	}
 }

@@ -52,7 +52,7 @@ func (c *Config) BaseURI(r *Repository) string {
 func (c *Config) Route(r *Repository) proxy.Repo {
 	return proxy.Repo{Name: r.Name, Origin: r.Origin, Key: r.Key(), Mode: proxy.Mode(r.Mode),
 		Base: c.BaseURI(r), Hosts: r.Hosts,
-		Passthrough: r.Passthrough && r.Mode == ModeReverse, PassthroughMax: int64(r.PassthroughMax)}
+		Passthrough: r.Passthrough && r.Mode == ModeReverse, PassthroughPaths: r.PassthroughPaths, PassthroughMax: int64(r.PassthroughMax)}
 }
 
 // Key returns the key of r's head in the stores: its name. Every node of a

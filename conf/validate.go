@@ -325,6 +325,11 @@ func (p *parser) repository(key string, r *Repository, retention Duration) {
 	default:
 		p.errorf(key+".mode", "want \"reverse\" or \"mirror\", got %q", r.Mode)
 	}
+	for _, pp := range r.PassthroughPaths {
+		if !strings.HasPrefix(pp, "/") || strings.ContainsAny(pp, "?#%\\") || strings.Contains(pp, "..") || strings.HasSuffix(pp, ".xml") || strings.HasSuffix(pp, ".bin") {
+			p.errorf(key+".passthrough_paths", "want absolute paths without query, fragment, percent-encoding or dot segments, not RRDP names (.xml, .bin), got %q", pp)
+		}
+	}
 	if r.PassthroughMax < 1 || r.PassthroughMax > 1<<30 {
 		p.errorf(key+".passthrough_max", "want a size from 1B to 1GiB, got %d bytes", r.PassthroughMax)
 	}

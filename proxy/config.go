@@ -78,6 +78,13 @@ type Repo struct {
 	// Client on demand and cached with HTTP semantics (passthrough.go);
 	// false answers 404 for them. Never for another host: no open proxy.
 	Passthrough bool
+	// PassthroughPaths are the paths passed through: an entry ending in
+	// '/' is a prefix ("/ta/"), except "/" alone, which is the landing
+	// page only; any other entry is an exact path ("/robots.txt"). None:
+	// nothing passes. The origin's host may serve more than its RRDP
+	// files and TA certificate (a publication server's metrics, its UI):
+	// only what is listed is published under the public name.
+	PassthroughPaths []string
 	// PassthroughMax caps one file passed through (16 MiB).
 	PassthroughMax int64
 }

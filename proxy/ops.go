@@ -77,7 +77,7 @@ func isOpsPath(p []byte) bool {
 // One repository is ready when it has a verified state to serve. The
 // node is ready unless it is still starting: a repository without a
 // state whose first poll has not ended yet, within StartupGrace of the
-// start, keeps it unready. A repository whose origin fails (its first
+// start, keeps it unready, and so does Shutdown once begun. A repository whose origin fails (its first
 // poll ended in an error) does not: in a mirror of 90 repositories one
 // dead origin must not take the node out of its load balancer, and every
 // node would fail it alike. The body lists the repositories without a
@@ -99,6 +99,13 @@ func (s *Server) readyz(repo []byte) (int, []byte) {
 			return fasthttp.StatusServiceUnavailable, []byte(why + "\n")
 		}
 		return fasthttp.StatusNotFound, []byte("no repository " + strconvQuote(repo) + "\n")
+	}
+	s.pullMu.Lock()
+	draining := s.closed
+	s.pullMu.Unlock()
+	if draining {
+		// Out of the load balancer during the drain.
+		return fasthttp.StatusServiceUnavailable, []byte("shutting down\n")
 	}
 	starting, failing := s.notReady()
 	var b strings.Builder
@@ -124,8 +131,11 @@ func (s *Server) notReady() (starting, failing []string) {
 		if s.cfg.Cache.Head(r.cfg.Key) != nil {
 			continue
 		}
+		// An origin that never answered well (errors and no success
+		// yet) fails; a fleet node's Stats are the holder's, so errors
+		// of a holder that has synced before mean a head is coming.
 		st, ok := r.followStats()
-		if grace || ok && st.Errors > 0 {
+		if grace || ok && st.Errors > 0 && st.LastSuccess.IsZero() {
 			failing = append(failing, r.cfg.Name)
 		} else {
 			starting = append(starting, r.cfg.Name)

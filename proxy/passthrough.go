@@ -44,6 +44,7 @@ type passFile struct {
 	originETag        string // the origin's, for revalidation
 	lastMod           string
 	fetched, freshTil time.Time
+	store             bool // the origin lets caches keep it (not no-store, not private)
 }
 
 // passCall is one fetch of a path, shared by the requests that wait.
@@ -131,10 +132,9 @@ func (s *Server) passFetch(r *repo, path string, old *passFile) (*passFile, erro
 		}
 		return nil, fmt.Errorf("pass-through %s: %w", uri, err)
 	}
-	if f == nil { // not cacheable: served once
-		return nil, nil
+	if f.store {
+		r.pass.keep(path, f)
 	}
-	r.pass.keep(path, f)
 	return f, nil
 }
 
@@ -153,7 +153,7 @@ func (s *Server) passRead(client *upstream.Client, req upstream.Request, old *pa
 	age, store := maxAge(resp.CacheControl)
 	if resp.Status == 304 && old != nil {
 		f := *old
-		f.fetched, f.freshTil = now, now.Add(age)
+		f.fetched, f.freshTil, f.store = now, now.Add(age), store
 		return &f, nil
 	}
 	if resp.Body == nil {
@@ -175,7 +175,7 @@ func (s *Server) passRead(client *upstream.Client, req upstream.Request, old *pa
 		sum := sha256.Sum256(b)
 		f.etag = string(newVariant(sum, 0, nil).etag)
 	}
-	if store {
+	if f.store = store; store {
 		f.freshTil = now.Add(age)
 	}
 	return f, nil
@@ -246,7 +246,7 @@ func removeString(list []string, s string) []string {
 // servePass answers a request for a path of a reverse repository's host
 // that is not one of its RRDP files.
 func (s *Server) servePass(ctx *fasthttp.RequestCtx, r *repo, path []byte) {
-	if bytes.Contains(path, []byte("/../")) || bytes.HasSuffix(path, []byte("/..")) || bytes.IndexByte(path, 0) >= 0 {
+	if !passable(path) || !r.passAllowed(path) {
 		answer404(ctx)
 		r.m.count(kindOther, formatXML, fasthttp.StatusNotFound, 0)
 		return
@@ -254,10 +254,6 @@ func (s *Server) servePass(ctx *fasthttp.RequestCtx, r *repo, path []byte) {
 	wait, cancel := context.WithTimeout(s.ctx, s.cfg.PullWait)
 	f, err := s.passGet(wait, r, string(path))
 	cancel()
-	if err == nil && f == nil {
-		// Not cacheable: fetch for this request alone.
-		f, err = s.passFetchOnce(r, string(path))
-	}
 	if err != nil {
 		var st *upstream.StatusError
 		status := fasthttp.StatusBadGateway
@@ -287,7 +283,11 @@ func (s *Server) servePass(ctx *fasthttp.RequestCtx, r *repo, path []byte) {
 	if maxAge < 0 {
 		maxAge = 0
 	}
-	h.Set(fasthttp.HeaderCacheControl, "public, max-age="+strconv.Itoa(maxAge))
+	if f.store {
+		h.Set(fasthttp.HeaderCacheControl, "public, max-age="+strconv.Itoa(maxAge))
+	} else {
+		h.Set(fasthttp.HeaderCacheControl, "no-store") // as the origin said
+	}
 	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 {
 		if etagListMatches(inm, []byte(f.etag)) {
 			ctx.SetStatusCode(fasthttp.StatusNotModified)
@@ -311,19 +311,33 @@ func (s *Server) servePass(ctx *fasthttp.RequestCtx, r *repo, path []byte) {
 	r.m.count(kindOther, formatXML, fasthttp.StatusOK, n)
 }
 
-// passFetchOnce fetches a file the origin does not let us keep.
-func (s *Server) passFetchOnce(r *repo, path string) (*passFile, error) {
-	client := r.cfg.Client
-	if client == nil {
-		client = s.cfg.Client
+// passable reports whether a request path, as fasthttp decoded it, may
+// be passed through: no query or fragment smuggled in percent-encoded
+// ("%3F", "%23"), no control character, no dot segment, and not an RRDP
+// name (".xml", ".bin"), which is served only from the verified state.
+func passable(path []byte) bool {
+	if len(path) == 0 || path[0] != '/' || isRRDPName(path) {
+		return false
 	}
-	r.m.passFetches.Add(1)
-	f, err := s.passRead(client, upstream.Request{URL: r.originHost + path, Kind: rrdpxml.KindNotification}, nil, r.passMax())
-	if err != nil {
-		r.m.passErrors.Add(1)
-		return nil, fmt.Errorf("pass-through %s%s: %w", r.originHost, path, err)
+	for _, c := range path {
+		if c < 0x20 || c == 0x7f || c == '?' || c == '#' || c == '%' || c == '\\' {
+			return false
+		}
 	}
-	return f, nil
+	return !bytes.Contains(path, []byte("/../")) && !bytes.HasSuffix(path, []byte("/..")) &&
+		!bytes.Contains(path, []byte("/./")) && !bytes.Contains(path, []byte("//"))
+}
+
+// passAllowed reports whether path is one of Repo.PassthroughPaths: an
+// entry ending in '/' is a prefix (except "/" alone, the landing page),
+// any other entry an exact path.
+func (r *repo) passAllowed(path []byte) bool {
+	for _, p := range r.cfg.PassthroughPaths {
+		if string(path) == p || p != "/" && strings.HasSuffix(p, "/") && bytes.HasPrefix(path, []byte(p)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *repo) passMax() int64 {

@@ -22,6 +22,7 @@ func TestPassthrough(t *testing.T) {
 	e := newEnvConfig(t, ModeReverse, tlsNone, func(c *Config) {
 		c.Repos[0].Passthrough = true
 		c.Repos[0].PassthroughMax = 1 << 10
+		c.Repos[0].PassthroughPaths = []string{"/ta/", "/big.bin.txt", "/rrdp/robots.txt"}
 		c.Now = clock
 	})
 	e.sync()
@@ -75,6 +76,22 @@ func TestPassthrough(t *testing.T) {
 	t.Run("over the cap", func(t *testing.T) {
 		if resp, _ := e.get("GET", "/big.bin.txt"); resp.StatusCode != 502 {
 			t.Errorf("a body over the cap: got %d, want 502", resp.StatusCode)
+		}
+	})
+	t.Run("not passed", func(t *testing.T) {
+		for _, p := range []string{
+			"/admin/secret.txt",           // not listed: the origin's host may serve more
+			"/ta/ta.cer%3Fx=1",            // a query smuggled in
+			"/ta/ta.cer%23x",              // a fragment smuggled in
+			"/ta/x.xml",                   // an RRDP name
+			e.path("notification.xml%3F"), // the origin's notification, unverified
+		} {
+			if resp, _ := e.get("GET", p); resp.StatusCode != 404 {
+				t.Errorf("%s: got %d, want 404", p, resp.StatusCode)
+			}
+		}
+		if n := e.originCount("/admin/secret.txt", 404) + e.originCount("/admin/secret.txt", 200); n != 0 {
+			t.Errorf("origin asked for /admin/secret.txt %d times, want never", n)
 		}
 	})
 	t.Run("other host", func(t *testing.T) {

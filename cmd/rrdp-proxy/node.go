@@ -454,8 +454,9 @@ func (n *node) serverRepos(cfg *conf.Config, pulls pullClients) ([]proxy.Repo, e
 			Client:   pulls[r.Name].client,
 			Limits:   pullLimits(cfg, r),
 
-			Passthrough:    r.Passthrough && r.Mode == conf.ModeReverse,
-			PassthroughMax: int64(r.PassthroughMax),
+			Passthrough:      r.Passthrough && r.Mode == conf.ModeReverse,
+			PassthroughPaths: r.PassthroughPaths,
+			PassthroughMax:   int64(r.PassthroughMax),
 		}
 		name, key := r.Name, r.Key()
 		if n.fleet == nil {

@@ -44,8 +44,7 @@ func (n *Node) Catchup(ctx context.Context, repo, path string) (*follow.Head, er
 		return nil, nil
 	}
 	if !n.tier.down.Load() {
-		remote, err := n.rs.Head(ctx, repo)
-		n.tier.failed(err)
+		remote, err := r.remoteHead(ctx, path)
 		if err == nil && names(remote, path) {
 			r.count(func(st *RepoStats) { st.CatchupShared++ })
 			select {
@@ -53,6 +52,31 @@ func (n *Node) Catchup(ctx context.Context, repo, path string) (*follow.Head, er
 			default:
 			}
 			return remote, nil
+		}
+	}
+	if r.role() == Watcher {
+		// Redis's head does not name path. Either the holder is about
+		// to publish it, or it is a made-up name, or Redis has just gone
+		// and the node will poll alone within a renew interval: look
+		// again every remoteEvery for that long, not for the request's
+		// whole deadline.
+		wctx, cancel := context.WithTimeout(ctx, min(2*n.renew, watchWait))
+		defer cancel()
+		t := time.NewTicker(remoteEvery)
+		defer t.Stop()
+		for r.role() == Watcher {
+			select {
+			case <-wctx.Done():
+				return nil, nil
+			case <-t.C:
+			}
+			if n.tier.down.Load() {
+				continue // the node turns solo at its next step
+			}
+			if remote, err := r.remoteHead(wctx, path); err == nil && names(remote, path) {
+				r.count(func(st *RepoStats) { st.CatchupShared++ })
+				return remote, nil
+			}
 		}
 	}
 	h, err := r.catchup(ctx, path)
@@ -97,6 +121,43 @@ func names(h *follow.Head, path string) bool {
 	return false
 }
 
+// remoteHead returns Redis's head of the runner's repository, if it names
+// path. A head read less than a second ago that names path is reused, and
+// Redis is read at most once per remoteEvery otherwise: a flood of names
+// of later serials costs ten reads of the head a second, and the server
+// indexes few head pointers. A head just published is found within
+// remoteEvery.
+func (r *runner) remoteHead(ctx context.Context, path string) (*follow.Head, error) {
+	cs := &r.catch
+	cs.mu.Lock()
+	if h := cs.remote; h != nil {
+		age := time.Since(cs.remoteAt)
+		if age < remoteEvery || age < minCatchup && names(h, path) {
+			cs.mu.Unlock()
+			return h, nil
+		}
+	}
+	cs.mu.Unlock()
+	h, err := r.n.rs.Head(ctx, r.repo)
+	r.n.tier.failed(err)
+	if err != nil {
+		return nil, err
+	}
+	cs.mu.Lock()
+	cs.remote, cs.remoteAt = h, time.Now()
+	cs.mu.Unlock()
+	return h, nil
+}
+
+// watchWait bounds how long a watcher looks for a file Redis's head does
+// not name, whatever the renew interval: a made-up name holds a request
+// at most this long.
+const watchWait = 10 * time.Second
+
+// remoteEvery is the least time between two reads of Redis's head for
+// Catchup.
+const remoteEvery = 100 * time.Millisecond
+
 // catchFlight is one poll of the origin started by Catchup; the requests
 // that arrive while it runs share it.
 type catchFlight struct {
@@ -106,9 +167,11 @@ type catchFlight struct {
 
 // catchState is a runner's part of Catchup.
 type catchState struct {
-	mu     sync.Mutex
-	flight *catchFlight
-	last   time.Time // when the last flight ended
+	mu       sync.Mutex
+	flight   *catchFlight
+	last     time.Time    // when the last flight ended
+	remote   *follow.Head // Redis's head, read at remoteAt
+	remoteAt time.Time
 }
 
 // catchup polls the origin with the running follower, once for all the
@@ -117,11 +180,11 @@ type catchState struct {
 // notification before the origin's new serial, waits for one more.
 func (r *runner) catchup(ctx context.Context, path string) (*follow.Head, error) {
 	for try := 0; try < 2; try++ {
-		f := r.follow(ctx)
+		f, fctx := r.follow(ctx)
 		if f == nil {
 			return nil, ctx.Err()
 		}
-		c, joined := r.catchFlight(f)
+		c, joined := r.catchFlight(f, fctx)
 		select {
 		case <-c.done:
 		case <-ctx.Done():
@@ -143,7 +206,7 @@ func (r *runner) catchup(ctx context.Context, path string) (*follow.Head, error)
 
 // catchFlight returns the poll under way, or starts one with f after
 // minCatchup has passed since the last; joined reports a poll under way.
-func (r *runner) catchFlight(f *follow.Follower) (c *catchFlight, joined bool) {
+func (r *runner) catchFlight(f *follow.Follower, fctx context.Context) (c *catchFlight, joined bool) {
 	cs := &r.catch
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -154,8 +217,9 @@ func (r *runner) catchFlight(f *follow.Follower) (c *catchFlight, joined bool) {
 	cs.flight = c
 	wait := minCatchup - time.Since(cs.last)
 	// The poll outlives the request that started it (the others share
-	// it), bounded by the follower's own deadlines and the node's Run.
-	nctx := r.n.runContext()
+	// it), bounded by the follower's own deadlines and its context, which
+	// stopFollower cancels: a deposed follower publishes nothing more.
+	nctx := fctx
 	go func() {
 		defer close(c.done)
 		if wait > 0 {
@@ -174,21 +238,21 @@ func (r *runner) catchFlight(f *follow.Follower) (c *catchFlight, joined bool) {
 	return c, false
 }
 
-// follow returns the running follower, waiting until ctx ends for one to
-// start: a node that has just found Redis down starts its follower at its
-// next step.
-func (r *runner) follow(ctx context.Context) *follow.Follower {
+// follow returns the running follower and its context, waiting until ctx
+// ends for one to start: a node that has just found Redis down starts its
+// follower at its next step.
+func (r *runner) follow(ctx context.Context) (*follow.Follower, context.Context) {
 	for {
 		r.mu.Lock()
-		f, ch := r.follower, r.started
+		f, fctx, ch := r.follower, r.fctx, r.started
 		r.mu.Unlock()
 		if f != nil {
-			return f
+			return f, fctx
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return nil
+			return nil, nil
 		}
 	}
 }

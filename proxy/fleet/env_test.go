@@ -66,6 +66,7 @@ type node struct {
 	rs     *redisstore.Store
 	cancel context.CancelFunc
 	done   chan struct{}
+	closed bool // its cache is closed; guarded by env.checkMu
 }
 
 func newEnv(t *testing.T) *env {
@@ -140,7 +141,15 @@ func (e *env) start(name string) *node {
 		defer close(nd.done)
 		n.Run(ctx)
 	}()
-	e.t.Cleanup(func() { nd.kill(); n.Close(); rs.Close() })
+	e.t.Cleanup(func() {
+		nd.kill()
+		// Not while the background check reads the node's cache.
+		e.checkMu.Lock()
+		nd.closed = true
+		n.Close()
+		e.checkMu.Unlock()
+		rs.Close()
+	})
 	e.mu.Lock()
 	e.nodes = append(e.nodes, nd)
 	e.mu.Unlock()
@@ -206,6 +215,9 @@ func (e *env) check() {
 	defer e.checkMu.Unlock()
 	ctx := context.Background()
 	for _, nd := range e.list() {
+		if nd.closed {
+			continue
+		}
 		c := nd.Cache()
 		h := c.Head(e.url)
 		if h == nil {

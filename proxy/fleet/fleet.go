@@ -87,23 +87,6 @@ type Node struct {
 	repos    []string // sorted keys of runners
 	released bool     // release held leases when Run ends (tests clear it)
 	share    share
-
-	// runCtx is Run's context, for the origin polls that Catchup starts
-	// and that outlive the request that asked (canceled before Run).
-	runMu  sync.Mutex
-	runCtx context.Context
-}
-
-// runContext returns Run's context, or a canceled one outside Run.
-func (n *Node) runContext() context.Context {
-	n.runMu.Lock()
-	defer n.runMu.Unlock()
-	if n.runCtx == nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		return ctx
-	}
-	return n.runCtx
 }
 
 // New returns a Node for cfg, with its cache. It does not connect to Redis.
@@ -208,14 +191,6 @@ func (n *Node) DeleteHead(ctx context.Context, repo string) error {
 // and releases its leases, so that another node takes over at once. It
 // returns ctx's error.
 func (n *Node) Run(ctx context.Context) error {
-	n.runMu.Lock()
-	n.runCtx = ctx
-	n.runMu.Unlock()
-	defer func() {
-		n.runMu.Lock()
-		n.runCtx = nil
-		n.runMu.Unlock()
-	}()
 	// Only the configured repositories: Redis may hold heads of
 	// repositories removed from the configuration, or of other nodes'.
 	if err := n.cache.LoadRepos(ctx, n.repos); err != nil {

@@ -269,3 +269,35 @@ func TestLoadBalancer(t *testing.T) {
 		t.Errorf("got %d 404s, %d 5xx and %d mismatches, want none; first: %s", nf, se, mm, *b.firstErr.Load())
 	}
 }
+
+// TestCatchupWatcherMadeUpName: a watcher asked for a name of a later
+// serial that Redis's head does not name answers at once (nothing to
+// poll: the holder has not published it), instead of holding the request
+// until its deadline; the holder polls its origin once and finds nothing.
+func TestCatchupWatcherMadeUpName(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.start("node-a"), e.start("node-b")
+	holder := e.oneHolder()
+	e.waitSerial(e.repo.Info().Serial)
+	watcher := a
+	if holder == a {
+		watcher = b
+	}
+	h := watcher.Cache().Head(e.url)
+	xs, _ := h.Sessions()
+	name := fmt.Sprintf("%s/%d/0123456789abcdef/snapshot.xml", xs, h.Serial+1000)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, n := range []*node{watcher, holder} {
+		got, err := n.Catchup(ctx, e.url, name)
+		if got != nil || err != nil {
+			t.Errorf("%s: a made-up name: got %v, %v; want nil, nil", n.Name(), got, err)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s: Catchup waited out its 30s context", n.Name())
+		}
+	}
+	if got, _ := watcher.Catchup(ctx, e.url, "not/a/name"); got != nil {
+		t.Errorf("a name outside the layout: got a head")
+	}
+}

@@ -36,8 +36,9 @@ type runner struct {
 	mu       sync.Mutex
 	st       RepoStats
 	follower *follow.Follower
-	started  chan struct{} // closed when a follower starts; then replaced
-	syncs    uint64        // of followers that stopped
+	fctx     context.Context // the follower's context, for Catchup's polls
+	started  chan struct{}   // closed when a follower starts; then replaced
+	syncs    uint64          // of followers that stopped
 }
 
 // run is the repository's loop: one step at every renew interval, and an
@@ -328,7 +329,7 @@ func (r *runner) startFollower(ctx context.Context) {
 	done := make(chan struct{})
 	r.stop, r.done = stop, done
 	r.mu.Lock()
-	r.follower = f
+	r.follower, r.fctx = f, fctx
 	if r.started != nil {
 		close(r.started)
 	}
@@ -350,7 +351,7 @@ func (r *runner) stopFollower() {
 	r.stop, r.done = nil, nil
 	r.mu.Lock()
 	r.syncs += r.follower.Stats().Syncs
-	r.follower = nil
+	r.follower, r.fctx = nil, nil
 	r.mu.Unlock()
 }
 

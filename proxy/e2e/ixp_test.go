@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -275,35 +274,8 @@ max_backoff = "2s"
 	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bin, err := binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var log lockedBuffer
-	cmd := exec.Command(bin, "serve", "--config", file)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.SysProcAttr = childAttr()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("mirror: rrdp-proxy serve: %v\n%s", err, log.String())
-			}
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-			t.Errorf("mirror: rrdp-proxy serve did not stop within 30s of SIGTERM\n%s", log.String())
-		}
-		if t.Failed() {
-			t.Logf("mirror: rrdp-proxy serve log:\n%s", log.String())
-		}
-	})
+	proc := spawnServe(t, "mirror", file)
+	log, exited := proc.log, proc.exited
 	tlsConf := pki.ClientTLS()
 	tlsConf.ServerName = "localhost"
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -110,31 +109,8 @@ max_backoff = "2s"
 	if out, err := check.CombinedOutput(); err != nil || !bytes.Contains(out, []byte("fetches https://localhost:3000 from "+internal)) {
 		t.Fatalf("config check: %v\n%s", err, out)
 	}
-	var log lockedBuffer
-	cmd := exec.Command(bin, "serve", "--config", file)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.SysProcAttr = childAttr()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("rrdp-proxy serve: %v\n%s", err, log.String())
-			}
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-			t.Errorf("rrdp-proxy serve did not stop within 30s of SIGTERM\n%s", log.String())
-		}
-		if t.Failed() {
-			t.Logf("rrdp-proxy serve log:\n%s", log.String())
-		}
-	})
+	proc := spawnServe(t, "rir", file)
+	log, exited := proc.log, proc.exited
 	tlsConf := pki.ClientTLS()
 	tlsConf.ServerName = "localhost"
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{

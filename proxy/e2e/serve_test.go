@@ -21,10 +21,6 @@ import (
 func startServe(t *testing.T, cfg nodeConfig) *node {
 	t.Helper()
 	n := newNode(t, cfg)
-	bin, err := binary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The process binds the addresses itself: release them. Another
 	// process could take the port in between; the node then fails to
 	// start, clearly.
@@ -58,31 +54,8 @@ max_backoff = "2s"
 	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var log lockedBuffer
-	cmd := exec.Command(bin, "serve", "--config", file)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.SysProcAttr = childAttr()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("%s: rrdp-proxy serve: %v\n%s", cfg.name, err, log.String())
-			}
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-			t.Errorf("%s: rrdp-proxy serve did not stop within 30s of SIGTERM; killed\n%s", cfg.name, log.String())
-		}
-		if t.Failed() {
-			t.Logf("%s: rrdp-proxy serve log:\n%s", cfg.name, log.String())
-		}
-	})
+	proc := spawnServe(t, cfg.name, file)
+	log, exited := proc.log, proc.exited
 	// Wait until it completes a TLS handshake.
 	tlsConf := cfg.pki.ClientTLS()
 	tlsConf.ServerName = "localhost"
@@ -104,6 +77,48 @@ max_backoff = "2s"
 		}
 		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
 	}
+}
+
+// serveProc is a running `rrdp-proxy serve`: its log and its exit.
+type serveProc struct {
+	log    *lockedBuffer
+	exited chan error // receives Wait's error once; put it back to keep it
+}
+
+// spawnServe starts `rrdp-proxy serve --config file`; t.Cleanup sends it
+// SIGTERM, expects it to exit 0 within 30s, and logs its output when the
+// test failed.
+func spawnServe(t *testing.T, name, file string) *serveProc {
+	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &serveProc{log: &lockedBuffer{}, exited: make(chan error, 1)}
+	cmd := exec.Command(bin, "serve", "--config", file)
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-p.exited:
+			if err != nil {
+				t.Errorf("%s: rrdp-proxy serve: %v\n%s", name, err, p.log.String())
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-p.exited
+			t.Errorf("%s: rrdp-proxy serve did not stop within 30s of SIGTERM; killed\n%s", name, p.log.String())
+		}
+		if t.Failed() {
+			t.Logf("%s: rrdp-proxy serve log:\n%s", name, p.log.String())
+		}
+	})
+	return p
 }
 
 // lockedBuffer is a bytes.Buffer safe for a process's two output

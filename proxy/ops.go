@@ -98,7 +98,7 @@ func (s *Server) readyz(repo []byte) (int, []byte) {
 			}
 			return fasthttp.StatusServiceUnavailable, []byte(why + "\n")
 		}
-		return fasthttp.StatusNotFound, []byte("no repository " + strconvQuote(repo) + "\n")
+		return fasthttp.StatusNotFound, []byte("no repository " + strconv.Quote(string(repo)) + "\n")
 	}
 	s.pullMu.Lock()
 	draining := s.closed
@@ -143,8 +143,6 @@ func (s *Server) notReady() (starting, failing []string) {
 	}
 	return starting, failing
 }
-
-func strconvQuote(b []byte) string { return strconv.Quote(string(b)) }
 
 // IndexEntry is one repository in /index.json.
 type IndexEntry struct {

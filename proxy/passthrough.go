@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,10 +108,7 @@ func (s *Server) passGet(ctx context.Context, r *repo, path string) (*passFile, 
 // passFetch fetches path from the origin's host, revalidating old if
 // set, and keeps the result as the cache allows.
 func (s *Server) passFetch(r *repo, path string, old *passFile) (*passFile, error) {
-	client := r.cfg.Client
-	if client == nil {
-		client = s.cfg.Client
-	}
+	client := pullClient(s, r)
 	uri := r.originHost + path
 	req := upstream.Request{URL: uri, Kind: rrdpxml.KindNotification}
 	if old != nil {
@@ -211,7 +209,7 @@ func (pc *passCache) keep(path string, f *passFile) {
 	}
 	if old := pc.files[path]; old != nil {
 		pc.bytes -= len(old.body)
-		pc.order = removeString(pc.order, path)
+		pc.order = slices.DeleteFunc(pc.order, func(p string) bool { return p == path })
 	}
 	pc.files[path] = f
 	pc.order = append(pc.order, path)
@@ -230,23 +228,14 @@ func (pc *passCache) drop(path string) {
 	if f := pc.files[path]; f != nil {
 		pc.bytes -= len(f.body)
 		delete(pc.files, path)
-		pc.order = removeString(pc.order, path)
+		pc.order = slices.DeleteFunc(pc.order, func(p string) bool { return p == path })
 	}
-}
-
-func removeString(list []string, s string) []string {
-	for i, v := range list {
-		if v == s {
-			return append(list[:i], list[i+1:]...)
-		}
-	}
-	return list
 }
 
 // servePass answers a request for a path of a reverse repository's host
 // that is not one of its RRDP files.
 func (s *Server) servePass(ctx *fasthttp.RequestCtx, r *repo, path []byte) {
-	if !passable(path) || !r.passAllowed(path) {
+	if !passable(path) || !r.passAllowed(path) || pullClient(s, r) == nil {
 		answer404(ctx)
 		r.m.count(kindOther, formatXML, fasthttp.StatusNotFound, 0)
 		return
@@ -289,7 +278,7 @@ func (s *Server) servePass(ctx *fasthttp.RequestCtx, r *repo, path []byte) {
 		h.Set(fasthttp.HeaderCacheControl, "no-store") // as the origin said
 	}
 	if inm := ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 {
-		if etagListMatches(inm, []byte(f.etag)) {
+		if etagMatch(inm, []byte(f.etag), true) { // f.etag is strong (passRead)
 			ctx.SetStatusCode(fasthttp.StatusNotModified)
 			r.m.count(kindOther, formatXML, fasthttp.StatusNotModified, 0)
 			return
@@ -345,17 +334,4 @@ func (r *repo) passMax() int64 {
 		return r.cfg.PassthroughMax
 	}
 	return passMaxDefault
-}
-
-// etagListMatches reports whether an If-None-Match list names tag (weak
-// comparison, RFC 9110 13.1.2), or is "*".
-func etagListMatches(list, tag []byte) bool {
-	tag = bytes.TrimPrefix(tag, []byte("W/"))
-	for _, t := range bytes.Split(list, []byte(",")) {
-		t = bytes.TrimSpace(t)
-		if string(t) == "*" || bytes.Equal(bytes.TrimPrefix(t, []byte("W/")), tag) {
-			return true
-		}
-	}
-	return false
 }

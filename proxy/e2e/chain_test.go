@@ -200,12 +200,18 @@ func sameBytes(t *testing.T, x, y *node) {
 // both must output want and log no problem.
 func (c *chain) validate(what string, want []rpki.VRP) {
 	c.t.Helper()
+	validateVRPs(c.t, c.ctx, what, rp.Options{TAL: c.tal, CAFile: c.pki.CAFile, Time: c.when}, c.rcCache, want)
+}
+
+// validateVRPs runs rpki-client (with its cache in rcCache) and FORT with
+// opts, and checks that each outputs want.
+func validateVRPs(t *testing.T, ctx context.Context, what string, opts rp.Options, rcCache string, want []rpki.VRP) {
+	t.Helper()
 	if len(want) == 0 {
-		c.t.Fatalf("%s: no expected VRPs", what)
+		t.Fatalf("%s: no expected VRPs", what)
 	}
-	opts := rp.Options{TAL: c.tal, CAFile: c.pki.CAFile, Time: c.when}
 	rcOpts := opts
-	rcOpts.CacheDir = c.rcCache
+	rcOpts.CacheDir = rcCache
 	for _, r := range []struct {
 		name string
 		run  func(context.Context, rp.Options) (*rp.Result, error)
@@ -214,17 +220,17 @@ func (c *chain) validate(what string, want []rpki.VRP) {
 		{"rpki-client", rp.RunRPKIClient, rcOpts},
 		{"fort", rp.RunFORT, opts},
 	} {
-		res, err := r.run(c.ctx, r.opts)
+		res, err := r.run(ctx, r.opts)
 		if err != nil {
-			c.t.Fatalf("%s: %v", what, err)
+			t.Fatalf("%s: %v", what, err)
 		}
 		if err := res.Err(); err != nil {
-			c.t.Errorf("%s: %v", what, err)
+			t.Errorf("%s: %v", what, err)
 		}
 		if d := rpki.DiffVRPs(res.VRPs, want, 10); d != "" {
-			c.t.Errorf("%s: %s VRPs differ from the expected ones:\n%s", what, r.name, d)
+			t.Errorf("%s: %s VRPs differ from the expected ones:\n%s", what, r.name, d)
 		}
-		c.t.Logf("%s: %s: %d VRPs (want %d) in %v", what, r.name, len(res.VRPs), len(want), res.Elapsed.Round(time.Millisecond))
+		t.Logf("%s: %s: %d VRPs (want %d) in %v", what, r.name, len(res.VRPs), len(want), res.Elapsed.Round(time.Millisecond))
 	}
 }
 

@@ -3,9 +3,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,17 +125,7 @@ func TestIXPOffline(t *testing.T) {
 		t.Errorf("rpki-mirror-cache with a plain directory as CACHE: %v, %s; want an error saying it is not replaced", err, out)
 	}
 
-	oracleVRPs, err := rp.ReadVRPCSV(filepath.Join(oracle, "rpki-client-8.2.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fortVRPs, err := rp.ReadVRPCSV(filepath.Join(oracle, "fort-1.5.4.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := rpki.DiffVRPs(fortVRPs, oracleVRPs, 10); d != "" {
-		t.Fatalf("the oracle's two files differ:\n%s", d)
-	}
+	oracleVRPs := krillOracle(t, oracle)
 	// The mirror polls the origin's notification meanwhile; anything else
 	// the origin answers after this point came from a relying party.
 	others := func() string {
@@ -275,36 +263,10 @@ max_backoff = "2s"
 		t.Fatal(err)
 	}
 	proc := spawnServe(t, "mirror", file)
-	log, exited := proc.log, proc.exited
-	tlsConf := pki.ClientTLS()
-	tlsConf.ServerName = "localhost"
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: tlsConf,
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "tcp4", addr)
-		},
-	}}
+	client := localhostClient(pki, addr, 10*time.Second)
 	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("mirror: rrdp-proxy serve exited: %v\n%s", err, log.String())
-		default:
-		}
-		resp, err := client.Get(base + "readyz?repo=krill")
-		if err == nil {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mirror: /readyz?repo=krill not 200 after a minute (%v)\n%s", err, log.String())
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-	}
+	proc.waitReady(t, client, base+"readyz?repo=krill")
+	return base
 }
 
 // deployScript is the path of deploy/rpki-mirror-cache.

@@ -199,17 +199,7 @@ func testChainKrill(t *testing.T, spawn starter) {
 	c.when = time.Date(2023, 2, 14, 0, 0, 0, 0, time.UTC)
 	c.start(edgeLns)
 	c.reach(session, 3)
-	want, err := rp.ReadVRPCSV(filepath.Join(oracle, "rpki-client-8.2.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fortWant, err := rp.ReadVRPCSV(filepath.Join(oracle, "fort-1.5.4.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := rpki.DiffVRPs(fortWant, want, 10); d != "" {
-		t.Fatalf("the oracle's two files differ:\n%s", d)
-	}
+	want := krillOracle(t, oracle)
 	edge0 := c.edge.counts()
 	c.validate("krill", want)
 	if xml, want := c.edge.notification(irpki.FormatXML).SessionID, irpki.DerivedSession(session); xml != want {
@@ -221,4 +211,22 @@ func testChainKrill(t *testing.T, spawn starter) {
 	if n := c.core.requests("snapshot", "bin", 200); n != 2 {
 		t.Errorf("the core served %d .bin snapshots, want one to the edge and one to its twin", n)
 	}
+}
+
+// krillOracle returns the Krill set's VRPs from the oracle directory,
+// checking that rpki-client's and FORT's files agree.
+func krillOracle(t *testing.T, oracle string) []rpki.VRP {
+	t.Helper()
+	want, err := rp.ReadVRPCSV(filepath.Join(oracle, "rpki-client-8.2.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fortWant, err := rp.ReadVRPCSV(filepath.Join(oracle, "fort-1.5.4.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rpki.DiffVRPs(fortWant, want, 10); d != "" {
+		t.Fatalf("the oracle's two files differ:\n%s", d)
+	}
+	return want
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/irpki/rrdp-proxy/transcode/rpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/realdata"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
 )
@@ -110,15 +107,8 @@ max_backoff = "2s"
 		t.Fatalf("config check: %v\n%s", err, out)
 	}
 	proc := spawnServe(t, "rir", file)
-	log, exited := proc.log, proc.exited
-	tlsConf := pki.ClientTLS()
-	tlsConf.ServerName = "localhost"
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: tlsConf,
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "tcp4", "127.0.0.1:3000")
-		},
-	}}
+	client := localhostClient(pki, "127.0.0.1:3000", 30*time.Second)
+	defer client.CloseIdleConnections()
 	get := func(path string) (int, []byte) {
 		t.Helper()
 		resp, err := client.Get("https://localhost:3000" + path)
@@ -129,22 +119,7 @@ max_backoff = "2s"
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("rrdp-proxy serve exited: %v\n%s", err, log.String())
-		default:
-		}
-		if code, _ := get("/readyz?repo=krill"); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			code, body := get("/readyz?repo=krill")
-			t.Fatalf("/readyz?repo=krill: %d %s after a minute", code, body)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-	}
+	proc.waitReady(t, client, "https://localhost:3000/readyz?repo=krill")
 
 	// The origin's bytes, at the origin's paths.
 	for _, rel := range []string{
@@ -166,34 +141,9 @@ max_backoff = "2s"
 		t.Errorf("notification.bin beside the origin's: got %d", code)
 	}
 
-	want, err := rp.ReadVRPCSV(filepath.Join(oracle, "rpki-client-8.2.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	opts := rp.Options{TAL: filepath.Join(good, "ta.tal"), CAFile: pki.CAFile, Time: time.Date(2023, 2, 14, 0, 0, 0, 0, time.UTC)}
-	rcOpts := opts
-	rcOpts.CacheDir = t.TempDir()
-	for _, r := range []struct {
-		name string
-		run  func(context.Context, rp.Options) (*rp.Result, error)
-		opts rp.Options
-	}{
-		{"rpki-client", rp.RunRPKIClient, rcOpts},
-		{"fort", rp.RunFORT, opts},
-	} {
-		res, err := r.run(ctx, r.opts)
-		if err != nil {
-			t.Fatalf("%s: %v", r.name, err)
-		}
-		if err := res.Err(); err != nil {
-			t.Errorf("%s: %v", r.name, err)
-		}
-		if d := rpki.DiffVRPs(res.VRPs, want, 10); d != "" {
-			t.Errorf("%s VRPs through the reverse proxy differ from the oracle's:\n%s", r.name, d)
-		}
-		t.Logf("%s: %d VRPs (the oracle: %d) in %v", r.name, len(res.VRPs), len(want), res.Elapsed.Round(time.Millisecond))
-	}
-	if strings.Contains(log.String(), "level=ERROR") {
-		t.Errorf("errors in the proxy's log:\n%s", log.String())
+	validateVRPs(t, ctx, "through the reverse proxy", opts, t.TempDir(), krillOracle(t, oracle))
+	if log := proc.log.String(); strings.Contains(log, "level=ERROR") {
+		t.Errorf("errors in the proxy's log:\n%s", log)
 	}
 }

@@ -2,9 +2,12 @@ package e2e_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
 )
 
 // startServe runs a node as `rrdp-proxy serve --config FILE`, with a
@@ -119,6 +124,48 @@ func spawnServe(t *testing.T, name, file string) *serveProc {
 		}
 	})
 	return p
+}
+
+// localhostClient is an HTTPS client that trusts pki and reaches
+// https://localhost:PORT/ at addr (127.0.0.1:PORT): the name the
+// certificates and the relying parties use.
+func localhostClient(pki *rp.PKI, addr string, timeout time.Duration) *http.Client {
+	conf := pki.ClientTLS()
+	conf.ServerName = "localhost"
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		TLSClientConfig: conf,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp4", addr)
+		},
+	}}
+}
+
+// waitReady polls url with client until it answers 200, and fails the
+// test if the process exits first or a minute passes.
+func (p *serveProc) waitReady(t *testing.T, client *http.Client, url string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		select {
+		case err := <-p.exited:
+			p.exited <- err
+			t.Fatalf("rrdp-proxy serve exited: %v\n%s", err, p.log.String())
+		default:
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not 200 after a minute (%v)\n%s", url, err, p.log.String())
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+	}
 }
 
 // lockedBuffer is a bytes.Buffer safe for a process's two output

@@ -1,25 +1,24 @@
-package cache
+package cache_test
 
 import (
 	"context"
 	"fmt"
+	"github.com/irpki/rrdp-proxy/cache"
 	"math/rand/v2"
 	"testing"
 	"time"
-
-	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
 func BenchmarkHit(b *testing.B) {
 	ctx := context.Background()
 	disk := newDisk(b, b.TempDir())
-	c := newCache(b, Config{Tiers: []Tier{disk}})
+	c := newCache(b, cache.Config{Tiers: []cache.Tier{disk}})
 	r := rand.New(rand.NewPCG(8, 8))
 	pb, pinned := blob(r, 64<<10)
 	if err := c.PutBlob(ctx, pinned, pb); err != nil {
 		b.Fatal(err)
 	}
-	if err := c.PutHead(ctx, "r", &follow.Head{Files: []follow.File{file("p", pinned, len(pb), time.Time{})}}); err != nil {
+	if err := c.PutHead(ctx, "r", &cache.Head{Files: []cache.File{file("p", pinned, len(pb), time.Time{})}}); err != nil {
 		b.Fatal(err)
 	}
 	cb, cached := blob(r, 64<<10)
@@ -57,7 +56,7 @@ func BenchmarkLoad(b *testing.B) {
 	r := rand.New(rand.NewPCG(9, 9))
 	const repos, perRepo, size = 10, 20, 1 << 20
 	for i := range repos {
-		h := &follow.Head{Repo: fmt.Sprint(i), Time: time.Now()}
+		h := &cache.Head{Repo: fmt.Sprint(i), Time: time.Now()}
 		for j := range perRepo {
 			bl, sum := blob(r, size)
 			if err := disk.PutBlob(ctx, sum, bl); err != nil {
@@ -72,7 +71,7 @@ func BenchmarkLoad(b *testing.B) {
 	b.SetBytes(repos * perRepo * size)
 	b.ReportAllocs()
 	for b.Loop() {
-		c, err := New(Config{Tiers: []Tier{newDisk(b, dir)}})
+		c, err := cache.New(cache.Config{Tiers: []cache.Tier{newDisk(b, dir)}})
 		if err != nil {
 			b.Fatal(err)
 		}

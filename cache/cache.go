@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
-
-	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
 // Config configures a Cache. Every zero field takes the default in its
@@ -80,7 +78,7 @@ type pin struct {
 
 // state is the current head of one repository and the sums it pins.
 type state struct {
-	head *follow.Head
+	head *Head
 	live [][32]byte
 }
 
@@ -226,7 +224,7 @@ func (c *Cache) fromTiers(ctx context.Context, sum [32]byte) ([]byte, error) {
 }
 
 // Head returns the current head of repo, or nil.
-func (c *Cache) Head(repo string) *follow.Head {
+func (c *Cache) Head(repo string) *Head {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if s := c.heads[repo]; s != nil {

@@ -1,10 +1,11 @@
-package cache
+package cache_test
 
 import (
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/irpki/rrdp-proxy/cache"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -23,7 +24,7 @@ import (
 )
 
 // The follower publishes into a Cache.
-var _ follow.Store = (*Cache)(nil)
+var _ follow.Store = (*cache.Cache)(nil)
 
 // blob returns n seeded pseudo-random bytes and their sum.
 func blob(r *rand.Rand, n int) ([]byte, [32]byte) {
@@ -34,14 +35,14 @@ func blob(r *rand.Rand, n int) ([]byte, [32]byte) {
 	return b, sha256.Sum256(b)
 }
 
-func file(path string, sum [32]byte, size int, expires time.Time) follow.File {
-	return follow.File{Path: path, Sum: sum, Size: int64(size), Format: irpki.FormatXML,
+func file(path string, sum [32]byte, size int, expires time.Time) cache.File {
+	return cache.File{Path: path, Sum: sum, Size: int64(size), Format: irpki.FormatXML,
 		Kind: rrdpxml.KindDelta, Serial: 1, Expires: expires}
 }
 
-func newCache(t testing.TB, cfg Config) *Cache {
+func newCache(t testing.TB, cfg cache.Config) *cache.Cache {
 	t.Helper()
-	c, err := New(cfg)
+	c, err := cache.New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -61,18 +62,18 @@ func newDisk(t testing.TB, dir string) *diskstore.Store {
 func TestNewConfig(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  Config
+		cfg  cache.Config
 		ok   bool
 	}{
-		{"zero", Config{}, true},
-		{"budget", Config{MaxBytes: 1 << 20}, true},
-		{"negative budget", Config{MaxBytes: -1}, false},
-		{"negative grace", Config{PendingGrace: -time.Second}, false},
-		{"nil tier", Config{Tiers: []Tier{nil}}, false},
+		{"zero", cache.Config{}, true},
+		{"budget", cache.Config{MaxBytes: 1 << 20}, true},
+		{"negative budget", cache.Config{MaxBytes: -1}, false},
+		{"negative grace", cache.Config{PendingGrace: -time.Second}, false},
+		{"nil tier", cache.Config{Tiers: []cache.Tier{nil}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := New(tt.cfg)
+			c, err := cache.New(tt.cfg)
 			if (err == nil) != tt.ok {
 				t.Fatalf("New: got %v, want ok=%v", err, tt.ok)
 			}
@@ -85,24 +86,24 @@ func TestNewConfig(t *testing.T) {
 
 func TestPutAndServe(t *testing.T) {
 	ctx := context.Background()
-	c := newCache(t, Config{})
+	c := newCache(t, cache.Config{})
 	r := rand.New(rand.NewPCG(1, 1))
 	b1, s1 := blob(r, 5000)
 	_, s2 := blob(r, 10)
 
-	if err := c.PutBlob(ctx, s1, b1[:10]); !errors.Is(err, ErrSum) {
+	if err := c.PutBlob(ctx, s1, b1[:10]); !errors.Is(err, cache.ErrSum) {
 		t.Errorf("PutBlob with a wrong key: got %v, want ErrSum", err)
 	}
 	if err := c.PutBlob(ctx, s1, b1); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.PutHead(ctx, "r", &follow.Head{Files: []follow.File{file("a", s1, 5000, time.Time{}), file("b", s2, 10, time.Time{})}}); err == nil {
+	if err := c.PutHead(ctx, "r", &cache.Head{Files: []cache.File{file("a", s1, 5000, time.Time{}), file("b", s2, 10, time.Time{})}}); err == nil {
 		t.Errorf("PutHead naming a missing blob: got nil error")
 	}
 	if h := c.Head("r"); h != nil {
 		t.Errorf("Head after a refused PutHead: got %+v, want nil", h)
 	}
-	h := &follow.Head{Serial: 3, Files: []follow.File{file("a", s1, 5000, time.Time{})}}
+	h := &cache.Head{Serial: 3, Files: []cache.File{file("a", s1, 5000, time.Time{})}}
 	if err := c.PutHead(ctx, "r", h); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestPutAndServe(t *testing.T) {
 func TestPinning(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := newCache(t, Config{MaxBytes: 64 << 10, Now: func() time.Time { return now }})
+	c := newCache(t, cache.Config{MaxBytes: 64 << 10, Now: func() time.Time { return now }})
 	r := rand.New(rand.NewPCG(2, 2))
 	const n, size = 20, 32 << 10 // 640 KiB pinned against a 64 KiB budget
 	var sums [n][32]byte
@@ -142,8 +143,8 @@ func TestPinning(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	head := func(cur []int, retained []int, until time.Time) *follow.Head {
-		h := &follow.Head{}
+	head := func(cur []int, retained []int, until time.Time) *cache.Head {
+		h := &cache.Head{}
 		for _, i := range cur {
 			h.Files = append(h.Files, file("c", sums[i], size, time.Time{}))
 		}
@@ -158,7 +159,7 @@ func TestPinning(t *testing.T) {
 	}
 	steps := []struct {
 		name    string
-		head    *follow.Head
+		head    *cache.Head
 		advance time.Duration
 		pinned  int
 	}{
@@ -201,7 +202,7 @@ func TestPinning(t *testing.T) {
 func TestPendingGrace(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := newCache(t, Config{PendingGrace: time.Minute, Now: func() time.Time { return now }})
+	c := newCache(t, cache.Config{PendingGrace: time.Minute, Now: func() time.Time { return now }})
 	b, sum := blob(rand.New(rand.NewPCG(3, 3)), 100)
 	if err := c.PutBlob(ctx, sum, b); err != nil {
 		t.Fatal(err)
@@ -219,7 +220,7 @@ func TestPendingGrace(t *testing.T) {
 // gate is a lower tier that holds every read until released, to hold a
 // fill open while other callers miss.
 type gate struct {
-	Tier
+	cache.Tier
 	release chan struct{}
 	reads   atomic.Int64
 }
@@ -230,15 +231,6 @@ func (g *gate) GetBlob(ctx context.Context, sum [32]byte) ([]byte, error) {
 	return g.Tier.GetBlob(ctx, sum)
 }
 
-func (c *Cache) waiters(sum [32]byte) int {
-	c.fills.mu.Lock()
-	defer c.fills.mu.Unlock()
-	if f := c.fills.m[sum]; f != nil {
-		return f.waiters
-	}
-	return -1
-}
-
 func TestSingleFlight(t *testing.T) {
 	ctx := context.Background()
 	disk := newDisk(t, t.TempDir())
@@ -247,7 +239,7 @@ func TestSingleFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := &gate{Tier: disk, release: make(chan struct{})}
-	c := newCache(t, Config{Tiers: []Tier{g}})
+	c := newCache(t, cache.Config{Tiers: []cache.Tier{g}})
 	const callers = 16
 	var wg sync.WaitGroup
 	errs := make([]error, callers)
@@ -261,7 +253,7 @@ func TestSingleFlight(t *testing.T) {
 		})
 	}
 	// Release the fill once every other caller waits for it.
-	for c.waiters(sum) != callers-1 {
+	for c.Waiters(sum) != callers-1 {
 		runtime.Gosched()
 	}
 	close(g.release)
@@ -294,7 +286,7 @@ func TestCorruptTier(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := filepath.Join(dir1, "blobs", hexSum(sum))
+	p := filepath.Join(dir1, "blobs", cache.HexSum(sum))
 	bad := append([]byte(nil), b...)
 	bad[500] ^= 1
 	if err := os.WriteFile(p, bad, 0o644); err != nil {
@@ -302,20 +294,20 @@ func TestCorruptTier(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		tiers []Tier
+		tiers []cache.Tier
 		ok    bool
 	}{
-		{"corrupt only", []Tier{d1}, false},
-		{"corrupt then good", []Tier{d1, d2}, true},
+		{"corrupt only", []cache.Tier{d1}, false},
+		{"corrupt then good", []cache.Tier{d1, d2}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCache(t, Config{Tiers: tt.tiers})
+			c := newCache(t, cache.Config{Tiers: tt.tiers})
 			got, err := c.Blob(ctx, sum)
 			if tt.ok && (err != nil || string(got) != string(b)) {
 				t.Errorf("Blob: got %d bytes, %v; want the good copy", len(got), err)
 			}
-			if !tt.ok && !errors.Is(err, ErrSum) {
+			if !tt.ok && !errors.Is(err, cache.ErrSum) {
 				t.Errorf("Blob: got %v, want ErrSum", err)
 			}
 			if st := c.Stats(); st.SumErrors != 1 {
@@ -333,7 +325,7 @@ func TestRestart(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	c := newCache(t, Config{Tiers: []Tier{newDisk(t, dir)}, Now: clock})
+	c := newCache(t, cache.Config{Tiers: []cache.Tier{newDisk(t, dir)}, Now: clock})
 	r := rand.New(rand.NewPCG(6, 6))
 	var sums [4][32]byte
 	for i := range sums {
@@ -343,10 +335,10 @@ func TestRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	heads := map[string]*follow.Head{
-		"a": {Repo: "a", Serial: 1, Time: now, NotificationXML: []byte("<a/>"), Files: []follow.File{
+	heads := map[string]*cache.Head{
+		"a": {Repo: "a", Serial: 1, Time: now, NotificationXML: []byte("<a/>"), Files: []cache.File{
 			file("1", sums[0], 1000, time.Time{}), file("2", sums[1], 2000, now.Add(time.Hour))}},
-		"b": {Repo: "b", Serial: 9, Time: now, Files: []follow.File{
+		"b": {Repo: "b", Serial: 9, Time: now, Files: []cache.File{
 			file("3", sums[2], 3000, time.Time{}), file("4", sums[3], 4000, now.Add(-time.Hour))}},
 	}
 	for repo, h := range heads {
@@ -355,7 +347,7 @@ func TestRestart(t *testing.T) {
 		}
 	}
 
-	c2 := newCache(t, Config{Tiers: []Tier{newDisk(t, dir)}, Now: clock})
+	c2 := newCache(t, cache.Config{Tiers: []cache.Tier{newDisk(t, dir)}, Now: clock})
 	if err := c2.Load(ctx); err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -389,7 +381,7 @@ func TestRestart(t *testing.T) {
 		want  []string
 	}{{"one", []string{"b"}, []string{"b"}}, {"unknown", []string{"z"}, nil}, {"none", nil, nil}} {
 		t.Run("LoadRepos "+tt.name, func(t *testing.T) {
-			c3 := newCache(t, Config{Tiers: []Tier{newDisk(t, dir)}, Now: clock})
+			c3 := newCache(t, cache.Config{Tiers: []cache.Tier{newDisk(t, dir)}, Now: clock})
 			if err := c3.LoadRepos(ctx, tt.repos); err != nil {
 				t.Fatalf("LoadRepos: %v", err)
 			}
@@ -403,7 +395,7 @@ func TestRestart(t *testing.T) {
 func TestHitAllocs(t *testing.T) {
 	ctx := context.Background()
 	disk := newDisk(t, t.TempDir())
-	c := newCache(t, Config{Tiers: []Tier{disk}})
+	c := newCache(t, cache.Config{Tiers: []cache.Tier{disk}})
 	r := rand.New(rand.NewPCG(7, 7))
 	pb, pinned := blob(r, 1000)
 	cb, cached := blob(r, 1000)
@@ -415,7 +407,7 @@ func TestHitAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.PutHead(ctx, "r", &follow.Head{Files: []follow.File{file("p", pinned, 1000, time.Time{})}}); err != nil {
+	if err := c.PutHead(ctx, "r", &cache.Head{Files: []cache.File{file("p", pinned, 1000, time.Time{})}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Blob(ctx, cached); err != nil { // fill it
@@ -458,13 +450,13 @@ func TestRetentionNotPinned(t *testing.T) {
 	}{{"state directory", true, size}, {"memory only", false, serials * size}} {
 		t.Run(tt.name, func(t *testing.T) {
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			cfg := Config{MaxBytes: memory, Now: func() time.Time { return now }}
+			cfg := cache.Config{MaxBytes: memory, Now: func() time.Time { return now }}
 			if tt.tiers {
-				cfg.Tiers = []Tier{newDisk(t, t.TempDir())}
+				cfg.Tiers = []cache.Tier{newDisk(t, t.TempDir())}
 			}
 			c := newCache(t, cfg)
 			r := rand.New(rand.NewPCG(7, 7))
-			var files []follow.File
+			var files []cache.File
 			for i := range serials {
 				b, sum := blob(r, size)
 				if err := c.PutBlob(ctx, sum, b); err != nil {
@@ -476,7 +468,7 @@ func TestRetentionNotPinned(t *testing.T) {
 					}
 				}
 				files = append(files, file(fmt.Sprintf("%d/snapshot.xml", i), sum, size, time.Time{}))
-				h := &follow.Head{Repo: "r", Serial: uint64(i + 1), Time: now, Files: slices.Clone(files)}
+				h := &cache.Head{Repo: "r", Serial: uint64(i + 1), Time: now, Files: slices.Clone(files)}
 				if err := c.PutHead(ctx, "r", h); err != nil {
 					t.Fatal(err)
 				}

@@ -1,7 +1,9 @@
 // Package cache implements the tiered, content-addressed store of rrdp-proxy,
 // which holds the RRDP (RFC 8182) and iRPKI files of every repository it
 // serves: blobs keyed by the SHA-256 of their bytes, and one head per
-// repository (a follow.Head) naming the blobs it makes servable.
+// repository (a Head, the stored schema, versioned: headcodec.go) naming the
+// blobs it makes servable. A big file is composite: a part list (parts.go)
+// whose parts successive serials share.
 //
 // The current state of every repository, every file its head names and whose
 // retention has not ended (RFC 8182 publication server BCP: two hours), is
@@ -13,5 +15,6 @@
 // tier that holds the blob, checked against its key, with one fill per key
 // however many callers miss at once.
 //
-// A Cache is a follow.Store: a follower publishes into it directly.
+// A Cache is a follow.Store: a follower publishes into it directly. Package
+// cache imports nothing from proxy/: the follower imports the schema.
 package cache

@@ -1,7 +1,8 @@
-package cache
+package cache_test
 
 import (
 	"context"
+	"github.com/irpki/rrdp-proxy/cache"
 	"os"
 	"testing"
 	"time"
@@ -45,13 +46,13 @@ func TestFollower(t *testing.T) {
 	defer client.Close()
 
 	stateDir := t.TempDir()
-	c := newCache(t, Config{Tiers: []Tier{newDisk(t, stateDir)}})
+	c := newCache(t, cache.Config{Tiers: []cache.Tier{newDisk(t, stateDir)}})
 	url := o.URL() + "rrdp/notification.xml"
 	f, err := follow.New(follow.Config{URL: url, Client: client, Store: c, Base: "https://edge.example.net/rrdp/"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := func(t *testing.T, c *Cache, want *follow.Head) {
+	check := func(t *testing.T, c *cache.Cache, want *cache.Head) {
 		t.Helper()
 		got := c.Head(url)
 		if got == nil || got.Session != want.Session || got.Serial != want.Serial || len(got.Files) != len(want.Files) ||
@@ -79,7 +80,7 @@ func TestFollower(t *testing.T) {
 			}
 		}
 	}
-	var heads []*follow.Head
+	var heads []*cache.Head
 	for step := range 3 {
 		if step > 0 {
 			now = now.Add(time.Minute)
@@ -100,7 +101,7 @@ func TestFollower(t *testing.T) {
 
 	t.Logf("serial %d: %d files, %+v", last.Serial, len(last.Files), c.Stats())
 	o.Close() // the origin is gone; a restart serves from disk
-	c2 := newCache(t, Config{Tiers: []Tier{newDisk(t, stateDir)}})
+	c2 := newCache(t, cache.Config{Tiers: []cache.Tier{newDisk(t, stateDir)}})
 	if err := c2.Load(ctx); err != nil {
 		t.Fatalf("Load: %v", err)
 	}

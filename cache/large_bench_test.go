@@ -1,8 +1,9 @@
-package cache
+package cache_test
 
 import (
 	"bytes"
 	"context"
+	"github.com/irpki/rrdp-proxy/cache"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -68,7 +69,7 @@ func BenchmarkLoadGenerated(b *testing.B) {
 	defer client.Close()
 
 	state := b.TempDir()
-	c := newCache(b, Config{Tiers: []Tier{newDisk(b, state)}})
+	c := newCache(b, cache.Config{Tiers: []cache.Tier{newDisk(b, state)}})
 	notifURL := "https://" + u.Host + "/" + repotest.NotificationPath
 	f, err := follow.New(follow.Config{URL: notifURL, Client: client, Store: c})
 	if err != nil {
@@ -89,7 +90,7 @@ func BenchmarkLoadGenerated(b *testing.B) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	for b.Loop() {
-		c, err := New(Config{Tiers: []Tier{newDisk(b, state)}})
+		c, err := cache.New(cache.Config{Tiers: []cache.Tier{newDisk(b, state)}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-
-	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
 // Load reads the heads of the lower tiers and installs them with their
@@ -36,7 +34,7 @@ func (c *Cache) LoadRepos(ctx context.Context, repos []string) error {
 // load loads the heads of the repositories in want, or all if want is nil.
 func (c *Cache) load(ctx context.Context, want map[string]bool) error {
 	var errs []error
-	best := make(map[string]*follow.Head)
+	best := make(map[string]*Head)
 	for i, t := range c.tiers {
 		heads, err := t.Heads(ctx)
 		if err != nil {

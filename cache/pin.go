@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"time"
-
-	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
 // pinnedOf returns the sums of the files of h the cache pins in memory:
@@ -16,11 +14,11 @@ import (
 // left the notification live there and in the evictable part (bounded by
 // MaxBytes): two hours of retention at a serial a minute would otherwise
 // pin 120 snapshots in memory.
-func (c *Cache) pinnedOf(h *follow.Head, now time.Time) [][32]byte {
+func (c *Cache) pinnedOf(h *Head, now time.Time) [][32]byte {
 	return pinnable(h, now, !c.durable)
 }
 
-func pinnable(h *follow.Head, now time.Time, retained bool) [][32]byte {
+func pinnable(h *Head, now time.Time, retained bool) [][32]byte {
 	sums := make([][32]byte, 0, len(h.Files))
 	seen := make(map[[32]byte]bool, len(h.Files))
 	for _, f := range h.Files {
@@ -64,7 +62,7 @@ func (c *Cache) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 // unpins those that no head needs any more. It refuses a head naming a blob
 // that neither memory nor a tier holds; when a tier fails, memory keeps the
 // old head too.
-func (c *Cache) PutHead(ctx context.Context, repo string, h *follow.Head) error {
+func (c *Cache) PutHead(ctx context.Context, repo string, h *Head) error {
 	if h == nil {
 		return fmt.Errorf("cache: put head of %s: nil head", repo)
 	}
@@ -72,7 +70,7 @@ func (c *Cache) PutHead(ctx context.Context, repo string, h *follow.Head) error 
 }
 
 // install makes h the head of repo, writing it to the tiers when through.
-func (c *Cache) install(ctx context.Context, repo string, h *follow.Head, through bool) error {
+func (c *Cache) install(ctx context.Context, repo string, h *Head, through bool) error {
 	now := c.now()
 	sums := c.pinnedOf(h, now)
 	blobs := make(map[[32]byte][]byte, len(sums))

@@ -2,8 +2,6 @@ package cache
 
 import (
 	"context"
-
-	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
 // Tier is a lower tier of the cache: the disk (diskstore.Store) or a shared
@@ -14,8 +12,8 @@ import (
 type Tier interface {
 	GetBlob(ctx context.Context, sum [32]byte) ([]byte, error)
 	PutBlob(ctx context.Context, sum [32]byte, b []byte) error
-	Heads(ctx context.Context) (map[string]*follow.Head, error)
-	PutHead(ctx context.Context, repo string, h *follow.Head) error
+	Heads(ctx context.Context) (map[string]*Head, error)
+	PutHead(ctx context.Context, repo string, h *Head) error
 }
 
 // checker is a Tier whose GetBlob checks every blob against its key

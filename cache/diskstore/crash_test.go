@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/irpki/rrdp-proxy/proxy/follow"
+	"github.com/irpki/rrdp-proxy/cache"
 )
 
 const (
@@ -55,7 +55,7 @@ func publishForever(dir string, seed uint64) error {
 	r := rand.New(rand.NewPCG(seed, 99))
 	for i := 0; ; i++ {
 		repo := fmt.Sprintf("https://rrdp%d.example.net/notification.xml", i%3)
-		h := &follow.Head{Repo: repo, Session: "s", Serial: uint64(i), Time: time.Now()}
+		h := &cache.Head{Repo: repo, Session: "s", Serial: uint64(i), Time: time.Now()}
 		h.NotificationXML, _ = blob(r, 200+r.IntN(2000))
 		for j := range 1 + r.IntN(3) {
 			b, sum := blob(r, 1+r.IntN(300_000))

@@ -27,7 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/irpki/rrdp-proxy/proxy/follow"
+	"github.com/irpki/rrdp-proxy/cache"
 )
 
 const (
@@ -180,13 +180,13 @@ func (s *Store) GetBlob(ctx context.Context, sum [32]byte) ([]byte, error) {
 
 // record is the on-disk form of a head.
 type record struct {
-	Repo string       `json:"repo"`
-	Head *follow.Head `json:"head"`
+	Repo string      `json:"repo"`
+	Head *cache.Head `json:"head"`
 }
 
 // PutHead switches repo to h. It refuses a head naming a blob that is not
 // stored, except files whose retention ended before now.
-func (s *Store) PutHead(ctx context.Context, repo string, h *follow.Head) error {
+func (s *Store) PutHead(ctx context.Context, repo string, h *cache.Head) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("diskstore: put head of %s: %w", repo, err)
 	}
@@ -215,13 +215,13 @@ func (s *Store) PutHead(ctx context.Context, repo string, h *follow.Head) error 
 }
 
 // Heads returns the head of every repository, keyed by repository.
-func (s *Store) Heads(ctx context.Context) (map[string]*follow.Head, error) {
+func (s *Store) Heads(ctx context.Context) (map[string]*cache.Head, error) {
 	d := filepath.Join(s.dir, headDir)
 	ents, err := os.ReadDir(d)
 	if err != nil {
 		return nil, fmt.Errorf("diskstore: list heads: %w", err)
 	}
-	heads := make(map[string]*follow.Head, len(ents))
+	heads := make(map[string]*cache.Head, len(ents))
 	for _, e := range ents {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("diskstore: list heads: %w", err)

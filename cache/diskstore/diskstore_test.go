@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/irpki/rrdp-proxy/proxy/follow"
+	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
@@ -26,8 +26,8 @@ func blob(r *rand.Rand, n int) ([]byte, [32]byte) {
 	return b, sha256.Sum256(b)
 }
 
-func file(path string, sum [32]byte, size int, expires time.Time) follow.File {
-	return follow.File{Path: path, Sum: sum, Size: int64(size), Format: irpki.FormatXML,
+func file(path string, sum [32]byte, size int, expires time.Time) cache.File {
+	return cache.File{Path: path, Sum: sum, Size: int64(size), Format: irpki.FormatXML,
 		Kind: rrdpxml.KindSnapshot, Serial: 7, Expires: expires}
 }
 
@@ -55,9 +55,9 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatalf("PutBlob(%x): %v", c.sum[:4], err)
 		}
 	}
-	h := &follow.Head{Repo: "https://rrdp.example.net/notification.xml", Session: "s", Serial: 7,
+	h := &cache.Head{Repo: "https://rrdp.example.net/notification.xml", Session: "s", Serial: 7,
 		Origin: irpki.FormatXML, Time: time.Unix(1700000000, 0).UTC(), NotificationXML: []byte("<n/>"),
-		Files: []follow.File{file("a.xml", s1, len(b1), time.Time{}), file("b.xml", s2, 0, time.Time{})}}
+		Files: []cache.File{file("a.xml", s1, len(b1), time.Time{}), file("b.xml", s2, 0, time.Time{})}}
 	if err := s.PutHead(ctx, "repo-a", h); err != nil {
 		t.Fatalf("PutHead: %v", err)
 	}
@@ -107,17 +107,17 @@ func TestRefuse(t *testing.T) {
 	past := time.Now().Add(-time.Hour)
 	tests := []struct {
 		name  string
-		files []follow.File
+		files []cache.File
 		ok    bool
 	}{
-		{"missing blob", []follow.File{file("a.xml", sum, 100, time.Time{})}, false},
-		{"missing but retained", []follow.File{file("a.xml", sum, 100, time.Now().Add(time.Hour))}, false},
-		{"missing but expired", []follow.File{file("a.xml", sum, 100, past)}, true},
+		{"missing blob", []cache.File{file("a.xml", sum, 100, time.Time{})}, false},
+		{"missing but retained", []cache.File{file("a.xml", sum, 100, time.Now().Add(time.Hour))}, false},
+		{"missing but expired", []cache.File{file("a.xml", sum, 100, past)}, true},
 		{"no files", nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.PutHead(ctx, "r", &follow.Head{Files: tt.files})
+			err := s.PutHead(ctx, "r", &cache.Head{Files: tt.files})
 			if (err == nil) != tt.ok {
 				t.Errorf("PutHead: got %v, want ok=%v", err, tt.ok)
 			}
@@ -177,7 +177,7 @@ func TestGC(t *testing.T) {
 	}
 	// 0 current, 1 retained for 2h, 2 expired in 30 min, 3 named by no
 	// head, 4 put again later (within grace at GC time).
-	h := &follow.Head{Files: []follow.File{
+	h := &cache.Head{Files: []cache.File{
 		file("0", sums[0], 100, time.Time{}),
 		file("1", sums[1], 200, now().Add(2*time.Hour)),
 		file("2", sums[2], 300, now().Add(30*time.Minute)),

@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/irpki/rrdp-proxy/proxy/follow"
+	"github.com/irpki/rrdp-proxy/cache"
 )
 
 // putHead sets the head, adds the repository to the set and announces it,
@@ -41,9 +41,9 @@ return 1
 // lease it was written under (0: PutHead), which Acquire keeps the next
 // tokens above.
 type record struct {
-	Repo  string       `json:"repo"`
-	Token uint64       `json:"token,omitempty"`
-	Head  *follow.Head `json:"head"`
+	Repo  string      `json:"repo"`
+	Token uint64      `json:"token,omitempty"`
+	Head  *cache.Head `json:"head"`
 }
 
 func (s *Store) headKey(repo string) string  { return s.key("head:", repo) }
@@ -57,7 +57,7 @@ func (s *Store) channel() string             { return s.key("heads") }
 // a head naming a blob that is not stored, except files whose retention
 // ended before now. It is not fenced: a follower holding a lease uses
 // PutHeadFenced.
-func (s *Store) PutHead(ctx context.Context, repo string, h *follow.Head) error {
+func (s *Store) PutHead(ctx context.Context, repo string, h *cache.Head) error {
 	return s.putHead(ctx, repo, h, Lease{})
 }
 
@@ -67,11 +67,11 @@ func (s *Store) PutHead(ctx context.Context, repo string, h *follow.Head) error 
 // node whose lease expired while it synced cannot overwrite the head of
 // the node that took over, even when Redis lost the fence key and handed
 // the same token out again. The head records l.Token.
-func (s *Store) PutHeadFenced(ctx context.Context, l Lease, h *follow.Head) error {
+func (s *Store) PutHeadFenced(ctx context.Context, l Lease, h *cache.Head) error {
 	return s.putHead(ctx, l.Repo, h, l)
 }
 
-func (s *Store) putHead(ctx context.Context, repo string, h *follow.Head, l Lease) error {
+func (s *Store) putHead(ctx context.Context, repo string, h *cache.Head, l Lease) error {
 	lease := ""
 	if l.Token != 0 {
 		lease = l.value()
@@ -111,7 +111,7 @@ func (s *Store) putHead(ctx context.Context, repo string, h *follow.Head, l Leas
 
 // needed returns the sums of the files of h whose retention has not ended,
 // without repeats, in the order of h.Files.
-func (s *Store) needed(h *follow.Head) [][32]byte {
+func (s *Store) needed(h *cache.Head) [][32]byte {
 	now := s.now()
 	seen := make(map[[32]byte]bool, len(h.Files))
 	sums := make([][32]byte, 0, len(h.Files))
@@ -129,7 +129,7 @@ func (s *Store) needed(h *follow.Head) [][32]byte {
 // not ended) that are not stored: what a lease holder puts again before
 // its head, after GC, an eviction, or a reader that found a blob damaged
 // and removed its meta.
-func (s *Store) Missing(ctx context.Context, h *follow.Head) ([][32]byte, error) {
+func (s *Store) Missing(ctx context.Context, h *cache.Head) ([][32]byte, error) {
 	sums := s.needed(h)
 	if len(sums) == 0 {
 		return nil, nil
@@ -152,7 +152,7 @@ func (s *Store) Missing(ctx context.Context, h *follow.Head) ([][32]byte, error)
 }
 
 // haveBlobs checks that the meta of every blob h needs is stored.
-func (s *Store) haveBlobs(ctx context.Context, h *follow.Head) error {
+func (s *Store) haveBlobs(ctx context.Context, h *cache.Head) error {
 	now := s.now()
 	seen := make(map[[32]byte]string, len(h.Files))
 	var keys []string
@@ -192,7 +192,7 @@ func (s *Store) haveBlobs(ctx context.Context, h *follow.Head) error {
 // Heads returns the head of every repository, keyed by repository. A head
 // that cannot be decoded is skipped, logged and counted (BadHeads): one
 // damaged key does not hide the others.
-func (s *Store) Heads(ctx context.Context) (map[string]*follow.Head, error) {
+func (s *Store) Heads(ctx context.Context) (map[string]*cache.Head, error) {
 	hs, err := s.heads(ctx)
 	if err != nil {
 		return nil, err
@@ -203,7 +203,7 @@ func (s *Store) Heads(ctx context.Context) (map[string]*follow.Head, error) {
 // headSet is what heads read: the heads, and the repositories of the set
 // whose head is missing or cannot be decoded.
 type headSet struct {
-	heads   map[string]*follow.Head
+	heads   map[string]*cache.Head
 	missing []string
 	bad     []string
 }
@@ -213,7 +213,7 @@ func (s *Store) heads(ctx context.Context) (headSet, error) {
 	if err != nil {
 		return headSet{}, fmt.Errorf("redisstore: list heads: %w", err)
 	}
-	hs := headSet{heads: make(map[string]*follow.Head, len(repos))}
+	hs := headSet{heads: make(map[string]*cache.Head, len(repos))}
 	if len(repos) == 0 {
 		return hs, nil
 	}
@@ -271,7 +271,7 @@ func (s *Store) DeleteHead(ctx context.Context, repo string) error {
 
 // Head returns the head of repo, or nil if it has none: what a node that
 // does not hold the lease reads when Subscribe announces repo.
-func (s *Store) Head(ctx context.Context, repo string) (*follow.Head, error) {
+func (s *Store) Head(ctx context.Context, repo string) (*cache.Head, error) {
 	v, err := s.rdb.Get(ctx, s.headKey(repo)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil

@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/cache/redisstore/redistest"
-	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
 var now = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
 
 // testHead returns a head of repo naming blobs, the first of them expired.
-func testHead(repo string, serial uint64, blobs ...[]byte) *follow.Head {
-	h := &follow.Head{
+func testHead(repo string, serial uint64, blobs ...[]byte) *cache.Head {
+	h := &cache.Head{
 		Repo:            repo,
 		Session:         "9df4b597-af9e-4dca-bdda-719cce2c4e28",
 		Serial:          serial,
@@ -25,7 +25,7 @@ func testHead(repo string, serial uint64, blobs ...[]byte) *follow.Head {
 		NotificationBin: []byte{1, 2, 3},
 	}
 	for i, b := range blobs {
-		f := follow.File{Path: "f" + string(rune('a'+i)), Sum: sha256.Sum256(b), Size: int64(len(b)), Serial: serial}
+		f := cache.File{Path: "f" + string(rune('a'+i)), Sum: sha256.Sum256(b), Size: int64(len(b)), Serial: serial}
 		if i == 0 {
 			f.Expires = now.Add(-time.Minute)
 		}
@@ -62,7 +62,7 @@ func TestHeadAfterBlobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, map[string]*follow.Head{repo: h}) {
+	if !reflect.DeepEqual(got, map[string]*cache.Head{repo: h}) {
 		t.Errorf("got heads %+v, want %+v", got, h)
 	}
 	one, err := st.Head(ctx, repo)

@@ -1,0 +1,210 @@
+package cache
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Part is one piece of a composite file: a blob (Sum, Size), or a few
+// bytes kept in the part list itself (Data, Sum zero), such as the header
+// of a snapshot, which changes with every serial.
+type Part struct {
+	Sum  [32]byte
+	Size int64
+	Data []byte
+}
+
+// partsMagic opens an encoded part list; its last byte is the version.
+var partsMagic = []byte("rrdp-proxy parts\x01")
+
+// maxInline caps the bytes a part list keeps inline, per part.
+const maxInline = 64 << 10
+
+// EncodeParts encodes a part list: partsMagic, the count, then per part a
+// tag (0: blob, 1: inline) with the sum and size, or the length and the
+// bytes; integers as uvarints. The same list gives the same bytes.
+func EncodeParts(parts []Part) []byte {
+	n := len(partsMagic) + binary.MaxVarintLen64
+	for _, p := range parts {
+		n += 1 + 32 + binary.MaxVarintLen64 + len(p.Data)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, partsMagic...)
+	b = binary.AppendUvarint(b, uint64(len(parts)))
+	for _, p := range parts {
+		if p.Sum == ([32]byte{}) {
+			b = append(b, 1)
+			b = binary.AppendUvarint(b, uint64(len(p.Data)))
+			b = append(b, p.Data...)
+			continue
+		}
+		b = append(b, 0)
+		b = append(b, p.Sum[:]...)
+		b = binary.AppendUvarint(b, uint64(p.Size))
+	}
+	return b
+}
+
+// ErrParts reports a part list that cannot be decoded.
+var ErrParts = errors.New("bad part list")
+
+// DecodeParts decodes a part list made by EncodeParts. Inline data
+// aliases b.
+func DecodeParts(b []byte) ([]Part, error) {
+	if len(b) < len(partsMagic) || string(b[:len(partsMagic)]) != string(partsMagic) {
+		return nil, fmt.Errorf("%w: no magic", ErrParts)
+	}
+	off := len(partsMagic)
+	uv := func(what string) (uint64, error) {
+		v, n := binary.Uvarint(b[off:])
+		if n <= 0 || n != len(binary.AppendUvarint(nil, v)) {
+			return 0, fmt.Errorf("%w: %s at byte %d", ErrParts, what, off)
+		}
+		off += n
+		return v, nil
+	}
+	count, err := uv("count")
+	if err != nil {
+		return nil, err
+	}
+	if count > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: %d parts in %d bytes", ErrParts, count, len(b))
+	}
+	parts := make([]Part, 0, count)
+	for i := range count {
+		if off >= len(b) {
+			return nil, fmt.Errorf("%w: part %d: truncated at byte %d", ErrParts, i, off)
+		}
+		tag := b[off]
+		off++
+		var p Part
+		switch tag {
+		case 0:
+			if len(b)-off < 32 {
+				return nil, fmt.Errorf("%w: part %d: truncated sum at byte %d", ErrParts, i, off)
+			}
+			copy(p.Sum[:], b[off:off+32])
+			off += 32
+			size, err := uv("size")
+			if err != nil {
+				return nil, err
+			}
+			if size > 1<<40 {
+				return nil, fmt.Errorf("%w: part %d: size %d", ErrParts, i, size)
+			}
+			p.Size = int64(size)
+		case 1:
+			n, err := uv("length")
+			if err != nil {
+				return nil, err
+			}
+			if n > maxInline || n > uint64(len(b)-off) {
+				return nil, fmt.Errorf("%w: part %d: %d inline bytes at byte %d", ErrParts, i, n, off)
+			}
+			p.Data, p.Size = b[off:off+int(n)], int64(n)
+			off += int(n)
+		default:
+			return nil, fmt.Errorf("%w: part %d: tag %d at byte %d", ErrParts, i, tag, off-1)
+		}
+		parts = append(parts, p)
+	}
+	if off != len(b) {
+		return nil, fmt.Errorf("%w: %d bytes after the last part", ErrParts, len(b)-off)
+	}
+	return parts, nil
+}
+
+// Getter returns the blob stored under a sum.
+type Getter func(ctx context.Context, sum [32]byte) ([]byte, error)
+
+// FileParts returns the parts of f: for a composite file those of its
+// part list, read with get; otherwise the one blob f.Sum.
+func FileParts(ctx context.Context, f *File, get Getter) ([]Part, error) {
+	if !f.Composite() {
+		return []Part{{Sum: f.Sum, Size: f.Size}}, nil
+	}
+	b, err := get(ctx, f.Index)
+	if err != nil {
+		return nil, fmt.Errorf("part list of %s: %w", f.Path, err)
+	}
+	parts, err := DecodeParts(b)
+	if err != nil {
+		return nil, fmt.Errorf("part list of %s: %w", f.Path, err)
+	}
+	return parts, nil
+}
+
+// Needed returns the blobs h needs at now, without repeats: those of its
+// live files (File.Live), and for a composite file its part list and its
+// parts, read with get.
+func Needed(ctx context.Context, h *Head, now time.Time, get Getter) ([][32]byte, error) {
+	seen := make(map[[32]byte]bool, len(h.Files))
+	var sums [][32]byte
+	add := func(s [32]byte) {
+		if !seen[s] {
+			seen[s] = true
+			sums = append(sums, s)
+		}
+	}
+	for i := range h.Files {
+		f := &h.Files[i]
+		if !f.Live(now) {
+			continue
+		}
+		add(f.Key())
+		if !f.Composite() {
+			continue
+		}
+		parts, err := FileParts(ctx, f, get)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parts {
+			if p.Sum != ([32]byte{}) {
+				add(p.Sum)
+			}
+		}
+	}
+	return sums, nil
+}
+
+// WriteParts writes the bytes of parts from offset off on, n bytes, to w,
+// reading blobs with get. It returns the bytes written.
+func WriteParts(ctx context.Context, w io.Writer, parts []Part, off, n int64, get Getter) (int64, error) {
+	var done int64
+	for _, p := range parts {
+		if n <= 0 {
+			break
+		}
+		if off >= p.Size {
+			off -= p.Size
+			continue
+		}
+		b := p.Data
+		if p.Sum != ([32]byte{}) {
+			var err error
+			if b, err = get(ctx, p.Sum); err != nil {
+				return done, err
+			}
+			if int64(len(b)) != p.Size {
+				return done, fmt.Errorf("part %x: %d bytes, the list says %d: %w", p.Sum[:8], len(b), p.Size, ErrParts)
+			}
+		}
+		b = b[off:]
+		off = 0
+		if int64(len(b)) > n {
+			b = b[:n]
+		}
+		m, err := w.Write(b)
+		done += int64(m)
+		n -= int64(m)
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}

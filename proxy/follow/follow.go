@@ -158,6 +158,13 @@ type Config struct {
 	// keeps a large snapshot's copy fast). The nodes of a fleet must use
 	// the same level and library version for their hashes to agree.
 	GzipLevel int
+	// FragmentMin: a regenerated snapshot whose XML takes at least this
+	// many bytes (8 MiB) is stored as fragments, composite files whose
+	// parts successive serials share (frag.go), so that a serial costs its
+	// changes and retained snapshots cost only what changed; a smaller
+	// one is stored whole. Negative: never. The XML and .bin bytes are the
+	// same either way; the gzip copies differ.
+	FragmentMin int64
 	// Transparent serves an XML origin as it is, for reverse mode: the
 	// published notification.xml is the origin's body and the snapshot and
 	// deltas are the origin's bytes at the origin's own paths (see the
@@ -212,6 +219,11 @@ type state struct {
 	serial  uint64
 	format  irpki.Format
 	objects map[string]object
+	// order is the URIs of objects in canonical order (canonicalCompare),
+	// nil until needed; frags the fragments of the composite snapshot of
+	// this state, nil when it is not composite.
+	order []string
+	frags *fragments
 	// resets counts the downstream session resets within the upstream
 	// session (Head.Resets).
 	resets uint64
@@ -289,6 +301,9 @@ func New(cfg Config) (*Follower, error) {
 	}
 	if cfg.GzipLevel == 0 {
 		cfg.GzipLevel = gzip.BestSpeed
+	}
+	if cfg.FragmentMin == 0 {
+		cfg.FragmentMin = 8 << 20
 	}
 	if cfg.GzipLevel < gzip.HuffmanOnly || cfg.GzipLevel > gzip.BestCompression {
 		return nil, fmt.Errorf("follow: gzip level %d out of range", cfg.GzipLevel)

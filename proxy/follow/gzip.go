@@ -48,5 +48,5 @@ func gzipBlob(b blob, level int) (blob, error) {
 	g := buf.Bytes()
 	fl := b.File
 	fl.Sum, fl.Size, fl.Gzip = sha256.Sum256(g), int64(len(g)), true
-	return blob{fl, g}, nil
+	return blob{File: fl, b: g}, nil
 }

@@ -136,7 +136,7 @@ func TestMeasure(t *testing.T) {
 	}
 	for _, level := range levels {
 		start := time.Now()
-		g, err := gzipBlob(blob{File{Path: "snapshot.xml"}, snap}, level)
+		g, err := gzipBlob(blob{File: File{Path: "snapshot.xml"}, b: snap}, level)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,10 +1,12 @@
 package follow
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
 
+	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
@@ -61,7 +63,7 @@ func (f *Follower) rebuild(ctx context.Context, h *Head) (*state, error) {
 	if snap == nil {
 		return nil, fmt.Errorf("head of %s serial %d names no .bin snapshot", h.Repo, h.Serial)
 	}
-	b, err := f.cfg.Blobs(ctx, snap.Sum)
+	b, err := readFile(ctx, snap, f.cfg.Blobs)
 	if err != nil {
 		return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
 	}
@@ -102,4 +104,22 @@ func (f *Follower) rebuild(ctx context.Context, h *Head) (*state, error) {
 		st.deltaHashes[s] = d.upstream
 	}
 	return st, nil
+}
+
+// readFile returns the bytes of fl, assembled from its parts when it is
+// composite.
+func readFile(ctx context.Context, fl *File, get func(context.Context, [32]byte) ([]byte, error)) ([]byte, error) {
+	if !fl.Composite() {
+		return get(ctx, fl.Sum)
+	}
+	parts, err := cache.FileParts(ctx, fl, get)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(fl.Size))
+	if _, err := cache.WriteParts(ctx, &buf, parts, 0, fl.Size, get); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

@@ -25,6 +25,10 @@ type Stats struct {
 	// that differ from the state their deltas led to (the snapshot's
 	// state was taken).
 	SnapshotMismatches uint64
+	// FragmentsBuilt and FragmentsReused count the chunks of composite
+	// snapshots (Config.FragmentMin) encoded afresh and taken over from
+	// the previous serial.
+	FragmentsBuilt, FragmentsReused uint64
 
 	// Failures by kind: every failed fetch or verification, whether the
 	// sync then failed or fell back to the snapshot.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io/fs"
+	"time"
 	"sync"
 
 	"github.com/irpki/rrdp-proxy/cache"
@@ -48,17 +50,38 @@ func (m *MemStore) PutBlob(_ context.Context, sum [32]byte, b []byte) error {
 	return nil
 }
 
-// PutHead switches repo to h. It refuses a head naming a blob it lacks.
-func (m *MemStore) PutHead(_ context.Context, repo string, h *Head) error {
+// PutHead switches repo to h. It refuses a head naming a blob it lacks
+// (for a composite file, its part list or one of its parts).
+func (m *MemStore) PutHead(ctx context.Context, repo string, h *Head) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, f := range h.Files {
-		if _, ok := m.blobs[f.Sum]; !ok {
-			return fmt.Errorf("memstore: head of %s names %s, whose blob %x is missing", repo, f.Path, f.Sum[:8])
+	get := func(_ context.Context, sum [32]byte) ([]byte, error) {
+		if b, ok := m.blobs[sum]; ok {
+			return b, nil
+		}
+		return nil, fmt.Errorf("memstore: blob %x: %w", sum[:8], fs.ErrNotExist)
+	}
+	// Every file, also a retained one: MemStore never removes a blob.
+	sums, err := cache.Needed(ctx, h, time.Time{}, get)
+	if err != nil {
+		return fmt.Errorf("memstore: head of %s: %w", repo, err)
+	}
+	for _, sum := range sums {
+		if _, ok := m.blobs[sum]; !ok {
+			return fmt.Errorf("memstore: head of %s names blob %x, which is missing", repo, sum[:8])
 		}
 	}
 	m.heads[repo] = h
 	return nil
+}
+
+// Get returns the blob stored under sum, or an error wrapping
+// fs.ErrNotExist: a cache.Getter.
+func (m *MemStore) Get(_ context.Context, sum [32]byte) ([]byte, error) {
+	if b, ok := m.Blob(sum); ok {
+		return b, nil
+	}
+	return nil, fmt.Errorf("memstore: blob %x: %w", sum[:8], fs.ErrNotExist)
 }
 
 // Blob returns the blob stored under sum.

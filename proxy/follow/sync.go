@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -16,7 +17,10 @@ import (
 // blob is a file to publish and its bytes.
 type blob struct {
 	File
-	b []byte
+	b []byte // nil for a composite file
+	// parts are blobs to store before the file: the part list of a
+	// composite file, and the new segments of the snapshot it belongs to.
+	parts []segment
 }
 
 func newBlob(b []byte, f irpki.Format, kind rrdpxml.Kind, session string, serial uint64) blob {
@@ -25,7 +29,7 @@ func newBlob(b []byte, f irpki.Format, kind rrdpxml.Kind, session string, serial
 
 // newBlobSum is newBlob for bytes whose SHA-256 is already known.
 func newBlobSum(b []byte, sum [32]byte, f irpki.Format, kind rrdpxml.Kind, session string, serial uint64) blob {
-	return blob{File{Path: irpki.FilePath(kind, f, session, serial, sum), Sum: sum, Size: int64(len(b)), Format: f, Kind: kind, Serial: serial}, b}
+	return blob{File: File{Path: irpki.FilePath(kind, f, session, serial, sum), Sum: sum, Size: int64(len(b)), Format: f, Kind: kind, Serial: serial}, b: b}
 }
 
 // sessions returns the served sessions of st: XML and .bin.
@@ -109,12 +113,8 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 		// serial depends on the session and the objects alone, never on
 		// the path a node took to it, so that the nodes of a fleet (with
 		// or without Redis) and independent mirrors serve the same bytes.
-		x, p, err := regenerate(sortedObjects(objs), len(b), xs, bs, n.Serial, f.cfg.Limits)
-		if err != nil {
-			return err
-		}
-		if snap, err = f.withGzip(newBlob(x, irpki.FormatXML, rrdpxml.KindSnapshot, xs, n.Serial),
-			newBlob(p, irpki.FormatBin, rrdpxml.KindSnapshot, bs, n.Serial)); err != nil {
+		st.order = sortedURIs(objs)
+		if snap, st.frags, err = f.snapshotFiles(st.order, func(u string) object { return objs[u] }, xmlSize(objs, nil), xs, bs, n.Serial, f.curFrags()); err != nil {
 			return err
 		}
 		if st.resets == 0 {
@@ -197,35 +197,16 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 	}
 
 	// The snapshot at the new serial, regenerated from the objects.
-	objs := func(yield func(string, object) bool) {
-		uris := make([]string, 0, len(cur.objects)+len(ov.changes))
-		for u := range cur.objects {
-			if _, ch := ov.changes[u]; !ch {
-				uris = append(uris, u)
-			}
-		}
-		for u, c := range ov.changes {
-			if c != nil {
-				uris = append(uris, u)
-			}
-		}
-		sort.Strings(uris)
-		for _, u := range uris {
-			o, _ := ov.get(u)
-			if !yield(u, o) {
-				return
-			}
-		}
+	if cur.order == nil {
+		cur.order = sortedURIs(cur.objects)
 	}
-	x, p, err := regenerate(objs, xmlSize(cur.objects, ov.changes), xs, bs, n.Serial, f.cfg.Limits)
+	st.order = nextOrder(cur.order, ov.changes, cur.objects)
+	get := func(u string) object { o, _ := ov.get(u); return o }
+	regen, frags, err := f.snapshotFiles(st.order, get, xmlSize(cur.objects, ov.changes), xs, bs, n.Serial, cur.frags)
 	if err != nil {
 		return false, err
 	}
-	regen, err := f.withGzip(newBlob(x, irpki.FormatXML, rrdpxml.KindSnapshot, xs, n.Serial),
-		newBlob(p, irpki.FormatBin, rrdpxml.KindSnapshot, bs, n.Serial))
-	if err != nil {
-		return false, err
-	}
+	st.frags = frags
 
 	conditional(st)
 	if err := f.publish(ctx, st, n, regen, blobs, ov.commit); err != nil {
@@ -238,20 +219,89 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 	return true, nil
 }
 
-// sortedObjects yields objs by URI, the canonical snapshot order.
-func sortedObjects(objs map[string]object) func(func(string, object) bool) {
-	return func(yield func(string, object) bool) {
-		uris := make([]string, 0, len(objs))
-		for u := range objs {
-			uris = append(uris, u)
+// snapshotFiles writes the snapshot of the objects in order (get reads
+// one) at serial, XML under xs and .bin under bs, with its gzip copies:
+// composite when its XML (about size bytes) reaches FragmentMin, reusing
+// the segments of prev, else whole. It returns the fragments of the new
+// snapshot when composite.
+func (f *Follower) snapshotFiles(order []string, get func(string) object, size int, xs, bs string, serial uint64, prev *fragments) ([]blob, *fragments, error) {
+	if f.cfg.FragmentMin >= 0 && int64(size) >= f.cfg.FragmentMin {
+		files, fr, err := composite(order, get, xs, bs, serial, prev, f.cfg.GzipLevel)
+		if err == nil {
+			f.count(func(s *Stats) { s.FragmentsBuilt += uint64(fr.built); s.FragmentsReused += uint64(fr.reused) })
 		}
-		sort.Strings(uris)
-		for _, u := range uris {
-			if !yield(u, objs[u]) {
+		return files, fr, err
+	}
+	objs := func(yield func(string, object) bool) {
+		for _, u := range order {
+			if !yield(u, get(u)) {
 				return
 			}
 		}
 	}
+	x, p, err := regenerate(objs, size, xs, bs, serial, f.cfg.Limits)
+	if err != nil {
+		return nil, nil, err
+	}
+	files, err := f.withGzip(newBlob(x, irpki.FormatXML, rrdpxml.KindSnapshot, xs, serial),
+		newBlob(p, irpki.FormatBin, rrdpxml.KindSnapshot, bs, serial))
+	return files, nil, err
+}
+
+// curFrags returns the fragments of the current state, or nil.
+func (f *Follower) curFrags() *fragments {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cur == nil {
+		return nil
+	}
+	return f.cur.frags
+}
+
+// sortedURIs returns the URIs of objs in canonical order: the order of
+// the objects in every snapshot the follower writes, so that it depends
+// on the set of objects alone.
+func sortedURIs(objs map[string]object) []string {
+	uris := make([]string, 0, len(objs))
+	for u := range objs {
+		uris = append(uris, u)
+	}
+	slices.SortFunc(uris, canonicalCompare)
+	return uris
+}
+
+// nextOrder returns the canonical order of base after changes, from the
+// order of base: old with the withdrawn URIs removed and the new ones
+// merged in. It returns old itself when no URI came or went.
+func nextOrder(old []string, changes map[string]*object, base map[string]object) []string {
+	var added []string
+	removed := make(map[string]bool)
+	for u, c := range changes {
+		_, had := base[u]
+		switch {
+		case c == nil && had:
+			removed[u] = true
+		case c != nil && !had:
+			added = append(added, u)
+		}
+	}
+	if len(added) == 0 && len(removed) == 0 {
+		return old
+	}
+	slices.SortFunc(added, canonicalCompare)
+	out := make([]string, 0, len(old)+len(added)-len(removed))
+	i := 0
+	for _, u := range old {
+		if removed[u] {
+			continue
+		}
+		for i < len(added) && canonicalCompare(added[i], u) < 0 {
+			out = append(out, added[i])
+			i++
+		}
+		out = append(out, u)
+	}
+	return append(out, added[i:]...)
 }
 
 // fetchDeltas fetches refs, at most Parallel at once, and checks their
@@ -308,6 +358,14 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 		return err
 	}
 	for _, b := range append(snap[:len(snap):len(snap)], deltas...) {
+		for _, p := range b.parts {
+			if err := f.cfg.Store.PutBlob(ctx, p.sum, p.b); err != nil {
+				return fmt.Errorf("store a part of %s: %w: %w", b.Path, errStore, err)
+			}
+		}
+		if b.Composite() {
+			continue
+		}
 		if err := f.cfg.Store.PutBlob(ctx, b.Sum, b.b); err != nil {
 			return fmt.Errorf("store %s: %w: %w", b.Path, errStore, err)
 		}

@@ -127,7 +127,7 @@ func (f *Follower) originFiles(b []byte, up [32]byte, uri string, kind rrdpxml.K
 	if err != nil {
 		return nil, err
 	}
-	x := blob{File{Path: p, Sum: up, Size: int64(len(b)), Format: irpki.FormatXML, Kind: kind, Serial: serial, Upstream: up}, b}
+	x := blob{File: File{Path: p, Sum: up, Size: int64(len(b)), Format: irpki.FormatXML, Kind: kind, Serial: serial, Upstream: up}, b: b}
 	if !bin {
 		return f.withGzip(x)
 	}

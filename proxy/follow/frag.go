@@ -1,0 +1,497 @@
+package follow
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"hash/fnv"
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/flate"
+
+	"github.com/irpki/rrdp-proxy/cache"
+	"github.com/irpki/rrdp-proxy/transcode/irpki"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+)
+
+// A big snapshot is stored as fragments (DESIGN.md, "State and memory"):
+// the objects, in canonical order, are cut into chunks at boundaries that
+// depend on their URIs alone; each chunk is one segment of the XML, one of
+// the .bin and one deflate segment of each gzip copy; the files are part
+// lists (cache.File.Index) of their segments between a small header and
+// trailer. A serial re-encodes only the chunks whose objects changed, and
+// the .bin segments holding the start (length) or the end (pin) of a group
+// that changed; the other segments are those of the previous serial, the
+// same blobs, shared with it in memory and in every tier. The files are
+// byte for byte those regenerate writes for the same objects; the gzip
+// copies are one gzip member whose deflate stream is the segments' streams
+// joined (each ends with a sync flush, the last block is an empty final
+// one), with the CRC-32 of the whole file. Its work is the changed chunks
+// plus one pass over the new files for their SHA-256 and CRC-32.
+const (
+	// chunkMask makes an object end its chunk when the FNV-1a hash of its
+	// URI has these bits zero: 128 objects per chunk on average (about
+	// 350 KB of XML with ROAs), so that the part lists of a large
+	// repository stay near 3,000 parts per file, and a chunk is cheap to
+	// encode again.
+	chunkMask = 127
+	// chunkMax ends a chunk after so many objects whatever the hashes.
+	chunkMax = 1024
+)
+
+// segment is a stored fragment: its key (what it was made from), the
+// SHA-256 of its bytes and its bytes.
+type segment struct {
+	sum [32]byte
+	b   []byte
+}
+
+// fragments are the segments of the current composite snapshot of a
+// follower, by key, and its groups, by directory URI: what the next serial
+// reuses. The maps are never modified once built: a new serial builds new
+// ones.
+type fragments struct {
+	xs, bs             string // the sessions they were made for
+	built, reused      int    // chunks encoded and taken over
+	xml, bin, xgz, bgz map[[32]byte]segment
+	groups             map[string]groupSum
+}
+
+// groupSum is what a group's segments depend on: the hash of its objects'
+// URIs and hashes (id), the size of its entries and its pin.
+type groupSum struct {
+	id      [32]byte
+	entries int64
+	pin     [32]byte
+}
+
+// chunk is the objects order[lo:hi] and the keys of its segments.
+type chunk struct {
+	lo, hi     int
+	xkey, bkey [32]byte
+	xml, bin   segment
+	xgz, bgz   segment
+	build      bool // no segment of the previous serial to reuse
+}
+
+// group is the objects order[lo:hi] of one directory.
+type group struct {
+	dir    string
+	lo, hi int
+	groupSum
+}
+
+// canonicalLess orders object URIs as canonical snapshots list them: by
+// group (directory URI), then by name within the group, so that a group's
+// objects are contiguous in the XML as in the .bin.
+func canonicalCompare(a, b string) int {
+	da, na := irpki.SplitURI(a)
+	db, nb := irpki.SplitURI(b)
+	if c := compareStrings(da, db); c != 0 {
+		return c
+	}
+	return compareStrings(na, nb)
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func endsChunk(uri string, n int) bool {
+	if n >= chunkMax {
+		return true
+	}
+	h := fnv.New64a()
+	h.Write([]byte(uri))
+	return h.Sum64()&chunkMask == 0
+}
+
+// composite writes the snapshot of objs in order at serial, XML under xs
+// and .bin under bs, as composite files, reusing the segments of prev
+// (nil: none). It returns the four files (XML, .bin and their gzip
+// copies) with the blobs to store before them, and the fragments of the
+// new snapshot. level is the gzip level.
+func composite(order []string, objs func(string) object, xs, bs string, serial uint64, prev *fragments, level int) ([]blob, *fragments, error) {
+	if prev != nil && (prev.xs != xs || prev.bs != bs) {
+		prev = nil // a segment does not name its session, but start afresh on a new one
+	}
+	chunks, groups := cut(order, objs)
+	next := &fragments{xs: xs, bs: bs, xml: make(map[[32]byte]segment, len(chunks)), bin: make(map[[32]byte]segment, len(chunks)),
+		xgz: make(map[[32]byte]segment, len(chunks)), bgz: make(map[[32]byte]segment, len(chunks)), groups: make(map[string]groupSum, len(groups))}
+
+	// Pins of the groups that changed.
+	gi := 0
+	for i := range groups {
+		g := &groups[i]
+		if p, ok := prev.group(g.dir); ok && p.id == g.id {
+			g.pin = p.pin
+		} else {
+			g.pin = pinOf(g, order, objs)
+		}
+		next.groups[g.dir] = g.groupSum
+	}
+	// Keys of the .bin segments: the chunk's objects, and the groups
+	// whose start (length) or end (pin) falls in the chunk.
+	for i := range chunks {
+		c := &chunks[i]
+		h := sha256.New()
+		h.Write(c.xkey[:])
+		for gi < len(groups) && groups[gi].hi <= c.lo {
+			gi++
+		}
+		for j := gi; j < len(groups) && groups[j].lo < c.hi; j++ {
+			g := &groups[j]
+			if g.lo >= c.lo {
+				h.Write([]byte{'s'})
+				h.Write(g.id[:])
+			}
+			if g.hi <= c.hi {
+				h.Write([]byte{'e'})
+				h.Write(g.id[:])
+			}
+		}
+		h.Sum(c.bkey[:0])
+		x, okx := prev.seg(prev.xmlMap(), c.xkey)
+		xz, okxz := prev.seg(prev.xgzMap(), c.xkey)
+		b, okb := prev.seg(prev.binMap(), c.bkey)
+		bz, okbz := prev.seg(prev.bgzMap(), c.bkey)
+		if okx && okxz && okb && okbz {
+			c.xml, c.xgz, c.bin, c.bgz = x, xz, b, bz
+		} else {
+			c.build = true
+		}
+	}
+	if err := buildChunks(chunks, groups, order, objs, level); err != nil {
+		return nil, nil, err
+	}
+	for i := range chunks {
+		c := &chunks[i]
+		next.xml[c.xkey], next.xgz[c.xkey] = c.xml, c.xgz
+		next.bin[c.bkey], next.bgz[c.bkey] = c.bin, c.bgz
+	}
+	fresh := make(map[[32]byte]bool)
+	var stored []segment
+	for i := range chunks {
+		c := &chunks[i]
+		if !c.build {
+			next.reused++
+			continue
+		}
+		next.built++
+		for _, s := range []segment{c.xml, c.bin, c.xgz, c.bgz} {
+			if !fresh[s.sum] {
+				fresh[s.sum] = true
+				stored = append(stored, s)
+			}
+		}
+	}
+
+	xstart, err := rrdpxml.AppendSnapshotStart(nil, xs, serial)
+	if err != nil {
+		return nil, nil, fmt.Errorf("snapshot %d: %w", serial, err)
+	}
+	bstart := irpki.AppendSnapshotHead(nil, bs, serial)
+	bend := irpki.AppendSnapshotTrailer(nil)
+	var xf, bf, xz, bz blob
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		xf, xz = assemble(chunks, func(c *chunk) segment { return c.xml }, func(c *chunk) segment { return c.xgz },
+			xstart, []byte(rrdpxml.SnapshotEnd), irpki.FormatXML, xs, serial)
+	})
+	wg.Go(func() {
+		bf, bz = assemble(chunks, func(c *chunk) segment { return c.bin }, func(c *chunk) segment { return c.bgz },
+			bstart, bend, irpki.FormatBin, bs, serial)
+	})
+	wg.Wait()
+	// The segments go to the first file's list: they are stored once,
+	// before the head, like its part lists.
+	xf.parts = append(stored, xf.parts...)
+	return []blob{xf, bf, xz, bz}, next, nil
+}
+
+func (fr *fragments) group(dir string) (groupSum, bool) {
+	if fr == nil {
+		return groupSum{}, false
+	}
+	g, ok := fr.groups[dir]
+	return g, ok
+}
+
+func (fr *fragments) xmlMap() map[[32]byte]segment {
+	if fr == nil {
+		return nil
+	}
+	return fr.xml
+}
+
+func (fr *fragments) binMap() map[[32]byte]segment {
+	if fr == nil {
+		return nil
+	}
+	return fr.bin
+}
+
+func (fr *fragments) xgzMap() map[[32]byte]segment {
+	if fr == nil {
+		return nil
+	}
+	return fr.xgz
+}
+
+func (fr *fragments) bgzMap() map[[32]byte]segment {
+	if fr == nil {
+		return nil
+	}
+	return fr.bgz
+}
+
+func (fr *fragments) seg(m map[[32]byte]segment, key [32]byte) (segment, bool) {
+	s, ok := m[key]
+	return s, ok
+}
+
+// cut cuts order into chunks and groups, with the keys that depend on
+// their objects alone: the chunks' XML keys and the groups' ids and entry
+// sizes.
+func cut(order []string, objs func(string) object) ([]chunk, []group) {
+	var chunks []chunk
+	var groups []group
+	ch, gh := sha256.New(), sha256.New()
+	lo, n := 0, 0
+	var g *group
+	endGroup := func(hi int) {
+		if g != nil {
+			g.hi = hi
+			gh.Sum(g.id[:0])
+			gh.Reset()
+		}
+	}
+	for i, uri := range order {
+		o := objs(uri)
+		dir, name := irpki.SplitURI(uri)
+		if g == nil || g.dir != dir {
+			endGroup(i)
+			groups = append(groups, group{dir: dir, lo: i})
+			g = &groups[len(groups)-1]
+		}
+		g.entries += int64(irpki.SnapshotEntrySize(name, o.content))
+		gh.Write([]byte(uri))
+		gh.Write(o.hash[:])
+		ch.Write([]byte(uri))
+		ch.Write(o.hash[:])
+		n++
+		if endsChunk(uri, n) || i == len(order)-1 {
+			c := chunk{lo: lo, hi: i + 1}
+			ch.Sum(c.xkey[:0])
+			ch.Reset()
+			chunks = append(chunks, c)
+			lo, n = i+1, 0
+		}
+	}
+	endGroup(len(order))
+	return chunks, groups
+}
+
+// pinOf computes the pin of g: the SHA-256 of its repo field and entries.
+func pinOf(g *group, order []string, objs func(string) object) [32]byte {
+	h := sha256.New()
+	h.Write(irpki.AppendRepoField(nil, g.dir))
+	var scratch []byte
+	for _, uri := range order[g.lo:g.hi] {
+		o := objs(uri)
+		_, name := irpki.SplitURI(uri)
+		scratch = irpki.AppendSnapshotEntryHead(scratch[:0], name, len(o.content))
+		h.Write(scratch)
+		h.Write(o.content)
+	}
+	var pin [32]byte
+	h.Sum(pin[:0])
+	return pin
+}
+
+// buildChunks encodes the chunks marked build, on every core.
+func buildChunks(chunks []chunk, groups []group, order []string, objs func(string) object, level int) error {
+	todo := make(chan int)
+	errs := make([]error, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for w := range errs {
+		wg.Go(func() {
+			zx, err := flate.NewWriter(nil, level)
+			if err != nil {
+				errs[w] = err
+				for range todo {
+				}
+				return
+			}
+			for i := range todo {
+				if errs[w] != nil {
+					continue
+				}
+				errs[w] = buildChunk(&chunks[i], groups, order, objs, zx)
+			}
+		})
+	}
+	for i := range chunks {
+		if chunks[i].build {
+			todo <- i
+		}
+	}
+	close(todo)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("build snapshot fragments: %w", err)
+		}
+	}
+	return nil
+}
+
+// buildChunk encodes the segments of c.
+func buildChunk(c *chunk, groups []group, order []string, objs func(string) object, zw *flate.Writer) error {
+	var xsize, bsize int
+	for _, uri := range order[c.lo:c.hi] {
+		o := objs(uri)
+		_, name := irpki.SplitURI(uri)
+		xsize += rrdpxml.PublishSize(uri, o.content)
+		bsize += irpki.SnapshotEntrySize(name, o.content) + 64
+	}
+	x := make([]byte, 0, xsize)
+	b := make([]byte, 0, bsize+len(groups[0].dir)+64)
+	// The group of the first object: groups are sorted by lo.
+	gi := groupAt(groups, c.lo)
+	for k := c.lo; k < c.hi; k++ {
+		uri := order[k]
+		o := objs(uri)
+		for groups[gi].hi <= k {
+			gi++
+		}
+		g := &groups[gi]
+		_, name := irpki.SplitURI(uri)
+		x = rrdpxml.AppendPublish(x, uri, o.content)
+		if k == g.lo {
+			b = irpki.AppendGroupStart(b, g.dir, g.entries)
+		}
+		b = irpki.AppendSnapshotEntry(b, name, o.content)
+		if k == g.hi-1 {
+			b = irpki.AppendPin(b, g.pin)
+		}
+	}
+	c.xml = segment{sha256.Sum256(x), x}
+	c.bin = segment{sha256.Sum256(b), b}
+	var err error
+	if c.xgz, err = deflateSegment(zw, x); err != nil {
+		return err
+	}
+	c.bgz, err = deflateSegment(zw, b)
+	return err
+}
+
+// groupAt returns the index of the group holding object k.
+func groupAt(groups []group, k int) int {
+	lo, hi := 0, len(groups)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if groups[m].hi <= k {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// deflateSegment compresses p as raw deflate blocks ending with a sync
+// flush, byte-aligned and not final, so that segments can be joined.
+func deflateSegment(zw *flate.Writer, p []byte) (segment, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(p)/2 + 64)
+	zw.Reset(&buf)
+	if _, err := zw.Write(p); err != nil {
+		return segment{}, err
+	}
+	if err := zw.Flush(); err != nil {
+		return segment{}, err
+	}
+	z := buf.Bytes()
+	return segment{sha256.Sum256(z), z}, nil
+}
+
+// gzipHeader is a gzip member header without name, time or flags (RFC
+// 1952), as on every node.
+var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff}
+
+// storedBlock appends p as a stored deflate block (RFC 1951, 3.2.4),
+// final or not; the output before it is byte-aligned.
+func storedBlock(b, p []byte, final bool) []byte {
+	for {
+		n := min(len(p), 0xffff)
+		last := n == len(p)
+		var bfinal byte
+		if final && last {
+			bfinal = 1
+		}
+		b = append(b, bfinal)
+		b = binary.LittleEndian.AppendUint16(b, uint16(n))
+		b = binary.LittleEndian.AppendUint16(b, ^uint16(n))
+		b = append(b, p[:n]...)
+		p = p[n:]
+		if last {
+			return b
+		}
+	}
+}
+
+// assemble makes the composite file of one format from the chunks'
+// segments between start and end, and its gzip copy. It
+// hashes the plain bytes once, SHA-256 for the file and CRC-32 for the
+// gzip trailer.
+func assemble(chunks []chunk, plain, gz func(*chunk) segment, start, end []byte, format irpki.Format, session string, serial uint64) (file, gzipped blob) {
+	h := sha256.New()
+	crc := crc32.NewIEEE()
+	parts := make([]cache.Part, 0, len(chunks)+2)
+	zparts := make([]cache.Part, 0, len(chunks)+2)
+	var size, zsize int64
+	add := func(p []byte) {
+		h.Write(p)
+		crc.Write(p)
+		size += int64(len(p))
+	}
+	add(start)
+	parts = append(parts, cache.Part{Data: start, Size: int64(len(start))})
+	zstart := storedBlock(append([]byte(nil), gzipHeader...), start, false)
+	zparts = append(zparts, cache.Part{Data: zstart, Size: int64(len(zstart))})
+	zsize += int64(len(zstart))
+	for i := range chunks {
+		s, z := plain(&chunks[i]), gz(&chunks[i])
+		add(s.b)
+		parts = append(parts, cache.Part{Sum: s.sum, Size: int64(len(s.b))})
+		zparts = append(zparts, cache.Part{Sum: z.sum, Size: int64(len(z.b))})
+		zsize += int64(len(z.b))
+	}
+	add(end)
+	parts = append(parts, cache.Part{Data: end, Size: int64(len(end))})
+	zend := storedBlock(nil, end, true)
+	zend = binary.LittleEndian.AppendUint32(zend, crc.Sum32())
+	zend = binary.LittleEndian.AppendUint32(zend, uint32(size))
+	zparts = append(zparts, cache.Part{Data: zend, Size: int64(len(zend))})
+	zsize += int64(len(zend))
+
+	var sum [32]byte
+	h.Sum(sum[:0])
+	list, zlist := cache.EncodeParts(parts), cache.EncodeParts(zparts)
+	lsum, zlsum := sha256.Sum256(list), sha256.Sum256(zlist)
+	fl := File{Path: irpki.FilePath(rrdpxml.KindSnapshot, format, session, serial, sum), Sum: sum, Size: size,
+		Format: format, Kind: rrdpxml.KindSnapshot, Serial: serial, Index: lsum}
+	zf := fl
+	zf.Sum, zf.Size, zf.Gzip, zf.Index = zlsum, zsize, true, zlsum
+	return blob{File: fl, parts: []segment{{lsum, list}}}, blob{File: zf, parts: []segment{{zlsum, zlist}}}
+}

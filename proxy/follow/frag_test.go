@@ -1,0 +1,97 @@
+package follow
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/transcode/irpki"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+)
+
+// TestComposite follows one repository twice, storing snapshots whole and
+// as fragments (FragmentMin 1): at every serial the composite XML and .bin
+// are byte for byte the whole ones (the same hashes in the notifications),
+// their gzip copies decompress to them with the standard library, and a
+// serial re-encodes only some chunks.
+func TestComposite(t *testing.T) {
+	e := newEnv(t)
+	mk := func(min int64, store *MemStore) *Follower {
+		f, err := New(Config{URL: e.repo.base + "notification.xml", Client: e.client, Store: store, FragmentMin: min,
+			Now: func() time.Time { return e.now }, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	ws, cs := NewMemStore(), NewMemStore()
+	whole, comp := mk(-1, ws), mk(1, cs)
+	ctx := context.Background()
+	for serial := 1; serial <= 8; serial++ {
+		if serial > 1 {
+			e.repo.advance()
+			e.now = e.now.Add(time.Minute)
+		}
+		e.sync(whole)
+		e.sync(comp)
+		wh, ch := whole.Head(), comp.Head()
+		if !bytes.Equal(wh.NotificationXML, ch.NotificationXML) || !bytes.Equal(wh.NotificationBin, ch.NotificationBin) {
+			t.Fatalf("serial %d: the notifications differ", serial)
+		}
+		find := func(h *Head, format irpki.Format, gz bool) *File {
+			for i, f := range h.Files {
+				if f.Kind == rrdpxml.KindSnapshot && f.Expires.IsZero() && f.Format == format && f.Gzip == gz {
+					return &h.Files[i]
+				}
+			}
+			t.Fatalf("serial %d: no %v snapshot (gzip %v)", serial, format, gz)
+			return nil
+		}
+		for _, format := range []irpki.Format{irpki.FormatXML, irpki.FormatBin} {
+			wf, cf := find(wh, format, false), find(ch, format, false)
+			if wf.Composite() || !cf.Composite() {
+				t.Fatalf("serial %d %v: composite %v and %v, want false and true", serial, format, wf.Composite(), cf.Composite())
+			}
+			wb, err := readFile(ctx, wf, ws.Get)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cb, err := readFile(ctx, cf, cs.Get)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(wb, cb) || wf.Sum != cf.Sum || cf.Size != int64(len(cb)) {
+				t.Fatalf("serial %d %v: composite file of %d bytes differs from the whole one of %d", serial, format, len(cb), len(wb))
+			}
+			zf := find(ch, format, true)
+			zb, err := readFile(ctx, zf, cs.Get)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if int64(len(zb)) != zf.Size {
+				t.Errorf("serial %d %v: gzip copy of %d bytes, the head says %d", serial, format, len(zb), zf.Size)
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(zb))
+			if err != nil {
+				t.Fatal(err)
+			}
+			zr.Multistream(false)
+			plain, err := io.ReadAll(zr)
+			if err != nil {
+				t.Fatalf("serial %d %v: gzip copy: %v", serial, format, err)
+			}
+			if !bytes.Equal(plain, wb) {
+				t.Fatalf("serial %d %v: gzip copy decompresses to %d bytes, not the file's %d", serial, format, len(plain), len(wb))
+			}
+		}
+	}
+	st := comp.Stats()
+	if st.FragmentsReused == 0 || st.FragmentsBuilt == 0 {
+		t.Errorf("chunks built %d, reused %d; want both above 0", st.FragmentsBuilt, st.FragmentsReused)
+	}
+	t.Logf("chunks built %d, reused %d over 8 serials", st.FragmentsBuilt, st.FragmentsReused)
+}

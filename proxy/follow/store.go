@@ -5,8 +5,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
-	"time"
 	"sync"
+	"time"
 
 	"github.com/irpki/rrdp-proxy/cache"
 )

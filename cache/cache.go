@@ -41,7 +41,6 @@ type Config struct {
 // it returns and those put into it are shared: nobody may modify them.
 type Cache struct {
 	tiers    []Tier
-	durable  bool // a tier keeps blobs durably (pinnedOf)
 	grace    time.Duration
 	interval time.Duration
 	now      func() time.Time
@@ -105,11 +104,6 @@ func New(cfg Config) (*Cache, error) {
 		logger:   cfg.Logger,
 		pinned:   make(map[[32]byte]*pin),
 		heads:    make(map[string]*state),
-	}
-	for _, t := range c.tiers {
-		if _, ok := t.(durable); ok {
-			c.durable = true
-		}
 	}
 	if c.now == nil {
 		c.now = time.Now

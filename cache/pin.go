@@ -7,28 +7,23 @@ import (
 	"time"
 )
 
-// pinnedOf returns the sums of the files of h the cache pins in memory:
-// the files its notifications name, and, when no tier keeps blobs durably
-// (a state directory; Redis may evict or come back empty), the retained
-// ones whose retention has not ended. With a state directory, files that
-// left the notification live there and in the evictable part (bounded by
-// MaxBytes): two hours of retention at a serial a minute would otherwise
-// pin 120 snapshots in memory.
-func (c *Cache) pinnedOf(h *Head, now time.Time) [][32]byte {
-	return pinnable(h, now, !c.durable)
-}
-
-func pinnable(h *Head, now time.Time, retained bool) [][32]byte {
-	sums := make([][32]byte, 0, len(h.Files))
-	seen := make(map[[32]byte]bool, len(h.Files))
+// pinnedOf returns the blobs of h the cache pins in memory: those of the
+// files its notifications name (for a composite file its part list and
+// its parts, the list read with get). Files that left the notification
+// are never pinned: their blobs live in the evictable part, bounded by
+// MaxBytes, and in the lower tiers; a retained snapshot shares most of
+// its parts with the current one, which are pinned anyway. Without a
+// durable tier (memory only) retention is thus as long as MaxBytes
+// allows, not the full two hours: the cost of bounded memory.
+func pinnedOf(ctx context.Context, h *Head, get Getter) ([][32]byte, error) {
+	cur := *h
+	cur.Files = make([]File, 0, len(h.Files))
 	for _, f := range h.Files {
-		keep := f.Expires.IsZero() || retained && now.Before(f.Expires)
-		if keep && !seen[f.Sum] {
-			seen[f.Sum] = true
-			sums = append(sums, f.Sum)
+		if f.Expires.IsZero() {
+			cur.Files = append(cur.Files, f)
 		}
 	}
-	return sums
+	return Needed(ctx, &cur, time.Time{}, get)
 }
 
 // PutBlob stores b under sum, after checking that sum is its SHA-256: in
@@ -72,7 +67,10 @@ func (c *Cache) PutHead(ctx context.Context, repo string, h *Head) error {
 // install makes h the head of repo, writing it to the tiers when through.
 func (c *Cache) install(ctx context.Context, repo string, h *Head, through bool) error {
 	now := c.now()
-	sums := c.pinnedOf(h, now)
+	sums, err := pinnedOf(ctx, h, c.Blob)
+	if err != nil {
+		return fmt.Errorf("cache: put head of %s: %w", repo, err)
+	}
 	blobs := make(map[[32]byte][]byte, len(sums))
 	for _, sum := range sums {
 		b, ok := c.lookup(sum)
@@ -137,8 +135,8 @@ func (c *Cache) demote(sum [32]byte, p *pin) {
 	c.lru.Set(lruKey(sum), &entry{sum: sum, b: p.b}, int64(len(p.b)))
 }
 
-// Sweep unpins the files whose retention ended and the blobs that waited
-// for a head longer than PendingGrace: they become evictable.
+// Sweep unpins the blobs that waited for a head longer than PendingGrace:
+// they become evictable.
 func (c *Cache) Sweep() {
 	now := c.now()
 	c.mu.Lock()
@@ -147,25 +145,6 @@ func (c *Cache) Sweep() {
 }
 
 func (c *Cache) sweepLocked(now time.Time) {
-	for _, s := range c.heads {
-		keep := c.pinnedOf(s.head, now)
-		if len(keep) == len(s.live) {
-			continue // live only shrinks with time
-		}
-		gone := make(map[[32]byte]bool, len(s.live))
-		for _, sum := range s.live {
-			gone[sum] = true
-		}
-		for _, sum := range keep {
-			delete(gone, sum)
-		}
-		drop := make([][32]byte, 0, len(gone))
-		for sum := range gone {
-			drop = append(drop, sum)
-		}
-		c.unref(drop)
-		s.live = keep
-	}
 	for sum, p := range c.pinned {
 		if p.refs == 0 && now.Sub(p.put) >= c.grace {
 			c.pendingBlobs--

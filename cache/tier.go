@@ -21,11 +21,5 @@ type Tier interface {
 // what it returns a second time.
 type checker interface{ ChecksSums() }
 
-// durable is a Tier that keeps what it was given until told to drop it
-// (the state directory), unlike Redis, which may evict or come back empty:
-// with one, files that left the notification need not stay pinned in
-// memory.
-type durable interface{ Durable() }
-
 // sizer is a Tier that can tell how many bytes of blobs it holds.
 type sizer interface{ Bytes() int64 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/irpki/rrdp-proxy/cache"
 )
 
 // Content types. RFC 8182 registers no media type for RRDP files; they are
@@ -82,22 +84,35 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *entry, cc []byte, body 
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return fasthttp.StatusNotModified, 0, nil
 	}
-	b := v.body
-	if b == nil {
+	var b []byte
+	var parts []cache.Part
+	size := v.size
+	switch {
+	case v.body != nil:
+		b, size = v.body, int64(len(v.body))
+	case v.comp != nil:
+		var err error
+		if parts, err = v.comp.parts(s.ctx, body); err != nil {
+			h.Del(fasthttp.HeaderContentEncoding)
+			return 0, 0, err
+		}
+	default:
 		var err error
 		if b, err = body(s.ctx, v.sum); err != nil {
 			h.Del(fasthttp.HeaderContentEncoding)
 			return 0, 0, err
 		}
+		size = int64(len(b))
 	}
 	status := fasthttp.StatusOK
+	start, end := int64(0), size
 	if rg := req.PeekCanonical(keyRange); len(rg) > 0 && ifRange(req.PeekCanonical(keyIfRange), v.etag, e.lastMod) {
-		start, end, ok, valid := parseRange(rg, int64(len(b)))
+		rs, re, ok, valid := parseRange(rg, size)
 		switch {
 		case valid && !ok:
 			ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
 			var buf [32]byte
-			cr := append(append(buf[:0], "bytes */"...), strconv.FormatInt(int64(len(b)), 10)...)
+			cr := append(append(buf[:0], "bytes */"...), strconv.FormatInt(size, 10)...)
 			h.SetCanonical(hdrContentRange, cr)
 			// Content-Encoding and Vary stay: the length above and the
 			// ETag are those of the variant selected (the gzip copy).
@@ -105,18 +120,24 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *entry, cc []byte, body 
 			return fasthttp.StatusRequestedRangeNotSatisfiable, 0, nil
 		case valid:
 			status = fasthttp.StatusPartialContent
-			h.SetContentRange(int(start), int(end-1), len(b))
-			b = b[start:end]
+			h.SetContentRange(int(rs), int(re-1), int(size))
+			start, end = rs, re
 		}
 	}
 	ctx.SetStatusCode(status)
-	// The slices are shared and never written (cache.Cache's rule);
-	// SetBodyRaw keeps them without a copy.
-	ctx.Response.SetBodyRaw(b)
+	if parts != nil {
+		// A composite file is written part by part from the cache's
+		// blobs, never assembled in memory.
+		ctx.Response.SetBodyStream(&partsReader{ctx: s.ctx, get: body, parts: parts, off: start, n: end - start}, int(end-start))
+	} else {
+		// The slices are shared and never written (cache.Cache's rule);
+		// SetBodyRaw keeps them without a copy.
+		ctx.Response.SetBodyRaw(b[start:end])
+	}
 	if ctx.IsHead() {
 		return status, 0, nil
 	}
-	return status, len(b), nil
+	return status, int(end - start), nil
 }
 
 // notModified evaluates If-None-Match, or If-Modified-Since when there is

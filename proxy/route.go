@@ -70,8 +70,10 @@ type variant struct {
 	etag []byte // strong: the quoted hex of the first 16 bytes of sum
 	// body holds the bytes when the server keeps them itself
 	// (notifications and their gzip copies); nil means the cache's blob
-	// sum.
+	// sum, or the parts of a composite file.
 	body []byte
+	// comp is set for a composite file (cache.File.Index).
+	comp *composite
 }
 
 func newVariant(sum [32]byte, size int64, body []byte) variant {
@@ -247,10 +249,14 @@ func buildIndex(h *follow.Head, old *index, alias string) *index {
 			}
 			ix.files[f.Path] = e
 		}
+		v := newVariant(f.Sum, f.Size, nil)
+		if f.Composite() {
+			v.comp = &composite{index: f.Index}
+		}
 		if f.Gzip {
-			e.gz, e.hasGz = newVariant(f.Sum, f.Size, nil), true
+			e.gz, e.hasGz = v, true
 		} else {
-			e.plain = newVariant(f.Sum, f.Size, nil)
+			e.plain = v
 		}
 	}
 	return ix

@@ -195,13 +195,13 @@ func (s *Store) PutHead(ctx context.Context, repo string, h *cache.Head) error {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	now := s.now()
-	for _, f := range h.Files {
-		if !f.Expires.IsZero() && !now.Before(f.Expires) {
-			continue
-		}
-		if _, err := os.Stat(s.blobPath(f.Sum)); err != nil {
-			return fmt.Errorf("diskstore: put head of %s: file %s: %w", repo, f.Path, err)
+	sums, err := cache.Needed(ctx, h, s.now(), s.GetBlob)
+	if err != nil {
+		return fmt.Errorf("diskstore: put head of %s: %w", repo, err)
+	}
+	for _, sum := range sums {
+		if _, err := os.Stat(s.blobPath(sum)); err != nil {
+			return fmt.Errorf("diskstore: put head of %s: blob %x: %w", repo, sum[:8], err)
 		}
 	}
 	b, err := json.Marshal(record{Repo: repo, Head: h})
@@ -299,8 +299,3 @@ func isHeadName(name string) bool {
 	_, ok = parseBlobName(base)
 	return ok
 }
-
-// Durable tells the cache that the store keeps every blob it was given
-// until GC drops it: files that left a notification need not stay pinned
-// in memory (cache.Config.Tiers).
-func (s *Store) Durable() {}

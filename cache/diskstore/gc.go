@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/irpki/rrdp-proxy/cache"
 )
 
 // GCStats says what one GC did.
@@ -28,11 +30,15 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	}
 	now := s.now()
 	keep := make(map[[32]byte]bool)
-	for _, h := range heads {
-		for _, f := range h.Files {
-			if f.Expires.IsZero() || now.Before(f.Expires) {
-				keep[f.Sum] = true
-			}
+	for repo, h := range heads {
+		sums, err := cache.Needed(ctx, h, now, s.GetBlob)
+		if err != nil {
+			// Remove nothing a head may need: a part list that cannot be
+			// read leaves its parts unknown.
+			return st, fmt.Errorf("diskstore: gc: head of %s: %w", repo, err)
+		}
+		for _, sum := range sums {
+			keep[sum] = true
 		}
 	}
 	sums, size, err := s.Blobs()

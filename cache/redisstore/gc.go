@@ -88,8 +88,14 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 		return st, fmt.Errorf("redisstore: gc: repositories %q have no head: %w", hs.missing, ErrHeadless)
 	}
 	keep := make(map[string]bool)
-	for _, h := range hs.heads {
-		for _, sum := range s.needed(h) {
+	for repo, h := range hs.heads {
+		sums, err := s.needed(ctx, h)
+		if err != nil {
+			// Remove nothing a head may need: a part list that cannot be
+			// read leaves its parts unknown.
+			return st, fmt.Errorf("redisstore: gc: head of %s: %w", repo, err)
+		}
+		for _, sum := range sums {
 			keep[hex.EncodeToString(sum[:])] = true
 		}
 	}

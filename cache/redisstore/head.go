@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 
 	"github.com/redis/go-redis/v9"
@@ -79,14 +80,20 @@ func (s *Store) putHead(ctx context.Context, repo string, h *cache.Head, l Lease
 	if h == nil {
 		return fmt.Errorf("redisstore: put head of %s: nil head", repo)
 	}
-	if err := s.haveBlobs(ctx, h); err != nil {
+	sums, err := s.needed(ctx, h)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("%w: %w", ErrMissing, err)
+		}
+		return fmt.Errorf("redisstore: put head of %s: %w", repo, err)
+	}
+	if err := s.haveBlobs(ctx, sums); err != nil {
 		return fmt.Errorf("redisstore: put head of %s: %w", repo, err)
 	}
 	b, err := json.Marshal(record{Repo: repo, Token: l.Token, Head: h})
 	if err != nil {
 		return fmt.Errorf("redisstore: put head of %s: %w", repo, err)
 	}
-	sums := s.needed(h)
 	keys := make([]string, 0, 4+len(sums))
 	keys = append(keys, s.headKey(repo), s.reposKey(), s.leaseKey(repo), s.blobsKey())
 	args := make([]any, 0, 5+len(sums))
@@ -109,20 +116,11 @@ func (s *Store) putHead(ctx context.Context, repo string, h *cache.Head, l Lease
 	return nil
 }
 
-// needed returns the sums of the files of h whose retention has not ended,
-// without repeats, in the order of h.Files.
-func (s *Store) needed(h *cache.Head) [][32]byte {
-	now := s.now()
-	seen := make(map[[32]byte]bool, len(h.Files))
-	sums := make([][32]byte, 0, len(h.Files))
-	for _, f := range h.Files {
-		if (!f.Expires.IsZero() && !now.Before(f.Expires)) || seen[f.Sum] {
-			continue
-		}
-		seen[f.Sum] = true
-		sums = append(sums, f.Sum)
-	}
-	return sums
+// needed returns the blobs h needs (cache.Needed): those of its files
+// whose retention has not ended, and for a composite file its part list
+// and parts, the list read from Redis.
+func (s *Store) needed(ctx context.Context, h *cache.Head) ([][32]byte, error) {
+	return cache.Needed(ctx, h, s.now(), s.GetBlob)
 }
 
 // Missing returns the sums of the blobs h needs (files whose retention has
@@ -130,7 +128,10 @@ func (s *Store) needed(h *cache.Head) [][32]byte {
 // its head, after GC, an eviction, or a reader that found a blob damaged
 // and removed its meta.
 func (s *Store) Missing(ctx context.Context, h *cache.Head) ([][32]byte, error) {
-	sums := s.needed(h)
+	sums, err := s.needed(ctx, h)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: missing blobs of %s: %w", h.Repo, err)
+	}
 	if len(sums) == 0 {
 		return nil, nil
 	}
@@ -151,23 +152,14 @@ func (s *Store) Missing(ctx context.Context, h *cache.Head) ([][32]byte, error) 
 	return missing, nil
 }
 
-// haveBlobs checks that the meta of every blob h needs is stored.
-func (s *Store) haveBlobs(ctx context.Context, h *cache.Head) error {
-	now := s.now()
-	seen := make(map[[32]byte]string, len(h.Files))
-	var keys []string
-	for _, f := range h.Files {
-		if !f.Expires.IsZero() && !now.Before(f.Expires) {
-			continue
-		}
-		if _, ok := seen[f.Sum]; ok {
-			continue
-		}
-		seen[f.Sum] = f.Path
-		keys = append(keys, s.metaKey(f.Sum))
-	}
-	if len(keys) == 0 {
+// haveBlobs checks that the meta of every blob of sums is stored.
+func (s *Store) haveBlobs(ctx context.Context, sums [][32]byte) error {
+	if len(sums) == 0 {
 		return nil
+	}
+	keys := make([]string, len(sums))
+	for i, sum := range sums {
+		keys[i] = s.metaKey(sum)
 	}
 	n, err := s.rdb.Exists(ctx, keys...).Result()
 	if err != nil {
@@ -176,14 +168,14 @@ func (s *Store) haveBlobs(ctx context.Context, h *cache.Head) error {
 	if n == int64(len(keys)) {
 		return nil
 	}
-	// Name one missing file.
-	for sum, path := range seen {
+	// Name one missing blob.
+	for _, sum := range sums {
 		n, err := s.rdb.Exists(ctx, s.metaKey(sum)).Result()
 		if err != nil {
 			return err
 		}
 		if n == 0 {
-			return fmt.Errorf("file %s: blob %x: %w", path, sum[:8], ErrMissing)
+			return fmt.Errorf("blob %x: %w", sum[:8], ErrMissing)
 		}
 	}
 	return fmt.Errorf("%d of %d blobs: %w", int64(len(keys))-n, len(keys), ErrMissing)

@@ -46,6 +46,9 @@ type env struct {
 	// keys, if set, are the names of the repositories each node follows,
 	// all at url; by default one, url.
 	keys []string
+	// fragmentMin is the nodes' follow.Config.FragmentMin (1: every
+	// snapshot composite).
+	fragmentMin int64
 
 	mu    sync.Mutex // guards nodes: the background check reads them
 	nodes []*node
@@ -120,7 +123,7 @@ func (e *env) start(name string) *node {
 	var repos []follow.Config
 	for _, k := range keys {
 		repos = append(repos, follow.Config{URL: e.url, Repo: k, Client: e.client, Base: "https://edge.example.net/rrdp/",
-			Interval: testInterval, MaxBackoff: time.Second, Seed: uint64(len(e.list()))})
+			Interval: testInterval, MaxBackoff: time.Second, Seed: uint64(len(e.list())), FragmentMin: e.fragmentMin})
 	}
 	n, err := New(Config{
 		Node:           name,
@@ -228,8 +231,8 @@ func (e *env) check() {
 			if !f.Expires.IsZero() && !now.Before(f.Expires) {
 				continue
 			}
-			b, err := c.Blob(ctx, f.Sum)
-			if err != nil || int64(len(b)) != f.Size || sha256.Sum256(b) != f.Sum {
+			b, err := fileBytes(ctx, c, &f)
+			if err != nil || int64(len(b)) != f.Size || !f.Gzip && sha256.Sum256(b) != f.Sum || !f.Composite() && sha256.Sum256(b) != f.Sum {
 				e.t.Errorf("%s serves serial %d but file %s: got %d bytes, %v; want %d bytes of sum %x",
 					nd.Name(), h.Serial, f.Path, len(b), err, f.Size, f.Sum[:8])
 			}
@@ -340,4 +343,18 @@ func logger() *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// fileBytes returns the bytes of f from c, assembled from its parts when
+// it is composite.
+func fileBytes(ctx context.Context, c *cache.Cache, f *cache.File) ([]byte, error) {
+	parts, err := cache.FileParts(ctx, f, c.Blob)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := cache.WriteParts(ctx, &buf, parts, 0, f.Size, c.Blob); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

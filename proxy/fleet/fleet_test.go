@@ -91,6 +91,43 @@ func TestOneFetch(t *testing.T) {
 	}
 }
 
+// TestCompositeFleet runs a fleet whose snapshots are all composite
+// (FragmentMin 1): watchers install the holder's heads from Redis with
+// their part lists and parts, every node's head stays readable (watch),
+// and the next holder continues from its stored composite head by deltas.
+func TestCompositeFleet(t *testing.T) {
+	e := newEnv(t)
+	e.fragmentMin = 1
+	e.watch()
+	for _, name := range []string{"node-a", "node-b"} {
+		e.start(name)
+	}
+	e.waitSerial(e.repo.Info().Serial)
+	holder := e.oneHolder()
+	e.waitSerial(e.advance(2))
+	e.check()
+	for _, nd := range e.alive() {
+		h := nd.Cache().Head(e.url)
+		composite := 0
+		for _, f := range h.Files {
+			if f.Composite() {
+				composite++
+			}
+		}
+		if composite == 0 {
+			t.Errorf("%s: no composite file in its head of serial %d", nd.Name(), h.Serial)
+		}
+	}
+	before, _ := e.fetches()
+	holder.kill()
+	e.waitSerial(e.advance(1))
+	e.check()
+	after, _ := e.fetches()
+	if got := after["snapshot"] - before["snapshot"]; got != 0 {
+		t.Errorf("the new holder fetched %d snapshots, want 0 (it continues from its composite head)", got)
+	}
+}
+
 // TestRedisOutage: with Redis down every node keeps serving its head and
 // polls the origin itself; when Redis returns, one node polls again.
 func TestRedisOutage(t *testing.T) {

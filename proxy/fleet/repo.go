@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/cache/redisstore"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
@@ -274,21 +275,27 @@ func (r *runner) adopt(ctx context.Context, h *follow.Head) error {
 	// The live blobs of the head served now are stored already.
 	have := make(map[[32]byte]bool)
 	if cur := c.Head(r.repo); cur != nil {
-		for _, f := range cur.Files {
-			if f.Expires.IsZero() || now.Before(f.Expires) {
-				have[f.Sum] = true
-			}
+		sums, err := cache.Needed(ctx, cur, now, c.Blob)
+		if err != nil {
+			return fmt.Errorf("fleet: install serial %d of %s: the current head: %w", h.Serial, r.repo, err)
+		}
+		for _, sum := range sums {
+			have[sum] = true
 		}
 	}
-	for _, f := range h.Files {
-		if (!f.Expires.IsZero() && !now.Before(f.Expires)) || have[f.Sum] {
+	sums, err := cache.Needed(ctx, h, now, c.Blob)
+	if err != nil {
+		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
+	}
+	for _, sum := range sums {
+		if have[sum] {
 			continue
 		}
-		b, err := c.Blob(ctx, f.Sum)
+		b, err := c.Blob(ctx, sum)
 		if err != nil {
-			return fmt.Errorf("fleet: install serial %d of %s: file %s: %w", h.Serial, r.repo, f.Path, err)
+			return fmt.Errorf("fleet: install serial %d of %s: blob %x: %w", h.Serial, r.repo, sum[:8], err)
 		}
-		if err := c.PutBlob(ctx, f.Sum, b); err != nil {
+		if err := c.PutBlob(ctx, sum, b); err != nil {
 			return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
 		}
 	}

@@ -56,8 +56,30 @@ type segment struct {
 type fragments struct {
 	xs, bs             string // the sessions they were made for
 	built, reused      int    // chunks encoded and taken over
+	// realias lists, for the chunks built, the objects and their
+	// contents within the new .bin segments (see Realias).
+	realias []aliased
 	xml, bin, xgz, bgz map[[32]byte]segment
 	groups             map[string]groupSum
+}
+
+// aliased is an object's content within a .bin segment.
+type aliased struct {
+	uri     string
+	content []byte
+}
+
+// Realias makes the objects of the chunks built share their contents with
+// the new .bin segments (set replaces one object's content with the same
+// bytes there), so that the follower's object set costs no memory beyond
+// the served files, and an older segment is not kept alive by objects
+// that moved to a new one. The caller runs it where the object set may be
+// written (under the follower's lock for the current state).
+func (fr *fragments) Realias(set func(uri string, content []byte)) {
+	for _, a := range fr.realias {
+		set(a.uri, a.content)
+	}
+	fr.realias = nil
 }
 
 // groupSum is what a group's segments depend on: the hash of its objects'
@@ -75,6 +97,9 @@ type chunk struct {
 	xml, bin   segment
 	xgz, bgz   segment
 	build      bool // no segment of the previous serial to reuse
+	// offs are, for a chunk built, where each object's content starts in
+	// the .bin segment (Realias).
+	offs []int32
 }
 
 // group is the objects order[lo:hi] of one directory.
@@ -187,6 +212,11 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 			continue
 		}
 		next.built++
+		for j, uri := range order[c.lo:c.hi] {
+			n := int32(len(objs(uri).content))
+			next.realias = append(next.realias, aliased{uri, c.bin.b[c.offs[j] : c.offs[j]+n : c.offs[j]+n]})
+		}
+		c.offs = nil
 		for _, s := range []segment{c.xml, c.bin, c.xgz, c.bgz} {
 			if !fresh[s.sum] {
 				fresh[s.sum] = true
@@ -381,6 +411,7 @@ func buildChunk(c *chunk, groups []group, order []string, objs func(string) obje
 			b = irpki.AppendGroupStart(b, g.dir, g.entries)
 		}
 		b = irpki.AppendSnapshotEntry(b, name, o.content)
+		c.offs = append(c.offs, int32(len(b)-len(o.content)))
 		if k == g.hi-1 {
 			b = irpki.AppendPin(b, g.pin)
 		}

@@ -117,6 +117,10 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 		if snap, st.frags, err = f.snapshotFiles(st.order, func(u string) object { return objs[u] }, xmlSize(objs, nil), xs, bs, n.Serial, f.curFrags()); err != nil {
 			return err
 		}
+		if st.frags != nil {
+			// st is not shared yet.
+			st.frags.Realias(func(u string, c []byte) { o := objs[u]; o.content = c; objs[u] = o })
+		}
 		if st.resets == 0 {
 			// RPs may be at older serials of this session: serve them the
 			// deltas the origin lists. A new served session has no such RPs.
@@ -208,8 +212,15 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 	}
 	st.frags = frags
 
+	commit := ov.commit
+	if frags != nil {
+		commit = func() {
+			ov.commit()
+			frags.Realias(func(u string, c []byte) { o := cur.objects[u]; o.content = c; cur.objects[u] = o })
+		}
+	}
 	conditional(st)
-	if err := f.publish(ctx, st, n, regen, blobs, ov.commit); err != nil {
+	if err := f.publish(ctx, st, n, regen, blobs, commit); err != nil {
 		// A store failure is not the deltas' fault, but the overlay is
 		// dropped all the same: the next sync starts again from cur.
 		return false, err

@@ -54,11 +54,11 @@ type segment struct {
 // reuses. The maps are never modified once built: a new serial builds new
 // ones.
 type fragments struct {
-	xs, bs             string // the sessions they were made for
-	built, reused      int    // chunks encoded and taken over
+	xs, bs        string // the sessions they were made for
+	built, reused int    // chunks encoded and taken over
 	// realias lists, for the chunks built, the objects and their
 	// contents within the new .bin segments (see Realias).
-	realias []aliased
+	realias            []aliased
 	xml, bin, xgz, bgz map[[32]byte]segment
 	groups             map[string]groupSum
 }

@@ -61,7 +61,8 @@ func cacheControl(maxAge, staleIfError time.Duration) []byte {
 // serveEntry answers a GET or HEAD for e with the semantics of RFC 9110:
 // conditional requests, one byte range, gzip when a copy exists. body
 // returns the bytes of a variant that has none of its own. It returns the
-// status and the body bytes sent, or the error of body.
+// status and the body bytes sent, or the error of body. The parts of a
+// composite file (always the cache's) are read with s.blob.
 func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *entry, cc []byte, body func(context.Context, [32]byte) ([]byte, error)) (int, int, error) {
 	req, h := &ctx.Request.Header, &ctx.Response.Header
 	v := &e.plain
@@ -92,7 +93,7 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *entry, cc []byte, body 
 		b, size = v.body, int64(len(v.body))
 	case v.comp != nil:
 		var err error
-		if parts, err = v.comp.parts(s.ctx, body); err != nil {
+		if parts, err = v.comp.parts(s.ctx, s.blob); err != nil {
 			h.Del(fasthttp.HeaderContentEncoding)
 			return 0, 0, err
 		}
@@ -128,7 +129,7 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *entry, cc []byte, body 
 	if parts != nil {
 		// A composite file is written part by part from the cache's
 		// blobs, never assembled in memory.
-		ctx.Response.SetBodyStream(&partsReader{ctx: s.ctx, get: body, parts: parts, off: start, n: end - start}, int(end-start))
+		ctx.Response.SetBodyStream(&partsReader{ctx: s.ctx, get: s.blob, parts: parts, off: start, n: end - start}, int(end-start))
 	} else {
 		// The slices are shared and never written (cache.Cache's rule);
 		// SetBodyRaw keeps them without a copy.

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
 	"github.com/valyala/fasthttp"
 )
@@ -33,7 +34,10 @@ type Server struct {
 	other   repoMetrics // requests that reached no repository
 	started time.Time
 	ccNotif []byte
-	debug   bool // the logger logs at level debug: log every request
+	// blob is Cache.Blob, bound once: the parts of composite files are
+	// read with it (a method value made per request would allocate).
+	blob  cache.Getter
+	debug bool // the logger logs at level debug: log every request
 
 	// ctx bounds pull-through fetches, which outlive the request that
 	// started them; Shutdown ends it first and waits for pulls.
@@ -66,6 +70,9 @@ func New(cfg Config) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, started: cfg.Now(), ccNotif: cacheControl(cfg.NotificationMaxAge, cfg.StaleIfError),
 		conns: map[net.Conn]fasthttp.ConnState{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if cfg.Cache != nil {
+		s.blob = cfg.Cache.Blob
+	}
 	s.debug = cfg.Logger.Enabled(s.ctx, slog.LevelDebug)
 	s.m = newMetrics(s)
 	if cfg.AccessLog != nil {

@@ -41,6 +41,8 @@ type Config struct {
 // it returns and those put into it are shared: nobody may modify them.
 type Cache struct {
 	tiers    []Tier
+	durable  bool  // a tier keeps blobs durably (pinnedOf)
+	maxBytes int64 // MaxBytes
 	grace    time.Duration
 	interval time.Duration
 	now      func() time.Time
@@ -79,6 +81,9 @@ type pin struct {
 type state struct {
 	head *Head
 	live [][32]byte
+	// until is the end of the first retention among the retained files
+	// pinned (zero: none), when Sweep pins again.
+	until time.Time
 }
 
 // New returns a Cache for cfg. It does not read the tiers: Load does.
@@ -105,6 +110,11 @@ func New(cfg Config) (*Cache, error) {
 		pinned:   make(map[[32]byte]*pin),
 		heads:    make(map[string]*state),
 	}
+	for _, t := range c.tiers {
+		if _, ok := t.(durable); ok {
+			c.durable = true
+		}
+	}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -112,6 +122,7 @@ func New(cfg Config) (*Cache, error) {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
 	maxBytes := cmpOr(cfg.MaxBytes, 256<<20)
+	c.maxBytes = maxBytes
 	// Ten counters per expected item, at 4 KiB per blob, within bounds.
 	counters := min(max(10*maxBytes/4096, 1000), 1<<24)
 	lru, err := ristretto.NewCache(&ristretto.Config[uint64, *entry]{

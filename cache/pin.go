@@ -4,26 +4,103 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io/fs"
+	"slices"
 	"time"
 )
 
-// pinnedOf returns the blobs of h the cache pins in memory: those of the
-// files its notifications name (for a composite file its part list and
-// its parts, the list read with get). Files that left the notification
-// are never pinned: their blobs live in the evictable part, bounded by
-// MaxBytes, and in the lower tiers; a retained snapshot shares most of
-// its parts with the current one, which are pinned anyway. Without a
-// durable tier (memory only) retention is thus as long as MaxBytes
-// allows, not the full two hours: the cost of bounded memory.
-func pinnedOf(ctx context.Context, h *Head, get Getter) ([][32]byte, error) {
+// pinnedOf returns the blobs of h the cache pins in memory at now, and
+// the end of the first retention among the retained files it pins (zero
+// if none): those of the files its notifications name (for a composite
+// file its part list and its parts, the list read with get), always; and,
+// when no tier keeps blobs durably (a state directory; Redis may evict,
+// be down or come back empty), the retained files whose retention has not
+// ended, newest first, as long as the bytes they add stay within
+// MaxBytes: memory is then their only sure copy, and retention lasts as
+// long as that budget holds the retained files (with fragments, only
+// what changed). With a state directory retained files are never pinned:
+// they live there and in the evictable part.
+func (c *Cache) pinnedOf(ctx context.Context, h *Head, now time.Time, get Getter) ([][32]byte, time.Time, error) {
 	cur := *h
 	cur.Files = make([]File, 0, len(h.Files))
+	var retained []File
 	for _, f := range h.Files {
-		if f.Expires.IsZero() {
+		switch {
+		case f.Expires.IsZero():
 			cur.Files = append(cur.Files, f)
+		case !c.durable && f.Live(now):
+			retained = append(retained, f)
 		}
 	}
-	return Needed(ctx, &cur, time.Time{}, get)
+	sums, err := Needed(ctx, &cur, time.Time{}, get)
+	if err != nil || len(retained) == 0 {
+		return sums, time.Time{}, err
+	}
+	seen := make(map[[32]byte]bool, len(sums))
+	for _, s := range sums {
+		seen[s] = true
+	}
+	slices.SortStableFunc(retained, func(a, b File) int { return b.Expires.Compare(a.Expires) })
+	var extra int64
+	var first time.Time
+	for i := range retained {
+		f := &retained[i]
+		blobs, err := fileBlobs(ctx, f, get)
+		if err != nil {
+			// A retained file whose part list is gone is not pinned; the
+			// current files are.
+			continue
+		}
+		var add int64
+		var fresh [][32]byte
+		for _, b := range blobs {
+			if !seen[b.sum] {
+				add += b.size
+				fresh = append(fresh, b.sum)
+			}
+		}
+		if extra+add > c.maxBytes {
+			break
+		}
+		extra += add
+		for _, s := range fresh {
+			seen[s] = true
+			sums = append(sums, s)
+		}
+		if first.IsZero() || f.Expires.Before(first) {
+			first = f.Expires
+		}
+	}
+	return sums, first, nil
+}
+
+// sized is a blob and its size.
+type sized struct {
+	sum  [32]byte
+	size int64
+}
+
+// fileBlobs returns the blobs of f: its own, or its part list and parts.
+func fileBlobs(ctx context.Context, f *File, get Getter) ([]sized, error) {
+	if !f.Composite() {
+		return []sized{{f.Sum, f.Size}}, nil
+	}
+	b, err := get(ctx, f.Index)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := DecodeParts(b)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sized, 0, len(parts)+1)
+	out = append(out, sized{f.Index, int64(len(b))})
+	for _, p := range parts {
+		if p.Sum != ([32]byte{}) {
+			out = append(out, sized{p.Sum, p.Size})
+		}
+	}
+	return out, nil
 }
 
 // PutBlob stores b under sum, after checking that sum is its SHA-256: in
@@ -67,7 +144,7 @@ func (c *Cache) PutHead(ctx context.Context, repo string, h *Head) error {
 // install makes h the head of repo, writing it to the tiers when through.
 func (c *Cache) install(ctx context.Context, repo string, h *Head, through bool) error {
 	now := c.now()
-	sums, err := pinnedOf(ctx, h, c.Blob)
+	sums, until, err := c.pinnedOf(ctx, h, now, c.Blob)
 	if err != nil {
 		return fmt.Errorf("cache: put head of %s: %w", repo, err)
 	}
@@ -108,7 +185,7 @@ func (c *Cache) install(ctx context.Context, repo string, h *Head, through bool)
 	if old := c.heads[repo]; old != nil {
 		c.unref(old.live)
 	}
-	c.heads[repo] = &state{head: h, live: sums}
+	c.heads[repo] = &state{head: h, live: sums, until: until}
 	c.sweepLocked(now)
 	return nil
 }
@@ -135,8 +212,8 @@ func (c *Cache) demote(sum [32]byte, p *pin) {
 	c.lru.Set(lruKey(sum), &entry{sum: sum, b: p.b}, int64(len(p.b)))
 }
 
-// Sweep unpins the blobs that waited for a head longer than PendingGrace:
-// they become evictable.
+// Sweep unpins the retained files whose retention ended and the blobs
+// that waited for a head longer than PendingGrace: they become evictable.
 func (c *Cache) Sweep() {
 	now := c.now()
 	c.mu.Lock()
@@ -145,6 +222,37 @@ func (c *Cache) Sweep() {
 }
 
 func (c *Cache) sweepLocked(now time.Time) {
+	for _, s := range c.heads {
+		if s.until.IsZero() || now.Before(s.until) {
+			continue
+		}
+		// A pinned retained file's retention ended: pin again. Every
+		// blob pinnedOf reads (part lists of pinned files) is pinned.
+		get := func(_ context.Context, sum [32]byte) ([]byte, error) {
+			if p := c.pinned[sum]; p != nil {
+				return p.b, nil
+			}
+			return nil, fmt.Errorf("cache: blob %x: %w", sum[:8], fs.ErrNotExist)
+		}
+		keep, until, err := c.pinnedOf(context.Background(), s.head, now, get)
+		if err != nil {
+			continue
+		}
+		kept := make(map[[32]byte]bool, len(keep))
+		for _, sum := range keep {
+			kept[sum] = true
+		}
+		var drop, live [][32]byte
+		for _, sum := range s.live {
+			if kept[sum] {
+				live = append(live, sum)
+			} else {
+				drop = append(drop, sum)
+			}
+		}
+		c.unref(drop)
+		s.live, s.until = live, until
+	}
 	for sum, p := range c.pinned {
 		if p.refs == 0 && now.Sub(p.put) >= c.grace {
 			c.pendingBlobs--

@@ -21,5 +21,11 @@ type Tier interface {
 // what it returns a second time.
 type checker interface{ ChecksSums() }
 
+// durable is a Tier that keeps what it was given until told to drop it
+// (the state directory), unlike Redis, which may evict, be down or come
+// back empty: with one, files that left the notification need not stay
+// pinned in memory (pinnedOf).
+type durable interface{ Durable() }
+
 // sizer is a Tier that can tell how many bytes of blobs it holds.
 type sizer interface{ Bytes() int64 }

@@ -299,3 +299,8 @@ func isHeadName(name string) bool {
 	_, ok = parseBlobName(base)
 	return ok
 }
+
+// Durable tells the cache that the store keeps every blob it was given
+// until GC drops it: files that left a notification need not stay pinned
+// in memory (cache.Config.Tiers).
+func (s *Store) Durable() {}

@@ -23,6 +23,11 @@ type element struct {
 // walk decodes a snapshot or delta of format f, checks that it is the
 // kind, session and serial wanted, and calls fn for every element.
 func walk(b []byte, f irpki.Format, kind rrdpxml.Kind, session string, serial uint64, lim rrdpxml.Limits, fn func(*element) error) error {
+	return walkReader(bytes.NewReader(b), f, kind, session, serial, lim, fn)
+}
+
+// walkReader is walk for a file read from r.
+func walkReader(r io.Reader, f irpki.Format, kind rrdpxml.Kind, session string, serial uint64, lim rrdpxml.Limits, fn func(*element) error) error {
 	check := func(h rrdpxml.Header) error {
 		if h.SessionID != session || h.Serial != serial {
 			return fmt.Errorf("%w: %s of session %s serial %d, want session %s serial %d", ErrMismatch, kind, h.SessionID, h.Serial, session, serial)
@@ -30,7 +35,7 @@ func walk(b []byte, f irpki.Format, kind rrdpxml.Kind, session string, serial ui
 		return nil
 	}
 	if f == irpki.FormatBin {
-		rd := irpki.NewReader(bytes.NewReader(b), kind, lim)
+		rd := irpki.NewReader(r, kind, lim)
 		h, err := rd.Header()
 		if err != nil {
 			return err
@@ -61,7 +66,7 @@ func walk(b []byte, f irpki.Format, kind rrdpxml.Kind, session string, serial ui
 			}
 		}
 	}
-	d := rrdpxml.NewDecoder(bytes.NewReader(b), lim)
+	d := rrdpxml.NewDecoder(r, lim)
 	defer d.Close()
 	h, err := d.Header()
 	if err != nil {
@@ -97,8 +102,13 @@ type object struct {
 
 // readSnapshot decodes a snapshot into a fresh object set.
 func readSnapshot(b []byte, f irpki.Format, session string, serial uint64, lim rrdpxml.Limits) (map[string]object, error) {
+	return readSnapshotFrom(bytes.NewReader(b), f, session, serial, lim)
+}
+
+// readSnapshotFrom is readSnapshot for a snapshot read from r.
+func readSnapshotFrom(r io.Reader, f irpki.Format, session string, serial uint64, lim rrdpxml.Limits) (map[string]object, error) {
 	objs := make(map[string]object)
-	err := walk(b, f, rrdpxml.KindSnapshot, session, serial, lim, func(e *element) error {
+	err := walkReader(r, f, rrdpxml.KindSnapshot, session, serial, lim, func(e *element) error {
 		if e.Withdraw || e.HasHash {
 			return fmt.Errorf("%w: snapshot element %s with withdraw or hash", ErrMismatch, e.URI)
 		}

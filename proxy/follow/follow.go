@@ -546,6 +546,23 @@ func (f *Follower) parseNotification(b []byte) (*rrdpxml.Notification, irpki.For
 
 // fetchFile fetches a snapshot or delta and checks its hash.
 func (f *Follower) fetchFile(ctx context.Context, kind rrdpxml.Kind, uri string, want [32]byte) ([]byte, error) {
+	// Hashed as it streams, and past SpillThreshold kept on disk: a body
+	// with a bad hash, or a decompression bomb cut at its cap, never
+	// costs more than the threshold in memory; a good one is loaded once,
+	// at its exact size.
+	sp, err := f.fetchSpill(ctx, kind, uri, want)
+	if err != nil {
+		return nil, err
+	}
+	defer sp.Close()
+	return sp.Bytes()
+}
+
+// fetchSpill is fetchFile for a body the caller reads in place
+// (Spill.Reader) and closes: a snapshot whose bytes are not served
+// (regenerating mode) is decoded from the disk as it is read, never held
+// whole in memory.
+func (f *Follower) fetchSpill(ctx context.Context, kind rrdpxml.Kind, uri string, want [32]byte) (*upstream.Spill, error) {
 	resp, err := f.cfg.Client.Fetch(ctx, upstream.Request{URL: uri, Kind: kind})
 	if err != nil {
 		return nil, err
@@ -554,17 +571,13 @@ func (f *Follower) fetchFile(ctx context.Context, kind rrdpxml.Kind, uri string,
 		resp.Close()
 		return nil, &upstream.Error{Op: "get", URL: uri, Err: fmt.Errorf("%w %d", upstream.ErrStatus, resp.Status)}
 	}
-	// Hashed as it streams, and past SpillThreshold kept on disk: a body
-	// with a bad hash, or a decompression bomb cut at its cap, never
-	// costs more than the threshold in memory; a good one is loaded once,
-	// at its exact size.
 	sp, err := resp.Spill(f.cfg.SpillDir, f.cfg.SpillThreshold)
 	if err != nil {
 		return nil, err
 	}
-	defer sp.Close()
 	if got := sp.Sum(); got != want {
+		sp.Close()
 		return nil, fmt.Errorf("%s %s: sha-256 %x, the notification says %x: %w", kind, uri, got, want, ErrHash)
 	}
-	return sp.Bytes()
+	return sp, nil
 }

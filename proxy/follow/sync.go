@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/irpki/rrdp-proxy/proxy/upstream"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
@@ -74,15 +75,34 @@ func files(bs []blob) []File {
 // way.
 func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, format irpki.Format, reset bool, conditional func(*state), pre *snapFetch) error {
 	b, err := pre.wait()
-	if pre == nil {
+	var objs map[string]object
+	var size int64
+	switch {
+	case pre != nil:
+	case f.transparent(format):
 		b, err = f.fetchFile(ctx, rrdpxml.KindSnapshot, n.Snapshot.URI, n.Snapshot.Hash)
+	default:
+		// Regenerating: the origin's bytes are not served; decode them
+		// from the spill as they are read, never whole in memory.
+		var sp *upstream.Spill
+		if sp, err = f.fetchSpill(ctx, rrdpxml.KindSnapshot, n.Snapshot.URI, n.Snapshot.Hash); err != nil {
+			return err
+		}
+		size = sp.Size()
+		objs, err = readSnapshotFrom(sp.Reader(), format, n.SessionID, n.Serial, f.cfg.Limits)
+		sp.Close()
+		if err != nil {
+			return fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, err)
+		}
 	}
 	if err != nil {
 		return err
 	}
-	objs, err := readSnapshot(b, format, n.SessionID, n.Serial, f.cfg.Limits)
-	if err != nil {
-		return fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, err)
+	if objs == nil {
+		size = int64(len(b))
+		if objs, err = readSnapshot(b, format, n.SessionID, n.Serial, f.cfg.Limits); err != nil {
+			return fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, err)
+		}
 	}
 	f.mu.Lock()
 	prev := f.head
@@ -139,7 +159,7 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 			s.Resets++
 		}
 	})
-	f.log.Info("took the snapshot", "session", n.SessionID, "serial", n.Serial, "served", xs, "objects", len(objs), "bytes", len(b), "deltas", len(st.held))
+	f.log.Info("took the snapshot", "session", n.SessionID, "serial", n.Serial, "served", xs, "objects", len(objs), "bytes", size, "deltas", len(st.held))
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -95,6 +96,16 @@ func (s *Spill) Bytes() ([]byte, error) {
 		return nil, fmt.Errorf("read the spilled body back: %w", err)
 	}
 	return b, nil
+}
+
+// Reader returns a reader of the body from its first byte: the bytes in
+// memory or the temporary file, read in place (nothing loaded whole). It
+// is valid until Close.
+func (s *Spill) Reader() io.Reader {
+	if s.f == nil {
+		return bytes.NewReader(s.mem)
+	}
+	return io.NewSectionReader(s.f, 0, s.size)
 }
 
 // Close removes the temporary file, if any.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
@@ -87,4 +88,31 @@ func TestServeComposite(t *testing.T) {
 		}
 	}
 	t.Errorf("retained snapshot %s not in the head", old.Path)
+}
+
+// TestRetainedEvicted: without a state directory, a retained snapshot
+// that cache.memory cannot hold is gone before its retention ends; the
+// server answers 404 (no-store) for it, not a 500, and keeps serving the
+// current one.
+func TestRetainedEvicted(t *testing.T) {
+	small, err := cache.New(cache.Config{MaxBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(small.Close)
+	e := newEnvConfig(t, ModeMirror, tlsNone, func(c *Config) { c.Cache = small })
+	if e.follower, err = follow.New(follow.Config{URL: e.notif, Client: e.client, Store: small, Base: e.base}); err != nil {
+		t.Fatal(err)
+	}
+	old := fileOf(t, e.sync(), "snapshot", "xml")
+	e.advance(1)
+	cur := fileOf(t, e.sync(), "snapshot", "xml")
+	resp, _ := e.get("GET", e.path(old.Path))
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("GET the evicted retained %s: %d, Cache-Control %q; want 404, no-store", old.Path, resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+	resp, body := e.get("GET", e.path(cur.Path))
+	if resp.StatusCode != http.StatusOK || sha256.Sum256(body) != cur.Sum {
+		t.Errorf("GET the current %s: %d, want 200 with its bytes", cur.Path, resp.StatusCode)
+	}
 }

@@ -93,6 +93,10 @@ type entry struct {
 	plain   variant
 	gz      variant
 	hasGz   bool
+	// retained: the file left the notification (cache.File.Expires).
+	// Without a state directory its blobs may be gone before its
+	// retention ends (cache.memory bounds them): a 404 then, not a 500.
+	retained bool
 }
 
 func (e *entry) setMod(t time.Time) {
@@ -249,6 +253,7 @@ func buildIndex(h *follow.Head, old *index, alias string) *index {
 			}
 			ix.files[f.Path] = e
 		}
+		e.retained = !f.Expires.IsZero()
 		v := newVariant(f.Sum, f.Size, nil)
 		if f.Composite() {
 			v.comp = &composite{index: f.Index}

@@ -429,7 +429,16 @@ func (s *Server) serveRepo(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
 			cc = s.ccNotif
 		}
 		status, n, err := s.serveEntry(ctx, e, cc, s.cfg.Cache.Blob)
-		if err != nil {
+		switch {
+		case err == nil:
+		case e.retained && errors.Is(err, fs.ErrNotExist):
+			// A file that left the notification, evicted from memory
+			// with no state directory to keep it (cache.memory bounds
+			// retention there): gone, as for an RP that comes too late.
+			s.log.Debug("retained file no longer held", "repo", r.cfg.Name, "path", string(rel), "err", err)
+			answer404(ctx)
+			status = fasthttp.StatusNotFound
+		default:
 			// The head names a blob the cache cannot give: invariant 1
 			// broken below us.
 			s.log.Error("file of the head unavailable", "repo", r.cfg.Name, "path", string(rel), "err", err)

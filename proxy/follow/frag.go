@@ -149,52 +149,7 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 	if prev != nil && (prev.xs != xs || prev.bs != bs) {
 		prev = nil // a segment does not name its session, but start afresh on a new one
 	}
-	chunks, groups := cut(order, objs)
-	next := &fragments{xs: xs, bs: bs, xml: make(map[[32]byte]segment, len(chunks)), bin: make(map[[32]byte]segment, len(chunks)),
-		xgz: make(map[[32]byte]segment, len(chunks)), bgz: make(map[[32]byte]segment, len(chunks)), groups: make(map[string]groupSum, len(groups))}
-
-	// Pins of the groups that changed.
-	gi := 0
-	for i := range groups {
-		g := &groups[i]
-		if p, ok := prev.group(g.dir); ok && p.id == g.id {
-			g.pin = p.pin
-		} else {
-			g.pin = pinOf(g, order, objs)
-		}
-		next.groups[g.dir] = g.groupSum
-	}
-	// Keys of the .bin segments: the chunk's objects, and the groups
-	// whose start (length) or end (pin) falls in the chunk.
-	for i := range chunks {
-		c := &chunks[i]
-		h := sha256.New()
-		h.Write(c.xkey[:])
-		for gi < len(groups) && groups[gi].hi <= c.lo {
-			gi++
-		}
-		for j := gi; j < len(groups) && groups[j].lo < c.hi; j++ {
-			g := &groups[j]
-			if g.lo >= c.lo {
-				h.Write([]byte{'s'})
-				h.Write(g.id[:])
-			}
-			if g.hi <= c.hi {
-				h.Write([]byte{'e'})
-				h.Write(g.id[:])
-			}
-		}
-		h.Sum(c.bkey[:0])
-		x, okx := prev.seg(prev.xmlMap(), c.xkey)
-		xz, okxz := prev.seg(prev.xgzMap(), c.xkey)
-		b, okb := prev.seg(prev.binMap(), c.bkey)
-		bz, okbz := prev.seg(prev.bgzMap(), c.bkey)
-		if okx && okxz && okb && okbz {
-			c.xml, c.xgz, c.bin, c.bgz = x, xz, b, bz
-		} else {
-			c.build = true
-		}
-	}
+	chunks, groups, next := plan(order, objs, xs, bs, prev)
 	if err := buildChunks(chunks, groups, order, objs, level); err != nil {
 		return nil, nil, err
 	}
@@ -246,6 +201,59 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 	// before the head, like its part lists.
 	xf.parts = append(stored, xf.parts...)
 	return []blob{xf, bf, xz, bz}, next, nil
+}
+
+// plan cuts order into chunks and groups, computes the pins of the groups
+// that changed since prev and the keys of every chunk's segments, and
+// takes over the segments prev has for them; the chunks left to encode
+// are marked build. next holds the groups; its segment maps are empty.
+func plan(order []string, objs func(string) object, xs, bs string, prev *fragments) ([]chunk, []group, *fragments) {
+	chunks, groups := cut(order, objs)
+	next := &fragments{xs: xs, bs: bs, xml: make(map[[32]byte]segment, len(chunks)), bin: make(map[[32]byte]segment, len(chunks)),
+		xgz: make(map[[32]byte]segment, len(chunks)), bgz: make(map[[32]byte]segment, len(chunks)), groups: make(map[string]groupSum, len(groups))}
+	// Pins of the groups that changed.
+	gi := 0
+	for i := range groups {
+		g := &groups[i]
+		if p, ok := prev.group(g.dir); ok && p.id == g.id {
+			g.pin = p.pin
+		} else {
+			g.pin = pinOf(g, order, objs)
+		}
+		next.groups[g.dir] = g.groupSum
+	}
+	// Keys of the .bin segments: the chunk's objects, and the groups
+	// whose start (length) or end (pin) falls in the chunk.
+	for i := range chunks {
+		c := &chunks[i]
+		h := sha256.New()
+		h.Write(c.xkey[:])
+		for gi < len(groups) && groups[gi].hi <= c.lo {
+			gi++
+		}
+		for j := gi; j < len(groups) && groups[j].lo < c.hi; j++ {
+			g := &groups[j]
+			if g.lo >= c.lo {
+				h.Write([]byte{'s'})
+				h.Write(g.id[:])
+			}
+			if g.hi <= c.hi {
+				h.Write([]byte{'e'})
+				h.Write(g.id[:])
+			}
+		}
+		h.Sum(c.bkey[:0])
+		x, okx := prev.seg(prev.xmlMap(), c.xkey)
+		xz, okxz := prev.seg(prev.xgzMap(), c.xkey)
+		b, okb := prev.seg(prev.binMap(), c.bkey)
+		bz, okbz := prev.seg(prev.bgzMap(), c.bkey)
+		if okx && okxz && okb && okbz {
+			c.xml, c.xgz, c.bin, c.bgz = x, xz, b, bz
+		} else {
+			c.build = true
+		}
+	}
+	return chunks, groups, next
 }
 
 func (fr *fragments) group(dir string) (groupSum, bool) {

@@ -2,6 +2,7 @@ package follow
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"fmt"
 	"maps"
@@ -28,6 +29,7 @@ type testRepo struct {
 	objs    map[string][]byte
 	rnd     *rand.Rand
 	added   int
+	count   int // objects of a new session (120)
 
 	snap, binSnap     rrdpxml.SnapshotRef
 	deltas, binDeltas []rrdpxml.DeltaRef
@@ -49,7 +51,7 @@ func newTestRepo(t *testing.T, dir, origin string, seed uint64) *testRepo {
 func (r *testRepo) reset(seed uint64) {
 	r.session, r.serial = irpkitest.Session(seed), 1
 	r.objs = make(map[string][]byte)
-	for _, o := range irpkitest.Objects(irpkitest.Spec{Seed: seed, Objects: 120, MinSize: 64, MaxSize: 256}) {
+	for _, o := range irpkitest.Objects(irpkitest.Spec{Seed: seed, Objects: cmp.Or(r.count, 120), MinSize: 64, MaxSize: 256}) {
 		r.objs[o.URI] = o.Content
 	}
 	r.deltas, r.binDeltas = nil, nil

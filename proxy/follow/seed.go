@@ -73,6 +73,9 @@ func (f *Follower) rebuild(ctx context.Context, h *Head) (*state, error) {
 	if st.objects, err = readSnapshot(b, irpki.FormatBin, bs, h.Serial, f.cfg.Limits); err != nil {
 		return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
 	}
+	if snap.Composite() {
+		f.resumeFragments(ctx, h, st, xs, bs)
+	}
 	st.deltaHashes = make(map[uint64][32]byte, len(st.held))
 	for s, d := range st.held {
 		var x, p *File
@@ -122,4 +125,34 @@ func readFile(ctx context.Context, fl *File, get func(context.Context, [32]byte)
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// resumeFragments gives st, the state of the composite head h, the
+// fragments of its snapshot (resume), and makes its objects share their
+// bytes with the stored .bin segments. On failure the next serial builds
+// every chunk, which costs time, not correctness.
+func (f *Follower) resumeFragments(ctx context.Context, h *Head, st *state, xs, bs string) {
+	var snap [4]*File
+	for i, fl := range h.Files {
+		if fl.Kind != rrdpxml.KindSnapshot || !fl.Expires.IsZero() || fl.Serial != h.Serial {
+			continue
+		}
+		j := 0
+		if fl.Format == irpki.FormatBin {
+			j = 1
+		}
+		if fl.Gzip {
+			j += 2
+		}
+		snap[j] = &h.Files[i]
+	}
+	st.order = sortedURIs(st.objects)
+	objs := func(u string) object { return st.objects[u] }
+	fr, err := resume(ctx, st.order, objs, xs, bs, snap, f.cfg.Blobs)
+	if err != nil {
+		f.log.Warn("the next serial encodes the whole snapshot", "err", err)
+		return
+	}
+	fr.Realias(func(u string, c []byte) { o := st.objects[u]; o.content = c; st.objects[u] = o })
+	st.frags = fr
 }

@@ -1,0 +1,93 @@
+package follow
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/irpki/rrdp-proxy/cache"
+	"github.com/irpki/rrdp-proxy/transcode/irpki"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+)
+
+// resume rebuilds the fragments of a stored composite snapshot, so that a
+// restarted follower's next serial encodes only what changed, like the
+// serials before the restart: the chunks of its objects (in order) are
+// cut again, and their segments are the stored files' parts, in the same
+// order, read with get (the pinned blobs of the current head, no copy).
+// snap are the snapshot's XML, .bin, XML gzip and .bin gzip files. Every
+// segment is checked against the chunk it stands for (its count and the
+// sizes of the plain ones); a snapshot cut otherwise (another version's
+// chunking) is an error, and the next serial builds every chunk.
+func resume(ctx context.Context, order []string, objs func(string) object, xs, bs string, snap [4]*File, get func(context.Context, [32]byte) ([]byte, error)) (*fragments, error) {
+	chunks, groups, next := plan(order, objs, xs, bs, nil)
+	var lists [4][]cache.Part
+	for i, f := range snap {
+		if f == nil || !f.Composite() {
+			return nil, fmt.Errorf("resume fragments: the snapshot is not stored as fragments")
+		}
+		parts, err := cache.FileParts(ctx, f, get)
+		if err != nil {
+			return nil, fmt.Errorf("resume fragments: %w", err)
+		}
+		if len(parts) != len(chunks)+2 {
+			return nil, fmt.Errorf("resume fragments: %s has %d parts, the objects make %d chunks", f.Path, len(parts), len(chunks))
+		}
+		lists[i] = parts[1 : len(parts)-1]
+	}
+	seg := func(p cache.Part) (segment, error) {
+		b, err := get(ctx, p.Sum)
+		if err != nil {
+			return segment{}, err
+		}
+		if int64(len(b)) != p.Size {
+			return segment{}, fmt.Errorf("part %x: %d bytes, its list says %d", p.Sum[:8], len(b), p.Size)
+		}
+		return segment{p.Sum, b}, nil
+	}
+	gi := 0
+	for i := range chunks {
+		c := &chunks[i]
+		var err error
+		for j, dst := range []*segment{&c.xml, &c.bin, &c.xgz, &c.bgz} {
+			if *dst, err = seg(lists[j][i]); err != nil {
+				return nil, fmt.Errorf("resume fragments: chunk %d: %w", i, err)
+			}
+		}
+		c.build = false
+		// The plain segments' sizes are those of the chunk's objects, and
+		// the objects' contents sit where the .bin layout puts them.
+		xsize, bsize := 0, 0
+		for gi < len(groups) && groups[gi].hi <= c.lo {
+			gi++
+		}
+		g := gi
+		for k := c.lo; k < c.hi; k++ {
+			uri := order[k]
+			o := objs(uri)
+			for groups[g].hi <= k {
+				g++
+			}
+			_, name := irpki.SplitURI(uri)
+			xsize += rrdpxml.PublishSize(uri, o.content)
+			if k == groups[g].lo {
+				bsize += len(irpki.AppendGroupStart(nil, groups[g].dir, groups[g].entries))
+			}
+			bsize += len(irpki.AppendSnapshotEntryHead(nil, name, len(o.content)))
+			if bsize+len(o.content) > len(c.bin.b) {
+				return nil, fmt.Errorf("resume fragments: chunk %d: its .bin segment is shorter than its objects", i)
+			}
+			next.realias = append(next.realias, aliased{uri, c.bin.b[bsize : bsize+len(o.content) : bsize+len(o.content)]})
+			bsize += len(o.content)
+			if k == groups[g].hi-1 {
+				bsize += len(irpki.AppendPin(nil, groups[g].pin))
+			}
+		}
+		if xsize != len(c.xml.b) || bsize != len(c.bin.b) {
+			return nil, fmt.Errorf("resume fragments: chunk %d: segments of %d and %d bytes, its objects make %d and %d", i, len(c.xml.b), len(c.bin.b), xsize, bsize)
+		}
+		next.xml[c.xkey], next.xgz[c.xkey] = c.xml, c.xgz
+		next.bin[c.bkey], next.bgz[c.bkey] = c.bin, c.bgz
+	}
+	next.reused = len(chunks)
+	return next, nil
+}

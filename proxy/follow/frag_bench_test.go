@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 
@@ -62,6 +63,7 @@ func BenchmarkSerial(b *testing.B) {
 	b.Run("whole", func(b *testing.B) {
 		serial := uint64(1)
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		for b.Loop() {
 			change(1)
 			serial++
@@ -82,18 +84,29 @@ func BenchmarkSerial(b *testing.B) {
 			}
 			serial := uint64(1)
 			b.ReportAllocs()
+			var cpu time.Duration
 			for b.Loop() {
 				b.StopTimer()
 				change(k)
 				serial++
 				b.StartTimer()
+				t0 := processCPU()
 				_, next, err := composite(order, get, xs, xs, serial, prev, gzip.BestSpeed)
+				cpu += processCPU() - t0
 				if err != nil {
 					b.Fatal(err)
 				}
 				b.ReportMetric(float64(next.built), "chunks-built")
 				prev = next
 			}
+			b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 		})
 	}
+}
+
+// reportCPU starts counting the process's CPU time; the function it
+// returns reports it per iteration.
+func reportCPU(b *testing.B) func() {
+	t0 := processCPU()
+	return func() { b.ReportMetric(float64((processCPU()-t0).Milliseconds())/float64(b.N), "cpu-ms/op") }
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"hash/fnv"
 	"runtime"
 	"sync"
 
@@ -131,13 +130,19 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
+// endsChunk reports whether the object uri, the nth of its chunk, ends
+// it: FNV-1a (64 bits) of the URI, inline, since it runs for every object
+// of every serial.
 func endsChunk(uri string, n int) bool {
 	if n >= chunkMax {
 		return true
 	}
-	h := fnv.New64a()
-	h.Write([]byte(uri))
-	return h.Sum64()&chunkMask == 0
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(uri); i++ {
+		h ^= uint64(uri[i])
+		h *= 1099511628211
+	}
+	return h&chunkMask == 0
 }
 
 // composite writes the snapshot of objs in order at serial, XML under xs
@@ -304,6 +309,7 @@ func cut(order []string, objs func(string) object) ([]chunk, []group) {
 	var chunks []chunk
 	var groups []group
 	ch, gh := sha256.New(), sha256.New()
+	scratch := make([]byte, 0, 256)
 	lo, n := 0, 0
 	var g *group
 	endGroup := func(hi int) {
@@ -322,10 +328,9 @@ func cut(order []string, objs func(string) object) ([]chunk, []group) {
 			g = &groups[len(groups)-1]
 		}
 		g.entries += int64(irpki.SnapshotEntrySize(name, o.content))
-		gh.Write([]byte(uri))
-		gh.Write(o.hash[:])
-		ch.Write([]byte(uri))
-		ch.Write(o.hash[:])
+		scratch = append(append(scratch[:0], uri...), o.hash[:]...)
+		gh.Write(scratch)
+		ch.Write(scratch)
 		n++
 		if endsChunk(uri, n) || i == len(order)-1 {
 			c := chunk{lo: lo, hi: i + 1}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -82,6 +83,18 @@ func NewValidator(cfg Config) (*Validator, error) {
 		return nil, errors.New("new validator: no Source")
 	}
 	return &Validator{cfg: cfg.withDefaults(), cache: map[ppKey]*ppResult{}, numbers: map[string]*ppResult{}, objects: map[objKey]objectOutcome{}}, nil
+}
+
+// Clone returns a Validator with v's configuration and a copy of its
+// memory of earlier runs (the results of publication points, the manifest
+// numbers accepted, the object outcomes), which it shares with v: both
+// treat it as immutable. A trial run on the clone leaves v as it was, so a
+// caller can validate a candidate state and keep or drop the outcome
+// (proxy/validate's gate does).
+func (v *Validator) Clone() *Validator {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return &Validator{cfg: v.cfg, cache: maps.Clone(v.cache), numbers: maps.Clone(v.numbers), objects: maps.Clone(v.objects)}
 }
 
 // TrustAnchor is one TAL to validate from.

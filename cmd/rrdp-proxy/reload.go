@@ -194,7 +194,7 @@ func inForce(old, cfg *conf.Config, fleet bool) *conf.Config {
 	s.NotificationMaxAge, s.Node, s.LogFormat = o.NotificationMaxAge, o.Node, o.LogFormat
 	s.AdminListen, s.PProf, s.AccessLog, s.AccessLogFile = o.AdminListen, o.PProf, o.AccessLog, o.AccessLogFile
 	c.Cache, c.Cache.Retention = old.Cache, cfg.Cache.Retention // retention is the repositories' default: live
-	c.Validate = old.Validate // the validator is made once
+	c.Validate = old.Validate                                   // the validator is made once
 	if fleet {
 		c.Repositories, s.MirrorBase = old.Repositories, o.MirrorBase
 	}

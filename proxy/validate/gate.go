@@ -3,6 +3,7 @@ package validate
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
@@ -36,6 +37,7 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 			return s.next.PutHead(ctx, repo, h) // the state served again
 		}
 	}
+	start := time.Now()
 	serials := v.readPending(ctx)
 	now := v.cfg.Now()
 	publish := func(why error) error {
@@ -70,7 +72,8 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 		return publish(err)
 	}
 	trial := v.rv.Clone()
-	cand, d, err := v.validate(ctx, trial, unionOf(v.repos, rs), now)
+	cand, _, err := v.validate(ctx, trial, unionOf(v.repos, rs), now)
+	d = time.Since(start) // the state served again, reading and validating the candidate
 	if err != nil {
 		if ctx.Err() != nil {
 			return err

@@ -42,7 +42,7 @@ func TestGate(t *testing.T) {
 func testGate(t *testing.T, gate bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	g := newRig(t, ctx, gateProfile, validate.Config{Gate: gate, Rules: gateRules})
+	g := newRig(t, ctx, rigConfig{Profile: gateProfile, Validate: validate.Config{Gate: gate, Rules: gateRules}})
 	if _, err := g.f.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -66,8 +66,18 @@ type rig struct {
 	admin  string // http://127.0.0.1:A/
 }
 
-func newRig(t *testing.T, ctx context.Context, profile repotest.Profile, vc validate.Config) *rig {
+// rigConfig says what a rig serves: a repository generated for it with
+// Profile, or a copy of the one generated in From (its certificates then
+// name its own base URL, and no relying party can run).
+type rigConfig struct {
+	Profile  repotest.Profile
+	From     string
+	Validate validate.Config
+}
+
+func newRig(t *testing.T, ctx context.Context, rc rigConfig) *rig {
 	t.Helper()
+	vc := rc.Validate
 	pki, err := rp.NewPKI(t.TempDir(), rp.PKIConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -82,9 +92,16 @@ func newRig(t *testing.T, ctx context.Context, profile repotest.Profile, vc vali
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.origin.Close() })
-	now := time.Now().UTC().Truncate(time.Second)
-	if g.repo, err = repotest.Create(g.dir, repotest.Config{Profile: profile, Seed: 7, BaseURL: g.public}, now, repotest.Options{KeyCache: keyCache}); err != nil {
-		t.Fatal(err)
+	if rc.From != "" {
+		if err := os.CopyFS(g.dir, os.DirFS(rc.From)); err != nil {
+			t.Fatal(err)
+		}
+		g.public = baseOf(t, g.dir)
+	} else {
+		now := time.Now().UTC().Truncate(time.Second)
+		if g.repo, err = repotest.Create(g.dir, repotest.Config{Profile: rc.Profile, Seed: 7, BaseURL: g.public}, now, repotest.Options{KeyCache: keyCache}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	g.publish()
 
@@ -167,6 +184,25 @@ func newRig(t *testing.T, ctx context.Context, profile repotest.Profile, vc vali
 	return g
 }
 
+// baseOf returns the base URL of the repository in dir: where its
+// notification's snapshot URI has its rrdp/ directory.
+func baseOf(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "rrdp", "notification.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _, err := rrdpxml.DecodeNotification(bytes.NewReader(b), rrdpxml.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(n.Snapshot.URI, "/rrdp/")
+	if i < 0 {
+		t.Fatalf("snapshot %s is not under rrdp/", n.Snapshot.URI)
+	}
+	return n.Snapshot.URI[:i+1]
+}
+
 // publish writes the origin's view of its notification and the relying
 // parties' TAL.
 func (g *rig) publish() {
@@ -226,12 +262,18 @@ func (g *rig) waitRuns(n int) {
 }
 
 // breakHalf publishes a serial that invalidates at least half of the
-// ROAs: one ROA of each of enough CAs is corrupted (its last byte
-// flipped), so that its file no longer has the hash its manifest lists and
-// the whole publication point fails (RFC 9286 section 6.4). It writes the
-// delta, the snapshot and the notification as a publication server would,
-// and returns the directories broken.
+// ROAs (see breakROAs).
 func (g *rig) breakHalf() []string {
+	return g.breakROAs(func(broke, total, points int) bool { return broke*2 >= total })
+}
+
+// breakROAs publishes a serial that invalidates ROAs: one ROA of each of
+// enough CAs (the largest first, until enough says so) is corrupted (its
+// last byte flipped), so that its file no longer has the hash its
+// manifest lists and the whole publication point fails (RFC 9286 section
+// 6.4). It writes the delta, the snapshot and the notification as a
+// publication server would, and returns the directories broken.
+func (g *rig) breakROAs(enough func(broke, total, points int) bool) []string {
 	t := g.t
 	t.Helper()
 	nb, err := os.ReadFile(filepath.Join(g.dir, "rrdp", "notification.xml"))
@@ -289,7 +331,7 @@ func (g *rig) breakHalf() []string {
 		t.Fatal(err)
 	}
 	var broken []string
-	for broke := 0; broke*2 < total; {
+	for broke := 0; !enough(broke, total, len(broken)); {
 		d := dirs[len(broken)]
 		u := roas[d][0]
 		old := sha256.Sum256(objs[u])

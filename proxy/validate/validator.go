@@ -213,11 +213,13 @@ func (v *Validator) validate(ctx context.Context, rv *rpki.Validator, u union, n
 // observe validates the stored states when some changed, or when
 // periodic, and records what changed. v.mu is held.
 func (v *Validator) observe(ctx context.Context, periodic bool) {
+	start := time.Now()
 	serials := v.readPending(ctx)
 	if len(serials) == 0 && !periodic && v.last != nil {
 		return
 	}
-	res, d, err := v.validate(ctx, v.rv, unionOf(v.repos, nil), v.cfg.Now())
+	res, _, err := v.validate(ctx, v.rv, unionOf(v.repos, nil), v.cfg.Now())
+	d := time.Since(start) // reading the new states included
 	if err != nil {
 		if ctx.Err() == nil {
 			v.lastErr = err.Error()

@@ -67,8 +67,10 @@ type Hold struct {
 
 // ValidationRun is one validation of a new state.
 type ValidationRun struct {
-	Time     time.Time
-	Duration time.Duration
+	Time time.Time
+	// Duration is the whole run, Read the part spent reading the new
+	// states (their deltas, or snapshots).
+	Duration, Read time.Duration
 	// Serials names the states validated, "repo@serial" each ("" for a
 	// periodic run).
 	Serials []string
@@ -128,6 +130,7 @@ type jsonHold struct {
 type jsonRun struct {
 	Time            jsonTime `json:"time"`
 	DurationSeconds float64  `json:"duration_seconds"`
+	ReadSeconds     float64  `json:"read_seconds"`
 	Serials         []string `json:"serials"`
 	Outcome         string   `json:"outcome"`
 	VRPs            int      `json:"vrps"`
@@ -166,7 +169,7 @@ func jsonValidationFrom(v *Validation) *jsonValidation {
 			Attempts: h.Attempts, Why: nonNil(h.Why), Added: h.Added, Removed: h.Removed})
 	}
 	for _, r := range v.Runs {
-		out.Runs = append(out.Runs, jsonRun{Time: jsonTime(r.Time), DurationSeconds: r.Duration.Seconds(), Serials: nonNil(r.Serials),
+		out.Runs = append(out.Runs, jsonRun{Time: jsonTime(r.Time), DurationSeconds: r.Duration.Seconds(), ReadSeconds: r.Read.Seconds(), Serials: nonNil(r.Serials),
 			Outcome: r.Outcome, VRPs: r.VRPs, ASPAs: r.ASPAs, Added: r.Added, Removed: r.Removed, AddedASPAs: r.AddedASPAs,
 			RemovedASPAs: r.RemovedASPAs, AddedSample: nonNil(r.AddedSample), RemovedSample: nonNil(r.RemovedSample),
 			NewlyFailing: nonNil(r.NewlyFailing), NewlyValid: nonNil(r.NewlyValid), Broke: nonNil(r.Broke)})

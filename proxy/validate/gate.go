@@ -38,6 +38,7 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 		}
 	}
 	start := time.Now()
+	v.readDur = 0
 	serials := v.readPending(ctx)
 	now := v.cfg.Now()
 	publish := func(why error) error {

@@ -3,8 +3,8 @@ package validate_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -61,6 +61,7 @@ type rig struct {
 	tal    string // the TAL the relying parties use
 	cache  *cache.Cache
 	v      *validate.Validator
+	vc     validate.Config // v's, TALs and Open filled in
 	f      *follow.Follower
 	srv    *proxy.Server
 	admin  string // http://127.0.0.1:A/
@@ -133,6 +134,7 @@ func newRig(t *testing.T, ctx context.Context, rc rigConfig) *rig {
 	}
 	vc.TALs = []rpki.TrustAnchor{{Name: "ta", TAL: tal, Cert: cert}}
 	vc.Open = func(ctx context.Context, f follow.File) ([]byte, error) { return g.cache.Blob(ctx, f.Sum) }
+	g.vc = vc
 	if g.v, err = validate.New(vc); err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +286,9 @@ func (g *rig) breakROAs(enough func(broke, total, points int) bool) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := func(uri string) string { return filepath.Join(g.dir, filepath.FromSlash(strings.TrimPrefix(uri, g.public))) }
+	local := func(uri string) string {
+		return filepath.Join(g.dir, filepath.FromSlash(strings.TrimPrefix(uri, g.public)))
+	}
 	sb, err := os.ReadFile(local(n.Snapshot.URI))
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,8 @@ type Validator struct {
 	pending map[string]pendingHead
 	last    *rpki.Result // the last run's result, nil before
 	lastDur time.Duration
+	// readDur is the time the current run spent reading states (load).
+	readDur time.Duration
 	lastErr string
 	holds   map[string]*hold // by repository key
 	runs    []status.ValidationRun
@@ -65,6 +67,7 @@ type counters struct {
 	lastAdded, lastRemoved       int
 	seconds                      float64
 	openErrors                   uint64
+	deltaLoads                   uint64 // states read from deltas
 }
 
 // New returns a Validator for cfg.
@@ -214,6 +217,7 @@ func (v *Validator) validate(ctx context.Context, rv *rpki.Validator, u union, n
 // periodic, and records what changed. v.mu is held.
 func (v *Validator) observe(ctx context.Context, periodic bool) {
 	start := time.Now()
+	v.readDur = 0
 	serials := v.readPending(ctx)
 	if len(serials) == 0 && !periodic && v.last != nil {
 		return
@@ -251,7 +255,8 @@ func (v *Validator) commit(res *rpki.Result, d time.Duration, c *change, serials
 	v.record(res, d, c, serials, outcome, broke)
 	if len(serials) > 0 || changed(c) {
 		v.log.Info("validated", "serials", serials, "outcome", outcome, "vrps", len(res.VRPs), "added", len(c.added), "removed", len(c.removed),
-			"aspas", len(res.ASPAs), "reused", res.Stats.ReusedPoints, "revalidated", res.Stats.RevalidatedPoints, "took", d.Round(time.Millisecond))
+			"aspas", len(res.ASPAs), "reused", res.Stats.ReusedPoints, "revalidated", res.Stats.RevalidatedPoints, "took", d.Round(time.Millisecond),
+			"reading", v.readDur.Round(time.Millisecond))
 	}
 }
 
@@ -265,7 +270,7 @@ func (v *Validator) record(res *rpki.Result, d time.Duration, c *change, serials
 		return
 	}
 	r := status.ValidationRun{
-		Time: res.Time, Duration: d, Serials: serials, Outcome: outcome,
+		Time: res.Time, Duration: d, Read: v.readDur, Serials: serials, Outcome: outcome,
 		VRPs: len(res.VRPs), ASPAs: len(res.ASPAs),
 		Added: len(c.added), Removed: len(c.removed), AddedASPAs: c.addedASPAs, RemovedASPAs: c.removedASPAs,
 		AddedSample: vrpStrings(c.added), RemovedSample: vrpStrings(c.removed),

@@ -65,8 +65,8 @@ func TestMeasureNode(t *testing.T) {
 			g.waitRuns(2)
 			st = g.v.Status()
 			run := st.Runs[0]
-			t.Logf("%s: a serial changing one CA (%s): sync %v, validation %v: %d VRPs (-%d), points checked %d, reused %d; load average %s",
-				name, strings.Join(broken, " "), sync2.Round(time.Millisecond), run.Duration.Round(time.Millisecond), run.VRPs, run.Removed, st.Revalidated, st.Reused, loadavg())
+			t.Logf("%s: a serial changing one CA (%s): sync %v, validation %v (reading %v): %d VRPs (-%d), points checked %d, reused %d; load average %s",
+				name, strings.Join(broken, " "), sync2.Round(time.Millisecond), run.Duration.Round(time.Millisecond), run.Read.Round(time.Millisecond), run.VRPs, run.Removed, st.Revalidated, st.Reused, loadavg())
 			if run.Removed == 0 || st.FailingCAs != 1 {
 				t.Errorf("after the serial: %d removed, %d failing CAs, want some and 1", run.Removed, st.FailingCAs)
 			}

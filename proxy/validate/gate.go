@@ -16,40 +16,44 @@ import (
 // failure; the error is logged, counted and shown.
 func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.Head) error {
 	id, idErr := headID(h)
+	v.runMu.Lock()
+	defer v.runMu.Unlock()
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	if hd := v.holds[repo]; hd != nil {
 		switch {
 		case idErr == nil && hd.id == id && !hd.released:
 			// The follower offers the held serial again: a lookup.
 			hd.attempts++
 			v.n.heldAttempts++
+			v.mu.Unlock()
 			return &HoldError{Repo: hd.name, Serial: hd.h.Serial, Why: hd.why}
 		case idErr == nil && hd.id == id:
 			// Released: the follower catches up with the store.
+			v.mu.Unlock()
 			return s.next.PutHead(ctx, repo, h)
 		default:
 			delete(v.holds, repo) // another serial came: judged afresh
 		}
 	}
-	if rs := v.repos[repo]; idErr == nil && rs != nil && rs.id == id {
-		if _, queued := v.pending[repo]; !queued {
-			return s.next.PutHead(ctx, repo, h) // the state served again
-		}
+	_, queued := v.pending[repo]
+	v.mu.Unlock()
+	if rs := v.repos[repo]; idErr == nil && rs != nil && rs.id == id && !queued {
+		return s.next.PutHead(ctx, repo, h) // the state served again
 	}
 	start := time.Now()
 	v.readDur = 0
 	serials := v.readPending(ctx)
 	now := v.cfg.Now()
 	publish := func(why error) error {
+		v.mu.Lock()
 		v.n.openErrors++
 		v.lastErr = why.Error()
+		v.mu.Unlock()
 		v.log.Error("validation gate: cannot judge a serial, publishing it", "repo", s.name, "serial", h.Serial, "err", why)
 		if err := s.next.PutHead(ctx, repo, h); err != nil {
 			return err
 		}
-		v.pending[repo] = pendingHead{name: s.name, h: h}
-		v.poke()
+		v.Seed(s.name, repo, h)
 		return nil
 	}
 	if idErr != nil {
@@ -84,12 +88,14 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 	c := compare(base, cand)
 	serial := []string{fmt.Sprintf("%s@%d", s.name, h.Serial)}
 	if why := v.cfg.Rules.judge(c); len(why) > 0 {
+		v.mu.Lock()
 		v.holds[repo] = &hold{key: repo, name: s.name, id: id, h: h, next: s.next, rs: rs, since: now, attempts: 1, why: why,
 			added: len(c.added), removed: len(c.removed)}
 		v.n.held++
 		v.n.heldAttempts++
 		v.n.ruleBreaks++
 		v.record(cand, d, c, serial, "held", why)
+		v.mu.Unlock()
 		v.log.Warn("validation gate: serial held, the last good serial stays served", "repo", s.name, "serial", h.Serial,
 			"why", why, "vrps", len(base.VRPs), "removed", len(c.removed), "added", len(c.added), "release", "rrdp-proxy release "+s.name)
 		return &HoldError{Repo: s.name, Serial: h.Serial, Why: why}
@@ -107,31 +113,37 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 // still has the old state, offers the same serial again at its next poll
 // and it passes.
 func (v *Validator) Release(ctx context.Context, name string) (string, error) {
+	v.runMu.Lock()
+	defer v.runMu.Unlock()
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	var hd *hold
 	for _, x := range v.holds {
 		if (x.name == name || x.key == name) && !x.released {
 			hd = x
 		}
 	}
+	v.mu.Unlock()
 	if hd == nil {
 		return "", fmt.Errorf("release %s: %w", name, ErrNotHeld)
 	}
 	if err := hd.next.PutHead(ctx, hd.key, hd.h); err != nil {
 		return "", fmt.Errorf("release %s serial %d: store the head: %w", hd.name, hd.h.Serial, err)
 	}
+	v.mu.Lock()
 	hd.released = true
 	v.n.released++
+	v.mu.Unlock()
 	v.repos[hd.key] = hd.rs
 	v.log.Warn("validation gate: serial released by the operator", "repo", hd.name, "serial", hd.h.Serial, "held_since", hd.since, "attempts", hd.attempts)
 	msg := fmt.Sprintf("released %s serial %d (held since %s: %v)", hd.name, hd.h.Serial, hd.since.UTC().Format("2006-01-02T15:04:05Z"), hd.why)
 	serial := []string{fmt.Sprintf("%s@%d", hd.name, hd.h.Serial)}
-	res, d, err := v.validate(ctx, v.rv, unionOf(v.repos, nil), v.cfg.Now())
+	start := time.Now()
+	v.readDur = 0
+	res, _, err := v.validate(ctx, v.rv, unionOf(v.repos, nil), v.cfg.Now())
 	if err != nil {
-		v.lastErr = err.Error()
+		v.setErr(err)
 		return msg + "; validating it failed: " + err.Error(), nil
 	}
-	v.commit(res, d, compare(v.last, res), serial, "released", nil)
+	v.commit(res, time.Since(start), compare(v.last, res), serial, "released", nil)
 	return msg, nil
 }

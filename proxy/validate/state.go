@@ -171,7 +171,9 @@ func (v *Validator) loadDeltas(ctx context.Context, key, name string, h *follow.
 		}
 	}
 	rs.reused = len(rs.groups) - len(copied)
+	v.mu.Lock()
 	v.n.deltaLoads++
+	v.mu.Unlock()
 	for _, g := range rs.groups {
 		rs.objects += len(g.objs)
 	}

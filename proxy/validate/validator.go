@@ -22,16 +22,24 @@ type Validator struct {
 	src  *source
 	wake chan struct{}
 
-	mu sync.Mutex // serialises runs and guards what follows
-	rv *rpki.Validator
+	// runMu serialises runs (which take seconds) and guards rv, repos
+	// and readDur. mu guards the rest, held only briefly, so that the
+	// status, the metrics and an observed PutHead never wait for a run.
+	// A field written with both held (last, lastDur, holds) may be read
+	// with either; runMu is taken first.
+	runMu sync.Mutex
+	rv    *rpki.Validator
 	// repos are the states the store holds and the last run validated,
-	// by repository key; pending the heads stored since, not yet read.
-	repos   map[string]*repoState
+	// by repository key.
+	repos map[string]*repoState
+	// readDur is the time the current run spent reading states (load).
+	readDur time.Duration
+
+	mu sync.Mutex
+	// pending are the heads stored and not yet read, by repository key.
 	pending map[string]pendingHead
 	last    *rpki.Result // the last run's result, nil before
 	lastDur time.Duration
-	// readDur is the time the current run spent reading states (load).
-	readDur time.Duration
 	lastErr string
 	holds   map[string]*hold // by repository key
 	runs    []status.ValidationRun
@@ -107,11 +115,13 @@ func (v *Validator) Seed(name, key string, h *follow.Head) {
 // Forget drops the state of the repository with key (removed from the
 // configuration): the next run validates without it.
 func (v *Validator) Forget(key string) {
+	v.runMu.Lock()
 	v.mu.Lock()
 	delete(v.repos, key)
 	delete(v.pending, key)
 	delete(v.holds, key)
 	v.mu.Unlock()
+	v.runMu.Unlock()
 	v.poke()
 }
 
@@ -151,9 +161,9 @@ func (v *Validator) Run(ctx context.Context) error {
 	defer t.Stop()
 	periodic := true // the first run validates what is served
 	for {
-		v.mu.Lock()
+		v.runMu.Lock()
 		v.observe(ctx, periodic)
-		v.mu.Unlock()
+		v.runMu.Unlock()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -166,17 +176,20 @@ func (v *Validator) Run(ctx context.Context) error {
 }
 
 // readPending reads the heads stored since the last run into v.repos and
-// returns them as "name@serial". v.mu is held.
+// returns them as "name@serial". v.runMu is held.
 func (v *Validator) readPending(ctx context.Context) []string {
-	keys := make([]string, 0, len(v.pending))
-	for k := range v.pending {
+	v.mu.Lock()
+	pending := v.pending
+	v.pending = map[string]pendingHead{}
+	v.mu.Unlock()
+	keys := make([]string, 0, len(pending))
+	for k := range pending {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	var serials []string
 	for _, k := range keys {
-		p := v.pending[k]
-		delete(v.pending, k)
+		p := pending[k]
 		if rs := v.repos[k]; rs != nil {
 			if id, err := headID(p.h); err == nil && id == rs.id {
 				continue // the same state again
@@ -184,8 +197,10 @@ func (v *Validator) readPending(ctx context.Context) []string {
 		}
 		rs, err := v.load(ctx, k, p.name, p.h, v.repos[k])
 		if err != nil {
+			v.mu.Lock()
 			v.n.openErrors++
 			v.lastErr = err.Error()
+			v.mu.Unlock()
 			v.log.Error("validation: cannot read a state", "repo", p.name, "serial", p.h.Serial, "err", err)
 			continue
 		}
@@ -195,16 +210,20 @@ func (v *Validator) readPending(ctx context.Context) []string {
 	return serials
 }
 
-// validate runs rv over u at now. v.mu is held.
+// validate runs rv over u at now. v.runMu is held.
 func (v *Validator) validate(ctx context.Context, rv *rpki.Validator, u union, now time.Time) (*rpki.Result, time.Duration, error) {
 	v.src.u = u
 	start := time.Now()
 	res, err := rv.Validate(ctx, v.cfg.TALs, now)
 	d := time.Since(start)
+	v.mu.Lock()
 	v.n.runs++
 	v.n.seconds += d.Seconds()
 	if err != nil {
 		v.n.failures++
+	}
+	v.mu.Unlock()
+	if err != nil {
 		return nil, d, fmt.Errorf("validate: %w", err)
 	}
 	if res.Stats.TALs == res.Stats.InvalidTALs {
@@ -214,7 +233,7 @@ func (v *Validator) validate(ctx context.Context, rv *rpki.Validator, u union, n
 }
 
 // observe validates the stored states when some changed, or when
-// periodic, and records what changed. v.mu is held.
+// periodic, and records what changed. v.runMu is held.
 func (v *Validator) observe(ctx context.Context, periodic bool) {
 	start := time.Now()
 	v.readDur = 0
@@ -226,7 +245,7 @@ func (v *Validator) observe(ctx context.Context, periodic bool) {
 	d := time.Since(start) // reading the new states included
 	if err != nil {
 		if ctx.Err() == nil {
-			v.lastErr = err.Error()
+			v.setErr(err)
 			v.log.Error("validation failed", "err", err)
 		}
 		return
@@ -238,14 +257,26 @@ func (v *Validator) observe(ctx context.Context, periodic bool) {
 	}
 	broke := v.cfg.Rules.judge(c)
 	if len(broke) > 0 && len(serials) > 0 {
+		v.mu.Lock()
 		v.n.ruleBreaks++
+		v.mu.Unlock()
 		v.log.Warn("validation: a serial breaks a gate rule (observe mode: published)", "serials", serials, "why", broke)
 	}
 	v.commit(res, d, c, serials, outcome, broke)
 }
 
-// commit makes res the state served and records the run. v.mu is held.
+// setErr records the failure of a run or a read.
+func (v *Validator) setErr(err error) {
+	v.mu.Lock()
+	v.lastErr = err.Error()
+	v.mu.Unlock()
+}
+
+// commit makes res the state served and records the run. v.runMu is
+// held.
 func (v *Validator) commit(res *rpki.Result, d time.Duration, c *change, serials []string, outcome string, broke []string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	v.last, v.lastDur, v.lastErr = res, d, ""
 	v.n.vrpsAdded += uint64(len(c.added))
 	v.n.vrpsRemoved += uint64(len(c.removed))
@@ -264,7 +295,8 @@ func changed(c *change) bool {
 	return len(c.added)+len(c.removed)+c.addedASPAs+c.removedASPAs+len(c.newlyFailing)+len(c.newlyValid) > 0
 }
 
-// record keeps a run that validated serials or changed something.
+// record keeps a run that validated serials or changed something. v.mu
+// is held.
 func (v *Validator) record(res *rpki.Result, d time.Duration, c *change, serials []string, outcome string, broke []string) {
 	if len(serials) == 0 && !changed(c) {
 		return

@@ -22,15 +22,24 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 	if hd := v.holds[repo]; hd != nil {
 		switch {
 		case idErr == nil && hd.id == id && !hd.released:
-			// The follower offers the held serial again: a lookup.
+			// The follower offers the held serial again: a lookup. Its
+			// blobs were just put again: Release stores this head.
+			hd.h, hd.next = h, s.next
 			hd.attempts++
 			v.n.heldAttempts++
 			v.mu.Unlock()
 			return &HoldError{Repo: hd.name, Serial: hd.h.Serial, Why: hd.why}
 		case idErr == nil && hd.id == id:
-			// Released: the follower catches up with the store.
+			// Released: the follower catches up with the store (or
+			// stores it, when Release could not).
 			v.mu.Unlock()
-			return s.next.PutHead(ctx, repo, h)
+			if err := s.next.PutHead(ctx, repo, h); err != nil {
+				return err
+			}
+			if rs := v.repos[repo]; rs == nil || rs.id != id {
+				v.Seed(s.name, repo, h) // validated by Run
+			}
+			return nil
 		default:
 			delete(v.holds, repo) // another serial came: judged afresh
 		}
@@ -111,7 +120,9 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 // Release publishes the serial the gate holds for the repository called
 // name (or with that key) and returns what it did. The follower, which
 // still has the old state, offers the same serial again at its next poll
-// and it passes.
+// and it passes. When the store refuses the held head now (its blobs gone
+// from memory since the follower's last attempt, without a disk tier),
+// the serial stays released and the follower's next attempt stores it.
 func (v *Validator) Release(ctx context.Context, name string) (string, error) {
 	v.runMu.Lock()
 	defer v.runMu.Unlock()
@@ -126,16 +137,17 @@ func (v *Validator) Release(ctx context.Context, name string) (string, error) {
 	if hd == nil {
 		return "", fmt.Errorf("release %s: %w", name, ErrNotHeld)
 	}
-	if err := hd.next.PutHead(ctx, hd.key, hd.h); err != nil {
-		return "", fmt.Errorf("release %s serial %d: store the head: %w", hd.name, hd.h.Serial, err)
-	}
 	v.mu.Lock()
 	hd.released = true
 	v.n.released++
 	v.mu.Unlock()
-	v.repos[hd.key] = hd.rs
 	v.log.Warn("validation gate: serial released by the operator", "repo", hd.name, "serial", hd.h.Serial, "held_since", hd.since, "attempts", hd.attempts)
 	msg := fmt.Sprintf("released %s serial %d (held since %s: %v)", hd.name, hd.h.Serial, hd.since.UTC().Format("2006-01-02T15:04:05Z"), hd.why)
+	if err := hd.next.PutHead(ctx, hd.key, hd.h); err != nil {
+		v.log.Warn("validation gate: the released serial could not be stored now; the follower's next attempt stores it", "repo", hd.name, "err", err)
+		return msg + "; not stored now (" + err.Error() + "): the follower's next poll publishes it", nil
+	}
+	v.repos[hd.key] = hd.rs
 	serial := []string{fmt.Sprintf("%s@%d", hd.name, hd.h.Serial)}
 	start := time.Now()
 	v.readDur = 0

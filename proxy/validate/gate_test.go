@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/proxy/validate"
 	"github.com/irpki/rrdp-proxy/transcode/rpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
@@ -169,5 +171,65 @@ func checkStatus(t *testing.T, g *rig) {
 		if !strings.Contains(metrics, s) {
 			t.Errorf("/metrics: no %q", s)
 		}
+	}
+}
+
+// failingHeads is a store whose PutHead fails while fail is set, as a
+// cache without a disk tier does for a head whose blobs it evicted.
+type failingHeads struct {
+	follow.Store
+	fail atomic.Bool
+}
+
+func (s *failingHeads) PutHead(ctx context.Context, repo string, h *follow.Head) error {
+	if s.fail.Load() {
+		return errors.New("blob missing")
+	}
+	return s.Store.PutHead(ctx, repo, h)
+}
+
+// TestReleaseLater: a release the store cannot honour at once leaves the
+// serial released, still unserved, and the follower's next attempt
+// publishes it (validated by Run).
+func TestReleaseLater(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	flaky := &failingHeads{}
+	g := newRig(t, ctx, rigConfig{Profile: gateProfile, Validate: validate.Config{Gate: true, Rules: gateRules},
+		Wrap: func(s follow.Store) follow.Store { flaky.Store = s; return flaky }})
+	if _, err := g.f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g.breakHalf()
+	if _, err := g.f.Sync(ctx); !errors.Is(err, validate.ErrHeld) {
+		t.Fatalf("broken serial: got %v, want ErrHeld", err)
+	}
+	flaky.fail.Store(true)
+	msg, err := g.v.Release(ctx, "repo")
+	if err != nil || !strings.Contains(msg, "not stored now") {
+		t.Fatalf("release: got %q, %v; want a release not stored now", msg, err)
+	}
+	if h := g.cache.Head("repo"); h.Serial != 1 {
+		t.Errorf("after the release: the cache serves serial %d, want 1", h.Serial)
+	}
+	if _, err := g.v.Release(ctx, "repo"); !errors.Is(err, validate.ErrNotHeld) {
+		t.Errorf("second release: got %v, want ErrNotHeld", err)
+	}
+	flaky.fail.Store(false)
+	if _, err := g.f.Sync(ctx); err != nil {
+		t.Fatalf("the follower's next attempt: %v", err)
+	}
+	if h := g.cache.Head("repo"); h.Serial != 2 {
+		t.Errorf("after the next attempt: the cache serves serial %d, want 2", h.Serial)
+	}
+	for g.v.Status().VRPs*2 > len(g.repo.VRPs()) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the released serial is never validated: status %+v", g.v.Status())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if st := g.v.Status(); len(st.Holds) != 0 || st.Released != 1 {
+		t.Errorf("status: holds %+v, %d released; want none and 1", st.Holds, st.Released)
 	}
 }

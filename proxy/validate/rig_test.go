@@ -74,6 +74,8 @@ type rigConfig struct {
 	Profile  repotest.Profile
 	From     string
 	Validate validate.Config
+	// Wrap, if set, wraps the cache as the Validator's next store.
+	Wrap func(follow.Store) follow.Store
 }
 
 func newRig(t *testing.T, ctx context.Context, rc rigConfig) *rig {
@@ -148,7 +150,11 @@ func newRig(t *testing.T, ctx context.Context, rc rigConfig) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.f, err = follow.New(follow.Config{URL: originNotif, Client: client, Store: g.v.Store("repo", g.cache), Repo: "repo", Base: base}); err != nil {
+	var next follow.Store = g.cache
+	if rc.Wrap != nil {
+		next = rc.Wrap(next)
+	}
+	if g.f, err = follow.New(follow.Config{URL: originNotif, Client: client, Store: g.v.Store("repo", next), Repo: "repo", Base: base}); err != nil {
 		t.Fatal(err)
 	}
 	if g.srv, err = proxy.New(proxy.Config{

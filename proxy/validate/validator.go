@@ -36,8 +36,10 @@ type Validator struct {
 	readDur time.Duration
 
 	mu sync.Mutex
-	// pending are the heads stored and not yet read, by repository key.
+	// pending are the heads stored and not yet read, by repository key;
+	// dirty says a repository was forgotten since the last run.
 	pending map[string]pendingHead
+	dirty   bool
 	last    *rpki.Result // the last run's result, nil before
 	lastDur time.Duration
 	lastErr string
@@ -120,6 +122,7 @@ func (v *Validator) Forget(key string) {
 	delete(v.repos, key)
 	delete(v.pending, key)
 	delete(v.holds, key)
+	v.dirty = true
 	v.mu.Unlock()
 	v.runMu.Unlock()
 	v.poke()
@@ -238,7 +241,11 @@ func (v *Validator) observe(ctx context.Context, periodic bool) {
 	start := time.Now()
 	v.readDur = 0
 	serials := v.readPending(ctx)
-	if len(serials) == 0 && !periodic && v.last != nil {
+	v.mu.Lock()
+	dirty := v.dirty
+	v.dirty = false
+	v.mu.Unlock()
+	if len(serials) == 0 && !periodic && !dirty && v.last != nil {
 		return
 	}
 	res, _, err := v.validate(ctx, v.rv, unionOf(v.repos, nil), v.cfg.Now())

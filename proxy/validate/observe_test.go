@@ -3,6 +3,7 @@ package validate_test
 import (
 	"bytes"
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,5 +88,40 @@ func TestObserveIncremental(t *testing.T) {
 	sync("after a session reset", 3)
 	if n := validate.DeltaLoads(g.v); n != 1 {
 		t.Errorf("after a session reset: %d states read from deltas, want still 1", n)
+	}
+}
+
+// TestRevalidateInTime: without new serials, Run revalidates the state
+// served every Interval, so that objects that expire are noticed: a clock
+// moved past every manifest's nextUpdate empties the VRPs, and the run is
+// recorded as "revalidated", with what it removed and the CAs that now
+// fail.
+func TestRevalidateInTime(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var later atomic.Bool
+	now := func() time.Time {
+		if later.Load() {
+			return time.Now().AddDate(1, 0, 0)
+		}
+		return time.Now()
+	}
+	g := newRig(t, ctx, rigConfig{Profile: gateProfile, Validate: validate.Config{Interval: 50 * time.Millisecond, Now: now}})
+	if _, err := g.f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g.waitRuns(1)
+	if st := g.v.Status(); st.VRPs != len(rpki.SortVRPs(g.repo.VRPs())) || st.FailingCAs != 0 {
+		t.Fatalf("serial 1: %d VRPs, %d failing CAs; want %d and none", st.VRPs, st.FailingCAs, len(g.repo.VRPs()))
+	}
+	later.Store(true)
+	g.waitRuns(2)
+	st := g.v.Status()
+	run := st.Runs[0]
+	if run.Outcome != "revalidated" || len(run.Serials) != 0 || run.VRPs != 0 || run.Removed == 0 || len(run.NewlyFailing) == 0 {
+		t.Errorf("a year later: run %+v, want revalidated, no serial, every VRP removed, CAs newly failing", run)
+	}
+	if st.VRPs != 0 || st.FailingCAs == 0 {
+		t.Errorf("a year later: %d VRPs, %d failing CAs; want none and some", st.VRPs, st.FailingCAs)
 	}
 }

@@ -69,15 +69,21 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 		return publish(idErr)
 	}
 	// The state served, now: what expired since the last run is not the
-	// serial's doing. Its points are all reused but those that expired.
-	base, d, err := v.validate(ctx, v.rv, unionOf(v.repos, nil), now)
-	if err != nil {
-		if ctx.Err() != nil {
-			return err
+	// serial's doing. Its points are all reused but those that expired;
+	// the last result stands when nothing changed since it and nothing
+	// it validated has expired.
+	base := v.last
+	if !v.stable(now) {
+		var d time.Duration
+		var err error
+		if base, d, err = v.validate(ctx, v.rv, unionOf(v.repos, nil), now); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			return publish(err)
 		}
-		return publish(err)
+		v.commit(base, d, compare(v.last, base), serials, "revalidated", nil)
 	}
-	v.commit(base, d, compare(v.last, base), serials, "revalidated", nil)
 	rs, err := v.load(ctx, repo, s.name, h, v.repos[repo])
 	if err != nil {
 		if ctx.Err() != nil {
@@ -87,7 +93,7 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 	}
 	trial := v.rv.Clone()
 	cand, _, err := v.validate(ctx, trial, unionOf(v.repos, rs), now)
-	d = time.Since(start) // the state served again, reading and validating the candidate
+	d := time.Since(start) // the state served again, reading and validating the candidate
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -113,8 +119,17 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 		return err // nothing changes: the follower tries again
 	}
 	v.rv, v.repos[repo] = trial, rs
+	v.gen++
 	v.commit(cand, d, c, serial, "published", nil)
 	return nil
+}
+
+// stable reports whether v.last is the validation of the states served at
+// now: nothing changed since it was made, at or before now, and nothing it
+// validated has expired by now (rpki.Result.StableUntil). v.runMu is held.
+func (v *Validator) stable(now time.Time) bool {
+	l := v.last
+	return l != nil && v.lastGen == v.gen && !now.Before(l.Time) && (l.StableUntil.IsZero() || !now.After(l.StableUntil))
 }
 
 // Release publishes the serial the gate holds for the repository called
@@ -148,6 +163,7 @@ func (v *Validator) Release(ctx context.Context, name string) (string, error) {
 		return msg + "; not stored now (" + err.Error() + "): the follower's next poll publishes it", nil
 	}
 	v.repos[hd.key] = hd.rs
+	v.gen++
 	serial := []string{fmt.Sprintf("%s@%d", hd.name, hd.h.Serial)}
 	start := time.Now()
 	v.readDur = 0

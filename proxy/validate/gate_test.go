@@ -233,3 +233,35 @@ func TestReleaseLater(t *testing.T) {
 		t.Errorf("status: holds %+v, %d released; want none and 1", st.Holds, st.Released)
 	}
 }
+
+// TestGateBlamesNotTime: the gate compares a serial with the state served
+// validated at the same instant. When everything served has expired since
+// the last run, a new serial (expired too) removes nothing against that
+// and is published; the expiry is recorded as its own run.
+func TestGateBlamesNotTime(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var later atomic.Bool
+	now := func() time.Time {
+		if later.Load() {
+			return time.Now().AddDate(1, 0, 0)
+		}
+		return time.Now()
+	}
+	g := newRig(t, ctx, rigConfig{Profile: gateProfile, Validate: validate.Config{Gate: true, Rules: gateRules, Interval: time.Hour, Now: now}})
+	if _, err := g.f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	later.Store(true)
+	if err := g.repo.Advance(time.Now().UTC().Add(time.Minute), 1); err != nil {
+		t.Fatal(err)
+	}
+	g.publish()
+	if _, err := g.f.Sync(ctx); err != nil {
+		t.Fatalf("a serial after everything expired: %v, want it published", err)
+	}
+	st := g.v.Status()
+	if len(st.Runs) < 3 || st.Runs[0].Outcome != "published" || st.Runs[0].Removed != 0 || st.Runs[1].Outcome != "revalidated" || st.Runs[1].VRPs != 0 {
+		t.Errorf("runs %+v, want the expiry revalidated, then serial 2 published removing nothing", st.Runs)
+	}
+}

@@ -34,6 +34,9 @@ type Validator struct {
 	repos map[string]*repoState
 	// readDur is the time the current run spent reading states (load).
 	readDur time.Duration
+	// gen counts the changes of repos; lastGen is gen when last was
+	// validated.
+	gen, lastGen uint64
 
 	mu sync.Mutex
 	// pending are the heads stored and not yet read, by repository key;
@@ -123,6 +126,7 @@ func (v *Validator) Forget(key string) {
 	delete(v.pending, key)
 	delete(v.holds, key)
 	v.dirty = true
+	v.gen++
 	v.mu.Unlock()
 	v.runMu.Unlock()
 	v.poke()
@@ -208,6 +212,7 @@ func (v *Validator) readPending(ctx context.Context) []string {
 			continue
 		}
 		v.repos[k] = rs
+		v.gen++
 		serials = append(serials, fmt.Sprintf("%s@%d", p.name, p.h.Serial))
 	}
 	return serials
@@ -282,6 +287,7 @@ func (v *Validator) setErr(err error) {
 // commit makes res the state served and records the run. v.runMu is
 // held.
 func (v *Validator) commit(res *rpki.Result, d time.Duration, c *change, serials []string, outcome string, broke []string) {
+	v.lastGen = v.gen
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.last, v.lastDur, v.lastErr = res, d, ""

@@ -127,6 +127,13 @@ type Result struct {
 	// Problems lists every object rejected, sorted by URI.
 	Problems []*ObjectError
 	Stats    Stats
+	// StableUntil is the last instant at which the validation of the same
+	// objects gives the same VRPs, ASPAs and valid CAs: the earliest end
+	// of a validity period (certificate, manifest, CRL) checked in a
+	// publication point that validated, or of a TA certificate. Zero: no
+	// bound. What failed only for being not yet valid may validate
+	// earlier.
+	StableUntil time.Time
 }
 
 // VRPOutput is a VRP with the TA it validated under and the time it
@@ -235,6 +242,12 @@ func (v *Validator) Validate(ctx context.Context, tas []TrustAnchor, now time.Ti
 	}
 	// Keep what this run used: the cache stays as big as one tree.
 	v.cache, v.objects = run.used, run.objects
+	for _, pp := range run.used {
+		res.StableUntil = earliest(res.StableUntil, pp.window.until)
+	}
+	for _, t := range run.taUntil {
+		res.StableUntil = earliest(res.StableUntil, t)
+	}
 	run.finish(res)
 	return res, nil
 }
@@ -253,6 +266,17 @@ type run struct {
 	aspas   []ASPAOutput
 	// accepted are the publication points that validated.
 	accepted []*ppResult
+	// taUntil are the notAfter of the TA certificates used.
+	taUntil []time.Time
+}
+
+// earliest returns the earlier of a and b, a zero time standing for no
+// bound.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // caTask is a CA certificate to process, its resources resolved.
@@ -280,6 +304,7 @@ func (r *run) validateTA(ta TrustAnchor, res *Result) {
 		return
 	}
 	res.Stats.Certificates++
+	r.taUntil = append(r.taUntil, cert.NotAfter)
 	root := &caTask{ta: ta.Name, uri: uri, cert: cert, hash: sha256.Sum256(cert.Raw), depth: 1, expires: cert.NotAfter}
 	r.addRepo(ta.Name, "ta:"+uri)
 	level := []*caTask{root}

@@ -258,8 +258,12 @@ func (g *rig) do(method, p string, want int) []byte {
 func (g *rig) waitRuns(n int) {
 	g.t.Helper()
 	for {
-		if st := g.v.Status(); len(st.Runs) >= n {
+		st := g.v.Status()
+		if len(st.Runs) >= n {
 			return
+		}
+		if st.Err != "" {
+			g.t.Fatalf("waiting for %d validation runs: %s", n, st.Err)
 		}
 		select {
 		case <-g.ctx.Done():

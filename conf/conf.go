@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"time"
+
+	"github.com/irpki/rrdp-proxy/transcode/rpki"
 )
 
 // Config is a whole configuration file. Parse fills every key the file
@@ -13,6 +15,7 @@ type Config struct {
 	Server       Server       `toml:"server" doc:"the HTTP server"`
 	Cache        Cache        `toml:"cache" doc:"the tiered store: memory, optional state directory, optional Redis"`
 	Repositories []Repository `toml:"repository" doc:"one table per repository followed"`
+	Validate     *Validate    `toml:"validate" doc:"validation of every serial as a relying party would, across the repositories followed; absent: none"`
 
 	// File is the name the configuration was parsed under.
 	File string `toml:"-"`
@@ -105,6 +108,24 @@ type Repository struct {
 	CAPEM []byte `toml:"-"`
 }
 
+// Validate configures the validation of what the node follows
+// (proxy/validate). Parse reads the TALs and the TA certificates beside
+// them.
+type Validate struct {
+	TALs        []string `toml:"tals" default:"required" doc:"TAL files (RFC 8630) to validate from; the TA certificate is the file beside each named like the last part of one of its URIs, else fetched from its https URI (required)"`
+	Gate        bool     `toml:"gate" doc:"hold back a serial that breaks a rule below: it is not published, the last good serial stays served until rrdp-proxy release REPO (which talks to server.admin_listen, required) or until the origin publishes another serial; false only observes: every serial is published and the rules only say what the gate would hold"`
+	MaxVRPLoss  float64  `toml:"max_vrp_loss" doc:"rule: a serial that removes more than this fraction of the VRPs served (0.05: 5%; VRPs replaced by others count; 0: no such rule)"`
+	MaxASPALoss float64  `toml:"max_aspa_loss" doc:"rule: the same for ASPAs, by customer AS (0: no such rule)"`
+	CAInvalid   bool     `toml:"ca_invalid" doc:"rule: a serial that makes a CA that validated fail (a CA that leaves its parent's publication point does not count)"`
+	Interval    Duration `toml:"interval" doc:"time between revalidations of the state served when no serial arrives (objects expire)"`
+	CAFile      string   `toml:"ca_file" doc:"PEM file of CAs trusted beside the system roots when a TA certificate is fetched over https"`
+
+	// TrustAnchors are the TALs parsed, with the TA certificates found
+	// beside them; CAPEM is the content of ca_file. Read by Parse.
+	TrustAnchors []rpki.TrustAnchor `toml:"-"`
+	CAPEM        []byte             `toml:"-"`
+}
+
 // Modes.
 const (
 	ModeReverse = "reverse"
@@ -149,6 +170,10 @@ func defaultRedis() Redis {
 		LeaseTTL:     Duration{30 * time.Second},
 		Prefix:       "rrdp-proxy:",
 	}
+}
+
+func defaultValidate() Validate {
+	return Validate{TALs: []string{}, MaxVRPLoss: 0.05, MaxASPALoss: 0.05, Interval: Duration{10 * time.Minute}}
 }
 
 func defaultRepository() Repository {

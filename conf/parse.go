@@ -75,6 +75,8 @@ func defaults() Config {
 	r := defaultRedis()
 	c := Config{Server: defaultServer(), Cache: defaultCache(), Repositories: []Repository{defaultRepository()}}
 	c.Cache.Redis = &r
+	v := defaultValidate()
+	c.Validate = &v
 	return c
 }
 

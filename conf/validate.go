@@ -53,6 +53,9 @@ func (p *parser) validate(c *Config) {
 		p.add(p.lines.line(mirrored+".mode"), "server.mirror_base",
 			fmt.Errorf("%s is in mirror mode (line %d): set server.mirror_base, the public https URL of this server", mirrored, p.lines.line(mirrored+".mode")))
 	}
+	if c.Validate != nil {
+		p.validation(c)
+	}
 	if len(p.errs) > 0 {
 		return // base URIs need valid origins and hosts
 	}

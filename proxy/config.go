@@ -169,6 +169,10 @@ type Config struct {
 	// the node is ready and /readyz?repo=NAME says which repository is
 	// not.
 	StartupGrace time.Duration
+	// Validation, if set, is the node's validation of its repositories,
+	// shown at /status, /status.json and /metrics, with /vrps.json and
+	// the release of held serials on the admin listener (validation.go).
+	Validation Validation
 	// Node names the node on the status page (the host name).
 	Node string
 	// Version is rrdp-proxy's version, in the Server header and on the

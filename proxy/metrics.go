@@ -128,6 +128,9 @@ func newMetrics(s *Server) *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		build, dur, m.syncDur, serverCollector{s},
 	)
+	if s.cfg.Validation != nil {
+		m.reg.MustRegister(s.cfg.Validation)
+	}
 	return m
 }
 

@@ -27,6 +27,8 @@ func (s *Server) serveOps(ctx *fasthttp.RequestCtx, p []byte) bool {
 		code, body = s.readyz(ctx.QueryArgs().Peek("repo"))
 	case "/metrics":
 		body, ctype = s.writeMetrics()
+	case "/vrps.json":
+		code, body, ctype = s.vrpsJSON()
 	case "/index.json":
 		body, ctype = s.indexJSON(), "application/json"
 	case "/status":
@@ -61,7 +63,7 @@ func (s *Server) serveOps(ctx *fasthttp.RequestCtx, p []byte) bool {
 // opsPaths are the operator pages that Config.AdminOnly moves to the
 // admin listener. /index.json stays public: it lists the repositories for
 // relying parties and mirrors.
-var opsPaths = []string{"/healthz", "/readyz", "/metrics", "/status", "/status.json"}
+var opsPaths = []string{"/healthz", "/readyz", "/metrics", "/status", "/status.json", "/vrps.json"}
 
 func isOpsPath(p []byte) bool {
 	for _, o := range opsPaths {

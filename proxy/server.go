@@ -401,6 +401,8 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 	switch {
 	case s.cfg.PProf && bytes.HasPrefix(p, pprofPrefix):
 		pprofHandler(ctx)
+	case string(p) == releasePath:
+		s.serveRelease(ctx)
 	case !ctx.IsGet() && !ctx.IsHead():
 		ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed)
 		ctx.Response.Header.SetCanonical(hdrAllow, valAllow)

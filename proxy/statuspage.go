@@ -60,6 +60,9 @@ func (s *Server) report() *status.Report {
 		}
 		rep.Repos = append(rep.Repos, sr)
 	}
+	if s.cfg.Validation != nil {
+		rep.Validation = s.cfg.Validation.Status()
+	}
 	cs := s.cfg.Cache.Stats()
 	rep.Cache = status.Cache{PinnedBytes: cs.PinnedBytes, CachedBytes: cs.CachedBytes, Hits: cs.Hits,
 		Misses: cs.Misses, Fills: cs.Fills, Shared: cs.Shared}

@@ -41,6 +41,7 @@ func commands(stdout, stderr io.Writer) *cli.Command {
 		demoCommand(stdout, stderr),
 		genCommand(stdout, stderr),
 		inspectCommand(stdout),
+		releaseCommand(stdout),
 		serveCommand(stderr),
 		syncCommand(stdout, stderr),
 		transcodeCommand(stdout, stderr),

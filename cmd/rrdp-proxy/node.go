@@ -21,6 +21,7 @@ import (
 	"github.com/irpki/rrdp-proxy/proxy/fleet"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
+	"github.com/irpki/rrdp-proxy/proxy/validate"
 )
 
 // shutdownGrace is how long a shutdown lets the downloads under way finish
@@ -68,6 +69,10 @@ type node struct {
 	// reload without dropping a connection.
 	cert   atomic.Pointer[tls.Certificate]
 	access *reopener // the access log file; nil without access_log_file
+	// valid validates what the followers publish ([validate]); nil
+	// without. closeTA closes its TA certificate fetcher.
+	valid   *validate.Validator
+	closeTA func()
 
 	mu      sync.Mutex // serializes Run's start and end and Reload
 	cfg     *conf.Config
@@ -141,6 +146,11 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 			n.log.Warn("some stored states could not be loaded", "err", err)
 		}
 	}
+	if cfg.Validate != nil {
+		if err := n.newValidator(cfg); err != nil {
+			return nil, fmt.Errorf("validation: %w", err)
+		}
+	}
 	if n.pulls, err = pullClients(nil).update(cfg); err != nil {
 		return nil, err
 	}
@@ -156,6 +166,10 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 	pcfg, err := n.serverConfig(cfg)
 	if err != nil {
 		return nil, err
+	}
+	var validation proxy.Validation
+	if n.valid != nil {
+		validation = n.valid
 	}
 	n.srv, err = proxy.New(proxy.Config{
 		Repos:              repos,
@@ -174,6 +188,7 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 		AccessLog:          pcfg.AccessLog,
 		AccessLogFormat:    pcfg.AccessLogFormat,
 		Fleet:              pcfg.Fleet,
+		Validation:         validation,
 		Node:               s.Node,
 		Version:            Version(),
 		Logger:             n.log.With("part", "server"),
@@ -285,6 +300,9 @@ func (n *node) Run(ctx context.Context) error {
 		wg.Go(func() { n.board.Run(loops) })
 	} else {
 		wg.Go(func() { n.cache.Run(loops) })
+		if n.valid != nil {
+			wg.Go(func() { n.valid.Run(loops) })
+		}
 		n.mu.Lock()
 		err := n.startRepos(n.cfg)
 		n.mu.Unlock()
@@ -364,6 +382,9 @@ func (n *node) close() {
 	}
 	if n.access != nil {
 		n.access.Close()
+	}
+	if n.closeTA != nil {
+		n.closeTA()
 	}
 	n.pulls.closeExcept(nil)
 	switch {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 
 	"github.com/irpki/rrdp-proxy/conf"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
@@ -70,12 +71,15 @@ func (n *node) startRepos(cfg *conf.Config) error {
 			old.cancel()
 			<-old.done
 			n.log.Info("repository stopped", "repo", name)
+			if n.valid != nil && !slices.ContainsFunc(cfg.Repositories, func(r conf.Repository) bool { return r.Name == name }) {
+				n.valid.Forget(old.repo.Key()) // validated without it from now on
+			}
 		}
 	}
 	maps.Copy(next, keep)
 	for _, p := range plans {
 		fc := p.fc
-		fc.Store = n.cache
+		fc.Store = n.store(p.repo.Name)
 		fc.Blobs = n.cache.Blob
 		old := n.repos[p.repo.Name]
 		if h := n.cache.Head(p.repo.Key()); h != nil && (old == nil || old.base == fc.Base) {
@@ -190,6 +194,7 @@ func inForce(old, cfg *conf.Config, fleet bool) *conf.Config {
 	s.NotificationMaxAge, s.Node, s.LogFormat = o.NotificationMaxAge, o.Node, o.LogFormat
 	s.AdminListen, s.PProf, s.AccessLog, s.AccessLogFile = o.AdminListen, o.PProf, o.AccessLog, o.AccessLogFile
 	c.Cache, c.Cache.Retention = old.Cache, cfg.Cache.Retention // retention is the repositories' default: live
+	c.Validate = old.Validate                                   // the validator is made once
 	if fleet {
 		c.Repositories, s.MirrorBase = old.Repositories, o.MirrorBase
 	}
@@ -206,6 +211,7 @@ func restartKeys(a, b *conf.Config) []string {
 		}
 	}
 	s, t := &a.Server, &b.Server
+	diff("validate", a.Validate, b.Validate)
 	diff("server.listen", s.Listen, t.Listen)
 	diff("server.tls_listen", s.TLSListen, t.TLSListen)
 	diff("server.read_timeout", s.ReadTimeout, t.ReadTimeout)

@@ -43,6 +43,7 @@ type origins struct {
 	origin *rp.Origin
 	ca     string // the CA file of the origin's certificate
 	repos  map[string]*repotest.Repo
+	dir    string // the origin's directory: one subdirectory per repository
 }
 
 func newOrigins(t *testing.T, names ...string) *origins {
@@ -61,7 +62,7 @@ func newOrigins(t *testing.T, names ...string) *origins {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os := &origins{origin: o, ca: pki.CAFile, repos: map[string]*repotest.Repo{}}
+	os := &origins{origin: o, ca: pki.CAFile, repos: map[string]*repotest.Repo{}, dir: dir}
 	now := time.Now().UTC().Truncate(time.Second)
 	for i, name := range names {
 		r, err := repotest.Create(filepath.Join(dir, name), repotest.Config{Profile: p, Seed: int64(i + 1), BaseURL: o.URL() + name + "/"}, now, repotest.Options{KeyCache: keyCache})

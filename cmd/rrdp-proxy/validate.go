@@ -191,14 +191,20 @@ func readCappedFile(name string, max int64) ([]byte, error) {
 // taFetcher returns the fetch of TA certificates over https: rrdp-proxy's
 // upstream client with a 30 s deadline and a 1 MiB cap.
 func taFetcher(caFile string) (func(ctx context.Context, uri string) ([]byte, error), func(), error) {
-	cfg := upstream.Config{UserAgent: "rrdp-proxy/" + Version(), NotificationTimeout: 30 * time.Second, MaxNotificationSize: 1 << 20}
+	var pem []byte
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
+		var err error
+		if pem, err = os.ReadFile(caFile); err != nil {
 			return nil, nil, fmt.Errorf("cannot read --ca-file: %w", err)
 		}
-		cfg.CAPEM = pem
 	}
+	return taFetcherPEM(pem)
+}
+
+// taFetcherPEM is taFetcher trusting the CAs of pem beside the system
+// roots.
+func taFetcherPEM(pem []byte) (func(ctx context.Context, uri string) ([]byte, error), func(), error) {
+	cfg := upstream.Config{UserAgent: "rrdp-proxy/" + Version(), NotificationTimeout: 30 * time.Second, MaxNotificationSize: 1 << 20, CAPEM: pem}
 	client, err := upstream.New(cfg)
 	if err != nil {
 		return nil, nil, err

@@ -14,16 +14,19 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func TestGolden(t *testing.T) {
 	tests := []struct {
-		name  string
-		write func(io.Writer, *Report) error
+		name   string
+		write  func(io.Writer, *Report) error
+		report func() *Report
 	}{
-		{"status.html", WriteHTML},
-		{"status.json", WriteJSON},
+		{"status.html", WriteHTML, fixture},
+		{"status.json", WriteJSON, fixture},
+		{"status-validation.html", WriteHTML, validationFixture},
+		{"status-validation.json", WriteJSON, validationFixture},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got bytes.Buffer
-			if err := tt.write(&got, fixture()); err != nil {
+			if err := tt.write(&got, tt.report()); err != nil {
 				t.Fatal(err)
 			}
 			path := filepath.Join("testdata", tt.name+".golden")

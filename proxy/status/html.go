@@ -46,6 +46,7 @@ type view struct {
 	Cache                cacheView
 	StaleFactor          int
 	DefaultInterval      string
+	Validation           *validationView
 }
 
 type cacheView struct {
@@ -103,6 +104,7 @@ func viewFrom(r *Report) view {
 		BytesExact:      strconv.FormatUint(r.BytesOut, 10) + " bytes",
 		StaleFactor:     StaleFactor,
 		DefaultInterval: humanDuration(defaultInterval),
+		Validation:      validationViewFrom(r.Validation, r.Now),
 		Cache: cacheView{
 			Pinned:      humanBytes(r.Cache.PinnedBytes),
 			Cached:      humanBytes(r.Cache.CachedBytes),

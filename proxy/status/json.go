@@ -36,6 +36,8 @@ type jsonReport struct {
 	BytesOut uint64     `json:"bytes_out"`
 	Cache    jsonCache  `json:"cache"`
 	Repos    []jsonRepo `json:"repos"`
+	// Validation is left out on a node that does not validate.
+	Validation *jsonValidation `json:"validation,omitempty"`
 }
 
 type jsonCache struct {
@@ -113,7 +115,8 @@ func jsonFrom(r *Report) jsonReport {
 			Shared:      r.Cache.Shared,
 			Tiers:       make([]jsonTier, 0, len(r.Cache.Tiers)),
 		},
-		Repos: make([]jsonRepo, 0, len(r.Repos)),
+		Repos:      make([]jsonRepo, 0, len(r.Repos)),
+		Validation: jsonValidationFrom(r.Validation),
 	}
 	if r.Started.IsZero() {
 		out.UptimeSeconds = 0

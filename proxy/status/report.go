@@ -22,6 +22,8 @@ type Report struct {
 	Requests uint64
 	BytesOut uint64
 	Cache    Cache
+	// Validation is nil on a node that does not validate.
+	Validation *Validation
 }
 
 // Repo is one repository the node serves.

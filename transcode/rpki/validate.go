@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -84,6 +85,18 @@ func NewValidator(cfg Config) (*Validator, error) {
 	return &Validator{cfg: cfg.withDefaults(), cache: map[ppKey]*ppResult{}, numbers: map[string]*ppResult{}, objects: map[objKey]objectOutcome{}}, nil
 }
 
+// Clone returns a Validator with v's configuration and a copy of its
+// memory of earlier runs (the results of publication points, the manifest
+// numbers accepted, the object outcomes), which it shares with v: both
+// treat it as immutable. A trial run on the clone leaves v as it was, so a
+// caller can validate a candidate state and keep or drop the outcome
+// (proxy/validate's gate does).
+func (v *Validator) Clone() *Validator {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return &Validator{cfg: v.cfg, cache: maps.Clone(v.cache), numbers: maps.Clone(v.numbers), objects: maps.Clone(v.objects)}
+}
+
 // TrustAnchor is one TAL to validate from.
 type TrustAnchor struct {
 	// Name names the TA in the output: rpki-client uses the TAL's file
@@ -114,6 +127,13 @@ type Result struct {
 	// Problems lists every object rejected, sorted by URI.
 	Problems []*ObjectError
 	Stats    Stats
+	// StableUntil is the last instant at which the validation of the same
+	// objects gives the same VRPs, ASPAs and valid CAs: the earliest end
+	// of a validity period (certificate, manifest, CRL) checked in a
+	// publication point that validated, or of a TA certificate. Zero: no
+	// bound. What failed only for being not yet valid may validate
+	// earlier.
+	StableUntil time.Time
 }
 
 // VRPOutput is a VRP with the TA it validated under and the time it
@@ -222,6 +242,12 @@ func (v *Validator) Validate(ctx context.Context, tas []TrustAnchor, now time.Ti
 	}
 	// Keep what this run used: the cache stays as big as one tree.
 	v.cache, v.objects = run.used, run.objects
+	for _, pp := range run.used {
+		res.StableUntil = earliest(res.StableUntil, pp.window.until)
+	}
+	for _, t := range run.taUntil {
+		res.StableUntil = earliest(res.StableUntil, t)
+	}
 	run.finish(res)
 	return res, nil
 }
@@ -240,6 +266,17 @@ type run struct {
 	aspas   []ASPAOutput
 	// accepted are the publication points that validated.
 	accepted []*ppResult
+	// taUntil are the notAfter of the TA certificates used.
+	taUntil []time.Time
+}
+
+// earliest returns the earlier of a and b, a zero time standing for no
+// bound.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // caTask is a CA certificate to process, its resources resolved.
@@ -267,6 +304,7 @@ func (r *run) validateTA(ta TrustAnchor, res *Result) {
 		return
 	}
 	res.Stats.Certificates++
+	r.taUntil = append(r.taUntil, cert.NotAfter)
 	root := &caTask{ta: ta.Name, uri: uri, cert: cert, hash: sha256.Sum256(cert.Raw), depth: 1, expires: cert.NotAfter}
 	r.addRepo(ta.Name, "ta:"+uri)
 	level := []*caTask{root}

@@ -566,3 +566,49 @@ func TestTreeSource(t *testing.T) {
 		}
 	}
 }
+
+// TestStableUntil: a result says until when it holds; validating the same
+// objects at that instant gives the same VRPs, and a second later
+// something has expired. A clone validates apart from its original.
+func TestStableUntil(t *testing.T) {
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	b, _, _, _, anchor := goodTree(t, now)
+	v, err := NewValidator(Config{Source: b.objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(v *Validator, when time.Time) *Result {
+		t.Helper()
+		res, err := v.Validate(context.Background(), []TrustAnchor{anchor}, when)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	first := at(v, now)
+	until := first.StableUntil
+	if until.IsZero() || !until.After(now) {
+		t.Fatalf("StableUntil %v, want a time after %v", until, now)
+	}
+	clone := v.Clone()
+	if got := at(clone, until); !slices.Equal(vrpStrings(got), vrpStrings(first)) || got.Stats.ReusedPoints != first.Stats.RevalidatedPoints {
+		t.Errorf("at StableUntil: %v (%d reused), want %v, every point reused", vrpStrings(got), got.Stats.ReusedPoints, vrpStrings(first))
+	}
+	if got := at(clone, until.Add(time.Second)); slices.Equal(vrpStrings(got), vrpStrings(first)) && len(got.CAs) == len(first.CAs) && failing(got) == failing(first) {
+		t.Errorf("a second after StableUntil: nothing changed (%v)", vrpStrings(got))
+	}
+	// The clone's runs left v's memory as it was: all reused again.
+	if got := at(v, now); got.Stats.ReusedPoints != first.Stats.RevalidatedPoints {
+		t.Errorf("the original after the clone's runs: %d reused, want %d", got.Stats.ReusedPoints, first.Stats.RevalidatedPoints)
+	}
+}
+
+func failing(res *Result) int {
+	n := 0
+	for _, ca := range res.CAs {
+		if ca.Err != nil {
+			n++
+		}
+	}
+	return n
+}

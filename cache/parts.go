@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -207,4 +208,21 @@ func WriteParts(ctx context.Context, w io.Writer, parts []Part, off, n int64, ge
 		}
 	}
 	return done, nil
+}
+
+// ReadFile returns the bytes of f read with get: its blob, or for a
+// composite file its parts assembled into one slice of f.Size bytes.
+func ReadFile(ctx context.Context, f *File, get Getter) ([]byte, error) {
+	if !f.Composite() {
+		return get(ctx, f.Sum)
+	}
+	parts, err := FileParts(ctx, f, get)
+	if err != nil {
+		return nil, err
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, f.Size))
+	if _, err := WriteParts(ctx, buf, parts, 0, f.Size, get); err != nil {
+		return nil, fmt.Errorf("read %s: %w", f.Path, err)
+	}
+	return buf.Bytes(), nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/conf"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/proxy/validate"
@@ -21,8 +22,9 @@ func (n *node) newValidator(cfg *conf.Config) error {
 	n.valid, err = validate.New(validate.Config{
 		TALs:     vc.TrustAnchors,
 		TALFiles: vc.TALs,
+		// A composite snapshot (fragments) is assembled from its parts.
 		Open: func(ctx context.Context, f follow.File) ([]byte, error) {
-			return n.cache.Blob(ctx, f.Sum)
+			return cache.ReadFile(ctx, &f, n.cache.Blob)
 		},
 		Gate:     vc.Gate,
 		Rules:    validate.Rules{MaxVRPLoss: vc.MaxVRPLoss, MaxASPALoss: vc.MaxASPALoss, CAInvalid: vc.CAInvalid},

@@ -348,13 +348,5 @@ func logger() *slog.Logger {
 // fileBytes returns the bytes of f from c, assembled from its parts when
 // it is composite.
 func fileBytes(ctx context.Context, c *cache.Cache, f *cache.File) ([]byte, error) {
-	parts, err := cache.FileParts(ctx, f, c.Blob)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if _, err := cache.WriteParts(ctx, &buf, parts, 0, f.Size, c.Blob); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return cache.ReadFile(ctx, f, c.Blob)
 }

@@ -1,7 +1,6 @@
 package follow
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -112,19 +111,7 @@ func (f *Follower) rebuild(ctx context.Context, h *Head) (*state, error) {
 // readFile returns the bytes of fl, assembled from its parts when it is
 // composite.
 func readFile(ctx context.Context, fl *File, get func(context.Context, [32]byte) ([]byte, error)) ([]byte, error) {
-	if !fl.Composite() {
-		return get(ctx, fl.Sum)
-	}
-	parts, err := cache.FileParts(ctx, fl, get)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	buf.Grow(int(fl.Size))
-	if _, err := cache.WriteParts(ctx, &buf, parts, 0, fl.Size, get); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return cache.ReadFile(ctx, fl, get)
 }
 
 // resumeFragments gives st, the state of the composite head h, the

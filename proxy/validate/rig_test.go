@@ -135,7 +135,7 @@ func newRig(t *testing.T, ctx context.Context, rc rigConfig) *rig {
 		t.Fatal(err)
 	}
 	vc.TALs = []rpki.TrustAnchor{{Name: "ta", TAL: tal, Cert: cert}}
-	vc.Open = func(ctx context.Context, f follow.File) ([]byte, error) { return g.cache.Blob(ctx, f.Sum) }
+	vc.Open = func(ctx context.Context, f follow.File) ([]byte, error) { return cache.ReadFile(ctx, &f, g.cache.Blob) }
 	g.vc = vc
 	if g.v, err = validate.New(vc); err != nil {
 		t.Fatal(err)

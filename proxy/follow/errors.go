@@ -33,3 +33,11 @@ var (
 // the same served session; publishing it would change bytes already
 // served for a session and serial.
 var ErrOrder = errors.New("serial does not grow within the served session")
+
+// ErrHeld: a Store holds the head back, a valid serial it does not
+// publish yet (the validation gate, proxy/validate), until an operator
+// releases it. The follower keeps its state and the old head, retries at
+// its interval (no back-off: the next serial upstream must not be seen
+// late) and never falls back to the snapshot for it, which would only
+// fetch the same state again.
+var ErrHeld = errors.New("serial held back by the store")

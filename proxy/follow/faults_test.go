@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -399,5 +400,45 @@ func runUntil(t *testing.T, f *Follower, session string, serial uint64) {
 			t.Fatalf("no recovery to serial %d: %+v", serial, f.Stats())
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// heldStore holds every head back after the first, as the validation
+// gate does (ErrHeld).
+type heldStore struct {
+	*MemStore
+	heads int
+}
+
+func (s *heldStore) PutHead(ctx context.Context, repo string, h *Head) error {
+	if s.heads++; s.heads > 1 {
+		return fmt.Errorf("serial %d: %w", h.Serial, ErrHeld)
+	}
+	return s.MemStore.PutHead(ctx, repo, h)
+}
+
+// TestHeld: a head the store holds back keeps the old one, counts as
+// held (not a store failure), and makes the follower not fall back to the
+// snapshot.
+func TestHeld(t *testing.T) {
+	e := newEnv(t)
+	st := &heldStore{MemStore: NewMemStore()}
+	f, err := New(Config{URL: e.repo.base + "notification.xml", Client: e.client, Store: st, Now: func() time.Time { return e.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sync(f)
+	if err := e.origin.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	e.repo.advance()
+	if _, err := f.Sync(context.Background()); !errors.Is(err, ErrHeld) {
+		t.Fatalf("sync of a held serial: %v, want ErrHeld", err)
+	}
+	if s := f.Stats(); s.Held != 1 || s.StoreFailures != 0 || s.DeltaFailures != 0 || f.Head().Serial != 1 {
+		t.Errorf("got %d held, %d store failures, %d delta failures, serial %d; want 1, 0, 0, 1", s.Held, s.StoreFailures, s.DeltaFailures, f.Head().Serial)
+	}
+	if n := e.snapshotFetches(); n != 0 {
+		t.Errorf("snapshot fetched %d times for a held serial, want 0", n)
 	}
 }

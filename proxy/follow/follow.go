@@ -489,6 +489,10 @@ func (f *Follower) sync(ctx context.Context) (bool, error) {
 				// The snapshot path needs the same file.
 				return false, f.fail(nf.err)
 			}
+			if errors.Is(err, ErrHeld) {
+				// The state is good; the snapshot would give it again.
+				return false, f.fail(err)
+			}
 			f.classify(err)
 			f.count(func(s *Stats) { s.DeltaFailures++ })
 			f.log.Warn("deltas not usable; taking the snapshot", "err", err, "from", cur.serial, "to", n.Serial)

@@ -2,6 +2,7 @@ package follow
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -22,12 +23,14 @@ func (f *Follower) Run(ctx context.Context) error {
 		if f.cfg.OnSync != nil && ctx.Err() == nil {
 			f.cfg.OnSync(time.Since(start), err)
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, ErrHeld):
+			// Held by the store: no back-off, see ErrHeld.
+		case err != nil:
 			failures++
-		} else {
+		default:
 			failures = 0
 		}
 		timer.Reset(f.wait(failures))

@@ -42,6 +42,7 @@ type Stats struct {
 	Invalid        uint64 // broken XML or .bin, a wrong session or serial, a gap, a bad replace
 	CrossOrigin    uint64 // a file named on another origin (RFC 9674), or outside its directory (transparent)
 	StoreFailures  uint64 // the store refused a blob or a head
+	Held           uint64 // the store held a head back (ErrHeld): not a failure
 
 	Session     string // the upstream's
 	Serial      uint64
@@ -68,6 +69,8 @@ func (f *Follower) classify(err error) {
 	var ue *upstream.Error
 	f.count(func(s *Stats) {
 		switch {
+		case errors.Is(err, ErrHeld):
+			s.Held++
 		case errors.Is(err, errStore):
 			s.StoreFailures++
 		case errors.Is(err, upstream.ErrTimeout), errors.Is(err, upstream.ErrTooSlow), errors.Is(err, context.DeadlineExceeded):

@@ -1,14 +1,17 @@
 package validate
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
+
+	"github.com/irpki/rrdp-proxy/proxy/follow"
 )
 
 var (
 	// ErrHeld: the gate holds the serial back (see HoldError).
-	ErrHeld = errors.New("serial held by the validation gate")
+	// It wraps follow.ErrHeld, so that the follower neither backs off nor
+	// falls back to the snapshot for a held serial.
+	ErrHeld = fmt.Errorf("serial held by the validation gate: %w", follow.ErrHeld)
 	// ErrNotHeld: Release for a repository that has no held serial.
 	ErrNotHeld = fmt.Errorf("no serial held: %w", fs.ErrNotExist)
 )

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
@@ -108,26 +109,16 @@ type group struct {
 	groupSum
 }
 
-// canonicalLess orders object URIs as canonical snapshots list them: by
-// group (directory URI), then by name within the group, so that a group's
-// objects are contiguous in the XML as in the .bin.
+// canonicalCompare orders object URIs as canonical snapshots list them:
+// by group (directory URI), then by name within the group, so that a
+// group's objects are contiguous in the XML as in the .bin.
 func canonicalCompare(a, b string) int {
 	da, na := irpki.SplitURI(a)
 	db, nb := irpki.SplitURI(b)
-	if c := compareStrings(da, db); c != 0 {
+	if c := strings.Compare(da, db); c != 0 {
 		return c
 	}
-	return compareStrings(na, nb)
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return strings.Compare(na, nb)
 }
 
 // endsChunk reports whether the object uri, the nth of its chunk, ends
@@ -248,15 +239,7 @@ func plan(order []string, objs func(string) object, xs, bs string, prev *fragmen
 			}
 		}
 		h.Sum(c.bkey[:0])
-		x, okx := prev.seg(prev.xmlMap(), c.xkey)
-		xz, okxz := prev.seg(prev.xgzMap(), c.xkey)
-		b, okb := prev.seg(prev.binMap(), c.bkey)
-		bz, okbz := prev.seg(prev.bgzMap(), c.bkey)
-		if okx && okxz && okb && okbz {
-			c.xml, c.xgz, c.bin, c.bgz = x, xz, b, bz
-		} else {
-			c.build = true
-		}
+		c.build = !prev.take(c)
 	}
 	return chunks, groups, next
 }
@@ -269,37 +252,20 @@ func (fr *fragments) group(dir string) (groupSum, bool) {
 	return g, ok
 }
 
-func (fr *fragments) xmlMap() map[[32]byte]segment {
+// take gives c the segments fr has for its keys, if it has all four.
+func (fr *fragments) take(c *chunk) bool {
 	if fr == nil {
-		return nil
+		return false
 	}
-	return fr.xml
-}
-
-func (fr *fragments) binMap() map[[32]byte]segment {
-	if fr == nil {
-		return nil
+	x, okx := fr.xml[c.xkey]
+	xz, okxz := fr.xgz[c.xkey]
+	b, okb := fr.bin[c.bkey]
+	bz, okbz := fr.bgz[c.bkey]
+	if okx && okxz && okb && okbz {
+		c.xml, c.xgz, c.bin, c.bgz = x, xz, b, bz
+		return true
 	}
-	return fr.bin
-}
-
-func (fr *fragments) xgzMap() map[[32]byte]segment {
-	if fr == nil {
-		return nil
-	}
-	return fr.xgz
-}
-
-func (fr *fragments) bgzMap() map[[32]byte]segment {
-	if fr == nil {
-		return nil
-	}
-	return fr.bgz
-}
-
-func (fr *fragments) seg(m map[[32]byte]segment, key [32]byte) (segment, bool) {
-	s, ok := m[key]
-	return s, ok
+	return false
 }
 
 // cut cuts order into chunks and groups, with the keys that depend on

@@ -224,6 +224,9 @@ type state struct {
 	// this state, nil when it is not composite.
 	order []string
 	frags *fragments
+	// passed are the snapshot files of the serials a delta sync passed
+	// on its way to this one, published as retained files.
+	passed []File
 	// resets counts the downstream session resets within the upstream
 	// session (Head.Resets).
 	resets uint64

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -134,5 +135,51 @@ func TestResumeFragments(t *testing.T) {
 	t.Logf("chunks built: the follower that stayed %d of %d, the restarted one %d of %d", sa.FragmentsBuilt, sa.FragmentsBuilt+sa.FragmentsReused, sb.FragmentsBuilt, total)
 	if !bytes.Equal(a.Head().NotificationXML, b.Head().NotificationXML) || !bytes.Equal(a.Head().NotificationBin, b.Head().NotificationBin) {
 		t.Errorf("the restarted follower's notifications differ from the other's")
+	}
+}
+
+// TestPassedSnapshots: a follower that passes serials in one delta sync
+// also publishes, as retained files, the snapshots of the serials it
+// passed, byte for byte those of a follower that stopped there: a fleet
+// node polling alone (Redis down) that stopped at serial 2 names a
+// snapshot that the node that jumped over it can serve. Whole and
+// composite snapshots alike.
+func TestPassedSnapshots(t *testing.T) {
+	for _, min := range []int64{-1, 1} {
+		t.Run(fmt.Sprintf("FragmentMin %d", min), func(t *testing.T) {
+			e := newEnv(t)
+			mk := func() *Follower {
+				f, err := New(Config{URL: e.repo.base + "notification.xml", Client: e.client, Store: NewMemStore(), FragmentMin: min,
+					Now: func() time.Time { return e.now }, Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return f
+			}
+			jumper, stopper := mk(), mk()
+			e.sync(jumper)
+			e.repo.advance()
+			e.sync(stopper) // serial 2, by the snapshot
+			e.repo.advance()
+			e.repo.advance()
+			e.now = e.now.Add(time.Minute)
+			e.sync(jumper) // deltas 2 to 4
+			if s := jumper.Stats(); s.Deltas != 3 || jumper.Head().Serial != 4 {
+				t.Fatalf("the jumper: %d deltas to serial %d; want 3 to 4", s.Deltas, jumper.Head().Serial)
+			}
+			held := map[string]File{}
+			for _, f := range jumper.Head().Files {
+				held[fmt.Sprint(f.Path, f.Gzip)] = f
+			}
+			for _, f := range stopper.Head().Files {
+				if f.Kind != rrdpxml.KindSnapshot || f.Gzip {
+					continue
+				}
+				g, ok := held[fmt.Sprint(f.Path, false)]
+				if !ok || g.Sum != f.Sum || g.Expires.IsZero() {
+					t.Errorf("the jumper's head: %s (serial %d) present %v, sum equal %v, retained %v; want a retained copy", f.Path, f.Serial, ok, g.Sum == f.Sum, !g.Expires.IsZero())
+				}
+			}
+		})
 	}
 }

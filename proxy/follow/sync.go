@@ -199,9 +199,35 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 			held[s] = h
 		}
 	}
+	if cur.order == nil && !transparent {
+		cur.order = sortedURIs(cur.objects)
+	}
+	// The snapshots of the serials passed on the way, when there are a
+	// few: another node of a fleet that stopped at one of them (Redis
+	// down, each node polling alone) names it in its notification, and a
+	// relying party behind a load balancer may ask this node for it. Their
+	// files are retained, not named; with fragments one costs its changed
+	// chunks and a hash pass.
+	var passed []File
+	var aliases []*fragments
+	frags := cur.frags
 	for i, d := range refs {
 		if err := ov.applyDelta(bodies[i], format, n.SessionID, d.Serial, f.cfg.Limits); err != nil {
 			return false, fmt.Errorf("delta %s: %w", d.URI, err)
+		}
+		if !transparent && i < len(refs)-1 && len(refs) <= maxPassed {
+			order := nextOrder(cur.order, ov.changes, cur.objects)
+			get := func(u string) object { o, _ := ov.get(u); return o }
+			snap, fr, err := f.snapshotFiles(order, get, xmlSize(cur.objects, ov.changes), xs, bs, d.Serial, frags)
+			if err != nil {
+				return false, err
+			}
+			blobs = append(blobs, snap...)
+			passed = append(passed, files(snap)...)
+			if fr != nil {
+				frags = fr
+				aliases = append(aliases, fr)
+			}
 		}
 		var pair []blob
 		if transparent {
@@ -221,22 +247,32 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 	}
 
 	// The snapshot at the new serial, regenerated from the objects.
-	if cur.order == nil {
-		cur.order = sortedURIs(cur.objects)
-	}
 	st.order = nextOrder(cur.order, ov.changes, cur.objects)
+	st.passed = passed
 	get := func(u string) object { o, _ := ov.get(u); return o }
-	regen, frags, err := f.snapshotFiles(st.order, get, xmlSize(cur.objects, ov.changes), xs, bs, n.Serial, cur.frags)
+	regen, frags, err := f.snapshotFiles(st.order, get, xmlSize(cur.objects, ov.changes), xs, bs, n.Serial, frags)
 	if err != nil {
 		return false, err
 	}
 	st.frags = frags
+	if frags != nil {
+		aliases = append(aliases, frags)
+	}
 
 	commit := ov.commit
-	if frags != nil {
+	if len(aliases) > 0 {
 		commit = func() {
 			ov.commit()
-			frags.Realias(func(u string, c []byte) { o := cur.objects[u]; o.content = c; cur.objects[u] = o })
+			// In serial order: a chunk encoded again later takes its
+			// objects to the later segment.
+			for _, fr := range aliases {
+				fr.Realias(func(u string, c []byte) {
+					if o, ok := cur.objects[u]; ok {
+						o.content = c
+						cur.objects[u] = o
+					}
+				})
+			}
 		}
 	}
 	conditional(st)
@@ -249,6 +285,10 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 	f.log.Info("applied deltas", "session", n.SessionID, "from", cur.serial, "to", n.Serial, "changes", len(ov.changes))
 	return true, nil
 }
+
+// maxPassed bounds the deltas of a sync for which the snapshots of the
+// serials passed on the way are written (syncDeltas).
+const maxPassed = 8
 
 // snapshotFiles writes the snapshot of the objects in order (get reads
 // one) at serial, XML under xs and .bin under bs, with its gzip copies:
@@ -468,6 +508,15 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 	current := make(map[key]bool, len(fls))
 	for _, fl := range fls {
 		current[key{fl.Path, fl.Gzip}] = true
+	}
+	for _, fl := range st.passed {
+		// The snapshots of the serials passed on the way: retained.
+		k := key{fl.Path, fl.Gzip}
+		if !current[k] {
+			current[k] = true
+			fl.Expires = now.Add(f.cfg.Retention)
+			fls = append(fls, fl)
+		}
 	}
 	if prev != nil {
 		for _, fl := range prev.Files {

@@ -82,8 +82,10 @@ type state struct {
 	head *Head
 	live [][32]byte
 	// until is the end of the first retention among the retained files
-	// pinned (zero: none), when Sweep pins again.
+	// pinned (zero: none), when Sweep pins again; extra the bytes they
+	// add to the current files (retainBudget).
 	until time.Time
+	extra int64
 }
 
 // New returns a Cache for cfg. It does not read the tiers: Load does.

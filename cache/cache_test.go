@@ -495,3 +495,39 @@ func TestRetentionNotPinned(t *testing.T) {
 		})
 	}
 }
+
+// TestRetainBudgetGlobal: without a state directory the retained files of
+// all repositories together are pinned within MaxBytes, not MaxBytes each.
+func TestRetainBudgetGlobal(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const memory, size, repos = 1 << 20, 300 << 10, 5
+	c := newCache(t, cache.Config{MaxBytes: memory, Now: func() time.Time { return now }})
+	r := rand.New(rand.NewPCG(9, 9))
+	for i := range repos {
+		repo := fmt.Sprintf("r%d", i)
+		var files []cache.File
+		for j := range 4 { // the current file and three retained ones
+			b, sum := blob(r, size)
+			if err := c.PutBlob(ctx, sum, b); err != nil {
+				t.Fatal(err)
+			}
+			exp := now.Add(time.Duration(j) * time.Minute)
+			if j == 0 {
+				exp = time.Time{}
+			}
+			files = append(files, file(fmt.Sprintf("%d", j), sum, size, exp.Add(time.Hour)))
+			if j == 0 {
+				files[0].Expires = time.Time{}
+			}
+		}
+		if err := c.PutHead(ctx, repo, &cache.Head{Repo: repo, Serial: 1, Time: now, Files: files}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Sweep()
+	st := c.Stats()
+	if retained := st.PinnedBytes - repos*size; retained > memory || retained <= 0 {
+		t.Errorf("retained bytes pinned over %d repositories: got %d, want some and at most MaxBytes %d", repos, retained, memory)
+	}
+}

@@ -141,8 +141,23 @@ func FileParts(ctx context.Context, f *File, get Getter) ([]Part, error) {
 
 // Needed returns the blobs h needs at now, without repeats: those of its
 // live files (File.Live), and for a composite file its part list and its
-// parts, read with get.
+// parts, read with get. A part list that cannot be read is an error: a
+// head is checked with Needed before it is written.
 func Needed(ctx context.Context, h *Head, now time.Time, get Getter) ([][32]byte, error) {
+	return needed(ctx, h, now, get, false)
+}
+
+// NeededLax is Needed for what a store keeps or repairs (GC, lists of
+// missing blobs): a part list that cannot be read counts as needed
+// itself, and its parts, unknown, are left out. One lost list then
+// neither stops a collection nor hides what a repair must put back
+// first.
+func NeededLax(ctx context.Context, h *Head, now time.Time, get Getter) [][32]byte {
+	sums, _ := needed(ctx, h, now, get, true)
+	return sums
+}
+
+func needed(ctx context.Context, h *Head, now time.Time, get Getter, lax bool) ([][32]byte, error) {
 	seen := make(map[[32]byte]bool, len(h.Files))
 	var sums [][32]byte
 	add := func(s [32]byte) {
@@ -162,6 +177,9 @@ func Needed(ctx context.Context, h *Head, now time.Time, get Getter) ([][32]byte
 		}
 		parts, err := FileParts(ctx, f, get)
 		if err != nil {
+			if lax {
+				continue
+			}
 			return nil, err
 		}
 		for _, p := range parts {
@@ -206,6 +224,9 @@ func WriteParts(ctx context.Context, w io.Writer, parts []Part, off, n int64, ge
 		if err != nil {
 			return done, err
 		}
+	}
+	if n > 0 {
+		return done, fmt.Errorf("%d bytes past the last part: %w", n, ErrParts)
 	}
 	return done, nil
 }

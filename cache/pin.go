@@ -15,12 +15,14 @@ import (
 // file its part list and its parts, the list read with get), always; and,
 // when no tier keeps blobs durably (a state directory; Redis may evict,
 // be down or come back empty), the retained files whose retention has not
-// ended, newest first, as long as the bytes they add stay within
-// MaxBytes: memory is then their only sure copy, and retention lasts as
-// long as that budget holds the retained files (with fragments, only
-// what changed). With a state directory retained files are never pinned:
-// they live there and in the evictable part.
-func (c *Cache) pinnedOf(ctx context.Context, h *Head, now time.Time, get Getter) ([][32]byte, time.Time, error) {
+// ended, newest first, as long as the bytes they add stay within budget
+// (what MaxBytes leaves after the other repositories' retained pins):
+// memory is then their only sure copy, and retention lasts as long as
+// that budget holds the retained files (with fragments, only what
+// changed). With a state directory retained files are never pinned: they
+// live there and in the evictable part. It also returns the bytes the
+// retained files add.
+func (c *Cache) pinnedOf(ctx context.Context, h *Head, now time.Time, get Getter, budget int64) ([][32]byte, time.Time, int64, error) {
 	cur := *h
 	cur.Files = make([]File, 0, len(h.Files))
 	var retained []File
@@ -34,7 +36,7 @@ func (c *Cache) pinnedOf(ctx context.Context, h *Head, now time.Time, get Getter
 	}
 	sums, err := Needed(ctx, &cur, time.Time{}, get)
 	if err != nil || len(retained) == 0 {
-		return sums, time.Time{}, err
+		return sums, time.Time{}, 0, err
 	}
 	seen := make(map[[32]byte]bool, len(sums))
 	for _, s := range sums {
@@ -59,7 +61,7 @@ func (c *Cache) pinnedOf(ctx context.Context, h *Head, now time.Time, get Getter
 				fresh = append(fresh, b.sum)
 			}
 		}
-		if extra+add > c.maxBytes {
+		if extra+add > budget {
 			break
 		}
 		extra += add
@@ -71,7 +73,21 @@ func (c *Cache) pinnedOf(ctx context.Context, h *Head, now time.Time, get Getter
 			first = f.Expires
 		}
 	}
-	return sums, first, nil
+	return sums, first, extra, nil
+}
+
+// retainBudget is what MaxBytes leaves for the retained pins of repo
+// after those of the other repositories. c.mu is held, for reading at
+// least. Two installs at once may both count on the same bytes: the bound
+// is then exceeded by at most one repository's share, until the next.
+func (c *Cache) retainBudget(repo string) int64 {
+	b := c.maxBytes
+	for r, s := range c.heads {
+		if r != repo {
+			b -= s.extra
+		}
+	}
+	return max(b, 0)
 }
 
 // sized is a blob and its size.
@@ -144,7 +160,10 @@ func (c *Cache) PutHead(ctx context.Context, repo string, h *Head) error {
 // install makes h the head of repo, writing it to the tiers when through.
 func (c *Cache) install(ctx context.Context, repo string, h *Head, through bool) error {
 	now := c.now()
-	sums, until, err := c.pinnedOf(ctx, h, now, c.Blob)
+	c.mu.RLock()
+	budget := c.retainBudget(repo)
+	c.mu.RUnlock()
+	sums, until, extra, err := c.pinnedOf(ctx, h, now, c.Blob, budget)
 	if err != nil {
 		return fmt.Errorf("cache: put head of %s: %w", repo, err)
 	}
@@ -185,7 +204,7 @@ func (c *Cache) install(ctx context.Context, repo string, h *Head, through bool)
 	if old := c.heads[repo]; old != nil {
 		c.unref(old.live)
 	}
-	c.heads[repo] = &state{head: h, live: sums, until: until}
+	c.heads[repo] = &state{head: h, live: sums, until: until, extra: extra}
 	c.sweepLocked(now)
 	return nil
 }
@@ -222,7 +241,7 @@ func (c *Cache) Sweep() {
 }
 
 func (c *Cache) sweepLocked(now time.Time) {
-	for _, s := range c.heads {
+	for repo, s := range c.heads {
 		if s.until.IsZero() || now.Before(s.until) {
 			continue
 		}
@@ -234,7 +253,7 @@ func (c *Cache) sweepLocked(now time.Time) {
 			}
 			return nil, fmt.Errorf("cache: blob %x: %w", sum[:8], fs.ErrNotExist)
 		}
-		keep, until, err := c.pinnedOf(context.Background(), s.head, now, get)
+		keep, until, extra, err := c.pinnedOf(context.Background(), s.head, now, get, c.retainBudget(repo))
 		if err != nil {
 			continue
 		}
@@ -251,7 +270,7 @@ func (c *Cache) sweepLocked(now time.Time) {
 			}
 		}
 		c.unref(drop)
-		s.live, s.until = live, until
+		s.live, s.until, s.extra = live, until, extra
 	}
 	for sum, p := range c.pinned {
 		if p.refs == 0 && now.Sub(p.put) >= c.grace {
@@ -275,4 +294,19 @@ func (c *Cache) Run(ctx context.Context) error {
 			c.Sweep()
 		}
 	}
+}
+
+// Keeps reports whether the cache holds every blob of the retained file f
+// for the rest of its retention: with a durable tier (the state
+// directory) always; otherwise when f is pinned (pinnedOf pins a file's
+// blobs all together or none). A server answers 404 for a retained file
+// it does not keep, rather than start a response it could not finish.
+func (c *Cache) Keeps(f *File) bool {
+	if c.durable {
+		return true
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	p := c.pinned[f.Key()]
+	return p != nil && p.refs > 0
 }

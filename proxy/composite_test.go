@@ -95,24 +95,30 @@ func TestServeComposite(t *testing.T) {
 // server answers 404 (no-store) for it, not a 500, and keeps serving the
 // current one.
 func TestRetainedEvicted(t *testing.T) {
-	small, err := cache.New(cache.Config{MaxBytes: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(small.Close)
-	e := newEnvConfig(t, ModeMirror, tlsNone, func(c *Config) { c.Cache = small })
-	if e.follower, err = follow.New(follow.Config{URL: e.notif, Client: e.client, Store: small, Base: e.base}); err != nil {
-		t.Fatal(err)
-	}
-	old := fileOf(t, e.sync(), "snapshot", "xml")
-	e.advance(1)
-	cur := fileOf(t, e.sync(), "snapshot", "xml")
-	resp, _ := e.get("GET", e.path(old.Path))
-	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Cache-Control") != "no-store" {
-		t.Errorf("GET the evicted retained %s: %d, Cache-Control %q; want 404, no-store", old.Path, resp.StatusCode, resp.Header.Get("Cache-Control"))
-	}
-	resp, body := e.get("GET", e.path(cur.Path))
-	if resp.StatusCode != http.StatusOK || sha256.Sum256(body) != cur.Sum {
-		t.Errorf("GET the current %s: %d, want 200 with its bytes", cur.Path, resp.StatusCode)
+	for _, min := range []int64{0, 1} { // whole and composite snapshots
+		t.Run(fmt.Sprintf("FragmentMin %d", min), func(t *testing.T) {
+			small, err := cache.New(cache.Config{MaxBytes: 2048})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(small.Close)
+			e := newEnvConfig(t, ModeMirror, tlsNone, func(c *Config) { c.Cache = small })
+			if e.follower, err = follow.New(follow.Config{URL: e.notif, Client: e.client, Store: small, Base: e.base, FragmentMin: min}); err != nil {
+				t.Fatal(err)
+			}
+			old := fileOf(t, e.sync(), "snapshot", "xml")
+			e.advance(1)
+			cur := fileOf(t, e.sync(), "snapshot", "xml")
+			for _, gz := range []string{"identity", "gzip"} {
+				resp, _ := e.get("GET", e.path(old.Path), "Accept-Encoding", gz)
+				if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Cache-Control") != "no-store" {
+					t.Errorf("GET the evicted retained %s (%s): %d, Cache-Control %q; want 404, no-store", old.Path, gz, resp.StatusCode, resp.Header.Get("Cache-Control"))
+				}
+			}
+			resp, body := e.get("GET", e.path(cur.Path))
+			if resp.StatusCode != http.StatusOK || sha256.Sum256(body) != cur.Sum {
+				t.Errorf("GET the current %s: %d, want 200 with its bytes", cur.Path, resp.StatusCode)
+			}
+		})
 	}
 }

@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io/fs"
 	"strconv"
 	"time"
 
@@ -92,6 +94,13 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *entry, cc []byte, body 
 	case v.body != nil:
 		b, size = v.body, int64(len(v.body))
 	case v.comp != nil:
+		if v.file != nil && !s.cfg.Cache.Keeps(v.file) {
+			// A retained file whose parts may be gone: a response that
+			// broke off after its headers would look like a network
+			// fault to the client.
+			h.Del(fasthttp.HeaderContentEncoding)
+			return 0, 0, fmt.Errorf("retained %s: %w", v.file.Path, fs.ErrNotExist)
+		}
 		var err error
 		if parts, err = v.comp.parts(s.ctx, s.blob); err != nil {
 			h.Del(fasthttp.HeaderContentEncoding)

@@ -74,6 +74,8 @@ type variant struct {
 	body []byte
 	// comp is set for a composite file (cache.File.Index).
 	comp *composite
+	// file is the head's file, for a retained composite one (Keeps).
+	file *follow.File
 }
 
 func newVariant(sum [32]byte, size int64, body []byte) variant {
@@ -257,6 +259,9 @@ func buildIndex(h *follow.Head, old *index, alias string) *index {
 		v := newVariant(f.Sum, f.Size, nil)
 		if f.Composite() {
 			v.comp = &composite{index: f.Index}
+			if e.retained {
+				v.file = &f
+			}
 		}
 		if f.Gzip {
 			e.gz, e.hasGz = v, true

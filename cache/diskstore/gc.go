@@ -30,14 +30,10 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	}
 	now := s.now()
 	keep := make(map[[32]byte]bool)
-	for repo, h := range heads {
-		sums, err := cache.Needed(ctx, h, now, s.GetBlob)
-		if err != nil {
-			// Remove nothing a head may need: a part list that cannot be
-			// read leaves its parts unknown.
-			return st, fmt.Errorf("diskstore: gc: head of %s: %w", repo, err)
-		}
-		for _, sum := range sums {
+	for _, h := range heads {
+		// A part list that cannot be read keeps nothing of its parts: the
+		// file cannot be served from here without it anyway.
+		for _, sum := range cache.NeededLax(ctx, h, now, s.GetBlob) {
 			keep[sum] = true
 		}
 	}

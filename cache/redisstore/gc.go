@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/irpki/rrdp-proxy/cache"
 )
 
 // removeBlob removes one blob, its meta and its chunks, and its entry in
@@ -88,14 +90,10 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 		return st, fmt.Errorf("redisstore: gc: repositories %q have no head: %w", hs.missing, ErrHeadless)
 	}
 	keep := make(map[string]bool)
-	for repo, h := range hs.heads {
-		sums, err := s.needed(ctx, h)
-		if err != nil {
-			// Remove nothing a head may need: a part list that cannot be
-			// read leaves its parts unknown.
-			return st, fmt.Errorf("redisstore: gc: head of %s: %w", repo, err)
-		}
-		for _, sum := range sums {
+	for _, h := range hs.heads {
+		// A part list that cannot be read keeps nothing of its parts: the
+		// file cannot be served from Redis without it anyway.
+		for _, sum := range cache.NeededLax(ctx, h, s.now(), s.GetBlob) {
 			keep[hex.EncodeToString(sum[:])] = true
 		}
 	}

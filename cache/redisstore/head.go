@@ -128,10 +128,9 @@ func (s *Store) needed(ctx context.Context, h *cache.Head) ([][32]byte, error) {
 // its head, after GC, an eviction, or a reader that found a blob damaged
 // and removed its meta.
 func (s *Store) Missing(ctx context.Context, h *cache.Head) ([][32]byte, error) {
-	sums, err := s.needed(ctx, h)
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: missing blobs of %s: %w", h.Repo, err)
-	}
+	// A part list Redis lost is missing itself; its parts show once it
+	// is put back (a repair asks again).
+	sums := cache.NeededLax(ctx, h, s.now(), s.GetBlob)
 	if len(sums) == 0 {
 		return nil, nil
 	}

@@ -149,12 +149,23 @@ func (t *tier) publish(ctx context.Context, repo string, h *follow.Head) error {
 }
 
 // repair puts again, from the cache, the blobs h needs that Redis lost.
+// A lost part list hides its parts until it is back: a few rounds.
 func (t *tier) repair(ctx context.Context, h *follow.Head) error {
-	missing, err := t.rs.Missing(ctx, h)
-	t.failed(err)
-	if err != nil {
-		return err
+	for range 3 {
+		missing, err := t.rs.Missing(ctx, h)
+		t.failed(err)
+		if err != nil || len(missing) == 0 {
+			return err
+		}
+		if err := t.repairBlobs(ctx, h, missing); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// repairBlobs puts missing, from the cache, into Redis.
+func (t *tier) repairBlobs(ctx context.Context, h *follow.Head, missing [][32]byte) error {
 	for _, sum := range missing {
 		b, err := t.blob(ctx, sum)
 		if err != nil {

@@ -334,7 +334,8 @@ func buildChunks(chunks []chunk, groups []group, order []string, objs func(strin
 	var wg sync.WaitGroup
 	for w := range errs {
 		wg.Go(func() {
-			zx, err := flate.NewWriter(nil, level)
+			zw, err := flate.NewWriter(nil, level)
+			zx := &deflater{zw: zw}
 			if err != nil {
 				errs[w] = err
 				for range todo {
@@ -365,7 +366,7 @@ func buildChunks(chunks []chunk, groups []group, order []string, objs func(strin
 }
 
 // buildChunk encodes the segments of c.
-func buildChunk(c *chunk, groups []group, order []string, objs func(string) object, zw *flate.Writer) error {
+func buildChunk(c *chunk, groups []group, order []string, objs func(string) object, zd *deflater) error {
 	var xsize, bsize int
 	for _, uri := range order[c.lo:c.hi] {
 		o := objs(uri)
@@ -398,10 +399,10 @@ func buildChunk(c *chunk, groups []group, order []string, objs func(string) obje
 	c.xml = segment{sha256.Sum256(x), x}
 	c.bin = segment{sha256.Sum256(b), b}
 	var err error
-	if c.xgz, err = deflateSegment(zw, x); err != nil {
+	if c.xgz, err = zd.segment(x); err != nil {
 		return err
 	}
-	c.bgz, err = deflateSegment(zw, b)
+	c.bgz, err = zd.segment(b)
 	return err
 }
 
@@ -419,19 +420,26 @@ func groupAt(groups []group, k int) int {
 	return lo
 }
 
-// deflateSegment compresses p as raw deflate blocks ending with a sync
-// flush, byte-aligned and not final, so that segments can be joined.
-func deflateSegment(zw *flate.Writer, p []byte) (segment, error) {
-	var buf bytes.Buffer
-	buf.Grow(len(p)/2 + 64)
-	zw.Reset(&buf)
-	if _, err := zw.Write(p); err != nil {
+// deflater compresses segments with one writer and one buffer, reused.
+type deflater struct {
+	zw  *flate.Writer
+	buf bytes.Buffer
+}
+
+// segment compresses p as raw deflate blocks ending with a sync flush,
+// byte-aligned and not final, so that segments can be joined. The
+// segment is a copy of exactly its size: it is pinned for as long as the
+// chunk does not change.
+func (d *deflater) segment(p []byte) (segment, error) {
+	d.buf.Reset()
+	d.zw.Reset(&d.buf)
+	if _, err := d.zw.Write(p); err != nil {
 		return segment{}, err
 	}
-	if err := zw.Flush(); err != nil {
+	if err := d.zw.Flush(); err != nil {
 		return segment{}, err
 	}
-	z := buf.Bytes()
+	z := bytes.Clone(d.buf.Bytes())
 	return segment{sha256.Sum256(z), z}, nil
 }
 

@@ -296,6 +296,10 @@ const maxPassed = 8
 // the segments of prev, else whole. It returns the fragments of the new
 // snapshot when composite.
 func (f *Follower) snapshotFiles(order []string, get func(string) object, size int, xs, bs string, serial uint64, prev *fragments) ([]blob, *fragments, error) {
+	if lim := f.cfg.Limits.WithDefaults(); len(order) > lim.MaxObjects {
+		// As the whole regeneration's writer would refuse it.
+		return nil, nil, fmt.Errorf("regenerate snapshot %d: %d objects, over the limit of %d: %w", serial, len(order), lim.MaxObjects, rrdpxml.ErrTooLarge)
+	}
 	if f.cfg.FragmentMin >= 0 && int64(size) >= f.cfg.FragmentMin {
 		files, fr, err := composite(order, get, xs, bs, serial, prev, f.cfg.GzipLevel)
 		if err == nil {

@@ -71,18 +71,26 @@ func TestReverseGenerated(t *testing.T) {
 
 	a := &alternation{t: t, proxy: client, origin: &http.Client{Timeout: 30 * time.Second}, internal: internal, served: map[string]int{}}
 	t.Cleanup(a.origin.CloseIdleConnections)
-	rps := []*altRP{{name: "rp0"}, {name: "rp1"}, {name: "snapshot-only"}, {name: "slow", every: 3}}
+	// rp0, rp1, snapshot-only and slow switch sources at every round;
+	// the last two sync only once the proxy has the new serial, each the
+	// same way, so that deltas of both sources are fetched whatever the
+	// proxy's timing.
+	proxyFirst, originFirst := altProxy, altOrigin
+	rps := []*altRP{{name: "rp0"}, {name: "rp1"}, {name: "snapshot-only"}, {name: "slow", every: 3},
+		{name: "level, notification from the proxy", level: &proxyFirst}, {name: "level, notification from the origin", level: &originFirst}}
 	turn := 0
-	round := func() {
+	round := func(level bool) {
 		t.Helper()
 		for i, r := range rps {
-			if r.every > 0 && turn%r.every != 0 {
+			nsrc := altSource((turn + i) % 2)
+			switch {
+			case r.level != nil && !level, r.every > 0 && turn%r.every != 0:
 				continue
-			}
-			if r.name == "snapshot-only" {
+			case r.level != nil:
+				nsrc = *r.level
+			case r.name == "snapshot-only":
 				r.session = ""
 			}
-			nsrc := altSource((turn + i) % 2)
 			a.sync(r, nsrc, 1-nsrc)
 		}
 		turn++
@@ -93,7 +101,7 @@ func TestReverseGenerated(t *testing.T) {
 		t.Helper()
 		in := repo.Info()
 		a.waitLevel(what, in.SessionID, in.Serial)
-		round()
+		round(true)
 		want, err := rp.ReadVRPCSV(filepath.Join(dir, repotest.VRPPath))
 		if err != nil {
 			t.Fatal(err)
@@ -119,8 +127,8 @@ func TestReverseGenerated(t *testing.T) {
 		// The origin is ahead until the proxy's next poll: files of the
 		// origin's new serial come through the proxy's pull-through,
 		// those of the proxy's serial from the origin.
-		round()
-		round()
+		round(false)
+		round(false)
 		step(what)
 	}
 	for _, k := range []string{"origin snapshot", "proxy snapshot", "origin delta", "proxy delta"} {
@@ -206,8 +214,11 @@ func (a *alternation) notification(src altSource) ([]byte, *rrdpxml.Notification
 // altRP is an RRDP client that keeps its session and serial (deltas when
 // it can, RFC 8182 section 3.4.1).
 type altRP struct {
-	name    string
-	every   int // syncs at every round (0) or every so many
+	name  string
+	every int // syncs at every round (0) or every so many
+	// level, if set, makes it sync only once the proxy has the origin's
+	// serial, with the notification from there.
+	level   *altSource
 	session string
 	serial  uint64
 }

@@ -90,8 +90,11 @@ func TestMeasure(t *testing.T) {
 	url := o.URL() + "rrdp/notification.xml"
 	snapURL := strings.Replace(n.Snapshot.URI, genBase, o.URL(), 1)
 
+	// Each line: the wall time, the CPU time of the process (the
+	// follower and the origin, both in this process, since the last
+	// resetPeakRSS) and the peak RSS.
 	report := func(what string, d time.Duration) {
-		t.Logf("%-58s %8.3fs  peak RSS %4d MiB", what, d.Seconds(), peakRSS(t)>>20)
+		t.Logf("%-58s %8.3fs  cpu %7.3fs  peak RSS %4d MiB", what, d.Seconds(), (processCPU() - cpuMark).Seconds(), peakRSS(t)>>20)
 	}
 
 	// Baseline: fetch the snapshot, decode it with encoding/xml.
@@ -258,13 +261,17 @@ func peakRSS(t *testing.T) int64 {
 }
 
 // resetPeakRSS resets VmHWM to the current RSS (Linux 4.0 and later),
-// after a garbage collection.
+// after a garbage collection, and sets cpuMark.
 func resetPeakRSS(t *testing.T) {
 	runtimeGC()
 	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
 		t.Fatal(err)
 	}
+	cpuMark = processCPU()
 }
+
+// cpuMark is the process's CPU time at the last resetPeakRSS.
+var cpuMark time.Duration
 
 func runtimeGC() { runtime.GC(); debug.FreeOSMemory() }
 

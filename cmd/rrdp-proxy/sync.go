@@ -38,6 +38,13 @@ by default): the files as served by rrdp-proxy and the last head, written
 atomically. A later run continues from it and fetches only the deltas
 published since, unless the origin reset its session.
 
+--fetch-from URL sends every request for the notification's scheme, host
+and port to another address (scheme://host[:port], no path), as the
+configuration key fetch_from does for serve: the Host header and, over
+https, the TLS server name and the name the certificate must be valid for
+stay the notification's host; plain http is accepted (a private link).
+The URIs and the same-origin checks stay the public ones.
+
 With --once it syncs once and exits; otherwise it polls every --interval
 (with jitter, backing off after errors), applying deltas, until
 interrupted.`
@@ -45,6 +52,7 @@ interrupted.`
 // syncOptions are the flags of sync.
 type syncOptions struct {
 	out, caFile, stateDir string
+	fetchFrom             string
 	once                  bool
 	interval              time.Duration
 }
@@ -54,6 +62,7 @@ func syncCommand(stdout, stderr io.Writer) *cli.Command {
 	o := syncOptions{}
 	fs.StringVar(&o.out, "out", "", "write the repository's objects under `DIR` (required)")
 	fs.StringVar(&o.caFile, "ca-file", "", "trust the CA certificates in this PEM `file` beside the system roots")
+	fs.StringVar(&o.fetchFrom, "fetch-from", "", "send the requests for the notification's scheme, host and port to `URL` (scheme://host[:port]), keeping its Host and TLS name")
 	fs.BoolVar(&o.once, "once", false, "sync once and exit")
 	fs.DurationVar(&o.interval, "interval", time.Minute, "time between polls")
 	fs.StringVar(&o.stateDir, "state", "", "keep the verified state in `DIR` across runs (default: the --out directory + \".state\")")
@@ -70,6 +79,12 @@ func syncRepo(o syncOptions, url string, stdout, stderr io.Writer) error {
 		return cli.Usagef("--out is required")
 	}
 	ucfg := upstream.Config{UserAgent: "rrdp-proxy/" + Version()}
+	if o.fetchFrom != "" {
+		if err := upstream.CheckFetchFrom(o.fetchFrom); err != nil {
+			return cli.Usagef("--fetch-from: %v", err)
+		}
+		ucfg.Origin, ucfg.FetchFrom = url, o.fetchFrom
+	}
 	if o.caFile != "" {
 		pem, err := os.ReadFile(o.caFile)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,56 +60,7 @@ func TestReverseKrill(t *testing.T) {
 	t.Cleanup(func() { origin.Close() })
 	internal := strings.TrimSuffix(origin.HTTPURL(), "/")
 
-	// The proxy takes localhost:3000, the name the certificates and the
-	// TAL use; the lock keeps other packages' tests off the port.
-	unlock, err := rp.LockPort(3000, 2*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(unlock)
-	lns, err := rp.Listen(3000, 2*time.Minute)
-	if err != nil {
-		t.Fatalf("the proxy must listen at localhost:3000, which the Krill certificates name: %v", err)
-	}
-	var addrs []string
-	for _, ln := range lns {
-		addrs = append(addrs, fmt.Sprintf("%q", ln.Addr().String()))
-		ln.Close() // the process binds them
-	}
-	file := filepath.Join(t.TempDir(), "rrdp-proxy.toml")
-	conf := fmt.Sprintf(`[server]
-listen = []
-tls_listen = [%s]
-tls_cert = %q
-tls_key = %q
-node = "rir"
-
-[cache]
-memory = "64MiB"
-
-[[repository]]
-name = "krill"
-origin = "https://localhost:3000/rrdp/notification.xml"
-fetch_from = %q
-mode = "reverse"
-hosts = ["localhost"]
-poll_interval = "1s"
-max_backoff = "2s"
-`, strings.Join(addrs, ", "), pki.CertFile, pki.KeyFile, internal)
-	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin, err := binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	check := exec.Command(bin, "config", "check", file)
-	if out, err := check.CombinedOutput(); err != nil || !bytes.Contains(out, []byte("fetches https://localhost:3000 from "+internal)) {
-		t.Fatalf("config check: %v\n%s", err, out)
-	}
-	proc := spawnServe(t, "rir", file)
-	client := localhostClient(pki, "127.0.0.1:3000", 30*time.Second)
-	defer client.CloseIdleConnections()
+	proc, client := startReverse(t, pki, internal, "")
 	get := func(path string) (int, []byte) {
 		t.Helper()
 		resp, err := client.Get("https://localhost:3000" + path)
@@ -119,7 +71,6 @@ max_backoff = "2s"
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b
 	}
-	proc.waitReady(t, client, "https://localhost:3000/readyz?repo=krill")
 
 	// The origin's bytes, at the origin's paths.
 	for _, rel := range []string{
@@ -146,4 +97,67 @@ max_backoff = "2s"
 	if log := proc.log.String(); strings.Contains(log, "level=ERROR") {
 		t.Errorf("errors in the proxy's log:\n%s", log)
 	}
+}
+
+// startReverse runs `rrdp-proxy serve` in reverse mode at
+// https://localhost:3000, the name the repository's certificates and TAL
+// use, for the repository "rir" whose notification is
+// https://localhost:3000/rrdp/notification.xml, fetched from internal
+// (http://127.0.0.1:PORT, nginx's plain HTTP); extra is appended to the
+// repository's table. It checks that `config check` explains fetch_from,
+// waits until the repository is ready and returns the process and a
+// client of the proxy. The lock on port 3000 keeps other packages' tests
+// off it until the test ends.
+func startReverse(t *testing.T, pki *rp.PKI, internal, extra string) (*serveProc, *http.Client) {
+	t.Helper()
+	unlock, err := rp.LockPort(3000, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlock)
+	lns, err := rp.Listen(3000, 2*time.Minute)
+	if err != nil {
+		t.Fatalf("the proxy must listen at localhost:3000, which the repository's certificates name: %v", err)
+	}
+	var addrs []string
+	for _, ln := range lns {
+		addrs = append(addrs, fmt.Sprintf("%q", ln.Addr().String()))
+		ln.Close() // the process binds them
+	}
+	file := filepath.Join(t.TempDir(), "rrdp-proxy.toml")
+	conf := fmt.Sprintf(`[server]
+listen = []
+tls_listen = [%s]
+tls_cert = %q
+tls_key = %q
+node = "rir"
+
+[cache]
+memory = "64MiB"
+
+[[repository]]
+name = "rir"
+origin = "https://localhost:3000/rrdp/notification.xml"
+fetch_from = %q
+mode = "reverse"
+hosts = ["localhost"]
+poll_interval = "1s"
+max_backoff = "2s"
+%s`, strings.Join(addrs, ", "), pki.CertFile, pki.KeyFile, internal, extra)
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := exec.Command(bin, "config", "check", file)
+	if out, err := check.CombinedOutput(); err != nil || !bytes.Contains(out, []byte("fetches https://localhost:3000 from "+internal)) {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+	proc := spawnServe(t, "rir", file)
+	client := localhostClient(pki, "127.0.0.1:3000", 30*time.Second)
+	t.Cleanup(client.CloseIdleConnections)
+	proc.waitReady(t, client, "https://localhost:3000/readyz?repo=rir")
+	return proc, client
 }

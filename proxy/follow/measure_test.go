@@ -38,7 +38,9 @@ import (
 //
 //	RRDP_FOLLOW_MEASURE=/work/data/large go test ./proxy/follow -run TestMeasure -v
 //
-// GEN names the gen binary (rrdp-proxy-main on PATH by default).
+// GEN names the gen binary (rrdp-proxy-main on PATH by default);
+// RRDP_FOLLOW_MEASURE_ROUNDS=N measures N serials of the delta path (1),
+// RRDP_FOLLOW_MEASURE_NOFRESH=1 leaves out the fresh followers at the end.
 func TestMeasure(t *testing.T) {
 	src := os.Getenv("RRDP_FOLLOW_MEASURE")
 	if src == "" {
@@ -88,8 +90,11 @@ func TestMeasure(t *testing.T) {
 	url := o.URL() + "rrdp/notification.xml"
 	snapURL := strings.Replace(n.Snapshot.URI, genBase, o.URL(), 1)
 
+	// Each line: the wall time, the CPU time of the process (the
+	// follower and the origin, both in this process, since the last
+	// resetPeakRSS) and the peak RSS.
 	report := func(what string, d time.Duration) {
-		t.Logf("%-58s %8.3fs  peak RSS %4d MiB", what, d.Seconds(), peakRSS(t)>>20)
+		t.Logf("%-58s %8.3fs  cpu %7.3fs  peak RSS %4d MiB", what, d.Seconds(), (processCPU() - cpuMark).Seconds(), peakRSS(t)>>20)
 	}
 
 	// Baseline: fetch the snapshot, decode it with encoding/xml.
@@ -144,13 +149,20 @@ func TestMeasure(t *testing.T) {
 	}
 	snap = nil
 
-	// The origin moves one serial.
-	start = time.Now()
-	advance()
-	t.Logf("the origin's advance took %.1fs", time.Since(start).Seconds())
-	// Both followers take the new serial, the regenerating one first and
-	// the transparent one (deltas, then the origin's snapshot) second;
-	// RRDP_FOLLOW_MEASURE_SWAP=1 swaps the order.
+	// The origin moves one serial, RRDP_FOLLOW_MEASURE_ROUNDS times (1).
+	// Both followers take each new serial, the regenerating one first and
+	// the transparent one (deltas, then the origin's snapshot) second,
+	// the order swapped at every round; RRDP_FOLLOW_MEASURE_SWAP=1 swaps
+	// the first round's.
+	rounds := 1
+	if v := os.Getenv("RRDP_FOLLOW_MEASURE_ROUNDS"); v != "" {
+		if rounds, err = strconv.Atoi(v); err != nil || rounds < 1 {
+			t.Fatalf("RRDP_FOLLOW_MEASURE_ROUNDS=%q: want a positive number", v)
+		}
+		if strings.HasPrefix(src, "synthetic:") && rounds > 1 {
+			t.Fatal("RRDP_FOLLOW_MEASURE_ROUNDS: a synthetic repository advances once")
+		}
+	}
 	type run struct {
 		name string
 		f    *Follower
@@ -159,15 +171,24 @@ func TestMeasure(t *testing.T) {
 	if os.Getenv("RRDP_FOLLOW_MEASURE_SWAP") != "" {
 		runs[0], runs[1] = runs[1], runs[0]
 	}
-	for _, r := range runs {
-		resetPeakRSS(t)
-		d = sync(r.f)
-		report(fmt.Sprintf("%s: serial %d to head (%d deltas)", r.name, r.f.Head().Serial, r.f.Stats().Deltas), d)
-		if s := r.f.Stats(); s.Snapshots != 1 || s.Deltas != 1 || s.SnapshotMismatches != 0 {
-			t.Errorf("%s: got %d snapshots, %d deltas, %d snapshot mismatches; want 1, 1, 0", r.name, s.Snapshots, s.Deltas, s.SnapshotMismatches)
+	for round := range rounds {
+		start = time.Now()
+		advance()
+		t.Logf("the origin's advance took %.1fs", time.Since(start).Seconds())
+		for _, r := range runs {
+			resetPeakRSS(t)
+			d = sync(r.f)
+			report(fmt.Sprintf("%s: serial %d to head (%d deltas so far)", r.name, r.f.Head().Serial, r.f.Stats().Deltas), d)
+			if s := r.f.Stats(); s.Snapshots != 1 || s.Deltas != uint64(round+1) || s.SnapshotMismatches != 0 {
+				t.Errorf("%s: got %d snapshots, %d deltas, %d snapshot mismatches; want 1, %d, 0", r.name, s.Snapshots, s.Deltas, s.SnapshotMismatches, round+1)
+			}
 		}
+		runs[0], runs[1] = runs[1], runs[0]
 	}
 	f, ft = nil, nil
+	if os.Getenv("RRDP_FOLLOW_MEASURE_NOFRESH") != "" {
+		return
+	}
 
 	// A fresh follower at the new serial: the snapshot and the listed delta.
 	resetPeakRSS(t)
@@ -240,13 +261,17 @@ func peakRSS(t *testing.T) int64 {
 }
 
 // resetPeakRSS resets VmHWM to the current RSS (Linux 4.0 and later),
-// after a garbage collection.
+// after a garbage collection, and sets cpuMark.
 func resetPeakRSS(t *testing.T) {
 	runtimeGC()
 	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
 		t.Fatal(err)
 	}
+	cpuMark = processCPU()
 }
+
+// cpuMark is the process's CPU time at the last resetPeakRSS.
+var cpuMark time.Duration
 
 func runtimeGC() { runtime.GC(); debug.FreeOSMemory() }
 

@@ -44,6 +44,10 @@ type OriginConfig struct {
 	Nginx bool
 	// NginxBinary is the nginx executable; empty means "nginx" on PATH.
 	NginxBinary string
+	// HTTP, with Nginx, also serves Dir over plain HTTP on a free port of
+	// 127.0.0.1 (HTTPURL), with the requests recorded like the https
+	// ones: a publication server's internal address.
+	HTTP bool
 	// NginxBench, if set with Nginx, tunes nginx for a load benchmark
 	// (see NginxBench); Requests, Counts and Reset then do not record.
 	NginxBench *NginxBench
@@ -80,6 +84,9 @@ func NewOrigin(cfg OriginConfig) (*Origin, error) {
 	if cfg.PKI == nil {
 		return nil, errors.New("start origin: no PKI")
 	}
+	if cfg.HTTP && !cfg.Nginx {
+		return nil, errors.New("start origin: plain HTTP needs nginx")
+	}
 	if fi, err := os.Stat(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("start origin: %w", err)
 	} else if !fi.IsDir() {
@@ -105,7 +112,7 @@ func NewOrigin(cfg OriginConfig) (*Origin, error) {
 		for _, ln := range lns {
 			ln.Close()
 		}
-		if cfg.NginxBench != nil && cfg.NginxBench.HTTP {
+		if cfg.HTTP || cfg.NginxBench != nil && cfg.NginxBench.HTTP {
 			ln, err := net.Listen("tcp4", "127.0.0.1:0")
 			if err != nil {
 				unlock()
@@ -198,7 +205,7 @@ func listen(port int, ipv6 bool) ([]net.Listener, error) {
 func (o *Origin) Port() int { return o.port }
 
 // HTTPURL returns http://127.0.0.1:PORT/, where nginx serves the
-// directory over plain HTTP with NginxBench.HTTP, or "" without.
+// directory over plain HTTP with HTTP or NginxBench.HTTP, or "" without.
 func (o *Origin) HTTPURL() string {
 	if o.httpPort == 0 {
 		return ""

@@ -69,6 +69,15 @@ type aliased struct {
 	content []byte
 }
 
+// alias records, for Realias, the contents of c's objects within its
+// .bin segment, at offs.
+func (fr *fragments) alias(c *chunk, offs []int32, order []string, objs func(string) object) {
+	for j, uri := range order[c.lo:c.hi] {
+		n := int32(len(objs(uri).content))
+		fr.realias = append(fr.realias, aliased{uri, c.bin.b[offs[j] : offs[j]+n : offs[j]+n]})
+	}
+}
+
 // Realias makes the objects of the chunks built share their contents with
 // the new .bin segments (set replaces one object's content with the same
 // bytes there), so that the follower's object set costs no memory beyond
@@ -140,8 +149,10 @@ func endsChunk(uri string, n int) bool {
 // and .bin under bs, as composite files, reusing the segments of prev
 // (nil: none). It returns the four files (XML, .bin and their gzip
 // copies) with the blobs to store before them, and the fragments of the
-// new snapshot. level is the gzip level.
-func composite(order []string, objs func(string) object, xs, bs string, serial uint64, prev *fragments, level int) ([]blob, *fragments, error) {
+// new snapshot. level is the gzip level. fresh says the objects were
+// decoded afresh (the snapshot path), so that those of the chunks taken
+// over from prev are realiased too, not only those of the chunks built.
+func composite(order []string, objs func(string) object, xs, bs string, serial uint64, prev *fragments, level int, fresh bool) ([]blob, *fragments, error) {
 	if prev != nil && (prev.xs != xs || prev.bs != bs) {
 		prev = nil // a segment does not name its session, but start afresh on a new one
 	}
@@ -154,23 +165,26 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 		next.xml[c.xkey], next.xgz[c.xkey] = c.xml, c.xgz
 		next.bin[c.bkey], next.bgz[c.bkey] = c.bin, c.bgz
 	}
-	fresh := make(map[[32]byte]bool)
+	seen := make(map[[32]byte]bool)
 	var stored []segment
 	for i := range chunks {
 		c := &chunks[i]
 		if !c.build {
 			next.reused++
+			if fresh {
+				// Objects decoded afresh (a snapshot taken again):
+				// their contents move to the segments kept, too.
+				offs, _, _ := layout(c, groups, order, objs)
+				next.alias(c, offs, order, objs)
+			}
 			continue
 		}
 		next.built++
-		for j, uri := range order[c.lo:c.hi] {
-			n := int32(len(objs(uri).content))
-			next.realias = append(next.realias, aliased{uri, c.bin.b[c.offs[j] : c.offs[j]+n : c.offs[j]+n]})
-		}
+		next.alias(c, c.offs, order, objs)
 		c.offs = nil
 		for _, s := range []segment{c.xml, c.bin, c.xgz, c.bgz} {
-			if !fresh[s.sum] {
-				fresh[s.sum] = true
+			if !seen[s.sum] {
+				seen[s.sum] = true
 				stored = append(stored, s)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"log/slog"
@@ -124,6 +125,7 @@ func TestResumeFragments(t *testing.T) {
 	e.now = e.now.Add(time.Minute)
 	e.sync(a)
 	e.sync(b)
+	checkObjects(t, b)
 	sa, sb := a.Stats(), b.Stats()
 	if sb.Snapshots != 0 || sb.Deltas != 1 {
 		t.Fatalf("restarted follower: %d snapshots, %d deltas; want 0 and 1", sb.Snapshots, sb.Deltas)
@@ -182,4 +184,46 @@ func TestPassedSnapshots(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkObjects checks that every object of f's state still has the bytes
+// of its hash: its contents were moved to the .bin segments (Realias)
+// at the right offsets.
+func checkObjects(t *testing.T, f *Follower) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for u, o := range f.cur.objects {
+		if sha256.Sum256(o.content) != o.hash {
+			t.Fatalf("object %s: its content no longer has its hash", u)
+		}
+	}
+}
+
+// TestSnapshotRetake: a follower that takes the snapshot again over a
+// composite state (a desynchronisation) reuses the chunks that did not
+// change and moves the freshly decoded objects of those chunks to the
+// segments kept, at the right offsets.
+func TestSnapshotRetake(t *testing.T) {
+	e := newEnv(t)
+	e.repo.count = 2000
+	e.repo.reset(1)
+	f, err := New(Config{URL: e.repo.base + "notification.xml", Client: e.client, Store: NewMemStore(), FragmentMin: 1,
+		Now: func() time.Time { return e.now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sync(f)
+	checkObjects(t, f)
+	e.repo.advance()
+	e.sync(f)
+	checkObjects(t, f)
+	e.repo.rollback(1) // the origin back at serial 1: a fresh snapshot
+	e.now = e.now.Add(time.Minute)
+	e.sync(f)
+	st := f.Stats()
+	if st.Snapshots != 2 || st.FragmentsReused == 0 {
+		t.Fatalf("got %d snapshots, %d chunks reused; want 2 and some", st.Snapshots, st.FragmentsReused)
+	}
+	checkObjects(t, f)
 }

@@ -44,7 +44,6 @@ func resume(ctx context.Context, order []string, objs func(string) object, xs, b
 		}
 		return segment{p.Sum, b}, nil
 	}
-	gi := 0
 	for i := range chunks {
 		c := &chunks[i]
 		var err error
@@ -56,38 +55,41 @@ func resume(ctx context.Context, order []string, objs func(string) object, xs, b
 		c.build = false
 		// The plain segments' sizes are those of the chunk's objects, and
 		// the objects' contents sit where the .bin layout puts them.
-		xsize, bsize := 0, 0
-		for gi < len(groups) && groups[gi].hi <= c.lo {
-			gi++
-		}
-		g := gi
-		for k := c.lo; k < c.hi; k++ {
-			uri := order[k]
-			o := objs(uri)
-			for groups[g].hi <= k {
-				g++
-			}
-			_, name := irpki.SplitURI(uri)
-			xsize += rrdpxml.PublishSize(uri, o.content)
-			if k == groups[g].lo {
-				bsize += len(irpki.AppendGroupStart(nil, groups[g].dir, groups[g].entries))
-			}
-			bsize += len(irpki.AppendSnapshotEntryHead(nil, name, len(o.content)))
-			if bsize+len(o.content) > len(c.bin.b) {
-				return nil, fmt.Errorf("resume fragments: chunk %d: its .bin segment is shorter than its objects", i)
-			}
-			next.realias = append(next.realias, aliased{uri, c.bin.b[bsize : bsize+len(o.content) : bsize+len(o.content)]})
-			bsize += len(o.content)
-			if k == groups[g].hi-1 {
-				bsize += len(irpki.AppendPin(nil, groups[g].pin))
-			}
-		}
+		offs, xsize, bsize := layout(c, groups, order, objs)
 		if xsize != len(c.xml.b) || bsize != len(c.bin.b) {
 			return nil, fmt.Errorf("resume fragments: chunk %d: segments of %d and %d bytes, its objects make %d and %d", i, len(c.xml.b), len(c.bin.b), xsize, bsize)
 		}
+		next.alias(c, offs, order, objs)
 		next.xml[c.xkey], next.xgz[c.xkey] = c.xml, c.xgz
 		next.bin[c.bkey], next.bgz[c.bkey] = c.bin, c.bgz
 	}
 	next.reused = len(chunks)
 	return next, nil
+}
+
+// layout computes, for chunk c, where each object's content starts in its
+// .bin segment, and the sizes of its XML and .bin segments, as
+// buildChunk writes them.
+func layout(c *chunk, groups []group, order []string, objs func(string) object) (offs []int32, xsize, bsize int) {
+	offs = make([]int32, 0, c.hi-c.lo)
+	g := groupAt(groups, c.lo)
+	for k := c.lo; k < c.hi; k++ {
+		uri := order[k]
+		o := objs(uri)
+		for groups[g].hi <= k {
+			g++
+		}
+		_, name := irpki.SplitURI(uri)
+		xsize += rrdpxml.PublishSize(uri, o.content)
+		if k == groups[g].lo {
+			bsize += len(irpki.AppendGroupStart(nil, groups[g].dir, groups[g].entries))
+		}
+		bsize += len(irpki.AppendSnapshotEntryHead(nil, name, len(o.content)))
+		offs = append(offs, int32(bsize))
+		bsize += len(o.content)
+		if k == groups[g].hi-1 {
+			bsize += len(irpki.AppendPin(nil, groups[g].pin))
+		}
+	}
+	return offs, xsize, bsize
 }

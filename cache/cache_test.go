@@ -531,3 +531,35 @@ func TestRetainBudgetGlobal(t *testing.T) {
 		t.Errorf("retained bytes pinned over %d repositories: got %d, want some and at most MaxBytes %d", repos, retained, memory)
 	}
 }
+
+// TestRetainedFromTheStart: blobs put for files a head names only as
+// retained (the snapshots of serials a delta sync passed) do not stay
+// pinned as pending for PendingGrace: with a state directory they become
+// evictable at once and are still served from the disk.
+func TestRetainedFromTheStart(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := newCache(t, cache.Config{Tiers: []cache.Tier{newDisk(t, t.TempDir())}, Now: func() time.Time { return now }})
+	r := rand.New(rand.NewPCG(4, 4))
+	cur, csum := blob(r, 1000)
+	passed, psum := blob(r, 5000)
+	for _, b := range [][]byte{cur, passed} {
+		if err := c.PutBlob(ctx, sha256.Sum256(b), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := &cache.Head{Repo: "r", Serial: 3, Time: now, Files: []cache.File{
+		file("3/snapshot.xml", csum, len(cur), time.Time{}),
+		file("2/snapshot.xml", psum, len(passed), now.Add(2*time.Hour)),
+	}}
+	if err := c.PutHead(ctx, "r", h); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Stats()
+	if st.PendingBlobs != 0 || st.PinnedBytes != int64(len(cur)) {
+		t.Errorf("got %d pending blobs, %d pinned bytes; want 0 and the current file's %d", st.PendingBlobs, st.PinnedBytes, len(cur))
+	}
+	if b, err := c.Blob(ctx, psum); err != nil || len(b) != len(passed) {
+		t.Errorf("the retained file: %d bytes, %v", len(b), err)
+	}
+}

@@ -201,12 +201,52 @@ func (c *Cache) install(ctx context.Context, repo string, h *Head, through bool)
 		}
 		p.refs++
 	}
-	if old := c.heads[repo]; old != nil {
+	old := c.heads[repo]
+	if old != nil {
 		c.unref(old.live)
 	}
 	c.heads[repo] = &state{head: h, live: sums, until: until, extra: extra}
+	c.releaseRetained(old, h)
 	c.sweepLocked(now)
 	return nil
+}
+
+// releaseRetained makes evictable the pending blobs of the files h names
+// as retained from the start (never current: the snapshots of serials a
+// delta sync passed), which would otherwise wait PendingGrace pinned for
+// a head to name them as current: about 15 minutes of every serial's new
+// segments at a serial a second. The ones pinnedOf pins stay. c.mu is
+// held.
+func (c *Cache) releaseRetained(old *state, h *Head) {
+	known := make(map[[32]byte]bool)
+	if old != nil {
+		for _, f := range old.head.Files {
+			known[f.Key()] = true
+		}
+	}
+	get := func(_ context.Context, sum [32]byte) ([]byte, error) {
+		if p := c.pinned[sum]; p != nil {
+			return p.b, nil
+		}
+		return nil, fmt.Errorf("cache: blob %x: %w", sum[:8], fs.ErrNotExist)
+	}
+	for i := range h.Files {
+		f := &h.Files[i]
+		if f.Expires.IsZero() || known[f.Key()] {
+			continue
+		}
+		blobs, err := fileBlobs(context.Background(), f, get)
+		if err != nil {
+			continue
+		}
+		for _, b := range blobs {
+			if p := c.pinned[b.sum]; p != nil && p.refs == 0 {
+				c.pendingBlobs--
+				c.pendingBytes -= int64(len(p.b))
+				c.demote(b.sum, p)
+			}
+		}
+	}
 }
 
 // unref drops one reference from each of sums; a blob no head names any

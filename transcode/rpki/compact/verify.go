@@ -195,12 +195,15 @@ func verifyGroup(g *irpkipb.CompactCA, parent *checked, now time.Time, keys Keys
 	for _, h := range mc.Hashes.HashList {
 		listed[h.FileName] = h.Hash
 	}
-	if len(listed) != len(g.Entries) {
+	if len(listed) > len(g.Entries) {
+		present := make(map[string]bool, len(g.Entries))
 		for _, e := range g.Entries {
-			delete(listed, e.Name)
+			present[e.Name] = true
 		}
-		for name := range listed {
-			return nil, nil, nil, &entryError{name, fmt.Errorf("%w: listed in the iMFT, missing from the group", ErrHash)}
+		for _, h := range mc.Hashes.HashList {
+			if !present[h.FileName] {
+				return nil, nil, nil, &entryError{h.FileName, fmt.Errorf("%w: listed in the iMFT, missing from the group", ErrHash)}
+			}
 		}
 	}
 	chain := c.expires
@@ -209,7 +212,12 @@ func verifyGroup(g *irpkipb.CompactCA, parent *checked, now time.Time, keys Keys
 	}
 	var vrps []rpki.VRPOutput
 	var aspas []rpki.ASPAOutput
+	seen := make(map[string]bool, len(g.Entries))
 	for _, e := range g.Entries {
+		if seen[e.Name] {
+			return nil, nil, nil, &entryError{e.Name, fmt.Errorf("%w: twice in the group", ErrMalformed)}
+		}
+		seen[e.Name] = true
 		want, ok := listed[e.Name]
 		if !ok {
 			return nil, nil, nil, &entryError{e.Name, fmt.Errorf("%w: not listed in the iMFT of this CA", ErrHash)}

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,7 @@ func (s *State) Verify(now time.Time, keys Keys, prev *State) (*rpki.Result, err
 	tas, repos := map[string]bool{}, map[string]bool{}
 	done := map[string]*checked{}
 	for len(level) > 0 {
+		slices.Sort(level)
 		var next []string
 		for _, uri := range level {
 			g := s.groups[uri]

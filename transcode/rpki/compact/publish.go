@@ -115,29 +115,45 @@ func (p *Publication) next(groups []*irpkipb.CompactCA, s *Signer, o Options, de
 	return n, files, nil
 }
 
-// Load returns the Publication that a notification and its snapshot
-// describe (as written by New or Next), to continue from it. The
-// notification's signature is not checked: these are the producer's own
-// files.
-func Load(notification, snapshot []byte) (*Publication, error) {
+// Load returns the Publication that a notification describes (as written
+// by New or Next), to continue from it: read returns a file by its File
+// name ("compact/..."). The snapshot's and the deltas' hashes are checked;
+// the notification's signature is not (these are the producer's own
+// files).
+func Load(notification []byte, read func(name string) ([]byte, error)) (*Publication, error) {
 	var nt irpkipb.Notification
 	if err := proto.Unmarshal(notification, &nt); err != nil {
 		return nil, fmt.Errorf("load compact notification: %w", err)
 	}
-	if nt.Kind != irpkipb.FileKind_FILE_KIND_COMPACT_NOTIFICATION || nt.Snapshot == nil {
+	if nt.Kind != irpkipb.FileKind_FILE_KIND_COMPACT_NOTIFICATION || nt.Snapshot == nil || len(nt.Snapshot.Hash) != 64 {
 		return nil, errors.New("load compact notification: not a compact notification")
 	}
-	h := sha256.Sum256(snapshot)
-	if hex.EncodeToString(h[:]) != nt.Snapshot.Hash {
-		return nil, fmt.Errorf("load compact snapshot: hash %x, the notification says %s", h, nt.Snapshot.Hash)
+	name := func(serial uint64, hash, file string) string {
+		return "compact/" + nt.Session + "/" + strconv.FormatUint(serial, 10) + "/" + hash[:16] + "/" + file
+	}
+	snapName := name(nt.Serial, nt.Snapshot.Hash, "snapshot.bin")
+	snapshot, err := read(snapName)
+	if err != nil {
+		return nil, fmt.Errorf("load compact snapshot: %w", err)
+	}
+	if err := checkHash(snapshot, nt.Snapshot.Hash); err != nil {
+		return nil, fmt.Errorf("load compact snapshot %s: %w", snapName, err)
 	}
 	var snap irpkipb.CompactSnapshot
 	if err := proto.Unmarshal(snapshot, &snap); err != nil {
-		return nil, fmt.Errorf("load compact snapshot: %w", err)
+		return nil, fmt.Errorf("load compact snapshot %s: %w", snapName, err)
 	}
 	p := &Publication{Session: nt.Session, Serial: nt.Serial, Groups: snap.Cas, snapshotSize: len(snapshot)}
 	for _, d := range nt.Deltas {
-		p.Deltas = append(p.Deltas, DeltaRef{Serial: d.Serial, Name: "compact/" + p.Session + "/" + strconv.FormatUint(d.Serial, 10) + "/" + d.Hash[:16] + "/delta.bin", Hash: d.Hash})
+		if len(d.Hash) != 64 {
+			return nil, fmt.Errorf("load compact notification: delta %d: bad hash %q", d.Serial, d.Hash)
+		}
+		dn := name(d.Serial, d.Hash, "delta.bin")
+		b, err := read(dn)
+		if err != nil {
+			return nil, fmt.Errorf("load compact delta: %w", err)
+		}
+		p.Deltas = append(p.Deltas, DeltaRef{Serial: d.Serial, Name: dn, Hash: d.Hash, Size: len(b)})
 	}
 	return p, nil
 }

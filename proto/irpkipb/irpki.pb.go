@@ -950,7 +950,9 @@ func (x *IpEntry) GetMl() uint32 {
 // Meta is what every compact object says about itself.
 type Meta struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The content type OID in dotted form (RFC 9582's, RFC 9286's, ...).
+	// The content type OID in dotted form: RFC 9286's in an iMFT. Left
+	// empty in iROAs and compact ASPAs, whose type their message and file
+	// name (".roa", ".asa") already give (26 bytes of each object).
 	Oid string `protobuf:"bytes,1,opt,name=oid,proto3" json:"oid,omitempty"`
 	// The serial (an iROA's: its EE certificate's; an iMFT's: the manifest
 	// number), when it fits in 64 bits; else 0 and big_serial holds it.
@@ -1797,13 +1799,20 @@ type CompactDeltaCA struct {
 	// Entries removed: name and hash.
 	Withdrawn []*DeltaEntry `protobuf:"bytes,3,rep,name=withdrawn,proto3" json:"withdrawn,omitempty"`
 	// Our additions, as in CompactCA; all but uri absent when removed.
-	Uri         string    `protobuf:"bytes,100,opt,name=uri,proto3" json:"uri,omitempty"`
+	Uri string `protobuf:"bytes,100,opt,name=uri,proto3" json:"uri,omitempty"`
+	// Absent when the group existed before and its certificate is
+	// unchanged.
 	Certificate []byte    `protobuf:"bytes,101,opt,name=certificate,proto3" json:"certificate,omitempty"`
 	Parent      string    `protobuf:"bytes,102,opt,name=parent,proto3" json:"parent,omitempty"`
 	Ta          string    `protobuf:"bytes,103,opt,name=ta,proto3" json:"ta,omitempty"`
 	Manifest    *Manifest `protobuf:"bytes,104,opt,name=manifest,proto3" json:"manifest,omitempty"`
 	// The whole group is gone (the CA no longer validates or was removed).
-	Removed       bool `protobuf:"varint,105,opt,name=removed,proto3" json:"removed,omitempty"`
+	Removed bool `protobuf:"varint,105,opt,name=removed,proto3" json:"removed,omitempty"`
+	// The iMFT's hash_list is left out (empty in manifest): it is the
+	// SHA-256 of every entry of the group after this delta, sorted by name,
+	// and the iMFT's signature covers it as rebuilt. A delta then carries
+	// the changed entries, not a list of every object of the CA.
+	HashesOmitted bool `protobuf:"varint,106,opt,name=hashes_omitted,json=hashesOmitted,proto3" json:"hashes_omitted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1897,6 +1906,13 @@ func (x *CompactDeltaCA) GetManifest() *Manifest {
 func (x *CompactDeltaCA) GetRemoved() bool {
 	if x != nil {
 		return x.Removed
+	}
+	return false
+}
+
+func (x *CompactDeltaCA) GetHashesOmitted() bool {
+	if x != nil {
+		return x.HashesOmitted
 	}
 	return false
 }
@@ -2032,7 +2048,7 @@ const file_irpki_proto_rawDesc = "" +
 	"\asession\x18\x02 \x01(\tR\asession\x12'\n" +
 	"\x03cas\x18+ \x03(\v2\x15.irpki.CompactDeltaCAR\x03cas\x12\x18\n" +
 	"\aversion\x18d \x01(\rR\aversion\x12#\n" +
-	"\x04kind\x18e \x01(\x0e2\x0f.irpki.FileKindR\x04kind\"\xa7\x02\n" +
+	"\x04kind\x18e \x01(\x0e2\x0f.irpki.FileKindR\x04kind\"\xce\x02\n" +
 	"\x0eCompactDeltaCA\x12\x12\n" +
 	"\x04repo\x18\x01 \x01(\tR\x04repo\x12-\n" +
 	"\bmodified\x18\x02 \x03(\v2\x11.irpki.DeltaEntryR\bmodified\x12/\n" +
@@ -2042,7 +2058,8 @@ const file_irpki_proto_rawDesc = "" +
 	"\x06parent\x18f \x01(\tR\x06parent\x12\x0e\n" +
 	"\x02ta\x18g \x01(\tR\x02ta\x12+\n" +
 	"\bmanifest\x18h \x01(\v2\x0f.irpki.ManifestR\bmanifest\x12\x18\n" +
-	"\aremoved\x18i \x01(\bR\aremoved*\xcf\x01\n" +
+	"\aremoved\x18i \x01(\bR\aremoved\x12%\n" +
+	"\x0ehashes_omitted\x18j \x01(\bR\rhashesOmitted*\xcf\x01\n" +
 	"\bFileKind\x12\x19\n" +
 	"\x15FILE_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16FILE_KIND_NOTIFICATION\x10\x01\x12\x16\n" +

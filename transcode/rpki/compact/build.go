@@ -26,6 +26,26 @@ const (
 // object that failed is not in Point.Objects. The bytes depend only on
 // src, res and the key.
 func Build(ctx context.Context, src rpki.Source, res *rpki.Result, s *Signer) ([]*irpkipb.CompactCA, error) {
+	return new(Builder).Build(ctx, src, res, s)
+}
+
+// Builder is Build with a memory: the compact form of each object, by name
+// and content, is kept from one Build to the next, so that a long-lived
+// Builder parses only the objects that changed. The zero value is ready.
+// A Builder is not safe for concurrent use.
+type Builder struct {
+	last, used map[entryKey]*irpkipb.SnapshotEntry
+}
+
+type entryKey struct {
+	name string
+	hash [sha256.Size]byte
+}
+
+// Build is Build, reusing the entries of the previous call.
+func (b *Builder) Build(ctx context.Context, src rpki.Source, res *rpki.Result, s *Signer) ([]*irpkipb.CompactCA, error) {
+	b.used = map[entryKey]*irpkipb.SnapshotEntry{}
+	defer func() { b.last, b.used = b.used, nil }()
 	out := make([]*irpkipb.CompactCA, 0, len(res.Points))
 	seen := map[string]bool{}
 	for i := range res.Points {
@@ -37,7 +57,7 @@ func Build(ctx context.Context, src rpki.Source, res *rpki.Result, s *Signer) ([
 			continue // a TA reached twice under one name: rpki-client keeps one
 		}
 		seen[p.URI] = true
-		g, err := buildGroup(src, p, s)
+		g, err := b.group(src, p, s)
 		if err != nil {
 			return nil, fmt.Errorf("compact: CA %s: %w", p.URI, err)
 		}
@@ -50,7 +70,7 @@ func Build(ctx context.Context, src rpki.Source, res *rpki.Result, s *Signer) ([
 // maxObject caps one object read from the source, as the validator does.
 const maxObject = 4 << 20
 
-func buildGroup(src rpki.Source, p *rpki.Point, s *Signer) (*irpkipb.CompactCA, error) {
+func (b *Builder) group(src rpki.Source, p *rpki.Point, s *Signer) (*irpkipb.CompactCA, error) {
 	mftDER, err := src.Object(p.Manifest, maxObject)
 	if err != nil {
 		return nil, err
@@ -73,7 +93,7 @@ func buildGroup(src rpki.Source, p *rpki.Point, s *Signer) (*irpkipb.CompactCA, 
 	}
 	g := &irpkipb.CompactCA{Repo: p.CA.CARepository, Uri: p.URI, Certificate: p.CA.Raw, Parent: p.Parent, Ta: p.TA}
 	for _, uri := range p.Objects {
-		e, err := buildEntry(src, uri)
+		e, err := b.entry(src, uri)
 		if err != nil {
 			return nil, err
 		}
@@ -102,12 +122,27 @@ func buildGroup(src rpki.Source, p *rpki.Point, s *Signer) (*irpkipb.CompactCA, 
 	return g, nil
 }
 
-// buildEntry returns the compact form of the validated ROA or ASPA at uri.
-func buildEntry(src rpki.Source, uri string) (*irpkipb.SnapshotEntry, error) {
+// entry returns the compact form of the validated ROA or ASPA at uri.
+func (b *Builder) entry(src rpki.Source, uri string) (*irpkipb.SnapshotEntry, error) {
 	der, err := src.Object(uri, maxObject)
 	if err != nil {
 		return nil, err
 	}
+	k := entryKey{path.Base(uri), sha256.Sum256(der)}
+	if e, ok := b.last[k]; ok {
+		b.used[k] = e
+		return e, nil
+	}
+	e, err := buildEntry(uri, der)
+	if err != nil {
+		return nil, err
+	}
+	b.used[k] = e
+	return e, nil
+}
+
+// buildEntry returns the compact form of a validated ROA or ASPA.
+func buildEntry(uri string, der []byte) (*irpkipb.SnapshotEntry, error) {
 	so, err := rpki.ParseSignedObject(der)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", uri, err)

@@ -212,8 +212,25 @@ func (s *State) applyGroup(dg *irpkipb.CompactDeltaCA) error {
 		delete(entries, e.Name)
 	}
 	g := &irpkipb.CompactCA{Repo: dg.Repo, Uri: dg.Uri, Certificate: dg.Certificate, Parent: dg.Parent, Ta: dg.Ta, Manifest: dg.Manifest}
+	if g.Certificate == nil {
+		if !had {
+			return fmt.Errorf("%w: a new group without its CA certificate", ErrMalformed)
+		}
+		g.Certificate = old.Certificate
+	}
 	for _, name := range slices.Sorted(maps.Keys(entries)) {
 		g.Entries = append(g.Entries, &irpkipb.SnapshotEntry{Name: name, Content: entries[name]})
+	}
+	if dg.HashesOmitted {
+		if g.Manifest == nil || g.Manifest.ManifestContent == nil || g.Manifest.ManifestContent.Hashes == nil || len(g.Manifest.ManifestContent.Hashes.HashList) > 0 {
+			return fmt.Errorf("%w: hashes omitted, but no iMFT without a hash list", ErrMalformed)
+		}
+		m := proto.Clone(g.Manifest).(*irpkipb.Manifest)
+		for _, e := range g.Entries {
+			h := sha256.Sum256(e.Content)
+			m.ManifestContent.Hashes.HashList = append(m.ManifestContent.Hashes.HashList, &irpkipb.ManifestHash{FileName: e.Name, Hash: h[:]})
+		}
+		g.Manifest = m
 	}
 	s.groups[dg.Uri] = g
 	return nil

@@ -98,7 +98,7 @@ func decodePrefix(b []byte, fam uint32) (netip.Prefix, error) {
 
 // newROA returns the iROA of a validated ROA and its EE certificate.
 func newROA(r rpki.ROA, ee *rpki.Cert) *irpkipb.ROA {
-	out := &irpkipb.ROA{Asn: uint64(r.ASID), Meta: objectMeta(oidROA, ee)}
+	out := &irpkipb.ROA{Asn: uint64(r.ASID), Meta: objectMeta(ee)}
 	var v4, v6 *irpkipb.IpAndFam
 	for _, p := range r.Prefixes {
 		fam := &v4
@@ -124,15 +124,17 @@ func newROA(r rpki.ROA, ee *rpki.Cert) *irpkipb.ROA {
 	return out
 }
 
-func objectMeta(oid string, ee *rpki.Cert) *irpkipb.Meta {
-	m := &irpkipb.Meta{Oid: oid, NotBefore: timestamp(ee.NotBefore), NotAfter: timestamp(ee.NotAfter)}
+// objectMeta returns the Meta of an iROA or ASPA: the EE certificate's
+// serial and validity; the type is left to the message (see Meta.oid).
+func objectMeta(ee *rpki.Cert) *irpkipb.Meta {
+	m := &irpkipb.Meta{NotBefore: timestamp(ee.NotBefore), NotAfter: timestamp(ee.NotAfter)}
 	setSerial(ee.Serial, &m.Serial, &m.BigSerial)
 	return m
 }
 
 // newASPA returns the compact ASPA of a validated ASPA.
 func newASPA(a rpki.ASPA, ee *rpki.Cert) *irpkipb.ASPA {
-	out := &irpkipb.ASPA{CustomerAsid: uint64(a.CustomerASID), Meta: objectMeta(oidASPA, ee)}
+	out := &irpkipb.ASPA{CustomerAsid: uint64(a.CustomerASID), Meta: objectMeta(ee)}
 	for _, p := range a.Providers {
 		out.Providers = append(out.Providers, &irpkipb.ASPAProvider{Asid: uint64(p.ASID), Afi: uint32(p.AFI)})
 	}

@@ -184,8 +184,14 @@ func Diff(old, new []*irpkipb.CompactCA) []*irpkipb.CompactDeltaCA {
 }
 
 func diffGroup(old, g *irpkipb.CompactCA) *irpkipb.CompactDeltaCA {
-	d := &irpkipb.CompactDeltaCA{Repo: g.Repo, Uri: g.Uri, Certificate: g.Certificate, Parent: g.Parent, Ta: g.Ta, Manifest: g.Manifest}
+	// The hash list is rebuilt by the client from the entries.
+	m := proto.Clone(g.Manifest).(*irpkipb.Manifest)
+	m.ManifestContent.Hashes.HashList = nil
+	d := &irpkipb.CompactDeltaCA{Repo: g.Repo, Uri: g.Uri, Certificate: g.Certificate, Parent: g.Parent, Ta: g.Ta, Manifest: m, HashesOmitted: true}
 	prev := map[string][]byte{}
+	if old != nil && bytes.Equal(old.Certificate, g.Certificate) {
+		d.Certificate = nil
+	}
 	if old != nil {
 		for _, e := range old.Entries {
 			prev[e.Name] = e.Content

@@ -240,8 +240,8 @@ func verifyGroup(g *irpkipb.CompactCA, parent *checked, now time.Time, keys Keys
 }
 
 func checkMeta(m *irpkipb.Meta, oid string, c *checked, now time.Time) (time.Time, error) {
-	if m == nil || m.Oid != oid {
-		return time.Time{}, fmt.Errorf("%w: no meta of type %s", ErrMalformed, oid)
+	if m == nil || m.Oid != "" && m.Oid != oid {
+		return time.Time{}, fmt.Errorf("%w: no meta, or of a type other than %s", ErrMalformed, oid)
 	}
 	na := fromTimestamp(m.NotAfter)
 	if err := checkTime("object", fromTimestamp(m.NotBefore), na, now); err != nil {

@@ -57,7 +57,7 @@ func compactBenchCommand(stdout, stderr io.Writer) *cli.Command {
 			fmt.Fprintf(stdout, "command: %s\n\n", commandLine("compact", fs, args))
 			fmt.Fprintln(stdout, "| scenario | new RP: XML | XML+gzip | .bin | .bin+gzip | compact | compact+gzip | XML / compact | day: XML | XML+gzip | compact | compact+gzip | XML / compact |")
 			fmt.Fprintln(stdout, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-			var times []string
+			var times, shares []string
 			for _, d := range args {
 				r, err := benchCompactDir(d, *work, *serials, *perDay, *withRP, repotest.Options{KeyCache: *keyCache}, stderr)
 				if err != nil {
@@ -67,9 +67,14 @@ func compactBenchCommand(stdout, stderr io.Writer) *cli.Command {
 					humanBytes(r.boot.XML), humanBytes(r.boot.XMLGz), humanBytes(r.boot.Bin), humanBytes(r.boot.BinGz),
 					humanBytes(r.bootCompact), humanBytes(r.bootCompactGz), float64(r.boot.XML)/float64(r.bootCompact),
 					humanBytes(r.day.XML), humanBytes(r.day.XMLGz), humanBytes(r.dayCompact), humanBytes(r.dayCompactGz), float64(r.day.XML)/float64(r.dayCompact))
+				shares = append(shares, fmt.Sprintf("%s: %s of CA certificates (DER), %.0f%% of the compact snapshot", r.name, humanBytes(r.certs), 100*float64(r.certs)/float64(r.bootCompact)))
 				if r.times != "" {
 					times = append(times, r.times)
 				}
+			}
+			fmt.Fprintln(stdout)
+			for _, l := range shares {
+				fmt.Fprintln(stdout, "- "+l)
 			}
 			if len(times) > 0 {
 				fmt.Fprintln(stdout, "\n| scenario | VRPs | rpki-client, full validation | compact client, nothing to VRPs | speed-up | CSV equal | load average before |")
@@ -87,6 +92,8 @@ type compactResult struct {
 	name                       string
 	boot                       sizes
 	bootCompact, bootCompactGz int64
+	// certs is the bytes of the CA certificates in the compact snapshot.
+	certs int64
 	day                        sizes
 	dayCompact, dayCompactGz   int64
 	times                      string
@@ -218,6 +225,9 @@ func benchCompactDir(dir, work string, serials, perDay int, withRP bool, opts re
 	n, s := fileNamed(fs, "notification.bin"), fileNamed(fs, "snapshot.bin")
 	r.bootCompact = int64(len(n) + len(s))
 	r.bootCompactGz = gzipSize(n) + gzipSize(s)
+	for _, g := range st.pub.Groups {
+		r.certs += int64(len(g.Certificate))
+	}
 	if withRP {
 		if r.times, err = timeClients(tmp, in, st, res, now, stderr); err != nil {
 			return r, err

@@ -50,16 +50,28 @@ func compactBenchCommand(stdout, stderr io.Writer) *cli.Command {
 	perDay := fs.Int("serials-per-day", 1440, "serials the repository publishes a day")
 	withRP := fs.Bool("rp", false, "time rpki-client and the compact client from nothing to VRPs")
 	keyCache := fs.String("key-cache", defaultKeyCache(), "`directory` caching derived keys; empty for none")
+	nowFlag := fs.String("now", "", "time of the validation and the churn serials, RFC 3339 (default: the clock); the refresh serial is 24h later")
 	return &cli.Command{
 		Name: "compact", Args: "[flags] REPO_DIR...", Summary: "bytes and client time of the compact format against XML and .bin",
 		About: compactBenchAbout, Flags: fs, MinArgs: 1, MaxArgs: cli.Many,
 		Run: func(args []string) error {
+			now := time.Now().UTC().Truncate(time.Second)
+			if *nowFlag != "" {
+				t, err := time.Parse(time.RFC3339, *nowFlag)
+				if err != nil {
+					return cli.Usagef("--now %q: %v", *nowFlag, err)
+				}
+				now = t.UTC()
+			}
+			if *serials < 1 || *perDay < 1 {
+				return cli.Usagef("--serials and --serials-per-day must be at least 1")
+			}
 			fmt.Fprintf(stdout, "command: %s\n\n", commandLine("compact", fs, args))
 			fmt.Fprintln(stdout, "| scenario | new RP: XML | XML+gzip | .bin | .bin+gzip | compact | compact+gzip | XML / compact | day: XML | XML+gzip | compact | compact+gzip | XML / compact |")
 			fmt.Fprintln(stdout, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 			var times, shares []string
 			for _, d := range args {
-				r, err := benchCompactDir(d, *work, *serials, *perDay, *withRP, repotest.Options{KeyCache: *keyCache}, stderr)
+				r, err := benchCompactDir(d, *work, now, *serials, *perDay, *withRP, repotest.Options{KeyCache: *keyCache}, stderr)
 				if err != nil {
 					return err
 				}
@@ -173,7 +185,7 @@ func fileNamed(fs []compact.File, suffix string) []byte {
 	return nil
 }
 
-func benchCompactDir(dir, work string, serials, perDay int, withRP bool, opts repotest.Options, stderr io.Writer) (compactResult, error) {
+func benchCompactDir(dir, work string, now time.Time, serials, perDay int, withRP bool, opts repotest.Options, stderr io.Writer) (compactResult, error) {
 	var r compactResult
 	tmp, err := os.MkdirTemp(work, "bench-compact-"+filepath.Base(dir)+"-")
 	if err != nil {
@@ -206,7 +218,6 @@ func benchCompactDir(dir, work string, serials, perDay int, withRP bool, opts re
 	if err := st.apply(in.Snapshot.Path); err != nil {
 		return r, err
 	}
-	now := time.Now().UTC().Truncate(time.Second)
 	fmt.Fprintf(stderr, "%s: validating and publishing serial %d\n", r.name, in.Serial)
 	fs, res, err := st.publish(now)
 	if err != nil {
@@ -377,7 +388,7 @@ func timeClients(dir string, in repotest.Info, st *compactState, res *rpki.Resul
 	if err != nil {
 		return "", err
 	}
-	_, cres, err := compact.Sync(nil, notif, get, keys, time.Now().UTC())
+	_, cres, err := compact.Sync(nil, notif, get, keys, now)
 	if err != nil {
 		return "", err
 	}

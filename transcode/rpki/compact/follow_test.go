@@ -167,12 +167,17 @@ func plain(res *rpki.Result) []rpki.VRP {
 // TestFollowMatchesRPKIClient serves generated repositories to the real
 // rpki-client 8.2 and checks that the compact client's CSV equals
 // rpki-client's byte for byte, at the first serial, after deltas and after
-// a session reset. small runs by default, paper-1ca too without -short;
-// RRDP_PROXY_BIG_PROFILES names more ("paper-10kca,large").
+// a session reset. small runs by default; RRDP_PROXY_BIG_PROFILES names
+// more ("paper-1ca", minutes; "paper-1ca,paper-10kca"), or 1 for
+// paper-1ca, paper-10kca and large.
 func TestFollowMatchesRPKIClient(t *testing.T) {
 	rp.Require(t, "root", "unshare", "mount", "rpki-client", "openssl")
-	profiles := []string{"small", "paper-1ca"}
-	if big := os.Getenv("RRDP_PROXY_BIG_PROFILES"); big != "" {
+	profiles := []string{"small"}
+	switch big := os.Getenv("RRDP_PROXY_BIG_PROFILES"); big {
+	case "":
+	case "1":
+		profiles = append(profiles, "paper-1ca", "paper-10kca", "large")
+	default:
 		profiles = append(profiles, strings.Split(big, ",")...)
 	}
 	for _, name := range profiles {

@@ -388,7 +388,7 @@ func timeClients(dir string, in repotest.Info, st *compactState, res *rpki.Resul
 	if err != nil {
 		return "", err
 	}
-	_, cres, err := compact.Sync(nil, notif, get, keys, now)
+	_, cres, err := compact.Sync(nil, notif, get, compact.Trust{Keys: keys, TAs: [][]byte{st.ta.TAL.SPKI}}, now)
 	if err != nil {
 		return "", err
 	}

@@ -59,7 +59,7 @@ func TestCompactKrill(t *testing.T) {
 	sync := func(trust string, extra ...string) (int, string, string) {
 		return runCLI(t, append([]string{"sync", "--once", "--ca-file", pki.CAFile, "--trust", trust, "--time", at, "--vrps", vrps}, append(extra, url)...)...)
 	}
-	code, stdout, stderr = sync(filepath.Join(keys, "key.pub"))
+	code, stdout, stderr = sync(filepath.Join(keys, "key.pub"), "--tal", filepath.Join(good, "ta.tal"))
 	if code != 0 {
 		t.Fatalf("sync --trust: exit %d: %s", code, stderr)
 	}

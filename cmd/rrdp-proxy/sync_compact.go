@@ -33,7 +33,8 @@ rpki-client's CSV (ASN,IP Prefix,Max Length,Trust Anchor,Expires), or its
 JSON with --json. It verifies the notification's signature, the hashes of
 the snapshot and deltas, every iMFT's signature and validity, the CA
 certificates from each trust anchor down, and every iROA and ASPA against
-its CA; serials may not go back. Anything that fails is reported with the
+its CA; serials may not go back. With --tal the trust anchors must be
+those of the TALs; without, the proxy vouches for them too. Anything that fails is reported with the
 file, the CA and the entry, and the previous VRPs stay. The verified state is
 kept in --state (FILE.state by default), so a later run applies deltas.`
 
@@ -42,6 +43,7 @@ type compactSyncOptions struct {
 	trust, vrps string
 	asJSON      bool
 	at          string
+	tals        talList
 }
 
 func addCompactSyncFlags(fs *flag.FlagSet, o *compactSyncOptions) {
@@ -49,6 +51,7 @@ func addCompactSyncFlags(fs *flag.FlagSet, o *compactSyncOptions) {
 	fs.StringVar(&o.vrps, "vrps", "", "with --trust, write the VRPs to `FILE` (rpki-client's CSV)")
 	fs.BoolVar(&o.asJSON, "json", false, "with --trust, write rpki-client's JSON (VRPs and ASPAs) instead of CSV")
 	fs.StringVar(&o.at, "time", "", "with --trust, verify at this `RFC3339` time instead of now")
+	fs.Var(&o.tals, "tal", "with --trust, accept only the trust anchors of the TALs in `FILE` (repeatable; default: any the proxy publishes)")
 }
 
 // syncCompact follows the compact notification at u.
@@ -67,6 +70,18 @@ func syncCompact(o syncOptions, u string, stdout, stderr io.Writer) error {
 	keys, err := compact.ParseKeys(trustPEM)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.trust, err)
+	}
+	trust := compact.Trust{Keys: keys}
+	for _, f := range c.tals {
+		b, err := readCappedFile(f, rpki.MaxTALSize)
+		if err != nil {
+			return fmt.Errorf("cannot read --tal: %w", err)
+		}
+		tal, err := rpki.ParseTAL(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		trust.TAs = append(trust.TAs, tal.SPKI)
 	}
 	var at time.Time
 	if c.at != "" {
@@ -132,7 +147,7 @@ func syncCompact(o syncOptions, u string, stdout, stderr io.Writer) error {
 		}
 		// Deltas and snapshot share the snapshot's cap: a compact delta
 		// is never larger than what it changes.
-		next, res, err := compact.Sync(st, notif, fetch(rrdpxml.KindSnapshot), keys, now)
+		next, res, err := compact.Sync(st, notif, fetch(rrdpxml.KindSnapshot), trust, now)
 		if err != nil {
 			return fmt.Errorf("%s: %w (the previous VRPs in %s stay)", u, err, c.vrps)
 		}

@@ -26,7 +26,7 @@ func testSigner(t testing.TB, seed byte) *Signer {
 	return s
 }
 
-func trust(t testing.TB, s *Signer) Keys {
+func trust(t testing.TB, s *Signer) Trust {
 	t.Helper()
 	pub, err := MarshalPublicKey(s.Public())
 	if err != nil {
@@ -36,7 +36,7 @@ func trust(t testing.TB, s *Signer) Keys {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k
+	return Trust{Keys: k}
 }
 
 // applyRRDP applies an RRDP snapshot or delta file to src.

@@ -169,3 +169,38 @@ func TestReject(t *testing.T) {
 		})
 	}
 }
+
+// TestPinnedTrustAnchor checks the client's TAL pinning: the TA of the
+// repository passes with its own TAL's key and fails with another.
+func TestPinnedTrustAnchor(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	f := newFollower(t, "small", "https://localhost:1/", now)
+	ta := f.ta()
+	_, groups := validateAndBuild(t, f.src, []rpki.TrustAnchor{ta}, now, f.signer)
+	_, fs, err := New("s", groups, f.signer, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := files{}
+	pub.add(fs)
+	tr := trust(t, f.signer)
+	for _, tc := range []struct {
+		name string
+		spki []byte
+		ok   bool
+	}{
+		{"its TAL", ta.TAL.SPKI, true},
+		{"another TAL", append([]byte(nil), ta.TAL.SPKI[:len(ta.TAL.SPKI)-1]...), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr.TAs = [][]byte{tc.spki}
+			_, _, err := Sync(nil, pub[NotificationName], pub.fetch, tr, now)
+			if tc.ok && err != nil {
+				t.Fatal(err)
+			}
+			if !tc.ok && (!errors.Is(err, ErrSignature) || !strings.Contains(err.Error(), "not that of a TAL")) {
+				t.Errorf("got %v, want the TA refused", err)
+			}
+		})
+	}
+}

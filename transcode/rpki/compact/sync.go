@@ -13,15 +13,27 @@ import (
 // there. It must bound the time and size itself.
 type Fetcher func(uri string) ([]byte, error)
 
+// Trust is what a client trusts: the proxy's keys, and optionally the
+// trust anchors.
+type Trust struct {
+	// Keys are the proxy's public keys (ParseKeys).
+	Keys Keys
+	// TAs, if not empty, are the SubjectPublicKeyInfos of the trust
+	// anchors to accept (the keys of TALs, RFC 8630): a TA certificate
+	// with another key fails. Empty: any self-signed, current TA
+	// certificate the proxy publishes is accepted.
+	TAs [][]byte
+}
+
 // Sync brings prev (nil: nothing yet) to the state of the compact
-// notification data, verified with keys at now: the notification's
+// notification data, verified with trust at now: the notification's
 // signature, then its deltas from prev.Serial+1 when it lists them all and
 // the session is prev's, else its snapshot, then the whole state (Verify).
 // A notification of prev's session with a lower serial is a replay
 // (ErrReplay). On any failure it returns the error and prev stays the
 // state to keep.
-func Sync(prev *State, data []byte, fetch Fetcher, keys Keys, now time.Time) (*State, *rpki.Result, error) {
-	nt, err := ParseNotification(data, keys)
+func Sync(prev *State, data []byte, fetch Fetcher, trust Trust, now time.Time) (*State, *rpki.Result, error) {
+	nt, err := ParseNotification(data, trust.Keys)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -52,7 +64,7 @@ func Sync(prev *State, data []byte, fetch Fetcher, keys Keys, now time.Time) (*S
 		}
 		from = nt.Snapshot.Uri
 	}
-	res, err := next.Verify(now, keys, prev)
+	res, err := next.Verify(now, trust, prev)
 	if err != nil {
 		return nil, nil, fileError(from, err)
 	}

@@ -24,7 +24,7 @@ type checked struct {
 	expires time.Time // earliest notAfter from the TA down
 }
 
-// Verify checks every group of s at now and returns the VRPs and ASPAs,
+// Verify checks every group of s at now with trust and returns the VRPs and ASPAs,
 // in rpki-client's order and format (see rpki.Result.WriteCSV): each iMFT
 // signed by one of keys, current, for its CA's key and not older than the
 // one prev (nil: none) holds for that CA; the CA certificates from each
@@ -33,7 +33,7 @@ type checked struct {
 // more; every iROA and ASPA current, not revoked and within its CA's
 // resources. The first failure is returned as an *Error naming the group
 // and entry.
-func (s *State) Verify(now time.Time, keys Keys, prev *State) (*rpki.Result, error) {
+func (s *State) Verify(now time.Time, trust Trust, prev *State) (*rpki.Result, error) {
 	children := map[string][]string{}
 	var level []string
 	for uri, g := range s.groups {
@@ -60,7 +60,7 @@ func (s *State) Verify(now time.Time, keys Keys, prev *State) (*rpki.Result, err
 			if g.Parent != "" {
 				parent = done[g.Parent]
 			}
-			c, v, a, err := verifyGroup(g, parent, now, keys, prev)
+			c, v, a, err := verifyGroup(g, parent, now, trust, prev)
 			if err != nil {
 				return nil, &Error{Group: uri, Entry: entryOf(err), Err: unwrapEntry(err)}
 			}
@@ -133,7 +133,8 @@ func checkTime(what string, from, until, now time.Time) error {
 	return nil
 }
 
-func verifyGroup(g *irpkipb.CompactCA, parent *checked, now time.Time, keys Keys, prev *State) (*checked, []rpki.VRPOutput, []rpki.ASPAOutput, error) {
+func verifyGroup(g *irpkipb.CompactCA, parent *checked, now time.Time, trust Trust, prev *State) (*checked, []rpki.VRPOutput, []rpki.ASPAOutput, error) {
+	keys := trust.Keys
 	m := g.Manifest
 	if m == nil || m.Meta == nil || m.ManifestContent == nil || m.ManifestContent.Hashes == nil {
 		return nil, nil, nil, fmt.Errorf("%w: no iMFT", ErrMalformed)
@@ -176,6 +177,9 @@ func verifyGroup(g *irpkipb.CompactCA, parent *checked, now time.Time, keys Keys
 	if parent == nil {
 		if err := cert.VerifyTA(now); err != nil {
 			return nil, nil, nil, fmt.Errorf("trust anchor certificate: %w", err)
+		}
+		if len(trust.TAs) > 0 && !slices.ContainsFunc(trust.TAs, func(spki []byte) bool { return bytes.Equal(spki, cert.RawSPKI) }) {
+			return nil, nil, nil, fmt.Errorf("%w: the trust anchor certificate's key is not that of a TAL given", ErrSignature)
 		}
 		c.cert, c.expires = cert, cert.NotAfter
 	} else {

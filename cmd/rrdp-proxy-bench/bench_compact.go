@@ -105,10 +105,10 @@ type compactResult struct {
 	boot                       sizes
 	bootCompact, bootCompactGz int64
 	// certs is the bytes of the CA certificates in the compact snapshot.
-	certs int64
-	day                        sizes
-	dayCompact, dayCompactGz   int64
-	times                      string
+	certs                    int64
+	day                      sizes
+	dayCompact, dayCompactGz int64
+	times                    string
 }
 
 // compactState is a repository copy with its validated tree and compact

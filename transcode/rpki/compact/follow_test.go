@@ -17,7 +17,7 @@ import (
 // follower is a generated legacy repository, its compact publication and a
 // compact client following it.
 type follower struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	repo   *repotest.Repo
 	src    rpki.MapSource
@@ -31,7 +31,7 @@ type follower struct {
 	fetched []string
 }
 
-func newFollower(t *testing.T, profile, baseURL string, now time.Time) *follower {
+func newFollower(t testing.TB, profile, baseURL string, now time.Time) *follower {
 	t.Helper()
 	p, err := repotest.LookupProfile(profile)
 	if err != nil {

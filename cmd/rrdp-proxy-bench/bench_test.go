@@ -298,3 +298,29 @@ func TestBenchWritesNowhereUnlessTold(t *testing.T) {
 		t.Errorf("the working directory holds %v (%v), want nothing", ents, err)
 	}
 }
+
+// TestBenchCompactSmall runs the compact benchmark on a generated small
+// repository: the compact bytes must be below the XML's for both the new
+// relying party and the day of deltas.
+func TestBenchCompactSmall(t *testing.T) {
+	keys := t.TempDir()
+	repoDir := filepath.Join(t.TempDir(), "small")
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	if _, err := repotest.Create(repoDir, repotest.Config{Profile: mustProfile(t, "small"), Seed: 5, BaseURL: "https://localhost:3000/"}, now, repotest.Options{KeyCache: keys}); err != nil {
+		t.Fatal(err)
+	}
+	before := treeDigest(t, repoDir)
+	r, err := benchCompactDir(repoDir, "", now.Add(time.Hour), 2, 1440, false, repotest.Options{KeyCache: keys}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := treeDigest(t, repoDir); after != before {
+		t.Errorf("bench compact changed REPO_DIR")
+	}
+	if r.bootCompact <= 0 || r.bootCompact >= r.boot.XML || r.dayCompact <= 0 || r.dayCompact >= r.day.XML {
+		t.Errorf("got new RP %d bytes compact against %d XML, day %d against %d; want compact smaller", r.bootCompact, r.boot.XML, r.dayCompact, r.day.XML)
+	}
+	if r.certs <= 0 || r.certs >= r.bootCompact {
+		t.Errorf("got %d bytes of certificates in a %d-byte snapshot", r.certs, r.bootCompact)
+	}
+}

@@ -43,6 +43,7 @@ func commands(stdout, stderr io.Writer) *cli.Command {
 	}
 	root.Subs = []*cli.Command{
 		bandwidthCommand(stdout, stderr),
+		compactBenchCommand(stdout, stderr),
 		decodeCommand(stdout),
 		httpCommand(stdout, stderr),
 		cli.CompletionCommand(root, stdout),

@@ -37,10 +37,12 @@ func commands(stdout, stderr io.Writer) *cli.Command {
 		Version: Version(),
 	}
 	root.Subs = []*cli.Command{
+		compactCommand(stdout, stderr),
 		configCommand(stdout, stderr),
 		demoCommand(stdout, stderr),
 		genCommand(stdout, stderr),
 		inspectCommand(stdout),
+		keygenCommand(stdout),
 		releaseCommand(stdout),
 		serveCommand(stderr),
 		syncCommand(stdout, stderr),

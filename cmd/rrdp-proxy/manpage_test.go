@@ -39,7 +39,7 @@ func TestBashCompletion(t *testing.T) {
 		words []string // the last is the word being completed
 		want  []string
 	}{
-		{[]string{""}, []string{"completion", "config", "demo", "gen", "help", "inspect", "man", "release", "serve", "sync", "transcode", "validate", "version"}},
+		{[]string{""}, []string{"compact", "completion", "config", "demo", "gen", "help", "inspect", "keygen", "man", "release", "serve", "sync", "transcode", "validate", "version"}},
 		{[]string{"s"}, []string{"serve", "sync"}},
 		{[]string{"--"}, []string{"--help", "--version"}},
 		{[]string{"sync", "--o"}, []string{"--once", "--out"}},

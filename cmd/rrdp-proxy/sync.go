@@ -55,6 +55,7 @@ type syncOptions struct {
 	fetchFrom             string
 	once                  bool
 	interval              time.Duration
+	compact               compactSyncOptions
 }
 
 func syncCommand(stdout, stderr io.Writer) *cli.Command {
@@ -66,15 +67,19 @@ func syncCommand(stdout, stderr io.Writer) *cli.Command {
 	fs.BoolVar(&o.once, "once", false, "sync once and exit")
 	fs.DurationVar(&o.interval, "interval", time.Minute, "time between polls")
 	fs.StringVar(&o.stateDir, "state", "", "keep the verified state in `DIR` across runs (default: the --out directory + \".state\")")
+	addCompactSyncFlags(fs, &o.compact)
 	return &cli.Command{
 		Name: "sync", Args: "[flags] --out DIR NOTIFICATION_URL", Summary: "keep a local copy of a repository",
-		About: syncAbout, Flags: fs, MinArgs: 1, MaxArgs: 1,
+		About: syncAbout + syncCompactAbout, Flags: fs, MinArgs: 1, MaxArgs: 1,
 		Run: func(args []string) error { return syncRepo(o, args[0], stdout, stderr) },
 	}
 }
 
 // syncRepo follows the repository whose notification is at url.
 func syncRepo(o syncOptions, url string, stdout, stderr io.Writer) error {
+	if o.compact.trust != "" {
+		return syncCompact(o, url, stdout, stderr)
+	}
 	if o.out == "" {
 		return cli.Usagef("--out is required")
 	}

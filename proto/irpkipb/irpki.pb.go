@@ -47,6 +47,10 @@ const (
 	FileKind_FILE_KIND_NOTIFICATION FileKind = 1
 	FileKind_FILE_KIND_SNAPSHOT     FileKind = 2
 	FileKind_FILE_KIND_DELTA        FileKind = 3
+	// The compact format (compact/notification.bin and the files it names).
+	FileKind_FILE_KIND_COMPACT_NOTIFICATION FileKind = 4
+	FileKind_FILE_KIND_COMPACT_SNAPSHOT     FileKind = 5
+	FileKind_FILE_KIND_COMPACT_DELTA        FileKind = 6
 )
 
 // Enum value maps for FileKind.
@@ -56,12 +60,18 @@ var (
 		1: "FILE_KIND_NOTIFICATION",
 		2: "FILE_KIND_SNAPSHOT",
 		3: "FILE_KIND_DELTA",
+		4: "FILE_KIND_COMPACT_NOTIFICATION",
+		5: "FILE_KIND_COMPACT_SNAPSHOT",
+		6: "FILE_KIND_COMPACT_DELTA",
 	}
 	FileKind_value = map[string]int32{
-		"FILE_KIND_UNSPECIFIED":  0,
-		"FILE_KIND_NOTIFICATION": 1,
-		"FILE_KIND_SNAPSHOT":     2,
-		"FILE_KIND_DELTA":        3,
+		"FILE_KIND_UNSPECIFIED":          0,
+		"FILE_KIND_NOTIFICATION":         1,
+		"FILE_KIND_SNAPSHOT":             2,
+		"FILE_KIND_DELTA":                3,
+		"FILE_KIND_COMPACT_NOTIFICATION": 4,
+		"FILE_KIND_COMPACT_SNAPSHOT":     5,
+		"FILE_KIND_COMPACT_DELTA":        6,
 	}
 )
 
@@ -102,8 +112,11 @@ type Notification struct {
 	// Our additions: the layout version (1) and the kind of file, so that
 	// a file says what it is (an empty Snapshot and an empty Delta would
 	// otherwise have the same bytes).
-	Version       uint32   `protobuf:"varint,100,opt,name=version,proto3" json:"version,omitempty"`
-	Kind          FileKind `protobuf:"varint,101,opt,name=kind,proto3,enum=irpki.FileKind" json:"kind,omitempty"`
+	Version uint32   `protobuf:"varint,100,opt,name=version,proto3" json:"version,omitempty"`
+	Kind    FileKind `protobuf:"varint,101,opt,name=kind,proto3,enum=irpki.FileKind" json:"kind,omitempty"`
+	// Our addition, in compact notifications only: the proxy's signature
+	// over this message's deterministic encoding without this field.
+	Signature     *Signature `protobuf:"bytes,102,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -178,6 +191,13 @@ func (x *Notification) GetKind() FileKind {
 		return x.Kind
 	}
 	return FileKind_FILE_KIND_UNSPECIFIED
+}
+
+func (x *Notification) GetSignature() *Signature {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
 }
 
 type SnapshotReference struct {
@@ -702,19 +722,74 @@ func (x *DeltaEntry) GetContent() []byte {
 	return nil
 }
 
-// ROA is the paper's compact Route Origin Authorization (B-B): the
-// payload of RFC 9582 without the CMS wrapping and the EE certificate.
+// Timestamp has the shape and wire format of google.protobuf.Timestamp
+// (the paper's Timestamp): seconds since the Unix epoch, UTC.
+type Timestamp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seconds       int64                  `protobuf:"varint,1,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	Nanos         int32                  `protobuf:"varint,2,opt,name=nanos,proto3" json:"nanos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Timestamp) Reset() {
+	*x = Timestamp{}
+	mi := &file_irpki_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Timestamp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Timestamp) ProtoMessage() {}
+
+func (x *Timestamp) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Timestamp.ProtoReflect.Descriptor instead.
+func (*Timestamp) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Timestamp) GetSeconds() int64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+func (x *Timestamp) GetNanos() int32 {
+	if x != nil {
+		return x.Nanos
+	}
+	return 0
+}
+
+// ROA is the paper's compact Route Origin Authorization, the iROA (B-B):
+// the payload of RFC 9582 without the CMS wrapping and the EE certificate.
 type ROA struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Asn           uint32                 `protobuf:"varint,1,opt,name=asn,proto3" json:"asn,omitempty"`
-	Families      []*ROAIPAddressFamily  `protobuf:"bytes,2,rep,name=families,proto3" json:"families,omitempty"`
+	Asn           uint64                 `protobuf:"varint,1,opt,name=asn,proto3" json:"asn,omitempty"`
+	IpAndFam      []*IpAndFam            `protobuf:"bytes,2,rep,name=ip_and_fam,json=ipAndFam,proto3" json:"ip_and_fam,omitempty"`
+	Meta          *Meta                  `protobuf:"bytes,3,opt,name=meta,proto3" json:"meta,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ROA) Reset() {
 	*x = ROA{}
-	mi := &file_irpki_proto_msgTypes[9]
+	mi := &file_irpki_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -726,7 +801,7 @@ func (x *ROA) String() string {
 func (*ROA) ProtoMessage() {}
 
 func (x *ROA) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[9]
+	mi := &file_irpki_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -739,100 +814,53 @@ func (x *ROA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ROA.ProtoReflect.Descriptor instead.
 func (*ROA) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{9}
+	return file_irpki_proto_rawDescGZIP(), []int{10}
 }
 
-func (x *ROA) GetAsn() uint32 {
+func (x *ROA) GetAsn() uint64 {
 	if x != nil {
 		return x.Asn
 	}
 	return 0
 }
 
-func (x *ROA) GetFamilies() []*ROAIPAddressFamily {
+func (x *ROA) GetIpAndFam() []*IpAndFam {
 	if x != nil {
-		return x.Families
+		return x.IpAndFam
 	}
 	return nil
 }
 
-type ROAIPAddressFamily struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// 1 for IPv4, 2 for IPv6 (the AFI of RFC 9582).
-	Afi           uint32          `protobuf:"varint,1,opt,name=afi,proto3" json:"afi,omitempty"`
-	Addresses     []*ROAIPAddress `protobuf:"bytes,2,rep,name=addresses,proto3" json:"addresses,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ROAIPAddressFamily) Reset() {
-	*x = ROAIPAddressFamily{}
-	mi := &file_irpki_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ROAIPAddressFamily) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ROAIPAddressFamily) ProtoMessage() {}
-
-func (x *ROAIPAddressFamily) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[10]
+func (x *ROA) GetMeta() *Meta {
 	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ROAIPAddressFamily.ProtoReflect.Descriptor instead.
-func (*ROAIPAddressFamily) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *ROAIPAddressFamily) GetAfi() uint32 {
-	if x != nil {
-		return x.Afi
-	}
-	return 0
-}
-
-func (x *ROAIPAddressFamily) GetAddresses() []*ROAIPAddress {
-	if x != nil {
-		return x.Addresses
+		return x.Meta
 	}
 	return nil
 }
 
-type ROAIPAddress struct {
+type IpAndFam struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The prefix bits, most significant first, ceil(length/8) bytes.
-	Address       []byte  `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
-	Length        uint32  `protobuf:"varint,2,opt,name=length,proto3" json:"length,omitempty"`
-	MaxLength     *uint32 `protobuf:"varint,3,opt,name=max_length,json=maxLength,proto3,oneof" json:"max_length,omitempty"`
+	// The address family: 1 for IPv4, 2 for IPv6 (the AFI of RFC 9582).
+	Fam           uint32     `protobuf:"varint,1,opt,name=fam,proto3" json:"fam,omitempty"`
+	Ips           []*IpEntry `protobuf:"bytes,2,rep,name=ips,proto3" json:"ips,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ROAIPAddress) Reset() {
-	*x = ROAIPAddress{}
+func (x *IpAndFam) Reset() {
+	*x = IpAndFam{}
 	mi := &file_irpki_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ROAIPAddress) String() string {
+func (x *IpAndFam) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ROAIPAddress) ProtoMessage() {}
+func (*IpAndFam) ProtoMessage() {}
 
-func (x *ROAIPAddress) ProtoReflect() protoreflect.Message {
+func (x *IpAndFam) ProtoReflect() protoreflect.Message {
 	mi := &file_irpki_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -844,48 +872,188 @@ func (x *ROAIPAddress) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ROAIPAddress.ProtoReflect.Descriptor instead.
-func (*ROAIPAddress) Descriptor() ([]byte, []int) {
+// Deprecated: Use IpAndFam.ProtoReflect.Descriptor instead.
+func (*IpAndFam) Descriptor() ([]byte, []int) {
 	return file_irpki_proto_rawDescGZIP(), []int{11}
 }
 
-func (x *ROAIPAddress) GetAddress() []byte {
+func (x *IpAndFam) GetFam() uint32 {
 	if x != nil {
-		return x.Address
+		return x.Fam
+	}
+	return 0
+}
+
+func (x *IpAndFam) GetIps() []*IpEntry {
+	if x != nil {
+		return x.Ips
 	}
 	return nil
 }
 
-func (x *ROAIPAddress) GetLength() uint32 {
+type IpEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The prefix as the content octets of RFC 9582's IPAddress BIT STRING:
+	// one octet of unused bits, then the prefix bits, most significant
+	// first.
+	Ip []byte `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
+	// The maxLength, absent when it equals the prefix length.
+	Ml            *uint32 `protobuf:"varint,2,opt,name=ml,proto3,oneof" json:"ml,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IpEntry) Reset() {
+	*x = IpEntry{}
+	mi := &file_irpki_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IpEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IpEntry) ProtoMessage() {}
+
+func (x *IpEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[12]
 	if x != nil {
-		return x.Length
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IpEntry.ProtoReflect.Descriptor instead.
+func (*IpEntry) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *IpEntry) GetIp() []byte {
+	if x != nil {
+		return x.Ip
+	}
+	return nil
+}
+
+func (x *IpEntry) GetMl() uint32 {
+	if x != nil && x.Ml != nil {
+		return *x.Ml
 	}
 	return 0
 }
 
-func (x *ROAIPAddress) GetMaxLength() uint32 {
-	if x != nil && x.MaxLength != nil {
-		return *x.MaxLength
+// Meta is what every compact object says about itself.
+type Meta struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The content type OID in dotted form: RFC 9286's in an iMFT. Left
+	// empty in iROAs and compact ASPAs, whose type their message and file
+	// name (".roa", ".asa") already give (26 bytes of each object).
+	Oid string `protobuf:"bytes,1,opt,name=oid,proto3" json:"oid,omitempty"`
+	// The serial (an iROA's: its EE certificate's; an iMFT's: the manifest
+	// number), when it fits in 64 bits; else 0 and big_serial holds it.
+	Serial    uint64     `protobuf:"varint,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	NotBefore *Timestamp `protobuf:"bytes,3,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	NotAfter  *Timestamp `protobuf:"bytes,4,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	// An iMFT's: the SKI of the CA certificate it belongs to.
+	Ski []byte `protobuf:"bytes,5,opt,name=ski,proto3,oneof" json:"ski,omitempty"`
+	// Our addition: a serial of more than 64 bits, big-endian, no leading
+	// zero octet (RFC 5280 serials and manifest numbers reach 20 octets).
+	BigSerial     []byte `protobuf:"bytes,100,opt,name=big_serial,json=bigSerial,proto3" json:"big_serial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Meta) Reset() {
+	*x = Meta{}
+	mi := &file_irpki_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Meta) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Meta) ProtoMessage() {}
+
+func (x *Meta) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Meta.ProtoReflect.Descriptor instead.
+func (*Meta) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Meta) GetOid() string {
+	if x != nil {
+		return x.Oid
+	}
+	return ""
+}
+
+func (x *Meta) GetSerial() uint64 {
+	if x != nil {
+		return x.Serial
 	}
 	return 0
 }
 
-// Manifest is the paper's merged manifest and CRL (B-C): the file list
-// of RFC 9286 together with the revoked serials the CRL would carry.
+func (x *Meta) GetNotBefore() *Timestamp {
+	if x != nil {
+		return x.NotBefore
+	}
+	return nil
+}
+
+func (x *Meta) GetNotAfter() *Timestamp {
+	if x != nil {
+		return x.NotAfter
+	}
+	return nil
+}
+
+func (x *Meta) GetSki() []byte {
+	if x != nil {
+		return x.Ski
+	}
+	return nil
+}
+
+func (x *Meta) GetBigSerial() []byte {
+	if x != nil {
+		return x.BigSerial
+	}
+	return nil
+}
+
+// Manifest is the paper's iMFT (B-C): the manifest and the CRL of one
+// publication point merged, listing the compact objects by hash.
 type Manifest struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	ManifestNumber []byte                 `protobuf:"bytes,1,opt,name=manifest_number,json=manifestNumber,proto3" json:"manifest_number,omitempty"`
-	ThisUpdate     int64                  `protobuf:"varint,2,opt,name=this_update,json=thisUpdate,proto3" json:"this_update,omitempty"`
-	NextUpdate     int64                  `protobuf:"varint,3,opt,name=next_update,json=nextUpdate,proto3" json:"next_update,omitempty"`
-	Files          []*FileAndHash         `protobuf:"bytes,4,rep,name=files,proto3" json:"files,omitempty"`
-	Revoked        []*RevokedSerial       `protobuf:"bytes,5,rep,name=revoked,proto3" json:"revoked,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ManifestContent *ManifestContent       `protobuf:"bytes,1,opt,name=manifest_content,json=manifestContent,proto3" json:"manifest_content,omitempty"`
+	Meta            *Meta                  `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	Signature       *Signature             `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Manifest) Reset() {
 	*x = Manifest{}
-	mi := &file_irpki_proto_msgTypes[12]
+	mi := &file_irpki_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1065,7 @@ func (x *Manifest) String() string {
 func (*Manifest) ProtoMessage() {}
 
 func (x *Manifest) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[12]
+	mi := &file_irpki_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,67 +1078,60 @@ func (x *Manifest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Manifest.ProtoReflect.Descriptor instead.
 func (*Manifest) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{12}
+	return file_irpki_proto_rawDescGZIP(), []int{14}
 }
 
-func (x *Manifest) GetManifestNumber() []byte {
+func (x *Manifest) GetManifestContent() *ManifestContent {
 	if x != nil {
-		return x.ManifestNumber
+		return x.ManifestContent
 	}
 	return nil
 }
 
-func (x *Manifest) GetThisUpdate() int64 {
+func (x *Manifest) GetMeta() *Meta {
 	if x != nil {
-		return x.ThisUpdate
-	}
-	return 0
-}
-
-func (x *Manifest) GetNextUpdate() int64 {
-	if x != nil {
-		return x.NextUpdate
-	}
-	return 0
-}
-
-func (x *Manifest) GetFiles() []*FileAndHash {
-	if x != nil {
-		return x.Files
+		return x.Meta
 	}
 	return nil
 }
 
-func (x *Manifest) GetRevoked() []*RevokedSerial {
+func (x *Manifest) GetSignature() *Signature {
 	if x != nil {
-		return x.Revoked
+		return x.Signature
 	}
 	return nil
 }
 
-type FileAndHash struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	File          string                 `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
-	Hash          []byte                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+// Signature is a signature by the proxy's key over the deterministic
+// encoding of the signed message without its signature field.
+type Signature struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "Ed25519".
+	Algorithm  string `protobuf:"bytes,1,opt,name=algorithm,proto3" json:"algorithm,omitempty"`
+	Parameters []byte `protobuf:"bytes,2,opt,name=parameters,proto3,oneof" json:"parameters,omitempty"`
+	Signature  []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Our addition: the SHA-256 of the signing key's SubjectPublicKeyInfo,
+	// so that a reader holding several trusted keys (a rollover) picks one.
+	KeyId         []byte `protobuf:"bytes,100,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *FileAndHash) Reset() {
-	*x = FileAndHash{}
-	mi := &file_irpki_proto_msgTypes[13]
+func (x *Signature) Reset() {
+	*x = Signature{}
+	mi := &file_irpki_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *FileAndHash) String() string {
+func (x *Signature) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*FileAndHash) ProtoMessage() {}
+func (*Signature) ProtoMessage() {}
 
-func (x *FileAndHash) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[13]
+func (x *Signature) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,48 +1142,241 @@ func (x *FileAndHash) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use FileAndHash.ProtoReflect.Descriptor instead.
-func (*FileAndHash) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{13}
+// Deprecated: Use Signature.ProtoReflect.Descriptor instead.
+func (*Signature) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{15}
 }
 
-func (x *FileAndHash) GetFile() string {
+func (x *Signature) GetAlgorithm() string {
 	if x != nil {
-		return x.File
+		return x.Algorithm
 	}
 	return ""
 }
 
-func (x *FileAndHash) GetHash() []byte {
+func (x *Signature) GetParameters() []byte {
+	if x != nil {
+		return x.Parameters
+	}
+	return nil
+}
+
+func (x *Signature) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *Signature) GetKeyId() []byte {
+	if x != nil {
+		return x.KeyId
+	}
+	return nil
+}
+
+type ManifestContent struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Hashes *ManifestHashes        `protobuf:"bytes,1,opt,name=hashes,proto3" json:"hashes,omitempty"`
+	// The field name is the paper's spelling.
+	RevocedCerts []*RevokedCert `protobuf:"bytes,2,rep,name=revoced_certs,json=revocedCerts,proto3" json:"revoced_certs,omitempty"`
+	// Our additions: the validity of the CRL merged in (its nextUpdate
+	// bounds the expiry of every VRP of the point, as in rpki-client).
+	CrlThisUpdate *Timestamp `protobuf:"bytes,100,opt,name=crl_this_update,json=crlThisUpdate,proto3" json:"crl_this_update,omitempty"`
+	CrlNextUpdate *Timestamp `protobuf:"bytes,101,opt,name=crl_next_update,json=crlNextUpdate,proto3" json:"crl_next_update,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManifestContent) Reset() {
+	*x = ManifestContent{}
+	mi := &file_irpki_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManifestContent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManifestContent) ProtoMessage() {}
+
+func (x *ManifestContent) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManifestContent.ProtoReflect.Descriptor instead.
+func (*ManifestContent) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ManifestContent) GetHashes() *ManifestHashes {
+	if x != nil {
+		return x.Hashes
+	}
+	return nil
+}
+
+func (x *ManifestContent) GetRevocedCerts() []*RevokedCert {
+	if x != nil {
+		return x.RevocedCerts
+	}
+	return nil
+}
+
+func (x *ManifestContent) GetCrlThisUpdate() *Timestamp {
+	if x != nil {
+		return x.CrlThisUpdate
+	}
+	return nil
+}
+
+func (x *ManifestContent) GetCrlNextUpdate() *Timestamp {
+	if x != nil {
+		return x.CrlNextUpdate
+	}
+	return nil
+}
+
+type ManifestHashes struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "SHA-256".
+	HashAlgorithm string          `protobuf:"bytes,1,opt,name=hash_algorithm,json=hashAlgorithm,proto3" json:"hash_algorithm,omitempty"`
+	HashList      []*ManifestHash `protobuf:"bytes,2,rep,name=hash_list,json=hashList,proto3" json:"hash_list,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManifestHashes) Reset() {
+	*x = ManifestHashes{}
+	mi := &file_irpki_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManifestHashes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManifestHashes) ProtoMessage() {}
+
+func (x *ManifestHashes) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManifestHashes.ProtoReflect.Descriptor instead.
+func (*ManifestHashes) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ManifestHashes) GetHashAlgorithm() string {
+	if x != nil {
+		return x.HashAlgorithm
+	}
+	return ""
+}
+
+func (x *ManifestHashes) GetHashList() []*ManifestHash {
+	if x != nil {
+		return x.HashList
+	}
+	return nil
+}
+
+type ManifestHash struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FileName      string                 `protobuf:"bytes,1,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	Hash          []byte                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManifestHash) Reset() {
+	*x = ManifestHash{}
+	mi := &file_irpki_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManifestHash) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManifestHash) ProtoMessage() {}
+
+func (x *ManifestHash) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManifestHash.ProtoReflect.Descriptor instead.
+func (*ManifestHash) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ManifestHash) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *ManifestHash) GetHash() []byte {
 	if x != nil {
 		return x.Hash
 	}
 	return nil
 }
 
-type RevokedSerial struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	Serial         []byte                 `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
-	RevocationTime int64                  `protobuf:"varint,2,opt,name=revocation_time,json=revocationTime,proto3" json:"revocation_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+type RevokedCert struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As Meta.serial: 0 and big_serial past 64 bits.
+	Serial         uint64     `protobuf:"varint,1,opt,name=serial,proto3" json:"serial,omitempty"`
+	RevocationTime *Timestamp `protobuf:"bytes,2,opt,name=revocation_time,json=revocationTime,proto3" json:"revocation_time,omitempty"`
+	// Our addition, as Meta.big_serial.
+	BigSerial     []byte `protobuf:"bytes,100,opt,name=big_serial,json=bigSerial,proto3" json:"big_serial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
-func (x *RevokedSerial) Reset() {
-	*x = RevokedSerial{}
-	mi := &file_irpki_proto_msgTypes[14]
+func (x *RevokedCert) Reset() {
+	*x = RevokedCert{}
+	mi := &file_irpki_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *RevokedSerial) String() string {
+func (x *RevokedCert) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*RevokedSerial) ProtoMessage() {}
+func (*RevokedCert) ProtoMessage() {}
 
-func (x *RevokedSerial) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[14]
+func (x *RevokedCert) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,37 +1387,549 @@ func (x *RevokedSerial) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use RevokedSerial.ProtoReflect.Descriptor instead.
-func (*RevokedSerial) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{14}
+// Deprecated: Use RevokedCert.ProtoReflect.Descriptor instead.
+func (*RevokedCert) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{19}
 }
 
-func (x *RevokedSerial) GetSerial() []byte {
+func (x *RevokedCert) GetSerial() uint64 {
 	if x != nil {
 		return x.Serial
+	}
+	return 0
+}
+
+func (x *RevokedCert) GetRevocationTime() *Timestamp {
+	if x != nil {
+		return x.RevocationTime
 	}
 	return nil
 }
 
-func (x *RevokedSerial) GetRevocationTime() int64 {
+func (x *RevokedCert) GetBigSerial() []byte {
 	if x != nil {
-		return x.RevocationTime
+		return x.BigSerial
+	}
+	return nil
+}
+
+// ASPA is a compact ASPA object (not in the paper; every field is ours,
+// numbered from 100): the customer and its providers without the CMS
+// wrapping and the EE certificate.
+type ASPA struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CustomerAsid  uint64                 `protobuf:"varint,100,opt,name=customer_asid,json=customerAsid,proto3" json:"customer_asid,omitempty"`
+	Providers     []*ASPAProvider        `protobuf:"bytes,101,rep,name=providers,proto3" json:"providers,omitempty"`
+	Meta          *Meta                  `protobuf:"bytes,102,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ASPA) Reset() {
+	*x = ASPA{}
+	mi := &file_irpki_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ASPA) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ASPA) ProtoMessage() {}
+
+func (x *ASPA) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ASPA.ProtoReflect.Descriptor instead.
+func (*ASPA) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ASPA) GetCustomerAsid() uint64 {
+	if x != nil {
+		return x.CustomerAsid
 	}
 	return 0
+}
+
+func (x *ASPA) GetProviders() []*ASPAProvider {
+	if x != nil {
+		return x.Providers
+	}
+	return nil
+}
+
+func (x *ASPA) GetMeta() *Meta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type ASPAProvider struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Asid  uint64                 `protobuf:"varint,100,opt,name=asid,proto3" json:"asid,omitempty"`
+	// 0 for both families; 1 (IPv4) or 2 (IPv6) for a version 0 AFI limit.
+	Afi           uint32 `protobuf:"varint,101,opt,name=afi,proto3" json:"afi,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ASPAProvider) Reset() {
+	*x = ASPAProvider{}
+	mi := &file_irpki_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ASPAProvider) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ASPAProvider) ProtoMessage() {}
+
+func (x *ASPAProvider) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ASPAProvider.ProtoReflect.Descriptor instead.
+func (*ASPAProvider) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ASPAProvider) GetAsid() uint64 {
+	if x != nil {
+		return x.Asid
+	}
+	return 0
+}
+
+func (x *ASPAProvider) GetAfi() uint32 {
+	if x != nil {
+		return x.Afi
+	}
+	return 0
+}
+
+// CompactCA is one validated CA and its publication point in the compact
+// format, in the shape of the paper's CA: repo and entries, the entries
+// being its iROAs (".roa") and compact ASPAs (".asa") by file name, sorted.
+type CompactCA struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The CA's publication point, its caRepository URI ending in '/'.
+	Repo    string           `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
+	Entries []*SnapshotEntry `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Our additions.
+	// uri identifies the group: where the CA certificate is published (for a
+	// trust anchor, the first URI of its TAL).
+	Uri string `protobuf:"bytes,100,opt,name=uri,proto3" json:"uri,omitempty"`
+	// The CA certificate, DER, as published: checked end to end.
+	Certificate []byte `protobuf:"bytes,101,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// The uri of the issuing CA's group; empty for a trust anchor.
+	Parent string `protobuf:"bytes,102,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The trust anchor's name (its TAL file name without ".tal").
+	Ta string `protobuf:"bytes,103,opt,name=ta,proto3" json:"ta,omitempty"`
+	// The iMFT, signed by the proxy.
+	Manifest      *Manifest `protobuf:"bytes,104,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompactCA) Reset() {
+	*x = CompactCA{}
+	mi := &file_irpki_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompactCA) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompactCA) ProtoMessage() {}
+
+func (x *CompactCA) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompactCA.ProtoReflect.Descriptor instead.
+func (*CompactCA) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *CompactCA) GetRepo() string {
+	if x != nil {
+		return x.Repo
+	}
+	return ""
+}
+
+func (x *CompactCA) GetEntries() []*SnapshotEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *CompactCA) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *CompactCA) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+func (x *CompactCA) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *CompactCA) GetTa() string {
+	if x != nil {
+		return x.Ta
+	}
+	return ""
+}
+
+func (x *CompactCA) GetManifest() *Manifest {
+	if x != nil {
+		return x.Manifest
+	}
+	return nil
+}
+
+// CompactSnapshot is compact/snapshot.bin, in the shape of Snapshot.
+type CompactSnapshot struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Serial  uint64                 `protobuf:"varint,1,opt,name=serial,proto3" json:"serial,omitempty"`
+	Session string                 `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	// Sorted by uri.
+	Cas           []*CompactCA `protobuf:"bytes,43,rep,name=cas,proto3" json:"cas,omitempty"`
+	Version       uint32       `protobuf:"varint,100,opt,name=version,proto3" json:"version,omitempty"`
+	Kind          FileKind     `protobuf:"varint,101,opt,name=kind,proto3,enum=irpki.FileKind" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompactSnapshot) Reset() {
+	*x = CompactSnapshot{}
+	mi := &file_irpki_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompactSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompactSnapshot) ProtoMessage() {}
+
+func (x *CompactSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompactSnapshot.ProtoReflect.Descriptor instead.
+func (*CompactSnapshot) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CompactSnapshot) GetSerial() uint64 {
+	if x != nil {
+		return x.Serial
+	}
+	return 0
+}
+
+func (x *CompactSnapshot) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *CompactSnapshot) GetCas() []*CompactCA {
+	if x != nil {
+		return x.Cas
+	}
+	return nil
+}
+
+func (x *CompactSnapshot) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *CompactSnapshot) GetKind() FileKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FileKind_FILE_KIND_UNSPECIFIED
+}
+
+// CompactDelta is a compact delta, in the shape of Delta: the CA groups
+// that changed since serial-1.
+type CompactDelta struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Serial  uint64                 `protobuf:"varint,1,opt,name=serial,proto3" json:"serial,omitempty"`
+	Session string                 `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	// Sorted by uri.
+	Cas           []*CompactDeltaCA `protobuf:"bytes,43,rep,name=cas,proto3" json:"cas,omitempty"`
+	Version       uint32            `protobuf:"varint,100,opt,name=version,proto3" json:"version,omitempty"`
+	Kind          FileKind          `protobuf:"varint,101,opt,name=kind,proto3,enum=irpki.FileKind" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompactDelta) Reset() {
+	*x = CompactDelta{}
+	mi := &file_irpki_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompactDelta) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompactDelta) ProtoMessage() {}
+
+func (x *CompactDelta) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompactDelta.ProtoReflect.Descriptor instead.
+func (*CompactDelta) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CompactDelta) GetSerial() uint64 {
+	if x != nil {
+		return x.Serial
+	}
+	return 0
+}
+
+func (x *CompactDelta) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *CompactDelta) GetCas() []*CompactDeltaCA {
+	if x != nil {
+		return x.Cas
+	}
+	return nil
+}
+
+func (x *CompactDelta) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *CompactDelta) GetKind() FileKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FileKind_FILE_KIND_UNSPECIFIED
+}
+
+// CompactDeltaCA is one changed group, in the shape of DeltaCA.
+type CompactDeltaCA struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Repo  string                 `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
+	// Entries added (content, no hash) or replaced (content and the hash
+	// of the entry replaced).
+	Modified []*DeltaEntry `protobuf:"bytes,2,rep,name=modified,proto3" json:"modified,omitempty"`
+	// Entries removed: name and hash.
+	Withdrawn []*DeltaEntry `protobuf:"bytes,3,rep,name=withdrawn,proto3" json:"withdrawn,omitempty"`
+	// Our additions, as in CompactCA; all but uri absent when removed.
+	Uri string `protobuf:"bytes,100,opt,name=uri,proto3" json:"uri,omitempty"`
+	// Absent when the group existed before and its certificate is
+	// unchanged.
+	Certificate []byte    `protobuf:"bytes,101,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	Parent      string    `protobuf:"bytes,102,opt,name=parent,proto3" json:"parent,omitempty"`
+	Ta          string    `protobuf:"bytes,103,opt,name=ta,proto3" json:"ta,omitempty"`
+	Manifest    *Manifest `protobuf:"bytes,104,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	// The whole group is gone (the CA no longer validates or was removed).
+	Removed bool `protobuf:"varint,105,opt,name=removed,proto3" json:"removed,omitempty"`
+	// The iMFT's hash_list is left out (empty in manifest): it is the
+	// SHA-256 of every entry of the group after this delta, sorted by name,
+	// and the iMFT's signature covers it as rebuilt. A delta then carries
+	// the changed entries, not a list of every object of the CA.
+	HashesOmitted bool `protobuf:"varint,106,opt,name=hashes_omitted,json=hashesOmitted,proto3" json:"hashes_omitted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompactDeltaCA) Reset() {
+	*x = CompactDeltaCA{}
+	mi := &file_irpki_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompactDeltaCA) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompactDeltaCA) ProtoMessage() {}
+
+func (x *CompactDeltaCA) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompactDeltaCA.ProtoReflect.Descriptor instead.
+func (*CompactDeltaCA) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CompactDeltaCA) GetRepo() string {
+	if x != nil {
+		return x.Repo
+	}
+	return ""
+}
+
+func (x *CompactDeltaCA) GetModified() []*DeltaEntry {
+	if x != nil {
+		return x.Modified
+	}
+	return nil
+}
+
+func (x *CompactDeltaCA) GetWithdrawn() []*DeltaEntry {
+	if x != nil {
+		return x.Withdrawn
+	}
+	return nil
+}
+
+func (x *CompactDeltaCA) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *CompactDeltaCA) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+func (x *CompactDeltaCA) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *CompactDeltaCA) GetTa() string {
+	if x != nil {
+		return x.Ta
+	}
+	return ""
+}
+
+func (x *CompactDeltaCA) GetManifest() *Manifest {
+	if x != nil {
+		return x.Manifest
+	}
+	return nil
+}
+
+func (x *CompactDeltaCA) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
+func (x *CompactDeltaCA) GetHashesOmitted() bool {
+	if x != nil {
+		return x.HashesOmitted
+	}
+	return false
 }
 
 var File_irpki_proto protoreflect.FileDescriptor
 
 const file_irpki_proto_rawDesc = "" +
 	"\n" +
-	"\virpki.proto\x12\x05irpki\"\xe4\x01\n" +
+	"\virpki.proto\x12\x05irpki\"\x94\x02\n" +
 	"\fNotification\x12\x16\n" +
 	"\x06serial\x18\x01 \x01(\x04R\x06serial\x12\x18\n" +
 	"\asession\x18\x02 \x01(\tR\asession\x124\n" +
 	"\bsnapshot\x18\x03 \x01(\v2\x18.irpki.SnapshotReferenceR\bsnapshot\x12-\n" +
 	"\x06deltas\x18\x04 \x03(\v2\x15.irpki.DeltaReferenceR\x06deltas\x12\x18\n" +
 	"\aversion\x18d \x01(\rR\aversion\x12#\n" +
-	"\x04kind\x18e \x01(\x0e2\x0f.irpki.FileKindR\x04kind\"9\n" +
+	"\x04kind\x18e \x01(\x0e2\x0f.irpki.FileKindR\x04kind\x12.\n" +
+	"\tsignature\x18f \x01(\v2\x10.irpki.SignatureR\tsignature\"9\n" +
 	"\x11SnapshotReference\x12\x10\n" +
 	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x12\n" +
 	"\x04hash\x18\x02 \x01(\tR\x04hash\"N\n" +
@@ -1102,38 +1968,106 @@ const file_irpki_proto_rawDesc = "" +
 	"\acontent\x18\x03 \x01(\fH\x01R\acontent\x88\x01\x01B\a\n" +
 	"\x05_hashB\n" +
 	"\n" +
-	"\b_content\"N\n" +
+	"\b_content\";\n" +
+	"\tTimestamp\x12\x18\n" +
+	"\aseconds\x18\x01 \x01(\x03R\aseconds\x12\x14\n" +
+	"\x05nanos\x18\x02 \x01(\x05R\x05nanos\"g\n" +
 	"\x03ROA\x12\x10\n" +
-	"\x03asn\x18\x01 \x01(\rR\x03asn\x125\n" +
-	"\bfamilies\x18\x02 \x03(\v2\x19.irpki.ROAIPAddressFamilyR\bfamilies\"Y\n" +
-	"\x12ROAIPAddressFamily\x12\x10\n" +
-	"\x03afi\x18\x01 \x01(\rR\x03afi\x121\n" +
-	"\taddresses\x18\x02 \x03(\v2\x13.irpki.ROAIPAddressR\taddresses\"s\n" +
-	"\fROAIPAddress\x12\x18\n" +
-	"\aaddress\x18\x01 \x01(\fR\aaddress\x12\x16\n" +
-	"\x06length\x18\x02 \x01(\rR\x06length\x12\"\n" +
+	"\x03asn\x18\x01 \x01(\x04R\x03asn\x12-\n" +
 	"\n" +
-	"max_length\x18\x03 \x01(\rH\x00R\tmaxLength\x88\x01\x01B\r\n" +
-	"\v_max_length\"\xcf\x01\n" +
-	"\bManifest\x12'\n" +
-	"\x0fmanifest_number\x18\x01 \x01(\fR\x0emanifestNumber\x12\x1f\n" +
-	"\vthis_update\x18\x02 \x01(\x03R\n" +
-	"thisUpdate\x12\x1f\n" +
-	"\vnext_update\x18\x03 \x01(\x03R\n" +
-	"nextUpdate\x12(\n" +
-	"\x05files\x18\x04 \x03(\v2\x12.irpki.FileAndHashR\x05files\x12.\n" +
-	"\arevoked\x18\x05 \x03(\v2\x14.irpki.RevokedSerialR\arevoked\"5\n" +
-	"\vFileAndHash\x12\x12\n" +
-	"\x04file\x18\x01 \x01(\tR\x04file\x12\x12\n" +
-	"\x04hash\x18\x02 \x01(\fR\x04hash\"P\n" +
-	"\rRevokedSerial\x12\x16\n" +
-	"\x06serial\x18\x01 \x01(\fR\x06serial\x12'\n" +
-	"\x0frevocation_time\x18\x02 \x01(\x03R\x0erevocationTime*n\n" +
+	"ip_and_fam\x18\x02 \x03(\v2\x0f.irpki.IpAndFamR\bipAndFam\x12\x1f\n" +
+	"\x04meta\x18\x03 \x01(\v2\v.irpki.MetaR\x04meta\">\n" +
+	"\bIpAndFam\x12\x10\n" +
+	"\x03fam\x18\x01 \x01(\rR\x03fam\x12 \n" +
+	"\x03ips\x18\x02 \x03(\v2\x0e.irpki.IpEntryR\x03ips\"5\n" +
+	"\aIpEntry\x12\x0e\n" +
+	"\x02ip\x18\x01 \x01(\fR\x02ip\x12\x13\n" +
+	"\x02ml\x18\x02 \x01(\rH\x00R\x02ml\x88\x01\x01B\x05\n" +
+	"\x03_ml\"\xce\x01\n" +
+	"\x04Meta\x12\x10\n" +
+	"\x03oid\x18\x01 \x01(\tR\x03oid\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\x04R\x06serial\x12/\n" +
+	"\n" +
+	"not_before\x18\x03 \x01(\v2\x10.irpki.TimestampR\tnotBefore\x12-\n" +
+	"\tnot_after\x18\x04 \x01(\v2\x10.irpki.TimestampR\bnotAfter\x12\x15\n" +
+	"\x03ski\x18\x05 \x01(\fH\x00R\x03ski\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"big_serial\x18d \x01(\fR\tbigSerialB\x06\n" +
+	"\x04_ski\"\x9e\x01\n" +
+	"\bManifest\x12A\n" +
+	"\x10manifest_content\x18\x01 \x01(\v2\x16.irpki.ManifestContentR\x0fmanifestContent\x12\x1f\n" +
+	"\x04meta\x18\x02 \x01(\v2\v.irpki.MetaR\x04meta\x12.\n" +
+	"\tsignature\x18\x03 \x01(\v2\x10.irpki.SignatureR\tsignature\"\x92\x01\n" +
+	"\tSignature\x12\x1c\n" +
+	"\talgorithm\x18\x01 \x01(\tR\talgorithm\x12#\n" +
+	"\n" +
+	"parameters\x18\x02 \x01(\fH\x00R\n" +
+	"parameters\x88\x01\x01\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\x12\x15\n" +
+	"\x06key_id\x18d \x01(\fR\x05keyIdB\r\n" +
+	"\v_parameters\"\xed\x01\n" +
+	"\x0fManifestContent\x12-\n" +
+	"\x06hashes\x18\x01 \x01(\v2\x15.irpki.ManifestHashesR\x06hashes\x127\n" +
+	"\rrevoced_certs\x18\x02 \x03(\v2\x12.irpki.RevokedCertR\frevocedCerts\x128\n" +
+	"\x0fcrl_this_update\x18d \x01(\v2\x10.irpki.TimestampR\rcrlThisUpdate\x128\n" +
+	"\x0fcrl_next_update\x18e \x01(\v2\x10.irpki.TimestampR\rcrlNextUpdate\"i\n" +
+	"\x0eManifestHashes\x12%\n" +
+	"\x0ehash_algorithm\x18\x01 \x01(\tR\rhashAlgorithm\x120\n" +
+	"\thash_list\x18\x02 \x03(\v2\x13.irpki.ManifestHashR\bhashList\"?\n" +
+	"\fManifestHash\x12\x1b\n" +
+	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12\x12\n" +
+	"\x04hash\x18\x02 \x01(\fR\x04hash\"\x7f\n" +
+	"\vRevokedCert\x12\x16\n" +
+	"\x06serial\x18\x01 \x01(\x04R\x06serial\x129\n" +
+	"\x0frevocation_time\x18\x02 \x01(\v2\x10.irpki.TimestampR\x0erevocationTime\x12\x1d\n" +
+	"\n" +
+	"big_serial\x18d \x01(\fR\tbigSerial\"\x7f\n" +
+	"\x04ASPA\x12#\n" +
+	"\rcustomer_asid\x18d \x01(\x04R\fcustomerAsid\x121\n" +
+	"\tproviders\x18e \x03(\v2\x13.irpki.ASPAProviderR\tproviders\x12\x1f\n" +
+	"\x04meta\x18f \x01(\v2\v.irpki.MetaR\x04meta\"4\n" +
+	"\fASPAProvider\x12\x12\n" +
+	"\x04asid\x18d \x01(\x04R\x04asid\x12\x10\n" +
+	"\x03afi\x18e \x01(\rR\x03afi\"\xd8\x01\n" +
+	"\tCompactCA\x12\x12\n" +
+	"\x04repo\x18\x01 \x01(\tR\x04repo\x12.\n" +
+	"\aentries\x18\x02 \x03(\v2\x14.irpki.SnapshotEntryR\aentries\x12\x10\n" +
+	"\x03uri\x18d \x01(\tR\x03uri\x12 \n" +
+	"\vcertificate\x18e \x01(\fR\vcertificate\x12\x16\n" +
+	"\x06parent\x18f \x01(\tR\x06parent\x12\x0e\n" +
+	"\x02ta\x18g \x01(\tR\x02ta\x12+\n" +
+	"\bmanifest\x18h \x01(\v2\x0f.irpki.ManifestR\bmanifest\"\xa6\x01\n" +
+	"\x0fCompactSnapshot\x12\x16\n" +
+	"\x06serial\x18\x01 \x01(\x04R\x06serial\x12\x18\n" +
+	"\asession\x18\x02 \x01(\tR\asession\x12\"\n" +
+	"\x03cas\x18+ \x03(\v2\x10.irpki.CompactCAR\x03cas\x12\x18\n" +
+	"\aversion\x18d \x01(\rR\aversion\x12#\n" +
+	"\x04kind\x18e \x01(\x0e2\x0f.irpki.FileKindR\x04kind\"\xa8\x01\n" +
+	"\fCompactDelta\x12\x16\n" +
+	"\x06serial\x18\x01 \x01(\x04R\x06serial\x12\x18\n" +
+	"\asession\x18\x02 \x01(\tR\asession\x12'\n" +
+	"\x03cas\x18+ \x03(\v2\x15.irpki.CompactDeltaCAR\x03cas\x12\x18\n" +
+	"\aversion\x18d \x01(\rR\aversion\x12#\n" +
+	"\x04kind\x18e \x01(\x0e2\x0f.irpki.FileKindR\x04kind\"\xce\x02\n" +
+	"\x0eCompactDeltaCA\x12\x12\n" +
+	"\x04repo\x18\x01 \x01(\tR\x04repo\x12-\n" +
+	"\bmodified\x18\x02 \x03(\v2\x11.irpki.DeltaEntryR\bmodified\x12/\n" +
+	"\twithdrawn\x18\x03 \x03(\v2\x11.irpki.DeltaEntryR\twithdrawn\x12\x10\n" +
+	"\x03uri\x18d \x01(\tR\x03uri\x12 \n" +
+	"\vcertificate\x18e \x01(\fR\vcertificate\x12\x16\n" +
+	"\x06parent\x18f \x01(\tR\x06parent\x12\x0e\n" +
+	"\x02ta\x18g \x01(\tR\x02ta\x12+\n" +
+	"\bmanifest\x18h \x01(\v2\x0f.irpki.ManifestR\bmanifest\x12\x18\n" +
+	"\aremoved\x18i \x01(\bR\aremoved\x12%\n" +
+	"\x0ehashes_omitted\x18j \x01(\bR\rhashesOmitted*\xcf\x01\n" +
 	"\bFileKind\x12\x19\n" +
 	"\x15FILE_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16FILE_KIND_NOTIFICATION\x10\x01\x12\x16\n" +
 	"\x12FILE_KIND_SNAPSHOT\x10\x02\x12\x13\n" +
-	"\x0fFILE_KIND_DELTA\x10\x03B+Z)github.com/irpki/rrdp-proxy/proto/irpkipbb\x06proto3"
+	"\x0fFILE_KIND_DELTA\x10\x03\x12\"\n" +
+	"\x1eFILE_KIND_COMPACT_NOTIFICATION\x10\x04\x12\x1e\n" +
+	"\x1aFILE_KIND_COMPACT_SNAPSHOT\x10\x05\x12\x1b\n" +
+	"\x17FILE_KIND_COMPACT_DELTA\x10\x06B+Z)github.com/irpki/rrdp-proxy/proto/irpkipbb\x06proto3"
 
 var (
 	file_irpki_proto_rawDescOnce sync.Once
@@ -1148,45 +2082,78 @@ func file_irpki_proto_rawDescGZIP() []byte {
 }
 
 var file_irpki_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_irpki_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_irpki_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_irpki_proto_goTypes = []any{
-	(FileKind)(0),              // 0: irpki.FileKind
-	(*Notification)(nil),       // 1: irpki.Notification
-	(*SnapshotReference)(nil),  // 2: irpki.SnapshotReference
-	(*DeltaReference)(nil),     // 3: irpki.DeltaReference
-	(*Snapshot)(nil),           // 4: irpki.Snapshot
-	(*CA)(nil),                 // 5: irpki.CA
-	(*SnapshotEntry)(nil),      // 6: irpki.SnapshotEntry
-	(*Delta)(nil),              // 7: irpki.Delta
-	(*DeltaCA)(nil),            // 8: irpki.DeltaCA
-	(*DeltaEntry)(nil),         // 9: irpki.DeltaEntry
-	(*ROA)(nil),                // 10: irpki.ROA
-	(*ROAIPAddressFamily)(nil), // 11: irpki.ROAIPAddressFamily
-	(*ROAIPAddress)(nil),       // 12: irpki.ROAIPAddress
-	(*Manifest)(nil),           // 13: irpki.Manifest
-	(*FileAndHash)(nil),        // 14: irpki.FileAndHash
-	(*RevokedSerial)(nil),      // 15: irpki.RevokedSerial
+	(FileKind)(0),             // 0: irpki.FileKind
+	(*Notification)(nil),      // 1: irpki.Notification
+	(*SnapshotReference)(nil), // 2: irpki.SnapshotReference
+	(*DeltaReference)(nil),    // 3: irpki.DeltaReference
+	(*Snapshot)(nil),          // 4: irpki.Snapshot
+	(*CA)(nil),                // 5: irpki.CA
+	(*SnapshotEntry)(nil),     // 6: irpki.SnapshotEntry
+	(*Delta)(nil),             // 7: irpki.Delta
+	(*DeltaCA)(nil),           // 8: irpki.DeltaCA
+	(*DeltaEntry)(nil),        // 9: irpki.DeltaEntry
+	(*Timestamp)(nil),         // 10: irpki.Timestamp
+	(*ROA)(nil),               // 11: irpki.ROA
+	(*IpAndFam)(nil),          // 12: irpki.IpAndFam
+	(*IpEntry)(nil),           // 13: irpki.IpEntry
+	(*Meta)(nil),              // 14: irpki.Meta
+	(*Manifest)(nil),          // 15: irpki.Manifest
+	(*Signature)(nil),         // 16: irpki.Signature
+	(*ManifestContent)(nil),   // 17: irpki.ManifestContent
+	(*ManifestHashes)(nil),    // 18: irpki.ManifestHashes
+	(*ManifestHash)(nil),      // 19: irpki.ManifestHash
+	(*RevokedCert)(nil),       // 20: irpki.RevokedCert
+	(*ASPA)(nil),              // 21: irpki.ASPA
+	(*ASPAProvider)(nil),      // 22: irpki.ASPAProvider
+	(*CompactCA)(nil),         // 23: irpki.CompactCA
+	(*CompactSnapshot)(nil),   // 24: irpki.CompactSnapshot
+	(*CompactDelta)(nil),      // 25: irpki.CompactDelta
+	(*CompactDeltaCA)(nil),    // 26: irpki.CompactDeltaCA
 }
 var file_irpki_proto_depIdxs = []int32{
 	2,  // 0: irpki.Notification.snapshot:type_name -> irpki.SnapshotReference
 	3,  // 1: irpki.Notification.deltas:type_name -> irpki.DeltaReference
 	0,  // 2: irpki.Notification.kind:type_name -> irpki.FileKind
-	5,  // 3: irpki.Snapshot.cas:type_name -> irpki.CA
-	0,  // 4: irpki.Snapshot.kind:type_name -> irpki.FileKind
-	6,  // 5: irpki.CA.entries:type_name -> irpki.SnapshotEntry
-	8,  // 6: irpki.Delta.cas:type_name -> irpki.DeltaCA
-	0,  // 7: irpki.Delta.kind:type_name -> irpki.FileKind
-	9,  // 8: irpki.DeltaCA.modified:type_name -> irpki.DeltaEntry
-	9,  // 9: irpki.DeltaCA.withdrawn:type_name -> irpki.DeltaEntry
-	11, // 10: irpki.ROA.families:type_name -> irpki.ROAIPAddressFamily
-	12, // 11: irpki.ROAIPAddressFamily.addresses:type_name -> irpki.ROAIPAddress
-	14, // 12: irpki.Manifest.files:type_name -> irpki.FileAndHash
-	15, // 13: irpki.Manifest.revoked:type_name -> irpki.RevokedSerial
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	16, // 3: irpki.Notification.signature:type_name -> irpki.Signature
+	5,  // 4: irpki.Snapshot.cas:type_name -> irpki.CA
+	0,  // 5: irpki.Snapshot.kind:type_name -> irpki.FileKind
+	6,  // 6: irpki.CA.entries:type_name -> irpki.SnapshotEntry
+	8,  // 7: irpki.Delta.cas:type_name -> irpki.DeltaCA
+	0,  // 8: irpki.Delta.kind:type_name -> irpki.FileKind
+	9,  // 9: irpki.DeltaCA.modified:type_name -> irpki.DeltaEntry
+	9,  // 10: irpki.DeltaCA.withdrawn:type_name -> irpki.DeltaEntry
+	12, // 11: irpki.ROA.ip_and_fam:type_name -> irpki.IpAndFam
+	14, // 12: irpki.ROA.meta:type_name -> irpki.Meta
+	13, // 13: irpki.IpAndFam.ips:type_name -> irpki.IpEntry
+	10, // 14: irpki.Meta.not_before:type_name -> irpki.Timestamp
+	10, // 15: irpki.Meta.not_after:type_name -> irpki.Timestamp
+	17, // 16: irpki.Manifest.manifest_content:type_name -> irpki.ManifestContent
+	14, // 17: irpki.Manifest.meta:type_name -> irpki.Meta
+	16, // 18: irpki.Manifest.signature:type_name -> irpki.Signature
+	18, // 19: irpki.ManifestContent.hashes:type_name -> irpki.ManifestHashes
+	20, // 20: irpki.ManifestContent.revoced_certs:type_name -> irpki.RevokedCert
+	10, // 21: irpki.ManifestContent.crl_this_update:type_name -> irpki.Timestamp
+	10, // 22: irpki.ManifestContent.crl_next_update:type_name -> irpki.Timestamp
+	19, // 23: irpki.ManifestHashes.hash_list:type_name -> irpki.ManifestHash
+	10, // 24: irpki.RevokedCert.revocation_time:type_name -> irpki.Timestamp
+	22, // 25: irpki.ASPA.providers:type_name -> irpki.ASPAProvider
+	14, // 26: irpki.ASPA.meta:type_name -> irpki.Meta
+	6,  // 27: irpki.CompactCA.entries:type_name -> irpki.SnapshotEntry
+	15, // 28: irpki.CompactCA.manifest:type_name -> irpki.Manifest
+	23, // 29: irpki.CompactSnapshot.cas:type_name -> irpki.CompactCA
+	0,  // 30: irpki.CompactSnapshot.kind:type_name -> irpki.FileKind
+	26, // 31: irpki.CompactDelta.cas:type_name -> irpki.CompactDeltaCA
+	0,  // 32: irpki.CompactDelta.kind:type_name -> irpki.FileKind
+	9,  // 33: irpki.CompactDeltaCA.modified:type_name -> irpki.DeltaEntry
+	9,  // 34: irpki.CompactDeltaCA.withdrawn:type_name -> irpki.DeltaEntry
+	15, // 35: irpki.CompactDeltaCA.manifest:type_name -> irpki.Manifest
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_irpki_proto_init() }
@@ -1195,14 +2162,16 @@ func file_irpki_proto_init() {
 		return
 	}
 	file_irpki_proto_msgTypes[8].OneofWrappers = []any{}
-	file_irpki_proto_msgTypes[11].OneofWrappers = []any{}
+	file_irpki_proto_msgTypes[12].OneofWrappers = []any{}
+	file_irpki_proto_msgTypes[13].OneofWrappers = []any{}
+	file_irpki_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_irpki_proto_rawDesc), len(file_irpki_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

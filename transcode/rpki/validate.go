@@ -36,6 +36,8 @@ type Config struct {
 	// MaxCAs caps the CA certificates accepted below one TA (1,000,000);
 	// the publication points past it fail.
 	MaxCAs int
+	// KeepPoints fills Result.Points (see Point).
+	KeepPoints bool
 }
 
 func (c Config) withDefaults() Config {
@@ -134,6 +136,8 @@ type Result struct {
 	// bound. What failed only for being not yet valid may validate
 	// earlier.
 	StableUntil time.Time
+	// Points lists the publication points that validated, with Config.KeepPoints.
+	Points []Point
 }
 
 // VRPOutput is a VRP with the TA it validated under and the time it

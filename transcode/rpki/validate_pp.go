@@ -32,7 +32,10 @@ type ppResult struct {
 	dir   string
 	files []FileHash
 	// crlNext is the CRL's nextUpdate, which bounds every VRP's expiry.
-	crlNext  time.Time
+	crlNext time.Time
+	crlURI  string
+	// valid lists the ROAs and ASPAs that validated, for Point.
+	valid    []string
 	vrps     []VRPOutput // TA and Expires (EE notAfter) not yet chained
 	aspas    []ASPAOutput
 	children []*caTask // parent, depth, expires and ta filled in by merge
@@ -280,7 +283,7 @@ func (r *run) checkPP(t *caTask, key ppKey, so *SignedObject, m Manifest, err er
 		return pp
 	}
 	pp.stats.CRLs++
-	pp.crlNext = crl.NextUpdate
+	pp.crlNext, pp.crlURI = crl.NextUpdate, crlURI
 	ic := &issuerContext{ca: ca, crlURI: crlURI, revoked: revocationSet(crl), now: now}
 	if _, err := so.verifyIssued(ca, ic.revoked, now); err != nil {
 		pp.err = fmt.Errorf("manifest %s: %w", pp.mftURI, err)
@@ -382,6 +385,7 @@ func (pp *ppResult) add(t *caTask, uri string, o objectOutcome) {
 		default:
 			pp.stats.ROAs++
 			pp.vrps = append(pp.vrps, o.vrps...)
+			pp.valid = append(pp.valid, uri)
 		}
 	case kindASPA:
 		switch {
@@ -392,6 +396,7 @@ func (pp *ppResult) add(t *caTask, uri string, o objectOutcome) {
 		default:
 			pp.stats.ASPAs++
 			pp.aspas = append(pp.aspas, *o.aspa)
+			pp.valid = append(pp.valid, uri)
 		}
 	case kindGBR:
 		if o.err == nil {
@@ -434,6 +439,9 @@ func (r *run) merge(t *caTask, pp *ppResult, res *Result) []*caTask {
 	car.ManifestNumber = pp.number.String()
 	car.VRPs, car.ASPAs, car.Rejected = len(pp.vrps), len(pp.aspas), len(pp.problems)
 	res.CAs = append(res.CAs, car)
+	if r.v.cfg.KeepPoints {
+		res.Points = append(res.Points, t.point(pp))
+	}
 	chain := t.expires
 	if pp.crlNext.Before(chain) {
 		chain = pp.crlNext

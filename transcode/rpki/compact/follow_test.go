@@ -1,0 +1,249 @@
+package compact
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/transcode/rpki"
+	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
+	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
+)
+
+// follower is a generated legacy repository, its compact publication and a
+// compact client following it.
+type follower struct {
+	t      testing.TB
+	dir    string
+	repo   *repotest.Repo
+	src    rpki.MapSource
+	signer *Signer
+	pub    *Publication
+	files  files
+	client *State
+	// legacySerial is the repository's serial last applied to src.
+	legacySerial uint64
+	// fetched lists the files the client fetched in the last sync.
+	fetched []string
+}
+
+func newFollower(t testing.TB, profile, baseURL string, now time.Time) *follower {
+	t.Helper()
+	p, err := repotest.LookupProfile(profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &follower{t: t, dir: t.TempDir(), src: rpki.MapSource{}, signer: testSigner(t, 7), files: files{}}
+	kc := os.Getenv("RRDP_PROXY_KEY_CACHE")
+	if kc == "" {
+		kc = filepath.Join(os.TempDir(), "rrdp-proxy-compact-test-keys")
+	}
+	f.repo, err = repotest.Create(f.dir, repotest.Config{Profile: p, Seed: 1, BaseURL: baseURL}, now, repotest.Options{KeyCache: kc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.reload()
+	return f
+}
+
+// reload reads the repository's current snapshot into src.
+func (f *follower) reload() {
+	clear(f.src)
+	info := f.repo.Info()
+	applyRRDP(f.t, f.src, filepath.Join(f.dir, filepath.FromSlash(info.Snapshot.Path)))
+	f.legacySerial = info.Serial
+}
+
+// advance publishes n legacy serials and applies their deltas to src.
+func (f *follower) advance(now time.Time, n int) {
+	f.t.Helper()
+	if err := f.repo.Advance(now, n); err != nil {
+		f.t.Fatal(err)
+	}
+	for _, d := range f.repo.Info().Deltas {
+		if d.Serial > f.legacySerial {
+			applyRRDP(f.t, f.src, filepath.Join(f.dir, filepath.FromSlash(d.Path)))
+		}
+	}
+	f.legacySerial = f.repo.Info().Serial
+}
+
+func (f *follower) ta() rpki.TrustAnchor {
+	f.t.Helper()
+	b, err := os.ReadFile(filepath.Join(f.dir, repotest.TALPath))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	tal, err := rpki.ParseTAL(b)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	cert, err := os.ReadFile(filepath.Join(f.dir, repotest.TACertPath))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return rpki.TrustAnchor{Name: "ta", TAL: tal, Cert: cert, CertFile: repotest.TACertPath}
+}
+
+// publish validates src, publishes the compact state (a new session with
+// fresh) and syncs the client; it returns the validator's result and the
+// client's.
+func (f *follower) publish(now time.Time, fresh string) (validator, client *rpki.Result) {
+	f.t.Helper()
+	validator, groups := validateAndBuild(f.t, f.src, []rpki.TrustAnchor{f.ta()}, now, f.signer)
+	var fs []File
+	var err error
+	if f.pub == nil || fresh != "" {
+		f.pub, fs, err = New(fresh, groups, f.signer, Options{})
+	} else {
+		f.pub, fs, err = f.pub.Next(groups, f.signer, Options{})
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.files.add(fs)
+	f.fetched = f.fetched[:0]
+	fetch := func(uri string) ([]byte, error) {
+		f.fetched = append(f.fetched, uri)
+		return f.files.fetch(uri)
+	}
+	st, res, err := Sync(f.client, f.files[NotificationName], fetch, trust(f.t, f.signer), now)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.client = st
+	return validator, res
+}
+
+// TestFollowMatchesValidator follows a generated repository through
+// deltas and a session reset: at each step the compact client's CSV must
+// equal the validator's on the legacy tree (which equals rpki-client's,
+// see repotest's TestValidatorMatchesRelyingParties) byte for byte.
+func TestFollowMatchesValidator(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	f := newFollower(t, "small", "https://localhost:1/", now)
+	check := func(step string, v, c *rpki.Result) {
+		t.Helper()
+		if len(v.VRPs) == 0 {
+			t.Fatalf("%s: no VRPs", step)
+		}
+		if got, want := csv(t, c), csv(t, v); !bytes.Equal(got, want) {
+			t.Errorf("%s: client CSV differs from the validator's:\n%s", step, rpki.DiffVRPs(plain(c), plain(v), 10))
+		}
+	}
+	v, c := f.publish(now, "s1")
+	check("first serial", v, c)
+	for i := 1; i <= 3; i++ {
+		f.advance(now, 1)
+		v, c = f.publish(now, "")
+		check("after a delta", v, c)
+		if len(f.fetched) != 1 || !strings.HasSuffix(f.fetched[0], "/delta.bin") {
+			t.Errorf("after a delta: the client fetched %v, want one delta", f.fetched)
+		}
+	}
+	if got, want := f.client.Serial, uint64(4); got != want {
+		t.Errorf("client at serial %d, want %d", got, want)
+	}
+	if err := f.repo.ResetSession(now); err != nil {
+		t.Fatal(err)
+	}
+	f.reload()
+	v, c = f.publish(now, "s2")
+	check("after a session reset", v, c)
+}
+
+func plain(res *rpki.Result) []rpki.VRP {
+	out := make([]rpki.VRP, len(res.VRPs))
+	for i, v := range res.VRPs {
+		out[i] = v.VRP
+	}
+	return out
+}
+
+// TestFollowMatchesRPKIClient serves generated repositories to the real
+// rpki-client 8.2 and checks that the compact client's CSV equals
+// rpki-client's byte for byte, at the first serial, after deltas and after
+// a session reset. small runs by default; RRDP_PROXY_BIG_PROFILES names
+// more ("paper-1ca", minutes; "paper-1ca,paper-10kca"), or 1 for
+// paper-1ca, paper-10kca and large.
+func TestFollowMatchesRPKIClient(t *testing.T) {
+	rp.Require(t, "root", "unshare", "mount", "rpki-client", "openssl")
+	profiles := []string{"small"}
+	switch big := os.Getenv("RRDP_PROXY_BIG_PROFILES"); big {
+	case "":
+	case "1":
+		profiles = append(profiles, "paper-1ca", "paper-10kca", "large")
+	default:
+		profiles = append(profiles, strings.Split(big, ",")...)
+	}
+	for _, name := range profiles {
+		t.Run(name, func(t *testing.T) {
+			if testing.Short() && name != "small" {
+				t.Skip("short")
+			}
+			followRPKIClient(t, name)
+		})
+	}
+}
+
+func followRPKIClient(t *testing.T, profile string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	pki, err := rp.NewPKI(t.TempDir(), rp.PKIConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The origin serves the directory the follower generates into: made
+	// first (empty), the repository created in it after.
+	dir := t.TempDir()
+	origin, err := rp.NewOrigin(rp.OriginConfig{Dir: dir, PKI: pki})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer origin.Close()
+	now := time.Now().UTC().Truncate(time.Second)
+	p, err := repotest.LookupProfile(profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &follower{t: t, dir: dir, src: rpki.MapSource{}, signer: testSigner(t, 7), files: files{}}
+	kc := os.Getenv("RRDP_PROXY_KEY_CACHE")
+	if kc == "" {
+		kc = filepath.Join(os.TempDir(), "rrdp-proxy-compact-test-keys")
+	}
+	if f.repo, err = repotest.Create(dir, repotest.Config{Profile: p, Seed: 1, BaseURL: origin.URL()}, now, repotest.Options{KeyCache: kc}); err != nil {
+		t.Fatal(err)
+	}
+	f.reload()
+	opts := rp.Options{TAL: filepath.Join(dir, repotest.TALPath), CAFile: pki.CAFile, CacheDir: t.TempDir(), Args: []string{"-s", "600"}}
+	step := func(name, fresh string) {
+		t.Helper()
+		rc, err := rp.RunRPKIClient(ctx, opts)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := rc.Err(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		at := time.Now().UTC()
+		_, c := f.publish(at, fresh)
+		if got := csv(t, c); !bytes.Equal(got, rc.Output["csv"]) {
+			t.Errorf("%s: compact client's CSV differs from rpki-client's (%d and %d bytes): %s", name, len(got), len(rc.Output["csv"]), rpki.DiffVRPs(plain(c), rc.VRPs, 10))
+		}
+		t.Logf("%s: %d VRPs, client at serial %d, rpki-client %v", name, len(c.VRPs), f.client.Serial, rc.Elapsed.Round(time.Millisecond))
+	}
+	step("first serial", "s1")
+	f.advance(now, 1)
+	step("after 1 delta", "")
+	f.advance(now, 3)
+	step("after 3 more legacy serials", "")
+	if err := f.repo.ResetSession(now); err != nil {
+		t.Fatal(err)
+	}
+	f.reload()
+	step("after a session reset", "s2")
+}

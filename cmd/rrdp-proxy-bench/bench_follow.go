@@ -64,6 +64,9 @@ type benchFollowOptions struct {
 	seed          uint64
 	command       string
 	keepTemporary bool
+	// pause is how long the child settles before and after a serial (and
+	// 3, 2 and 8 times it around a fault): 1s; tests shorten it.
+	pause time.Duration
 }
 
 // followBin is a binary under test.
@@ -116,6 +119,7 @@ func followCommand(stdout, stderr io.Writer) *cli.Command {
 			}
 			o.bombSize, o.hugeSize, o.maxRSS = int64(*bomb)<<20, int64(*huge)<<20, int64(*maxRSS)<<20
 			o.command = followCommandLine(fs, o)
+			o.pause = time.Second
 			return benchFollowRun(o, stdout, stderr)
 		},
 	}

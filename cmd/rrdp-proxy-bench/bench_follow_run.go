@@ -170,7 +170,7 @@ func (e *followEnv) step(ctx context.Context, c *followChild, s *setup, n int) f
 		st.err = err.Error()
 		return st
 	}
-	time.Sleep(time.Second) // the child settles after the previous step
+	time.Sleep(e.o.pause) // the child settles after the previous step
 	if err := c.resetPeak(); err != nil {
 		st.err = err.Error()
 		return st
@@ -187,7 +187,7 @@ func (e *followEnv) step(ctx context.Context, c *followChild, s *setup, n int) f
 	if p := s.origin.firstPoll(s.repo.serial); !p.IsZero() {
 		st.afterPoll = served.Sub(p)
 	}
-	time.Sleep(time.Second)
+	time.Sleep(e.o.pause)
 	st.peak, st.rss = c.peak()
 	st.served, err = c.servedBytes(ctx)
 	if err != nil {
@@ -204,7 +204,7 @@ func (e *followEnv) step(ctx context.Context, c *followChild, s *setup, n int) f
 // more; then the origin's notification is the last good one again.
 func (e *followEnv) fault(ctx context.Context, c *followChild, s *setup, what string, h http.HandlerFunc) faultResult {
 	r := faultResult{what: what}
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * e.o.pause)
 	_, r.steady = c.peak()
 	if err := c.resetPeak(); err != nil {
 		r.err = err.Error()
@@ -229,7 +229,7 @@ func (e *followEnv) fault(ctx context.Context, c *followChild, s *setup, what st
 		time.Sleep(50 * time.Millisecond)
 	}
 	r.took = time.Since(start)
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * e.o.pause)
 	r.peak, r.rss = c.peak()
 	s.origin.publish(s.repo.notification(), s.repo.serial)
 	s.origin.clearFaults()
@@ -248,7 +248,7 @@ func (e *followEnv) fault(ctx context.Context, c *followChild, s *setup, what st
 		r.lastError = js.Repos[0].LastError
 	}
 	r.logLine = lastLine(s.log, logAt)
-	time.Sleep(8 * time.Second)
+	time.Sleep(8 * e.o.pause)
 	r.after, _, _ = c.memory()
 	return r
 }

@@ -7,9 +7,11 @@ import (
 	"crypto/sha256"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/irpki/rrdp-proxy/transcode/irpki/irpkitest"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
@@ -134,5 +136,80 @@ func TestGzipBomb(t *testing.T) {
 	}
 	if len(b) > size/500 {
 		t.Errorf("the bomb is %d bytes on the wire, want at most %d", len(b), size/500)
+	}
+}
+
+// TestBenchFollow runs the whole benchmark briefly with two names for the
+// rrdp-proxy of this tree on a synthetic repository: real serve processes,
+// the origin in process. It checks the report, not the speeds: every
+// serial was served by both, the faults left the old state served, the
+// restart with the origin down became ready.
+func TestBenchFollow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds rrdp-proxy and runs it for about half a minute")
+	}
+	bin := filepath.Join(t.TempDir(), "rrdp-proxy")
+	if out, err := exec.Command("go", "build", "-o", bin, "../rrdp-proxy").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	src := t.TempDir()
+	writeRepo(t, filepath.Join(src, "rrdp"), irpkitest.Spec{Seed: 5, Objects: 200})
+	out := filepath.Join(t.TempDir(), "follow.md")
+	o := benchFollowOptions{
+		bins:  []followBin{{"a", bin}, {"b", bin}},
+		repos: []string{src}, out: out, changes: []int{1, 300}, faults: true,
+		bombSize: 64 << 20, hugeSize: 32 << 20, soak: 4 * time.Second, soakEvery: time.Second, soakRepo: src, soakChanges: 2,
+		maxRSS: 2 << 30, syncTimeout: time.Minute, seed: 1, command: "test", pause: 100 * time.Millisecond,
+	}
+	var stdout, stderr bytes.Buffer
+	if err := benchFollowRun(o, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	report := stdout.String()
+	if written, err := os.ReadFile(out); err != nil || string(written) != report {
+		t.Errorf("--out: %v, %d bytes; want the %d bytes printed", err, len(written), len(report))
+	}
+	rows := map[string][]string{}
+	for line := range strings.Lines(report) {
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		rows[cells[0]] = cells[1:]
+	}
+	for _, c := range []struct{ row, want string }{
+		{"1 changed: to served", " s"},
+		{"300 changed: to served", " s"},
+		{"300 changed: peak RSS", " MiB"},
+		{"300 changed: served bytes", " MiB"},
+		{"restart, origin down: to /readyz 200", " s"},
+		{"restart, origin down: to the last serial served", " s"},
+	} {
+		cells, ok := rows[c.row]
+		// a, load, b, load, b/a
+		if !ok || len(cells) != 5 {
+			t.Errorf("row %q: got %q, want 5 cells in:\n%s", c.row, cells, report)
+			continue
+		}
+		for _, v := range []string{cells[0], cells[2]} {
+			if !strings.HasSuffix(v, c.want) {
+				t.Errorf("row %q: got %q, want a figure in%s", c.row, v, c.want)
+			}
+		}
+		if !strings.HasSuffix(cells[4], "×") {
+			t.Errorf("row %q: ratio %q, want N×", c.row, cells[4])
+		}
+	}
+	n := 0
+	for name, cells := range rows {
+		if strings.HasSuffix(name, ": old state served") {
+			n++
+			if cells[0] != "yes" || cells[2] != "yes" {
+				t.Errorf("%s: got %q", name, cells)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("got %d fault rows, want 2 (the bomb, the huge body):\n%s", n, report)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/irpki/rrdp-proxy/cmd/internal/cli"
@@ -59,6 +61,7 @@ type benchFollowOptions struct {
 	soakEvery     time.Duration
 	soakRepo      string
 	soakChanges   int
+	soakParallel  bool
 	maxRSS        int64
 	syncTimeout   time.Duration
 	seed          uint64
@@ -96,6 +99,7 @@ func followCommand(stdout, stderr io.Writer) *cli.Command {
 	fs.DurationVar(&o.soakEvery, "soak-every", time.Second, "`interval` between the soak's serials")
 	fs.StringVar(&o.soakRepo, "soak-repo", "", "repository `directory` of the soak (default: the first --repo; alone, only the soak runs)")
 	fs.IntVar(&o.soakChanges, "soak-changes", 10, "changed objects of each soak serial")
+	fs.BoolVar(&o.soakParallel, "soak-parallel", false, "soak the binaries at the same time, each with its own origin")
 	maxRSS := fs.Int("max-rss-mib", 8<<10, "kill a child whose RSS exceeds this many `MiB` (0: never)")
 	fs.DurationVar(&o.syncTimeout, "sync-timeout", 10*time.Minute, "longest wait for a child to serve a serial")
 	fs.Uint64Var(&o.seed, "seed", 1, "`seed` choosing the changed objects")
@@ -172,12 +176,20 @@ func benchFollowRun(o benchFollowOptions, stdout, stderr io.Writer) error {
 		rep.repos = append(rep.repos, rr)
 	}
 	if o.soak > 0 {
-		for _, b := range o.bins {
-			s, err := e.soakRun(ctx, b, o.soakRepo)
-			if err != nil {
-				return err
+		rep.soaks = make([]*soakResult, len(o.bins))
+		errs := make([]error, len(o.bins))
+		var wg sync.WaitGroup
+		for i, b := range o.bins {
+			soak := func() { rep.soaks[i], errs[i] = e.soakRun(ctx, b, o.soakRepo) }
+			if !o.soakParallel {
+				soak()
+				continue
 			}
-			rep.soaks = append(rep.soaks, s)
+			wg.Go(soak)
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
 		}
 	}
 	rep.loadAfter = loadAverages()

@@ -172,7 +172,7 @@ func (r *followReport) repoMarkdown(b *bytes.Buffer, t mdTable, rr *repoRuns) {
 			}
 		}
 		for _, fr := range f.faults {
-			fmt.Fprintf(b, "- %s, %s: /status.json last_error %q; the log's first line after the offer: %q", f.bin, fr.what, fr.lastError, fr.logLine)
+			fmt.Fprintf(b, "- %s, %s: /status.json last_error %q; the log's last line at the peak: %q", f.bin, fr.what, fr.lastError, fr.logLine)
 			if fr.err != "" {
 				fmt.Fprintf(b, "; %s", fr.err)
 			}
@@ -200,7 +200,11 @@ func (r *followReport) soakMarkdown(b *bytes.Buffer, t mdTable) {
 	s0 := r.soaks[0]
 	fmt.Fprintf(b, "## Soak: %s, a serial of %d changed objects every %v for %v\n\n", r.opts.soakRepo, s0.changes, s0.every, r.opts.soak)
 	b.WriteString("Sampled every 5 s. *Flat*: the largest RSS after the first 2 minutes at most 1.1× the smallest. The restart: SIGTERM,\n")
-	b.WriteString("the origin closed (connections refused), the same binary and state directory started again.\n\n")
+	b.WriteString("the origin closed (connections refused), the same binary and state directory started again.")
+	if r.opts.soakParallel {
+		b.WriteString(" The binaries were soaked at the\nsame time (--soak-parallel), each with its own origin: they shared the cores.")
+	}
+	b.WriteString("\n\n")
 	n := len(r.soaks)
 	cells := []string{"measure"}
 	for _, s := range r.soaks {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
@@ -23,8 +24,9 @@ type followEnv struct {
 	tmp      string
 	pki      *rp.PKI
 	progress io.Writer
-	n        int // runs so far, naming their directories
-	faults   int // faults so far, naming their paths
+	mu       sync.Mutex // guards n (soaks may run at once)
+	n        int        // runs so far, naming their directories
+	faults   int        // faults so far, naming their paths
 }
 
 // followRun is one binary following one repository through the serials
@@ -70,8 +72,10 @@ type setup struct {
 }
 
 func (e *followEnv) setup(b followBin, src string) (*setup, error) {
+	e.mu.Lock()
 	e.n++
 	dir := filepath.Join(e.tmp, fmt.Sprintf("%02d-%s-%s", e.n, filepath.Base(src), b.name))
+	e.mu.Unlock()
 	s := &setup{dir: dir, state: filepath.Join(dir, "state"), config: filepath.Join(dir, "rrdp-proxy.toml"), log: filepath.Join(dir, "serve.log")}
 	if err := os.MkdirAll(filepath.Join(dir, "origin"), 0o755); err != nil {
 		return nil, fmt.Errorf("bench follow: %w", err)
@@ -231,6 +235,7 @@ func (e *followEnv) fault(ctx context.Context, c *followChild, s *setup, what st
 	r.took = time.Since(start)
 	time.Sleep(2 * e.o.pause)
 	r.peak, r.rss = c.peak()
+	r.logLine = lastLine(s.log, logAt)
 	s.origin.publish(s.repo.notification(), s.repo.serial)
 	s.origin.clearFaults()
 	if err := c.alive(); err != nil {
@@ -247,7 +252,6 @@ func (e *followEnv) fault(ctx context.Context, c *followChild, s *setup, what st
 	if js, err := c.status(ctx); err == nil && len(js.Repos) == 1 {
 		r.lastError = js.Repos[0].LastError
 	}
-	r.logLine = lastLine(s.log, logAt)
 	time.Sleep(8 * e.o.pause)
 	r.after, _, _ = c.memory()
 	return r
@@ -262,7 +266,7 @@ func fileSize(p string) int64 {
 	return fi.Size()
 }
 
-// lastLine is the first line the file p got after offset, at most 400
+// lastLine is the last line the file p got after offset, at most 400
 // bytes of it.
 func lastLine(p string, offset int64) string {
 	f, err := os.Open(p)
@@ -271,7 +275,8 @@ func lastLine(p string, offset int64) string {
 	}
 	defer f.Close()
 	b, _ := io.ReadAll(io.NewSectionReader(f, offset, 1<<20))
-	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	text := strings.TrimSpace(string(b))
+	line := text[strings.LastIndexByte(text, '\n')+1:]
 	if len(line) > 400 {
 		line = line[:400] + "..."
 	}

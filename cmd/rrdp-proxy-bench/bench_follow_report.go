@@ -166,9 +166,15 @@ func (r *followReport) repoMarkdown(b *bytes.Buffer, t mdTable, rr *repoRuns) {
 		if f.err != "" {
 			fmt.Fprintf(b, "- %s stopped early: %s\n", f.bin, f.err)
 		}
+		if f.initial.servedErr != "" {
+			fmt.Fprintf(b, "- %s, first sync: served bytes unknown: %s\n", f.bin, f.initial.servedErr)
+		}
 		for _, st := range f.steps {
 			if st.err != "" {
 				fmt.Fprintf(b, "- %s, %d changed: %s\n", f.bin, st.changes, st.err)
+			}
+			if st.servedErr != "" {
+				fmt.Fprintf(b, "- %s, %d changed: served bytes unknown: %s\n", f.bin, st.changes, st.servedErr)
 			}
 		}
 		for _, fr := range f.faults {

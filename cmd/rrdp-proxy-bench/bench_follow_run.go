@@ -48,8 +48,9 @@ type followStep struct {
 	total     time.Duration // new notification at the origin to served by the child
 	afterPoll time.Duration // the child's first fetch of it to served
 	peak, rss int64
-	served    int64 // bytes of the current state served
-	pinned    int64 // /status.json pinned_bytes
+	served    int64  // bytes of the current state served
+	pinned    int64  // /status.json pinned_bytes
+	servedErr string // why served is unknown
 	err       string
 }
 
@@ -132,7 +133,9 @@ func (e *followEnv) serials(ctx context.Context, b followBin, src string, faults
 	}
 	run.initial.total = time.Since(start)
 	run.initial.peak, run.initial.rss = c.peak()
-	run.initial.served, _ = c.servedBytes(ctx)
+	if run.initial.served, err = c.servedBytes(ctx); err != nil {
+		run.initial.servedErr = err.Error()
+	}
 	for _, n := range e.o.changes {
 		st := e.step(ctx, c, s, n)
 		run.steps = append(run.steps, st)
@@ -195,7 +198,7 @@ func (e *followEnv) step(ctx context.Context, c *followChild, s *setup, n int) f
 	st.peak, st.rss = c.peak()
 	st.served, err = c.servedBytes(ctx)
 	if err != nil {
-		st.err = fmt.Sprintf("served bytes: %v", err)
+		st.servedErr = err.Error()
 	}
 	if js, err := c.status(ctx); err == nil {
 		st.pinned = js.Cache.PinnedBytes

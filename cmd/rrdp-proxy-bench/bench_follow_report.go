@@ -37,6 +37,10 @@ func sideBySide(n int, figure func(i int) (string, float64), load func(i int) st
 	}
 	for i := 1; i < n; i++ {
 		_, v := figure(i)
+		if v == 0 || first == 0 {
+			cells = append(cells, "n/a")
+			continue
+		}
 		cells = append(cells, ratioF(v, first))
 	}
 	return cells
@@ -150,11 +154,19 @@ func (r *followReport) repoMarkdown(b *bytes.Buffer, t mdTable, rr *repoRuns) {
 		}
 		ld := func(f *followRun) string { return fr(f).load }
 		row(what+": steady RSS", func(f *followRun) (string, float64) { return mibF(fr(f).steady) }, ld)
-		row(what+": peak RSS above steady", func(f *followRun) (string, float64) { return mibF(max(fr(f).peak-fr(f).steady, 1)) }, ld)
+		row(what+": peak RSS above steady", func(f *followRun) (string, float64) {
+			if fr(f).peak == 0 {
+				return "n/a", 0
+			}
+			return mibF(max(fr(f).peak-fr(f).steady, 1))
+		}, ld)
 		row(what+": RSS 10 s later", func(f *followRun) (string, float64) { return mibF(fr(f).after) }, ld)
-		row(what+": offer to origin's response done", func(f *followRun) (string, float64) { return secs(fr(f).took) }, ld)
+		row(what+": offer to the child's log naming it", func(f *followRun) (string, float64) { return secs(fr(f).took) }, ld)
 		t.row(append([]string{what + ": old state served"}, sideBySide(n, func(i int) (string, float64) {
 			f := fr(rr.runs[i])
+			if f.what == "" {
+				return "n/a", 0
+			}
 			if f.oldServed {
 				return "yes", 1
 			}

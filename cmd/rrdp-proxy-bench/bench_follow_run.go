@@ -59,7 +59,7 @@ type faultResult struct {
 	what                     string
 	load                     string
 	steady, peak, rss, after int64
-	took                     time.Duration // offer to the origin's response finished
+	took                     time.Duration // offer to the child's log naming the file
 	oldServed                bool
 	lastError, logLine, err  string
 }
@@ -235,6 +235,14 @@ func (e *followEnv) fault(ctx context.Context, c *followChild, s *setup, what st
 	for s.origin.faultsDone(p) == 0 && c.alive() == nil && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The child may decode what it fetched after the fetch: wait for its
+	// log to name the file (an error), at most 3 minutes more.
+	for deadline := time.Now().Add(3 * time.Minute); c.alive() == nil && time.Now().Before(deadline); {
+		if strings.Contains(logSince(s.log, logAt), p) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	r.took = time.Since(start)
 	time.Sleep(2 * e.o.pause)
 	r.peak, r.rss = c.peak()
@@ -269,16 +277,21 @@ func fileSize(p string) int64 {
 	return fi.Size()
 }
 
-// lastLine is the last line the file p got after offset, at most 400
-// bytes of it.
-func lastLine(p string, offset int64) string {
+// logSince is what the file p got after offset, at most 1 MiB.
+func logSince(p string, offset int64) string {
 	f, err := os.Open(p)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
 	b, _ := io.ReadAll(io.NewSectionReader(f, offset, 1<<20))
-	text := strings.TrimSpace(string(b))
+	return string(b)
+}
+
+// lastLine is the last line the file p got after offset, at most 400
+// bytes of it.
+func lastLine(p string, offset int64) string {
+	text := strings.TrimSpace(logSince(p, offset))
 	line := text[strings.LastIndexByte(text, '\n')+1:]
 	if len(line) > 400 {
 		line = line[:400] + "..."

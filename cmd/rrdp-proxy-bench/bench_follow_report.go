@@ -190,7 +190,7 @@ func (r *followReport) repoMarkdown(b *bytes.Buffer, t mdTable, rr *repoRuns) {
 			}
 		}
 		for _, fr := range f.faults {
-			fmt.Fprintf(b, "- %s, %s: /status.json last_error %q; the log's last line at the peak: %q", f.bin, fr.what, fr.lastError, fr.logLine)
+			fmt.Fprintf(b, "- %s, %s: /status.json last_error %q; the log's first line naming the file: %q", f.bin, fr.what, fr.lastError, fr.logLine)
 			if fr.err != "" {
 				fmt.Fprintf(b, "; %s", fr.err)
 			}

@@ -246,7 +246,10 @@ func (e *followEnv) fault(ctx context.Context, c *followChild, s *setup, what st
 	r.took = time.Since(start)
 	time.Sleep(2 * e.o.pause)
 	r.peak, r.rss = c.peak()
-	r.logLine = lastLine(s.log, logAt)
+	r.logLine = lineNaming(s.log, logAt, p)
+	if js, err := c.status(ctx); err == nil && len(js.Repos) == 1 {
+		r.lastError = js.Repos[0].LastError
+	}
 	s.origin.publish(s.repo.notification(), s.repo.serial)
 	s.origin.clearFaults()
 	if err := c.alive(); err != nil {
@@ -259,9 +262,6 @@ func (e *followEnv) fault(ctx context.Context, c *followChild, s *setup, what st
 	if got, err := c.notification(ctx); err == nil && got.Serial == s.repo.serial && got.SessionID != "" {
 		code, _, err := c.get(ctx, "http://"+c.addr+"/"+got.Snapshot.URI[len(c.base):])
 		r.oldServed = err == nil && code == http.StatusOK
-	}
-	if js, err := c.status(ctx); err == nil && len(js.Repos) == 1 {
-		r.lastError = js.Repos[0].LastError
 	}
 	time.Sleep(8 * e.o.pause)
 	r.after, _, _ = c.memory()
@@ -288,11 +288,17 @@ func logSince(p string, offset int64) string {
 	return string(b)
 }
 
-// lastLine is the last line the file p got after offset, at most 400
-// bytes of it.
-func lastLine(p string, offset int64) string {
+// lineNaming is the first line the file p got after offset that holds
+// name (else the last line), at most 400 bytes of it.
+func lineNaming(p string, offset int64, name string) string {
 	text := strings.TrimSpace(logSince(p, offset))
 	line := text[strings.LastIndexByte(text, '\n')+1:]
+	for l := range strings.Lines(text) {
+		if strings.Contains(l, name) {
+			line = strings.TrimSpace(l)
+			break
+		}
+	}
 	if len(line) > 400 {
 		line = line[:400] + "..."
 	}

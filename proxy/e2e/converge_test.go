@@ -27,9 +27,10 @@ import (
 // mirror_base, in front of one origin (a generated repository, profile
 // small). Node "deltas" follows from serial 1 and takes every serial up to
 // 20 by deltas (one, then several per sync); node "snapshot" starts when
-// the origin is at serial 20 and takes its snapshot. Both must then serve the same notification.xml
-// and notification.bin (session, serial, snapshot and deltas: URIs and
-// hashes), and the same bytes for every file those name.
+// the origin is at serial 20 and takes its snapshot. Both must then serve
+// the same notification.xml and notification.bin (session, serial,
+// snapshot and deltas: URIs and hashes), and the same bytes for every file
+// those name, their gzip copies decoding to the same.
 //
 // RRDP_E2E_CONVERGE_ROAS=N uses a repository of one CA with N ROAs
 // instead (4000 make a snapshot of about 9 MB, which a node may store as

@@ -1,6 +1,7 @@
 // Command rrdp-proxy-bench holds the developer benchmarks of rrdp-proxy:
 // what the iRPKI layout saves (bandwidth), how fast relying parties decode
-// it (decode), and the HTTP server against nginx (http). They generate
+// it (decode), the HTTP server against nginx (http), and rrdp-proxy serve
+// processes following a repository (follow). They generate
 // repositories with the test rig (transcode/rpki/repotest and its rp
 // package, which drives nginx), which is why they live apart from the
 // shipped rrdp-proxy binary.
@@ -20,7 +21,8 @@ import (
 )
 
 const rootAbout = `Measure what the iRPKI layout saves, and how fast relying parties decode it;
-measure the HTTP server against nginx. Each benchmark prints its report
+measure the HTTP server against nginx; measure rrdp-proxy serve following
+a repository (time to a new serial, memory, faults, a soak). Each benchmark prints its report
 (Markdown) on stdout and writes files only into --out; the committed
 reports are in docs/bench (--out docs/bench).`
 
@@ -46,6 +48,7 @@ func commands(stdout, stderr io.Writer) *cli.Command {
 		compactBenchCommand(stdout, stderr),
 		decodeCommand(stdout),
 		httpCommand(stdout, stderr),
+		followCommand(stdout, stderr),
 		cli.CompletionCommand(root, stdout),
 	}
 	return root

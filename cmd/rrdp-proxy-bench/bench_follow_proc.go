@@ -1,0 +1,419 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/transcode/irpki"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+)
+
+// followChild is a running `rrdp-proxy serve` of bench follow: mirror
+// mode, one repository, plain HTTP on 127.0.0.1, a state directory.
+type followChild struct {
+	cmd    *exec.Cmd
+	pid    int
+	addr   string // 127.0.0.1:PORT
+	base   string // its mirror_base, https://127.0.0.1:PORT/
+	notif  string // http URL of its notification.xml
+	client *http.Client
+	logf   *os.File
+	exited chan struct{}
+	err    error // Wait's, once exited is closed
+
+	mu      sync.Mutex
+	maxRSS  int64 // largest VmRSS sampled
+	killed  bool  // by the RSS cap
+	stopped chan struct{}
+}
+
+// followConfig writes the configuration of a child.
+func followConfig(file, addr, origin, caFile, stateDir string) error {
+	conf := fmt.Sprintf(`[server]
+listen = [%q]
+mirror_base = "https://%s/"
+node = "bench"
+log_level = "warn"
+
+[cache]
+memory = "256MiB"
+state_dir = %q
+
+[[repository]]
+name = "bench"
+origin = %q
+mode = "mirror"
+ca_file = %q
+poll_interval = "1s"
+jitter = 0.01
+max_backoff = "2s"
+`, addr, addr, stateDir, origin+"rrdp/notification.xml", caFile)
+	return os.WriteFile(file, []byte(conf), 0o644)
+}
+
+// freeAddr returns a free 127.0.0.1:PORT.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startFollowChild starts bin serve --config file, whose listener is addr
+// and whose repository follows origin. A sampler reads its RSS every
+// 100 ms and kills it above maxRSS.
+func startFollowChild(bin, file, addr, origin, logFile string, maxRSS int64) (*followChild, error) {
+	logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	cmd := exec.Command(bin, "serve", "--config", file)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(origin, "https://"), "/")
+	c := &followChild{cmd: cmd, pid: cmd.Process.Pid, addr: addr, base: "https://" + addr + "/",
+		notif:  "http://" + addr + "/" + host + "/rrdp/notification.xml",
+		client: &http.Client{Timeout: 30 * time.Second}, logf: logf,
+		exited: make(chan struct{}), stopped: make(chan struct{})}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.exited)
+	}()
+	go c.sample(maxRSS)
+	return c, nil
+}
+
+// sample records the largest RSS until the child exits or stop.
+func (c *followChild) sample(maxRSS int64) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.exited:
+			return
+		case <-c.stopped:
+			return
+		case <-t.C:
+		}
+		rss, _, err := c.memory()
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		c.maxRSS = max(c.maxRSS, rss)
+		if maxRSS > 0 && rss > maxRSS && !c.killed {
+			c.killed = true
+			c.cmd.Process.Kill()
+		}
+		c.mu.Unlock()
+	}
+}
+
+// wasKilled tells whether the sampler killed the child for its RSS.
+func (c *followChild) wasKilled() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.killed
+}
+
+// alive returns nil while the child runs.
+func (c *followChild) alive() error {
+	select {
+	case <-c.exited:
+		if c.wasKilled() {
+			return errors.New("killed by the benchmark: RSS above --max-rss")
+		}
+		return fmt.Errorf("rrdp-proxy serve exited: %v (log %s)", c.err, c.logf.Name())
+	default:
+		return nil
+	}
+}
+
+// stop sends SIGTERM and waits up to 40 s, then kills.
+func (c *followChild) stop() error {
+	defer c.logf.Close()
+	defer c.client.CloseIdleConnections()
+	select {
+	case <-c.exited:
+		return nil
+	default:
+	}
+	close(c.stopped)
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+		return nil
+	case <-time.After(40 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.exited
+		return errors.New("rrdp-proxy serve did not stop within 40s of SIGTERM: killed")
+	}
+}
+
+// memory returns VmRSS and VmHWM of the child.
+func (c *followChild) memory() (rss, hwm int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("/proc/%d/status: %s: %w", c.pid, k, err)
+		}
+		if k == "VmRSS" {
+			rss = kb << 10
+		} else {
+			hwm = kb << 10
+		}
+	}
+	return rss, hwm, nil
+}
+
+// resetPeak resets the child's VmHWM to its RSS (Linux 4.0 and later)
+// and the sampler's maximum.
+func (c *followChild) resetPeak() error {
+	c.mu.Lock()
+	c.maxRSS = 0
+	c.mu.Unlock()
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", c.pid), []byte("5"), 0)
+}
+
+// peak is the larger of VmHWM and the sampler's maximum since resetPeak,
+// and the RSS now.
+func (c *followChild) peak() (peak, rss int64) {
+	rss, hwm, _ := c.memory()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(hwm, c.maxRSS, rss), rss
+}
+
+// get fetches u from the child, at most 64 MiB, and returns the status
+// and the body.
+func (c *followChild) get(ctx context.Context, u string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	return resp.StatusCode, b, err
+}
+
+// notification returns the child's notification.xml, decoded.
+func (c *followChild) notification(ctx context.Context) (*rrdpxml.Notification, error) {
+	code, b, err := c.get(ctx, c.notif)
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("%s: status %d", c.notif, code)
+	}
+	n, _, err := rrdpxml.DecodeNotification(bytes.NewReader(b), rrdpxml.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.notif, err)
+	}
+	return n, nil
+}
+
+// waitSerial polls the child's notification.xml every 20 ms until it
+// names serial, and returns when it saw it first.
+func (c *followChild) waitSerial(ctx context.Context, serial uint64, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for {
+		if err := c.alive(); err != nil {
+			return time.Time{}, err
+		}
+		n, err := c.notification(ctx)
+		if err == nil && n.Serial >= serial {
+			return time.Now(), nil
+		}
+		if err == nil {
+			err = fmt.Errorf("serves serial %d", n.Serial)
+		}
+		last = err
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("serial %d not served after %v: %v", serial, timeout, last)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// ready polls /readyz every 20 ms until it answers 200.
+func (c *followChild) ready(ctx context.Context, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		if err := c.alive(); err != nil {
+			return time.Time{}, err
+		}
+		code, _, err := c.get(ctx, "http://"+c.addr+"/readyz")
+		if err == nil && code == http.StatusOK {
+			return time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("/readyz not 200 after %v (status %d, %v)", timeout, code, err)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// servedBytes sums the bytes of the current state the child serves: its
+// notification.xml and .bin and every file they name, each identity and
+// gzip (HEAD requests; Content-Length, else a GET counted).
+func (c *followChild) servedBytes(ctx context.Context) (int64, error) {
+	binURL := strings.TrimSuffix(c.notif, ".xml") + ".bin"
+	urls := []string{c.notif, binURL}
+	n, err := c.notification(ctx)
+	if err != nil {
+		return 0, err
+	}
+	named := []string{n.Snapshot.URI}
+	for _, d := range n.Deltas {
+		named = append(named, d.URI)
+	}
+	code, b, err := c.get(ctx, binURL)
+	if err != nil || code != http.StatusOK {
+		return 0, fmt.Errorf("%s: status %d, %v", binURL, code, err)
+	}
+	nb, err := irpki.UnmarshalNotification(b, rrdpxml.Limits{})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", binURL, err)
+	}
+	named = append(named, nb.Snapshot.URI)
+	for _, d := range nb.Deltas {
+		named = append(named, d.URI)
+	}
+	for _, u := range named {
+		rel, ok := strings.CutPrefix(u, c.base)
+		if !ok {
+			return 0, fmt.Errorf("the notification names %s, not under %s", u, c.base)
+		}
+		urls = append(urls, "http://"+c.addr+"/"+rel)
+	}
+	var sum int64
+	for _, u := range urls {
+		for _, enc := range []string{"identity", "gzip"} {
+			size, err := c.size(ctx, u, enc)
+			if err != nil {
+				return 0, err
+			}
+			sum += size
+		}
+	}
+	return sum, nil
+}
+
+// size returns the bytes the child sends for u with Accept-Encoding enc:
+// 0 for gzip when it answers with the identity bytes.
+func (c *followChild) size(ctx context.Context, u, enc string) (int64, error) {
+	for _, method := range []string{http.MethodHead, http.MethodGet} {
+		req, err := http.NewRequestWithContext(ctx, method, u, nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Accept-Encoding", enc)
+		resp, err := c.client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", u, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("%s: status %d", u, resp.StatusCode)
+		}
+		if enc == "gzip" && resp.Header.Get("Content-Encoding") != "gzip" {
+			return 0, nil
+		}
+		if method == http.MethodGet {
+			return n, nil
+		}
+		if resp.ContentLength >= 0 {
+			return resp.ContentLength, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: no size", u)
+}
+
+// dirSize returns the bytes of the regular files below dir.
+func dirSize(dir string) int64 {
+	var sum int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				sum += fi.Size()
+			}
+		}
+		return nil
+	})
+	return sum
+}
+
+// statusJSON is what bench follow reads of /status.json.
+type statusJSON struct {
+	Cache struct {
+		PinnedBytes int64 `json:"pinned_bytes"`
+		CachedBytes int64 `json:"cached_bytes"`
+	} `json:"cache"`
+	Repos []struct {
+		Serial        uint64 `json:"serial"`
+		LastError     string `json:"last_error"`
+		LastErrorTime string `json:"last_error_time"`
+	} `json:"repos"`
+}
+
+// status returns the child's /status.json.
+func (c *followChild) status(ctx context.Context) (*statusJSON, error) {
+	code, b, err := c.get(ctx, "http://"+c.addr+"/status.json")
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("/status.json: status %d", code)
+	}
+	var s statusJSON
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("/status.json: %w", err)
+	}
+	return &s, nil
+}

@@ -74,19 +74,11 @@ func (f *follower) advance(now time.Time, n int) {
 
 func (f *follower) ta() rpki.TrustAnchor {
 	f.t.Helper()
-	b, err := os.ReadFile(filepath.Join(f.dir, repotest.TALPath))
+	ta, err := repotest.TrustAnchor(f.dir)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	tal, err := rpki.ParseTAL(b)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	cert, err := os.ReadFile(filepath.Join(f.dir, repotest.TACertPath))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return rpki.TrustAnchor{Name: "ta", TAL: tal, Cert: cert, CertFile: repotest.TACertPath}
+	return ta
 }
 
 // publish validates src, publishes the compact state (a new session with

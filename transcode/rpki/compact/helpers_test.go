@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"errors"
-	"io"
 	"os"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/irpki/rrdp-proxy/proto/irpkipb"
 	"github.com/irpki/rrdp-proxy/transcode/rpki"
-	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
 )
 
 // testSigner returns a signer with a key derived from a fixed seed.
@@ -42,26 +39,8 @@ func trust(t testing.TB, s *Signer) Trust {
 // applyRRDP applies an RRDP snapshot or delta file to src.
 func applyRRDP(t testing.TB, src rpki.MapSource, file string) {
 	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
+	if err := repotest.ApplyRRDP(src, file); err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	d := rrdpxml.NewDecoder(f, rrdpxml.Limits{})
-	defer d.Close()
-	for {
-		e, err := d.Next()
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		if e.Withdraw {
-			delete(src, e.URI)
-			continue
-		}
-		src[e.URI] = slices.Clone(e.Content)
 	}
 }
 

@@ -3,64 +3,33 @@ package repotest
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/irpki/rrdp-proxy/transcode/rpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
-	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
 
-// applyRRDP applies the publishes and withdraws of an RRDP snapshot or
-// delta file to src.
+// applyRRDP applies an RRDP snapshot or delta file to src (ApplyRRDP).
 func applyRRDP(t testing.TB, src rpki.MapSource, file string) {
 	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
+	if err := ApplyRRDP(src, file); err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	d := rrdpxml.NewDecoder(f, rrdpxml.Limits{})
-	defer d.Close()
-	for {
-		e, err := d.Next()
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		if e.Withdraw {
-			delete(src, e.URI)
-			continue
-		}
-		src[e.URI] = slices.Clone(e.Content)
 	}
 }
 
 // repoTA returns the trust anchor of a generated repository.
 func repoTA(t testing.TB, dir string) rpki.TrustAnchor {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, TALPath))
+	ta, err := TrustAnchor(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tal, err := rpki.ParseTAL(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := os.ReadFile(filepath.Join(dir, TACertPath))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rpki.TrustAnchor{Name: "ta", TAL: tal, Cert: cert, CertFile: TACertPath}
+	return ta
 }
 
 // rpkiClientMachineLines matches the lines of rpki-client's JSON that

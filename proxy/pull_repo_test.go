@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -161,39 +160,10 @@ func TestPullRepoCA(t *testing.T) {
 // pull-through waits on an origin that accepted the connection and never
 // answers; the waiting request is answered 503.
 func TestShutdownCutsPull(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepted := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			accepted <- struct{}{}
-			wg.Go(func() { io.Copy(io.Discard, c) }) // reads the request, never answers
-		}
-	})
-	defer func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}()
+	addr, accepted := rp.SilentOrigin(t)
 	// Every deadline of the client is far beyond the test's.
 	far := upstream.Config{ConnectTimeout: time.Hour, HeaderTimeout: time.Hour, NotificationTimeout: time.Hour, MinRate: -1}
-	ps := startRepoServer(t, Config{Repos: []Repo{{Name: "t", Origin: "http://" + ln.Addr().String() + "/rrdp/notification.xml",
+	ps := startRepoServer(t, Config{Repos: []Repo{{Name: "t", Origin: "http://" + addr + "/rrdp/notification.xml",
 		Base: "https://p.example/rrdp/", Hosts: []string{"p.example"}, Client: newClientT(t, far)}}})
 	code := make(chan int, 1)
 	go func() { code <- ps.status(t, "/rrdp/x.xml") }()

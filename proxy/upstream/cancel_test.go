@@ -7,8 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"errors"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,47 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
-
-// silentOrigin is a TCP listener on 127.0.0.1 that accepts connections and
-// reads from them but never writes a byte: an origin that never sends
-// headers (over http) or never finishes the TLS handshake (over https).
-// accepted receives one value per connection.
-func silentOrigin(t *testing.T) (addr string, accepted <-chan struct{}) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			acc <- struct{}{}
-			wg.Go(func() { io.Copy(io.Discard, c) })
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String(), acc
-}
 
 // safety bounds the wait for a result that must come promptly: past it
 // the test fails instead of hanging. It is no timing assertion.
@@ -67,7 +27,7 @@ const safety = 30 * time.Second
 // a context.Canceled cause, although every deadline of the client is far
 // away: the wait for the headers, and the TLS handshake.
 func TestCancelBlockedFetch(t *testing.T) {
-	addr, accepted := silentOrigin(t)
+	addr, accepted := rp.SilentOrigin(t)
 	far := Config{ConnectTimeout: time.Hour, TLSHandshakeTimeout: time.Hour, HeaderTimeout: time.Hour,
 		NotificationTimeout: time.Hour, SnapshotTimeout: time.Hour, MinRate: -1}
 	for _, tc := range []struct{ name, url string }{
@@ -108,7 +68,7 @@ func TestCancelBlockedFetch(t *testing.T) {
 // TestFetchTimeoutByContext: the caller's deadline ends a fetch blocked on
 // headers as ErrTimeout (and context.DeadlineExceeded).
 func TestFetchTimeoutByContext(t *testing.T) {
-	addr, _ := silentOrigin(t)
+	addr, _ := rp.SilentOrigin(t)
 	c := newClient(t, Config{HeaderTimeout: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -201,7 +161,7 @@ func TestConnectionsKept(t *testing.T) {
 // that phase, as ErrTimeout, although the kind's whole-fetch timeout is
 // far away.
 func TestPhaseTimeouts(t *testing.T) {
-	addr, _ := silentOrigin(t)
+	addr, _ := rp.SilentOrigin(t)
 	for _, tc := range []struct {
 		name string
 		cfg  Config

@@ -240,17 +240,9 @@ func (a *alternation) sync(r *altRP, nsrc, fsrc altSource) {
 		}
 		a.served[fsrc.String()+" "+what]++
 	}
-	deltas := map[uint64]rrdpxml.DeltaRef{}
-	for _, d := range n.Deltas {
-		deltas[d.Serial] = d
-	}
-	usable := r.session == n.SessionID && r.serial <= n.Serial
-	for s := r.serial + 1; usable && s <= n.Serial; s++ {
-		_, usable = deltas[s]
-	}
-	if usable {
-		for s := r.serial + 1; s <= n.Serial; s++ {
-			check("delta", deltas[s].URI, deltas[s].Hash)
+	if deltas, ok := n.DeltasFrom(r.session, r.serial); ok {
+		for _, d := range deltas {
+			check("delta", d.URI, d.Hash)
 		}
 	} else {
 		check("snapshot", n.Snapshot.URI, n.Snapshot.Hash)

@@ -224,18 +224,12 @@ func (c *Cache) releaseRetained(old *state, h *Head) {
 			known[f.Key()] = true
 		}
 	}
-	get := func(_ context.Context, sum [32]byte) ([]byte, error) {
-		if p := c.pinned[sum]; p != nil {
-			return p.b, nil
-		}
-		return nil, fmt.Errorf("cache: blob %x: %w", sum[:8], fs.ErrNotExist)
-	}
 	for i := range h.Files {
 		f := &h.Files[i]
 		if f.Expires.IsZero() || known[f.Key()] {
 			continue
 		}
-		blobs, err := fileBlobs(context.Background(), f, get)
+		blobs, err := fileBlobs(context.Background(), f, c.pinnedBlob)
 		if err != nil {
 			continue
 		}
@@ -287,13 +281,7 @@ func (c *Cache) sweepLocked(now time.Time) {
 		}
 		// A pinned retained file's retention ended: pin again. Every
 		// blob pinnedOf reads (part lists of pinned files) is pinned.
-		get := func(_ context.Context, sum [32]byte) ([]byte, error) {
-			if p := c.pinned[sum]; p != nil {
-				return p.b, nil
-			}
-			return nil, fmt.Errorf("cache: blob %x: %w", sum[:8], fs.ErrNotExist)
-		}
-		keep, until, extra, err := c.pinnedOf(context.Background(), s.head, now, get, c.retainBudget(repo))
+		keep, until, extra, err := c.pinnedOf(context.Background(), s.head, now, c.pinnedBlob, c.retainBudget(repo))
 		if err != nil {
 			continue
 		}
@@ -349,4 +337,13 @@ func (c *Cache) Keeps(f *File) bool {
 	defer c.mu.RUnlock()
 	p := c.pinned[f.Key()]
 	return p != nil && p.refs > 0
+}
+
+// pinnedBlob is a Getter of the pinned blobs alone, for work done under
+// c.mu (which Blob would take again).
+func (c *Cache) pinnedBlob(_ context.Context, sum [32]byte) ([]byte, error) {
+	if p := c.pinned[sum]; p != nil {
+		return p.b, nil
+	}
+	return nil, fmt.Errorf("cache: blob %x: %w", sum[:8], fs.ErrNotExist)
 }

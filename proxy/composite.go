@@ -12,14 +12,14 @@ import (
 // read from the cache once per index build, on the first request.
 type composite struct {
 	index [32]byte
-	once  sync.Mutex
+	mu    sync.Mutex
 	list  []cache.Part
 }
 
 // parts returns the part list, reading it with get the first time.
 func (c *composite) parts(ctx context.Context, get cache.Getter) ([]cache.Part, error) {
-	c.once.Lock()
-	defer c.once.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.list != nil {
 		return c.list, nil
 	}

@@ -231,7 +231,7 @@ func (e *env) check() {
 			if !f.Expires.IsZero() && !now.Before(f.Expires) {
 				continue
 			}
-			b, err := fileBytes(ctx, c, &f)
+			b, err := cache.ReadFile(ctx, &f, c.Blob)
 			if err != nil || int64(len(b)) != f.Size || !f.Gzip && sha256.Sum256(b) != f.Sum || !f.Composite() && sha256.Sum256(b) != f.Sum {
 				e.t.Errorf("%s serves serial %d but file %s: got %d bytes, %v; want %d bytes of sum %x",
 					nd.Name(), h.Serial, f.Path, len(b), err, f.Size, f.Sum[:8])
@@ -343,10 +343,4 @@ func logger() *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// fileBytes returns the bytes of f from c, assembled from its parts when
-// it is composite.
-func fileBytes(ctx context.Context, c *cache.Cache, f *cache.File) ([]byte, error) {
-	return cache.ReadFile(ctx, f, c.Blob)
 }

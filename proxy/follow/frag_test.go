@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
@@ -58,11 +59,11 @@ func TestComposite(t *testing.T) {
 			if wf.Composite() || !cf.Composite() {
 				t.Fatalf("serial %d %v: composite %v and %v, want false and true", serial, format, wf.Composite(), cf.Composite())
 			}
-			wb, err := readFile(ctx, wf, ws.Get)
+			wb, err := cache.ReadFile(ctx, wf, ws.Get)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cb, err := readFile(ctx, cf, cs.Get)
+			cb, err := cache.ReadFile(ctx, cf, cs.Get)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +71,7 @@ func TestComposite(t *testing.T) {
 				t.Fatalf("serial %d %v: composite file of %d bytes differs from the whole one of %d", serial, format, len(cb), len(wb))
 			}
 			zf := find(ch, format, true)
-			zb, err := readFile(ctx, zf, cs.Get)
+			zb, err := cache.ReadFile(ctx, zf, cs.Get)
 			if err != nil {
 				t.Fatal(err)
 			}

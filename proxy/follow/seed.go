@@ -62,7 +62,7 @@ func (f *Follower) rebuild(ctx context.Context, h *Head) (*state, error) {
 	if snap == nil {
 		return nil, fmt.Errorf("head of %s serial %d names no .bin snapshot", h.Repo, h.Serial)
 	}
-	b, err := readFile(ctx, snap, f.cfg.Blobs)
+	b, err := cache.ReadFile(ctx, snap, f.cfg.Blobs)
 	if err != nil {
 		return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
 	}
@@ -106,12 +106,6 @@ func (f *Follower) rebuild(ctx context.Context, h *Head) (*state, error) {
 		st.deltaHashes[s] = d.upstream
 	}
 	return st, nil
-}
-
-// readFile returns the bytes of fl, assembled from its parts when it is
-// composite.
-func readFile(ctx context.Context, fl *File, get func(context.Context, [32]byte) ([]byte, error)) ([]byte, error) {
-	return cache.ReadFile(ctx, fl, get)
 }
 
 // resumeFragments gives st, the state of the composite head h, the

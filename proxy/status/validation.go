@@ -40,6 +40,26 @@ type Validation struct {
 	// Err is the last run's failure (a state that could not be read),
 	// "" when none.
 	Err string
+	// Compact lists the compact publications, by repository.
+	Compact []CompactPublication `json:",omitempty"`
+}
+
+// CompactPublication is the state of one repository's compact
+// publication: the serial served, made from what validated.
+type CompactPublication struct {
+	Repo    string
+	Session string
+	Serial  uint64
+	// RepoSerial is the repository's serial the last run saw (served,
+	// validated): the compact serial reflects it.
+	RepoSerial uint64
+	// CAs counts the CA groups of the serial served; Time is when it was
+	// published.
+	CAs  int
+	Time time.Time
+	// Err is why the last attempt to publish failed, "" when none: the
+	// serial served stays.
+	Err string
 }
 
 // FailingCA is a CA certificate, or its publication point, that failed.

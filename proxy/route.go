@@ -133,9 +133,9 @@ type repo struct {
 	cidx      atomic.Pointer[index] // of the compact head (Repo.Compact)
 	// compactKey is the key of the compact head, "" when not served.
 	compactKey string
-	mu        sync.Mutex            // serializes index builds
-	pull      *puller
-	pass      passCache // the host's other files (Repo.Passthrough)
+	mu         sync.Mutex // serializes index builds
+	pull       *puller
+	pass       passCache // the host's other files (Repo.Passthrough)
 	// originHost is the origin's scheme and host ("https://o"), where
 	// the host's other files are fetched from.
 	originHost string

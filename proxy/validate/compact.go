@@ -117,6 +117,16 @@ func (v *Validator) publishCompact(ctx context.Context, res *rpki.Result) {
 		return
 	}
 	v.compactNew = false
+	if res.Stats.TALs == res.Stats.InvalidTALs {
+		// No trust anchor could be used (a TA certificate that could not
+		// be fetched, say): everything would leave the compact form, for a
+		// reason of this node's. The last compact state stays.
+		for _, p := range v.cpubs {
+			p.err = "not published: " + errNoTAL.Error()
+		}
+		v.setCompactStatus()
+		return
+	}
 	v.src.u = unionOf(v.repos, nil)
 	keys := make([]string, 0, len(v.cpubs))
 	for k := range v.cpubs {
@@ -142,9 +152,14 @@ func (v *Validator) publishCompact(ctx context.Context, res *rpki.Result) {
 			v.log.Error("compact: cannot publish", "repo", p.name, "err", err)
 		}
 	}
-	st := make([]status.CompactPublication, 0, len(keys))
-	for _, k := range keys {
-		p := v.cpubs[k]
+	v.setCompactStatus()
+}
+
+// setCompactStatus records the state of the publications for Status.
+// v.runMu is held.
+func (v *Validator) setCompactStatus() {
+	st := make([]status.CompactPublication, 0, len(v.cpubs))
+	for _, p := range v.cpubs {
 		cp := status.CompactPublication{Repo: p.name, Err: p.err, RepoSerial: p.seen}
 		if p.pub != nil {
 			cp.Session, cp.Serial, cp.CAs = p.pub.Session, p.pub.Serial, len(p.pub.Groups)
@@ -154,6 +169,7 @@ func (v *Validator) publishCompact(ctx context.Context, res *rpki.Result) {
 		}
 		st = append(st, cp)
 	}
+	slices.SortFunc(st, func(a, b status.CompactPublication) int { return strings.Compare(a.Repo, b.Repo) })
 	v.mu.Lock()
 	v.compactSt = st
 	v.mu.Unlock()

@@ -32,12 +32,18 @@ import (
 // carries them over, is stored without them, and the cache answers 404 for
 // them (cache.Cache.Keeps, Dropped).
 
+// full reports whether the directory lacks room for need more bytes and
+// the writing of a head (reserve).
+func (s *Store) full(need int64) bool {
+	return s.max > 0 && s.Used()+need+s.reserve.Load() > s.max
+}
+
 // makeRoom runs a pass unless the directory has room for need more bytes
 // or the last pass found the current state alone above the cap.
 func (s *Store) makeRoom(need int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.Used()+need <= s.max || s.led.stuck {
+	if !s.full(need) || s.led.stuck {
 		return
 	}
 	s.pass(need)
@@ -53,8 +59,9 @@ type unit struct {
 	serial  uint64
 }
 
-// pass makes the directory hold at most MaxBytes-need bytes, as far as the
-// current state allows. Store.mu is held for writing.
+// pass makes the directory hold at most MaxBytes-need bytes, less room to
+// write a head, as far as the current state allows. Store.mu is held for
+// writing.
 func (s *Store) pass(need int64) {
 	start := time.Now()
 	now := s.now()
@@ -125,7 +132,7 @@ func (s *Store) pass(need int64) {
 		return cmp.Or(b.expires.Compare(a.expires), cmp.Compare(b.serial, a.serial),
 			cmp.Compare(a.repo, b.repo), cmp.Compare(a.path, b.path))
 	})
-	target := s.max - need
+	target := s.max - need - s.reserve.Load()
 	var drop []*unit
 	full := false
 	for _, u := range units {

@@ -20,7 +20,7 @@ import (
 // but a few parts with the current one. The files of earlier serials are
 // retained, each until its serial's time plus retention.
 type serials struct {
-	t        *testing.T
+	t        testing.TB
 	r        *rand.Rand
 	repo     string
 	parts    [][]byte
@@ -36,10 +36,15 @@ const (
 	deltaSize = 1500
 )
 
-func newSerials(t *testing.T, repo string, seed uint64, t0 time.Time) *serials {
+func newSerials(t testing.TB, repo string, seed uint64, t0 time.Time) *serials {
+	return newSerialsSized(t, repo, seed, t0, nParts, partSize)
+}
+
+// newSerialsSized is newSerials with n parts of size bytes.
+func newSerialsSized(t testing.TB, repo string, seed uint64, t0 time.Time, n, size int) *serials {
 	p := &serials{t: t, r: rand.New(rand.NewPCG(seed, 1)), repo: repo, t0: t0}
-	for range nParts {
-		b, _ := blob(p.r, partSize)
+	for range n {
+		b, _ := blob(p.r, size)
 		p.parts = append(p.parts, b)
 	}
 	return p
@@ -51,7 +56,8 @@ func (p *serials) next(ctx context.Context, s *Store) *cache.Head {
 	p.t.Helper()
 	p.serial++
 	if p.serial > 1 {
-		p.parts[p.serial%nParts], _ = blob(p.r, partSize)
+		i := p.serial % uint64(len(p.parts))
+		p.parts[i], _ = blob(p.r, len(p.parts[i]))
 	}
 	put := func(b []byte) [32]byte {
 		sum := sha256.Sum256(b)
@@ -207,8 +213,9 @@ func TestCapRestart(t *testing.T) {
 		t.Errorf("reopened: counted %d bytes of blobs, listed %d (%v)", again.Bytes(), size, err)
 	}
 
-	// A cap below what the directory holds: evicted at Open.
-	lower := before.Current + 3*(partSize+deltaSize+600)
+	// A cap below what the directory holds: evicted at Open. It holds
+	// the head, room to write it again, and a few retained serials.
+	lower := before.Current + 2*s.headBytes.Load() + 3*(partSize+deltaSize+600)
 	low, err := Open(Config{Dir: dir, MaxBytes: lower})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,11 @@
 // invariant 1) never names a missing blob, whenever the process dies.
 // Temporary files left by a crash start with ".tmp-"; Open removes them and
 // no reader ever takes them for data.
+//
+// The directory may be capped (Config.MaxBytes): above the cap the files
+// in retention are dropped, oldest first, and the current state of every
+// repository never is (cap.go). What the cap is counted from is kept in
+// memory, from a scan at Open (ledger.go).
 package diskstore
 
 import (
@@ -80,6 +85,10 @@ type Store struct {
 	// (led holds what they are counted from). Bytes and Cap read them, so
 	// that a metrics scrape never lists the directory.
 	size, count, headBytes, current atomic.Int64
+	// reserve is the size of the largest head file: the cap keeps room
+	// for one more while a head is written (its temporary file beside the
+	// old one).
+	reserve atomic.Int64
 
 	led  ledger
 	gone gone
@@ -135,7 +144,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.logger.Info("diskstore: opened", "dir", s.dir, "blobs", s.count.Load(), "bytes", s.Used(),
 		"current_bytes", s.current.Load(), "max_bytes", s.max, "heads", len(s.led.heads), "took", time.Since(start).Round(time.Millisecond))
-	if s.max > 0 && s.Used() > s.max {
+	if s.full(0) {
 		s.makeRoom(0)
 	}
 	return s, nil
@@ -163,7 +172,7 @@ func (s *Store) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 	if sha256.Sum256(b) != sum {
 		return fmt.Errorf("diskstore: put blob %x: content does not match its key", sum[:8])
 	}
-	if s.max > 0 && s.Used()+int64(len(b)) > s.max && !s.led.has(sum) {
+	if s.full(int64(len(b))) && !s.led.has(sum) {
 		s.makeRoom(int64(len(b)))
 	}
 	s.mu.RLock()
@@ -217,10 +226,13 @@ func (s *Store) PutHead(ctx context.Context, repo string, h *cache.Head) error {
 	if h == nil {
 		return fmt.Errorf("diskstore: put head of %s: nil head", repo)
 	}
+	if s.full(0) {
+		s.makeRoom(0)
+	}
 	if err := s.putHead(repo, h); err != nil {
 		return fmt.Errorf("diskstore: put head of %s: %w", repo, err)
 	}
-	if s.max > 0 && s.Used() > s.max {
+	if s.full(0) {
 		s.makeRoom(0)
 	}
 	return nil

@@ -137,7 +137,7 @@ func (s *Store) Run(ctx context.Context) error {
 			if st.Removed > 0 {
 				s.logger.Info("diskstore: gc", "removed", st.Removed, "bytes", st.RemovedBytes, "kept", st.Kept)
 			}
-			if s.max > 0 && s.Used() > s.max {
+			if s.full(0) {
 				s.makeRoom(0)
 			}
 		}

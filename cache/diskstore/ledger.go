@@ -68,6 +68,9 @@ func (s *Store) scan() error {
 			continue
 		}
 		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("diskstore: list blobs: %w", err)
 		}
@@ -130,6 +133,11 @@ func (l *ledger) setHead(s *Store, repo string, h *cache.Head, n int64, checked 
 	l.heads[repo] = h
 	s.headBytes.Add(n - l.headSize[repo])
 	l.headSize[repo] = n
+	var most int64
+	for _, m := range l.headSize {
+		most = max(most, m)
+	}
+	s.reserve.Store(most)
 	l.checked[repo] = checked
 	delete(l.broken, filepath.Base(s.headPath(repo)))
 }

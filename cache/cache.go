@@ -274,6 +274,9 @@ type Stats struct {
 	// TierBytes are the bytes of blobs held by each lower tier, -1 when
 	// the tier cannot tell.
 	TierBytes []int64
+	// TierCaps are, beside TierBytes, the caps of the tiers that have
+	// one (the state directory), zero for the others.
+	TierCaps []TierCap
 }
 
 // Stats returns the counters. Asking the lower tiers for their size may
@@ -303,6 +306,11 @@ func (c *Cache) Stats() Stats {
 			n = s.Bytes()
 		}
 		st.TierBytes = append(st.TierBytes, n)
+		var tc TierCap
+		if c, ok := t.(capped); ok {
+			tc = c.Cap()
+		}
+		st.TierCaps = append(st.TierCaps, tc)
 	}
 	return st
 }

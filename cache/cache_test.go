@@ -563,3 +563,51 @@ func TestRetainedFromTheStart(t *testing.T) {
 		t.Errorf("the retained file: %d bytes, %v", len(b), err)
 	}
 }
+
+// TestKeepsDropped: with a capped state directory, Keeps is false for a
+// retained file the directory dropped to keep to its cap and for one whose
+// retention ended, true for a retained file it keeps; Stats reports the
+// cap.
+func TestKeepsDropped(t *testing.T) {
+	ctx := context.Background()
+	const size = 10 << 10
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	// Room for the current file and one retained one, with their heads.
+	disk, err := diskstore.Open(diskstore.Config{Dir: t.TempDir(), MaxBytes: 2*size + size/2, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCache(t, cache.Config{Tiers: []cache.Tier{disk}, Now: clock})
+	r := rand.New(rand.NewPCG(8, 8))
+	var files []cache.File
+	for i := range 3 {
+		b, sum := blob(r, size)
+		if err := c.PutBlob(ctx, sum, b); err != nil {
+			t.Fatal(err)
+		}
+		for j := range files {
+			if files[j].Expires.IsZero() {
+				files[j].Expires = now.Add(2 * time.Hour)
+			}
+		}
+		files = append(files, file(fmt.Sprintf("%d/snapshot.xml", i), sum, size, time.Time{}))
+		if err := c.PutHead(ctx, "r", &cache.Head{Repo: "r", Serial: uint64(i + 1), Time: now, Files: slices.Clone(files)}); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Minute)
+	}
+	for i, want := range []bool{false, true} {
+		if got := c.Keeps(&files[i]); got != want {
+			t.Errorf("Keeps(serial %d's retained snapshot): got %v, want %v", i+1, got, want)
+		}
+	}
+	now = now.Add(3 * time.Hour)
+	if c.Keeps(&files[1]) {
+		t.Errorf("Keeps(a retained snapshot whose retention ended): got true, want false")
+	}
+	st := c.Stats()
+	if len(st.TierCaps) != 1 || st.TierCaps[0].Max != 2*size+size/2 || st.TierCaps[0].Evictions != 1 || st.TierCaps[0].Current != size {
+		t.Errorf("Stats.TierCaps: got %+v, want the cap, 1 eviction, the current file", st.TierCaps)
+	}
+}

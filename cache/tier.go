@@ -29,3 +29,30 @@ type durable interface{ Durable() }
 
 // sizer is a Tier that can tell how many bytes of blobs it holds.
 type sizer interface{ Bytes() int64 }
+
+// TierCap says how a tier with a byte cap (the state directory's
+// cache.disk) keeps to it. The current state of every repository is never
+// evicted: when it alone does not fit, the tier holds more than Max and
+// says so (OverMax).
+type TierCap struct {
+	// Max is the cap; Used the bytes it is compared with (blobs and
+	// heads); Current the bytes of the current state of every repository
+	// (what the notifications name, never evicted).
+	Max, Used, Current int64
+	// Evictions counts the retained files dropped to keep to the cap,
+	// oldest first; EvictedBytes the bytes of blobs they freed.
+	Evictions, EvictedBytes uint64
+	// OverMax is set while the current state (with the blobs of a publish
+	// in progress) alone exceeds Max; OverMaxCount counts the times it
+	// was found so.
+	OverMax      bool
+	OverMaxCount uint64
+}
+
+// capped is a Tier with a byte cap.
+type capped interface{ Cap() TierCap }
+
+// dropper is a durable Tier that may drop a retained file before its
+// retention ends (the state directory, to keep to its cap): Dropped
+// reports whether it did so for the file whose Key is key.
+type dropper interface{ Dropped(key [32]byte) bool }

@@ -182,6 +182,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{`test.toml:2: server.idle_timeout: want a duration string such as "90s", got the integer 30`}},
 		{"bad size", "[cache]\nmemory = \"5 parsecs\"\n" + minimal,
 			[]string{`test.toml:2: cache.memory: want a size such as "512MiB", "4GiB", "16MB" or "8KiB" (units B, KiB, MiB, GiB, KB, MB, GB), got "5 parsecs"`}},
+		{"zero disk", "[cache]\ndisk = \"0\"\n" + minimal,
+			[]string{`test.toml:2: cache.disk: want a positive size, got 0B`}},
 		{"wrong type", "[server]\nmax_conns = \"many\"\n" + minimal,
 			[]string{`test.toml:2: server.max_conns: want an integer, got the string "many"`}},
 		{"list of wrong type", "[server]\nlisten = [8080]\n" + minimal,

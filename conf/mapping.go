@@ -113,7 +113,7 @@ func (c *Cache) Disk() (diskstore.Config, bool) {
 	if c.StateDir == "" {
 		return diskstore.Config{}, false
 	}
-	return diskstore.Config{Dir: c.StateDir}, true
+	return diskstore.Config{Dir: c.StateDir, MaxBytes: int64(c.DiskMax)}, true
 }
 
 // Config returns the Redis tier's configuration: the URL with username

@@ -77,6 +77,7 @@ tls_key = "key.pem"
 [cache]
 memory = "64MiB"
 state_dir = "state"
+disk = "3GiB"
 [cache.redis]
 url = "rediss://localhost:6380/0"
 tls_ca_file = "cert.pem"
@@ -129,8 +130,8 @@ poll_interval = "2m"
 		t.Fatalf("cache.New: %v", err)
 	}
 	dc, ok := c.Cache.Disk()
-	if !ok || dc.Dir != filepath.Join(dir, "state") {
-		t.Fatalf("disk config: got %+v, %v; want the state directory beside the file", dc, ok)
+	if !ok || dc.Dir != filepath.Join(dir, "state") || dc.MaxBytes != 3<<30 {
+		t.Fatalf("disk config: got %+v, %v; want the state directory beside the file, 3GiB", dc, ok)
 	}
 	ds, err := diskstore.Open(dc)
 	if err != nil {

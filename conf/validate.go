@@ -199,6 +199,9 @@ func (p *parser) cache(c *Cache) {
 	if c.Memory <= 0 {
 		p.errorf("cache.memory", "want a positive size, got %s", c.Memory)
 	}
+	if c.DiskMax <= 0 {
+		p.errorf("cache.disk", "want a positive size, got %s", c.DiskMax)
+	}
 	c.StateDir = p.path(c.StateDir)
 	p.retention("cache.retention", c.Retention)
 	if c.Redis != nil {

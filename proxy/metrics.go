@@ -237,6 +237,13 @@ var (
 	descPinned        = desc("rrdp_proxy_cache_pinned_bytes", "Bytes of the pinned current state of every repository.")
 	descCached        = desc("rrdp_proxy_cache_cached_bytes", "Bytes in the cache's evictable part.")
 	descTier          = desc("rrdp_proxy_cache_tier_bytes", "Bytes of blobs each lower tier holds (tier1 the first below memory), counted as they are written and removed, never by listing them; absent when the tier does not say.", "tier")
+	descTierMax       = desc("rrdp_proxy_cache_tier_max_bytes", "The byte cap of a lower tier that has one (the state directory: cache.disk).", "tier")
+	descTierUsed      = desc("rrdp_proxy_cache_tier_used_bytes", "Bytes a capped tier compares with its cap: its blobs and heads.", "tier")
+	descTierCurrent   = desc("rrdp_proxy_cache_tier_current_bytes", "Bytes of the current state of every repository in a capped tier (what the notifications name), which is never evicted.", "tier")
+	descTierEvicted   = desc("rrdp_proxy_cache_tier_evictions_total", "Retained files a capped tier dropped, oldest first, to keep to its cap; they answer 404 from then on.", "tier")
+	descTierFreed     = desc("rrdp_proxy_cache_tier_evicted_bytes_total", "Bytes of blobs a capped tier removed to keep to its cap.", "tier")
+	descTierOver      = desc("rrdp_proxy_cache_tier_over_max", "1 while the current state alone exceeds a capped tier's cap (it is kept and served, without retention; raise cache.disk), else 0.", "tier")
+	descTierOverCount = desc("rrdp_proxy_cache_tier_over_max_total", "Times a capped tier found the current state alone above its cap.", "tier")
 )
 
 // serverCollector reads the server's counters, the heads and the
@@ -249,7 +256,8 @@ func (serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descOtherRequests, descBytes, descOtherBytes, descHits, descMisses,
 		descPullFetches, descPullShared, descPullNotifs, descPullErrors, descCatchups, descPassHits, descPassFetches, descPassErrors, descReady, descSerial, descStateTime, descInterval,
 		descSyncs, descFollowErrors, descLastSuccess, descLastError, descRole, descHolder, descLeases, descRedisUp,
-		descCache, descPinned, descCached, descTier} {
+		descCache, descPinned, descCached, descTier,
+		descTierMax, descTierUsed, descTierCurrent, descTierEvicted, descTierFreed, descTierOver, descTierOverCount} {
 		ch <- d
 	}
 }
@@ -362,8 +370,22 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descPinned, float64(cs.PinnedBytes))
 	gauge(descCached, float64(cs.CachedBytes))
 	for i, b := range cs.TierBytes {
+		tier := "tier" + strconv.Itoa(i+1)
 		if b >= 0 {
-			gauge(descTier, float64(b), "tier"+strconv.Itoa(i+1))
+			gauge(descTier, float64(b), tier)
+		}
+		if c := cs.TierCaps[i]; c.Max > 0 {
+			over := 0.0
+			if c.OverMax {
+				over = 1
+			}
+			gauge(descTierMax, float64(c.Max), tier)
+			gauge(descTierUsed, float64(c.Used), tier)
+			gauge(descTierCurrent, float64(c.Current), tier)
+			counter(descTierEvicted, c.Evictions, tier)
+			counter(descTierFreed, c.EvictedBytes, tier)
+			gauge(descTierOver, over, tier)
+			counter(descTierOverCount, c.OverMaxCount, tier)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -38,12 +39,16 @@ func TestMain(m *testing.M) {
 }
 
 // publishForever publishes heads of three repositories into dir, blobs first
-// and head last, with files retained and expiring, and collects garbage now
-// and then, until it is killed. It prints "ready" once the store is open and
-// "head" after each head it wrote.
+// and head last, with files retained and expiring, under a cap that drops
+// retained files, and collects garbage now and then, until it is killed. It prints "ready" once the store is open and
+// "head N" after each head it wrote, N the files the cap dropped so far.
 func publishForever(dir string, seed uint64) error {
 	ctx := context.Background()
-	s, err := Open(Config{Dir: dir, Grace: time.Nanosecond})
+	// The cap is below what three repositories with retention hold, and
+	// now and then below their current state: heads are rewritten and
+	// blobs removed all the time. The grace protects the blobs of the
+	// publish in progress from the cap.
+	s, err := Open(Config{Dir: dir, Grace: time.Minute, MaxBytes: 2 << 20})
 	if err != nil {
 		return err
 	}
@@ -77,7 +82,7 @@ func publishForever(dir string, seed uint64) error {
 			return err
 		}
 		heads[repo] = h
-		fmt.Println("head")
+		fmt.Println("head", s.Cap().Evictions)
 		if i%5 == 4 {
 			if _, err := s.GC(ctx); err != nil {
 				return err
@@ -102,6 +107,7 @@ func TestCrash(t *testing.T) {
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(2026, 11))
 	temps, maxHeads := 0, 0
+	var dropped atomic.Bool
 	for k := range kills {
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashSeedEnv+"="+strconv.Itoa(k))
@@ -128,9 +134,13 @@ func TestCrash(t *testing.T) {
 		heads := make(chan struct{}, 1<<16)
 		go func() {
 			for {
-				if _, err := br.ReadString('\n'); err != nil {
+				line, err := br.ReadString('\n')
+				if err != nil {
 					close(heads)
 					return
+				}
+				if n, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(line, "head ")), 10, 64); err == nil && n > 0 {
+					dropped.Store(true)
 				}
 				heads <- struct{}{}
 			}
@@ -155,6 +165,9 @@ func TestCrash(t *testing.T) {
 		temps += countTemps(t, dir)
 		n := checkState(t, dir, k)
 		maxHeads = max(maxHeads, n)
+	}
+	if !dropped.Load() {
+		t.Errorf("the cap never dropped a file in %d kills", kills)
 	}
 	if maxHeads != 3 {
 		t.Errorf("heads after %d kills: got %d, want 3 (the child never got far?)", kills, maxHeads)

@@ -9,6 +9,11 @@
 // invariant 1) never names a missing blob, whenever the process dies.
 // Temporary files left by a crash start with ".tmp-"; Open removes them and
 // no reader ever takes them for data.
+//
+// The directory may be capped (Config.MaxBytes): above the cap the files
+// in retention are dropped, oldest first, and the current state of every
+// repository never is (cap.go). What the cap is counted from is kept in
+// memory, from a scan at Open (ledger.go).
 package diskstore
 
 import (
@@ -42,6 +47,11 @@ const (
 type Config struct {
 	// Dir is the state directory; Open creates it if needed.
 	Dir string
+	// MaxBytes caps the bytes of the directory's blobs and heads (none;
+	// the daemon's cache.disk). The current state of every repository
+	// (what its notifications name) is never evicted; above the cap the
+	// files in retention are dropped, oldest first (cap.go).
+	MaxBytes int64
 	// Grace is how long GC keeps a blob that no head names after it was
 	// last put, so that a publish in progress (blobs first, head last)
 	// keeps its blobs (1h).
@@ -59,33 +69,47 @@ type Config struct {
 // use by one process; two processes must not share a directory.
 type Store struct {
 	dir      string
+	max      int64
 	grace    time.Duration
 	interval time.Duration
 	now      func() time.Time
 	logger   *slog.Logger
 
-	// mu orders GC (write lock) against puts (read lock), so that GC never
-	// removes a blob a put just found present.
+	// mu orders GC and the cap's passes (write lock) against puts (read
+	// lock), so that neither removes a blob a put just found present.
 	mu sync.RWMutex
 
-	// size and count are the bytes and number of stored blobs: listed
-	// once by Open, then counted as PutBlob writes and GC removes, and
-	// set again from GC's listing, which corrects the rare double count
-	// of two puts racing on one new blob. Bytes reads them, so that a
-	// metrics scrape never lists the directory.
-	size, count atomic.Int64
+	// size and count are the bytes and number of stored blobs, headBytes
+	// the bytes of the heads, current those of the current state: listed
+	// once by Open, then counted as puts write and GC and the cap remove
+	// (led holds what they are counted from). Bytes and Cap read them, so
+	// that a metrics scrape never lists the directory.
+	size, count, headBytes, current atomic.Int64
+	// reserve is the size of the largest head file: the cap keeps room
+	// for one more while a head is written (its temporary file beside the
+	// old one).
+	reserve atomic.Int64
+
+	led  ledger
+	gone gone
+
+	evictions, evictedBytes, overCount atomic.Uint64
+	over                               atomic.Bool
 }
 
-// Open opens the state directory of cfg, creating it if needed, and removes
-// the temporary files a crash left behind.
+// Open opens the state directory of cfg, creating it if needed, removes
+// the temporary files a crash left behind, and counts what the directory
+// holds (every blob's size, every head), so that the cap holds from the
+// start: over it, Open evicts at once.
 func Open(cfg Config) (*Store, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("diskstore: no directory configured")
 	}
-	if cfg.Grace < 0 || cfg.GCInterval < 0 {
-		return nil, fmt.Errorf("diskstore: negative grace %v or gc interval %v", cfg.Grace, cfg.GCInterval)
+	if cfg.Grace < 0 || cfg.GCInterval < 0 || cfg.MaxBytes < 0 {
+		return nil, fmt.Errorf("diskstore: negative grace %v, gc interval %v or max bytes %d", cfg.Grace, cfg.GCInterval, cfg.MaxBytes)
 	}
-	s := &Store{dir: cfg.Dir, grace: cfg.Grace, interval: cfg.GCInterval, now: cfg.Now, logger: cfg.Logger}
+	start := time.Now()
+	s := &Store{dir: cfg.Dir, max: cfg.MaxBytes, grace: cfg.Grace, interval: cfg.GCInterval, now: cfg.Now, logger: cfg.Logger}
 	if s.grace == 0 {
 		s.grace = time.Hour
 	}
@@ -115,12 +139,14 @@ func Open(cfg Config) (*Store, error) {
 			s.logger.Info("diskstore: removed temporary files left by a crash", "dir", d, "count", n)
 		}
 	}
-	sums, size, err := s.Blobs()
-	if err != nil {
+	if err := s.scan(); err != nil {
 		return nil, err
 	}
-	s.size.Store(size)
-	s.count.Store(int64(len(sums)))
+	s.logger.Info("diskstore: opened", "dir", s.dir, "blobs", s.count.Load(), "bytes", s.Used(),
+		"current_bytes", s.current.Load(), "max_bytes", s.max, "heads", len(s.led.heads), "took", time.Since(start).Round(time.Millisecond))
+	if s.full(0) {
+		s.makeRoom(0)
+	}
 	return s, nil
 }
 
@@ -137,7 +163,8 @@ func (s *Store) headPath(repo string) string {
 }
 
 // PutBlob stores b under sum, after checking that sum is its SHA-256. A blob
-// already present is not written again.
+// already present is not written again. Over the cap, room is made first
+// (cap.go).
 func (s *Store) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("diskstore: put blob %x: %w", sum[:8], err)
@@ -145,22 +172,25 @@ func (s *Store) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 	if sha256.Sum256(b) != sum {
 		return fmt.Errorf("diskstore: put blob %x: content does not match its key", sum[:8])
 	}
+	if s.full(int64(len(b))) && !s.led.has(sum) {
+		s.makeRoom(int64(len(b)))
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	p := s.blobPath(sum)
-	if _, err := os.Stat(p); err == nil {
+	now := s.now()
+	if info, err := os.Stat(p); err == nil {
 		// Present: refresh its time so that GC's grace counts from now.
-		now := s.now()
 		if err := os.Chtimes(p, now, now); err != nil {
 			return fmt.Errorf("diskstore: put blob %x: %w", sum[:8], err)
 		}
+		s.noteBlob(sum, info.Size(), now)
 		return nil
 	}
 	if err := writeFile(p, b); err != nil {
 		return fmt.Errorf("diskstore: put blob %x: %w", sum[:8], err)
 	}
-	s.size.Add(int64(len(b)))
-	s.count.Add(1)
+	s.noteBlob(sum, int64(len(b)), now)
 	return nil
 }
 
@@ -185,7 +215,10 @@ type record struct {
 }
 
 // PutHead switches repo to h. It refuses a head naming a blob that is not
-// stored, except files whose retention ended before now.
+// stored for a file the notifications name. A file in retention that the
+// store dropped to keep to its cap, or whose blobs are missing, is left
+// out of the stored head (and so of a restarted node's), not refused.
+// Files whose retention ended are not checked.
 func (s *Store) PutHead(ctx context.Context, repo string, h *cache.Head) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("diskstore: put head of %s: %w", repo, err)
@@ -193,28 +226,112 @@ func (s *Store) PutHead(ctx context.Context, repo string, h *cache.Head) error {
 	if h == nil {
 		return fmt.Errorf("diskstore: put head of %s: nil head", repo)
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	sums, err := cache.Needed(ctx, h, s.now(), s.GetBlob)
-	if err != nil {
+	if s.full(0) {
+		s.makeRoom(0)
+	}
+	if err := s.putHead(repo, h); err != nil {
 		return fmt.Errorf("diskstore: put head of %s: %w", repo, err)
 	}
-	for _, sum := range sums {
-		if _, err := os.Stat(s.blobPath(sum)); err != nil {
-			return fmt.Errorf("diskstore: put head of %s: blob %x: %w", repo, sum[:8], err)
-		}
-	}
-	b, err := json.Marshal(record{Repo: repo, Head: h})
-	if err != nil {
-		return fmt.Errorf("diskstore: put head of %s: %w", repo, err)
-	}
-	if err := writeFile(s.headPath(repo), b); err != nil {
-		return fmt.Errorf("diskstore: put head of %s: %w", repo, err)
+	if s.full(0) {
+		s.makeRoom(0)
 	}
 	return nil
 }
 
-// Heads returns the head of every repository, keyed by repository.
+func (s *Store) putHead(repo string, h *cache.Head) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	now := s.now()
+	s.led.mu.Lock()
+	checked := s.led.checked[repo]
+	s.led.mu.Unlock()
+	keys := make(map[[32]byte]bool, len(h.Files))
+	var named, cur [][32]byte
+	var drop []int
+	for i := range h.Files {
+		f := &h.Files[i]
+		if !f.Live(now) {
+			continue
+		}
+		key, retained := f.Key(), !f.Expires.IsZero()
+		if retained && s.gone.has(key) {
+			drop = append(drop, i)
+			continue
+		}
+		if !retained {
+			s.gone.del(key) // named again as current
+		}
+		if retained && checked[key] {
+			keys[key] = true
+			continue
+		}
+		sums, err := s.blobsOf(f)
+		if err == nil && !checked[key] {
+			err = s.present(sums)
+		}
+		switch {
+		case err != nil && retained:
+			s.logger.Warn("diskstore: a retained file's blobs are missing; left out of the stored head", "repo", repo, "path", f.Path, "err", err)
+			s.gone.add(key, f.Expires)
+			drop = append(drop, i)
+			continue
+		case err != nil:
+			return err
+		}
+		keys[key] = true
+		named = append(named, sums...)
+		if !retained {
+			cur = append(cur, sums...)
+		}
+	}
+	stored := h
+	if len(drop) > 0 {
+		stored = without(h, drop)
+	}
+	b, err := json.Marshal(record{Repo: repo, Head: stored})
+	if err != nil {
+		return err
+	}
+	if err := writeFile(s.headPath(repo), b); err != nil {
+		return err
+	}
+	s.led.mu.Lock()
+	defer s.led.mu.Unlock()
+	s.led.setHead(s, repo, stored, int64(len(b)), keys)
+	for _, sum := range named {
+		delete(s.led.pending, sum)
+	}
+	var n int64
+	seen := make(map[[32]byte]bool, len(cur))
+	for _, sum := range cur {
+		if !seen[sum] {
+			seen[sum] = true
+			n += s.led.blobs[sum]
+		}
+	}
+	s.current.Add(n - s.led.current[repo])
+	s.led.current[repo] = n
+	s.led.stuck = false
+	return nil
+}
+
+// without returns a copy of h without its files at the indexes drop, in
+// increasing order.
+func without(h *cache.Head, drop []int) *cache.Head {
+	c := *h
+	c.Files = make([]cache.File, 0, len(h.Files)-len(drop))
+	for i, f := range h.Files {
+		if len(drop) > 0 && drop[0] == i {
+			drop = drop[1:]
+			continue
+		}
+		c.Files = append(c.Files, f)
+	}
+	return &c
+}
+
+// Heads returns the head of every repository, keyed by repository, read
+// from the directory.
 func (s *Store) Heads(ctx context.Context) (map[string]*cache.Head, error) {
 	d := filepath.Join(s.dir, headDir)
 	ents, err := os.ReadDir(d)
@@ -230,21 +347,30 @@ func (s *Store) Heads(ctx context.Context) (map[string]*cache.Head, error) {
 		if !isHeadName(name) || !e.Type().IsRegular() {
 			continue
 		}
-		p := filepath.Join(d, name)
-		b, err := os.ReadFile(p)
+		r, _, err := s.readHead(name)
 		if err != nil {
-			return nil, fmt.Errorf("diskstore: read head %s: %w", p, err)
-		}
-		var r record
-		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, fmt.Errorf("diskstore: read head %s: %w", p, err)
-		}
-		if r.Head == nil || filepath.Base(s.headPath(r.Repo)) != name {
-			return nil, fmt.Errorf("diskstore: read head %s: names repository %q, which is stored under another name", p, r.Repo)
+			return nil, err
 		}
 		heads[r.Repo] = r.Head
 	}
 	return heads, nil
+}
+
+// readHead reads the head file called name, and returns its size.
+func (s *Store) readHead(name string) (record, int64, error) {
+	p := filepath.Join(s.dir, headDir, name)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return record{}, 0, fmt.Errorf("diskstore: read head %s: %w", p, err)
+	}
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return record{}, 0, fmt.Errorf("diskstore: read head %s: %w", p, err)
+	}
+	if r.Head == nil || filepath.Base(s.headPath(r.Repo)) != name {
+		return record{}, 0, fmt.Errorf("diskstore: read head %s: names repository %q, which is stored under another name", p, r.Repo)
+	}
+	return r, int64(len(b)), nil
 }
 
 // Blobs returns the sums of the stored blobs and their total size.
@@ -276,6 +402,10 @@ func (s *Store) Blobs() ([][32]byte, int64, error) {
 // Bytes returns the total size of the stored blobs, as counted since Open
 // (it reads no directory).
 func (s *Store) Bytes() int64 { return s.size.Load() }
+
+// Used returns the bytes the cap is compared with: the blobs and the
+// heads, as counted since Open.
+func (s *Store) Used() int64 { return s.size.Load() + s.headBytes.Load() }
 
 // Count returns the number of stored blobs, as counted since Open.
 func (s *Store) Count() int64 { return s.count.Load() }

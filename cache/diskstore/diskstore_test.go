@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,23 +106,39 @@ func TestRefuse(t *testing.T) {
 		t.Errorf("PutBlob with a wrong key: got nil error")
 	}
 	past := time.Now().Add(-time.Hour)
+	// A retained file whose blob is missing is left out of the stored
+	// head (and answered 404: Dropped), not refused.
 	tests := []struct {
-		name  string
-		files []cache.File
-		ok    bool
+		name   string
+		files  []cache.File
+		ok     bool
+		stored int // files in the stored head
 	}{
-		{"missing blob", []cache.File{file("a.xml", sum, 100, time.Time{})}, false},
-		{"missing but retained", []cache.File{file("a.xml", sum, 100, time.Now().Add(time.Hour))}, false},
-		{"missing but expired", []cache.File{file("a.xml", sum, 100, past)}, true},
-		{"no files", nil, true},
+		{"missing blob", []cache.File{file("a.xml", sum, 100, time.Time{})}, false, 0},
+		{"missing but retained", []cache.File{file("a.xml", sum, 100, time.Now().Add(time.Hour))}, true, 0},
+		{"missing but expired", []cache.File{file("a.xml", sum, 100, past)}, true, 1},
+		{"no files", nil, true, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := s.PutHead(ctx, "r", &cache.Head{Files: tt.files})
 			if (err == nil) != tt.ok {
-				t.Errorf("PutHead: got %v, want ok=%v", err, tt.ok)
+				t.Fatalf("PutHead: got %v, want ok=%v", err, tt.ok)
+			}
+			if !tt.ok {
+				return
+			}
+			heads, err := s.Heads(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(heads["r"].Files); n != tt.stored {
+				t.Errorf("stored head: got %d files, want %d", n, tt.stored)
 			}
 		})
+	}
+	if !s.Dropped(sum) {
+		t.Errorf("Dropped(the missing retained file): got false, want true")
 	}
 }
 
@@ -246,8 +263,9 @@ func TestBytesCounted(t *testing.T) {
 func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var skew atomic.Int64
 	s, err := Open(Config{Dir: t.TempDir(), Grace: time.Minute, GCInterval: 10 * time.Millisecond,
-		Now: func() time.Time { return time.Now().Add(time.Hour) }})
+		Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,6 +273,7 @@ func TestRun(t *testing.T) {
 	if err := s.PutBlob(ctx, sum, b); err != nil {
 		t.Fatal(err)
 	}
+	skew.Store(int64(time.Hour)) // the grace of the put is over
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	deadline := time.Now().Add(20 * time.Second)

@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/irpki/rrdp-proxy/cache"
 )
 
 // GCStats says what one GC did.
@@ -19,62 +17,74 @@ type GCStats struct {
 }
 
 // GC removes the blobs that no head needs: those no head names, or names only
-// as a file whose retention ended, and that were not put within Grace.
+// as a file whose retention ended, and that were not put within Grace. It
+// lists the directory, and counts the blobs again from that listing.
 func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	var st GCStats
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	heads, err := s.Heads(ctx)
-	if err != nil {
-		return st, fmt.Errorf("diskstore: gc: %w", err)
+	l := &s.led
+	for name, err := range l.broken {
+		return st, fmt.Errorf("diskstore: gc: head %s: %w", name, err)
 	}
 	now := s.now()
 	keep := make(map[[32]byte]bool)
-	for _, h := range heads {
-		// A part list that cannot be read keeps nothing of its parts: the
-		// file cannot be served from here without it anyway.
-		for _, sum := range cache.NeededLax(ctx, h, now, s.GetBlob) {
+	for _, h := range l.heads {
+		for i := range h.Files {
+			f := &h.Files[i]
+			if !f.Live(now) {
+				continue
+			}
+			// A part list that cannot be read keeps nothing of its parts:
+			// the file cannot be served from here without it anyway.
+			sums, err := s.blobsOf(f)
+			if err != nil {
+				sums = [][32]byte{f.Key()}
+			}
+			for _, sum := range sums {
+				keep[sum] = true
+			}
+		}
+	}
+	for sum, t := range l.pending {
+		if now.Sub(t) < s.grace {
 			keep[sum] = true
 		}
 	}
-	sums, size, err := s.Blobs()
+	ents, err := os.ReadDir(filepath.Join(s.dir, blobDir))
 	if err != nil {
-		return st, fmt.Errorf("diskstore: gc: %w", err)
+		return st, fmt.Errorf("diskstore: gc: list blobs: %w", err)
 	}
-	// Puts wait for the lock: the listing is exact, and the counters
-	// follow it from here.
-	count := int64(len(sums))
-	defer func() {
-		s.size.Store(size)
-		s.count.Store(count)
-	}()
-	for _, sum := range sums {
+	// Puts wait for the lock: the listing is exact, and the ledger follows
+	// it from here.
+	listed := make(map[[32]byte]int64, len(ents))
+	defer func() { s.recount(listed) }()
+	for _, e := range ents {
 		if err := ctx.Err(); err != nil {
 			return st, fmt.Errorf("diskstore: gc: %w", err)
 		}
-		if keep[sum] {
-			st.Kept++
+		sum, ok := parseBlobName(e.Name())
+		if !ok || !e.Type().IsRegular() {
 			continue
 		}
-		p := s.blobPath(sum)
-		info, err := os.Stat(p)
+		info, err := e.Info()
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
 			return st, fmt.Errorf("diskstore: gc: %w", err)
 		}
-		if now.Sub(info.ModTime()) < s.grace {
+		if keep[sum] || now.Sub(info.ModTime()) < s.grace {
+			listed[sum] = info.Size()
 			st.Kept++
 			continue
 		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(filepath.Join(s.dir, blobDir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			listed[sum] = info.Size()
 			return st, fmt.Errorf("diskstore: gc: %w", err)
 		}
 		st.Removed++
 		st.RemovedBytes += info.Size()
-		size -= info.Size()
-		count--
 	}
 	if st.Removed > 0 {
 		if err := syncDir(filepath.Join(s.dir, blobDir)); err != nil {
@@ -84,8 +94,30 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	return st, nil
 }
 
+// recount makes the ledger count the blobs of listed, a listing made
+// under Store.mu held for writing.
+func (s *Store) recount(listed map[[32]byte]int64) {
+	l := &s.led
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var size int64
+	for _, n := range listed {
+		size += n
+	}
+	for sum := range l.blobs {
+		if _, ok := listed[sum]; !ok {
+			delete(l.lists, sum)
+			delete(l.pending, sum)
+		}
+	}
+	l.blobs = listed
+	s.size.Store(size)
+	s.count.Store(int64(len(listed)))
+}
+
 // Run collects garbage (GC) every Config.GCInterval until ctx ends, logging
-// failures, and returns ctx's error.
+// failures, and returns ctx's error. Over the cap after a collection, it
+// makes room.
 func (s *Store) Run(ctx context.Context) error {
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
@@ -104,6 +136,9 @@ func (s *Store) Run(ctx context.Context) error {
 			}
 			if st.Removed > 0 {
 				s.logger.Info("diskstore: gc", "removed", st.Removed, "bytes", st.RemovedBytes, "kept", st.Kept)
+			}
+			if s.full(0) {
+				s.makeRoom(0)
 			}
 		}
 	}

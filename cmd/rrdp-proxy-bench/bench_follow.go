@@ -42,8 +42,9 @@ snapshot of the next serial: peak RSS above the steady state, and whether
 the old state is still served.
 
 soak (--soak D, on --soak-repo): a new serial every --soak-every for D:
-RSS and the state directory's size over time, then a restart with the
-origin down: the time to /readyz 200 and to the notification served.
+RSS and the state directory's size over time (with --disk, the cap's
+figures from /metrics too), then a restart with the origin down: the time
+to /readyz 200 and to the notification served.
 
 --max-rss kills a child above it (the figure then says so). The Markdown
 report is printed; with --out FILE it is written there too.`
@@ -62,6 +63,7 @@ type benchFollowOptions struct {
 	soakRepo      string
 	soakChanges   int
 	soakParallel  bool
+	disk          string
 	maxRSS        int64
 	syncTimeout   time.Duration
 	seed          uint64
@@ -100,6 +102,7 @@ func followCommand(stdout, stderr io.Writer) *cli.Command {
 	fs.StringVar(&o.soakRepo, "soak-repo", "", "repository `directory` of the soak (default: the first --repo; alone, only the soak runs)")
 	fs.IntVar(&o.soakChanges, "soak-changes", 10, "changed objects of each soak serial")
 	fs.BoolVar(&o.soakParallel, "soak-parallel", false, "soak the binaries at the same time, each with its own origin")
+	fs.StringVar(&o.disk, "disk", "", "cache.disk of the children, the `size` their state directory may hold (empty: the binary's default; a binary without the key fails)")
 	maxRSS := fs.Int("max-rss-mib", 8<<10, "kill a child whose RSS exceeds this many `MiB` (0: never)")
 	fs.DurationVar(&o.syncTimeout, "sync-timeout", 10*time.Minute, "longest wait for a child to serve a serial")
 	fs.Uint64Var(&o.seed, "seed", 1, "`seed` choosing the changed objects")

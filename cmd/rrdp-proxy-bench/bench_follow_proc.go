@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,8 +43,12 @@ type followChild struct {
 	stopped chan struct{}
 }
 
-// followConfig writes the configuration of a child.
-func followConfig(file, addr, origin, caFile, stateDir string) error {
+// followConfig writes the configuration of a child; disk, if set, is its
+// cache.disk.
+func followConfig(file, addr, origin, caFile, stateDir, disk string) error {
+	if disk != "" {
+		disk = fmt.Sprintf("disk = %q\n", disk)
+	}
 	conf := fmt.Sprintf(`[server]
 listen = [%q]
 mirror_base = "https://%s/"
@@ -53,7 +58,7 @@ log_level = "warn"
 [cache]
 memory = "256MiB"
 state_dir = %q
-
+%s
 [[repository]]
 name = "bench"
 origin = %q
@@ -62,7 +67,7 @@ ca_file = %q
 poll_interval = "1s"
 jitter = 0.01
 max_backoff = "2s"
-`, addr, addr, stateDir, origin+"rrdp/notification.xml", caFile)
+`, addr, addr, stateDir, disk, origin+"rrdp/notification.xml", caFile)
 	return os.WriteFile(file, []byte(conf), 0o644)
 }
 
@@ -416,4 +421,27 @@ func (c *followChild) status(ctx context.Context) (*statusJSON, error) {
 		return nil, fmt.Errorf("/status.json: %w", err)
 	}
 	return &s, nil
+}
+
+// metrics returns the samples of /metrics whose series (name and labels)
+// are in want.
+func (c *followChild) metrics(ctx context.Context, want ...string) (map[string]float64, error) {
+	code, b, err := c.get(ctx, "http://"+c.addr+"/metrics")
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("/metrics: status %d", code)
+	}
+	out := make(map[string]float64, len(want))
+	for line := range strings.Lines(string(b)) {
+		series, v, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || !slices.Contains(want, series) {
+			continue
+		}
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			out[series] = f
+		}
+	}
+	return out, nil
 }

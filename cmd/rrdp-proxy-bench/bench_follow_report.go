@@ -217,6 +217,9 @@ func maxFaults(runs []*followRun) int {
 func (r *followReport) soakMarkdown(b *bytes.Buffer, t mdTable) {
 	s0 := r.soaks[0]
 	fmt.Fprintf(b, "## Soak: %s, a serial of %d changed objects every %v for %v\n\n", r.opts.soakRepo, s0.changes, s0.every, r.opts.soak)
+	if r.opts.disk != "" {
+		fmt.Fprintf(b, "The children's state directory is capped: `cache.disk = %q`.\n\n", r.opts.disk)
+	}
 	b.WriteString("Sampled every 5 s. *Flat*: the largest RSS after the first 2 minutes at most 1.1× the smallest. The restart: SIGTERM,\n")
 	b.WriteString("the origin closed (connections refused), the same binary and state directory started again.")
 	if r.opts.soakParallel {
@@ -302,6 +305,35 @@ func (r *followReport) soakMarkdown(b *bytes.Buffer, t mdTable) {
 		return mibF(m)
 	}, endLoad)
 	row("state directory at the restart", func(s *soakResult) (string, float64) { return mibF(s.stateEnd) }, endLoad)
+	if r.opts.disk != "" {
+		last := func(s *soakResult) soakSample {
+			if len(s.samples) == 0 {
+				return soakSample{}
+			}
+			return s.samples[len(s.samples)-1]
+		}
+		row("state directory, largest, bytes", func(s *soakResult) (string, float64) {
+			var m int64
+			for _, smp := range s.samples {
+				m = max(m, smp.state)
+			}
+			return fmt.Sprint(m), float64(m)
+		}, endLoad)
+		row("cache.disk used_bytes (metric), largest", func(s *soakResult) (string, float64) {
+			var m float64
+			for _, smp := range s.samples {
+				m = max(m, smp.used)
+			}
+			return mibF(int64(m))
+		}, endLoad)
+		row("cache.disk current_bytes at the end", func(s *soakResult) (string, float64) { return mibF(int64(last(s).current)) }, endLoad)
+		row("cache.disk evictions at the end", func(s *soakResult) (string, float64) {
+			return fmt.Sprint(int64(last(s).evictions)), last(s).evictions
+		}, endLoad)
+		row("cache.disk over_max at the end", func(s *soakResult) (string, float64) {
+			return fmt.Sprint(int64(last(s).over)), last(s).over
+		}, endLoad)
+	}
 	row("serials published", func(s *soakResult) (string, float64) {
 		return fmt.Sprint(s.published), float64(s.published)
 	}, endLoad)

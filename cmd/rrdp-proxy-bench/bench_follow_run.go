@@ -95,7 +95,7 @@ func (e *followEnv) setup(b followBin, src string) (*setup, error) {
 		s.origin.Close()
 		return nil, fmt.Errorf("bench follow: %w", err)
 	}
-	if err := followConfig(s.config, s.addr, s.origin.url, e.pki.CAFile, s.state); err != nil {
+	if err := followConfig(s.config, s.addr, s.origin.url, e.pki.CAFile, s.state, e.o.disk); err != nil {
 		s.origin.Close()
 		return nil, fmt.Errorf("bench follow: %w", err)
 	}

@@ -29,7 +29,17 @@ type soakSample struct {
 	pinned            int64
 	published, served uint64
 	load              string
+	// The disk tier's cap, from /metrics (with --disk).
+	used, current, evictions, over float64
 }
+
+// The series of the disk tier's cap a soak samples.
+var (
+	seriesUsed      = `rrdp_proxy_cache_tier_used_bytes{tier="tier1"}`
+	seriesCurrent   = `rrdp_proxy_cache_tier_current_bytes{tier="tier1"}`
+	seriesEvictions = `rrdp_proxy_cache_tier_evictions_total{tier="tier1"}`
+	seriesOver      = `rrdp_proxy_cache_tier_over_max{tier="tier1"}`
+)
 
 // soakRun publishes a serial every o.soakEvery for o.soak, sampling the
 // child every 5 s, then restarts it with the origin down.
@@ -59,6 +69,11 @@ func (e *followEnv) soakRun(ctx context.Context, b followBin, src string) (*soak
 		}
 		if js, err := c.status(ctx); err == nil {
 			smp.pinned = js.Cache.PinnedBytes
+		}
+		if e.o.disk != "" {
+			if m, err := c.metrics(ctx, seriesUsed, seriesCurrent, seriesEvictions, seriesOver); err == nil {
+				smp.used, smp.current, smp.evictions, smp.over = m[seriesUsed], m[seriesCurrent], m[seriesEvictions], m[seriesOver]
+			}
 		}
 		res.samples = append(res.samples, smp)
 		if len(res.samples)%12 == 1 {

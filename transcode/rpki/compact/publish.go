@@ -110,7 +110,7 @@ func (p *Publication) next(groups []*irpkipb.CompactCA, s *Signer, o Options, de
 	for _, d := range n.Deltas {
 		nt.Deltas = append(nt.Deltas, &irpkipb.DeltaReference{Uri: uri(d.Name), Hash: d.Hash, Serial: d.Serial})
 	}
-	nt.Signature = &irpkipb.Signature{Algorithm: Algorithm, KeyId: s.id, Signature: s.sign(notificationLabel, marshal(nt))}
+	nt.Signature, nt.MoreSignatures = s.sign(notificationLabel, marshal(nt))
 	files = append(files, File{Name: NotificationName, Data: marshal(nt)})
 	return n, files, nil
 }

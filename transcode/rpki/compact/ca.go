@@ -69,8 +69,13 @@ func newCARecord(c *rpki.Cert, issuerNotify string) (*irpkipb.CARecord, error) {
 func recordResources(rec *irpkipb.CARecord) (rpki.Resources, error) {
 	var out rpki.Resources
 	for _, f := range rec.Ip {
-		size := map[uint32]int{1: 4, 2: 16}[f.Fam]
-		if size == 0 {
+		var size int
+		switch f.Fam {
+		case 1:
+			size = 4
+		case 2:
+			size = 16
+		default:
 			return out, fmt.Errorf("address family %d, want 1 or 2", f.Fam)
 		}
 		for _, x := range f.Ranges {

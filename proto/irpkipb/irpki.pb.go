@@ -2101,6 +2101,11 @@ type CompactDeltaCA struct {
 	// and the iMFT's signature covers it as rebuilt. A delta then carries
 	// the changed entries, not a list of every object of the CA.
 	HashesOmitted bool `protobuf:"varint,106,opt,name=hashes_omitted,json=hashesOmitted,proto3" json:"hashes_omitted,omitempty"`
+	// The iMFT's CA record is left out (absent in manifest): it is the one
+	// of the group before this delta, unchanged, and the iMFT's signature
+	// covers it as restored. Like an unchanged certificate, an unchanged CA
+	// record is not repeated with every new iMFT.
+	CaOmitted     bool `protobuf:"varint,107,opt,name=ca_omitted,json=caOmitted,proto3" json:"ca_omitted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2201,6 +2206,13 @@ func (x *CompactDeltaCA) GetRemoved() bool {
 func (x *CompactDeltaCA) GetHashesOmitted() bool {
 	if x != nil {
 		return x.HashesOmitted
+	}
+	return false
+}
+
+func (x *CompactDeltaCA) GetCaOmitted() bool {
+	if x != nil {
+		return x.CaOmitted
 	}
 	return false
 }
@@ -2360,7 +2372,7 @@ const file_irpki_proto_rawDesc = "" +
 	"\asession\x18\x02 \x01(\tR\asession\x12'\n" +
 	"\x03cas\x18+ \x03(\v2\x15.irpki.CompactDeltaCAR\x03cas\x12\x18\n" +
 	"\aversion\x18d \x01(\rR\aversion\x12#\n" +
-	"\x04kind\x18e \x01(\x0e2\x0f.irpki.FileKindR\x04kind\"\xce\x02\n" +
+	"\x04kind\x18e \x01(\x0e2\x0f.irpki.FileKindR\x04kind\"\xed\x02\n" +
 	"\x0eCompactDeltaCA\x12\x12\n" +
 	"\x04repo\x18\x01 \x01(\tR\x04repo\x12-\n" +
 	"\bmodified\x18\x02 \x03(\v2\x11.irpki.DeltaEntryR\bmodified\x12/\n" +
@@ -2371,7 +2383,9 @@ const file_irpki_proto_rawDesc = "" +
 	"\x02ta\x18g \x01(\tR\x02ta\x12+\n" +
 	"\bmanifest\x18h \x01(\v2\x0f.irpki.ManifestR\bmanifest\x12\x18\n" +
 	"\aremoved\x18i \x01(\bR\aremoved\x12%\n" +
-	"\x0ehashes_omitted\x18j \x01(\bR\rhashesOmitted*\xcf\x01\n" +
+	"\x0ehashes_omitted\x18j \x01(\bR\rhashesOmitted\x12\x1d\n" +
+	"\n" +
+	"ca_omitted\x18k \x01(\bR\tcaOmitted*\xcf\x01\n" +
 	"\bFileKind\x12\x19\n" +
 	"\x15FILE_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16FILE_KIND_NOTIFICATION\x10\x01\x12\x16\n" +

@@ -1,6 +1,9 @@
 package compact
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -81,6 +84,37 @@ func TestCARecordMalformed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := recordResources(tc.rec); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCAOmitted applies deltas that leave out a CA record the group did
+// not have, or that send one while saying it is left out: both refused.
+func TestCAOmitted(t *testing.T) {
+	rec := &irpkipb.CARecord{As: []*irpkipb.ASRange{{Min: 1}}}
+	mft := func(ca *irpkipb.CARecord) *irpkipb.Manifest {
+		return &irpkipb.Manifest{Meta: &irpkipb.Meta{}, ManifestContent: &irpkipb.ManifestContent{Hashes: &irpkipb.ManifestHashes{}}, Ca: ca}
+	}
+	for _, tc := range []struct {
+		name   string
+		before *irpkipb.CompactCA
+		delta  *irpkipb.CompactDeltaCA
+	}{
+		{"a group with a certificate", &irpkipb.CompactCA{Uri: "g", Certificate: []byte{1}, Manifest: mft(nil)}, &irpkipb.CompactDeltaCA{Uri: "g", Manifest: mft(nil), CaOmitted: true}},
+		{"a new group", nil, &irpkipb.CompactDeltaCA{Uri: "g", Manifest: mft(nil), CaOmitted: true}},
+		{"a record sent", &irpkipb.CompactCA{Uri: "g", Manifest: mft(rec)}, &irpkipb.CompactDeltaCA{Uri: "g", Manifest: mft(rec), CaOmitted: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &State{Session: "s", Serial: 1, groups: map[string]*irpkipb.CompactCA{}}
+			if tc.before != nil {
+				st.groups["g"] = tc.before
+			}
+			data := marshal(&irpkipb.CompactDelta{Serial: 2, Session: "s", Cas: []*irpkipb.CompactDeltaCA{tc.delta}, Version: Version, Kind: irpkipb.FileKind_FILE_KIND_COMPACT_DELTA})
+			h := sha256.Sum256(data)
+			_, err := st.ApplyDelta(data, hex.EncodeToString(h[:]))
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "g: malformed: CA record omitted") {
+				t.Errorf("got %v, want the omitted CA record refused", err)
 			}
 		})
 	}

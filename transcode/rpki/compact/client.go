@@ -231,6 +231,13 @@ func (s *State) applyGroup(dg *irpkipb.CompactDeltaCA) error {
 		delete(entries, e.Name)
 	}
 	g := &irpkipb.CompactCA{Repo: dg.Repo, Uri: dg.Uri, Certificate: dg.Certificate, Parent: dg.Parent, Ta: dg.Ta, Manifest: dg.Manifest}
+	if dg.CaOmitted {
+		if !had || old.Manifest.GetCa() == nil || g.Manifest == nil || g.Manifest.Ca != nil {
+			return fmt.Errorf("%w: CA record omitted, but no CA record before or one in the delta", ErrMalformed)
+		}
+		g.Manifest = proto.Clone(g.Manifest).(*irpkipb.Manifest)
+		g.Manifest.Ca = old.Manifest.Ca
+	}
 	if g.Certificate == nil && (g.Manifest == nil || g.Manifest.Ca == nil) {
 		if !had {
 			return fmt.Errorf("%w: a new group without its CA certificate", ErrMalformed)

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/proto/irpkipb"
 	"github.com/irpki/rrdp-proxy/transcode/rpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
+	"google.golang.org/protobuf/proto"
 )
 
 // follower is a generated legacy repository, its compact publications
@@ -167,6 +169,24 @@ func TestFollowMatchesValidator(t *testing.T) {
 		for _, ch := range f.channels {
 			if len(ch.fetched) != 1 || !strings.HasSuffix(ch.fetched[0], "/delta.bin") {
 				t.Errorf("after a delta: the %s client fetched %v, want one delta", ch.name, ch.fetched)
+				continue
+			}
+			// An unchanged CA record is left out of the delta.
+			var d irpkipb.CompactDelta
+			if err := proto.Unmarshal(ch.files["compact/"+ch.fetched[0]], &d); err != nil {
+				t.Fatal(err)
+			}
+			omitted, sent := 0, 0
+			for _, g := range d.Cas {
+				if g.CaOmitted {
+					omitted++
+				}
+				if g.Manifest.GetCa() != nil {
+					sent++
+				}
+			}
+			if lean := ch.b.OmitCertificates; lean && omitted == 0 || !lean && omitted+sent > 0 {
+				t.Errorf("%s: a delta of %d groups, %d with their CA record omitted, %d with one", ch.name, len(d.Cas), omitted, sent)
 			}
 		}
 	}

@@ -192,6 +192,9 @@ func diffGroup(old, g *irpkipb.CompactCA) *irpkipb.CompactDeltaCA {
 	if old != nil && bytes.Equal(old.Certificate, g.Certificate) {
 		d.Certificate = nil
 	}
+	if old != nil && m.Ca != nil && proto.Equal(old.Manifest.GetCa(), m.Ca) {
+		m.Ca, d.CaOmitted = nil, true
+	}
 	if old != nil {
 		for _, e := range old.Entries {
 			prev[e.Name] = e.Content

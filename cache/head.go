@@ -124,3 +124,11 @@ func ServedSessions(u string, f irpki.Format, resets uint64, transparent bool) (
 	}
 	return xml, bin
 }
+
+// CompactKey returns the head key of the compact publication of the
+// repository whose head key is repo: a head of its own (notification in
+// NotificationBin, files under "compact/"), published by the validator
+// independently of the repository's serials, since a compact serial
+// follows validation (a revalidation, another repository's serial) as
+// well as the repository.
+func CompactKey(repo string) string { return repo + " compact" }

@@ -16,6 +16,7 @@ type Config struct {
 	Cache        Cache        `toml:"cache" doc:"the tiered store: memory, optional state directory, optional Redis"`
 	Repositories []Repository `toml:"repository" doc:"one table per repository followed"`
 	Validate     *Validate    `toml:"validate" doc:"validation of every serial as a relying party would, across the repositories followed; absent: none"`
+	Compact      *Compact     `toml:"compact" doc:"the compact format (iROAs and iMFTs made from what validated, signed by this node's key), for the repositories whose formats list \"compact\"; needs [validate]; absent: not served"`
 
 	// File is the name the configuration was parsed under.
 	File string `toml:"-"`
@@ -83,7 +84,7 @@ type Repository struct {
 	Mode                string   `toml:"mode" doc:"reverse (served under hosts, in front of the origin) or mirror (served under server.mirror_base)"`
 	Hosts               []string `toml:"hosts" doc:"reverse mode: the host names this repository is served under (required in reverse mode)"`
 	Base                string   `toml:"base" default:"https://, hosts[0], the origin's directory" doc:"reverse mode: public URL of the directory of the served files, ending in /"`
-	Formats             []string `toml:"formats" doc:"formats served: xml, bin"`
+	Formats             []string `toml:"formats" doc:"formats served: xml, bin, and compact (under compact/notification.bin; needs [validate] and [compact])"`
 	PollInterval        Duration `toml:"poll_interval" doc:"time between polls of the notification"`
 	Jitter              float64  `toml:"jitter" doc:"fraction of the interval by which each wait varies, both ways: above 0, below 1"`
 	MaxBackoff          Duration `toml:"max_backoff" doc:"longest wait after consecutive errors (the wait doubles from poll_interval)"`
@@ -124,6 +125,17 @@ type Validate struct {
 	// beside them; CAPEM is the content of ca_file. Read by Parse.
 	TrustAnchors []rpki.TrustAnchor `toml:"-"`
 	CAPEM        []byte             `toml:"-"`
+}
+
+// Compact configures the compact format (docs/compact.md).
+type Compact struct {
+	Key         string `toml:"key" default:"required" doc:"PEM file of the Ed25519 private key the compact files are signed with (rrdp-proxy keygen; mode 0600: readable by no one else); relying parties trust its public half, key.pub, as their validator (required)"`
+	RolloverKey string `toml:"rollover_key" doc:"PEM file of a second key during a key rollover: every signed file carries a signature by each key, so that relying parties trusting either accept it (docs/compact.md); empty: none"`
+	MaxDeltas   int    `toml:"max_deltas" doc:"deltas a compact notification lists at most (fewer when together they outweigh the snapshot)"`
+
+	// KeyPEM and RolloverPEM are the keys' files, read by Parse.
+	KeyPEM      []byte `toml:"-"`
+	RolloverPEM []byte `toml:"-"`
 }
 
 // Modes.
@@ -171,6 +183,8 @@ func defaultRedis() Redis {
 		Prefix:       "rrdp-proxy:",
 	}
 }
+
+func defaultCompact() Compact { return Compact{MaxDeltas: 100} }
 
 func defaultValidate() Validate {
 	return Validate{TALs: []string{}, MaxVRPLoss: 0.05, MaxASPALoss: 0.05, Interval: Duration{10 * time.Minute}}

@@ -77,6 +77,8 @@ func defaults() Config {
 	c.Cache.Redis = &r
 	v := defaultValidate()
 	c.Validate = &v
+	cp := defaultCompact()
+	c.Compact = &cp
 	return c
 }
 

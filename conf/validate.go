@@ -56,6 +56,7 @@ func (p *parser) validate(c *Config) {
 	if c.Validate != nil {
 		p.validation(c)
 	}
+	p.compact(c)
 	if len(p.errs) > 0 {
 		return // base URIs need valid origins and hosts
 	}
@@ -337,11 +338,11 @@ func (p *parser) repository(key string, r *Repository, retention Duration) {
 		p.errorf(key+".passthrough_max", "want a size from 1B to 1GiB, got %d bytes", r.PassthroughMax)
 	}
 	if len(r.Formats) == 0 {
-		p.errorf(key+".formats", "empty: serve \"xml\", \"bin\" or both")
+		p.errorf(key+".formats", "empty: serve \"xml\", \"bin\" or both (and \"compact\" beside them)")
 	}
 	for i, f := range r.Formats {
-		if f != "xml" && f != "bin" {
-			p.errorf(key+".formats", "want \"xml\" or \"bin\", got %q", f)
+		if f != "xml" && f != "bin" && f != "compact" {
+			p.errorf(key+".formats", "want \"xml\", \"bin\" or \"compact\", got %q", f)
 		} else if slices.Contains(r.Formats[:i], f) {
 			p.errorf(key+".formats", "%q is listed twice", f)
 		}

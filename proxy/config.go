@@ -45,6 +45,11 @@ type Repo struct {
 	Key string
 	// Mode is ModeReverse or ModeMirror (ModeReverse).
 	Mode Mode
+	// Compact serves the repository's compact publication under
+	// "compact/" in Base, from the cache's head cache.CompactKey(Key)
+	// (published by the validator, proxy/validate): 503 for the
+	// notification until the first one, 404 for other names.
+	Compact bool
 	// Base is the public https URI (RFC 8182) of the directory the
 	// repository is served under, ending in '/', and the Base its
 	// follower publishes with; compute it with BaseURI. Empty means

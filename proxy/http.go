@@ -72,7 +72,7 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *entry, cc []byte, body 
 		v = &e.gz
 		h.SetContentEncodingBytes(valGzip)
 	}
-	if e.format == formatBin {
+	if e.format != formatXML {
 		h.SetContentTypeBytes(ctypeBin)
 	} else {
 		h.SetContentTypeBytes(ctypeXML)

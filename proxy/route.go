@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
@@ -38,10 +39,18 @@ type fileFormat uint8
 const (
 	formatXML fileFormat = iota
 	formatBin
+	formatCompact // the compact iRPKI files, under compactDir
 	numFormats
 )
 
-var formatNames = [numFormats]string{"xml", "bin"}
+var formatNames = [numFormats]string{"xml", "bin", "compact"}
+
+// compactDir holds a repository's compact publication, in its directory;
+// compactNotification is its notification (compact.NotificationName).
+const (
+	compactDir          = "compact/"
+	compactNotification = compactDir + "notification.bin"
+)
 
 func formatOf(f irpki.Format) fileFormat {
 	if f == irpki.FormatBin {
@@ -121,9 +130,12 @@ type repo struct {
 	hosts     []string // lowercase Host values routed here (reverse mode)
 	idx       atomic.Pointer[index]
 	ahead     atomic.Pointer[index] // of the last head Catchup gave
-	mu        sync.Mutex            // serializes index builds
-	pull      *puller
-	pass      passCache // the host's other files (Repo.Passthrough)
+	cidx      atomic.Pointer[index] // of the compact head (Repo.Compact)
+	// compactKey is the key of the compact head, "" when not served.
+	compactKey string
+	mu         sync.Mutex // serializes index builds
+	pull       *puller
+	pass       passCache // the host's other files (Repo.Passthrough)
 	// originHost is the origin's scheme and host ("https://o"), where
 	// the host's other files are fetched from.
 	originHost string
@@ -178,6 +190,9 @@ func newRepo(r Repo, allowHTTP bool) (*repo, error) {
 	}
 	dir := o.Path[:strings.LastIndexByte(o.Path, '/')+1]
 	rp := &repo{cfg: r, prefix: b.Path, originDir: o.Scheme + "://" + o.Host + dir, originHost: o.Scheme + "://" + o.Host}
+	if r.Compact {
+		rp.compactKey = cache.CompactKey(r.Key)
+	}
 	if r.Passthrough && r.Mode != ModeReverse {
 		return nil, fmt.Errorf("repository %q: pass-through serves a reverse repository's host: %w", r.Name, ErrConfig)
 	}
@@ -199,17 +214,28 @@ func newRepo(r Repo, allowHTTP bool) (*repo, error) {
 
 // index returns the index of head h, building it when h is new.
 func (r *repo) index(h *follow.Head) *index {
-	if ix := r.idx.Load(); ix != nil && ix.head == h {
+	return r.indexIn(&r.idx, h, func(old *index) *index { return buildIndex(h, old, r.aliasXML) })
+}
+
+// compactIndex returns the index of the compact head h.
+func (r *repo) compactIndex(h *follow.Head) *index {
+	return r.indexIn(&r.cidx, h, func(old *index) *index { return buildCompactIndex(h, old) })
+}
+
+// indexIn returns the index in p if it is h's, or stores the one build
+// makes from the old one.
+func (r *repo) indexIn(p *atomic.Pointer[index], h *follow.Head, build func(old *index) *index) *index {
+	if ix := p.Load(); ix != nil && ix.head == h {
 		return ix
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := r.idx.Load()
+	old := p.Load()
 	if old != nil && old.head == h {
 		return old
 	}
-	ix := buildIndex(h, old, r.aliasXML)
-	r.idx.Store(ix)
+	ix := build(old)
+	p.Store(ix)
 	return ix
 }
 
@@ -218,6 +244,31 @@ func (r *repo) index(h *follow.Head) *index {
 // one, even within the same second, so that If-Modified-Since never hides
 // a change.
 func buildIndex(h *follow.Head, old *index, alias string) *index {
+	ix := indexNotifications(h, old, []notification{{"notification.xml", h.NotificationXML, formatXML}, {"notification.bin", h.NotificationBin, formatBin}})
+	if alias != "" {
+		ix.files[alias] = ix.files["notification.xml"]
+	}
+	indexFiles(ix, h, old, formatOf)
+	return ix
+}
+
+// buildCompactIndex indexes a compact head (cache.CompactKey): its
+// notification, snapshots and deltas, all under compactDir.
+func buildCompactIndex(h *follow.Head, old *index) *index {
+	ix := indexNotifications(h, old, []notification{{compactNotification, h.NotificationBin, formatCompact}})
+	indexFiles(ix, h, old, func(irpki.Format) fileFormat { return formatCompact })
+	return ix
+}
+
+// notification is a notification file a head serves, by its path.
+type notification struct {
+	name   string
+	b      []byte
+	format fileFormat
+}
+
+// indexNotifications starts the index of h with its notifications.
+func indexNotifications(h *follow.Head, old *index, notifs []notification) *index {
 	ix := &index{head: h, files: make(map[string]*entry, len(h.Files)+3)}
 	notif := func(name string, b []byte, f fileFormat) {
 		e := &entry{kind: kindNotification, format: f, plain: newVariant(sha256.Sum256(b), int64(len(b)), b)}
@@ -239,11 +290,15 @@ func buildIndex(h *follow.Head, old *index, alias string) *index {
 		}
 		ix.files[name] = e
 	}
-	notif("notification.xml", h.NotificationXML, formatXML)
-	notif("notification.bin", h.NotificationBin, formatBin)
-	if alias != "" {
-		ix.files[alias] = ix.files["notification.xml"]
+	for _, n := range notifs {
+		notif(n.name, n.b, n.format)
 	}
+	return ix
+}
+
+// indexFiles adds the snapshot and delta files of h to ix, in the format
+// formatOf gives.
+func indexFiles(ix *index, h *follow.Head, old *index, formatOf func(irpki.Format) fileFormat) {
 	for _, f := range h.Files {
 		e := ix.files[f.Path]
 		if e == nil {
@@ -269,7 +324,6 @@ func buildIndex(h *follow.Head, old *index, alias string) *index {
 			e.plain = v
 		}
 	}
-	return ix
 }
 
 // aheadIndex returns the index of h, a head newer than the one the cache

@@ -419,36 +419,75 @@ func (s *Server) handleAdmin(ctx *fasthttp.RequestCtx) {
 // serveRepo answers a path under a repository's Base: a file of its head,
 // a file pulled before, or a pull-through.
 func (s *Server) serveRepo(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
+	if r.compactKey != "" && bytes.HasPrefix(rel, []byte(compactDir)) {
+		s.serveCompact(ctx, r, rel)
+		return
+	}
 	var e *entry
 	h := s.cfg.Cache.Head(r.cfg.Key)
 	if h != nil {
 		e = r.index(h).files[string(rel)]
 	}
 	if e != nil {
-		r.m.hits.Add(1)
-		cc := ccImmutable
-		if e.kind == kindNotification {
-			cc = s.ccNotif
-		}
-		status, n, err := s.serveEntry(ctx, e, cc, s.cfg.Cache.Blob)
-		switch {
-		case err == nil:
-		case e.retained && errors.Is(err, fs.ErrNotExist):
-			// A file that left the notification, evicted from memory
-			// with no state directory to keep it (cache.memory bounds
-			// retention there): gone, as for an RP that comes too late.
-			s.log.Debug("retained file no longer held", "repo", r.cfg.Name, "path", string(rel), "err", err)
-			answer404(ctx)
-			status = fasthttp.StatusNotFound
-		default:
-			// The head names a blob the cache cannot give: invariant 1
-			// broken below us.
-			s.log.Error("file of the head unavailable", "repo", r.cfg.Name, "path", string(rel), "err", err)
-			status = s.fail(ctx, err)
-		}
-		r.m.count(e.kind, e.format, status, n)
+		s.serveHeld(ctx, r, e, rel)
 		return
 	}
+	s.serveTail(ctx, r, h, rel)
+}
+
+// serveHeld answers with e, a file of the head of r.
+func (s *Server) serveHeld(ctx *fasthttp.RequestCtx, r *repo, e *entry, rel []byte) {
+	r.m.hits.Add(1)
+	cc := ccImmutable
+	if e.kind == kindNotification {
+		cc = s.ccNotif
+	}
+	status, n, err := s.serveEntry(ctx, e, cc, s.cfg.Cache.Blob)
+	switch {
+	case err == nil:
+	case e.retained && errors.Is(err, fs.ErrNotExist):
+		// A file that left the notification, evicted from memory
+		// with no state directory to keep it (cache.memory bounds
+		// retention there): gone, as for an RP that comes too late.
+		s.log.Debug("retained file no longer held", "repo", r.cfg.Name, "path", string(rel), "err", err)
+		answer404(ctx)
+		status = fasthttp.StatusNotFound
+	default:
+		// The head names a blob the cache cannot give: invariant 1
+		// broken below us.
+		s.log.Error("file of the head unavailable", "repo", r.cfg.Name, "path", string(rel), "err", err)
+		status = s.fail(ctx, err)
+	}
+	r.m.count(e.kind, e.format, status, n)
+}
+
+// serveCompact answers a path under a repository's compact directory
+// (Repo.Compact) from its compact head: never pulled through, never
+// passed through, since the origin has no such files.
+func (s *Server) serveCompact(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
+	var e *entry
+	h := s.cfg.Cache.Head(r.compactKey)
+	if h != nil {
+		e = r.compactIndex(h).files[string(rel)]
+	}
+	switch {
+	case e != nil:
+		s.serveHeld(ctx, r, e, rel)
+	case string(rel) == compactNotification:
+		// Not validated yet: as for a repository without a state.
+		status := s.fail(ctx, fmt.Errorf("repository %s: compact: %w", r.cfg.Name, ErrNoHead))
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "10")
+		r.m.count(kindNotification, formatCompact, status, 0)
+	default:
+		answer404(ctx)
+		r.m.count(kindOther, formatCompact, fasthttp.StatusNotFound, 0)
+	}
+}
+
+// serveTail answers a path of a repository that its head does not name:
+// from a newer head, through pass-through or pull-through.
+func (s *Server) serveTail(ctx *fasthttp.RequestCtx, r *repo, h *cache.Head, rel []byte) {
+	var e *entry
 	if h == nil && isNotification(rel) {
 		status := s.fail(ctx, fmt.Errorf("repository %s: %w", r.cfg.Name, ErrNoHead))
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "10")

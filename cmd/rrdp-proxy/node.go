@@ -142,6 +142,9 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 		for i := range cfg.Repositories {
 			names = append(names, cfg.Repositories[i].Key())
 		}
+		for _, r := range compactRepos(cfg) {
+			names = append(names, cache.CompactKey(r.Key)) // continued, not restarted
+		}
 		if err := n.cache.LoadRepos(ctx, names); err != nil {
 			n.log.Warn("some stored states could not be loaded", "err", err)
 		}
@@ -478,6 +481,8 @@ func (n *node) serverRepos(cfg *conf.Config, pulls pullClients) ([]proxy.Repo, e
 			Passthrough:      r.Passthrough && r.Mode == conf.ModeReverse,
 			PassthroughPaths: r.PassthroughPaths,
 			PassthroughMax:   int64(r.PassthroughMax),
+			// Published by the validator (compactRepos).
+			Compact: n.valid != nil && cfg.Compact != nil && r.Serves("compact"),
 		}
 		name, key := r.Name, r.Key()
 		if n.fleet == nil {

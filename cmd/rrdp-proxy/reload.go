@@ -77,6 +77,9 @@ func (n *node) startRepos(cfg *conf.Config) error {
 		}
 	}
 	maps.Copy(next, keep)
+	if n.valid != nil {
+		n.valid.SetCompact(compactRepos(cfg)) // the formats are live
+	}
 	for _, p := range plans {
 		fc := p.fc
 		fc.Store = n.store(p.repo.Name)
@@ -194,7 +197,7 @@ func inForce(old, cfg *conf.Config, fleet bool) *conf.Config {
 	s.NotificationMaxAge, s.Node, s.LogFormat = o.NotificationMaxAge, o.Node, o.LogFormat
 	s.AdminListen, s.PProf, s.AccessLog, s.AccessLogFile = o.AdminListen, o.PProf, o.AccessLog, o.AccessLogFile
 	c.Cache, c.Cache.Retention = old.Cache, cfg.Cache.Retention // retention is the repositories' default: live
-	c.Validate = old.Validate                                   // the validator is made once
+	c.Validate, c.Compact = old.Validate, old.Compact           // the validator is made once
 	if fleet {
 		c.Repositories, s.MirrorBase = old.Repositories, o.MirrorBase
 	}
@@ -212,6 +215,7 @@ func restartKeys(a, b *conf.Config) []string {
 	}
 	s, t := &a.Server, &b.Server
 	diff("validate", a.Validate, b.Validate)
+	diff("compact", a.Compact, b.Compact)
 	diff("server.listen", s.Listen, t.Listen)
 	diff("server.tls_listen", s.TLSListen, t.TLSListen)
 	diff("server.read_timeout", s.ReadTimeout, t.ReadTimeout)

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/conf"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/proxy/validate"
+	"github.com/irpki/rrdp-proxy/transcode/rpki/compact"
 )
 
 // newValidator makes the node's validator for cfg's [validate] table and
@@ -19,7 +21,12 @@ func (n *node) newValidator(cfg *conf.Config) error {
 		return err
 	}
 	n.closeTA = closeFetch
+	cc, err := n.compactConfig(cfg)
+	if err != nil {
+		return err
+	}
 	n.valid, err = validate.New(validate.Config{
+		Compact:  cc,
 		TALs:     vc.TrustAnchors,
 		TALFiles: vc.TALs,
 		// A composite snapshot (fragments) is assembled from its parts.
@@ -40,7 +47,37 @@ func (n *node) newValidator(cfg *conf.Config) error {
 		r := &cfg.Repositories[i]
 		n.valid.Seed(r.Name, r.Key(), n.cache.Head(r.Key()))
 	}
+	n.valid.SetCompact(compactRepos(cfg))
 	return nil
+}
+
+// compactConfig returns the validator's compact configuration for cfg's
+// [compact] table, nil without one.
+func (n *node) compactConfig(cfg *conf.Config) (*validate.Compact, error) {
+	c := cfg.Compact
+	if c == nil {
+		return nil, nil
+	}
+	signer, err := compact.ParsePrivateKey(c.KeyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("compact.key %s: %w", c.Key, err)
+	}
+	return &validate.Compact{Signer: signer, Store: n.cache, Head: n.cache.Head, Retention: cfg.Cache.Retention.Duration, MaxDeltas: c.MaxDeltas}, nil
+}
+
+// compactRepos returns the repositories of cfg that serve the compact
+// format.
+func compactRepos(cfg *conf.Config) []validate.CompactRepo {
+	if cfg.Compact == nil || cfg.Validate == nil {
+		return nil
+	}
+	var out []validate.CompactRepo
+	for i := range cfg.Repositories {
+		if r := &cfg.Repositories[i]; r.Serves("compact") {
+			out = append(out, validate.CompactRepo{Key: r.Key(), Name: r.Name})
+		}
+	}
+	return out
 }
 
 // store returns the Store the follower of the repository called name

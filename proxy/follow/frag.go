@@ -106,6 +106,7 @@ type chunk struct {
 	xml, bin   segment
 	xgz, bgz   segment
 	build      bool // no segment of the previous serial to reuse
+	aliased    bool // its objects were realiased as it was built
 	// offs are, for a chunk built, where each object's content starts in
 	// the .bin segment (Realias).
 	offs []int32
@@ -152,12 +153,45 @@ func endsChunk(uri string, n int) bool {
 // new snapshot. level is the gzip level. fresh says the objects were
 // decoded afresh (the snapshot path), so that those of the chunks taken
 // over from prev are realiased too, not only those of the chunks built.
-func composite(order []string, objs func(string) object, xs, bs string, serial uint64, prev *fragments, level int, fresh bool) ([]blob, *fragments, error) {
+//
+// set, if not nil, realiases the objects of each chunk as soon as it is
+// built (set replaces one object's content with the same bytes in the
+// chunk's .bin segment), so that the decoded contents of a big snapshot
+// become garbage chunk by chunk instead of living beside the whole new
+// snapshot until the end: the peak of a first sync. set runs on the
+// calling goroutine, never at the same time as objs; the objects it
+// realiases are not left for Realias. Only for objects no one else reads
+// (the snapshot path, before the state is shared).
+func composite(order []string, objs func(string) object, xs, bs string, serial uint64, prev *fragments, level int, fresh bool, set func(uri string, content []byte)) ([]blob, *fragments, error) {
 	if prev != nil && (prev.xs != xs || prev.bs != bs) {
 		prev = nil // a segment does not name its session, but start afresh on a new one
 	}
 	chunks, groups, next := plan(order, objs, xs, bs, prev)
-	if err := buildChunks(chunks, groups, order, objs, level); err != nil {
+	objAt := func(k int) object { return objs(order[k]) }
+	var done func(i int)
+	if set != nil {
+		// The workers read the objects from vals, which set's writes do
+		// not touch: set may write the caller's map while they run.
+		vals := make([]object, len(order))
+		for k, uri := range order {
+			vals[k] = objs(uri)
+		}
+		objAt = func(k int) object { return vals[k] }
+		done = func(i int) {
+			c := &chunks[i]
+			if len(c.offs) != c.hi-c.lo {
+				return // not built: the error is returned
+			}
+			for j, k := 0, c.lo; k < c.hi; j, k = j+1, k+1 {
+				n := int32(len(vals[k].content))
+				content := c.bin.b[c.offs[j] : c.offs[j]+n : c.offs[j]+n]
+				set(order[k], content)
+				vals[k].content = content
+			}
+			c.offs, c.aliased = nil, true
+		}
+	}
+	if err := buildChunks(chunks, groups, order, objAt, level, done); err != nil {
 		return nil, nil, err
 	}
 	for i := range chunks {
@@ -180,8 +214,10 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 			continue
 		}
 		next.built++
-		next.alias(c, c.offs, order, objs)
-		c.offs = nil
+		if !c.aliased {
+			next.alias(c, c.offs, order, objs)
+			c.offs = nil
+		}
 		for _, s := range []segment{c.xml, c.bin, c.xgz, c.bgz} {
 			if !seen[s.sum] {
 				seen[s.sum] = true
@@ -341,9 +377,11 @@ func pinOf(g *group, order []string, objs func(string) object) [32]byte {
 	return pin
 }
 
-// buildChunks encodes the chunks marked build, on every core.
-func buildChunks(chunks []chunk, groups []group, order []string, objs func(string) object, level int) error {
-	todo := make(chan int)
+// buildChunks encodes the chunks marked build, on every core, reading
+// object k with objAt. done, if not nil, is called on the calling
+// goroutine with the index of each chunk once it is built (or failed).
+func buildChunks(chunks []chunk, groups []group, order []string, objAt func(k int) object, level int, done func(i int)) error {
+	todo, built := make(chan int), make(chan int)
 	errs := make([]error, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for w := range errs {
@@ -352,21 +390,36 @@ func buildChunks(chunks []chunk, groups []group, order []string, objs func(strin
 			zx := &deflater{zw: zw}
 			if err != nil {
 				errs[w] = err
-				for range todo {
-				}
-				return
 			}
 			for i := range todo {
-				if errs[w] != nil {
-					continue
+				if errs[w] == nil {
+					errs[w] = buildChunk(&chunks[i], groups, order, objAt, zx)
 				}
-				errs[w] = buildChunk(&chunks[i], groups, order, objs, zx)
+				built <- i
 			}
 		})
 	}
+	var pending []int
 	for i := range chunks {
 		if chunks[i].build {
-			todo <- i
+			pending = append(pending, i)
+		}
+	}
+	for next, inflight := 0, 0; next < len(pending) || inflight > 0; {
+		var send chan int
+		var i int
+		if next < len(pending) {
+			send, i = todo, pending[next]
+		}
+		select {
+		case send <- i:
+			next++
+			inflight++
+		case j := <-built:
+			inflight--
+			if done != nil {
+				done(j)
+			}
 		}
 	}
 	close(todo)
@@ -380,10 +433,10 @@ func buildChunks(chunks []chunk, groups []group, order []string, objs func(strin
 }
 
 // buildChunk encodes the segments of c.
-func buildChunk(c *chunk, groups []group, order []string, objs func(string) object, zd *deflater) error {
+func buildChunk(c *chunk, groups []group, order []string, objAt func(k int) object, zd *deflater) error {
 	var xsize, bsize int
-	for _, uri := range order[c.lo:c.hi] {
-		o := objs(uri)
+	for k := c.lo; k < c.hi; k++ {
+		o, uri := objAt(k), order[k]
 		_, name := irpki.SplitURI(uri)
 		xsize += rrdpxml.PublishSize(uri, o.content)
 		bsize += irpki.SnapshotEntrySize(name, o.content) + 64
@@ -393,8 +446,7 @@ func buildChunk(c *chunk, groups []group, order []string, objs func(string) obje
 	// The group of the first object: groups are sorted by lo.
 	gi := groupAt(groups, c.lo)
 	for k := c.lo; k < c.hi; k++ {
-		uri := order[k]
-		o := objs(uri)
+		o, uri := objAt(k), order[k]
 		for groups[gi].hi <= k {
 			gi++
 		}

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
@@ -197,6 +199,23 @@ func checkObjects(t *testing.T, f *Follower) {
 	for u, o := range f.cur.objects {
 		if sha256.Sum256(o.content) != o.hash {
 			t.Fatalf("object %s: its content no longer has its hash", u)
+		}
+	}
+	if f.cur.frags == nil {
+		return
+	}
+	// Every content lies within a .bin segment kept: the decoded copies
+	// are garbage.
+	type span struct{ lo, hi uintptr }
+	var spans []span
+	for _, s := range f.cur.frags.bin {
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(s.b)))
+		spans = append(spans, span{lo, lo + uintptr(len(s.b))})
+	}
+	for u, o := range f.cur.objects {
+		p := uintptr(unsafe.Pointer(unsafe.SliceData(o.content)))
+		if !slices.ContainsFunc(spans, func(s span) bool { return s.lo <= p && p+uintptr(len(o.content)) <= s.hi }) {
+			t.Fatalf("object %s: its content is not within a .bin segment of the state", u)
 		}
 	}
 }

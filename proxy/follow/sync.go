@@ -134,12 +134,14 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 		// the path a node took to it, so that the nodes of a fleet (with
 		// or without Redis) and independent mirrors serve the same bytes.
 		st.order = sortedURIs(objs)
-		if snap, st.frags, err = f.snapshotFiles(st.order, func(u string) object { return objs[u] }, xmlSize(objs, nil), xs, bs, n.Serial, f.curFrags(), true); err != nil {
+		// st is not shared yet: its objects move to the segments as
+		// they are built (composite's set), then the rest (Realias).
+		realias := func(u string, c []byte) { o := objs[u]; o.content = c; objs[u] = o }
+		if snap, st.frags, err = f.snapshotFiles(st.order, func(u string) object { return objs[u] }, xmlSize(objs, nil), xs, bs, n.Serial, f.curFrags(), true, realias); err != nil {
 			return err
 		}
 		if st.frags != nil {
-			// st is not shared yet.
-			st.frags.Realias(func(u string, c []byte) { o := objs[u]; o.content = c; objs[u] = o })
+			st.frags.Realias(realias)
 		}
 		if st.resets == 0 {
 			// RPs may be at older serials of this session: serve them the
@@ -218,7 +220,7 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 		if !transparent && i < len(refs)-1 && len(refs) <= maxPassed {
 			order := nextOrder(cur.order, ov.changes, cur.objects)
 			get := func(u string) object { o, _ := ov.get(u); return o }
-			snap, fr, err := f.snapshotFiles(order, get, xmlSize(cur.objects, ov.changes), xs, bs, d.Serial, frags, false)
+			snap, fr, err := f.snapshotFiles(order, get, xmlSize(cur.objects, ov.changes), xs, bs, d.Serial, frags, false, nil)
 			if err != nil {
 				return false, err
 			}
@@ -250,7 +252,7 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 	st.order = nextOrder(cur.order, ov.changes, cur.objects)
 	st.passed = passed
 	get := func(u string) object { o, _ := ov.get(u); return o }
-	regen, frags, err := f.snapshotFiles(st.order, get, xmlSize(cur.objects, ov.changes), xs, bs, n.Serial, frags, false)
+	regen, frags, err := f.snapshotFiles(st.order, get, xmlSize(cur.objects, ov.changes), xs, bs, n.Serial, frags, false, nil)
 	if err != nil {
 		return false, err
 	}
@@ -295,13 +297,13 @@ const maxPassed = 8
 // composite when its XML (about size bytes) reaches FragmentMin, reusing
 // the segments of prev, else whole. It returns the fragments of the new
 // snapshot when composite.
-func (f *Follower) snapshotFiles(order []string, get func(string) object, size int, xs, bs string, serial uint64, prev *fragments, fresh bool) ([]blob, *fragments, error) {
+func (f *Follower) snapshotFiles(order []string, get func(string) object, size int, xs, bs string, serial uint64, prev *fragments, fresh bool, set func(string, []byte)) ([]blob, *fragments, error) {
 	if lim := f.cfg.Limits.WithDefaults(); len(order) > lim.MaxObjects {
 		// As the whole regeneration's writer would refuse it.
 		return nil, nil, fmt.Errorf("regenerate snapshot %d: %d objects, over the limit of %d: %w", serial, len(order), lim.MaxObjects, rrdpxml.ErrTooLarge)
 	}
 	if f.cfg.FragmentMin >= 0 && int64(size) >= f.cfg.FragmentMin {
-		files, fr, err := composite(order, get, xs, bs, serial, prev, f.cfg.GzipLevel, fresh)
+		files, fr, err := composite(order, get, xs, bs, serial, prev, f.cfg.GzipLevel, fresh, set)
 		if err == nil {
 			f.count(func(s *Stats) { s.FragmentsBuilt += uint64(fr.built); s.FragmentsReused += uint64(fr.reused) })
 		}

@@ -40,6 +40,26 @@ type Validation struct {
 	// Err is the last run's failure (a state that could not be read),
 	// "" when none.
 	Err string
+	// Compact lists the compact publications, by repository.
+	Compact []CompactPublication `json:",omitempty"`
+}
+
+// CompactPublication is the state of one repository's compact
+// publication: the serial served, made from what validated.
+type CompactPublication struct {
+	Repo    string
+	Session string
+	Serial  uint64
+	// RepoSerial is the repository's serial the last run saw (served,
+	// validated): the compact serial reflects it.
+	RepoSerial uint64
+	// CAs counts the CA groups of the serial served; Time is when it was
+	// published.
+	CAs  int
+	Time time.Time
+	// Err is why the last attempt to publish failed, "" when none: the
+	// serial served stays.
+	Err string
 }
 
 // FailingCA is a CA certificate, or its publication point, that failed.
@@ -108,6 +128,17 @@ type jsonValidation struct {
 	Held            uint64          `json:"held_total"`
 	Released        uint64          `json:"released_total"`
 	Error           string          `json:"error"`
+	Compact         []jsonCompact   `json:"compact"`
+}
+
+type jsonCompact struct {
+	Repo       string   `json:"repo"`
+	Session    string   `json:"session"`
+	Serial     uint64   `json:"serial"`
+	RepoSerial uint64   `json:"repo_serial"`
+	CAs        int      `json:"cas"`
+	Time       jsonTime `json:"time"`
+	Error      string   `json:"error"`
 }
 
 type jsonFailingCA struct {
@@ -160,7 +191,11 @@ func jsonValidationFrom(v *Validation) *jsonValidation {
 	out := &jsonValidation{Mode: v.Mode, Rules: nonNil(v.Rules), Time: jsonTime(v.Time), DurationSeconds: v.Duration.Seconds(),
 		VRPs: v.VRPs, ASPAs: v.ASPAs, CAs: v.CAs, FailingCAs: v.FailingCAs, Problems: v.Problems,
 		Reused: v.Reused, Revalidated: v.Revalidated, Held: v.Held, Released: v.Released, Error: v.Err,
-		Failing: []jsonFailingCA{}, Holds: []jsonHold{}, Runs: []jsonRun{}}
+		Failing: []jsonFailingCA{}, Holds: []jsonHold{}, Runs: []jsonRun{}, Compact: []jsonCompact{}}
+	for _, c := range v.Compact {
+		out.Compact = append(out.Compact, jsonCompact{Repo: c.Repo, Session: c.Session, Serial: c.Serial, RepoSerial: c.RepoSerial,
+			CAs: c.CAs, Time: jsonTime(c.Time), Error: c.Err})
+	}
 	for _, f := range v.Failing {
 		out.Failing = append(out.Failing, jsonFailingCA{TA: f.TA, URI: f.URI, Error: f.Err})
 	}
@@ -188,8 +223,14 @@ type validationView struct {
 	MoreFailing          int
 	Holds                []holdView
 	Runs                 []runView
+	Compact              []compactView
 	Held, Released       string
 	Err                  string
+}
+
+type compactView struct {
+	Repo, Session, Serial, RepoSerial, CAs, At string
+	Err                                        string
 }
 
 type holdView struct {
@@ -222,6 +263,14 @@ func validationViewFrom(v *Validation, now time.Time) *validationView {
 	for _, h := range v.Holds {
 		vv.Holds = append(vv.Holds, holdView{Repo: h.Repo, Serial: strconv.FormatUint(h.Serial, 10),
 			Since: humanDuration(age(now, h.Since)), Attempts: count(h.Attempts), Why: h.Why, Added: h.Added, Removed: h.Removed})
+	}
+	for _, c := range v.Compact {
+		cv := compactView{Repo: c.Repo, Session: c.Session, Serial: strconv.FormatUint(c.Serial, 10), RepoSerial: strconv.FormatUint(c.RepoSerial, 10),
+			CAs: count(uint64(c.CAs)), At: "not yet", Err: c.Err}
+		if !c.Time.IsZero() {
+			cv.At = rfc3339(c.Time)
+		}
+		vv.Compact = append(vv.Compact, cv)
 	}
 	for _, r := range v.Runs {
 		rv := runView{At: rfc3339(r.Time), Took: r.Duration.Round(time.Millisecond).String(), Serials: strings.Join(r.Serials, ", "),

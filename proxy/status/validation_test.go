@@ -34,6 +34,10 @@ func validationFixture() *Report {
 				VRPs: 14015, Added: 14015, AddedSample: []string{"AS64513,10.0.1.0/24,24"}},
 		},
 		Held: 1,
+		Compact: []CompactPublication{
+			{Repo: "ripe", Session: "0f6f2b1c-5b0e-4c1e-9d51-3c8e6f1a2b7d", Serial: 211, RepoSerial: 4811, CAs: 10001, Time: at},
+			{Repo: "arin", Err: "store compact serial 1: <tier down>"},
+		},
 	}
 	return r
 }

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,9 @@ type Config struct {
 	Limits rrdpxml.Limits
 	// Node names the machine in the metadata of WriteVRPs.
 	Node string
+	// Compact, if set, publishes the compact format of the repositories
+	// SetCompact names (see Compact).
+	Compact *Compact
 	// Now is the clock (time.Now); Logger the log (discarded).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -98,6 +102,19 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if cc := c.Compact; cc != nil {
+		if cc.Signer == nil || cc.Store == nil {
+			return c, fmt.Errorf("validate: compact without a signer or a store")
+		}
+		d := *cc
+		if d.Retention <= 0 {
+			d.Retention = 2 * time.Hour
+		}
+		if d.GzipLevel == 0 {
+			d.GzipLevel = gzip.BestCompression
+		}
+		c.Compact = &d
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -113,6 +113,7 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 		v.mu.Unlock()
 		v.log.Warn("validation gate: serial held, the last good serial stays served", "repo", s.name, "serial", h.Serial,
 			"why", why, "vrps", len(base.VRPs), "removed", len(c.removed), "added", len(c.added), "release", "rrdp-proxy release "+s.name)
+		v.publishCompact(ctx, base) // what is served, at now
 		return &HoldError{Repo: s.name, Serial: h.Serial, Why: why}
 	}
 	if err := s.next.PutHead(ctx, repo, h); err != nil {
@@ -121,6 +122,7 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 	v.rv, v.repos[repo] = trial, rs
 	v.gen++
 	v.commit(cand, d, c, serial, "published", nil)
+	v.publishCompact(ctx, cand)
 	return nil
 }
 
@@ -173,5 +175,6 @@ func (v *Validator) Release(ctx context.Context, name string) (string, error) {
 		return msg + "; validating it failed: " + err.Error(), nil
 	}
 	v.commit(res, time.Since(start), compare(v.last, res), serial, "released", nil)
+	v.publishCompact(ctx, res)
 	return msg, nil
 }

@@ -45,6 +45,7 @@ func (v *Validator) Status() *status.Validation {
 			Attempts: hd.attempts, Why: hd.why, Added: hd.added, Removed: hd.removed})
 	}
 	slices.SortFunc(st.Holds, func(a, b status.Hold) int { return strings.Compare(a.Repo, b.Repo) })
+	st.Compact = slices.Clone(v.compactSt)
 	return st
 }
 
@@ -82,12 +83,16 @@ var (
 	descAttempts = prometheus.NewDesc("rrdp_proxy_validate_held_attempts_total", "Times a follower offered a held serial.", nil, nil)
 	descReleased = prometheus.NewDesc("rrdp_proxy_validate_released_total", "Held serials released by an operator.", nil, nil)
 	descHolding  = prometheus.NewDesc("rrdp_proxy_validate_holding", "1 while the gate holds a serial of the repository.", []string{"repo"}, nil)
+	descCSerials = prometheus.NewDesc("rrdp_proxy_compact_serials_total", "Compact serials published, over every repository.", nil, nil)
+	descCFails   = prometheus.NewDesc("rrdp_proxy_compact_failures_total", "Attempts to publish a compact serial that failed (the last one stays served).", nil, nil)
+	descCSerial  = prometheus.NewDesc("rrdp_proxy_compact_serial", "The compact serial served, by repository.", []string{"repo"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (v *Validator) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descVRPs, descASPAs, descCAs, descProblems, descRuns, descSeconds, descLastSecs, descFailures,
-		descAdded, descRemoved, descLastAdd, descLastRem, descBreaks, descHeld, descAttempts, descReleased, descHolding} {
+		descAdded, descRemoved, descLastAdd, descLastRem, descBreaks, descHeld, descAttempts, descReleased, descHolding,
+		descCSerials, descCFails, descCSerial} {
 		ch <- d
 	}
 }
@@ -131,6 +136,15 @@ func (v *Validator) Collect(ch chan<- prometheus.Metric) {
 	for _, hd := range v.holds {
 		if !hd.released {
 			gauge(descHolding, 1, hd.name)
+		}
+	}
+	if v.cfg.Compact != nil {
+		counter(descCSerials, float64(n.compactSerials))
+		counter(descCFails, float64(n.compactFailures))
+		for _, cp := range v.compactSt {
+			if cp.Serial > 0 {
+				gauge(descCSerial, float64(cp.Serial), cp.Repo)
+			}
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
 	"github.com/irpki/rrdp-proxy/proxy/validate"
 	"github.com/irpki/rrdp-proxy/transcode/rpki"
+	"github.com/irpki/rrdp-proxy/transcode/rpki/compact"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
@@ -76,6 +77,9 @@ type rigConfig struct {
 	Validate validate.Config
 	// Wrap, if set, wraps the cache as the Validator's next store.
 	Wrap func(follow.Store) follow.Store
+	// Compact, if set, publishes and serves the compact format signed by
+	// it.
+	Compact *compact.Signer
 }
 
 func newRig(t *testing.T, ctx context.Context, rc rigConfig) *rig {
@@ -136,9 +140,15 @@ func newRig(t *testing.T, ctx context.Context, rc rigConfig) *rig {
 	}
 	vc.TALs = []rpki.TrustAnchor{{Name: "ta", TAL: tal, Cert: cert}}
 	vc.Open = func(ctx context.Context, f follow.File) ([]byte, error) { return cache.ReadFile(ctx, &f, g.cache.Blob) }
+	if rc.Compact != nil {
+		vc.Compact = &validate.Compact{Signer: rc.Compact, Store: g.cache, Head: g.cache.Head}
+	}
 	g.vc = vc
 	if g.v, err = validate.New(vc); err != nil {
 		t.Fatal(err)
+	}
+	if rc.Compact != nil {
+		g.v.SetCompact([]validate.CompactRepo{{Key: "repo", Name: "repo"}})
 	}
 	vctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -158,7 +168,7 @@ func newRig(t *testing.T, ctx context.Context, rc rigConfig) *rig {
 		t.Fatal(err)
 	}
 	if g.srv, err = proxy.New(proxy.Config{
-		Repos:      []proxy.Repo{{Name: "repo", Origin: originNotif, Key: "repo", Base: base, Stats: g.f.Stats}},
+		Repos:      []proxy.Repo{{Name: "repo", Origin: originNotif, Key: "repo", Base: base, Stats: g.f.Stats, Compact: rc.Compact != nil}},
 		Cache:      g.cache,
 		CertFile:   pki.CertFile,
 		KeyFile:    pki.KeyFile,

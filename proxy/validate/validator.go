@@ -37,6 +37,10 @@ type Validator struct {
 	// gen counts the changes of repos; lastGen is gen when last was
 	// validated.
 	gen, lastGen uint64
+	// cpubs are the compact publications, by repository key; compactNew
+	// says SetCompact changed them since the last run.
+	cpubs      map[string]*compactPub
+	compactNew bool
 
 	mu sync.Mutex
 	// pending are the heads stored and not yet read, by repository key;
@@ -49,6 +53,8 @@ type Validator struct {
 	holds   map[string]*hold // by repository key
 	runs    []status.ValidationRun
 	n       counters
+	// compactSt is the state of the compact publications, for Status.
+	compactSt []status.CompactPublication
 }
 
 type pendingHead struct {
@@ -81,6 +87,8 @@ type counters struct {
 	seconds                      float64
 	openErrors                   uint64
 	deltaLoads                   uint64 // states read from deltas
+	compactSerials               uint64 // compact serials published
+	compactFailures              uint64
 }
 
 // New returns a Validator for cfg.
@@ -90,8 +98,9 @@ func New(cfg Config) (*Validator, error) {
 		return nil, err
 	}
 	v := &Validator{cfg: cfg, log: cfg.Logger, src: &source{}, wake: make(chan struct{}, 1),
-		repos: map[string]*repoState{}, pending: map[string]pendingHead{}, holds: map[string]*hold{}}
-	v.rv, err = rpki.NewValidator(rpki.Config{Source: v.src, FetchTA: cfg.FetchTA, Workers: cfg.Workers})
+		repos: map[string]*repoState{}, pending: map[string]pendingHead{}, holds: map[string]*hold{}, cpubs: map[string]*compactPub{}}
+	// The compact format re-issues the points that validated.
+	v.rv, err = rpki.NewValidator(rpki.Config{Source: v.src, FetchTA: cfg.FetchTA, Workers: cfg.Workers, KeepPoints: cfg.Compact != nil})
 	if err != nil {
 		return nil, fmt.Errorf("validate: %w", err)
 	}
@@ -250,7 +259,7 @@ func (v *Validator) observe(ctx context.Context, periodic bool) {
 	dirty := v.dirty
 	v.dirty = false
 	v.mu.Unlock()
-	if len(serials) == 0 && !periodic && !dirty && v.last != nil {
+	if len(serials) == 0 && !periodic && !dirty && v.last != nil && !v.compactNew {
 		return
 	}
 	res, _, err := v.validate(ctx, v.rv, unionOf(v.repos, nil), v.cfg.Now())
@@ -275,6 +284,7 @@ func (v *Validator) observe(ctx context.Context, periodic bool) {
 		v.log.Warn("validation: a serial breaks a gate rule (observe mode: published)", "serials", serials, "why", broke)
 	}
 	v.commit(res, d, c, serials, outcome, broke)
+	v.publishCompact(ctx, res)
 }
 
 // setErr records the failure of a run or a read.

@@ -30,18 +30,20 @@ nothing to VRPs against rpki-client's full validation.
 
 Each REPO_DIR (made by "rrdp-proxy gen") is copied under --work and only the
 copy is evolved. For each: the repository is validated (transcode/rpki) and
-published in the compact format; a new relying party's bytes (notification
-+ snapshot) are measured in XML, XML+gzip, .bin, .bin+gzip, compact and
-compact+gzip; then --serials churn serials and one refresh serial 24 hours
+published in the compact format twice, with its CA certificates (the
+default) and lean (rrdp-proxy compact --omit-certificates: CA records in
+place of the certificates below the TA); a new relying party's bytes
+(notification + snapshot) are measured in XML, XML+gzip, .bin, .bin+gzip,
+compact and compact+gzip; then --serials churn serials and one refresh serial 24 hours
 later are generated, validated and published, and a day of deltas is that
 refresh delta plus (--serials-per-day - 1) times the mean churn delta, as
 "rrdp-proxy-bench bandwidth" models it.
 
 With --rp the copy is served over HTTPS at the port of its base URL and
 rpki-client (Debian's, run as root) validates it from an empty cache; then
-the compact output is served over HTTPS and the compact client (the code of
+each compact output is served over HTTPS and the compact client (the code of
 rrdp-proxy sync --trust) fetches it, verifies it and writes the CSV, timed
-the same way; both CSVs are compared.`
+the same way; the CSVs are compared with rpki-client's.`
 
 func compactBenchCommand(stdout, stderr io.Writer) *cli.Command {
 	fs := flag.NewFlagSet("compact", flag.ContinueOnError)
@@ -75,14 +77,14 @@ func compactBenchCommand(stdout, stderr io.Writer) *cli.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(stdout, "| %s | %s | %s | %s | %s | %s | %s | %.1f× | %s | %s | %s | %s | %.1f× |\n", r.name,
-					humanBytes(r.boot.XML), humanBytes(r.boot.XMLGz), humanBytes(r.boot.Bin), humanBytes(r.boot.BinGz),
-					humanBytes(r.bootCompact), humanBytes(r.bootCompactGz), float64(r.boot.XML)/float64(r.bootCompact),
-					humanBytes(r.day.XML), humanBytes(r.day.XMLGz), humanBytes(r.dayCompact), humanBytes(r.dayCompactGz), float64(r.day.XML)/float64(r.dayCompact))
-				shares = append(shares, fmt.Sprintf("%s: %s of CA certificates (DER), %.0f%% of the compact snapshot", r.name, humanBytes(r.certs), 100*float64(r.certs)/float64(r.bootCompact)))
-				if r.times != "" {
-					times = append(times, r.times)
+				for _, c := range r.variants {
+					fmt.Fprintf(stdout, "| %s%s | %s | %s | %s | %s | %s | %s | %.1f× | %s | %s | %s | %s | %.1f× |\n", r.name, c.label(),
+						humanBytes(r.boot.XML), humanBytes(r.boot.XMLGz), humanBytes(r.boot.Bin), humanBytes(r.boot.BinGz),
+						humanBytes(c.bootCompact), humanBytes(c.bootCompactGz), float64(r.boot.XML)/float64(c.bootCompact),
+						humanBytes(r.day.XML), humanBytes(r.day.XMLGz), humanBytes(c.dayCompact), humanBytes(c.dayCompactGz), float64(r.day.XML)/float64(c.dayCompact))
+					shares = append(shares, fmt.Sprintf("%s%s: %s of CA certificates (DER), %.0f%% of the compact snapshot", r.name, c.label(), humanBytes(c.certs), 100*float64(c.certs)/float64(c.bootCompact)))
 				}
+				times = append(times, r.times...)
 			}
 			fmt.Fprintln(stdout)
 			for _, l := range shares {
@@ -101,29 +103,47 @@ func compactBenchCommand(stdout, stderr io.Writer) *cli.Command {
 }
 
 type compactResult struct {
-	name                       string
-	boot                       sizes
+	name      string
+	boot, day sizes
+	// variants are the compact bytes, with certificates and lean.
+	variants []compactBytes
+	// times are the rows of the client times table.
+	times []string
+}
+
+// compactBytes are one variant's bytes.
+type compactBytes struct {
+	lean                       bool
 	bootCompact, bootCompactGz int64
 	// certs is the bytes of the CA certificates in the compact snapshot.
 	certs                    int64
-	day                      sizes
 	dayCompact, dayCompactGz int64
-	times                    string
+}
+
+func (c compactBytes) label() string {
+	if c.lean {
+		return " (lean)"
+	}
+	return ""
 }
 
 // compactState is a repository copy with its validated tree and compact
-// publication.
+// publications, one per variant.
 type compactState struct {
-	dir     string
-	repo    *repotest.Repo
-	src     rpki.MapSource
-	v       *rpki.Validator
-	ta      rpki.TrustAnchor
-	b       compact.Builder
-	signer  *compact.Signer
-	pub     *compact.Publication
-	files   map[string][]byte
-	applied uint64
+	dir      string
+	repo     *repotest.Repo
+	src      rpki.MapSource
+	v        *rpki.Validator
+	ta       rpki.TrustAnchor
+	signer   *compact.Signer
+	variants []*compactVariant
+}
+
+// compactVariant is one compact publication of the repository.
+type compactVariant struct {
+	b     compact.Builder
+	pub   *compact.Publication
+	files map[string][]byte
 }
 
 func (s *compactState) apply(rel string) error {
@@ -150,9 +170,9 @@ func (s *compactState) apply(rel string) error {
 	}
 }
 
-// publish validates the tree at now and publishes it; it returns the new
-// files.
-func (s *compactState) publish(now time.Time) ([]compact.File, *rpki.Result, error) {
+// publish validates the tree at now and publishes it in each variant; it
+// returns the new files by variant.
+func (s *compactState) publish(now time.Time) ([][]compact.File, *rpki.Result, error) {
 	res, err := s.v.Validate(context.Background(), []rpki.TrustAnchor{s.ta}, now)
 	if err != nil {
 		return nil, nil, err
@@ -160,20 +180,27 @@ func (s *compactState) publish(now time.Time) ([]compact.File, *rpki.Result, err
 	if len(res.Problems) > 0 {
 		return nil, nil, fmt.Errorf("validate at %s: %d problems, the first %v", now.Format(time.RFC3339), len(res.Problems), res.Problems[0])
 	}
-	groups, err := s.b.Build(context.Background(), s.src, res, s.signer)
-	if err != nil {
-		return nil, nil, err
+	var out [][]compact.File
+	for _, v := range s.variants {
+		groups, err := v.b.Build(context.Background(), s.src, res, s.signer)
+		if err != nil {
+			return nil, nil, err
+		}
+		var fs []compact.File
+		if v.pub == nil {
+			v.pub, fs, err = compact.New("bench", groups, s.signer, compact.Options{})
+		} else {
+			v.pub, fs, err = v.pub.Next(groups, s.signer, compact.Options{})
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, f := range fs {
+			v.files[f.Name] = f.Data
+		}
+		out = append(out, fs)
 	}
-	var fs []compact.File
-	if s.pub == nil {
-		s.pub, fs, err = compact.New("bench", groups, s.signer, compact.Options{})
-	} else {
-		s.pub, fs, err = s.pub.Next(groups, s.signer, compact.Options{})
-	}
-	for _, f := range fs {
-		s.files[f.Name] = f.Data
-	}
-	return fs, res, err
+	return out, res, nil
 }
 
 func fileNamed(fs []compact.File, suffix string) []byte {
@@ -204,7 +231,11 @@ func benchCompactDir(dir, work string, now time.Time, serials, perDay int, withR
 	}
 	in := repo.Info()
 	r.name = in.Profile.Name
-	st := &compactState{dir: tmp, repo: repo, src: rpki.MapSource{}, files: map[string][]byte{}}
+	st := &compactState{dir: tmp, repo: repo, src: rpki.MapSource{}}
+	for _, lean := range []bool{false, true} {
+		st.variants = append(st.variants, &compactVariant{b: compact.Builder{OmitCertificates: lean}, files: map[string][]byte{}})
+		r.variants = append(r.variants, compactBytes{lean: lean})
+	}
 	if st.ta, err = benchTA(tmp); err != nil {
 		return r, err
 	}
@@ -219,7 +250,7 @@ func benchCompactDir(dir, work string, now time.Time, serials, perDay int, withR
 		return r, err
 	}
 	fmt.Fprintf(stderr, "%s: validating and publishing serial %d\n", r.name, in.Serial)
-	fs, res, err := st.publish(now)
+	fs, _, err := st.publish(now)
 	if err != nil {
 		return r, err
 	}
@@ -233,56 +264,71 @@ func benchCompactDir(dir, work string, now time.Time, serials, perDay int, withR
 		return r, err
 	}
 	r.boot = nx.add(sx)
-	n, s := fileNamed(fs, "notification.bin"), fileNamed(fs, "snapshot.bin")
-	r.bootCompact = int64(len(n) + len(s))
-	r.bootCompactGz = gzipSize(n) + gzipSize(s)
-	for _, g := range st.pub.Groups {
-		r.certs += int64(len(g.Certificate))
+	for i, v := range st.variants {
+		n, s := fileNamed(fs[i], "notification.bin"), fileNamed(fs[i], "snapshot.bin")
+		c := &r.variants[i]
+		c.bootCompact = int64(len(n) + len(s))
+		c.bootCompactGz = gzipSize(n) + gzipSize(s)
+		for _, g := range v.pub.Groups {
+			c.certs += int64(len(g.Certificate))
+		}
 	}
 	if withRP {
-		if r.times, err = timeClients(tmp, in, st, res, now, stderr); err != nil {
+		if r.times, err = timeClients(tmp, in, st, now, stderr); err != nil {
 			return r, err
 		}
 	}
 
-	var churn sizes
-	var churnC, churnCGz int64
-	step := func(at time.Time) (sizes, int64, int64, error) {
+	// step publishes the next legacy serial; it returns its XML sizes and
+	// the compact delta of each variant, plain and gzipped.
+	step := func(at time.Time) (sizes, [][2]int64, error) {
 		if err := repo.Advance(at, 1); err != nil {
-			return sizes{}, 0, 0, err
+			return sizes{}, nil, err
 		}
 		ds := repo.Info().Deltas
 		d := ds[len(ds)-1]
 		if err := st.apply(d.Path); err != nil {
-			return sizes{}, 0, 0, err
+			return sizes{}, nil, err
 		}
 		x, err := measurePath(tmp, d.Path)
 		if err != nil {
-			return sizes{}, 0, 0, err
+			return sizes{}, nil, err
 		}
 		fs, _, err := st.publish(at)
 		if err != nil {
-			return sizes{}, 0, 0, err
+			return sizes{}, nil, err
 		}
-		b := fileNamed(fs, "delta.bin")
-		return x, int64(len(b)), gzipSize(b), nil
+		var out [][2]int64
+		for _, f := range fs {
+			b := fileNamed(f, "delta.bin")
+			out = append(out, [2]int64{int64(len(b)), gzipSize(b)})
+		}
+		return x, out, nil
 	}
+	var churn sizes
+	churnC := make([][2]int64, len(st.variants))
 	for i := 0; i < serials; i++ {
-		x, c, cg, err := step(now)
+		x, c, err := step(now)
 		if err != nil {
 			return r, fmt.Errorf("%s: churn serial %d: %w", r.name, i+1, err)
 		}
-		churn, churnC, churnCGz = churn.add(x), churnC+c, churnCGz+cg
+		churn = churn.add(x)
+		for j := range c {
+			churnC[j][0] += c[j][0]
+			churnC[j][1] += c[j][1]
+		}
 	}
-	fmt.Fprintf(stderr, "%s: %d churn serials: XML %d bytes, compact %d bytes\n", r.name, serials, churn.XML, churnC)
-	rx, rc, rcg, err := step(now.Add(24 * time.Hour))
+	fmt.Fprintf(stderr, "%s: %d churn serials: XML %d bytes, compact %d bytes, lean %d bytes\n", r.name, serials, churn.XML, churnC[0][0], churnC[1][0])
+	rx, rc, err := step(now.Add(24 * time.Hour))
 	if err != nil {
 		return r, fmt.Errorf("%s: refresh serial: %w", r.name, err)
 	}
 	f := float64(perDay-1) / float64(serials)
 	r.day = rx.add(churn.scale(f))
-	r.dayCompact = rc + int64(float64(churnC)*f+0.5)
-	r.dayCompactGz = rcg + int64(float64(churnCGz)*f+0.5)
+	for j := range r.variants {
+		r.variants[j].dayCompact = rc[j][0] + int64(float64(churnC[j][0])*f+0.5)
+		r.variants[j].dayCompactGz = rc[j][1] + int64(float64(churnC[j][1])*f+0.5)
+	}
 	return r, nil
 }
 
@@ -303,49 +349,71 @@ func benchTA(dir string) (rpki.TrustAnchor, error) {
 }
 
 // timeClients times rpki-client's full validation of the repository in dir
-// and the compact client on st's publication, and returns a table row.
-func timeClients(dir string, in repotest.Info, st *compactState, res *rpki.Result, now time.Time, stderr io.Writer) (string, error) {
+// and the compact client on each of st's publications, and returns a table
+// row for each.
+func timeClients(dir string, in repotest.Info, st *compactState, now time.Time, stderr io.Writer) ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
 	pkiDir, err := os.MkdirTemp("", "bench-compact-pki-")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer os.RemoveAll(pkiDir)
 	pki, err := rp.NewPKI(pkiDir, rp.PKIConfig{})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	u, err := url.Parse(in.BaseURL)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	var port int
 	fmt.Sscanf(u.Port(), "%d", &port)
 	load := loadAverage()
 	origin, err := rp.NewOrigin(rp.OriginConfig{Dir: dir, PKI: pki, Port: port, PortWait: 10 * time.Minute})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	cache, err := os.MkdirTemp("", "bench-rpki-client-")
 	if err != nil {
 		origin.Close()
-		return "", err
+		return nil, err
 	}
 	defer os.RemoveAll(cache)
 	fmt.Fprintf(stderr, "%s: rpki-client from an empty cache\n", in.Profile.Name)
 	rc, err := rp.RunRPKIClient(ctx, rp.Options{TAL: filepath.Join(dir, repotest.TALPath), CAFile: pki.CAFile, CacheDir: cache, Args: []string{"-s", "3000"}})
 	origin.Close()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := rc.Err(); err != nil {
-		return "", fmt.Errorf("rpki-client: %w", err)
+		return nil, fmt.Errorf("rpki-client: %w", err)
 	}
 
-	out := filepath.Join(dir, ".bench-compact")
-	for name, data := range st.files {
-		p := filepath.Join(out, filepath.FromSlash(name))
+	var rows []string
+	for i, v := range st.variants {
+		row, err := timeCompactClient(dir, fmt.Sprintf("%s%s", in.Profile.Name, compactBytes{lean: i == 1}.label()), pki, st, v, rc, load, now)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// timeCompactClient serves v's files, times the compact client from
+// nothing to VRPs on them and returns a table row comparing it with rc.
+func timeCompactClient(dir, name string, pki *rp.PKI, st *compactState, v *compactVariant, rc *rp.Result, load string, now time.Time) (string, error) {
+	out, err := os.MkdirTemp(dir, ".bench-compact-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(out)
+	if err := os.Chmod(out, 0o755); err != nil {
+		return "", err
+	}
+	for file, data := range v.files {
+		p := filepath.Join(out, filepath.FromSlash(file))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return "", err
 		}
@@ -396,15 +464,12 @@ func timeClients(dir string, in repotest.Info, st *compactState, res *rpki.Resul
 	if err := cres.WriteCSV(&csv); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, ".bench-vrps.csv"), csv.Bytes(), 0o644); err != nil {
-		return "", err
-	}
 	took := time.Since(start)
 	equal := "yes"
 	if !bytes.Equal(csv.Bytes(), rc.Output["csv"]) {
 		equal = fmt.Sprintf("no: %s", rpki.DiffVRPs(plainVRPs(cres), rc.VRPs, 3))
 	}
-	return fmt.Sprintf("| %s | %d | %v | %v | %.1f× | %s | %s |", in.Profile.Name, len(cres.VRPs), rc.Elapsed.Round(time.Millisecond), took.Round(time.Millisecond),
+	return fmt.Sprintf("| %s | %d | %v | %v | %.1f× | %s | %s |", name, len(cres.VRPs), rc.Elapsed.Round(time.Millisecond), took.Round(time.Millisecond),
 		float64(rc.Elapsed)/float64(took), equal, load), nil
 }
 

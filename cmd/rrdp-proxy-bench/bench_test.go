@@ -300,8 +300,9 @@ func TestBenchWritesNowhereUnlessTold(t *testing.T) {
 }
 
 // TestBenchCompactSmall runs the compact benchmark on a generated small
-// repository: the compact bytes must be below the XML's for both the new
-// relying party and the day of deltas.
+// repository: the compact bytes, with certificates and lean, must be below
+// the XML's for both the new relying party and the day of deltas, and lean
+// below the variant with certificates for the new relying party.
 func TestBenchCompactSmall(t *testing.T) {
 	keys := t.TempDir()
 	repoDir := filepath.Join(t.TempDir(), "small")
@@ -317,10 +318,18 @@ func TestBenchCompactSmall(t *testing.T) {
 	if after := treeDigest(t, repoDir); after != before {
 		t.Errorf("bench compact changed REPO_DIR")
 	}
-	if r.bootCompact <= 0 || r.bootCompact >= r.boot.XML || r.dayCompact <= 0 || r.dayCompact >= r.day.XML {
-		t.Errorf("got new RP %d bytes compact against %d XML, day %d against %d; want compact smaller", r.bootCompact, r.boot.XML, r.dayCompact, r.day.XML)
+	if len(r.variants) != 2 || r.variants[0].lean || !r.variants[1].lean {
+		t.Fatalf("got variants %+v, want with certificates, then lean", r.variants)
 	}
-	if r.certs <= 0 || r.certs >= r.bootCompact {
-		t.Errorf("got %d bytes of certificates in a %d-byte snapshot", r.certs, r.bootCompact)
+	for _, c := range r.variants {
+		if c.bootCompact <= 0 || c.bootCompact >= r.boot.XML || c.dayCompact <= 0 || c.dayCompact >= r.day.XML {
+			t.Errorf("%s: got new RP %d bytes compact against %d XML, day %d against %d; want compact smaller", c.label(), c.bootCompact, r.boot.XML, c.dayCompact, r.day.XML)
+		}
+		if c.certs <= 0 || c.certs >= c.bootCompact {
+			t.Errorf("%s: got %d bytes of certificates in a %d-byte snapshot", c.label(), c.certs, c.bootCompact)
+		}
+	}
+	if certs, lean := r.variants[0], r.variants[1]; lean.bootCompact >= certs.bootCompact || lean.certs >= certs.certs {
+		t.Errorf("lean: %d bytes, %d of certificates; with certificates %d, %d: want lean smaller", lean.bootCompact, lean.certs, certs.bootCompact, certs.certs)
 	}
 }

@@ -31,16 +31,28 @@ an iMFT (the manifest and CRL merged, listing the compact objects by hash)
 signed by the key. Objects that failed validation are left out. A relying
 party that uses this format trusts the key's holder as its validator.
 
+With --omit-certificates, each CA certificate below the trust anchors is
+replaced by a CA record inside the CA's signed iMFT (its resources as
+validated, inherit resolved, and its validity): much smaller when CAs hold
+few ROAs, but the chain from the trust anchor is then the key holder's word,
+not checked end to end by clients.
+
+Key rollover: --rollover-key FILE signs every notification and iMFT with a
+second key as well; a client accepts either. Publish with --key OLD
+--rollover-key NEW, hand out NEW's key.pub, then --key NEW --rollover-key
+OLD, then --key NEW alone (docs/compact.md).
+
 When OUT holds a compact publication already, the new state is its next
 serial, with a delta per changed CA group from the previous one; otherwise
 a new session starts. Files are written beside the old ones, the
 notification last; old files stay for clients still fetching them.`
 
 type compactOptions struct {
-	tals      talList
-	key, at   string
-	base      string
-	maxDeltas int
+	tals             talList
+	key, rollover    string
+	at, base         string
+	maxDeltas        int
+	omitCertificates bool
 }
 
 func compactCommand(stdout, stderr io.Writer) *cli.Command {
@@ -48,11 +60,13 @@ func compactCommand(stdout, stderr io.Writer) *cli.Command {
 	o := &compactOptions{}
 	fs.Var(&o.tals, "tal", "validate from the TAL in `FILE` (repeatable, at least one)")
 	fs.StringVar(&o.key, "key", "", "sign with the private key in `FILE` (key.pem of rrdp-proxy keygen; required)")
+	fs.StringVar(&o.rollover, "rollover-key", "", "during a key rollover, sign with the private key in `FILE` too")
+	fs.BoolVar(&o.omitCertificates, "omit-certificates", false, "replace the CA certificates below the trust anchors by CA records the key vouches for")
 	fs.StringVar(&o.at, "time", "", "validate at this `RFC3339` time instead of now")
 	fs.StringVar(&o.base, "base", "", "name the snapshot and deltas by absolute URIs under this `URL` of OUT/compact/ (default: relative names)")
 	fs.IntVar(&o.maxDeltas, "max-deltas", 100, "list at most `N` deltas")
 	return &cli.Command{
-		Name: "compact", Args: "--tal FILE --key FILE [--time RFC3339] TREE OUT", Summary: "validate a tree and write it in the compact format, signed",
+		Name: "compact", Args: "--tal FILE --key FILE [--rollover-key FILE] [--omit-certificates] [--time RFC3339] TREE OUT", Summary: "validate a tree and write it in the compact format, signed",
 		About: compactAbout, Flags: fs, MinArgs: 2, MaxArgs: 2,
 		Run: func(args []string) error { return runCompact(o, args[0], args[1], stdout, stderr) },
 	}
@@ -76,13 +90,16 @@ func runCompact(o *compactOptions, tree, out string, stdout, stderr io.Writer) e
 		}
 		now = t.UTC()
 	}
-	keyPEM, err := readCappedFile(o.key, 64<<10)
+	signer, err := readSigner("--key", o.key)
 	if err != nil {
-		return fmt.Errorf("cannot read --key: %w", err)
+		return err
 	}
-	signer, err := compact.ParsePrivateKey(keyPEM)
-	if err != nil {
-		return fmt.Errorf("%s: %w", o.key, err)
+	if o.rollover != "" {
+		more, err := readSigner("--rollover-key", o.rollover)
+		if err != nil {
+			return err
+		}
+		signer = signer.With(more)
 	}
 	var tas []rpki.TrustAnchor
 	for _, f := range o.tals {
@@ -111,7 +128,8 @@ func runCompact(o *compactOptions, tree, out string, stdout, stderr io.Writer) e
 		reportValidation(stderr, res, time.Since(start))
 		return errors.New("compact: no trust anchor could be used")
 	}
-	groups, err := compact.Build(ctx, src, res, signer)
+	b := compact.Builder{OmitCertificates: o.omitCertificates}
+	groups, err := b.Build(ctx, src, res, signer)
 	if err != nil {
 		return err
 	}
@@ -158,6 +176,19 @@ func runCompact(o *compactOptions, tree, out string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintln(stdout)
 	return nil
+}
+
+// readSigner reads the private key file named by flag.
+func readSigner(flag, file string) (*compact.Signer, error) {
+	b, err := readCappedFile(file, 64<<10)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", flag, err)
+	}
+	s, err := compact.ParsePrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", flag, file, err)
+	}
+	return s, nil
 }
 
 // sessionFor names a new session after the key and the time, as a UUID

@@ -37,7 +37,7 @@ func TestCompactKrill(t *testing.T) {
 	if err := os.Chmod(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	const at = "2023-02-14T00:00:00Z"
+	const at = krillTime
 	code, stdout, stderr := runCLI(t, "compact", "--tal", filepath.Join(good, "ta.tal"), "--key", filepath.Join(keys, "key.pem"), "--time", at, tree, out)
 	if code != 0 {
 		t.Fatalf("compact: exit %d: %s", code, stderr)
@@ -102,6 +102,10 @@ func TestCompactKrill(t *testing.T) {
 			t.Errorf("JSON VRPs differ from rpki-client's:\ngot:\n%s\nwant:\n%s", g, w)
 		}
 	})
+
+	// Before "delta", which changes the tree.
+	t.Run("lean", func(t *testing.T) { compactLean(t, tree, good, filepath.Join(keys, "key.pem"), pki, want) })
+	t.Run("rollover", func(t *testing.T) { compactRollover(t, tree, good, keys, pki) })
 
 	t.Run("delta", func(t *testing.T) {
 		// The producer again on the same tree: unchanged.

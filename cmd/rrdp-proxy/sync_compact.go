@@ -30,13 +30,17 @@ With --trust FILE (a trust file of rrdp-proxy keygen, several keys during a
 rollover) NOTIFICATION_URL is a compact notification (compact/notification.bin
 of rrdp-proxy compact) and sync writes VRPs instead of a tree: --vrps FILE in
 rpki-client's CSV (ASN,IP Prefix,Max Length,Trust Anchor,Expires), or its
-JSON with --json. It verifies the notification's signature, the hashes of
-the snapshot and deltas, every iMFT's signature and validity, the CA
-certificates from each trust anchor down, and every iROA and ASPA against
-its CA; serials may not go back. With --tal the trust anchors must be
-those of the TALs; without, the proxy vouches for them too. Anything that fails is reported with the
-file, the CA and the entry, and the previous VRPs stay. The verified state is
-kept in --state (FILE.state by default), so a later run applies deltas.`
+JSON with --json. It verifies the notification's signature (one by a key
+of the trust file suffices; one by such a key that does not verify fails),
+the hashes of the snapshot and deltas, every iMFT's signature and validity,
+the CA certificates from each trust anchor down (or, in a publication made
+with --omit-certificates, the CA records the proxy signed: resources within
+the issuer's, validity), and every iROA and ASPA against its CA; serials may
+not go back. --require-certificates refuses CA records. With --tal the trust
+anchors must be those of the TALs; without, the proxy vouches for them too.
+Anything that fails is reported with the file, the CA and the entry, and the
+previous VRPs stay. The verified state is kept in --state (FILE.state by
+default), so a later run applies deltas.`
 
 // compactSyncOptions are sync's flags for the compact format.
 type compactSyncOptions struct {
@@ -44,6 +48,8 @@ type compactSyncOptions struct {
 	asJSON      bool
 	at          string
 	tals        talList
+	// requireCerts refuses lean publications (CA records).
+	requireCerts bool
 }
 
 func addCompactSyncFlags(fs *flag.FlagSet, o *compactSyncOptions) {
@@ -52,6 +58,7 @@ func addCompactSyncFlags(fs *flag.FlagSet, o *compactSyncOptions) {
 	fs.BoolVar(&o.asJSON, "json", false, "with --trust, write rpki-client's JSON (VRPs and ASPAs) instead of CSV")
 	fs.StringVar(&o.at, "time", "", "with --trust, verify at this `RFC3339` time instead of now")
 	fs.Var(&o.tals, "tal", "with --trust, accept only the trust anchors of the TALs in `FILE` (repeatable; default: any the proxy publishes)")
+	fs.BoolVar(&o.requireCerts, "require-certificates", false, "with --trust, refuse CA records in place of CA certificates (rrdp-proxy compact --omit-certificates)")
 }
 
 // syncCompact follows the compact notification at u.
@@ -71,7 +78,7 @@ func syncCompact(o syncOptions, u string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.trust, err)
 	}
-	trust := compact.Trust{Keys: keys}
+	trust := compact.Trust{Keys: keys, RequireCertificates: c.requireCerts}
 	for _, f := range c.tals {
 		b, err := readCappedFile(f, rpki.MaxTALSize)
 		if err != nil {

@@ -115,10 +115,14 @@ type Notification struct {
 	Version uint32   `protobuf:"varint,100,opt,name=version,proto3" json:"version,omitempty"`
 	Kind    FileKind `protobuf:"varint,101,opt,name=kind,proto3,enum=irpki.FileKind" json:"kind,omitempty"`
 	// Our addition, in compact notifications only: the proxy's signature
-	// over this message's deterministic encoding without this field.
-	Signature     *Signature `protobuf:"bytes,102,opt,name=signature,proto3" json:"signature,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// over this message's deterministic encoding without this field and
+	// more_signatures.
+	Signature *Signature `protobuf:"bytes,102,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Our addition: during a key rollover, the signatures by the proxy's
+	// other keys over the same bytes as signature.
+	MoreSignatures []*Signature `protobuf:"bytes,103,rep,name=more_signatures,json=moreSignatures,proto3" json:"more_signatures,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Notification) Reset() {
@@ -196,6 +200,13 @@ func (x *Notification) GetKind() FileKind {
 func (x *Notification) GetSignature() *Signature {
 	if x != nil {
 		return x.Signature
+	}
+	return nil
+}
+
+func (x *Notification) GetMoreSignatures() []*Signature {
+	if x != nil {
+		return x.MoreSignatures
 	}
 	return nil
 }
@@ -1047,8 +1058,14 @@ type Manifest struct {
 	ManifestContent *ManifestContent       `protobuf:"bytes,1,opt,name=manifest_content,json=manifestContent,proto3" json:"manifest_content,omitempty"`
 	Meta            *Meta                  `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
 	Signature       *Signature             `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Our additions. During a key rollover, the signatures by the proxy's
+	// other keys over the same bytes as signature.
+	MoreSignatures []*Signature `protobuf:"bytes,100,rep,name=more_signatures,json=moreSignatures,proto3" json:"more_signatures,omitempty"`
+	// The CA, vouched for by the proxy, when the group carries no CA
+	// certificate (a lean publication); absent when it does.
+	Ca            *CARecord `protobuf:"bytes,101,opt,name=ca,proto3" json:"ca,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Manifest) Reset() {
@@ -1102,8 +1119,279 @@ func (x *Manifest) GetSignature() *Signature {
 	return nil
 }
 
-// Signature is a signature by the proxy's key over the deterministic
-// encoding of the signed message without its signature field.
+func (x *Manifest) GetMoreSignatures() []*Signature {
+	if x != nil {
+		return x.MoreSignatures
+	}
+	return nil
+}
+
+func (x *Manifest) GetCa() *CARecord {
+	if x != nil {
+		return x.Ca
+	}
+	return nil
+}
+
+// CARecord is our addition (every field numbered from 100): what a client
+// needs of a CA certificate the proxy validated and left out, inside the
+// iMFT so that the iMFT's signature covers it. The CA's key is the iMFT's
+// Meta.ski; its caRepository the group's repo.
+type CARecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The CA's IP resources with inherit resolved (as the validator
+	// resolved them along the chain), per family, sorted and merged.
+	Ip []*IPResources `protobuf:"bytes,100,rep,name=ip,proto3" json:"ip,omitempty"`
+	// Its AS resources, inherit resolved, sorted and merged.
+	As []*ASRange `protobuf:"bytes,101,rep,name=as,proto3" json:"as,omitempty"`
+	// The certificate's validity.
+	NotBefore *Timestamp `protobuf:"bytes,102,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	NotAfter  *Timestamp `protobuf:"bytes,103,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	// The certificate's rpkiNotify URI: absent when it is the issuer's,
+	// present and empty when the certificate has none.
+	RpkiNotify    *string `protobuf:"bytes,104,opt,name=rpki_notify,json=rpkiNotify,proto3,oneof" json:"rpki_notify,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CARecord) Reset() {
+	*x = CARecord{}
+	mi := &file_irpki_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CARecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CARecord) ProtoMessage() {}
+
+func (x *CARecord) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CARecord.ProtoReflect.Descriptor instead.
+func (*CARecord) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CARecord) GetIp() []*IPResources {
+	if x != nil {
+		return x.Ip
+	}
+	return nil
+}
+
+func (x *CARecord) GetAs() []*ASRange {
+	if x != nil {
+		return x.As
+	}
+	return nil
+}
+
+func (x *CARecord) GetNotBefore() *Timestamp {
+	if x != nil {
+		return x.NotBefore
+	}
+	return nil
+}
+
+func (x *CARecord) GetNotAfter() *Timestamp {
+	if x != nil {
+		return x.NotAfter
+	}
+	return nil
+}
+
+func (x *CARecord) GetRpkiNotify() string {
+	if x != nil && x.RpkiNotify != nil {
+		return *x.RpkiNotify
+	}
+	return ""
+}
+
+type IPResources struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 IPv4, 2 IPv6.
+	Fam           uint32        `protobuf:"varint,100,opt,name=fam,proto3" json:"fam,omitempty"`
+	Ranges        []*IPResource `protobuf:"bytes,101,rep,name=ranges,proto3" json:"ranges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IPResources) Reset() {
+	*x = IPResources{}
+	mi := &file_irpki_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IPResources) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IPResources) ProtoMessage() {}
+
+func (x *IPResources) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IPResources.ProtoReflect.Descriptor instead.
+func (*IPResources) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *IPResources) GetFam() uint32 {
+	if x != nil {
+		return x.Fam
+	}
+	return 0
+}
+
+func (x *IPResources) GetRanges() []*IPResource {
+	if x != nil {
+		return x.Ranges
+	}
+	return nil
+}
+
+// IPResource is a prefix or, when no prefix covers it exactly, a range.
+type IPResource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A prefix as IpEntry.ip: the content octets of an RFC 3779 IPAddress
+	// BIT STRING. Empty for a range.
+	Prefix []byte `protobuf:"bytes,100,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// A range: its first and last address, 4 or 16 octets each.
+	Min           []byte `protobuf:"bytes,101,opt,name=min,proto3" json:"min,omitempty"`
+	Max           []byte `protobuf:"bytes,102,opt,name=max,proto3" json:"max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IPResource) Reset() {
+	*x = IPResource{}
+	mi := &file_irpki_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IPResource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IPResource) ProtoMessage() {}
+
+func (x *IPResource) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IPResource.ProtoReflect.Descriptor instead.
+func (*IPResource) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *IPResource) GetPrefix() []byte {
+	if x != nil {
+		return x.Prefix
+	}
+	return nil
+}
+
+func (x *IPResource) GetMin() []byte {
+	if x != nil {
+		return x.Min
+	}
+	return nil
+}
+
+func (x *IPResource) GetMax() []byte {
+	if x != nil {
+		return x.Max
+	}
+	return nil
+}
+
+type ASRange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Min   uint64                 `protobuf:"varint,100,opt,name=min,proto3" json:"min,omitempty"`
+	// Absent for a single AS number.
+	Max           *uint64 `protobuf:"varint,101,opt,name=max,proto3,oneof" json:"max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ASRange) Reset() {
+	*x = ASRange{}
+	mi := &file_irpki_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ASRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ASRange) ProtoMessage() {}
+
+func (x *ASRange) ProtoReflect() protoreflect.Message {
+	mi := &file_irpki_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ASRange.ProtoReflect.Descriptor instead.
+func (*ASRange) Descriptor() ([]byte, []int) {
+	return file_irpki_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ASRange) GetMin() uint64 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *ASRange) GetMax() uint64 {
+	if x != nil && x.Max != nil {
+		return *x.Max
+	}
+	return 0
+}
+
+// Signature is a signature by one of the proxy's keys over the
+// deterministic encoding of the signed message without its signature
+// fields (signature and more_signatures).
 type Signature struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "Ed25519".
@@ -1119,7 +1407,7 @@ type Signature struct {
 
 func (x *Signature) Reset() {
 	*x = Signature{}
-	mi := &file_irpki_proto_msgTypes[15]
+	mi := &file_irpki_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1131,7 +1419,7 @@ func (x *Signature) String() string {
 func (*Signature) ProtoMessage() {}
 
 func (x *Signature) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[15]
+	mi := &file_irpki_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1144,7 +1432,7 @@ func (x *Signature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signature.ProtoReflect.Descriptor instead.
 func (*Signature) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{15}
+	return file_irpki_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Signature) GetAlgorithm() string {
@@ -1190,7 +1478,7 @@ type ManifestContent struct {
 
 func (x *ManifestContent) Reset() {
 	*x = ManifestContent{}
-	mi := &file_irpki_proto_msgTypes[16]
+	mi := &file_irpki_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1490,7 @@ func (x *ManifestContent) String() string {
 func (*ManifestContent) ProtoMessage() {}
 
 func (x *ManifestContent) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[16]
+	mi := &file_irpki_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1503,7 @@ func (x *ManifestContent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestContent.ProtoReflect.Descriptor instead.
 func (*ManifestContent) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{16}
+	return file_irpki_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ManifestContent) GetHashes() *ManifestHashes {
@@ -1257,7 +1545,7 @@ type ManifestHashes struct {
 
 func (x *ManifestHashes) Reset() {
 	*x = ManifestHashes{}
-	mi := &file_irpki_proto_msgTypes[17]
+	mi := &file_irpki_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1557,7 @@ func (x *ManifestHashes) String() string {
 func (*ManifestHashes) ProtoMessage() {}
 
 func (x *ManifestHashes) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[17]
+	mi := &file_irpki_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +1570,7 @@ func (x *ManifestHashes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestHashes.ProtoReflect.Descriptor instead.
 func (*ManifestHashes) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{17}
+	return file_irpki_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ManifestHashes) GetHashAlgorithm() string {
@@ -1309,7 +1597,7 @@ type ManifestHash struct {
 
 func (x *ManifestHash) Reset() {
 	*x = ManifestHash{}
-	mi := &file_irpki_proto_msgTypes[18]
+	mi := &file_irpki_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1609,7 @@ func (x *ManifestHash) String() string {
 func (*ManifestHash) ProtoMessage() {}
 
 func (x *ManifestHash) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[18]
+	mi := &file_irpki_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1622,7 @@ func (x *ManifestHash) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestHash.ProtoReflect.Descriptor instead.
 func (*ManifestHash) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{18}
+	return file_irpki_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ManifestHash) GetFileName() string {
@@ -1364,7 +1652,7 @@ type RevokedCert struct {
 
 func (x *RevokedCert) Reset() {
 	*x = RevokedCert{}
-	mi := &file_irpki_proto_msgTypes[19]
+	mi := &file_irpki_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1376,7 +1664,7 @@ func (x *RevokedCert) String() string {
 func (*RevokedCert) ProtoMessage() {}
 
 func (x *RevokedCert) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[19]
+	mi := &file_irpki_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1389,7 +1677,7 @@ func (x *RevokedCert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokedCert.ProtoReflect.Descriptor instead.
 func (*RevokedCert) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{19}
+	return file_irpki_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RevokedCert) GetSerial() uint64 {
@@ -1427,7 +1715,7 @@ type ASPA struct {
 
 func (x *ASPA) Reset() {
 	*x = ASPA{}
-	mi := &file_irpki_proto_msgTypes[20]
+	mi := &file_irpki_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1727,7 @@ func (x *ASPA) String() string {
 func (*ASPA) ProtoMessage() {}
 
 func (x *ASPA) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[20]
+	mi := &file_irpki_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1740,7 @@ func (x *ASPA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ASPA.ProtoReflect.Descriptor instead.
 func (*ASPA) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{20}
+	return file_irpki_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ASPA) GetCustomerAsid() uint64 {
@@ -1487,7 +1775,7 @@ type ASPAProvider struct {
 
 func (x *ASPAProvider) Reset() {
 	*x = ASPAProvider{}
-	mi := &file_irpki_proto_msgTypes[21]
+	mi := &file_irpki_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1787,7 @@ func (x *ASPAProvider) String() string {
 func (*ASPAProvider) ProtoMessage() {}
 
 func (x *ASPAProvider) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[21]
+	mi := &file_irpki_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1800,7 @@ func (x *ASPAProvider) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ASPAProvider.ProtoReflect.Descriptor instead.
 func (*ASPAProvider) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{21}
+	return file_irpki_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ASPAProvider) GetAsid() uint64 {
@@ -1555,7 +1843,7 @@ type CompactCA struct {
 
 func (x *CompactCA) Reset() {
 	*x = CompactCA{}
-	mi := &file_irpki_proto_msgTypes[22]
+	mi := &file_irpki_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1855,7 @@ func (x *CompactCA) String() string {
 func (*CompactCA) ProtoMessage() {}
 
 func (x *CompactCA) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[22]
+	mi := &file_irpki_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1868,7 @@ func (x *CompactCA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompactCA.ProtoReflect.Descriptor instead.
 func (*CompactCA) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{22}
+	return file_irpki_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CompactCA) GetRepo() string {
@@ -1647,7 +1935,7 @@ type CompactSnapshot struct {
 
 func (x *CompactSnapshot) Reset() {
 	*x = CompactSnapshot{}
-	mi := &file_irpki_proto_msgTypes[23]
+	mi := &file_irpki_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1659,7 +1947,7 @@ func (x *CompactSnapshot) String() string {
 func (*CompactSnapshot) ProtoMessage() {}
 
 func (x *CompactSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[23]
+	mi := &file_irpki_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1672,7 +1960,7 @@ func (x *CompactSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompactSnapshot.ProtoReflect.Descriptor instead.
 func (*CompactSnapshot) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{23}
+	return file_irpki_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CompactSnapshot) GetSerial() uint64 {
@@ -1726,7 +2014,7 @@ type CompactDelta struct {
 
 func (x *CompactDelta) Reset() {
 	*x = CompactDelta{}
-	mi := &file_irpki_proto_msgTypes[24]
+	mi := &file_irpki_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +2026,7 @@ func (x *CompactDelta) String() string {
 func (*CompactDelta) ProtoMessage() {}
 
 func (x *CompactDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[24]
+	mi := &file_irpki_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +2039,7 @@ func (x *CompactDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompactDelta.ProtoReflect.Descriptor instead.
 func (*CompactDelta) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{24}
+	return file_irpki_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CompactDelta) GetSerial() uint64 {
@@ -1813,13 +2101,18 @@ type CompactDeltaCA struct {
 	// and the iMFT's signature covers it as rebuilt. A delta then carries
 	// the changed entries, not a list of every object of the CA.
 	HashesOmitted bool `protobuf:"varint,106,opt,name=hashes_omitted,json=hashesOmitted,proto3" json:"hashes_omitted,omitempty"`
+	// The iMFT's CA record is left out (absent in manifest): it is the one
+	// of the group before this delta, unchanged, and the iMFT's signature
+	// covers it as restored. Like an unchanged certificate, an unchanged CA
+	// record is not repeated with every new iMFT.
+	CaOmitted     bool `protobuf:"varint,107,opt,name=ca_omitted,json=caOmitted,proto3" json:"ca_omitted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CompactDeltaCA) Reset() {
 	*x = CompactDeltaCA{}
-	mi := &file_irpki_proto_msgTypes[25]
+	mi := &file_irpki_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1831,7 +2124,7 @@ func (x *CompactDeltaCA) String() string {
 func (*CompactDeltaCA) ProtoMessage() {}
 
 func (x *CompactDeltaCA) ProtoReflect() protoreflect.Message {
-	mi := &file_irpki_proto_msgTypes[25]
+	mi := &file_irpki_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1844,7 +2137,7 @@ func (x *CompactDeltaCA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompactDeltaCA.ProtoReflect.Descriptor instead.
 func (*CompactDeltaCA) Descriptor() ([]byte, []int) {
-	return file_irpki_proto_rawDescGZIP(), []int{25}
+	return file_irpki_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CompactDeltaCA) GetRepo() string {
@@ -1917,11 +2210,18 @@ func (x *CompactDeltaCA) GetHashesOmitted() bool {
 	return false
 }
 
+func (x *CompactDeltaCA) GetCaOmitted() bool {
+	if x != nil {
+		return x.CaOmitted
+	}
+	return false
+}
+
 var File_irpki_proto protoreflect.FileDescriptor
 
 const file_irpki_proto_rawDesc = "" +
 	"\n" +
-	"\virpki.proto\x12\x05irpki\"\x94\x02\n" +
+	"\virpki.proto\x12\x05irpki\"\xcf\x02\n" +
 	"\fNotification\x12\x16\n" +
 	"\x06serial\x18\x01 \x01(\x04R\x06serial\x12\x18\n" +
 	"\asession\x18\x02 \x01(\tR\asession\x124\n" +
@@ -1929,7 +2229,8 @@ const file_irpki_proto_rawDesc = "" +
 	"\x06deltas\x18\x04 \x03(\v2\x15.irpki.DeltaReferenceR\x06deltas\x12\x18\n" +
 	"\aversion\x18d \x01(\rR\aversion\x12#\n" +
 	"\x04kind\x18e \x01(\x0e2\x0f.irpki.FileKindR\x04kind\x12.\n" +
-	"\tsignature\x18f \x01(\v2\x10.irpki.SignatureR\tsignature\"9\n" +
+	"\tsignature\x18f \x01(\v2\x10.irpki.SignatureR\tsignature\x129\n" +
+	"\x0fmore_signatures\x18g \x03(\v2\x10.irpki.SignatureR\x0emoreSignatures\"9\n" +
 	"\x11SnapshotReference\x12\x10\n" +
 	"\x03uri\x18\x01 \x01(\tR\x03uri\x12\x12\n" +
 	"\x04hash\x18\x02 \x01(\tR\x04hash\"N\n" +
@@ -1993,11 +2294,34 @@ const file_irpki_proto_rawDesc = "" +
 	"\x03ski\x18\x05 \x01(\fH\x00R\x03ski\x88\x01\x01\x12\x1d\n" +
 	"\n" +
 	"big_serial\x18d \x01(\fR\tbigSerialB\x06\n" +
-	"\x04_ski\"\x9e\x01\n" +
+	"\x04_ski\"\xfa\x01\n" +
 	"\bManifest\x12A\n" +
 	"\x10manifest_content\x18\x01 \x01(\v2\x16.irpki.ManifestContentR\x0fmanifestContent\x12\x1f\n" +
 	"\x04meta\x18\x02 \x01(\v2\v.irpki.MetaR\x04meta\x12.\n" +
-	"\tsignature\x18\x03 \x01(\v2\x10.irpki.SignatureR\tsignature\"\x92\x01\n" +
+	"\tsignature\x18\x03 \x01(\v2\x10.irpki.SignatureR\tsignature\x129\n" +
+	"\x0fmore_signatures\x18d \x03(\v2\x10.irpki.SignatureR\x0emoreSignatures\x12\x1f\n" +
+	"\x02ca\x18e \x01(\v2\x0f.irpki.CARecordR\x02ca\"\xe4\x01\n" +
+	"\bCARecord\x12\"\n" +
+	"\x02ip\x18d \x03(\v2\x12.irpki.IPResourcesR\x02ip\x12\x1e\n" +
+	"\x02as\x18e \x03(\v2\x0e.irpki.ASRangeR\x02as\x12/\n" +
+	"\n" +
+	"not_before\x18f \x01(\v2\x10.irpki.TimestampR\tnotBefore\x12-\n" +
+	"\tnot_after\x18g \x01(\v2\x10.irpki.TimestampR\bnotAfter\x12$\n" +
+	"\vrpki_notify\x18h \x01(\tH\x00R\n" +
+	"rpkiNotify\x88\x01\x01B\x0e\n" +
+	"\f_rpki_notify\"J\n" +
+	"\vIPResources\x12\x10\n" +
+	"\x03fam\x18d \x01(\rR\x03fam\x12)\n" +
+	"\x06ranges\x18e \x03(\v2\x11.irpki.IPResourceR\x06ranges\"H\n" +
+	"\n" +
+	"IPResource\x12\x16\n" +
+	"\x06prefix\x18d \x01(\fR\x06prefix\x12\x10\n" +
+	"\x03min\x18e \x01(\fR\x03min\x12\x10\n" +
+	"\x03max\x18f \x01(\fR\x03max\":\n" +
+	"\aASRange\x12\x10\n" +
+	"\x03min\x18d \x01(\x04R\x03min\x12\x15\n" +
+	"\x03max\x18e \x01(\x04H\x00R\x03max\x88\x01\x01B\x06\n" +
+	"\x04_max\"\x92\x01\n" +
 	"\tSignature\x12\x1c\n" +
 	"\talgorithm\x18\x01 \x01(\tR\talgorithm\x12#\n" +
 	"\n" +
@@ -2048,7 +2372,7 @@ const file_irpki_proto_rawDesc = "" +
 	"\asession\x18\x02 \x01(\tR\asession\x12'\n" +
 	"\x03cas\x18+ \x03(\v2\x15.irpki.CompactDeltaCAR\x03cas\x12\x18\n" +
 	"\aversion\x18d \x01(\rR\aversion\x12#\n" +
-	"\x04kind\x18e \x01(\x0e2\x0f.irpki.FileKindR\x04kind\"\xce\x02\n" +
+	"\x04kind\x18e \x01(\x0e2\x0f.irpki.FileKindR\x04kind\"\xed\x02\n" +
 	"\x0eCompactDeltaCA\x12\x12\n" +
 	"\x04repo\x18\x01 \x01(\tR\x04repo\x12-\n" +
 	"\bmodified\x18\x02 \x03(\v2\x11.irpki.DeltaEntryR\bmodified\x12/\n" +
@@ -2059,7 +2383,9 @@ const file_irpki_proto_rawDesc = "" +
 	"\x02ta\x18g \x01(\tR\x02ta\x12+\n" +
 	"\bmanifest\x18h \x01(\v2\x0f.irpki.ManifestR\bmanifest\x12\x18\n" +
 	"\aremoved\x18i \x01(\bR\aremoved\x12%\n" +
-	"\x0ehashes_omitted\x18j \x01(\bR\rhashesOmitted*\xcf\x01\n" +
+	"\x0ehashes_omitted\x18j \x01(\bR\rhashesOmitted\x12\x1d\n" +
+	"\n" +
+	"ca_omitted\x18k \x01(\bR\tcaOmitted*\xcf\x01\n" +
 	"\bFileKind\x12\x19\n" +
 	"\x15FILE_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16FILE_KIND_NOTIFICATION\x10\x01\x12\x16\n" +
@@ -2082,7 +2408,7 @@ func file_irpki_proto_rawDescGZIP() []byte {
 }
 
 var file_irpki_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_irpki_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_irpki_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_irpki_proto_goTypes = []any{
 	(FileKind)(0),             // 0: irpki.FileKind
 	(*Notification)(nil),      // 1: irpki.Notification
@@ -2100,60 +2426,72 @@ var file_irpki_proto_goTypes = []any{
 	(*IpEntry)(nil),           // 13: irpki.IpEntry
 	(*Meta)(nil),              // 14: irpki.Meta
 	(*Manifest)(nil),          // 15: irpki.Manifest
-	(*Signature)(nil),         // 16: irpki.Signature
-	(*ManifestContent)(nil),   // 17: irpki.ManifestContent
-	(*ManifestHashes)(nil),    // 18: irpki.ManifestHashes
-	(*ManifestHash)(nil),      // 19: irpki.ManifestHash
-	(*RevokedCert)(nil),       // 20: irpki.RevokedCert
-	(*ASPA)(nil),              // 21: irpki.ASPA
-	(*ASPAProvider)(nil),      // 22: irpki.ASPAProvider
-	(*CompactCA)(nil),         // 23: irpki.CompactCA
-	(*CompactSnapshot)(nil),   // 24: irpki.CompactSnapshot
-	(*CompactDelta)(nil),      // 25: irpki.CompactDelta
-	(*CompactDeltaCA)(nil),    // 26: irpki.CompactDeltaCA
+	(*CARecord)(nil),          // 16: irpki.CARecord
+	(*IPResources)(nil),       // 17: irpki.IPResources
+	(*IPResource)(nil),        // 18: irpki.IPResource
+	(*ASRange)(nil),           // 19: irpki.ASRange
+	(*Signature)(nil),         // 20: irpki.Signature
+	(*ManifestContent)(nil),   // 21: irpki.ManifestContent
+	(*ManifestHashes)(nil),    // 22: irpki.ManifestHashes
+	(*ManifestHash)(nil),      // 23: irpki.ManifestHash
+	(*RevokedCert)(nil),       // 24: irpki.RevokedCert
+	(*ASPA)(nil),              // 25: irpki.ASPA
+	(*ASPAProvider)(nil),      // 26: irpki.ASPAProvider
+	(*CompactCA)(nil),         // 27: irpki.CompactCA
+	(*CompactSnapshot)(nil),   // 28: irpki.CompactSnapshot
+	(*CompactDelta)(nil),      // 29: irpki.CompactDelta
+	(*CompactDeltaCA)(nil),    // 30: irpki.CompactDeltaCA
 }
 var file_irpki_proto_depIdxs = []int32{
 	2,  // 0: irpki.Notification.snapshot:type_name -> irpki.SnapshotReference
 	3,  // 1: irpki.Notification.deltas:type_name -> irpki.DeltaReference
 	0,  // 2: irpki.Notification.kind:type_name -> irpki.FileKind
-	16, // 3: irpki.Notification.signature:type_name -> irpki.Signature
-	5,  // 4: irpki.Snapshot.cas:type_name -> irpki.CA
-	0,  // 5: irpki.Snapshot.kind:type_name -> irpki.FileKind
-	6,  // 6: irpki.CA.entries:type_name -> irpki.SnapshotEntry
-	8,  // 7: irpki.Delta.cas:type_name -> irpki.DeltaCA
-	0,  // 8: irpki.Delta.kind:type_name -> irpki.FileKind
-	9,  // 9: irpki.DeltaCA.modified:type_name -> irpki.DeltaEntry
-	9,  // 10: irpki.DeltaCA.withdrawn:type_name -> irpki.DeltaEntry
-	12, // 11: irpki.ROA.ip_and_fam:type_name -> irpki.IpAndFam
-	14, // 12: irpki.ROA.meta:type_name -> irpki.Meta
-	13, // 13: irpki.IpAndFam.ips:type_name -> irpki.IpEntry
-	10, // 14: irpki.Meta.not_before:type_name -> irpki.Timestamp
-	10, // 15: irpki.Meta.not_after:type_name -> irpki.Timestamp
-	17, // 16: irpki.Manifest.manifest_content:type_name -> irpki.ManifestContent
-	14, // 17: irpki.Manifest.meta:type_name -> irpki.Meta
-	16, // 18: irpki.Manifest.signature:type_name -> irpki.Signature
-	18, // 19: irpki.ManifestContent.hashes:type_name -> irpki.ManifestHashes
-	20, // 20: irpki.ManifestContent.revoced_certs:type_name -> irpki.RevokedCert
-	10, // 21: irpki.ManifestContent.crl_this_update:type_name -> irpki.Timestamp
-	10, // 22: irpki.ManifestContent.crl_next_update:type_name -> irpki.Timestamp
-	19, // 23: irpki.ManifestHashes.hash_list:type_name -> irpki.ManifestHash
-	10, // 24: irpki.RevokedCert.revocation_time:type_name -> irpki.Timestamp
-	22, // 25: irpki.ASPA.providers:type_name -> irpki.ASPAProvider
-	14, // 26: irpki.ASPA.meta:type_name -> irpki.Meta
-	6,  // 27: irpki.CompactCA.entries:type_name -> irpki.SnapshotEntry
-	15, // 28: irpki.CompactCA.manifest:type_name -> irpki.Manifest
-	23, // 29: irpki.CompactSnapshot.cas:type_name -> irpki.CompactCA
-	0,  // 30: irpki.CompactSnapshot.kind:type_name -> irpki.FileKind
-	26, // 31: irpki.CompactDelta.cas:type_name -> irpki.CompactDeltaCA
-	0,  // 32: irpki.CompactDelta.kind:type_name -> irpki.FileKind
-	9,  // 33: irpki.CompactDeltaCA.modified:type_name -> irpki.DeltaEntry
-	9,  // 34: irpki.CompactDeltaCA.withdrawn:type_name -> irpki.DeltaEntry
-	15, // 35: irpki.CompactDeltaCA.manifest:type_name -> irpki.Manifest
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	20, // 3: irpki.Notification.signature:type_name -> irpki.Signature
+	20, // 4: irpki.Notification.more_signatures:type_name -> irpki.Signature
+	5,  // 5: irpki.Snapshot.cas:type_name -> irpki.CA
+	0,  // 6: irpki.Snapshot.kind:type_name -> irpki.FileKind
+	6,  // 7: irpki.CA.entries:type_name -> irpki.SnapshotEntry
+	8,  // 8: irpki.Delta.cas:type_name -> irpki.DeltaCA
+	0,  // 9: irpki.Delta.kind:type_name -> irpki.FileKind
+	9,  // 10: irpki.DeltaCA.modified:type_name -> irpki.DeltaEntry
+	9,  // 11: irpki.DeltaCA.withdrawn:type_name -> irpki.DeltaEntry
+	12, // 12: irpki.ROA.ip_and_fam:type_name -> irpki.IpAndFam
+	14, // 13: irpki.ROA.meta:type_name -> irpki.Meta
+	13, // 14: irpki.IpAndFam.ips:type_name -> irpki.IpEntry
+	10, // 15: irpki.Meta.not_before:type_name -> irpki.Timestamp
+	10, // 16: irpki.Meta.not_after:type_name -> irpki.Timestamp
+	21, // 17: irpki.Manifest.manifest_content:type_name -> irpki.ManifestContent
+	14, // 18: irpki.Manifest.meta:type_name -> irpki.Meta
+	20, // 19: irpki.Manifest.signature:type_name -> irpki.Signature
+	20, // 20: irpki.Manifest.more_signatures:type_name -> irpki.Signature
+	16, // 21: irpki.Manifest.ca:type_name -> irpki.CARecord
+	17, // 22: irpki.CARecord.ip:type_name -> irpki.IPResources
+	19, // 23: irpki.CARecord.as:type_name -> irpki.ASRange
+	10, // 24: irpki.CARecord.not_before:type_name -> irpki.Timestamp
+	10, // 25: irpki.CARecord.not_after:type_name -> irpki.Timestamp
+	18, // 26: irpki.IPResources.ranges:type_name -> irpki.IPResource
+	22, // 27: irpki.ManifestContent.hashes:type_name -> irpki.ManifestHashes
+	24, // 28: irpki.ManifestContent.revoced_certs:type_name -> irpki.RevokedCert
+	10, // 29: irpki.ManifestContent.crl_this_update:type_name -> irpki.Timestamp
+	10, // 30: irpki.ManifestContent.crl_next_update:type_name -> irpki.Timestamp
+	23, // 31: irpki.ManifestHashes.hash_list:type_name -> irpki.ManifestHash
+	10, // 32: irpki.RevokedCert.revocation_time:type_name -> irpki.Timestamp
+	26, // 33: irpki.ASPA.providers:type_name -> irpki.ASPAProvider
+	14, // 34: irpki.ASPA.meta:type_name -> irpki.Meta
+	6,  // 35: irpki.CompactCA.entries:type_name -> irpki.SnapshotEntry
+	15, // 36: irpki.CompactCA.manifest:type_name -> irpki.Manifest
+	27, // 37: irpki.CompactSnapshot.cas:type_name -> irpki.CompactCA
+	0,  // 38: irpki.CompactSnapshot.kind:type_name -> irpki.FileKind
+	30, // 39: irpki.CompactDelta.cas:type_name -> irpki.CompactDeltaCA
+	0,  // 40: irpki.CompactDelta.kind:type_name -> irpki.FileKind
+	9,  // 41: irpki.CompactDeltaCA.modified:type_name -> irpki.DeltaEntry
+	9,  // 42: irpki.CompactDeltaCA.withdrawn:type_name -> irpki.DeltaEntry
+	15, // 43: irpki.CompactDeltaCA.manifest:type_name -> irpki.Manifest
+	44, // [44:44] is the sub-list for method output_type
+	44, // [44:44] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_irpki_proto_init() }
@@ -2165,13 +2503,15 @@ func file_irpki_proto_init() {
 	file_irpki_proto_msgTypes[12].OneofWrappers = []any{}
 	file_irpki_proto_msgTypes[13].OneofWrappers = []any{}
 	file_irpki_proto_msgTypes[15].OneofWrappers = []any{}
+	file_irpki_proto_msgTypes[18].OneofWrappers = []any{}
+	file_irpki_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_irpki_proto_rawDesc), len(file_irpki_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -24,7 +24,8 @@ const (
 // URI: per CA its certificate, its iROAs and compact ASPAs, and its iMFT.
 // Only what validated is emitted: a point that failed has no Point, an
 // object that failed is not in Point.Objects. The bytes depend only on
-// src, res and the key.
+// src, res and the keys. The CA certificates are kept (see
+// Builder.OmitCertificates).
 func Build(ctx context.Context, src rpki.Source, res *rpki.Result, s *Signer) ([]*irpkipb.CompactCA, error) {
 	return new(Builder).Build(ctx, src, res, s)
 }
@@ -34,6 +35,14 @@ func Build(ctx context.Context, src rpki.Source, res *rpki.Result, s *Signer) ([
 // Builder parses only the objects that changed. The zero value is ready.
 // A Builder is not safe for concurrent use.
 type Builder struct {
+	// OmitCertificates, if set, leaves out the CA certificates below the
+	// trust anchors: each group carries instead a CA record in its signed
+	// iMFT (the CA's resources as the validator resolved them, and its
+	// validity), so that the chain from the trust anchor is the proxy's
+	// word, not checked end to end by clients. The default keeps every
+	// certificate.
+	OmitCertificates bool
+
 	last, used map[entryKey]*irpkipb.SnapshotEntry
 }
 
@@ -47,6 +56,10 @@ func (b *Builder) Build(ctx context.Context, src rpki.Source, res *rpki.Result, 
 	b.used = map[entryKey]*irpkipb.SnapshotEntry{}
 	defer func() { b.last, b.used = b.used, nil }()
 	out := make([]*irpkipb.CompactCA, 0, len(res.Points))
+	notify := make(map[string]string, len(res.Points))
+	for i := range res.Points {
+		notify[res.Points[i].URI] = res.Points[i].CA.Notify
+	}
 	seen := map[string]bool{}
 	for i := range res.Points {
 		if err := ctx.Err(); err != nil {
@@ -57,7 +70,7 @@ func (b *Builder) Build(ctx context.Context, src rpki.Source, res *rpki.Result, 
 			continue // a TA reached twice under one name: rpki-client keeps one
 		}
 		seen[p.URI] = true
-		g, err := b.group(src, p, s)
+		g, err := b.group(src, p, notify, s)
 		if err != nil {
 			return nil, fmt.Errorf("compact: CA %s: %w", p.URI, err)
 		}
@@ -70,7 +83,9 @@ func (b *Builder) Build(ctx context.Context, src rpki.Source, res *rpki.Result, 
 // maxObject caps one object read from the source, as the validator does.
 const maxObject = 4 << 20
 
-func (b *Builder) group(src rpki.Source, p *rpki.Point, s *Signer) (*irpkipb.CompactCA, error) {
+// group returns the compact group of p; notify gives the rpkiNotify of
+// every point's CA by URI.
+func (b *Builder) group(src rpki.Source, p *rpki.Point, notify map[string]string, s *Signer) (*irpkipb.CompactCA, error) {
 	mftDER, err := src.Object(p.Manifest, maxObject)
 	if err != nil {
 		return nil, err
@@ -118,7 +133,13 @@ func (b *Builder) group(src rpki.Source, p *rpki.Point, s *Signer) (*irpkipb.Com
 	meta := &irpkipb.Meta{Oid: oidManifest, NotBefore: timestamp(m.ThisUpdate), NotAfter: timestamp(m.NextUpdate), Ski: p.CA.SKI}
 	setSerial(m.Number, &meta.Serial, &meta.BigSerial)
 	g.Manifest = &irpkipb.Manifest{ManifestContent: content, Meta: meta}
-	g.Manifest.Signature = &irpkipb.Signature{Algorithm: Algorithm, KeyId: s.id, Signature: s.sign(iMFTLabel, marshal(g.Manifest))}
+	if b.OmitCertificates && p.Parent != "" {
+		if g.Manifest.Ca, err = newCARecord(p.CA, notify[p.Parent]); err != nil {
+			return nil, err
+		}
+		g.Certificate = nil
+	}
+	g.Manifest.Signature, g.Manifest.MoreSignatures = s.sign(iMFTLabel, marshal(g.Manifest))
 	return g, nil
 }
 

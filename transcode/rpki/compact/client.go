@@ -50,22 +50,41 @@ func (e *Error) Error() string {
 // Unwrap returns the reason.
 func (e *Error) Unwrap() error { return e.Err }
 
-// verifySignature checks sig over msg under label with one of keys.
-func verifySignature(keys Keys, sig *irpkipb.Signature, label string, msg []byte) error {
-	if sig == nil {
+// verifySignature checks the signatures of a message, the primary and the
+// more of a key rollover, over msg under label: it accepts when at least
+// one is by a key of keys and verifies. A signature by a trusted key that
+// does not verify (or of another algorithm) is a rejection, whatever the
+// others: the message was changed after signing. A signature by a key not
+// in keys is ignored.
+func verifySignature(keys Keys, primary *irpkipb.Signature, more []*irpkipb.Signature, label string, msg []byte) error {
+	var present []string
+	good := 0
+	for _, sig := range append([]*irpkipb.Signature{primary}, more...) {
+		if sig == nil {
+			continue
+		}
+		present = append(present, fmt.Sprintf("%x", sig.KeyId))
+		k, ok := keys[string(sig.KeyId)]
+		if !ok {
+			continue
+		}
+		if sig.Algorithm != Algorithm {
+			return fmt.Errorf("%w: the signature by trusted key %x is of algorithm %q, want %q", ErrSignature, sig.KeyId, sig.Algorithm, Algorithm)
+		}
+		if !ed25519.Verify(k, signedBytes(label, msg), sig.Signature) {
+			return fmt.Errorf("%w: the %s signature by trusted key %x does not verify", ErrSignature, Algorithm, sig.KeyId)
+		}
+		good++
+	}
+	switch {
+	case good > 0:
+		return nil
+	case len(present) == 0:
 		return fmt.Errorf("%w: not signed", ErrSignature)
+	case len(present) == 1:
+		return fmt.Errorf("%w: signed by key %s, not a trusted key", ErrSignature, present[0])
 	}
-	if sig.Algorithm != Algorithm {
-		return fmt.Errorf("%w: algorithm %q, want %q", ErrSignature, sig.Algorithm, Algorithm)
-	}
-	k, ok := keys[string(sig.KeyId)]
-	if !ok {
-		return fmt.Errorf("%w: signed by key %x, not a trusted key", ErrSignature, sig.KeyId)
-	}
-	if !ed25519.Verify(k, signedBytes(label, msg), sig.Signature) {
-		return fmt.Errorf("%w: the %s signature does not verify with key %x", ErrSignature, Algorithm, sig.KeyId[:8])
-	}
-	return nil
+	return fmt.Errorf("%w: signed by keys %s, none of them a trusted key", ErrSignature, strings.Join(present, ", "))
 }
 
 // ParseNotification decodes a compact notification and checks its kind,
@@ -81,10 +100,10 @@ func ParseNotification(data []byte, keys Keys) (*irpkipb.Notification, error) {
 	if nt.Snapshot == nil || nt.Session == "" || nt.Serial == 0 {
 		return nil, fmt.Errorf("%w: notification without snapshot, session or serial", ErrMalformed)
 	}
-	sig := nt.Signature
-	nt.Signature = nil
-	err := verifySignature(keys, sig, notificationLabel, marshal(&nt))
-	nt.Signature = sig
+	sig, more := nt.Signature, nt.MoreSignatures
+	nt.Signature, nt.MoreSignatures = nil, nil
+	err := verifySignature(keys, sig, more, notificationLabel, marshal(&nt))
+	nt.Signature, nt.MoreSignatures = sig, more
 	if err != nil {
 		return nil, fmt.Errorf("notification: %w", err)
 	}
@@ -212,7 +231,14 @@ func (s *State) applyGroup(dg *irpkipb.CompactDeltaCA) error {
 		delete(entries, e.Name)
 	}
 	g := &irpkipb.CompactCA{Repo: dg.Repo, Uri: dg.Uri, Certificate: dg.Certificate, Parent: dg.Parent, Ta: dg.Ta, Manifest: dg.Manifest}
-	if g.Certificate == nil {
+	if dg.CaOmitted {
+		if !had || old.Manifest.GetCa() == nil || g.Manifest == nil || g.Manifest.Ca != nil {
+			return fmt.Errorf("%w: CA record omitted, but no CA record before or one in the delta", ErrMalformed)
+		}
+		g.Manifest = proto.Clone(g.Manifest).(*irpkipb.Manifest)
+		g.Manifest.Ca = old.Manifest.Ca
+	}
+	if g.Certificate == nil && (g.Manifest == nil || g.Manifest.Ca == nil) {
 		if !had {
 			return fmt.Errorf("%w: a new group without its CA certificate", ErrMalformed)
 		}

@@ -3,7 +3,9 @@
 // Up", 2025, sections VI-B to VI-F and Appendix B): per validated CA, its
 // iROAs (RFC 9582 payloads without CMS and EE certificate), compact ASPAs,
 // and an iMFT merging its manifest (RFC 9286) and CRL (RFC 6487), signed by
-// the proxy's own key; the CA certificate is kept as DER.
+// the proxy's own key (or keys, during a rollover: see Signer); the CA
+// certificate is kept as DER, or replaced by a CA record the proxy signs
+// (Builder.OmitCertificates).
 //
 // The producer side (Build, Publication) turns a tree validated by
 // transcode/rpki into a signed notification, a snapshot and deltas per CA
@@ -14,8 +16,9 @@
 // trusts the proxy operator as its validator, as it would an RTR cache: the
 // content of ROAs and ASPAs, the revocation of EE certificates, and the
 // completeness of each publication point are vouched for by the proxy's
-// signature. The CA certificates are checked end to end: their signatures
-// from the trust anchor down, their validity and their resources, and the
-// client checks every iROA's prefixes and every ASPA's customer against the
-// resources of its CA.
+// signature. The CA certificates, when kept, are checked end to end: their
+// signatures from the trust anchor down, their validity and their
+// resources; a lean publication makes the chain below the trust anchors the
+// proxy's word as well. Either way the client checks every iROA's prefixes
+// and every ASPA's customer against the resources of its CA.
 package compact

@@ -9,26 +9,43 @@ import (
 	"testing"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/proto/irpkipb"
 	"github.com/irpki/rrdp-proxy/transcode/rpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
+	"google.golang.org/protobuf/proto"
 )
 
-// follower is a generated legacy repository, its compact publication and a
-// compact client following it.
+// follower is a generated legacy repository, its compact publications
+// (one per variant) and a compact client following each.
 type follower struct {
-	t      testing.TB
-	dir    string
-	repo   *repotest.Repo
-	src    rpki.MapSource
-	signer *Signer
+	t        testing.TB
+	dir      string
+	repo     *repotest.Repo
+	src      rpki.MapSource
+	signer   *Signer
+	channels []*channel
+	// legacySerial is the repository's serial last applied to src.
+	legacySerial uint64
+}
+
+// channel is one compact publication of the repository and its client.
+type channel struct {
+	name   string
+	b      Builder
 	pub    *Publication
 	files  files
 	client *State
-	// legacySerial is the repository's serial last applied to src.
-	legacySerial uint64
 	// fetched lists the files the client fetched in the last sync.
 	fetched []string
+}
+
+func newChannels() []*channel {
+	var out []*channel
+	for _, v := range variants {
+		out = append(out, &channel{name: v.name, b: Builder{OmitCertificates: v.lean}, files: files{}})
+	}
+	return out
 }
 
 func newFollower(t testing.TB, profile, baseURL string, now time.Time) *follower {
@@ -37,7 +54,7 @@ func newFollower(t testing.TB, profile, baseURL string, now time.Time) *follower
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &follower{t: t, dir: t.TempDir(), src: rpki.MapSource{}, signer: testSigner(t, 7), files: files{}}
+	f := &follower{t: t, dir: t.TempDir(), src: rpki.MapSource{}, signer: testSigner(t, 7), channels: newChannels()}
 	kc := os.Getenv("RRDP_PROXY_KEY_CACHE")
 	if kc == "" {
 		kc = filepath.Join(os.TempDir(), "rrdp-proxy-compact-test-keys")
@@ -81,50 +98,66 @@ func (f *follower) ta() rpki.TrustAnchor {
 	return ta
 }
 
-// publish validates src, publishes the compact state (a new session with
-// fresh) and syncs the client; it returns the validator's result and the
-// client's.
-func (f *follower) publish(now time.Time, fresh string) (validator, client *rpki.Result) {
+// publish validates src, publishes the compact state of each channel (a
+// new session with fresh) and syncs its client; it returns the
+// validator's result and the clients', by channel.
+func (f *follower) publish(now time.Time, fresh string) (validator *rpki.Result, clients []*rpki.Result) {
 	f.t.Helper()
-	validator, groups := validateAndBuild(f.t, f.src, []rpki.TrustAnchor{f.ta()}, now, f.signer)
-	var fs []File
-	var err error
-	if f.pub == nil || fresh != "" {
-		f.pub, fs, err = New(fresh, groups, f.signer, Options{})
-	} else {
-		f.pub, fs, err = f.pub.Next(groups, f.signer, Options{})
-	}
+	v, err := rpki.NewValidator(rpki.Config{Source: f.src, KeepPoints: true})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.files.add(fs)
-	f.fetched = f.fetched[:0]
-	fetch := func(uri string) ([]byte, error) {
-		f.fetched = append(f.fetched, uri)
-		return f.files.fetch(uri)
-	}
-	st, res, err := Sync(f.client, f.files[NotificationName], fetch, trust(f.t, f.signer), now)
+	validator, err = v.Validate(context.Background(), []rpki.TrustAnchor{f.ta()}, now)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.client = st
-	return validator, res
+	for _, ch := range f.channels {
+		groups, err := ch.b.Build(context.Background(), f.src, validator, f.signer)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		var fs []File
+		if ch.pub == nil || fresh != "" {
+			ch.pub, fs, err = New(fresh, groups, f.signer, Options{})
+		} else {
+			ch.pub, fs, err = ch.pub.Next(groups, f.signer, Options{})
+		}
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		ch.files.add(fs)
+		ch.fetched = ch.fetched[:0]
+		fetch := func(uri string) ([]byte, error) {
+			ch.fetched = append(ch.fetched, uri)
+			return ch.files.fetch(uri)
+		}
+		st, res, err := Sync(ch.client, ch.files[NotificationName], fetch, trust(f.t, f.signer), now)
+		if err != nil {
+			f.t.Fatalf("%s: %v", ch.name, err)
+		}
+		ch.client = st
+		clients = append(clients, res)
+	}
+	return validator, clients
 }
 
 // TestFollowMatchesValidator follows a generated repository through
-// deltas and a session reset: at each step the compact client's CSV must
+// deltas and a session reset, with CA certificates and lean: at each step
+// each compact client's CSV must
 // equal the validator's on the legacy tree (which equals rpki-client's,
 // see repotest's TestValidatorMatchesRelyingParties) byte for byte.
 func TestFollowMatchesValidator(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	f := newFollower(t, "small", "https://localhost:1/", now)
-	check := func(step string, v, c *rpki.Result) {
+	check := func(step string, v *rpki.Result, cs []*rpki.Result) {
 		t.Helper()
 		if len(v.VRPs) == 0 {
 			t.Fatalf("%s: no VRPs", step)
 		}
-		if got, want := csv(t, c), csv(t, v); !bytes.Equal(got, want) {
-			t.Errorf("%s: client CSV differs from the validator's:\n%s", step, rpki.DiffVRPs(plain(c), plain(v), 10))
+		for i, c := range cs {
+			if got, want := csv(t, c), csv(t, v); !bytes.Equal(got, want) {
+				t.Errorf("%s, %s: client CSV differs from the validator's:\n%s", step, f.channels[i].name, rpki.DiffVRPs(plain(c), plain(v), 10))
+			}
 		}
 	}
 	v, c := f.publish(now, "s1")
@@ -133,12 +166,34 @@ func TestFollowMatchesValidator(t *testing.T) {
 		f.advance(now, 1)
 		v, c = f.publish(now, "")
 		check("after a delta", v, c)
-		if len(f.fetched) != 1 || !strings.HasSuffix(f.fetched[0], "/delta.bin") {
-			t.Errorf("after a delta: the client fetched %v, want one delta", f.fetched)
+		for _, ch := range f.channels {
+			if len(ch.fetched) != 1 || !strings.HasSuffix(ch.fetched[0], "/delta.bin") {
+				t.Errorf("after a delta: the %s client fetched %v, want one delta", ch.name, ch.fetched)
+				continue
+			}
+			// An unchanged CA record is left out of the delta.
+			var d irpkipb.CompactDelta
+			if err := proto.Unmarshal(ch.files["compact/"+ch.fetched[0]], &d); err != nil {
+				t.Fatal(err)
+			}
+			omitted, sent := 0, 0
+			for _, g := range d.Cas {
+				if g.CaOmitted {
+					omitted++
+				}
+				if g.Manifest.GetCa() != nil {
+					sent++
+				}
+			}
+			if lean := ch.b.OmitCertificates; lean && omitted == 0 || !lean && omitted+sent > 0 {
+				t.Errorf("%s: a delta of %d groups, %d with their CA record omitted, %d with one", ch.name, len(d.Cas), omitted, sent)
+			}
 		}
 	}
-	if got, want := f.client.Serial, uint64(4); got != want {
-		t.Errorf("client at serial %d, want %d", got, want)
+	for _, ch := range f.channels {
+		if got, want := ch.client.Serial, uint64(4); got != want {
+			t.Errorf("%s client at serial %d, want %d", ch.name, got, want)
+		}
 	}
 	if err := f.repo.ResetSession(now); err != nil {
 		t.Fatal(err)
@@ -157,7 +212,8 @@ func plain(res *rpki.Result) []rpki.VRP {
 }
 
 // TestFollowMatchesRPKIClient serves generated repositories to the real
-// rpki-client 8.2 and checks that the compact client's CSV equals
+// rpki-client 8.2 and checks that the compact clients' CSV (with CA
+// certificates and lean) equals
 // rpki-client's byte for byte, at the first serial, after deltas and after
 // a session reset. small runs by default; RRDP_PROXY_BIG_PROFILES names
 // more ("paper-1ca", minutes; "paper-1ca,paper-10kca"), or 1 for
@@ -202,7 +258,7 @@ func followRPKIClient(t *testing.T, profile string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &follower{t: t, dir: dir, src: rpki.MapSource{}, signer: testSigner(t, 7), files: files{}}
+	f := &follower{t: t, dir: dir, src: rpki.MapSource{}, signer: testSigner(t, 7), channels: newChannels()}
 	kc := os.Getenv("RRDP_PROXY_KEY_CACHE")
 	if kc == "" {
 		kc = filepath.Join(os.TempDir(), "rrdp-proxy-compact-test-keys")
@@ -222,11 +278,14 @@ func followRPKIClient(t *testing.T, profile string) {
 			t.Errorf("%s: %v", name, err)
 		}
 		at := time.Now().UTC()
-		_, c := f.publish(at, fresh)
-		if got := csv(t, c); !bytes.Equal(got, rc.Output["csv"]) {
-			t.Errorf("%s: compact client's CSV differs from rpki-client's (%d and %d bytes): %s", name, len(got), len(rc.Output["csv"]), rpki.DiffVRPs(plain(c), rc.VRPs, 10))
+		_, cs := f.publish(at, fresh)
+		for i, c := range cs {
+			ch := f.channels[i]
+			if got := csv(t, c); !bytes.Equal(got, rc.Output["csv"]) {
+				t.Errorf("%s, %s: compact client's CSV differs from rpki-client's (%d and %d bytes): %s", name, ch.name, len(got), len(rc.Output["csv"]), rpki.DiffVRPs(plain(c), rc.VRPs, 10))
+			}
+			t.Logf("%s, %s: %d VRPs, client at serial %d, rpki-client %v", name, ch.name, len(c.VRPs), ch.client.Serial, rc.Elapsed.Round(time.Millisecond))
 		}
-		t.Logf("%s: %d VRPs, client at serial %d, rpki-client %v", name, len(c.VRPs), f.client.Serial, rc.Elapsed.Round(time.Millisecond))
 	}
 	step("first serial", "s1")
 	f.advance(now, 1)

@@ -23,17 +23,28 @@ func testSigner(t testing.TB, seed byte) *Signer {
 	return s
 }
 
-func trust(t testing.TB, s *Signer) Trust {
+// trust returns a Trust of the primary keys of ss, through a trust file.
+func trust(t testing.TB, ss ...*Signer) Trust {
 	t.Helper()
-	pub, err := MarshalPublicKey(s.Public())
-	if err != nil {
-		t.Fatal(err)
+	var file []byte
+	for _, s := range ss {
+		pub, err := MarshalPublicKey(s.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		file = append(file, pub...)
 	}
-	k, err := ParseKeys(pub)
+	k, err := ParseKeys(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return Trust{Keys: k}
+}
+
+// resign signs m again with s, as a producer would after changing it.
+func resign(m *irpkipb.Manifest, s *Signer) {
+	m.Signature, m.MoreSignatures = nil, nil
+	m.Signature, m.MoreSignatures = s.sign(iMFTLabel, marshal(m))
 }
 
 // applyRRDP applies an RRDP snapshot or delta file to src.
@@ -44,8 +55,16 @@ func applyRRDP(t testing.TB, src rpki.MapSource, file string) {
 	}
 }
 
-// validateAndBuild validates src from tas at now and builds its groups.
-func validateAndBuild(t testing.TB, src rpki.MapSource, tas []rpki.TrustAnchor, now time.Time, s *Signer) (*rpki.Result, []*irpkipb.CompactCA) {
+// variants are the two ways a group carries its CA: the certificate
+// (the default) or a CA record (Builder.OmitCertificates).
+var variants = []struct {
+	name string
+	lean bool
+}{{"certificates", false}, {"lean", true}}
+
+// validateAndBuild validates src from tas at now and builds its groups,
+// lean or with certificates.
+func validateAndBuild(t testing.TB, src rpki.MapSource, tas []rpki.TrustAnchor, now time.Time, s *Signer, lean bool) (*rpki.Result, []*irpkipb.CompactCA) {
 	t.Helper()
 	v, err := rpki.NewValidator(rpki.Config{Source: src, KeepPoints: true})
 	if err != nil {
@@ -55,7 +74,7 @@ func validateAndBuild(t testing.TB, src rpki.MapSource, tas []rpki.TrustAnchor, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups, err := Build(context.Background(), src, res, s)
+	groups, err := (&Builder{OmitCertificates: lean}).Build(context.Background(), src, res, s)
 	if err != nil {
 		t.Fatal(err)
 	}

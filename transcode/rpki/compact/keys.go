@@ -1,34 +1,64 @@
 package compact
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
+
+	"github.com/irpki/rrdp-proxy/proto/irpkipb"
 )
 
 // Algorithm is the value of Signature.algorithm for the proxy's key.
 const Algorithm = "Ed25519"
 
-// Signer signs compact files with an Ed25519 key. Ed25519 signatures are
-// deterministic: two nodes with the same key and state give the same bytes.
+// Signer signs compact files with one or more Ed25519 keys. Ed25519
+// signatures are deterministic: two nodes with the same keys and state
+// give the same bytes.
+//
+// A Signer of several keys is for a key rollover: every signed message
+// (the notification, each iMFT) carries the first key's signature in its
+// signature field and the others' in more_signatures, all over the same
+// bytes. A client accepts a message signed by at least one key it trusts,
+// so that during the overlap relying parties holding the old key, the new
+// key or both accept the same files. Make one with NewSigner(primary,
+// more...) from keys, or with With from Signers (ParsePrivateKey's).
 type Signer struct {
-	key ed25519.PrivateKey
-	id  []byte
+	keys []ed25519.PrivateKey
+	ids  [][]byte
 }
 
-// NewSigner returns a Signer for key.
-func NewSigner(key ed25519.PrivateKey) (*Signer, error) {
-	if len(key) != ed25519.PrivateKeySize {
-		return nil, fmt.Errorf("new signer: private key of %d bytes, want %d", len(key), ed25519.PrivateKeySize)
+// NewSigner returns a Signer for key and, for a rollover, the more keys
+// that sign beside it (in that order; a key given twice signs once).
+func NewSigner(key ed25519.PrivateKey, more ...ed25519.PrivateKey) (*Signer, error) {
+	s := &Signer{}
+	for i, k := range append([]ed25519.PrivateKey{key}, more...) {
+		if len(k) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("new signer: key %d: private key of %d bytes, want %d", i+1, len(k), ed25519.PrivateKeySize)
+		}
+		id, err := KeyID(k.Public().(ed25519.PublicKey))
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(s.ids, func(x []byte) bool { return bytes.Equal(x, id) }) {
+			s.keys, s.ids = append(s.keys, k), append(s.ids, id)
+		}
 	}
-	id, err := KeyID(key.Public().(ed25519.PublicKey))
+	return s, nil
+}
+
+// With returns a Signer that signs with s's keys, then other's: s's first
+// key stays the primary. s and other are unchanged.
+func (s *Signer) With(other *Signer) *Signer {
+	out, err := NewSigner(s.keys[0], append(slices.Clone(s.keys[1:]), other.keys...)...)
 	if err != nil {
-		return nil, err
+		panic(err) // both hold valid keys
 	}
-	return &Signer{key: key, id: id}, nil
+	return out
 }
 
 // KeyID returns the SHA-256 of pub's SubjectPublicKeyInfo.
@@ -41,12 +71,21 @@ func KeyID(pub ed25519.PublicKey) ([]byte, error) {
 	return h[:], nil
 }
 
-// Public returns the signer's public key.
-func (s *Signer) Public() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
+// Public returns the primary key's public key.
+func (s *Signer) Public() ed25519.PublicKey { return s.keys[0].Public().(ed25519.PublicKey) }
 
-// sign signs msg under the domain separation label.
-func (s *Signer) sign(label string, msg []byte) []byte {
-	return ed25519.Sign(s.key, signedBytes(label, msg))
+// KeyIDs returns the key ids of the signer's keys, the primary first.
+func (s *Signer) KeyIDs() [][]byte { return slices.Clone(s.ids) }
+
+// sign signs msg under the domain separation label with every key: the
+// primary's signature and the others'.
+func (s *Signer) sign(label string, msg []byte) (*irpkipb.Signature, []*irpkipb.Signature) {
+	b := signedBytes(label, msg)
+	var more []*irpkipb.Signature
+	for i := range s.keys[1:] {
+		more = append(more, &irpkipb.Signature{Algorithm: Algorithm, KeyId: s.ids[i+1], Signature: ed25519.Sign(s.keys[i+1], b)})
+	}
+	return &irpkipb.Signature{Algorithm: Algorithm, KeyId: s.ids[0], Signature: ed25519.Sign(s.keys[0], b)}, more
 }
 
 func signedBytes(label string, msg []byte) []byte {

@@ -13,9 +13,16 @@ import (
 )
 
 // TestKrill builds the compact form of the real Krill repository at its
-// time and checks that the client's VRPs equal rpki-client 8.2's, CSV byte
-// for byte, JSON but for the machine lines.
+// time, with CA certificates and lean, and checks that the client's VRPs
+// equal rpki-client 8.2's, CSV byte for byte, JSON but for the machine
+// lines.
 func TestKrill(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) { testKrill(t, v.lean) })
+	}
+}
+
+func testKrill(t *testing.T, lean bool) {
 	dir := realdata.Path(t, "krill-sync", "test-resources", "validation", "good")
 	src := rpki.MapSource{}
 	applyRRDP(t, src, filepath.Join(dir, "rrdp", "cd0c701d-ff09-4e95-8f2a-fa24de875fb5", "3", "0ab6e84be3ec9561", "snapshot.xml"))
@@ -34,9 +41,14 @@ func TestKrill(t *testing.T) {
 	tas := []rpki.TrustAnchor{{Name: "ta", TAL: tal, Cert: cert, CertFile: "ta.cer"}}
 	now := time.Date(2023, 2, 14, 0, 0, 0, 0, time.UTC)
 	s := testSigner(t, 1)
-	_, groups := validateAndBuild(t, src, tas, now, s)
+	_, groups := validateAndBuild(t, src, tas, now, s, lean)
 	if len(groups) != 12 {
 		t.Errorf("got %d groups, want 12", len(groups))
+	}
+	for _, g := range groups {
+		if has, want := g.Certificate != nil, !lean || g.Parent == ""; has != want || (g.Manifest.Ca != nil) == has {
+			t.Errorf("group %s: certificate %v, CA record %v; want a certificate %v", g.Uri, has, g.Manifest.Ca != nil, want)
+		}
 	}
 	_, fs, err := New("krill", groups, s, Options{})
 	if err != nil {
@@ -71,7 +83,7 @@ func TestKrill(t *testing.T) {
 		t.Errorf("JSON differs from rpki-client's (machine lines masked):\ngot:\n%s\nwant:\n%s", got, w)
 	}
 	// Deterministic: the same state and key give the same bytes.
-	_, groups2 := validateAndBuild(t, src, tas, now, s)
+	_, groups2 := validateAndBuild(t, src, tas, now, s, lean)
 	_, fs2, err := New("krill", groups2, s, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -110,7 +110,7 @@ func (p *Publication) next(groups []*irpkipb.CompactCA, s *Signer, o Options, de
 	for _, d := range n.Deltas {
 		nt.Deltas = append(nt.Deltas, &irpkipb.DeltaReference{Uri: uri(d.Name), Hash: d.Hash, Serial: d.Serial})
 	}
-	nt.Signature = &irpkipb.Signature{Algorithm: Algorithm, KeyId: s.id, Signature: s.sign(notificationLabel, marshal(nt))}
+	nt.Signature, nt.MoreSignatures = s.sign(notificationLabel, marshal(nt))
 	files = append(files, File{Name: NotificationName, Data: marshal(nt)})
 	return n, files, nil
 }
@@ -191,6 +191,9 @@ func diffGroup(old, g *irpkipb.CompactCA) *irpkipb.CompactDeltaCA {
 	prev := map[string][]byte{}
 	if old != nil && bytes.Equal(old.Certificate, g.Certificate) {
 		d.Certificate = nil
+	}
+	if old != nil && m.Ca != nil && proto.Equal(old.Manifest.GetCa(), m.Ca) {
+		m.Ca, d.CaOmitted = nil, true
 	}
 	if old != nil {
 		for _, e := range old.Entries {

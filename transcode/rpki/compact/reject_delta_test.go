@@ -18,10 +18,16 @@ import (
 // the iMFT rebuilt from the entries no longer verifies, and the client
 // says which CA and keeps its state.
 func TestRejectDelta(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) { testRejectDelta(t, v.lean) })
+	}
+}
+
+func testRejectDelta(t *testing.T, lean bool) {
 	now := time.Now().UTC().Truncate(time.Second)
 	f := newFollower(t, "small", "https://localhost:1/", now)
 	keys := trust(t, f.signer)
-	_, groups := validateAndBuild(t, f.src, []rpki.TrustAnchor{f.ta()}, now, f.signer)
+	_, groups := validateAndBuild(t, f.src, []rpki.TrustAnchor{f.ta()}, now, f.signer, lean)
 	pub1, fs, err := New("s", groups, f.signer, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +39,7 @@ func TestRejectDelta(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.advance(now, 1)
-	_, groups2 := validateAndBuild(t, f.src, []rpki.TrustAnchor{f.ta()}, now, f.signer)
+	_, groups2 := validateAndBuild(t, f.src, []rpki.TrustAnchor{f.ta()}, now, f.signer, lean)
 	_, fs2, err := pub1.Next(groups2, f.signer, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +75,7 @@ func TestRejectDelta(t *testing.T) {
 	h := sha256.Sum256(tampered)
 	nt.Deltas[0].Hash = hex.EncodeToString(h[:])
 	nt.Signature = nil
-	nt.Signature = &irpkipb.Signature{Algorithm: Algorithm, KeyId: f.signer.id, Signature: f.signer.sign(notificationLabel, marshal(&nt))}
+	nt.Signature, nt.MoreSignatures = f.signer.sign(notificationLabel, marshal(&nt))
 	pub[NotificationName] = marshal(&nt)
 	st, _, err := Sync(prev, pub[NotificationName], pub.fetch, keys, now)
 	if err == nil {

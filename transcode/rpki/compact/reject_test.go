@@ -1,7 +1,9 @@
 package compact
 
 import (
+	"crypto/sha256"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,13 +13,19 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// TestReject tampers with a valid publication and checks that the client
-// rejects each case with an error saying what and where, and that the
-// state it had stays.
+// TestReject tampers with a valid publication, with CA certificates and
+// lean, and checks that the client rejects each case with an error saying
+// what and where, and that the state it had stays.
 func TestReject(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) { testReject(t, v.lean) })
+	}
+}
+
+func testReject(t *testing.T, lean bool) {
 	now := time.Now().UTC().Truncate(time.Second)
 	f := newFollower(t, "small", "https://localhost:1/", now)
-	_, groups := validateAndBuild(t, f.src, []rpki.TrustAnchor{f.ta()}, now, f.signer)
+	res, groups := validateAndBuild(t, f.src, []rpki.TrustAnchor{f.ta()}, now, f.signer, lean)
 	keys := trust(t, f.signer)
 	pub1, fs, err := New("s", groups, f.signer, Options{})
 	if err != nil {
@@ -55,6 +63,25 @@ func TestReject(t *testing.T) {
 	if r < 0 {
 		t.Fatal("want an iROA in the first group with entries")
 	}
+	// c is a group whose CA does not hold the prefixes of iROA r.
+	var roa irpkipb.ROA
+	if err := proto.Unmarshal(groups[a].Entries[r].Content, &roa); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := roaPrefixes(&roa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]rpki.Resources{}
+	for _, p := range res.Points {
+		held[p.URI] = p.CA.Resources
+	}
+	c := slices.IndexFunc(groups, func(g *irpkipb.CompactCA) bool {
+		return held[g.Uri].Contains(rpki.ROA{ASID: uint32(roa.Asn), Prefixes: ps}.Resources()) != nil
+	})
+	if c < 0 {
+		t.Fatal("want a CA without the prefixes of an iROA of another")
+	}
 	clone := func() []*irpkipb.CompactCA {
 		out := make([]*irpkipb.CompactCA, len(groups))
 		for i, g := range groups {
@@ -80,12 +107,13 @@ func TestReject(t *testing.T) {
 		}
 	}
 
-	for _, tc := range []struct {
+	type rejectCase struct {
 		name  string
 		make  func() (files, *State, time.Time)
 		want  error
 		where []string // substrings of the message
-	}{
+	}
+	cases := []rejectCase{
 		{"notification signed by another key", func() (files, *State, time.Time) {
 			return publish(clone(), testSigner(t, 99)), nil, now
 		}, ErrSignature, []string{"notification", "not a trusted key"}},
@@ -105,12 +133,24 @@ func TestReject(t *testing.T) {
 			gs[b].Entries = append(gs[b].Entries, gs[a].Entries[r])
 			return publish(gs, f.signer), nil, now
 		}, nil, []string{groups[b].Uri, groups[a].Entries[r].Name}},
+		{"iROA moved into a CA without its prefixes, its iMFT signed again", func() (files, *State, time.Time) {
+			gs := clone()
+			e := proto.Clone(gs[a].Entries[r]).(*irpkipb.SnapshotEntry)
+			e.Name = "moved-" + e.Name
+			gs[c].Entries = append(gs[c].Entries, e)
+			slices.SortFunc(gs[c].Entries, func(x, y *irpkipb.SnapshotEntry) int { return strings.Compare(x.Name, y.Name) })
+			h := sha256.Sum256(e.Content)
+			hl := &gs[c].Manifest.ManifestContent.Hashes.HashList
+			*hl = append(*hl, &irpkipb.ManifestHash{FileName: e.Name, Hash: h[:]})
+			resign(gs[c].Manifest, f.signer)
+			return publish(gs, f.signer), nil, now
+		}, rpki.ErrOverclaim, []string{groups[c].Uri, "moved-" + groups[a].Entries[r].Name, "iROA", "not within"}},
 		{"expired iMFT", func() (files, *State, time.Time) {
 			return good, nil, earliest.Add(time.Second)
 		}, ErrExpired, []string{"iMFT valid from", "snapshot.bin"}},
 		{"replayed older serial", func() (files, *State, time.Time) {
 			f.advance(now, 1)
-			_, groups2 := validateAndBuild(t, f.src, []rpki.TrustAnchor{f.ta()}, now, f.signer)
+			_, groups2 := validateAndBuild(t, f.src, []rpki.TrustAnchor{f.ta()}, now, f.signer, lean)
 			_, fs2, err := pub1.Next(groups2, f.signer, Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -143,7 +183,42 @@ func TestReject(t *testing.T) {
 			}
 			return bad, nil, now
 		}, ErrHash, []string{"snapshot.bin", "the notification says"}},
-	} {
+	}
+	if lean {
+		cases = append(cases, []rejectCase{
+			{"CA record changed, its iMFT not signed again", func() (files, *State, time.Time) {
+				gs := clone()
+				gs[a].Manifest.Ca.NotAfter.Seconds++
+				return publish(gs, f.signer), nil, now
+			}, ErrSignature, []string{groups[a].Uri, "iMFT", "does not verify"}},
+			{"iROA outside its CA record's resources, the iMFT signed again", func() (files, *State, time.Time) {
+				gs := clone()
+				gs[a].Manifest.Ca.Ip = nil
+				resign(gs[a].Manifest, f.signer)
+				return publish(gs, f.signer), nil, now
+			}, rpki.ErrOverclaim, []string{groups[a].Uri, ".roa", "iROA", "not within"}},
+			{"CA record beyond its issuer's resources, the iMFT signed again", func() (files, *State, time.Time) {
+				gs := clone()
+				// The issuer of a loses every resource.
+				p := slices.IndexFunc(gs, func(g *irpkipb.CompactCA) bool { return g.Uri == gs[a].Parent })
+				if p < 0 || gs[p].Parent == "" {
+					t.Fatal("want a CA of entries under a CA under the trust anchor")
+				}
+				gs[p].Manifest.Ca.Ip, gs[p].Manifest.Ca.As = nil, nil
+				resign(gs[p].Manifest, f.signer)
+				return publish(gs, f.signer), nil, now
+			}, rpki.ErrOverclaim, []string{groups[a].Uri, "CA record", "not within"}},
+			{"trust anchor as a CA record", func() (files, *State, time.Time) {
+				gs := clone()
+				ta := slices.IndexFunc(gs, func(g *irpkipb.CompactCA) bool { return g.Parent == "" })
+				gs[ta].Manifest.Ca = gs[a].Manifest.Ca
+				gs[ta].Certificate = nil
+				resign(gs[ta].Manifest, f.signer)
+				return publish(gs, f.signer), nil, now
+			}, ErrMalformed, []string{"a trust anchor without its certificate"}},
+		}...)
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			fs, from, at := tc.make()
 			before := from
@@ -176,7 +251,7 @@ func TestPinnedTrustAnchor(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	f := newFollower(t, "small", "https://localhost:1/", now)
 	ta := f.ta()
-	_, groups := validateAndBuild(t, f.src, []rpki.TrustAnchor{ta}, now, f.signer)
+	_, groups := validateAndBuild(t, f.src, []rpki.TrustAnchor{ta}, now, f.signer, false)
 	_, fs, err := New("s", groups, f.signer, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -200,6 +275,34 @@ func TestPinnedTrustAnchor(t *testing.T) {
 			}
 			if !tc.ok && (!errors.Is(err, ErrSignature) || !strings.Contains(err.Error(), "not that of a TAL")) {
 				t.Errorf("got %v, want the TA refused", err)
+			}
+		})
+	}
+}
+
+// TestRequireCertificates checks Trust.RequireCertificates: a lean
+// publication is refused, naming the first CA, one with certificates
+// accepted.
+func TestRequireCertificates(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	f := newFollower(t, "small", "https://localhost:1/", now)
+	tr := trust(t, f.signer)
+	tr.RequireCertificates = true
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			_, groups := validateAndBuild(t, f.src, []rpki.TrustAnchor{f.ta()}, now, f.signer, v.lean)
+			_, fs, err := New("s", groups, f.signer, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub := files{}
+			pub.add(fs)
+			_, _, err = Sync(nil, pub[NotificationName], pub.fetch, tr, now)
+			if !v.lean && err != nil {
+				t.Fatal(err)
+			}
+			if v.lean && (!errors.Is(err, ErrSignature) || !strings.Contains(err.Error(), "CA certificates are required")) {
+				t.Errorf("got %v, want the CA record refused", err)
 			}
 		})
 	}

@@ -23,6 +23,10 @@ type Trust struct {
 	// with another key fails. Empty: any self-signed, current TA
 	// certificate the proxy publishes is accepted.
 	TAs [][]byte
+	// RequireCertificates refuses groups that carry a CA record in place
+	// of their CA certificate (Builder.OmitCertificates): a client that
+	// wants every CA checked end to end from its trust anchor sets it.
+	RequireCertificates bool
 }
 
 // Sync brings prev (nil: nothing yet) to the state of the compact

@@ -140,8 +140,8 @@ func verifyGroup(g *irpkipb.CompactCA, parent *checked, now time.Time, trust Tru
 		return nil, nil, nil, fmt.Errorf("%w: no iMFT", ErrMalformed)
 	}
 	unsigned := proto.Clone(m).(*irpkipb.Manifest)
-	unsigned.Signature = nil
-	if err := verifySignature(keys, m.Signature, iMFTLabel, marshal(unsigned)); err != nil {
+	unsigned.Signature, unsigned.MoreSignatures = nil, nil
+	if err := verifySignature(keys, m.Signature, m.MoreSignatures, iMFTLabel, marshal(unsigned)); err != nil {
 		return nil, nil, nil, fmt.Errorf("iMFT: %w", err)
 	}
 	mc := m.ManifestContent
@@ -155,16 +155,6 @@ func verifyGroup(g *irpkipb.CompactCA, parent *checked, now time.Time, trust Tru
 	if err := checkTime("the iMFT's CRL", fromTimestamp(mc.CrlThisUpdate), crlNext, now); err != nil {
 		return nil, nil, nil, err
 	}
-	cert, err := rpki.ParseCert(g.Certificate)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: CA certificate: %w", ErrMalformed, err)
-	}
-	if !bytes.Equal(m.Meta.Ski, cert.SKI) {
-		return nil, nil, nil, fmt.Errorf("%w: the iMFT is for the key %x, the CA certificate's is %x", ErrSignature, m.Meta.Ski, cert.SKI)
-	}
-	if cert.CARepository != g.Repo {
-		return nil, nil, nil, fmt.Errorf("%w: repo %s, the CA certificate's caRepository is %s", ErrMalformed, g.Repo, cert.CARepository)
-	}
 	number := new(big.Int).SetBytes(serialBytes(m.Meta.Serial, m.Meta.BigSerial))
 	if prev != nil {
 		if old, ok := prev.groups[g.Uri]; ok && old.Manifest != nil && old.Manifest.Meta != nil && bytes.Equal(old.Manifest.Meta.Ski, m.Meta.Ski) {
@@ -173,27 +163,11 @@ func verifyGroup(g *irpkipb.CompactCA, parent *checked, now time.Time, trust Tru
 			}
 		}
 	}
-	c := &checked{revoked: map[string]bool{}}
-	if parent == nil {
-		if err := cert.VerifyTA(now); err != nil {
-			return nil, nil, nil, fmt.Errorf("trust anchor certificate: %w", err)
-		}
-		if len(trust.TAs) > 0 && !slices.ContainsFunc(trust.TAs, func(spki []byte) bool { return bytes.Equal(spki, cert.RawSPKI) }) {
-			return nil, nil, nil, fmt.Errorf("%w: the trust anchor certificate's key is not that of a TAL given", ErrSignature)
-		}
-		c.cert, c.expires = cert, cert.NotAfter
-	} else {
-		res, err := cert.VerifyIssued(parent.cert, func(s []byte) bool { return parent.revoked[string(s)] }, now)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("CA certificate: %w", err)
-		}
-		resolved := *cert
-		resolved.Resources = res
-		c.cert, c.expires = &resolved, parent.expires
-		if cert.NotAfter.Before(c.expires) {
-			c.expires = cert.NotAfter
-		}
+	cert, expires, err := verifyCA(g, parent, now, trust)
+	if err != nil {
+		return nil, nil, nil, err
 	}
+	c := &checked{cert: cert, expires: expires, revoked: map[string]bool{}}
 	for _, r := range mc.RevocedCerts {
 		c.revoked[string(serialBytes(r.Serial, r.BigSerial))] = true
 	}

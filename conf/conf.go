@@ -133,6 +133,8 @@ type Compact struct {
 	Key         string `toml:"key" default:"required" doc:"PEM file of the Ed25519 private key the compact files are signed with (rrdp-proxy keygen; mode 0600: readable by no one else); relying parties trust its public half, key.pub, as their validator (required)"`
 	RolloverKey string `toml:"rollover_key" doc:"PEM file of a second key during a key rollover: every signed file carries a signature by each key, so that relying parties trusting either accept it (docs/compact.md); empty: none"`
 	MaxDeltas   int    `toml:"max_deltas" doc:"deltas a compact notification lists at most (fewer when together they outweigh the snapshot)"`
+	// OmitCertificates: lean publications (docs/compact.md).
+	OmitCertificates bool `toml:"omit_certificates" doc:"lean publications: each CA certificate below the trust anchors is replaced by a record of its resources and validity inside the signed iMFT, much smaller, but the chain from the trust anchor becomes this node's word too (docs/compact.md)"`
 
 	// KeyPEM and RolloverPEM are the keys' files, read by Parse.
 	KeyPEM      []byte `toml:"-"`

@@ -62,7 +62,16 @@ func (n *node) compactConfig(cfg *conf.Config) (*validate.Compact, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compact.key %s: %w", c.Key, err)
 	}
-	return &validate.Compact{Signer: signer, Store: n.cache, Head: n.cache.Head, Retention: cfg.Cache.Retention.Duration, MaxDeltas: c.MaxDeltas}, nil
+	if c.RolloverPEM != nil {
+		// Every signed file carries a signature by each key.
+		next, err := compact.ParsePrivateKey(c.RolloverPEM)
+		if err != nil {
+			return nil, fmt.Errorf("compact.rollover_key %s: %w", c.RolloverKey, err)
+		}
+		signer = signer.With(next)
+	}
+	return &validate.Compact{Signer: signer, Store: n.cache, Head: n.cache.Head, Retention: cfg.Cache.Retention.Duration,
+		MaxDeltas: c.MaxDeltas, OmitCertificates: c.OmitCertificates}, nil
 }
 
 // compactRepos returns the repositories of cfg that serve the compact

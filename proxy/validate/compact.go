@@ -51,6 +51,9 @@ type Compact struct {
 	Retention time.Duration
 	// MaxDeltas caps the deltas a notification lists (compact.Options).
 	MaxDeltas int
+	// OmitCertificates makes lean publications
+	// (compact.Builder.OmitCertificates).
+	OmitCertificates bool
 	// GzipLevel compresses the gzip copies of the snapshots and deltas
 	// (gzip.BestCompression); a copy that saves less than an eighth is not
 	// kept.
@@ -98,6 +101,9 @@ func (v *Validator) SetCompact(repos []CompactRepo) {
 		p := v.cpubs[r.Key]
 		if p == nil {
 			p = &compactPub{key: r.Key, name: r.Name}
+			if c := v.cfg.Compact; c != nil {
+				p.b.OmitCertificates = c.OmitCertificates
+			}
 		}
 		p.name = r.Name
 		keep[r.Key] = p
@@ -284,9 +290,10 @@ func (v *Validator) compactGroups(ctx context.Context, p *compactPub, rs *repoSt
 
 // fingerprint identifies what the compact group of pt is made of: the
 // point's names, its CA certificate, the hashes of its manifest and CRL
-// and of every object that validated. The signer is the same for all the
-// groups of a publication (a new key changes none of these, so Validator
-// keeps one Signer for its life).
+// and of every object that validated. The signer and the lean setting are
+// the same for all the groups of a publication (a Validator keeps them for
+// its life: a new key or setting takes a restart, which builds every
+// group once).
 func (v *Validator) fingerprint(pt *rpki.Point) [sha256.Size]byte {
 	h := sha256.New()
 	var n [8]byte

@@ -1,6 +1,7 @@
 package validate_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
@@ -216,13 +217,31 @@ func (c *compactClient) sync(what string) (*compact.State, *rpki.Result) {
 		c.t.Fatal(err)
 	}
 	c.fromSnapshot = false
-	fetch := func(uri string) ([]byte, error) {
-		u, err := base.Parse(uri)
+	fetch := c.fetcher()
+	snap := func(uri string) ([]byte, error) {
+		if u, err := base.Parse(uri); err == nil && u.String() == ref.String() {
+			c.fromSnapshot = true
+		}
+		return fetch(uri)
+	}
+	st, res, err := compact.Sync(c.state, nb, snap, c.trust, time.Now())
+	if err != nil {
+		c.t.Fatalf("%s: compact sync: %v", what, err)
+	}
+	c.state, c.snapshotURI = st, ref.String()
+	return st, res
+}
+
+// fetcher fetches the files a notification names, relative to it.
+func (c *compactClient) fetcher() compact.Fetcher {
+	return func(uri string) ([]byte, error) {
+		base, err := url.Parse(c.notification)
 		if err != nil {
 			return nil, err
 		}
-		if u.String() == ref.String() {
-			c.fromSnapshot = true
+		u, err := base.Parse(uri)
+		if err != nil {
+			return nil, err
 		}
 		code, b := c.get(u.String())
 		if code != http.StatusOK {
@@ -230,12 +249,6 @@ func (c *compactClient) sync(what string) (*compact.State, *rpki.Result) {
 		}
 		return b, nil
 	}
-	st, res, err := compact.Sync(c.state, nb, fetch, c.trust, time.Now())
-	if err != nil {
-		c.t.Fatalf("%s: compact sync: %v", what, err)
-	}
-	c.state, c.snapshotURI = st, ref.String()
-	return st, res
 }
 
 // vrpsOfResult returns the VRPs of res, sorted.
@@ -245,4 +258,39 @@ func vrpsOfResult(res *rpki.Result) []rpki.VRP {
 		out = append(out, v.VRP)
 	}
 	return rpki.SortVRPs(out)
+}
+
+// TestCompactRolloverLean serves a lean compact publication (CA records
+// instead of certificates) signed by two keys, as during a key rollover:
+// a client trusting either key alone gets the generator's VRPs, and one
+// that requires certificates refuses the lean publication.
+func TestCompactRolloverLean(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	key := func(seed byte) *compact.Signer {
+		s, err := compact.NewSigner(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	old, next := key(1), key(2)
+	g := newRig(t, ctx, rigConfig{Profile: gateProfile, Compact: old.With(next), OmitCertificates: true})
+	if _, err := g.f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g.waitCompact(func(cp compactState) bool { return cp.upstream == g.f.Head().Serial })
+	for _, s := range []*compact.Signer{old, next} {
+		c := newCompactClient(t, g, s)
+		_, res := c.sync(fmt.Sprintf("trusting key %x", s.KeyIDs()[0][:4]))
+		if d := rpki.DiffVRPs(vrpsOfResult(res), rpki.SortVRPs(g.repo.VRPs()), 10); d != "" {
+			t.Fatalf("trusting key %x: the VRPs differ from the generator's:\n%s", s.KeyIDs()[0][:4], d)
+		}
+	}
+	strict := newCompactClient(t, g, old)
+	strict.trust.RequireCertificates = true
+	_, nb := strict.get(strict.notification)
+	if _, _, err := compact.Sync(nil, nb, strict.fetcher(), strict.trust, time.Now()); err == nil {
+		t.Fatal("a client requiring certificates accepted a lean publication")
+	}
 }

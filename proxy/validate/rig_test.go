@@ -78,8 +78,9 @@ type rigConfig struct {
 	// Wrap, if set, wraps the cache as the Validator's next store.
 	Wrap func(follow.Store) follow.Store
 	// Compact, if set, publishes and serves the compact format signed by
-	// it.
-	Compact *compact.Signer
+	// it; OmitCertificates makes it lean.
+	Compact          *compact.Signer
+	OmitCertificates bool
 }
 
 func newRig(t *testing.T, ctx context.Context, rc rigConfig) *rig {
@@ -141,7 +142,7 @@ func newRig(t *testing.T, ctx context.Context, rc rigConfig) *rig {
 	vc.TALs = []rpki.TrustAnchor{{Name: "ta", TAL: tal, Cert: cert}}
 	vc.Open = func(ctx context.Context, f follow.File) ([]byte, error) { return cache.ReadFile(ctx, &f, g.cache.Blob) }
 	if rc.Compact != nil {
-		vc.Compact = &validate.Compact{Signer: rc.Compact, Store: g.cache, Head: g.cache.Head}
+		vc.Compact = &validate.Compact{Signer: rc.Compact, Store: g.cache, Head: g.cache.Head, OmitCertificates: rc.OmitCertificates}
 	}
 	g.vc = vc
 	if g.v, err = validate.New(vc); err != nil {

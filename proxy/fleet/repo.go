@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -269,6 +270,11 @@ func (r *runner) install(ctx context.Context) {
 // that the current head does not name is read (from memory, the disk or
 // Redis, checked against its hash) and put, so that the disk holds it too,
 // before the head. If a blob cannot be read, the cache keeps its head.
+//
+// The blobs of the current head are taken as stored: true of a head this
+// node installed, not of one Run loaded from Redis into memory alone (a
+// node joining a running fleet). When a tier then refuses h for a blob it
+// lacks, every blob h needs is put and the head tried again.
 func (r *runner) adopt(ctx context.Context, h *follow.Head) error {
 	c := r.n.cache
 	now := time.Now()
@@ -284,6 +290,27 @@ func (r *runner) adopt(ctx context.Context, h *follow.Head) error {
 	if err != nil {
 		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
 	}
+	if err := r.putBlobs(ctx, h, sums, have); err != nil {
+		return err
+	}
+	err = c.PutHead(ctx, r.repo, h)
+	if err != nil && len(have) > 0 && errors.Is(err, fs.ErrNotExist) {
+		r.log.Info("fleet: a tier lacks blobs of the head served; putting every blob of the new head", "serial", h.Serial, "err", err)
+		if err := r.putBlobs(ctx, h, sums, nil); err != nil {
+			return err
+		}
+		err = c.PutHead(ctx, r.repo, h)
+	}
+	if err != nil {
+		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
+	}
+	return nil
+}
+
+// putBlobs reads the blobs sums of h but those in have and puts them in
+// the cache.
+func (r *runner) putBlobs(ctx context.Context, h *follow.Head, sums [][32]byte, have map[[32]byte]bool) error {
+	c := r.n.cache
 	for _, sum := range sums {
 		if have[sum] {
 			continue
@@ -295,9 +322,6 @@ func (r *runner) adopt(ctx context.Context, h *follow.Head) error {
 		if err := c.PutBlob(ctx, sum, b); err != nil {
 			return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
 		}
-	}
-	if err := c.PutHead(ctx, r.repo, h); err != nil {
-		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
 	}
 	return nil
 }

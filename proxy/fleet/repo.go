@@ -21,7 +21,9 @@ type runner struct {
 	cfg  follow.Config
 	repo string
 	poke chan struct{} // an announcement of a new head
-	log  *slog.Logger
+	// releasec: an announcement of a release request (RequestRelease).
+	releasec chan struct{}
+	log      *slog.Logger
 
 	lease      redisstore.Lease
 	keepStop   context.CancelFunc // the lease keeper's, or nil
@@ -63,6 +65,10 @@ func (r *runner) run(ctx context.Context) {
 		case <-r.poke:
 			if r.role() == Watcher {
 				r.install(ctx)
+			}
+		case <-r.releasec:
+			if r.role() == Holder {
+				r.pollNow()
 			}
 		}
 	}
@@ -304,6 +310,9 @@ func (r *runner) adopt(ctx context.Context, h *follow.Head) error {
 	if err != nil {
 		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
 	}
+	if r.n.installed != nil {
+		r.n.installed(r.repo, h)
+	}
 	return nil
 }
 
@@ -347,6 +356,9 @@ func (r *runner) startFollower(ctx context.Context) {
 	}
 	cfg := r.cfg
 	cfg.Start = r.n.cache.Head(r.repo)
+	if r.n.wrap != nil {
+		cfg.Store = r.n.wrap(r.repo, cfg.Store)
+	}
 	f, err := follow.New(cfg)
 	if err != nil {
 		r.log.Error("fleet: start the follower", "err", err)
@@ -381,6 +393,9 @@ func (r *runner) stopFollower() {
 	r.syncs += r.follower.Stats().Syncs
 	r.follower, r.fctx = nil, nil
 	r.mu.Unlock()
+	if r.n.stopped != nil {
+		r.n.stopped(r.repo)
+	}
 }
 
 // release gives the lease up when Run ends, so that another node takes

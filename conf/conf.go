@@ -16,7 +16,7 @@ type Config struct {
 	Cache        Cache        `toml:"cache" doc:"the tiered store: memory, optional state directory, optional Redis"`
 	Repositories []Repository `toml:"repository" doc:"one table per repository followed"`
 	Validate     *Validate    `toml:"validate" doc:"validation of every serial as a relying party would, across the repositories followed; absent: none"`
-	Compact      *Compact     `toml:"compact" doc:"the compact format (iROAs and iMFTs made from what validated, signed by this node's key), for the repositories whose formats list \"compact\"; needs [validate]; absent: not served"`
+	Compact      *Compact     `toml:"compact" doc:"the compact format (iROAs and iMFTs made from what validated, signed by this node's key), for the repositories whose formats list \"compact\"; needs [validate]; not with [cache.redis] (each node would sign its own session); absent: not served"`
 
 	// File is the name the configuration was parsed under.
 	File string `toml:"-"`
@@ -115,7 +115,7 @@ type Repository struct {
 // them.
 type Validate struct {
 	TALs        []string `toml:"tals" default:"required" doc:"TAL files (RFC 8630) to validate from; the TA certificate is the file beside each named like the last part of one of its URIs, else fetched from its https URI (required)"`
-	Gate        bool     `toml:"gate" doc:"hold back a serial that breaks a rule below: it is not published, the last good serial stays served until rrdp-proxy release REPO (which talks to server.admin_listen, required) or until the origin publishes another serial; false only observes: every serial is published and the rules only say what the gate would hold"`
+	Gate        bool     `toml:"gate" doc:"hold back a serial that breaks a rule below: it is not published, the last good serial stays served until rrdp-proxy release REPO (which talks to server.admin_listen, required; in a fleet, any node's: a node that does not hold the repository's lease queues the release in Redis for the one that does) or until the origin publishes another serial; false only observes: every serial is published and the rules only say what the gate would hold"`
 	MaxVRPLoss  float64  `toml:"max_vrp_loss" doc:"rule: a serial that removes more than this fraction of the VRPs served (0.05: 5%; VRPs replaced by others count; 0: no such rule)"`
 	MaxASPALoss float64  `toml:"max_aspa_loss" doc:"rule: the same for ASPAs, by customer AS (0: no such rule)"`
 	CAInvalid   bool     `toml:"ca_invalid" doc:"rule: a serial that makes a CA that validated fail (a CA that leaves its parent's publication point does not count)"`

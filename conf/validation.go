@@ -21,9 +21,6 @@ func (p *parser) validation(c *Config) {
 	if len(v.TALs) == 0 {
 		p.errorf(key+".tals", "no TAL: list the TAL files to validate from")
 	}
-	if c.Cache.Redis != nil {
-		p.errorf(key, "not available with [cache.redis] yet: a fleet's followers run in proxy/fleet, which does not validate")
-	}
 	if v.Gate && c.Server.AdminListen == "" {
 		p.errorf(key+".gate", "needs server.admin_listen: a held serial is released through the admin listener (rrdp-proxy release)")
 	}

@@ -42,7 +42,7 @@ func TestValidateTable(t *testing.T) {
 		{"missing TAL", head + "[validate]\ntals = [\"none.tal\"]\n" + minimal, "cfg.toml:4: validate.tals: read TAL"},
 		{"bad TAL", head + "[validate]\ntals = [\"bad.tal\"]\n" + minimal, "cfg.toml:4: validate.tals: TAL " + filepath.Join(dir, "bad.tal")},
 		{"unknown key", head + "[validate]\ntals = [\"ta.tal\"]\ngates = true\n" + minimal, "cfg.toml:5: validate.gates: unknown key"},
-		{"with redis", head + "[cache.redis]\nurl = \"redis://127.0.0.1:6379/0\"\n[validate]\ntals = [\"ta.tal\"]\n" + minimal, "validate: not available with [cache.redis]"},
+		{"in a fleet", admin + "[cache.redis]\nurl = \"redis://127.0.0.1:6379/0\"\n[validate]\ntals = [\"ta.tal\"]\ngate = true\n" + minimal, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.doc), filepath.Join(dir, "cfg.toml"))

@@ -92,10 +92,11 @@ end
 return 0
 `)
 
-// release deletes the lease if it holds ARGV[1]; returns 1 or 0.
+// deleteIf deletes KEYS[1] if it holds ARGV[1] (a lease, a release
+// request); returns 1 or 0.
 //
 // KEYS: lease. ARGV: value.
-var release = redis.NewScript(`
+var deleteIf = redis.NewScript(`
 if redis.call("GET", KEYS[1]) == ARGV[1] then
 	redis.call("DEL", KEYS[1])
 	return 1
@@ -176,7 +177,7 @@ func (s *Store) Renew(ctx context.Context, l Lease, ttl time.Duration) error {
 // Release gives l up, so that another node can take it at once. It returns
 // an error wrapping ErrNotHeld if l had expired or was taken over.
 func (s *Store) Release(ctx context.Context, l Lease) error {
-	n, err := release.Run(ctx, s.rdb, []string{s.leaseKey(l.Repo)}, l.value()).Int()
+	n, err := deleteIf.Run(ctx, s.rdb, []string{s.leaseKey(l.Repo)}, l.value()).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: release lease of %s: %w", l.Repo, err)
 	}

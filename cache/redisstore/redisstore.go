@@ -19,6 +19,12 @@
 //	                which each is alive (Beat), for Fleet
 //	blobs           sorted set of the blobs' hex sums, by the time in ms
 //	                each was last put or named by a head (for GC)
+//	status:<repo>   the status of repo's polling, as its holder shares
+//	                it (opaque), with a TTL
+//	release:<repo>  an operator's request to release the serial the
+//	                validation gate holds for repo (opaque), with a TTL
+//	releases        the pub/sub channel announcing release requests;
+//	                each message is a repository
 //
 // A blob is written chunks first and meta last, and a head only after the
 // meta of every blob it names (DESIGN.md, invariant 1), so a reader never

@@ -16,12 +16,23 @@ import (
 // compare Heads with what it serves now and then, and after an error.
 // Subscribe must not be called after Close.
 func (s *Store) Subscribe(ctx context.Context) (<-chan string, error) {
-	ps := s.rdb.Subscribe(ctx, s.channel())
+	return s.subscribe(ctx, s.channel())
+}
+
+// SubscribeReleases is Subscribe for the release requests
+// (RequestRelease): the channel receives the repository of each.
+func (s *Store) SubscribeReleases(ctx context.Context) (<-chan string, error) {
+	return s.subscribe(ctx, s.releasesChannel())
+}
+
+// subscribe returns the messages of channel, as Subscribe describes.
+func (s *Store) subscribe(ctx context.Context, channel string) (<-chan string, error) {
+	ps := s.rdb.Subscribe(ctx, channel)
 	// The first reply confirms the subscription: from here on no
 	// announcement is missed.
 	if _, err := ps.Receive(ctx); err != nil {
 		ps.Close()
-		return nil, fmt.Errorf("redisstore: subscribe to %s: %w", s.channel(), err)
+		return nil, fmt.Errorf("redisstore: subscribe to %s: %w", channel, err)
 	}
 	msgs := ps.Channel()
 	out := make(chan string, 16)

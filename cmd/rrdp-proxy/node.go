@@ -171,7 +171,10 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 		return nil, err
 	}
 	var validation proxy.Validation
-	if n.valid != nil {
+	switch {
+	case n.valid != nil && n.fleet != nil:
+		validation = newFleetValidation(n.valid, n.fleet, n.board, cfg)
+	case n.valid != nil:
 		validation = n.valid
 	}
 	n.srv, err = proxy.New(proxy.Config{
@@ -226,6 +229,7 @@ func (n *node) newFleet(cfg *conf.Config, ccfg cache.Config) error {
 		return fmt.Errorf("open redis %s: %w", cfg.Cache.Redis.URL, err)
 	}
 	var fcs []follow.Config
+	names := make(map[string]string, len(cfg.Repositories)) // by key
 	for i := range cfg.Repositories {
 		r := &cfg.Repositories[i]
 		fc, err := n.followConfig(cfg, r)
@@ -233,15 +237,26 @@ func (n *node) newFleet(cfg *conf.Config, ccfg cache.Config) error {
 			return err
 		}
 		fcs = append(fcs, fc)
+		names[r.Key()] = r.Name
 	}
-	n.fleet, err = fleet.New(fleet.Config{
+	fcfg := fleet.Config{
 		Node:     cfg.Server.Node,
 		Redis:    n.redis,
 		Cache:    ccfg,
 		Repos:    fcs,
 		LeaseTTL: cfg.Cache.Redis.LeaseTTL.Duration,
 		Logger:   n.log.With("part", "fleet"),
-	})
+	}
+	if cfg.Validate != nil {
+		// Every node validates what it serves: its followers publish
+		// through the validator, the heads it installs are observed. The
+		// validator is made next, with the fleet's cache; the fleet calls
+		// these once Run has started.
+		fcfg.Wrap = func(key string, next follow.Store) follow.Store { return n.valid.Store(names[key], next) }
+		fcfg.Installed = func(key string, h *follow.Head) { n.valid.Seed(names[key], key, h) }
+		fcfg.Stopped = func(key string) { n.valid.Drop(key) }
+	}
+	n.fleet, err = fleet.New(fcfg)
 	if err != nil {
 		return fmt.Errorf("create the fleet node: %w", err)
 	}
@@ -301,6 +316,9 @@ func (n *node) Run(ctx context.Context) error {
 	if n.fleet != nil {
 		wg.Go(func() { n.fleet.Run(loops) })
 		wg.Go(func() { n.board.Run(loops) })
+		if n.valid != nil {
+			wg.Go(func() { n.valid.Run(loops) })
+		}
 	} else {
 		wg.Go(func() { n.cache.Run(loops) })
 		if n.valid != nil {

@@ -21,7 +21,14 @@ relying parties get it at their next fetch. The command asks the node's
 admin listener (server.admin_listen of the configuration, or --admin
 ADDR) with POST /validate/release?repo=REPO; /status lists what is held
 and why. A serial stays held until it is released or the origin publishes
-another one, which is judged afresh.`
+another one, which is judged afresh.
+
+In a fleet ([cache.redis]) any node's admin listener will do: the node
+whose gate holds the serial (the repository's lease holder) publishes it
+at once; another node queues the release in Redis for the holder, naming
+the serial the holder reports held, and answers "queued: ...". The holder
+publishes it at its next poll, which the request prompts; a node taking
+the lease over honours it too.`
 
 // releaseTimeout bounds the request: the node stores the head and
 // validates the new state before it answers.

@@ -140,8 +140,10 @@ type running struct {
 }
 
 // startServe runs serve on addr ("127.0.0.1:0" for a free port) with the
-// configuration that write writes for the actual address.
-func startServe(t *testing.T, file, addr string, write func(addr string)) *running {
+// configuration that write writes for the actual address. Serve takes the
+// extra listeners too, for the addresses they listen on (an admin
+// listener).
+func startServe(t *testing.T, file, addr string, write func(addr string), extra ...net.Listener) *running {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -149,10 +151,14 @@ func startServe(t *testing.T, file, addr string, write func(addr string)) *runni
 	}
 	addr = ln.Addr().String()
 	write(addr)
+	lns := map[string]net.Listener{addr: ln}
+	for _, l := range extra {
+		lns[l.Addr().String()] = l
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{addr: addr, base: "http://" + addr, reload: make(chan os.Signal, 1), log: new(syncBuffer), cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		err := serve(ctx, serveOptions{Config: file, Reload: r.reload, Log: r.log, Listeners: map[string]net.Listener{addr: ln}})
+		err := serve(ctx, serveOptions{Config: file, Reload: r.reload, Log: r.log, Listeners: lns})
 		if err != nil {
 			fmt.Fprintf(r.log, "serve returned: %v\n", err)
 		}

@@ -13,7 +13,10 @@ import (
 
 // newValidator makes the node's validator for cfg's [validate] table and
 // gives it the heads the cache holds, so that its first run validates what
-// is served. The validator reads files only through the cache.
+// is served (a fleet's node loads its heads in Run, and gives them then:
+// fleet.Config.Installed). The validator reads files only through the
+// cache; in a fleet, its gate asks the fleet about releases queued in
+// Redis for this node (fleet.Node.Released).
 func (n *node) newValidator(cfg *conf.Config) error {
 	vc := cfg.Validate
 	fetch, closeFetch, err := taFetcherPEM(vc.CAPEM)
@@ -24,6 +27,10 @@ func (n *node) newValidator(cfg *conf.Config) error {
 	cc, err := n.compactConfig(cfg)
 	if err != nil {
 		return err
+	}
+	var released func(context.Context, string, *follow.Head) (string, bool)
+	if n.fleet != nil {
+		released = n.fleet.Released
 	}
 	n.valid, err = validate.New(validate.Config{
 		Compact:  cc,
@@ -37,6 +44,7 @@ func (n *node) newValidator(cfg *conf.Config) error {
 		Rules:    validate.Rules{MaxVRPLoss: vc.MaxVRPLoss, MaxASPALoss: vc.MaxASPALoss, CAInvalid: vc.CAInvalid},
 		FetchTA:  fetch,
 		Interval: vc.Interval.Duration,
+		Released: released,
 		Node:     cfg.Server.Node,
 		Logger:   n.log.With("part", "validate"),
 	})

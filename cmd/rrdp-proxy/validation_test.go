@@ -34,23 +34,7 @@ func TestServeValidate(t *testing.T) {
 	}
 	notification := map[string]string{"a": o.notification("a"), "b": bBase + "rrdp/notification.xml"}
 	dir := t.TempDir()
-	var tals []string
-	for _, name := range []string{"a", "b"} {
-		d := filepath.Join(dir, "tals", name)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for from, to := range map[string]string{repotest.TALPath: name + ".tal", repotest.TACertPath: "ta.cer"} {
-			b, err := os.ReadFile(filepath.Join(o.dir, name, from))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(d, to), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		tals = append(tals, filepath.Join(d, name+".tal"))
-	}
+	tals := o.tals(t, dir, "a", "b")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +123,30 @@ func TestServeValidate(t *testing.T) {
 	if !strings.Contains(log.String(), "validation gate: serial held") {
 		t.Errorf("the hold is not logged:\n%s", log)
 	}
+}
+
+// tals copies the TAL and the TA certificate of each repository of names
+// into its own directory under dir and returns the TAL files.
+func (o *origins) tals(t *testing.T, dir string, names ...string) []string {
+	t.Helper()
+	var tals []string
+	for _, name := range names {
+		d := filepath.Join(dir, "tals", name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for from, to := range map[string]string{repotest.TALPath: name + ".tal", repotest.TACertPath: "ta.cer"} {
+			b, err := os.ReadFile(filepath.Join(o.dir, name, from))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(d, to), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tals = append(tals, filepath.Join(d, name+".tal"))
+	}
+	return tals
 }
 
 // waitFor polls cond for up to a minute.

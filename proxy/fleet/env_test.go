@@ -49,6 +49,12 @@ type env struct {
 	// fragmentMin is the nodes' follow.Config.FragmentMin (1: every
 	// snapshot composite).
 	fragmentMin int64
+	// dir is the origin's directory, which holds the repository.
+	dir string
+	// prepare, if set, completes each node's Config before New; it
+	// returns what is told of the Node once made, which returns what
+	// runs beside the Node's Run, until the node stops.
+	prepare func(name string, cfg *Config) func(*Node) func(context.Context)
 
 	mu    sync.Mutex // guards nodes: the background check reads them
 	nodes []*node
@@ -80,6 +86,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	e.dir = dir
 	e.origin, err = rp.NewOrigin(rp.OriginConfig{Dir: dir, PKI: pki, NoIPv6: true})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +132,7 @@ func (e *env) start(name string) *node {
 		repos = append(repos, follow.Config{URL: e.url, Repo: k, Client: e.client, Base: "https://edge.example.net/rrdp/",
 			Interval: testInterval, MaxBackoff: time.Second, Seed: uint64(len(e.list())), FragmentMin: e.fragmentMin})
 	}
-	n, err := New(Config{
+	cfg := Config{
 		Node:           name,
 		Redis:          rs,
 		Cache:          cache.Config{Tiers: []cache.Tier{disk}},
@@ -134,15 +141,29 @@ func (e *env) start(name string) *node {
 		LeaseTTL:       testTTL,
 		RenewInterval:  testRenew,
 		ResyncInterval: testResync,
-	})
+	}
+	var made func(*Node) func(context.Context)
+	if e.prepare != nil {
+		made = e.prepare(name, &cfg)
+	}
+	n, err := New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	var beside func(context.Context)
+	if made != nil {
+		beside = made(n)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	nd := &node{Node: n, rs: rs, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(nd.done)
+		var wg sync.WaitGroup
+		if beside != nil {
+			wg.Go(func() { beside(ctx) })
+		}
 		n.Run(ctx)
+		wg.Wait()
 	}()
 	e.t.Cleanup(func() {
 		nd.kill()

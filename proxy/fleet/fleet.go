@@ -25,6 +25,33 @@
 // When Redis is unreachable every node polls the origin itself and keeps
 // serving from memory; when Redis returns, the nodes take leases again and
 // converge on one holder per repository, which writes its head to Redis.
+//
+// Validation (proxy/validate) runs on every node, over every repository:
+// each node holds every repository's current head, so each can answer
+// /status, /metrics and /vrps.json for the whole tree, and a node taking a
+// lease over has been validating the state it serves all along. The
+// holder's follower publishes through the validator (Config.Wrap), so that
+// the gate judges a serial before the cache and Redis see it: a held
+// serial never reaches Redis, and the other nodes keep the old head.
+// Heads a node installs from Redis, or loads at start, are given to the
+// validator (Config.Installed), which observes them and drops a hold
+// judged against a state no longer served; a follower that stops
+// (Config.Stopped) leaves its holds to the next holder, whose gate holds
+// the same serial again when its follower offers it, since it compares it
+// with the same state served.
+//
+// The holder's follower reports the serial its store holds back
+// (follow.Stats.Holding), shared by Reporter with its other counters, so
+// that every node shows the hold. An operator's release may reach any
+// node: one that does not hold the lease writes a request naming that
+// serial (its session and serial, as the holder reported it) to Redis
+// (RequestRelease), with ReleaseTTL, and announces it; the holder polls at
+// the announcement, and its gate asks Released at each attempt of a held
+// serial, which takes the request. Naming the serial rather than a time
+// (release what was held when the operator asked) compares no clocks of
+// two nodes, survives a failover (the next holder holds the same serial,
+// and honours the request when it first judges it), and never releases a
+// serial the operator did not see.
 package fleet
 
 import (
@@ -68,6 +95,19 @@ type Config struct {
 	// and how often a holder checks that Redis has its head and every
 	// blob the head needs (1m).
 	ResyncInterval time.Duration
+	// Wrap, if set, wraps the Store each follower publishes into (the
+	// node's cache), each time one starts: the validation gate
+	// (proxy/validate) judges a head before the cache and Redis get it.
+	Wrap func(repo string, next follow.Store) follow.Store
+	// Installed, if set, is told of every head the cache takes other
+	// than from the node's followers: those Run loads from the tiers, and
+	// those installed from Redis (the validator observes them).
+	Installed func(repo string, h *follow.Head)
+	// Stopped, if set, is told when the node's follower of repo stops
+	// (the lease lost or given up, Redis back after polling alone, Run's
+	// end): what that follower's Store held back is no longer this
+	// node's to publish.
+	Stopped func(repo string)
 	// Logger is the log (discarded).
 	Logger *slog.Logger
 }
@@ -87,6 +127,10 @@ type Node struct {
 	repos    []string // sorted keys of runners
 	released bool     // release held leases when Run ends (tests clear it)
 	share    share
+
+	wrap      func(string, follow.Store) follow.Store
+	installed func(string, *follow.Head)
+	stopped   func(string)
 }
 
 // New returns a Node for cfg, with its cache. It does not connect to Redis.
@@ -106,6 +150,10 @@ func New(cfg Config) (*Node, error) {
 		log:      cfg.Logger,
 		runners:  make(map[string]*runner),
 		released: true,
+
+		wrap:      cfg.Wrap,
+		installed: cfg.Installed,
+		stopped:   cfg.Stopped,
 	}
 	if n.name == "" {
 		host, err := os.Hostname()
@@ -152,7 +200,8 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("fleet: repository %s twice", fc.Repo)
 		}
 		fc.Store, fc.Blobs = c, c.Blob
-		n.runners[fc.Repo] = &runner{n: n, cfg: fc, repo: fc.Repo, poke: make(chan struct{}, 1), lostc: make(chan error, 1), started: make(chan struct{}), log: n.log.With("repo", fc.Repo)}
+		n.runners[fc.Repo] = &runner{n: n, cfg: fc, repo: fc.Repo, poke: make(chan struct{}, 1), releasec: make(chan struct{}, 1),
+			lostc: make(chan error, 1), started: make(chan struct{}), log: n.log.With("repo", fc.Repo)}
 		n.repos = append(n.repos, fc.Repo)
 	}
 	slices.Sort(n.repos)
@@ -196,11 +245,19 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.cache.LoadRepos(ctx, n.repos); err != nil {
 		n.log.Warn("fleet: load heads", "err", err)
 	}
+	if n.installed != nil {
+		for _, repo := range n.repos {
+			if h := n.cache.Head(repo); h != nil {
+				n.installed(repo, h)
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	for _, r := range n.runners {
 		wg.Go(func() { r.run(ctx) })
 	}
-	wg.Go(func() { n.subscribe(ctx) })
+	wg.Go(func() { n.subscribe(ctx, n.rs.Subscribe, func(r *runner) chan struct{} { return r.poke }) })
+	wg.Go(func() { n.subscribe(ctx, n.rs.SubscribeReleases, func(r *runner) chan struct{} { return r.releasec }) })
 	wg.Go(func() { n.beat(ctx) })
 	wg.Go(func() { n.cache.Run(ctx) })
 	wg.Go(func() { n.rs.Run(ctx) })
@@ -208,22 +265,23 @@ func (n *Node) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// subscribe passes Redis's announcements of new heads to the repositories'
-// runners, subscribing again after an error.
-func (n *Node) subscribe(ctx context.Context) {
+// subscribe passes Redis's announcements (of new heads, or of release
+// requests) to the repositories' runners, on the channel of the runner
+// that to returns, subscribing again after an error.
+func (n *Node) subscribe(ctx context.Context, sub func(context.Context) (<-chan string, error), to func(*runner) chan struct{}) {
 	for {
-		ch, err := n.rs.Subscribe(ctx)
+		ch, err := sub(ctx)
 		if err == nil {
 			for repo := range ch {
 				if r := n.runners[repo]; r != nil {
 					select {
-					case r.poke <- struct{}{}:
+					case to(r) <- struct{}{}:
 					default: // one is pending already
 					}
 				}
 			}
 		} else {
-			n.log.Warn("fleet: subscribe to new heads", "err", err)
+			n.log.Warn("fleet: subscribe", "err", err)
 		}
 		t := time.NewTimer(n.renew)
 		select {

@@ -91,6 +91,24 @@ func TestOneFetch(t *testing.T) {
 	}
 }
 
+// TestLateJoiner: a node that joins a running fleet with an empty state
+// directory serves Redis's head at once (loaded into memory alone), and
+// then installs the next serials, whose blobs its disk lacked in part.
+func TestLateJoiner(t *testing.T) {
+	e := newEnv(t)
+	e.watch()
+	e.start("node-a")
+	e.waitSerial(e.repo.Info().Serial)
+	e.waitSerial(e.advance(1))
+	late := e.start("node-b")
+	e.waitSerial(e.repo.Info().Serial)
+	e.waitSerial(e.advance(1))
+	e.waitSerial(e.advance(1))
+	if st := late.repoStats(); st.Role != Watcher || st.Installed < 2 {
+		t.Errorf("%s: got %+v, want a watcher that installed both serials", late.Name(), st)
+	}
+}
+
 // TestCompositeFleet runs a fleet whose snapshots are all composite
 // (FragmentMin 1): watchers install the holder's heads from Redis with
 // their part lists and parts, every node's head stays readable (watch),

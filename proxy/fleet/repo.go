@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -20,7 +21,9 @@ type runner struct {
 	cfg  follow.Config
 	repo string
 	poke chan struct{} // an announcement of a new head
-	log  *slog.Logger
+	// releasec: an announcement of a release request (RequestRelease).
+	releasec chan struct{}
+	log      *slog.Logger
 
 	lease      redisstore.Lease
 	keepStop   context.CancelFunc // the lease keeper's, or nil
@@ -62,6 +65,10 @@ func (r *runner) run(ctx context.Context) {
 		case <-r.poke:
 			if r.role() == Watcher {
 				r.install(ctx)
+			}
+		case <-r.releasec:
+			if r.role() == Holder {
+				r.pollNow()
 			}
 		}
 	}
@@ -269,6 +276,11 @@ func (r *runner) install(ctx context.Context) {
 // that the current head does not name is read (from memory, the disk or
 // Redis, checked against its hash) and put, so that the disk holds it too,
 // before the head. If a blob cannot be read, the cache keeps its head.
+//
+// The blobs of the current head are taken as stored: true of a head this
+// node installed, not of one Run loaded from Redis into memory alone (a
+// node joining a running fleet). When a tier then refuses h for a blob it
+// lacks, every blob h needs is put and the head tried again.
 func (r *runner) adopt(ctx context.Context, h *follow.Head) error {
 	c := r.n.cache
 	now := time.Now()
@@ -284,6 +296,30 @@ func (r *runner) adopt(ctx context.Context, h *follow.Head) error {
 	if err != nil {
 		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
 	}
+	if err := r.putBlobs(ctx, h, sums, have); err != nil {
+		return err
+	}
+	err = c.PutHead(ctx, r.repo, h)
+	if err != nil && len(have) > 0 && errors.Is(err, fs.ErrNotExist) {
+		r.log.Info("fleet: a tier lacks blobs of the head served; putting every blob of the new head", "serial", h.Serial, "err", err)
+		if err := r.putBlobs(ctx, h, sums, nil); err != nil {
+			return err
+		}
+		err = c.PutHead(ctx, r.repo, h)
+	}
+	if err != nil {
+		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
+	}
+	if r.n.installed != nil {
+		r.n.installed(r.repo, h)
+	}
+	return nil
+}
+
+// putBlobs reads the blobs sums of h but those in have and puts them in
+// the cache.
+func (r *runner) putBlobs(ctx context.Context, h *follow.Head, sums [][32]byte, have map[[32]byte]bool) error {
+	c := r.n.cache
 	for _, sum := range sums {
 		if have[sum] {
 			continue
@@ -295,9 +331,6 @@ func (r *runner) adopt(ctx context.Context, h *follow.Head) error {
 		if err := c.PutBlob(ctx, sum, b); err != nil {
 			return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
 		}
-	}
-	if err := c.PutHead(ctx, r.repo, h); err != nil {
-		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
 	}
 	return nil
 }
@@ -323,6 +356,9 @@ func (r *runner) startFollower(ctx context.Context) {
 	}
 	cfg := r.cfg
 	cfg.Start = r.n.cache.Head(r.repo)
+	if r.n.wrap != nil {
+		cfg.Store = r.n.wrap(r.repo, cfg.Store)
+	}
 	f, err := follow.New(cfg)
 	if err != nil {
 		r.log.Error("fleet: start the follower", "err", err)
@@ -357,6 +393,9 @@ func (r *runner) stopFollower() {
 	r.syncs += r.follower.Stats().Syncs
 	r.follower, r.fctx = nil, nil
 	r.mu.Unlock()
+	if r.n.stopped != nil {
+		r.n.stopped(r.repo)
+	}
 }
 
 // release gives the lease up when Run ends, so that another node takes

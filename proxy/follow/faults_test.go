@@ -441,4 +441,23 @@ func TestHeld(t *testing.T) {
 	if n := e.snapshotFetches(); n != 0 {
 		t.Errorf("snapshot fetched %d times for a held serial, want 0", n)
 	}
+	first := f.Stats().Holding
+	if first.Serial != 2 || first.Session != f.Head().Session || !first.Since.Equal(e.now) || !strings.Contains(first.Err, "serial 2") {
+		t.Errorf("holding: got %+v, want serial 2 of session %s since %v with the store's error", first, f.Head().Session, e.now)
+	}
+	// Another attempt at the same serial keeps the time it was first held.
+	e.now = e.now.Add(time.Minute)
+	if _, err := f.Sync(context.Background()); !errors.Is(err, ErrHeld) {
+		t.Fatalf("second sync of a held serial: %v, want ErrHeld", err)
+	}
+	if got := f.Stats().Holding; got.Serial != 2 || !got.Since.Equal(first.Since) {
+		t.Errorf("holding after a second attempt: got %+v, want serial 2 since %v", got, first.Since)
+	}
+	st.heads = 0 // the next head passes
+	if _, err := f.Sync(context.Background()); err != nil {
+		t.Fatalf("sync once the store takes the serial: %v", err)
+	}
+	if got := f.Stats().Holding; got != (Holding{}) || f.Head().Serial != 2 {
+		t.Errorf("after publishing serial %d: holding %+v, want none", f.Head().Serial, got)
+	}
 }

@@ -391,6 +391,7 @@ func (f *Follower) Sync(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	f.stats.LastSuccess = now
+	f.stats.Holding = Holding{} // the origin's state is the one served
 	if !changed {
 		f.stats.NotModified++
 	}

@@ -49,6 +49,19 @@ type Stats struct {
 	LastSuccess time.Time
 	LastError   time.Time
 	LastErr     string
+	// Holding is the state the Store holds back now (ErrHeld); zero
+	// while none is. A fleet shares it, so that any node can name the
+	// serial an operator releases (proxy/fleet).
+	Holding Holding
+}
+
+// Holding is a state the Store holds back: a valid serial not published.
+type Holding struct {
+	Session string
+	Serial  uint64
+	// Since is when the Store first held it; Err is the Store's word.
+	Since time.Time
+	Err   string
 }
 
 // errStore marks a failure of the Store, not of the origin.

@@ -541,6 +541,9 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 	}
 	h.NotificationXML, h.NotificationBin, h.Files = nxml, nbin, fls
 	if err := f.cfg.Store.PutHead(ctx, f.cfg.Repo, h); err != nil {
+		if errors.Is(err, ErrHeld) {
+			f.held(h, err)
+		}
 		return fmt.Errorf("store head: %w: %w", errStore, err)
 	}
 	f.mu.Lock()
@@ -551,4 +554,15 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 	f.stats.Session, f.stats.Serial = n.SessionID, n.Serial
 	f.mu.Unlock()
 	return nil
+}
+
+// held records that the Store holds h back.
+func (f *Follower) held(h *Head, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	hd := &f.stats.Holding
+	if hd.Session != h.Session || hd.Serial != h.Serial {
+		*hd = Holding{Session: h.Session, Serial: h.Serial, Since: f.cfg.Now()}
+	}
+	hd.Err = err.Error()
 }

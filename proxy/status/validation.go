@@ -83,6 +83,11 @@ type Hold struct {
 	Why []string
 	// Added and Removed count the VRPs it would add and remove.
 	Added, Removed int
+	// Node, on a node of a fleet, names the node whose gate holds it
+	// when that is another one (its follower's report, shared through
+	// Redis): Why is then that follower's error, and Attempts, Added and
+	// Removed are not known (zero). "" for a hold of this node.
+	Node string
 }
 
 // ValidationRun is one validation of a new state.
@@ -156,6 +161,7 @@ type jsonHold struct {
 	Why      []string `json:"why"`
 	Added    int      `json:"vrps_added"`
 	Removed  int      `json:"vrps_removed"`
+	Node     string   `json:"node,omitempty"`
 }
 
 type jsonRun struct {
@@ -201,7 +207,7 @@ func jsonValidationFrom(v *Validation) *jsonValidation {
 	}
 	for _, h := range v.Holds {
 		out.Holds = append(out.Holds, jsonHold{Repo: h.Repo, Session: h.Session, Serial: h.Serial, Since: jsonTime(h.Since),
-			Attempts: h.Attempts, Why: nonNil(h.Why), Added: h.Added, Removed: h.Removed})
+			Attempts: h.Attempts, Why: nonNil(h.Why), Added: h.Added, Removed: h.Removed, Node: h.Node})
 	}
 	for _, r := range v.Runs {
 		out.Runs = append(out.Runs, jsonRun{Time: jsonTime(r.Time), DurationSeconds: r.Duration.Seconds(), ReadSeconds: r.Read.Seconds(), Serials: nonNil(r.Serials),
@@ -237,6 +243,7 @@ type holdView struct {
 	Repo, Serial, Since, Attempts string
 	Why                           []string
 	Added, Removed                int
+	Node                          string
 }
 
 type runView struct {
@@ -262,7 +269,7 @@ func validationViewFrom(v *Validation, now time.Time) *validationView {
 	}
 	for _, h := range v.Holds {
 		vv.Holds = append(vv.Holds, holdView{Repo: h.Repo, Serial: strconv.FormatUint(h.Serial, 10),
-			Since: humanDuration(age(now, h.Since)), Attempts: count(h.Attempts), Why: h.Why, Added: h.Added, Removed: h.Removed})
+			Since: humanDuration(age(now, h.Since)), Attempts: count(h.Attempts), Why: h.Why, Added: h.Added, Removed: h.Removed, Node: h.Node})
 	}
 	for _, c := range v.Compact {
 		cv := compactView{Repo: c.Repo, Session: c.Session, Serial: strconv.FormatUint(c.Serial, 10), RepoSerial: strconv.FormatUint(c.RepoSerial, 10),

@@ -71,3 +71,30 @@ func TestValidationSection(t *testing.T) {
 		t.Error("status.json of a node without validation has a validation key")
 	}
 }
+
+// TestFleetHold: a hold of another node of the fleet (Hold.Node) names
+// that node on the page and in status.json, without attempts or VRP
+// counts, which only that node knows; a hold of this node has no "node".
+func TestFleetHold(t *testing.T) {
+	r := validationFixture()
+	r.Validation.Holds = append(r.Validation.Holds, Hold{Repo: "arin", Session: "s", Serial: 78, Since: r.Now.Add(-time.Minute),
+		Why: []string{"validation gate holds arin serial 78: removes 3 of 5 VRPs (60%), more than 5%"}, Node: "edge-fra-2"})
+	var page, doc bytes.Buffer
+	if err := WriteHTML(&page, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteJSON(&doc, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"<b>arin</b> serial 78<div class=\"small muted\">held by edge-fra-2</div>", "rrdp-proxy release arin", "removes 3 of 5 VRPs"} {
+		if !strings.Contains(page.String(), s) {
+			t.Errorf("status page: no %q", s)
+		}
+	}
+	if got := strings.Count(doc.String(), `"node": `); got != 2 { // the report's own, and the fleet hold's
+		t.Errorf("status.json: %d \"node\" keys, want 2:\n%s", got, doc.String())
+	}
+	if !strings.Contains(doc.String(), `"node": "edge-fra-2"`) {
+		t.Error(`status.json: no "node": "edge-fra-2" in the holds`)
+	}
+}

@@ -46,6 +46,13 @@ type Config struct {
 	Limits rrdpxml.Limits
 	// Node names the machine in the metadata of WriteVRPs.
 	Node string
+	// Released, if set, is asked whether a held serial was released
+	// elsewhere, when the gate holds h and at each attempt of the
+	// follower to publish it again: a node of a fleet that does not
+	// publish the repository queues an operator's release for the one
+	// that does (proxy/fleet). True publishes h as Release would; by
+	// says who released it, for the log.
+	Released func(ctx context.Context, key string, h *follow.Head) (by string, ok bool)
 	// Compact, if set, publishes the compact format of the repositories
 	// SetCompact names (see Compact).
 	Compact *Compact

@@ -27,4 +27,19 @@
 // ErrHeld, the follower keeps its last good state and tries again at its
 // next poll, which costs a lookup while the serial is the same. Release
 // publishes a held serial on an operator's word.
+//
+// In a fleet (proxy/fleet) every node has a Validator over every
+// repository. The lease holder's follower writes through Store, so that
+// its gate judges each serial before the cache and Redis get it; the
+// heads a node installs from Redis are given to Seed and observed, which
+// also drops a hold judged against a state no longer served, and Drop
+// forgets the holds of a follower that stopped. After a failover the new
+// holder's gate compares the serial with the state it had been observing,
+// the one served, and holds the same serial again. A release asked of a
+// node that does not hold the lease is queued in Redis for the one that
+// does; that node's gate asks Config.Released when it first holds a
+// serial and at each attempt of it, and publishes the serial as Release
+// does. The gate judges on the publishing side only: a node never refuses
+// a head it installs, since what Redis holds was published by the
+// holder's gate or released by an operator.
 package validate

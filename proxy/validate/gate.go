@@ -28,6 +28,10 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 			hd.attempts++
 			v.n.heldAttempts++
 			v.mu.Unlock()
+			if by, ok := v.releasedElsewhere(ctx, repo, h); ok {
+				_, err := v.publishHeld(ctx, hd, by)
+				return err
+			}
 			return &HoldError{Repo: hd.name, Serial: hd.h.Serial, Why: hd.why}
 		case idErr == nil && hd.id == id:
 			// Released: the follower catches up with the store (or
@@ -103,9 +107,10 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 	c := compare(base, cand)
 	serial := []string{fmt.Sprintf("%s@%d", s.name, h.Serial)}
 	if why := v.cfg.Rules.judge(c); len(why) > 0 {
-		v.mu.Lock()
-		v.holds[repo] = &hold{key: repo, name: s.name, id: id, h: h, next: s.next, rs: rs, since: now, attempts: 1, why: why,
+		hd := &hold{key: repo, name: s.name, id: id, h: h, next: s.next, rs: rs, since: now, attempts: 1, why: why,
 			added: len(c.added), removed: len(c.removed)}
+		v.mu.Lock()
+		v.holds[repo] = hd
 		v.n.held++
 		v.n.heldAttempts++
 		v.n.ruleBreaks++
@@ -114,6 +119,12 @@ func (v *Validator) gate(ctx context.Context, s *store, repo string, h *follow.H
 		v.log.Warn("validation gate: serial held, the last good serial stays served", "repo", s.name, "serial", h.Serial,
 			"why", why, "vrps", len(base.VRPs), "removed", len(c.removed), "added", len(c.added), "release", "rrdp-proxy release "+s.name)
 		v.publishCompact(ctx, base) // what is served, at now
+		// Released before this node judged it: on the node that held it
+		// before a fleet's failover.
+		if by, ok := v.releasedElsewhere(ctx, repo, h); ok {
+			_, err := v.publishHeld(ctx, hd, by)
+			return err
+		}
 		return &HoldError{Repo: s.name, Serial: h.Serial, Why: why}
 	}
 	if err := s.next.PutHead(ctx, repo, h); err != nil {
@@ -154,15 +165,37 @@ func (v *Validator) Release(ctx context.Context, name string) (string, error) {
 	if hd == nil {
 		return "", fmt.Errorf("release %s: %w", name, ErrNotHeld)
 	}
+	msg, err := v.publishHeld(ctx, hd, "the operator")
+	if err != nil {
+		return msg + "; not stored now (" + err.Error() + "): the follower's next poll publishes it", nil
+	}
+	return msg, nil
+}
+
+// releasedElsewhere asks Config.Released about the held head h of the
+// repository with key. v.runMu is held.
+func (v *Validator) releasedElsewhere(ctx context.Context, key string, h *follow.Head) (string, bool) {
+	if v.cfg.Released == nil {
+		return "", false
+	}
+	return v.cfg.Released(ctx, key, h)
+}
+
+// publishHeld releases hd on the word of by: it stores the held head,
+// validates the state served with it and records the run as "released".
+// It returns what it did, and the store's error when the store refused
+// the head: the serial stays released, and the follower's next attempt
+// stores it. v.runMu is held.
+func (v *Validator) publishHeld(ctx context.Context, hd *hold, by string) (string, error) {
 	v.mu.Lock()
 	hd.released = true
 	v.n.released++
 	v.mu.Unlock()
-	v.log.Warn("validation gate: serial released by the operator", "repo", hd.name, "serial", hd.h.Serial, "held_since", hd.since, "attempts", hd.attempts)
+	v.log.Warn("validation gate: serial released", "repo", hd.name, "serial", hd.h.Serial, "by", by, "held_since", hd.since, "attempts", hd.attempts)
 	msg := fmt.Sprintf("released %s serial %d (held since %s: %v)", hd.name, hd.h.Serial, hd.since.UTC().Format("2006-01-02T15:04:05Z"), hd.why)
 	if err := hd.next.PutHead(ctx, hd.key, hd.h); err != nil {
 		v.log.Warn("validation gate: the released serial could not be stored now; the follower's next attempt stores it", "repo", hd.name, "err", err)
-		return msg + "; not stored now (" + err.Error() + "): the follower's next poll publishes it", nil
+		return msg, err
 	}
 	v.repos[hd.key] = hd.rs
 	v.gen++

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -428,25 +426,11 @@ func (g *rig) rpkiClient(what string) []rpki.VRP {
 // sorted as rpki.DiffVRPs wants them.
 func vrpsOf(t *testing.T, b []byte) []rpki.VRP {
 	t.Helper()
-	var doc struct {
-		ROAs []struct {
-			ASN       uint32 `json:"asn"`
-			Prefix    string `json:"prefix"`
-			MaxLength int    `json:"maxLength"`
-		} `json:"roas"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
+	vs, err := rpki.ParseVRPJSON(b)
+	if err != nil {
 		t.Fatalf("/vrps.json: %v", err)
 	}
-	var vs []rpki.VRP
-	for _, r := range doc.ROAs {
-		p, err := netip.ParsePrefix(r.Prefix)
-		if err != nil {
-			t.Fatalf("/vrps.json: %v", err)
-		}
-		vs = append(vs, rpki.VRP{ASN: r.ASN, Prefix: p, MaxLength: r.MaxLength})
-	}
-	return rpki.SortVRPs(vs)
+	return vs
 }
 
 // dirOf is the directory URI of an object URI.

@@ -114,16 +114,38 @@ func (v *Validator) Store(name string, next follow.Store) follow.Store {
 	return &store{v: v, name: name, next: next}
 }
 
-// Seed gives the Validator a head the store already holds (read back at
-// start): validated by the next run, never judged.
+// Seed gives the Validator a head the store holds that did not come
+// through Store: read back at start, or installed from a fleet's Redis.
+// It is validated by the next run, never judged; a serial the gate holds
+// for the repository is dropped, since the state it was judged against
+// is no longer the one served.
 func (v *Validator) Seed(name, key string, h *follow.Head) {
 	if h == nil {
 		return
 	}
 	v.mu.Lock()
 	v.pending[key] = pendingHead{name: name, h: h}
+	hd := v.holds[key]
+	delete(v.holds, key)
 	v.mu.Unlock()
+	if hd != nil && !hd.released {
+		v.log.Info("validation gate: hold dropped, the state served changed", "repo", hd.name, "serial", hd.h.Serial, "served", h.Serial)
+	}
 	v.poke()
+}
+
+// Drop forgets the serial the gate holds for the repository with key,
+// without publishing it: the follower that offered it stopped (a fleet's
+// node that gave the repository's lease up; the node that took it judges
+// the serial itself).
+func (v *Validator) Drop(key string) {
+	v.mu.Lock()
+	hd := v.holds[key]
+	delete(v.holds, key)
+	v.mu.Unlock()
+	if hd != nil && !hd.released {
+		v.log.Info("validation gate: hold dropped, the follower stopped", "repo", hd.name, "serial", hd.h.Serial)
+	}
 }
 
 // Forget drops the state of the repository with key (removed from the
@@ -281,7 +303,12 @@ func (v *Validator) observe(ctx context.Context, periodic bool) {
 		v.mu.Lock()
 		v.n.ruleBreaks++
 		v.mu.Unlock()
-		v.log.Warn("validation: a serial breaks a gate rule (observe mode: published)", "serials", serials, "why", broke)
+		msg := "validation: a serial breaks a gate rule (observe mode: published)"
+		if v.cfg.Gate {
+			// Seeded: read back, or installed from a fleet's Redis.
+			msg = "validation: a serial published elsewhere breaks a gate rule (released by an operator, or read back)"
+		}
+		v.log.Warn(msg, "serials", serials, "why", broke)
 	}
 	v.commit(res, d, c, serials, outcome, broke)
 	v.publishCompact(ctx, res)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -86,6 +87,35 @@ func ParseVRPCSV(data []byte) ([]VRP, error) {
 	return SortVRPs(vrps), nil
 }
 
+// ParseVRPJSON parses the VRPs of a JSON output in rpki-client's format
+// (WriteJSON's, rpki-client's -j): the "roas" array; the rest is
+// ignored. The result is sorted and without duplicates.
+func ParseVRPJSON(data []byte) ([]VRP, error) {
+	var doc struct {
+		ROAs []struct {
+			ASN       uint32 `json:"asn"`
+			Prefix    string `json:"prefix"`
+			MaxLength int    `json:"maxLength"`
+		} `json:"roas"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("parse vrp json: %w", err)
+	}
+	vrps := make([]VRP, 0, len(doc.ROAs))
+	for i, r := range doc.ROAs {
+		p, err := netip.ParsePrefix(r.Prefix)
+		if err != nil {
+			return nil, fmt.Errorf("parse vrp json: roas[%d]: %w", i, err)
+		}
+		v := VRP{ASN: r.ASN, Prefix: p, MaxLength: r.MaxLength}
+		if err := v.check(); err != nil {
+			return nil, fmt.Errorf("parse vrp json: roas[%d]: %w", i, err)
+		}
+		vrps = append(vrps, v)
+	}
+	return SortVRPs(vrps), nil
+}
+
 func parseVRP(s string) (VRP, error) {
 	f := strings.Split(s, ",")
 	if len(f) < 3 {
@@ -103,17 +133,25 @@ func parseVRP(s string) (VRP, error) {
 	if err != nil {
 		return VRP{}, fmt.Errorf("prefix: %w", err)
 	}
-	if p != p.Masked() {
-		return VRP{}, fmt.Errorf("prefix %s has host bits set", p)
-	}
 	ml, err := strconv.Atoi(strings.TrimSpace(f[2]))
 	if err != nil {
 		return VRP{}, fmt.Errorf("max length %q: %w", f[2], err)
 	}
-	if ml < p.Bits() || ml > p.Addr().BitLen() {
-		return VRP{}, fmt.Errorf("max length %d out of range %d-%d for %s", ml, p.Bits(), p.Addr().BitLen(), p)
+	v := VRP{ASN: uint32(n), Prefix: p, MaxLength: ml}
+	return v, v.check()
+}
+
+// check reports a prefix with host bits set or a max length out of its
+// range.
+func (v VRP) check() error {
+	p, ml := v.Prefix, v.MaxLength
+	if p != p.Masked() {
+		return fmt.Errorf("prefix %s has host bits set", p)
 	}
-	return VRP{ASN: uint32(n), Prefix: p, MaxLength: ml}, nil
+	if ml < p.Bits() || ml > p.Addr().BitLen() {
+		return fmt.Errorf("max length %d out of range %d-%d for %s", ml, p.Bits(), p.Addr().BitLen(), p)
+	}
+	return nil
 }
 
 // DiffVRPs compares two VRP sets and returns "" when they are equal, or a

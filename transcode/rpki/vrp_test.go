@@ -63,6 +63,47 @@ func TestParseVRPCSV(t *testing.T) {
 	}
 }
 
+func TestParseVRPJSON(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []VRP
+		wantErr string
+	}{
+		{
+			name: "rpki-client format, sorted and deduplicated",
+			in: `{"metadata": {"roas": 3}, "roas": [
+				{ "asn": 64513, "prefix": "10.0.0.0/24", "maxLength": 24, "ta": "ta", "expires": 1676395228 },
+				{ "asn": 64512, "prefix": "2001:db8::/32", "maxLength": 48, "ta": "ta", "expires": 1676395228 },
+				{ "asn": 64512, "prefix": "2001:db8::/32", "maxLength": 48, "ta": "ta", "expires": 1676395228 }],
+				"provider_authorizations": {"ipv4": []}}`,
+			want: []VRP{vrp(64512, "2001:db8::/32", 48), vrp(64513, "10.0.0.0/24", 24)},
+		},
+		{name: "no roas", in: `{"metadata": {}}`, want: nil},
+		{name: "not json", in: `roas`, wantErr: "parse vrp json"},
+		{name: "bad prefix", in: `{"roas": [{"asn": 1, "prefix": "10.0.0/24", "maxLength": 24}]}`, wantErr: "roas[0]"},
+		{name: "host bits", in: `{"roas": [{"asn": 1, "prefix": "10.0.0.1/24", "maxLength": 24}]}`, wantErr: "roas[0]: prefix 10.0.0.1/24 has host bits set"},
+		{name: "max length", in: `{"roas": [{"asn": 1, "prefix": "10.0.0.0/24", "maxLength": 8}]}`, wantErr: "roas[0]: max length 8 out of range"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseVRPJSON([]byte(tt.in))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := DiffVRPs(got, tt.want, 0); d != "" || len(got) != len(tt.want) {
+				t.Errorf("got %v, want %v: %s", got, tt.want, d)
+			}
+		})
+	}
+}
+
 func TestDiffVRPs(t *testing.T) {
 	a, b, c := vrp(1, "10.0.0.0/8", 8), vrp(2, "10.0.0.0/8", 8), vrp(3, "10.0.0.0/8", 8)
 	tests := []struct {

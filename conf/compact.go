@@ -2,6 +2,7 @@ package conf
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/irpki/rrdp-proxy/transcode/rpki/compact"
@@ -56,7 +57,14 @@ func (p *parser) compact(c *Config) {
 // readKey reads and checks the private key file name: readable by its
 // owner alone (as ssh requires of its keys), an Ed25519 PKCS #8 key.
 func (p *parser) readKey(key, name string) []byte {
-	fi, err := os.Stat(name)
+	// One open: the mode checked is that of the file read.
+	f, err := os.Open(name)
+	if err != nil {
+		p.errorf(key, "%v", err)
+		return nil
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		p.errorf(key, "%v", err)
 		return nil
@@ -65,7 +73,10 @@ func (p *parser) readKey(key, name string) []byte {
 		p.errorf(key, "%s has mode %04o: a private key must be readable by its owner only (chmod 600 %s)", name, m, name)
 		return nil
 	}
-	b, err := readCapped(name, maxKeyFile)
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err == nil && len(b) > maxKeyFile {
+		err = fmt.Errorf("%s: over %d bytes", name, maxKeyFile)
+	}
 	if err != nil {
 		p.errorf(key, "%v", err)
 		return nil

@@ -71,7 +71,10 @@ type node struct {
 	access *reopener // the access log file; nil without access_log_file
 	// valid validates what the followers publish ([validate]); nil
 	// without. closeTA closes its TA certificate fetcher.
-	valid   *validate.Validator
+	valid *validate.Validator
+	// compact says the validator publishes the compact format: [compact]
+	// at the start (a reload that adds or removes it takes a restart).
+	compact bool
 	closeTA func()
 
 	mu      sync.Mutex // serializes Run's start and end and Reload
@@ -142,8 +145,12 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 		for i := range cfg.Repositories {
 			names = append(names, cfg.Repositories[i].Key())
 		}
-		for _, r := range compactRepos(cfg) {
-			names = append(names, cache.CompactKey(r.Key)) // continued, not restarted
+		if cfg.Compact != nil && cfg.Validate != nil {
+			for i := range cfg.Repositories {
+				if r := &cfg.Repositories[i]; r.Serves("compact") {
+					names = append(names, cache.CompactKey(r.Key())) // continued, not restarted
+				}
+			}
 		}
 		if err := n.cache.LoadRepos(ctx, names); err != nil {
 			n.log.Warn("some stored states could not be loaded", "err", err)
@@ -500,7 +507,7 @@ func (n *node) serverRepos(cfg *conf.Config, pulls pullClients) ([]proxy.Repo, e
 			PassthroughPaths: r.PassthroughPaths,
 			PassthroughMax:   int64(r.PassthroughMax),
 			// Published by the validator (compactRepos).
-			Compact: n.valid != nil && cfg.Compact != nil && r.Serves("compact"),
+			Compact: n.compact && r.Serves("compact"),
 		}
 		name, key := r.Name, r.Key()
 		if n.fleet == nil {

@@ -78,7 +78,7 @@ func (n *node) startRepos(cfg *conf.Config) error {
 	}
 	maps.Copy(next, keep)
 	if n.valid != nil {
-		n.valid.SetCompact(compactRepos(cfg)) // the formats are live
+		n.valid.SetCompact(n.compactRepos(cfg)) // the formats are live
 	}
 	for _, p := range plans {
 		fc := p.fc

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -115,9 +116,23 @@ func TestServeCompact(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop = start(ln2)
-	waitFor(t, "the restarted node serves the compact notification", new(syncBuffer), func() bool {
-		code, _ := get(t, notification)
-		return code == http.StatusOK
+	// Compared once the restarted node's validator has run over serial 2
+	// (until then the stored head is served as it was).
+	waitFor(t, "the restarted node validates serial 2 and publishes compact", new(syncBuffer), func() bool {
+		var doc struct {
+			Validation struct {
+				Compact []struct {
+					RepoSerial uint64 `json:"repo_serial"`
+					Serial     uint64 `json:"serial"`
+				} `json:"compact"`
+			} `json:"validation"`
+		}
+		code, body := get(t, "http://"+addr+"/status.json")
+		if code != http.StatusOK || json.Unmarshal(body, &doc) != nil || len(doc.Validation.Compact) != 1 {
+			return false
+		}
+		c := doc.Validation.Compact[0]
+		return c.RepoSerial == 2 && c.Serial > 0
 	})
 	if _, again := get(t, notification); string(again) != string(second) || string(again) == string(first) {
 		t.Errorf("after a restart: the compact notification changed (%d bytes, was %d)", len(again), len(second))

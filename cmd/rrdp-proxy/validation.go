@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/conf"
@@ -55,7 +56,8 @@ func (n *node) newValidator(cfg *conf.Config) error {
 		r := &cfg.Repositories[i]
 		n.valid.Seed(r.Name, r.Key(), n.cache.Head(r.Key()))
 	}
-	n.valid.SetCompact(compactRepos(cfg))
+	n.compact = cc != nil
+	n.valid.SetCompact(n.compactRepos(cfg))
 	return nil
 }
 
@@ -78,14 +80,14 @@ func (n *node) compactConfig(cfg *conf.Config) (*validate.Compact, error) {
 		}
 		signer = signer.With(next)
 	}
-	return &validate.Compact{Signer: signer, Store: n.cache, Head: n.cache.Head, Retention: cfg.Cache.Retention.Duration,
+	return &validate.Compact{Signer: signer, Store: n.cache, Head: n.compactHead, Retention: cfg.Cache.Retention.Duration,
 		MaxDeltas: c.MaxDeltas, OmitCertificates: c.OmitCertificates}, nil
 }
 
 // compactRepos returns the repositories of cfg that serve the compact
-// format.
-func compactRepos(cfg *conf.Config) []validate.CompactRepo {
-	if cfg.Compact == nil || cfg.Validate == nil {
+// format, none when the node does not publish it.
+func (n *node) compactRepos(cfg *conf.Config) []validate.CompactRepo {
+	if !n.compact {
 		return nil
 	}
 	var out []validate.CompactRepo
@@ -104,4 +106,19 @@ func (n *node) store(name string) follow.Store {
 		return n.cache
 	}
 	return n.valid.Store(name, n.cache)
+}
+
+// compactHead returns the stored compact head of key: the cache's, or,
+// for a repository that started serving the format after the start (a
+// reload), the one the state directory holds.
+func (n *node) compactHead(key string) *follow.Head {
+	if h := n.cache.Head(key); h != nil {
+		return h
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.cache.LoadRepos(ctx, []string{key}); err != nil {
+		n.log.Warn("compact: the stored publication could not be loaded", "key", key, "err", err)
+	}
+	return n.cache.Head(key)
 }

@@ -186,11 +186,16 @@ func (v *Validator) setCompactStatus() {
 func (v *Validator) publishOne(ctx context.Context, p *compactPub, rs *repoState, res *rpki.Result) error {
 	c := v.cfg.Compact
 	if !p.loaded {
-		p.loaded = true
 		if err := v.loadCompact(ctx, p); err != nil {
+			if ctx.Err() != nil {
+				return err // tried again by the next run
+			}
+			// A new session; the stored one's files stay retained
+			// (compactHead carries p.head's files over).
 			v.log.Warn("compact: the stored publication cannot be continued; a new session starts", "repo", p.name, "err", err)
-			p.pub, p.head = nil, nil
+			p.pub = nil
 		}
+		p.loaded = true
 	}
 	groups, err := v.compactGroups(ctx, p, rs, res)
 	if err != nil {
@@ -247,26 +252,30 @@ func newSession() (string, error) {
 // publish in rs's repository, sorted by URI: those whose fingerprint did
 // not change are taken from the last build, the others built.
 func (v *Validator) compactGroups(ctx context.Context, p *compactPub, rs *repoState, res *rpki.Result) ([]*irpkipb.CompactCA, error) {
-	mine := make([]rpki.Point, 0)
+	failedTA := failedTAs(res)
+	notify := make(map[string]string, len(res.Points))
+	for i := range res.Points {
+		notify[res.Points[i].URI] = res.Points[i].CA.Notify
+	}
+	var mine []string
 	fps := map[string][sha256.Size]byte{}
-	var changed []rpki.Point
-	for _, pt := range res.Points {
+	changed := map[string]bool{}
+	for i := range res.Points {
+		pt := &res.Points[i]
 		if rs.groups[pt.Manifest[:strings.LastIndexByte(pt.Manifest, '/')+1]] == nil {
 			continue // published in another repository
 		}
 		if _, dup := fps[pt.URI]; dup {
 			continue // a TA reached twice under one name: Build keeps one
 		}
-		fp := v.fingerprint(&pt)
+		fp := v.fingerprint(pt, notify[pt.Parent], p.b.OmitCertificates)
 		fps[pt.URI] = fp
-		mine = append(mine, pt)
+		mine = append(mine, pt.URI)
 		if g, ok := p.groups[pt.URI]; !ok || g.fp != fp {
-			changed = append(changed, pt)
+			changed[pt.URI] = true
 		}
 	}
-	sub := *res
-	sub.Points = changed
-	built, err := p.b.Build(ctx, v.src, &sub, v.cfg.Compact.Signer)
+	built, err := p.b.BuildSome(ctx, v.src, res, v.cfg.Compact.Signer, func(pt *rpki.Point) bool { return changed[pt.URI] })
 	if err != nil {
 		return nil, err
 	}
@@ -275,17 +284,44 @@ func (v *Validator) compactGroups(ctx context.Context, p *compactPub, rs *repoSt
 		next[g.Uri] = builtGroup{fp: fps[g.Uri], g: g}
 	}
 	out := make([]*irpkipb.CompactCA, 0, len(mine))
-	for _, pt := range mine {
-		bg, ok := next[pt.URI]
+	for _, uri := range mine {
+		bg, ok := next[uri]
 		if !ok {
-			bg = p.groups[pt.URI]
-			next[pt.URI] = bg
+			bg = p.groups[uri]
+			next[uri] = bg
 		}
 		out = append(out, bg.g)
+	}
+	// The groups of a trust anchor that could not be used in this run (its
+	// certificate not fetched, say: this node's trouble, not the
+	// repository's) stay as they were.
+	for uri, bg := range p.groups {
+		if _, ok := next[uri]; !ok && failedTA[bg.g.Ta] {
+			next[uri] = bg
+			out = append(out, bg.g)
+		}
 	}
 	p.groups = next
 	slices.SortFunc(out, func(a, b *irpkipb.CompactCA) int { return strings.Compare(a.Uri, b.Uri) })
 	return out, nil
+}
+
+// failedTAs returns the trust anchors of res whose TA certificate could
+// not be used.
+func failedTAs(res *rpki.Result) map[string]bool {
+	out := map[string]bool{}
+	valid := map[string]bool{}
+	for _, ca := range res.CAs {
+		if ca.Err == nil {
+			valid[ca.TA] = true
+		}
+	}
+	for _, ca := range res.CAs {
+		if ca.Err != nil && !valid[ca.TA] {
+			out[ca.TA] = true
+		}
+	}
+	return out
 }
 
 // fingerprint identifies what the compact group of pt is made of: the
@@ -294,7 +330,13 @@ func (v *Validator) compactGroups(ctx context.Context, p *compactPub, rs *repoSt
 // the same for all the groups of a publication (a Validator keeps them for
 // its life: a new key or setting takes a restart, which builds every
 // group once).
-func (v *Validator) fingerprint(pt *rpki.Point) [sha256.Size]byte {
+//
+// A lean group (lean) carries a CA record instead of the certificate: the
+// CA's resources as resolved along the chain and whether its rpkiNotify is
+// its issuer's (issuerNotify), which a certificate that inherits or a new
+// issuer change without a change of the point's own objects: the record
+// itself is part of the fingerprint then.
+func (v *Validator) fingerprint(pt *rpki.Point, issuerNotify string, lean bool) [sha256.Size]byte {
 	h := sha256.New()
 	var n [8]byte
 	str := func(s string) {
@@ -318,6 +360,13 @@ func (v *Validator) fingerprint(pt *rpki.Point) [sha256.Size]byte {
 	obj(pt.CRL)
 	for _, o := range pt.Objects {
 		obj(o)
+	}
+	if lean && pt.Parent != "" {
+		if sum, err := compact.CARecordSum(pt.CA, issuerNotify); err == nil {
+			h.Write(sum[:])
+		} else {
+			str(err.Error()) // BuildSome reports it
+		}
 	}
 	var out [sha256.Size]byte
 	h.Sum(out[:0])
@@ -427,6 +476,7 @@ func (v *Validator) loadCompact(ctx context.Context, p *compactPub) error {
 	if h == nil || h.NotificationBin == nil {
 		return nil
 	}
+	p.head = h // its files are retained by a new session if this fails
 	read := func(name string) ([]byte, error) {
 		for _, f := range h.Files {
 			if f.Path == name && !f.Gzip {
@@ -439,7 +489,7 @@ func (v *Validator) loadCompact(ctx context.Context, p *compactPub) error {
 	if err != nil {
 		return err
 	}
-	p.pub, p.head = pub, h
+	p.pub = pub
 	// The groups are rebuilt once (the fingerprints are not stored); the
 	// same state gives the same bytes, hence no new serial.
 	return nil

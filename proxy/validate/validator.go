@@ -125,11 +125,10 @@ func (v *Validator) Seed(name, key string, h *follow.Head) {
 	}
 	v.mu.Lock()
 	v.pending[key] = pendingHead{name: name, h: h}
-	hd := v.holds[key]
-	delete(v.holds, key)
+	dropped, held := v.dropHold(key)
 	v.mu.Unlock()
-	if hd != nil && !hd.released {
-		v.log.Info("validation gate: hold dropped, the state served changed", "repo", hd.name, "serial", hd.h.Serial, "served", h.Serial)
+	if dropped {
+		v.log.Info("validation gate: hold dropped, the state served changed", "repo", name, "serial", held, "served", h.Serial)
 	}
 	v.poke()
 }
@@ -140,12 +139,23 @@ func (v *Validator) Seed(name, key string, h *follow.Head) {
 // the serial itself).
 func (v *Validator) Drop(key string) {
 	v.mu.Lock()
+	dropped, held := v.dropHold(key)
+	v.mu.Unlock()
+	if dropped {
+		v.log.Info("validation gate: hold dropped, the follower stopped", "repo", key, "serial", held)
+	}
+}
+
+// dropHold forgets the hold of key and reports whether there was one not
+// released, and its serial, read while v.mu is held (the gate writes
+// them under it).
+func (v *Validator) dropHold(key string) (bool, uint64) {
 	hd := v.holds[key]
 	delete(v.holds, key)
-	v.mu.Unlock()
-	if hd != nil && !hd.released {
-		v.log.Info("validation gate: hold dropped, the follower stopped", "repo", hd.name, "serial", hd.h.Serial)
+	if hd == nil || hd.released {
+		return false, 0
 	}
+	return true, hd.h.Serial
 }
 
 // Forget drops the state of the repository with key (removed from the

@@ -53,6 +53,16 @@ type entryKey struct {
 
 // Build is Build, reusing the entries of the previous call.
 func (b *Builder) Build(ctx context.Context, src rpki.Source, res *rpki.Result, s *Signer) ([]*irpkipb.CompactCA, error) {
+	return b.BuildSome(ctx, src, res, s, nil)
+}
+
+// BuildSome is Build for the points of res that some reports true for
+// (nil: all), as a caller that keeps the groups of the others does. A
+// group depends on the other points of res (a lean CA record names its
+// rpkiNotify only when it differs from its issuer's), so res must be the
+// whole result. Only the entries of the groups built are kept for the
+// next call.
+func (b *Builder) BuildSome(ctx context.Context, src rpki.Source, res *rpki.Result, s *Signer, some func(*rpki.Point) bool) ([]*irpkipb.CompactCA, error) {
 	b.used = map[entryKey]*irpkipb.SnapshotEntry{}
 	defer func() { b.last, b.used = b.used, nil }()
 	out := make([]*irpkipb.CompactCA, 0, len(res.Points))
@@ -70,6 +80,9 @@ func (b *Builder) Build(ctx context.Context, src rpki.Source, res *rpki.Result, 
 			continue // a TA reached twice under one name: rpki-client keeps one
 		}
 		seen[p.URI] = true
+		if some != nil && !some(p) {
+			continue
+		}
 		g, err := b.group(src, p, notify, s)
 		if err != nil {
 			return nil, fmt.Errorf("compact: CA %s: %w", p.URI, err)

@@ -2,6 +2,7 @@ package compact
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -63,6 +64,18 @@ func newCARecord(c *rpki.Cert, issuerNotify string) (*irpkipb.CARecord, error) {
 		rec.RpkiNotify = &n
 	}
 	return rec, nil
+}
+
+// CARecordSum returns the SHA-256 of the CA record a lean group carries
+// for c under an issuer whose rpkiNotify is issuerNotify: what the group
+// takes from the chain, for a caller that rebuilds only the groups whose
+// inputs changed.
+func CARecordSum(c *rpki.Cert, issuerNotify string) ([32]byte, error) {
+	rec, err := newCARecord(c, issuerNotify)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(marshal(rec)), nil
 }
 
 // recordResources decodes the resources of a CA record.

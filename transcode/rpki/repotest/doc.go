@@ -24,9 +24,10 @@
 // Create builds a repository from a Profile and a seed; Open and Advance
 // evolve it by one delta per serial, with the churn of a real repository
 // (manifests and CRLs reissued, ROAs added, replaced and withdrawn, a CA
-// added and one removed; RemoveCA removes a chosen one) and with whatever reissuing the time elapsed since
-// the last run requires (manifests, CRLs and certificates close to their
-// expiry); ResetSession starts a new session. Everything is deterministic:
+// added and one removed) and with whatever reissuing the time elapsed
+// since the last run requires (manifests, CRLs and certificates close to
+// their expiry); RemoveCA removes a chosen member CA; ResetSession starts
+// a new session. Everything is deterministic:
 // the same seed, the same operations and the same "now" give the same
 // bytes, whatever the number of workers.
 //

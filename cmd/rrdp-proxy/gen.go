@@ -21,6 +21,15 @@ under DIR/rrdp/ (notification.xml; snapshot and deltas under
 rrdp/SESSION/SERIAL/RANDOM/). Every https URI inside is --base-url followed
 by the file's path relative to DIR, so serving DIR at --base-url is enough.
 
+--split URL splits the tree over two RRDP repositories: the member CAs with
+an odd ID are delegated, as when a member runs its own publication point at
+another host. Their certificates stay in their parents' publication points,
+in the first repository; their manifests, CRLs, ROAs and ASPAs are in a
+second repository with its own notification, session and serials, in
+DIR/delegated/ (serve it at URL: DIR/delegated/rrdp/notification.xml), its
+rsync URIs rsync://HOST/delegated/... for URL's HOST. expected-vrps.csv
+holds the VRPs of the whole tree, which only both repositories give.
+
 --advance N evolves the repository in DIR by N serials, one delta each:
 manifests and CRLs reissued, ROAs added, replaced and withdrawn, a CA added
 and one removed, plus whatever the time since the last run requires
@@ -41,6 +50,7 @@ func genCommand(stdout, stderr io.Writer) *cli.Command {
 	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
 	out := fs.String("out", "", "repository `directory`")
 	baseURL := fs.String("base-url", "", "https `URL` at which DIR will be served (required to create)")
+	split := fs.String("split", "", "split the tree: delegated CAs publish in a second repository, DIR/delegated, served at this https `URL`")
 	profile := fs.String("profile", "small", "`name` of the profile: small, paper-1ca, paper-10kca, large")
 	seed := fs.Int64("seed", 1, "seed of every key, choice and URI")
 	advance := fs.Int("advance", 0, "evolve the repository in DIR by `N` serials")
@@ -50,7 +60,7 @@ func genCommand(stdout, stderr io.Writer) *cli.Command {
 	workers := fs.Int("workers", 0, "signing goroutines (default: the number of CPUs)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	return &cli.Command{
-		Name: "gen", Args: "--out DIR [--base-url URL --profile NAME --seed N | --advance N --reset-session]",
+		Name: "gen", Args: "--out DIR [--base-url URL [--split URL] --profile NAME --seed N | --advance N --reset-session]",
 		Summary: "generate a synthetic signed RPKI repository", About: genAbout, Flags: fs,
 		Run: func([]string) error {
 			if *out == "" {
@@ -84,13 +94,13 @@ func genCommand(stdout, stderr io.Writer) *cli.Command {
 				if err != nil {
 					return cli.Usagef("--profile: %v", err)
 				}
-				repo, err = repotest.Create(*out, repotest.Config{Profile: p, Seed: *seed, BaseURL: *baseURL}, now, opts)
+				repo, err = repotest.Create(*out, repotest.Config{Profile: p, Seed: *seed, BaseURL: *baseURL, Split: *split}, now, opts)
 				if err != nil {
 					return err
 				}
 			} else {
-				if set["profile"] || set["seed"] {
-					return cli.Usagef("--profile and --seed apply when creating; %s keeps its own", *out)
+				if set["profile"] || set["seed"] || set["split"] {
+					return cli.Usagef("--profile, --seed and --split apply when creating; %s keeps its own", *out)
 				}
 				var err error
 				if repo, err = repotest.Open(*out, opts); err != nil {
@@ -112,6 +122,11 @@ func genCommand(stdout, stderr io.Writer) *cli.Command {
 			fmt.Fprintf(stdout, "%s: profile %s, seed %d, session %s, serial %d: %d CAs, %d ROAs, %d VRPs, %d objects; snapshot %s (%d bytes), %d deltas listed; %s\n",
 				*out, in.Profile.Name, in.Seed, in.SessionID, in.Serial, in.CAs, in.ROAs, len(repo.VRPs()), in.Objects,
 				filepath.Join(*out, filepath.FromSlash(in.Snapshot.Path)), in.Snapshot.Size, len(in.Deltas), time.Since(start).Round(time.Millisecond))
+			for _, r := range in.Repositories[1:] {
+				fmt.Fprintf(stdout, "%s: second repository at %s: session %s, serial %d: %d objects; snapshot %s (%d bytes), %d deltas listed\n",
+					filepath.Join(*out, r.Dir), r.BaseURL, r.SessionID, r.Serial, r.Objects,
+					filepath.Join(*out, r.Dir, filepath.FromSlash(r.Snapshot.Path)), r.Snapshot.Size, len(r.Deltas))
+			}
 			return nil
 		},
 	}

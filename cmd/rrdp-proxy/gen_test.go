@@ -65,6 +65,8 @@ func TestGen(t *testing.T) {
 		{"no base URL", []string{"gen", "--out", t.TempDir()}, 2},
 		{"unknown profile", []string{"gen", "--out", t.TempDir(), "--base-url", "https://localhost/", "--profile", "huge"}, 2},
 		{"profile with advance", []string{"gen", "--out", dir, "--advance", "1", "--profile", "large"}, 2},
+		{"split with advance", []string{"gen", "--out", dir, "--advance", "1", "--split", "https://localhost:8444/"}, 2},
+		{"split at the base URL", []string{"gen", "--out", t.TempDir(), "--base-url", "https://localhost/", "--split", "https://localhost/"}, 1},
 		{"other base URL", []string{"gen", "--out", dir, "--advance", "1", "--base-url", "https://other/"}, 1},
 		{"create over a repository", []string{"gen", "--out", dir, "--base-url", "https://localhost:8443/"}, 1},
 		{"advance nothing", []string{"gen", "--out", t.TempDir(), "--advance", "1"}, 1},
@@ -75,5 +77,33 @@ func TestGen(t *testing.T) {
 				t.Errorf("got exit %d, want %d: %s", code, c.code, errOut)
 			}
 		})
+	}
+}
+
+// TestGenSplit creates a tree split over two repositories and advances
+// it: both notifications are written, and the summary names both.
+func TestGenSplit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "repo")
+	common := []string{"gen", "--out", dir, "--key-cache", t.TempDir(), "--now", "2025-03-01T12:00:00Z", "--quiet"}
+	for _, args := range [][]string{
+		{"--base-url", "https://localhost:8443/", "--split", "https://localhost:8444/"},
+		{"--advance", "1"},
+	} {
+		code, out, errOut := runCLI(t, append(common, args...)...)
+		if code != 0 {
+			t.Fatalf("gen %v: exit %d: %s", args, code, errOut)
+		}
+		if !strings.Contains(out, "second repository at https://localhost:8444/") {
+			t.Errorf("gen %v: got %q", args, out)
+		}
+	}
+	for _, f := range []string{repotest.NotificationPath, filepath.Join(repotest.SplitDir, repotest.NotificationPath)} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `serial="2"`) {
+			t.Errorf("%s: not at serial 2:\n%s", f, b)
+		}
 	}
 }

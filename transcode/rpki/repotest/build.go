@@ -97,7 +97,7 @@ func (b *builder) taCert() ([]byte, error) {
 		Serial: bigU(ta.Cert.Serial), Subject: ta.handle(),
 		NotBefore: fromUnix(ta.Cert.NotBefore), NotAfter: fromUnix(ta.Cert.NotAfter),
 		CA: true, Resources: ta.resources(),
-		CARepository: b.s.dir(ta), Manifest: b.s.dir(ta) + ta.mftName(), Notify: b.s.notifyURI(),
+		CARepository: b.s.dir(ta), Manifest: b.s.dir(ta) + ta.mftName(), Notify: b.s.notifyURI(ta),
 	}, key)
 	if err != nil {
 		return nil, fmt.Errorf("issue TA certificate: %w", err)
@@ -186,7 +186,7 @@ func (b *builder) items(ca *caState, iss rpki.Issuer) []item {
 				NotBefore: fromUnix(child.Cert.NotBefore), NotAfter: fromUnix(child.Cert.NotAfter),
 				PublicKey: &key.PublicKey, CA: true, Resources: child.resources(),
 				CRL: s.dir(ca) + ca.crlName(), IssuerCert: s.issuerCertURI(ca),
-				CARepository: s.dir(child), Manifest: s.dir(child) + child.mftName(), Notify: s.notifyURI(),
+				CARepository: s.dir(child), Manifest: s.dir(child) + child.mftName(), Notify: s.notifyURI(child),
 			}, iss)
 		}})
 	}

@@ -80,10 +80,22 @@ func snapshotObjects(t *testing.T, dir string, f File) map[string][]byte {
 // validate walks the repository in dir from its TAL, the way a relying
 // party does, at now: every certificate, CRL and signed object verified,
 // every manifest listing exactly the files of its publication point with
-// their hashes, no object left unreached. It returns the VRPs.
+// their hashes, every CA naming the notification of the RRDP repository
+// that holds its publication point, no object left unreached. It returns
+// the VRPs.
 func validate(t *testing.T, dir string, info Info, now time.Time) []rpki.VRP {
 	t.Helper()
-	objs := snapshotObjects(t, dir, info.Snapshot)
+	objs := map[string][]byte{}
+	notify := map[string]string{} // object URI -> its repository's notification
+	for _, r := range info.Repositories {
+		for u, der := range snapshotObjects(t, filepath.Join(dir, r.Dir), r.Snapshot) {
+			if _, dup := objs[u]; dup {
+				t.Errorf("%s is published in two repositories", u)
+			}
+			objs[u] = der
+			notify[u] = r.BaseURL + NotificationPath
+		}
+	}
 	taDER, err := os.ReadFile(filepath.Join(dir, TACertPath))
 	if err != nil {
 		t.Fatal(err)
@@ -111,13 +123,13 @@ func validate(t *testing.T, dir string, info Info, now time.Time) []rpki.VRP {
 	var vrps []rpki.VRP
 	var walk func(ca *rpki.Cert)
 	walk = func(ca *rpki.Cert) {
-		if ca.Notify != info.BaseURL+NotificationPath {
-			t.Errorf("%s: rpkiNotify %q, want %q", ca.SubjectCN, ca.Notify, info.BaseURL+NotificationPath)
-		}
 		mftDER, ok := objs[ca.Manifest]
 		if !ok {
 			t.Errorf("%s: manifest %s not published", ca.SubjectCN, ca.Manifest)
 			return
+		}
+		if ca.Notify != notify[ca.Manifest] {
+			t.Errorf("%s: rpkiNotify %q, want %q", ca.SubjectCN, ca.Notify, notify[ca.Manifest])
 		}
 		seen[ca.Manifest] = true
 		mftSO, err := rpki.ParseSignedObject(mftDER)

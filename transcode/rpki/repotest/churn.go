@@ -47,6 +47,13 @@ func (s *state) step(now time.Time, churn bool) *change {
 		s.churnCA(c, rng, now)
 		s.churnROAs(c, rng, now)
 	}
+	s.settle(c, now)
+	return c
+}
+
+// settle ends the step that made c: whatever the time requires at now,
+// then a new manifest and CRL in every publication point that changed.
+func (s *state) settle(c *change, now time.Time) {
 	s.refresh(c, now)
 	for _, w := range c.points {
 		w.ca.reissue(now)
@@ -54,7 +61,6 @@ func (s *state) step(now time.Time, churn bool) *change {
 	if unix(now) > s.Now {
 		s.Now = unix(now)
 	}
-	return c
 }
 
 // removeCA removes a member that holds the fewest ROAs, if more than one
@@ -72,7 +78,12 @@ func (s *state) removeCA(c *change, rng *rand.Rand, now time.Time) {
 			cands = append(cands, ca)
 		}
 	}
-	ca := cands[rng.IntN(len(cands))]
+	s.dropMember(c, cands[rng.IntN(len(cands))], now)
+}
+
+// dropMember removes member ca: its parent revokes and withdraws its
+// certificate, and every file of its publication point is withdrawn.
+func (s *state) dropMember(c *change, ca *caState, now time.Time) {
 	parent := s.CAs[ca.Parent]
 	for _, name := range s.names(ca) {
 		c.withdrawn = append(c.withdrawn, s.dir(ca)+name)
@@ -88,7 +99,7 @@ func (s *state) removeCA(c *change, rng *rand.Rand, now time.Time) {
 func (s *state) churnCA(c *change, rng *rand.Rand, now time.Time) {
 	parents := s.parents()
 	parent := parents[rng.IntN(len(parents))]
-	ca := s.addCA(parent, now)
+	ca := s.addMember(parent, now)
 	s.allocate(ca, 2)
 	s.addROA(ca, now)
 	s.addROA(ca, now)

@@ -12,12 +12,22 @@
 // Every https URI inside is the base URL plus the file's path relative to
 // the directory, so serving the directory at the base URL is enough.
 //
+// A tree may be split over two RRDP repositories (Config.Split), as a
+// real one is when members run their own publication points (Krill's
+// delegated CAs): the TA, the intermediates and every CA certificate
+// publish in the first, the delegated members' manifests, CRLs, ROAs and
+// ASPAs in a second one, in the subdirectory delegated/ of the directory,
+// served at its own base URL with its own notification, session and
+// serials. A step makes a serial in each repository it changes, and
+// only there.
+//
 // Create builds a repository from a Profile and a seed; Open and Advance
 // evolve it by one delta per serial, with the churn of a real repository
 // (manifests and CRLs reissued, ROAs added, replaced and withdrawn, a CA
-// added and one removed) and with whatever reissuing the time elapsed since
-// the last run requires (manifests, CRLs and certificates close to their
-// expiry); ResetSession starts a new session. Everything is deterministic:
+// added and one removed) and with whatever reissuing the time elapsed
+// since the last run requires (manifests, CRLs and certificates close to
+// their expiry); RemoveCA removes a chosen member CA; ResetSession starts
+// a new session. Everything is deterministic:
 // the same seed, the same operations and the same "now" give the same
 // bytes, whatever the number of workers.
 //

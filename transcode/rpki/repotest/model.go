@@ -29,11 +29,13 @@ func (ca *caState) handle() string {
 }
 
 // dir is the rsync URI of a CA's publication point.
-func (s *state) dir(ca *caState) string { return s.RsyncBase + ca.handle() + "/" }
+func (s *state) dir(ca *caState) string { return s.serverOf(ca).RsyncBase + ca.handle() + "/" }
 
 func (s *state) taCertURI() string { return s.RsyncBase + "ta.cer" }
 
-func (s *state) notifyURI() string { return s.BaseURL + notificationFile }
+// notifyURI is the notification URI of the repository in which ca
+// publishes.
+func (s *state) notifyURI(ca *caState) string { return s.serverOf(ca).BaseURL + notificationFile }
 
 func (ca *caState) mftName() string  { return ca.handle() + ".mft" }
 func (ca *caState) crlName() string  { return ca.handle() + ".crl" }
@@ -179,21 +181,26 @@ func (s *state) mix(label string, nums ...uint64) uint64 {
 // seedBytes is the seed of the derived keys.
 func (s *state) seedBytes() []byte { return []byte("repotest-" + strconv.FormatInt(s.Seed, 10)) }
 
-// sessionID returns the session id of the n-th session, a UUID (version
-// 4 layout) derived from the seed.
-func (s *state) sessionID(n int) string {
-	h := sha256.Sum256(fmt.Appendf(nil, "repotest %d session %d", s.Seed, n))
+// sessionID returns the session id of the n-th session of repository
+// sv, a UUID (version 4 layout) derived from the seed.
+func (s *state) sessionID(sv *server, n int) string {
+	label := fmt.Appendf(nil, "repotest %d session %d", s.Seed, n)
+	if sv.Dir != "" {
+		label = fmt.Appendf(nil, "repotest %d session %s %d", s.Seed, sv.Dir, n)
+	}
+	h := sha256.Sum256(label)
 	h[6] = h[6]&0x0f | 0x40
 	h[8] = h[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 }
 
-// rrdpDir is the directory, relative to the repository directory, of the
-// snapshot and delta of a serial: rrdp/SESSION/SERIAL/RANDOM/, the random
-// part derived from the seed so that nobody without it guesses the URI.
-func (s *state) rrdpDir(serial uint64) string {
-	h := sha256.Sum256(fmt.Appendf(nil, "repotest %d rrdp %s %d", s.Seed, s.SessionID, serial))
-	return fmt.Sprintf("rrdp/%s/%d/%x/", s.SessionID, serial, h[:16])
+// rrdpDir is the directory, relative to the directory of repository sv,
+// of the snapshot and delta of a serial: rrdp/SESSION/SERIAL/RANDOM/, the
+// random part derived from the seed so that nobody without it guesses the
+// URI.
+func (s *state) rrdpDir(sv *server, serial uint64) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "repotest %d rrdp %s %d", s.Seed, sv.SessionID, serial))
+	return fmt.Sprintf("rrdp/%s/%d/%x/", sv.SessionID, serial, h[:16])
 }
 
 func bigU(n uint64) *big.Int { return new(big.Int).SetUint64(n) }

@@ -11,25 +11,31 @@ import (
 	"time"
 )
 
-// newState plans a new repository of profile p, valid at now.
-func newState(p Profile, seed int64, baseURL string, now time.Time) (*state, error) {
+// newState plans a new repository of cfg, valid at now.
+func newState(cfg Config, now time.Time) (*state, error) {
+	p := cfg.Profile
 	if err := p.check(); err != nil {
 		return nil, err
 	}
-	u, err := url.Parse(baseURL)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("base URL %q: want https://HOST[:PORT]/[PATH/]", baseURL)
-	}
-	if !strings.HasSuffix(baseURL, "/") {
-		baseURL += "/"
+	first, err := newServer(cfg.BaseURL, "", "repo")
+	if err != nil {
+		return nil, err
 	}
 	s := &state{
-		Version: stateVersion, Seed: seed, Profile: p,
-		BaseURL: baseURL, RsyncBase: "rsync://" + u.Hostname() + "/repo/",
+		Version: stateVersion, Seed: cfg.Seed, Profile: p, server: *first,
 		Now:    unix(now),
 		NextV4: firstV4, NextV6: firstV6,
 	}
-	s.SessionID = s.sessionID(0)
+	if cfg.Split != "" {
+		if s.Split, err = newServer(cfg.Split, splitDir, splitDir); err != nil {
+			return nil, fmt.Errorf("split: %w", err)
+		}
+		if s.Split.BaseURL == s.BaseURL {
+			return nil, fmt.Errorf("split base URL %q: the same as the base URL", cfg.Split)
+		}
+		s.Split.SessionID = s.sessionID(s.Split, 0)
+	}
+	s.SessionID = s.sessionID(&s.server, 0)
 	rng := s.rng("create", 0)
 
 	ta := &caState{ID: 0, Parent: -1, All: true, NextSerial: 1,
@@ -47,7 +53,7 @@ func newState(p Profile, seed int64, baseURL string, now time.Time) (*state, err
 	}
 	counts := spread(p.ROAs, p.Members, p.Skew, rng)
 	for i, n := range counts {
-		ca := s.addCA(parents[i%len(parents)], now)
+		ca := s.addMember(parents[i%len(parents)], now)
 		s.allocate(ca, n)
 		for range n {
 			s.addROA(ca, now)
@@ -60,6 +66,27 @@ func newState(p Profile, seed int64, baseURL string, now time.Time) (*state, err
 		ca.reissue(now)
 	}
 	return s, nil
+}
+
+// newServer returns a repository served at baseURL whose files are in
+// dir, its publication points under rsync://HOST/module/.
+func newServer(baseURL, dir, module string) (*server, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("base URL %q: want https://HOST[:PORT]/[PATH/]", baseURL)
+	}
+	if !strings.HasSuffix(baseURL, "/") {
+		baseURL += "/"
+	}
+	return &server{Dir: dir, BaseURL: baseURL, RsyncBase: "rsync://" + u.Hostname() + "/" + module + "/"}, nil
+}
+
+// addMember adds a member CA under parent: in a split tree, a member
+// with an odd ID is delegated (it publishes in the second repository).
+func (s *state) addMember(parent *caState, now time.Time) *caState {
+	ca := s.addCA(parent, now)
+	ca.Delegated = s.Split != nil && ca.ID%2 == 1
+	return ca
 }
 
 // rng returns the pseudo-random generator of an operation.

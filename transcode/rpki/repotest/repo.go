@@ -28,6 +28,16 @@ type Config struct {
 	// e.g. "https://localhost:8443/". Every https URI of the repository
 	// starts with it; the rsync URIs use its host.
 	BaseURL string
+	// Split, if set, splits the tree over two RRDP repositories: the
+	// member CAs with an odd ID (half of them, and every other one added
+	// later) are delegated, as when a member runs its own publication
+	// point on another host: their certificates stay in their parent's
+	// publication point, in the first repository, while they publish
+	// their own manifests, CRLs, ROAs and ASPAs in a second repository
+	// served at this https URL, with its own notification, session and
+	// serials, from the subdirectory "delegated" (SplitDir). Its rsync
+	// URIs are rsync://HOST/delegated/..., HOST being Split's.
+	Split string
 }
 
 // Options tune how the generator runs; they never change what it writes.
@@ -63,18 +73,37 @@ type File struct {
 	Size int64
 }
 
-// Info describes the current state of a repository.
+// Info describes the current state of a repository. BaseURL to Deltas
+// describe the first RRDP repository, the TA's; Repositories describes
+// every one (the first, and the second of a split tree).
 type Info struct {
 	Profile   Profile
 	Seed      int64
 	BaseURL   string
 	SessionID string
 	Serial    uint64
-	// CAs counts the CAs, the TA included; ROAs and Objects the ROAs
-	// and all objects of the snapshot.
+	// CAs counts the CAs, the TA included, and ROAs the ROAs, of the
+	// whole tree; Objects counts the objects of the snapshot.
 	CAs, ROAs, Objects int
 	// Snapshot is the current snapshot; Deltas are the deltas the
 	// notification lists, oldest first.
+	Snapshot File
+	Deltas   []File
+
+	Repositories []Repository
+}
+
+// Repository describes one RRDP repository of a tree.
+type Repository struct {
+	// Dir is the directory served at BaseURL, relative to the
+	// repository directory: "" for the first, SplitDir for the second.
+	// The Paths of its Files are relative to it.
+	Dir       string
+	BaseURL   string
+	SessionID string
+	Serial    uint64
+	// Objects counts the objects of its snapshot.
+	Objects  int
 	Snapshot File
 	Deltas   []File
 }
@@ -85,6 +114,9 @@ const (
 	TACertPath       = taCertFile
 	VRPPath          = vrpFile
 	NotificationPath = notificationFile
+	// SplitDir is the directory of a split tree's second repository
+	// (Config.Split), relative to the repository directory.
+	SplitDir = splitDir
 )
 
 // Create builds a repository in dir, valid at now: serial 1 of a new
@@ -96,11 +128,13 @@ func Create(dir string, cfg Config, now time.Time, opts Options) (*Repo, error) 
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("create repository in %s: %w", dir, err)
 	}
-	s, err := newState(cfg.Profile, cfg.Seed, cfg.BaseURL, now)
+	s, err := newState(cfg, now)
 	if err != nil {
 		return nil, fmt.Errorf("create repository: %w", err)
 	}
-	s.Serial = 1
+	for _, sv := range s.servers() {
+		sv.Serial = 1
+	}
 	r := &Repo{dir: dir, s: s, opts: opts}
 	if err := r.init(true); err != nil {
 		return nil, err
@@ -175,20 +209,36 @@ func (s *state) points(ids []int) []*caState {
 }
 
 // writeFirstSnapshot builds every object and streams them into the
-// snapshot, publication point after publication point.
+// snapshots, publication point after publication point.
 func (r *Repo) writeFirstSnapshot() error {
+	for _, sv := range r.s.servers() {
+		if err := r.writeFirstSnapshotOf(sv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFirstSnapshotOf writes the first snapshot of repository sv.
+func (r *Repo) writeFirstSnapshotOf(sv *server) error {
 	s := r.s
 	var ids []int
 	for _, ca := range s.CAs {
-		ids = append(ids, ca.ID)
+		if s.serverOf(ca) == sv {
+			ids = append(ids, ca.ID)
+		}
 	}
 	cas := s.points(ids)
-	rel := s.rrdpDir(s.Serial) + "snapshot.xml"
-	f, err := createRRDP(r.dir, rel, rrdpHeader(s, true))
+	rel := s.rrdpDir(sv, sv.Serial) + "snapshot.xml"
+	f, err := createRRDP(r.root(sv), rel, rrdpxml.Header{Kind: rrdpxml.KindSnapshot, SessionID: sv.SessionID, Serial: sv.Serial})
 	if err != nil {
 		return err
 	}
-	p := newProgress(r.opts.Progress, "publication points", len(cas))
+	label := "publication points"
+	if sv.Dir != "" {
+		label += " in " + sv.Dir
+	}
+	p := newProgress(r.opts.Progress, label, len(cas))
 	count := 0
 	err = orderedMap(len(cas), r.opts.Workers, func(i int) ([]object, error) {
 		objs, err := r.b.point(work{ca: cas[i], all: true}, nil)
@@ -203,15 +253,18 @@ func (r *Repo) writeFirstSnapshot() error {
 		}
 		return nil
 	})
-	ref, err := f.close(s.Serial, rel, err)
+	ref, err := f.close(sv.Serial, rel, err)
 	if err != nil {
 		return err
 	}
 	p.finish()
-	s.Snapshots = []fileRef{ref}
-	s.Objects = count
+	sv.Snapshots = []fileRef{ref}
+	sv.Objects = count
 	return nil
 }
+
+// root is the directory of repository sv's files.
+func (r *Repo) root(sv *server) string { return filepath.Join(r.dir, filepath.FromSlash(sv.Dir)) }
 
 // Advance evolves the repository by n serials at now, one delta each (see
 // the package documentation for what changes), and writes the new
@@ -234,53 +287,90 @@ func (r *Repo) ResetSession(now time.Time) error {
 }
 
 func (r *Repo) update(now time.Time, reset bool, n int) error {
+	return r.run(now, reset, n, func() *change { return r.s.step(now, true) })
+}
+
+// run makes n serials (after a reset, if reset), each from the change
+// that step makes of the state, in every repository the change touches,
+// and writes the new snapshots, notifications and expected VRPs. Each
+// change is applied before step is called again.
+func (r *Repo) run(now time.Time, reset bool, n int, step func() *change) error {
 	s := r.s
 	if now.Unix() < s.Now {
 		return fmt.Errorf("update repository at %v: before its last update, %v", now.UTC(), fromUnix(s.Now))
 	}
-	index, err := s.scanSnapshot(r.dir)
-	if err != nil {
-		return err
+	index := make(map[string][sha256.Size]byte, s.Objects)
+	for _, sv := range s.servers() {
+		if err := sv.scanSnapshot(r.root(sv), index); err != nil {
+			return err
+		}
 	}
 	overlay := map[string][]byte{}
+	changed := map[*server]bool{}
 	if reset {
 		if _, err := r.apply(s.step(now, false), index, overlay); err != nil {
 			return err
 		}
-		s.Resets++
-		s.SessionID = s.sessionID(s.Resets)
-		s.Serial = 1
-		s.Deltas = nil
+		for _, sv := range s.servers() {
+			sv.Resets++
+			sv.SessionID = s.sessionID(sv, sv.Resets)
+			sv.Serial = 1
+			sv.Deltas = nil
+			changed[sv] = true
+		}
 	}
 	for range n {
-		elems, err := r.apply(s.step(now, true), index, overlay)
+		elems, err := r.apply(step(), index, overlay)
 		if err != nil {
 			return err
 		}
-		s.Serial++
-		ref, err := s.writeDelta(r.dir, elems)
+		for _, sv := range s.servers() {
+			var mine []element
+			for _, e := range elems {
+				if s.serverOfURI(e.uri) == sv {
+					mine = append(mine, e)
+				}
+			}
+			if len(mine) == 0 {
+				continue // RFC 8182: a delta has at least one element
+			}
+			sv.Serial++
+			ref, err := s.writeDelta(r.root(sv), sv, mine)
+			if err != nil {
+				return err
+			}
+			sv.Deltas = append(sv.Deltas, ref)
+			if len(sv.Deltas) > keepDeltas {
+				sv.Deltas = slices.Delete(sv.Deltas, 0, len(sv.Deltas)-keepDeltas)
+			}
+			changed[sv] = true
+		}
+	}
+	for _, sv := range s.servers() {
+		if !changed[sv] {
+			continue
+		}
+		ref, count, err := s.mergeSnapshot(r.root(sv), sv, overlay)
 		if err != nil {
 			return err
 		}
-		s.Deltas = append(s.Deltas, ref)
-		if len(s.Deltas) > keepDeltas {
-			s.Deltas = slices.Delete(s.Deltas, 0, len(s.Deltas)-keepDeltas)
+		want := 0
+		for uri := range index {
+			if s.serverOfURI(uri) == sv {
+				want++
+			}
 		}
-	}
-	ref, count, err := s.mergeSnapshot(r.dir, overlay)
-	if err != nil {
-		return err
-	}
-	if count != len(index) {
-		return fmt.Errorf("new snapshot has %d objects, want %d", count, len(index))
-	}
-	s.Snapshots = append(s.Snapshots, ref)
-	s.Objects = count
-	if len(s.Snapshots) > keepSnapshots {
-		for _, old := range s.Snapshots[:len(s.Snapshots)-keepSnapshots] {
-			os.Remove(filepath.Join(r.dir, filepath.FromSlash(old.Path)))
+		if count != want {
+			return fmt.Errorf("new snapshot of %s has %d objects, want %d", sv.BaseURL, count, want)
 		}
-		s.Snapshots = slices.Delete(s.Snapshots, 0, len(s.Snapshots)-keepSnapshots)
+		sv.Snapshots = append(sv.Snapshots, ref)
+		sv.Objects = count
+		if len(sv.Snapshots) > keepSnapshots {
+			for _, old := range sv.Snapshots[:len(sv.Snapshots)-keepSnapshots] {
+				os.Remove(filepath.Join(r.root(sv), filepath.FromSlash(old.Path)))
+			}
+			sv.Snapshots = slices.Delete(sv.Snapshots, 0, len(sv.Snapshots)-keepSnapshots)
+		}
 	}
 	return r.finish()
 }
@@ -372,7 +462,12 @@ func (r *Repo) finish() error {
 	if err := s.save(r.dir); err != nil {
 		return err
 	}
-	return s.writeNotification(r.dir)
+	for _, sv := range s.servers() {
+		if err := sv.writeNotification(r.root(sv)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Info describes the repository.
@@ -389,6 +484,14 @@ func (r *Repo) Info() Info {
 	for _, d := range s.Deltas {
 		in.Deltas = append(in.Deltas, d.file())
 	}
+	for _, sv := range s.servers() {
+		rp := Repository{Dir: sv.Dir, BaseURL: sv.BaseURL, SessionID: sv.SessionID, Serial: sv.Serial, Objects: sv.Objects,
+			Snapshot: sv.Snapshots[len(sv.Snapshots)-1].file()}
+		for _, d := range sv.Deltas {
+			rp.Deltas = append(rp.Deltas, d.file())
+		}
+		in.Repositories = append(in.Repositories, rp)
+	}
 	return in
 }
 
@@ -399,11 +502,3 @@ func (f fileRef) file() File {
 // VRPs returns the Validated ROA Payloads that a relying party must
 // output for the repository, sorted; expected-vrps.csv holds the same.
 func (r *Repo) VRPs() []rpki.VRP { return r.s.vrps() }
-
-func rrdpHeader(s *state, snapshot bool) rrdpxml.Header {
-	k := rrdpxml.KindDelta
-	if snapshot {
-		k = rrdpxml.KindSnapshot
-	}
-	return rrdpxml.Header{Kind: k, SessionID: s.SessionID, Serial: s.Serial}
-}

@@ -39,12 +39,13 @@ func tree(t *testing.T, dir string) map[string][]byte {
 
 // history runs the same operations on a repository: create, two serials,
 // one more two days later, a session reset and one more serial.
-func history(t *testing.T, seed int64, workers int) string {
+// With split, the tree is split over two repositories (Config.Split).
+func history(t *testing.T, seed int64, workers int, split string) string {
 	t.Helper()
 	p, _ := LookupProfile("small")
 	dir := t.TempDir()
 	opts := Options{KeyCache: keyCache, Workers: workers}
-	r, err := Create(dir, Config{Profile: p, Seed: seed, BaseURL: testBaseURL}, testNow, opts)
+	r, err := Create(dir, Config{Profile: p, Seed: seed, BaseURL: testBaseURL, Split: split}, testNow, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,19 +69,23 @@ func history(t *testing.T, seed int64, workers int) string {
 }
 
 func TestDeterminism(t *testing.T) {
-	a := tree(t, history(t, 7, 1))
-	b := tree(t, history(t, 7, 3))
-	if !slices.Equal(slices.Sorted(maps.Keys(a)), slices.Sorted(maps.Keys(b))) {
-		t.Fatalf("different files:\n%v\n%v", slices.Sorted(maps.Keys(a)), slices.Sorted(maps.Keys(b)))
-	}
-	for name, data := range a {
-		if !bytes.Equal(data, b[name]) {
-			t.Errorf("%s differs between two runs with the same seed", name)
-		}
-	}
-	c := tree(t, history(t, 8, 2))
-	if bytes.Equal(a[VRPPath], c[VRPPath]) || bytes.Equal(a[TALPath], c[TALPath]) {
-		t.Errorf("seeds 7 and 8 give the same VRPs or TAL")
+	for _, c := range []struct{ name, split string }{{"one repository", ""}, {"split", testSplitURL}} {
+		t.Run(c.name, func(t *testing.T) {
+			a := tree(t, history(t, 7, 1, c.split))
+			b := tree(t, history(t, 7, 3, c.split))
+			if !slices.Equal(slices.Sorted(maps.Keys(a)), slices.Sorted(maps.Keys(b))) {
+				t.Fatalf("different files:\n%v\n%v", slices.Sorted(maps.Keys(a)), slices.Sorted(maps.Keys(b)))
+			}
+			for name, data := range a {
+				if !bytes.Equal(data, b[name]) {
+					t.Errorf("%s differs between two runs with the same seed", name)
+				}
+			}
+			other := tree(t, history(t, 8, 2, c.split))
+			if bytes.Equal(a[VRPPath], other[VRPPath]) || bytes.Equal(a[TALPath], other[TALPath]) {
+				t.Errorf("seeds 7 and 8 give the same VRPs or TAL")
+			}
+		})
 	}
 }
 
@@ -179,8 +184,20 @@ func TestDeltasChain(t *testing.T) {
 	}
 }
 
-// checkNotification compares the notification with Info and the files.
+// checkNotification compares the notification of every repository of
+// info with Info and the files.
 func checkNotification(t *testing.T, dir string, info Info) {
+	t.Helper()
+	if r := info.Repositories[0]; r.Dir != "" || r.BaseURL != info.BaseURL || r.SessionID != info.SessionID || r.Serial != info.Serial ||
+		r.Objects != info.Objects || r.Snapshot != info.Snapshot || !slices.Equal(r.Deltas, info.Deltas) {
+		t.Errorf("Info.Repositories[0] %+v is not the first repository", r)
+	}
+	for _, r := range info.Repositories {
+		checkRepoNotification(t, filepath.Join(dir, r.Dir), r)
+	}
+}
+
+func checkRepoNotification(t *testing.T, dir string, info Repository) {
 	t.Helper()
 	f, err := os.Open(filepath.Join(dir, NotificationPath))
 	if err != nil {
@@ -268,6 +285,8 @@ func TestBadConfig(t *testing.T) {
 		{"no host", Config{Profile: small, BaseURL: "https:///x/"}},
 		{"no members", Config{Profile: Profile{Name: "x", ROAs: 1}, BaseURL: testBaseURL}},
 		{"fewer ROAs than members", Config{Profile: Profile{Name: "x", Members: 3, ROAs: 2}, BaseURL: testBaseURL}},
+		{"http split URL", Config{Profile: small, BaseURL: testBaseURL, Split: "http://localhost/"}},
+		{"split URL the base URL", Config{Profile: small, BaseURL: testBaseURL, Split: testBaseURL}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if _, err := Create(t.TempDir(), c.cfg, testNow, Options{KeyCache: keyCache}); err == nil {

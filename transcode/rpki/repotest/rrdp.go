@@ -81,10 +81,11 @@ type element struct {
 	der      []byte
 }
 
-// writeDelta writes the delta of the current serial.
-func (s *state) writeDelta(dir string, elems []element) (fileRef, error) {
-	rel := s.rrdpDir(s.Serial) + "delta.xml"
-	f, err := createRRDP(dir, rel, rrdpxml.Header{Kind: rrdpxml.KindDelta, SessionID: s.SessionID, Serial: s.Serial})
+// writeDelta writes the delta of the current serial of sv in dir, sv's
+// directory.
+func (s *state) writeDelta(dir string, sv *server, elems []element) (fileRef, error) {
+	rel := s.rrdpDir(sv, sv.Serial) + "delta.xml"
+	f, err := createRRDP(dir, rel, rrdpxml.Header{Kind: rrdpxml.KindDelta, SessionID: sv.SessionID, Serial: sv.Serial})
 	if err != nil {
 		return fileRef{}, err
 	}
@@ -98,19 +99,19 @@ func (s *state) writeDelta(dir string, elems []element) (fileRef, error) {
 			break
 		}
 	}
-	return f.close(s.Serial, rel, err)
+	return f.close(sv.Serial, rel, err)
 }
 
-// writeNotification writes the notification: the snapshot and the last
-// deltas, newest first.
-func (s *state) writeNotification(dir string) error {
-	snap := s.Snapshots[len(s.Snapshots)-1]
+// writeNotification writes the notification of sv in dir, sv's
+// directory: the snapshot and the last deltas, newest first.
+func (sv *server) writeNotification(dir string) error {
+	snap := sv.Snapshots[len(sv.Snapshots)-1]
 	n := &rrdpxml.Notification{
-		SessionID: s.SessionID, Serial: s.Serial,
-		Snapshot: rrdpxml.SnapshotRef{URI: s.BaseURL + snap.Path, Hash: [32]byte(snap.Hash)},
+		SessionID: sv.SessionID, Serial: sv.Serial,
+		Snapshot: rrdpxml.SnapshotRef{URI: sv.BaseURL + snap.Path, Hash: [32]byte(snap.Hash)},
 	}
-	for _, d := range slices.Backward(s.Deltas) {
-		n.Deltas = append(n.Deltas, rrdpxml.DeltaRef{Serial: d.Serial, URI: s.BaseURL + d.Path, Hash: [32]byte(d.Hash)})
+	for _, d := range slices.Backward(sv.Deltas) {
+		n.Deltas = append(n.Deltas, rrdpxml.DeltaRef{Serial: d.Serial, URI: sv.BaseURL + d.Path, Hash: [32]byte(d.Hash)})
 	}
 	var buf bytes.Buffer
 	if err := rrdpxml.EncodeNotification(&buf, n); err != nil {
@@ -122,9 +123,9 @@ func (s *state) writeNotification(dir string) error {
 	return nil
 }
 
-// openSnapshot opens the current snapshot for decoding.
-func (s *state) openSnapshot(dir string) (*os.File, *rrdpxml.Decoder, error) {
-	snap := s.Snapshots[len(s.Snapshots)-1]
+// openSnapshot opens the current snapshot of sv, in dir, for decoding.
+func (sv *server) openSnapshot(dir string) (*os.File, *rrdpxml.Decoder, error) {
+	snap := sv.Snapshots[len(sv.Snapshots)-1]
 	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(snap.Path)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("open snapshot: %w", err)
@@ -132,18 +133,18 @@ func (s *state) openSnapshot(dir string) (*os.File, *rrdpxml.Decoder, error) {
 	return f, rrdpxml.NewDecoder(f, rrdpxml.Limits{}), nil
 }
 
-// scanSnapshot reads the current snapshot and returns the hash of every
-// object by URI, after checking that the file is the one the state names.
-func (s *state) scanSnapshot(dir string) (map[string][sha256.Size]byte, error) {
-	f, dec, err := s.openSnapshot(dir)
+// scanSnapshot reads the current snapshot of sv, in dir, and adds the
+// hash of every object to index by URI, after checking that the file is
+// the one the state names.
+func (sv *server) scanSnapshot(dir string, index map[string][sha256.Size]byte) error {
+	f, dec, err := sv.openSnapshot(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
 	defer dec.Close()
-	index := make(map[string][sha256.Size]byte, s.Objects)
-	if err := s.checkHeader(dec); err != nil {
-		return nil, err
+	if err := sv.checkHeader(dec); err != nil {
+		return err
 	}
 	for {
 		e, err := dec.Next()
@@ -151,49 +152,52 @@ func (s *state) scanSnapshot(dir string) (map[string][sha256.Size]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read snapshot %s: %w", f.Name(), err)
+			return fmt.Errorf("read snapshot %s: %w", f.Name(), err)
 		}
 		index[e.URI] = sha256.Sum256(e.Content)
 	}
-	if sum := dec.Sum(); !bytes.Equal(sum[:], s.Snapshots[len(s.Snapshots)-1].Hash) {
-		return nil, fmt.Errorf("snapshot %s has hash %x, the state says %x: the directory was changed", f.Name(), sum, []byte(s.Snapshots[len(s.Snapshots)-1].Hash))
+	if sum := dec.Sum(); !bytes.Equal(sum[:], sv.Snapshots[len(sv.Snapshots)-1].Hash) {
+		return fmt.Errorf("snapshot %s has hash %x, the state says %x: the directory was changed", f.Name(), sum, []byte(sv.Snapshots[len(sv.Snapshots)-1].Hash))
 	}
-	return index, nil
+	return nil
 }
 
-func (s *state) checkHeader(dec *rrdpxml.Decoder) error {
+func (sv *server) checkHeader(dec *rrdpxml.Decoder) error {
 	h, err := dec.Header()
 	if err != nil {
 		return fmt.Errorf("read snapshot: %w", err)
 	}
-	snap := s.Snapshots[len(s.Snapshots)-1]
+	snap := sv.Snapshots[len(sv.Snapshots)-1]
 	if h.Kind != rrdpxml.KindSnapshot || h.Serial != snap.Serial {
 		return fmt.Errorf("snapshot %s: %v of serial %d, want the snapshot of serial %d", snap.Path, h.Kind, h.Serial, snap.Serial)
 	}
 	return nil
 }
 
-// mergeSnapshot writes the snapshot of the current serial and session:
-// the last snapshot of s.Snapshots (sorted by URI, as this package writes them) with
-// the objects of overlay replacing, adding or (nil) removing objects.
-func (s *state) mergeSnapshot(dir string, overlay map[string][]byte) (fileRef, int, error) {
-	f, dec, err := s.openSnapshot(dir)
+// mergeSnapshot writes the snapshot of the current serial and session of
+// sv, in dir: the last snapshot of sv.Snapshots (sorted by URI, as this
+// package writes them) with the objects of overlay in sv replacing,
+// adding or (nil) removing objects.
+func (s *state) mergeSnapshot(dir string, sv *server, overlay map[string][]byte) (fileRef, int, error) {
+	f, dec, err := sv.openSnapshot(dir)
 	if err != nil {
 		return fileRef{}, 0, err
 	}
 	defer f.Close()
 	defer dec.Close()
-	if err := s.checkHeader(dec); err != nil {
+	if err := sv.checkHeader(dec); err != nil {
 		return fileRef{}, 0, err
 	}
 	keys := make([]string, 0, len(overlay))
 	for k := range overlay {
-		keys = append(keys, k)
+		if s.serverOfURI(k) == sv {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 
-	rel := s.rrdpDir(s.Serial) + "snapshot.xml"
-	out, err := createRRDP(dir, rel, rrdpxml.Header{Kind: rrdpxml.KindSnapshot, SessionID: s.SessionID, Serial: s.Serial})
+	rel := s.rrdpDir(sv, sv.Serial) + "snapshot.xml"
+	out, err := createRRDP(dir, rel, rrdpxml.Header{Kind: rrdpxml.KindSnapshot, SessionID: sv.SessionID, Serial: sv.Serial})
 	if err != nil {
 		return fileRef{}, 0, err
 	}
@@ -240,7 +244,7 @@ func (s *state) mergeSnapshot(dir string, overlay map[string][]byte) (fileRef, i
 		err = put(keys[0], overlay[keys[0]])
 		keys = keys[1:]
 	}
-	ref, err := out.close(s.Serial, rel, err)
+	ref, err := out.close(sv.Serial, rel, err)
 	return ref, count, err
 }
 

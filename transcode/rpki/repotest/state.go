@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,8 @@ const (
 	taCertFile       = "ta.cer"
 	vrpFile          = "expected-vrps.csv"
 	notificationFile = "rrdp/notification.xml"
+	// splitDir is the directory of the second repository (Config.Split).
+	splitDir = "delegated"
 )
 
 // Validity of what the generator issues. Certificates start a day before
@@ -47,27 +50,68 @@ const (
 // state is everything the generator needs to rebuild and evolve the
 // repository; every published object is a function of it.
 type state struct {
-	Version   int     `json:"version"`
-	Seed      int64   `json:"seed"`
-	Profile   Profile `json:"profile"`
-	BaseURL   string  `json:"base_url"`
-	RsyncBase string  `json:"rsync_base"`
+	Version int     `json:"version"`
+	Seed    int64   `json:"seed"`
+	Profile Profile `json:"profile"`
 
-	SessionID string `json:"session_id"`
-	Resets    int    `json:"resets"`
-	Serial    uint64 `json:"serial"`
-	Steps     uint64 `json:"steps"` // churn steps so far, the stream of randomness
-	Now       int64  `json:"now"`   // the last "now", Unix seconds
+	// server is the first repository, the TA's (its fields are those
+	// of the state file before a tree could be split).
+	server
+	// Split is the second repository, where the delegated CAs publish
+	// (Config.Split), or nil.
+	Split *server `json:"split,omitempty"`
+
+	Steps uint64 `json:"steps"` // churn steps so far, the stream of randomness
+	Now   int64  `json:"now"`   // the last "now", Unix seconds
 
 	NextCA int    `json:"next_ca"`
 	NextV4 uint32 `json:"next_v4"` // next free IPv4 /24, as address >> 8
 	NextV6 uint32 `json:"next_v6"` // next free IPv6 /32, as the top 32 bits
 
 	CAs []*caState `json:"cas"` // by ID; CAs[0] is the TA
+}
+
+// server is one RRDP repository of the tree, as its publication server
+// keeps it: where it is served, the rsync base of its publication
+// points, its session, serial and files.
+type server struct {
+	// Dir is the directory of its files, relative to the repository
+	// directory: "" for the first, splitDir for the second.
+	Dir       string `json:"dir,omitempty"`
+	BaseURL   string `json:"base_url"`
+	RsyncBase string `json:"rsync_base"`
+
+	SessionID string `json:"session_id"`
+	Resets    int    `json:"resets"`
+	Serial    uint64 `json:"serial"`
 
 	Objects   int       `json:"objects"` // published objects
 	Snapshots []fileRef `json:"snapshots"`
 	Deltas    []fileRef `json:"deltas"` // oldest first
+}
+
+// servers returns the repositories of the tree, the first one first.
+func (s *state) servers() []*server {
+	if s.Split == nil {
+		return []*server{&s.server}
+	}
+	return []*server{&s.server, s.Split}
+}
+
+// serverOf returns the repository in which ca publishes.
+func (s *state) serverOf(ca *caState) *server {
+	if ca.Delegated {
+		return s.Split
+	}
+	return &s.server
+}
+
+// serverOfURI returns the repository of the object at an rsync URI.
+func (s *state) serverOfURI(uri string) *server {
+	if s.Split != nil && strings.HasPrefix(uri, s.Split.RsyncBase) {
+		return s.Split
+	}
+	return &s.server
 }
 
 // fileRef is an RRDP file: its path relative to the directory, its
@@ -108,6 +152,9 @@ type caState struct {
 	ID     int  `json:"id"`
 	Parent int  `json:"parent"` // -1 for the TA
 	All    bool `json:"all"`    // holds all resources (TA, intermediates)
+	// Delegated says the CA publishes in the second repository
+	// (state.Split), like a member running its own publication point.
+	Delegated bool `json:"delegated,omitempty"`
 	// Cert is the CA certificate, serial in the parent's number space.
 	Cert eeState `json:"cert"`
 	// Address space of a member: V4Size /24s from V4Base (address >> 8),
@@ -170,12 +217,22 @@ func loadState(dir string) (*state, error) {
 	if len(s.CAs) == 0 || s.CAs[0] == nil {
 		return nil, fmt.Errorf("repository state %s: no trust anchor", p)
 	}
-	if len(s.Snapshots) == 0 {
-		return nil, fmt.Errorf("repository state %s: no snapshot", p)
+	if s.Split != nil && (s.Split.Dir != splitDir || s.Split.RsyncBase == s.RsyncBase) {
+		return nil, fmt.Errorf("repository state %s: second repository in %q with rsync base %s", p, s.Split.Dir, s.Split.RsyncBase)
 	}
-	for _, f := range append(s.Snapshots, s.Deltas...) {
-		if len(f.Hash) != sha256.Size {
-			return nil, fmt.Errorf("repository state %s: %s: hash of %d bytes", p, f.Path, len(f.Hash))
+	for _, sv := range s.servers() {
+		if len(sv.Snapshots) == 0 {
+			return nil, fmt.Errorf("repository state %s: no snapshot of %s", p, sv.BaseURL)
+		}
+		for _, f := range append(sv.Snapshots, sv.Deltas...) {
+			if len(f.Hash) != sha256.Size {
+				return nil, fmt.Errorf("repository state %s: %s: hash of %d bytes", p, f.Path, len(f.Hash))
+			}
+		}
+	}
+	for _, ca := range s.CAs {
+		if ca != nil && ca.Delegated && s.Split == nil {
+			return nil, fmt.Errorf("repository state %s: CA %d is delegated, but there is no second repository", p, ca.ID)
 		}
 	}
 	return &s, nil

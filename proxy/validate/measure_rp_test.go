@@ -37,9 +37,11 @@ import (
 //  3. a serial changing one CA (one ROA of the largest publication point
 //     corrupted, as TestMeasureNode does): the same.
 //
-// Peak RSS: the node's is this process's VmHWM, reset before each step
-// (the follower, the cache and the server with the Validator: the whole
-// node); rpki-client's is the largest sum of the RSS of its processes,
+// Peak RSS: the node's is this process's VmHWM (the follower, the cache
+// and the server with the Validator: the whole node), reset before each
+// step and again when the sync returns (in observe mode the validation
+// starts as the sync stores the head, so the first peak may include its
+// first moments); rpki-client's is the largest sum of the RSS of its processes,
 // sampled every 200 ms (ru_maxrss of the children would count this
 // process's RSS, which a child has between fork and exec). The VRPs of
 // each step must equal the generator's and rpki-client's.
@@ -112,14 +114,18 @@ func TestMeasureNodeVsRPKIClient(t *testing.T) {
 			t.Fatalf("%s: sync: %v", step, err)
 		}
 		sync := time.Since(start)
+		syncPeak := peakRSS(t)
+		if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+			t.Fatal(err)
+		}
 		g.waitRuns(n)
 		all := time.Since(start)
 		st := g.v.Status()
 		run := st.Runs[0]
-		t.Logf("%s: node: sync %v, validation %v (reading %v), sync to validated %v: %d VRPs (+%d -%d), %d CAs (%d failing), points checked %d, reused %d; peak RSS %s (before %s, after %s); load average %s, after %s",
+		t.Logf("%s: node: sync %v, validation %v (reading %v), sync to validated %v: %d VRPs (+%d -%d), %d CAs (%d failing), points checked %d, reused %d; RSS before %s, peak during the sync %s, peak from the sync's end to the run's %s, after %s; load average %s, after %s",
 			step, sync.Round(time.Millisecond), run.Duration.Round(time.Millisecond), run.Read.Round(time.Millisecond), all.Round(time.Millisecond),
 			st.VRPs, run.Added, run.Removed, st.CAs, st.FailingCAs, st.Revalidated, st.Reused,
-			mib(peakRSS(t)), mib(before), mib(currentRSS(t)), load, loadavg())
+			mib(before), mib(syncPeak), mib(peakRSS(t)), mib(currentRSS(t)), load, loadavg())
 		return run.Duration, all
 	}
 	ratio := func(step, node string, nodeD, rcD time.Duration, rc string) {

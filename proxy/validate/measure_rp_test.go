@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,12 +38,16 @@ import (
 //  3. a serial changing one CA (one ROA of the largest publication point
 //     corrupted, as TestMeasureNode does): the same.
 //
-// Peak RSS: the node's is this process's VmHWM, reset before each step
-// (the follower, the cache and the server with the Validator: the whole
-// node); rpki-client's is the largest sum of the RSS of its processes,
+// Peak RSS: the node's is this process's VmHWM (the follower, the cache
+// and the server with the Validator: the whole node), reset before each
+// step and again when the sync returns (in observe mode the validation
+// starts as the sync stores the head, so the first peak may include its
+// first moments); rpki-client's is the largest sum of the RSS of its processes,
 // sampled every 200 ms (ru_maxrss of the children would count this
 // process's RSS, which a child has between fork and exec). The VRPs of
-// each step must equal the generator's and rpki-client's.
+// each step must equal the generator's and rpki-client's. CPU times:
+// rpki-client's processes' (RUSAGE_CHILDREN), and this process's from the
+// sync's start to the run's end (the in-process origins included).
 func TestMeasureNodeVsRPKIClient(t *testing.T) {
 	dir := os.Getenv("RRDP_PROXY_VALIDATE_REPO")
 	if dir == "" {
@@ -83,7 +88,9 @@ func TestMeasureNodeVsRPKIClient(t *testing.T) {
 		o.Args = append(o.Args, args...)
 		load := loadavg()
 		stop := sampleChildrenRSS()
+		cpu := cpuTime(syscall.RUSAGE_CHILDREN)
 		res, err := rp.RunRPKIClient(ctx, o)
+		cpu = cpuTime(syscall.RUSAGE_CHILDREN) - cpu
 		sum := stop()
 		if err != nil {
 			t.Fatalf("%s: rpki-client: %v", step, err)
@@ -95,8 +102,8 @@ func TestMeasureNodeVsRPKIClient(t *testing.T) {
 		if d := rpki.DiffVRPs(res.VRPs, want(), 10); d != "" {
 			t.Errorf("%s: rpki-client's VRPs differ from the generator's:\n%s", step, d)
 		}
-		t.Logf("%s: rpki-client %s: %v, %d VRPs; peak RSS %s (sum of its processes, sampled); load average %s, after %s",
-			step, strings.Join(append([]string{"-s", "3600"}, args...), " "), res.Elapsed.Round(time.Millisecond), len(res.VRPs),
+		t.Logf("%s: rpki-client %s: %v (CPU %v), %d VRPs; peak RSS %s (sum of its processes, sampled); load average %s, after %s",
+			step, strings.Join(append([]string{"-s", "3600"}, args...), " "), res.Elapsed.Round(time.Millisecond), cpu.Round(time.Millisecond), len(res.VRPs),
 			mib(sum), load, loadavg())
 		return res.Elapsed
 	}
@@ -107,19 +114,23 @@ func TestMeasureNodeVsRPKIClient(t *testing.T) {
 		t.Helper()
 		before := resetPeakRSS(t)
 		load := loadavg()
-		start := time.Now()
+		start, cpu := time.Now(), cpuTime(syscall.RUSAGE_SELF)
 		if _, err := g.f.Sync(ctx); err != nil {
 			t.Fatalf("%s: sync: %v", step, err)
 		}
 		sync := time.Since(start)
+		syncPeak := peakRSS(t)
+		if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+			t.Fatal(err)
+		}
 		g.waitRuns(n)
-		all := time.Since(start)
+		all, cpu := time.Since(start), cpuTime(syscall.RUSAGE_SELF)-cpu
 		st := g.v.Status()
 		run := st.Runs[0]
-		t.Logf("%s: node: sync %v, validation %v (reading %v), sync to validated %v: %d VRPs (+%d -%d), %d CAs (%d failing), points checked %d, reused %d; peak RSS %s (before %s, after %s); load average %s, after %s",
-			step, sync.Round(time.Millisecond), run.Duration.Round(time.Millisecond), run.Read.Round(time.Millisecond), all.Round(time.Millisecond),
+		t.Logf("%s: node: sync %v, validation %v (reading %v), sync to validated %v (CPU %v): %d VRPs (+%d -%d), %d CAs (%d failing), points checked %d, reused %d; RSS before %s, peak during the sync %s, peak from the sync's end to the run's %s, after %s; load average %s, after %s",
+			step, sync.Round(time.Millisecond), run.Duration.Round(time.Millisecond), run.Read.Round(time.Millisecond), all.Round(time.Millisecond), cpu.Round(time.Millisecond),
 			st.VRPs, run.Added, run.Removed, st.CAs, st.FailingCAs, st.Revalidated, st.Reused,
-			mib(peakRSS(t)), mib(before), mib(currentRSS(t)), load, loadavg())
+			mib(before), mib(syncPeak), mib(peakRSS(t)), mib(currentRSS(t)), load, loadavg())
 		return run.Duration, all
 	}
 	ratio := func(step, node string, nodeD, rcD time.Duration, rc string) {
@@ -173,15 +184,26 @@ func TestMeasureNodeVsRPKIClient(t *testing.T) {
 	}
 	// rpki-client keeps the point's last valid copy from its cache, so
 	// its VRPs stay those of the previous serial: only its time counts.
-	o := rcOpts
 	load := loadavg()
-	res, err := rp.RunRPKIClient(ctx, o)
+	cpu := cpuTime(syscall.RUSAGE_CHILDREN)
+	res, err := rp.RunRPKIClient(ctx, rcOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s: rpki-client: %v, %d VRPs; load average %s, after %s", oneCA, res.Elapsed.Round(time.Millisecond), len(res.VRPs), load, loadavg())
+	cpu = cpuTime(syscall.RUSAGE_CHILDREN) - cpu
+	t.Logf("%s: rpki-client: %v (CPU %v), %d VRPs; load average %s, after %s", oneCA, res.Elapsed.Round(time.Millisecond), cpu.Round(time.Millisecond), len(res.VRPs), load, loadavg())
 	ratio(oneCA, "revalidation", d, res.Elapsed, "(fetching the delta)")
 	ratio(oneCA, "sync to validated", all, res.Elapsed, "(fetching the delta)")
+}
+
+// cpuTime returns the user and system CPU time of who (RUSAGE_SELF, or
+// RUSAGE_CHILDREN: the descendants waited for, theirs included).
+func cpuTime(who int) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // mib formats bytes as MiB.

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
@@ -131,4 +132,13 @@ func ServedSessions(u string, f irpki.Format, resets uint64, transparent bool) (
 // independently of the repository's serials, since a compact serial
 // follows validation (a revalidation, another repository's serial) as
 // well as the repository.
-func CompactKey(repo string) string { return repo + " compact" }
+func CompactKey(repo string) string { return repo + compactSuffix }
+
+const compactSuffix = " compact"
+
+// CompactOf returns the repository key whose compact publication key is
+// (CompactKey's inverse), and false for a key that is not one.
+func CompactOf(key string) (repo string, ok bool) {
+	repo, ok = strings.CutSuffix(key, compactSuffix)
+	return repo, ok && repo != ""
+}

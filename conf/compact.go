@@ -31,10 +31,6 @@ func (p *parser) compact(c *Config) {
 	if cc == nil {
 		return
 	}
-	if c.Cache.Redis != nil {
-		p.errorf("compact", "not available with [cache.redis]: each node of a fleet would publish its own compact session, "+
-			"signed at its own times, so that one session and serial would not be the same bytes on every node")
-	}
 	if cc.MaxDeltas < 1 {
 		p.errorf("compact.max_deltas", "want at least 1, got %d", cc.MaxDeltas)
 	}

@@ -16,7 +16,7 @@ type Config struct {
 	Cache        Cache        `toml:"cache" doc:"the tiered store: memory, optional state directory, optional Redis"`
 	Repositories []Repository `toml:"repository" doc:"one table per repository followed"`
 	Validate     *Validate    `toml:"validate" doc:"validation of every serial as a relying party would, across the repositories followed; absent: none"`
-	Compact      *Compact     `toml:"compact" doc:"the compact format (iROAs and iMFTs made from what validated, signed by this node's key), for the repositories whose formats list \"compact\"; needs [validate]; not with [cache.redis] (each node would sign its own session); absent: not served"`
+	Compact      *Compact     `toml:"compact" doc:"the compact format (iROAs and iMFTs made from what validated, signed by this node's key), for the repositories whose formats list \"compact\"; needs [validate]; in a fleet ([cache.redis]) the holder of a repository's lease signs it and the others serve what it published, so every node needs the same key; absent: not served"`
 
 	// File is the name the configuration was parsed under.
 	File string `toml:"-"`

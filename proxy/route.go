@@ -131,6 +131,7 @@ type repo struct {
 	idx       atomic.Pointer[index]
 	ahead     atomic.Pointer[index] // of the last head Catchup gave
 	cidx      atomic.Pointer[index] // of the compact head (Repo.Compact)
+	cahead    atomic.Pointer[index] // of the last compact head Catchup gave
 	// compactKey is the key of the compact head, "" when not served.
 	compactKey string
 	mu         sync.Mutex // serializes index builds
@@ -220,6 +221,12 @@ func (r *repo) index(h *follow.Head) *index {
 // compactIndex returns the index of the compact head h.
 func (r *repo) compactIndex(h *follow.Head) *index {
 	return r.indexIn(&r.cidx, h, func(old *index) *index { return buildCompactIndex(h, old) })
+}
+
+// compactAheadIndex returns the index of h, a compact head newer than the
+// one the cache serves (Config.Catchup).
+func (r *repo) compactAheadIndex(h *follow.Head) *index {
+	return r.indexIn(&r.cahead, h, func(old *index) *index { return buildCompactIndex(h, r.cidx.Load()) })
 }
 
 // indexIn returns the index in p if it is h's, or stores the one build

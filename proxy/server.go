@@ -470,6 +470,9 @@ func (s *Server) serveCompact(ctx *fasthttp.RequestCtx, r *repo, rel []byte) {
 	if h != nil {
 		e = r.compactIndex(h).files[string(rel)]
 	}
+	if e == nil && string(rel) != compactNotification {
+		e = s.catchupCompact(r, rel)
+	}
 	switch {
 	case e != nil:
 		s.serveHeld(ctx, r, e, rel)
@@ -590,6 +593,26 @@ func (s *Server) catchup(r *repo, rel []byte) *entry {
 		return nil
 	}
 	return r.aheadIndex(h).files[string(rel)]
+}
+
+// catchupCompact is catchup for rel, a file under the compact directory
+// that the node's compact head does not name: in a fleet, the shared
+// tier may hold a later compact head that names it.
+func (s *Server) catchupCompact(r *repo, rel []byte) *entry {
+	if s.cfg.Catchup == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.PullWait)
+	defer cancel()
+	h, err := s.cfg.Catchup(ctx, r.compactKey, string(rel))
+	if err != nil || h == nil {
+		if err != nil {
+			s.log.Warn("catch up for a compact file of a newer serial", "repo", r.cfg.Name, "path", string(rel), "err", err)
+		}
+		return nil
+	}
+	r.m.catchups.Add(1)
+	return r.compactAheadIndex(h).files[string(rel)]
 }
 
 // isRRDPName reports whether rel names an RRDP or .bin file (it ends in

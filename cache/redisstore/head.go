@@ -72,6 +72,20 @@ func (s *Store) PutHeadFenced(ctx context.Context, l Lease, h *cache.Head) error
 	return s.putHead(ctx, l.Repo, h, l)
 }
 
+// PutCompanionFenced is PutHeadFenced for a head that belongs to the
+// repository of lease l without being its head: key is that repository's
+// compact publication (cache.CompactKey of l.Repo), which only the holder
+// of the repository's lease publishes. It is written, announced under
+// key, only if the lease key still holds l exactly.
+func (s *Store) PutCompanionFenced(ctx context.Context, l Lease, key string, h *cache.Head) error {
+	if repo, ok := cache.CompactOf(key); !ok || repo != l.Repo {
+		return fmt.Errorf("redisstore: put head of %s: not a companion of %s", key, l.Repo)
+	}
+	return s.putHead(ctx, key, h, l)
+}
+
+// putHead writes the head of key; with a lease, fenced by the lease of
+// l.Repo (key itself or the repository key is a companion of).
 func (s *Store) putHead(ctx context.Context, repo string, h *cache.Head, l Lease) error {
 	lease := ""
 	if l.Token != 0 {
@@ -95,7 +109,11 @@ func (s *Store) putHead(ctx context.Context, repo string, h *cache.Head, l Lease
 		return fmt.Errorf("redisstore: put head of %s: %w", repo, err)
 	}
 	keys := make([]string, 0, 4+len(sums))
-	keys = append(keys, s.headKey(repo), s.reposKey(), s.leaseKey(repo), s.blobsKey())
+	leaseRepo := repo
+	if l.Token != 0 {
+		leaseRepo = l.Repo
+	}
+	keys = append(keys, s.headKey(repo), s.reposKey(), s.leaseKey(leaseRepo), s.blobsKey())
 	args := make([]any, 0, 5+len(sums))
 	args = append(args, b, repo, s.channel(), lease, s.now().UnixMilli())
 	for _, sum := range sums {

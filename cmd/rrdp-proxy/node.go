@@ -262,6 +262,16 @@ func (n *node) newFleet(cfg *conf.Config, ccfg cache.Config) error {
 		fcfg.Wrap = func(key string, next follow.Store) follow.Store { return n.valid.Store(names[key], next) }
 		fcfg.Installed = func(key string, h *follow.Head) { n.valid.Seed(names[key], key, h) }
 		fcfg.Stopped = func(key string) { n.valid.Drop(key) }
+		if cfg.Compact != nil {
+			// The holder of a repository's lease signs its compact
+			// serials; the others install them (proxy/fleet compact.go).
+			for i := range cfg.Repositories {
+				if r := &cfg.Repositories[i]; r.Serves("compact") {
+					fcfg.Compact = append(fcfg.Compact, r.Key())
+				}
+			}
+			fcfg.Took = func(string) { n.valid.RepublishCompact() }
+		}
 	}
 	n.fleet, err = fleet.New(fcfg)
 	if err != nil {

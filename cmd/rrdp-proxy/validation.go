@@ -80,8 +80,12 @@ func (n *node) compactConfig(cfg *conf.Config) (*validate.Compact, error) {
 		}
 		signer = signer.With(next)
 	}
-	return &validate.Compact{Signer: signer, Store: n.cache, Head: n.compactHead, Retention: cfg.Cache.Retention.Duration,
-		MaxDeltas: c.MaxDeltas, OmitCertificates: c.OmitCertificates}, nil
+	cc := &validate.Compact{Signer: signer, Store: n.cache, Head: n.compactHead, Retention: cfg.Cache.Retention.Duration,
+		MaxDeltas: c.MaxDeltas, OmitCertificates: c.OmitCertificates}
+	if n.fleet != nil {
+		cc.Publish = n.fleet.Publishes // the lease holder alone signs
+	}
+	return cc, nil
 }
 
 // compactRepos returns the repositories of cfg that serve the compact
@@ -112,7 +116,9 @@ func (n *node) store(name string) follow.Store {
 // for a repository that started serving the format after the start (a
 // reload), the one the state directory holds.
 func (n *node) compactHead(key string) *follow.Head {
-	if h := n.cache.Head(key); h != nil {
+	if h := n.cache.Head(key); h != nil || n.fleet != nil {
+		// A fleet node loads the compact heads in Run and installs
+		// those the holder publishes; the status page asks here too.
 		return h
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

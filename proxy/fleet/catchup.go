@@ -34,7 +34,13 @@ const minCatchup = time.Second
 // not published it. Only names of the follower's layout for a later
 // serial or another session than the node's head are looked for
 // (irpki.FilePath); others return nil at once.
+//
+// For repo the compact publication of a repository the fleet shares
+// (Config.Compact), only Redis is looked in.
 func (n *Node) Catchup(ctx context.Context, repo, path string) (*follow.Head, error) {
+	if r, ok := n.compactRunner(repo); ok {
+		return n.catchupCompact(ctx, r, repo, path)
+	}
 	r := n.runners[repo]
 	if r == nil {
 		return nil, nil
@@ -128,7 +134,11 @@ func names(h *follow.Head, path string) bool {
 // indexes few head pointers. A head just published is found within
 // remoteEvery.
 func (r *runner) remoteHead(ctx context.Context, path string) (*follow.Head, error) {
-	cs := &r.catch
+	return r.remoteHeadOf(ctx, r.repo, &r.catch, path)
+}
+
+// remoteHeadOf is remoteHead for the head of key, cached in cs.
+func (r *runner) remoteHeadOf(ctx context.Context, key string, cs *catchState, path string) (*follow.Head, error) {
 	cs.mu.Lock()
 	if h := cs.remote; h != nil {
 		age := time.Since(cs.remoteAt)
@@ -138,7 +148,7 @@ func (r *runner) remoteHead(ctx context.Context, path string) (*follow.Head, err
 		}
 	}
 	cs.mu.Unlock()
-	h, err := r.n.rs.Head(ctx, r.repo)
+	h, err := r.n.rs.Head(ctx, key)
 	r.n.tier.failed(err)
 	if err != nil {
 		return nil, err

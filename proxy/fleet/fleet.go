@@ -108,6 +108,17 @@ type Config struct {
 	// end): what that follower's Store held back is no longer this
 	// node's to publish.
 	Stopped func(repo string)
+	// Compact are the keys of the repositories (among Repos) whose
+	// compact publications (cache.CompactKey) the fleet shares: the
+	// holder of a repository's lease publishes it into Redis, fenced by
+	// the lease, and the others install it (compact.go). The validator
+	// asks Publishes before each compact serial.
+	Compact []string
+	// Took, if set, is told when this node has taken repo's lease, once
+	// it installed Redis's heads and started its follower: the
+	// validator then publishes the compact serial the last holder may
+	// not have made.
+	Took func(repo string)
 	// Logger is the log (discarded).
 	Logger *slog.Logger
 }
@@ -131,6 +142,8 @@ type Node struct {
 	wrap      func(string, follow.Store) follow.Store
 	installed func(string, *follow.Head)
 	stopped   func(string)
+	tookHook  func(string)
+	loadKeys  []string // the heads Run loads: the repositories', then the compact ones
 }
 
 // New returns a Node for cfg, with its cache. It does not connect to Redis.
@@ -154,6 +167,7 @@ func New(cfg Config) (*Node, error) {
 		wrap:      cfg.Wrap,
 		installed: cfg.Installed,
 		stopped:   cfg.Stopped,
+		tookHook:  cfg.Took,
 	}
 	if n.name == "" {
 		host, err := os.Hostname()
@@ -178,7 +192,7 @@ func New(cfg Config) (*Node, error) {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	n.log = n.log.With("node", n.name)
-	n.tier = &tier{rs: cfg.Redis, log: n.log, leases: make(map[string]redisstore.Lease)}
+	n.tier = &tier{rs: cfg.Redis, log: n.log, leases: make(map[string]redisstore.Lease), installing: make(map[string]*follow.Head)}
 	cc := cfg.Cache
 	cc.Tiers = append(slices.Clone(cc.Tiers), n.tier)
 	c, err := cache.New(cc)
@@ -205,6 +219,16 @@ func New(cfg Config) (*Node, error) {
 		n.repos = append(n.repos, fc.Repo)
 	}
 	slices.Sort(n.repos)
+	n.loadKeys = slices.Clone(n.repos)
+	for _, repo := range cfg.Compact {
+		r := n.runners[repo]
+		if r == nil {
+			c.Close()
+			return nil, fmt.Errorf("fleet: compact publication of %s, a repository not followed", repo)
+		}
+		r.compact = cache.CompactKey(repo)
+		n.loadKeys = append(n.loadKeys, r.compact)
+	}
 	return n, nil
 }
 
@@ -242,7 +266,7 @@ func (n *Node) DeleteHead(ctx context.Context, repo string) error {
 func (n *Node) Run(ctx context.Context) error {
 	// Only the configured repositories: Redis may hold heads of
 	// repositories removed from the configuration, or of other nodes'.
-	if err := n.cache.LoadRepos(ctx, n.repos); err != nil {
+	if err := n.cache.LoadRepos(ctx, n.loadKeys); err != nil {
 		n.log.Warn("fleet: load heads", "err", err)
 	}
 	if n.installed != nil {
@@ -273,7 +297,11 @@ func (n *Node) subscribe(ctx context.Context, sub func(context.Context) (<-chan 
 		ch, err := sub(ctx)
 		if err == nil {
 			for repo := range ch {
-				if r := n.runners[repo]; r != nil {
+				r := n.runners[repo]
+				if cr, ok := n.compactRunner(repo); ok {
+					r = cr // its install takes the compact head too
+				}
+				if r != nil {
 					select {
 					case to(r) <- struct{}{}:
 					default: // one is pending already
@@ -330,6 +358,9 @@ type RepoStats struct {
 	// Installed counts heads taken from Redis; InstallErrors those that
 	// could not be installed (a blob missing or damaged).
 	Installed, InstallErrors uint64
+	// CompactInstalled counts the repository's compact heads taken from
+	// Redis (Config.Compact).
+	CompactInstalled uint64
 	// CatchupShared and CatchupOrigin count the requests for a file the
 	// node's head did not name yet that Catchup found in Redis's head, or
 	// in the node's own head after polling the origin.

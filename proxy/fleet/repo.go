@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/irpki/rrdp-proxy/cache"
@@ -20,7 +21,10 @@ type runner struct {
 	n    *Node
 	cfg  follow.Config
 	repo string
-	poke chan struct{} // an announcement of a new head
+	// compact is the key of the repository's compact publication when
+	// the fleet shares it (Config.Compact), else "".
+	compact string
+	poke    chan struct{} // an announcement of a new head
 	// releasec: an announcement of a release request (RequestRelease).
 	releasec chan struct{}
 	log      *slog.Logger
@@ -35,7 +39,13 @@ type runner struct {
 	yielded    time.Time          // when this node gave the lease up
 	freeSince  time.Time          // since when the lease is seen free
 
-	catch catchState
+	// publishing says the node may publish the compact form
+	// (Node.Publishes): set once take installed Redis's compact head,
+	// cleared when the lease goes.
+	publishing atomic.Bool
+
+	catch  catchState
+	ccatch catchState // Catchup's, for the compact publication
 
 	mu       sync.Mutex
 	st       RepoStats
@@ -132,6 +142,7 @@ func (r *runner) lost(ctx context.Context, err error) {
 		return
 	}
 	r.stopKeeper()
+	r.publishing.Store(false)
 	r.n.tier.drop(r.repo)
 	if errors.Is(err, redisstore.ErrNotHeld) {
 		r.log.Warn("fleet: lease lost", "token", r.lease.Token)
@@ -201,6 +212,7 @@ func (r *runner) stopKeeper() {
 // than the cache's, starts the follower from the cache's head, and writes
 // that head to Redis if Redis lacks it.
 func (r *runner) take(ctx context.Context, lease redisstore.Lease) {
+	r.publishing.Store(false)
 	r.lease = lease
 	r.n.tier.hold(lease)
 	r.setRole(Holder, lease.Token)
@@ -215,12 +227,22 @@ func (r *runner) take(ctx context.Context, lease redisstore.Lease) {
 	} else if newer(remote, r.n.cache.Head(r.repo)) {
 		// Another node got further: continue from its state.
 		r.stopFollower()
-		if err := r.adopt(ctx, remote); err != nil {
+		if err := r.adopt(ctx, r.repo, remote); err != nil {
 			r.log.Warn("fleet: install the head from redis", "err", err)
 		}
 	}
+	if r.compact != "" {
+		// The compact publication continues from the fleet's, which
+		// the last holder signed: install it before this node's
+		// validator publishes the next serial.
+		r.installCompact(ctx)
+	}
 	r.startFollower(ctx)
 	r.reconcile(ctx)
+	r.publishing.Store(true)
+	if r.n.tookHook != nil {
+		r.n.tookHook(r.repo)
+	}
 }
 
 // reconcile, for the holder, writes the cache's head to Redis if Redis's
@@ -228,18 +250,27 @@ func (r *runner) take(ctx context.Context, lease redisstore.Lease) {
 // lost.
 func (r *runner) reconcile(ctx context.Context) {
 	r.lastResync = time.Now()
-	local := r.n.cache.Head(r.repo)
+	r.reconcileKey(ctx, r.repo)
+	if r.compact != "" {
+		r.reconcileKey(ctx, r.compact)
+	}
+}
+
+// reconcileKey is reconcile for the head of key, the repository's or
+// its compact publication's.
+func (r *runner) reconcileKey(ctx context.Context, key string) {
+	local := r.n.cache.Head(key)
 	if local == nil {
 		return
 	}
-	remote, err := r.n.rs.Head(ctx, r.repo)
+	remote, err := r.n.rs.Head(ctx, key)
 	r.n.tier.failed(err)
 	bad := errors.Is(err, redisstore.ErrBadHead) // written over below
 	if err != nil && !bad {
 		return
 	}
 	if bad || remote == nil || newer(local, remote) {
-		err = r.n.tier.publish(ctx, r.repo, local)
+		err = r.n.tier.publish(ctx, key, local)
 	} else {
 		err = r.n.tier.repair(ctx, remote)
 	}
@@ -250,15 +281,18 @@ func (r *runner) reconcile(ctx context.Context) {
 }
 
 // install takes Redis's head into the cache if it is newer than the
-// cache's.
+// cache's, and the compact publication's if the fleet shares it.
 func (r *runner) install(ctx context.Context) {
 	r.lastResync = time.Now()
+	if r.compact != "" {
+		defer r.installCompact(ctx)
+	}
 	remote, err := r.n.rs.Head(ctx, r.repo)
 	r.n.tier.failed(err)
 	if err != nil || !newer(remote, r.n.cache.Head(r.repo)) {
 		return
 	}
-	err = r.adopt(ctx, remote)
+	err = r.adopt(ctx, r.repo, remote)
 	r.mu.Lock()
 	if err != nil {
 		r.st.InstallErrors++
@@ -281,12 +315,12 @@ func (r *runner) install(ctx context.Context) {
 // node installed, not of one Run loaded from Redis into memory alone (a
 // node joining a running fleet). When a tier then refuses h for a blob it
 // lacks, every blob h needs is put and the head tried again.
-func (r *runner) adopt(ctx context.Context, h *follow.Head) error {
+func (r *runner) adopt(ctx context.Context, key string, h *follow.Head) error {
 	c := r.n.cache
 	now := time.Now()
 	// The live blobs of the head served now are stored already.
 	have := make(map[[32]byte]bool)
-	if cur := c.Head(r.repo); cur != nil {
+	if cur := c.Head(key); cur != nil {
 		// Only a shortcut: what cannot be read is copied below.
 		for _, sum := range cache.NeededLax(ctx, cur, now, c.Blob) {
 			have[sum] = true
@@ -294,23 +328,23 @@ func (r *runner) adopt(ctx context.Context, h *follow.Head) error {
 	}
 	sums, err := cache.Needed(ctx, h, now, c.Blob)
 	if err != nil {
-		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
+		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, key, err)
 	}
 	if err := r.putBlobs(ctx, h, sums, have); err != nil {
 		return err
 	}
-	err = c.PutHead(ctx, r.repo, h)
+	err = c.PutHead(ctx, key, h)
 	if err != nil && len(have) > 0 && errors.Is(err, fs.ErrNotExist) {
 		r.log.Info("fleet: a tier lacks blobs of the head served; putting every blob of the new head", "serial", h.Serial, "err", err)
 		if err := r.putBlobs(ctx, h, sums, nil); err != nil {
 			return err
 		}
-		err = c.PutHead(ctx, r.repo, h)
+		err = c.PutHead(ctx, key, h)
 	}
 	if err != nil {
-		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
+		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, key, err)
 	}
-	if r.n.installed != nil {
+	if key == r.repo && r.n.installed != nil {
 		r.n.installed(r.repo, h)
 	}
 	return nil
@@ -402,6 +436,7 @@ func (r *runner) stopFollower() {
 // over at once.
 func (r *runner) release() {
 	r.stopKeeper()
+	r.publishing.Store(false)
 	if r.role() != Holder || !r.n.released {
 		return
 	}
@@ -470,6 +505,7 @@ func (r *runner) mayTake(ctx context.Context) bool {
 // giveUp releases the lease so that a node with fewer takes it over.
 func (r *runner) giveUp(ctx context.Context) {
 	r.log.Info("fleet: giving the lease up to spread the fleet's leases", "token", r.lease.Token)
+	r.publishing.Store(false)
 	r.stopKeeper()
 	r.n.tier.drop(r.repo)
 	r.stopFollower()

@@ -32,6 +32,9 @@ type tier struct {
 
 	mu     sync.Mutex
 	leases map[string]redisstore.Lease // held repositories
+	// installing are the compact heads the fleet is installing from
+	// Redis, by key: stored locally, not published again.
+	installing map[string]*follow.Head
 
 	down                        atomic.Bool
 	sumErrors, repaired, writes atomic.Uint64
@@ -48,6 +51,18 @@ func (t *tier) hold(l redisstore.Lease) {
 func (t *tier) drop(repo string) {
 	t.mu.Lock()
 	delete(t.leases, repo)
+	t.mu.Unlock()
+}
+
+// install marks h, read from Redis, as the compact head of key that the
+// cache is installing (nil: done).
+func (t *tier) install(key string, h *follow.Head) {
+	t.mu.Lock()
+	if h == nil {
+		delete(t.installing, key)
+	} else {
+		t.installing[key] = h
+	}
 	t.mu.Unlock()
 }
 
@@ -117,7 +132,29 @@ func (t *tier) Heads(ctx context.Context) (map[string]*follow.Head, error) {
 // cache keeps its old head. When Redis is unreachable the head stays local
 // (nil error): the node serves it, and writes it to Redis once it holds
 // the lease again.
+//
+// A repository's compact publication (cache.CompactKey) is stricter: it
+// goes to Redis or nowhere. Its serials are this node's count, not the
+// origin's, so a copy kept local would give another node's relying
+// parties other bytes under the same session and serial; without the
+// lease, or with Redis down, PutHead fails and the cache keeps the head
+// the fleet published (see Config.Compact).
 func (t *tier) PutHead(ctx context.Context, repo string, h *follow.Head) error {
+	if base, ok := cache.CompactOf(repo); ok {
+		t.mu.Lock()
+		from := t.installing[repo] == h
+		t.mu.Unlock()
+		if from {
+			return nil // Redis's own
+		}
+		if _, held := t.lease(base); !held {
+			return fmt.Errorf("fleet: publish the compact head of %s: %w", base, redisstore.ErrNotHeld)
+		}
+		if t.down.Load() {
+			return fmt.Errorf("fleet: publish the compact head of %s: %w", base, errDown)
+		}
+		return t.publish(ctx, repo, h)
+	}
 	if _, held := t.lease(repo); !held || t.down.Load() {
 		return nil
 	}
@@ -130,17 +167,28 @@ func (t *tier) PutHead(ctx context.Context, repo string, h *follow.Head) error {
 	return err
 }
 
-// publish writes h to Redis with the token this node holds for repo,
-// after putting again the blobs h needs that Redis does not hold.
-func (t *tier) publish(ctx context.Context, repo string, h *follow.Head) error {
+// publish writes h, the head of key, to Redis with the token this node
+// holds for the repository of key (key itself, or the repository whose
+// compact publication key is), after putting again the blobs h needs that
+// Redis does not hold.
+func (t *tier) publish(ctx context.Context, key string, h *follow.Head) error {
+	repo, companion := cache.CompactOf(key)
+	if !companion {
+		repo = key
+	}
 	l, held := t.lease(repo)
 	if !held {
-		return fmt.Errorf("fleet: publish head of %s: %w", repo, redisstore.ErrNotHeld)
+		return fmt.Errorf("fleet: publish head of %s: %w", key, redisstore.ErrNotHeld)
 	}
 	if err := t.repair(ctx, h); err != nil {
 		return err
 	}
-	err := t.rs.PutHeadFenced(ctx, l, h)
+	var err error
+	if companion {
+		err = t.rs.PutCompanionFenced(ctx, l, key, h)
+	} else {
+		err = t.rs.PutHeadFenced(ctx, l, h)
+	}
 	t.failed(err)
 	if err == nil {
 		t.writes.Add(1)

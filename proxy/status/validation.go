@@ -60,6 +60,10 @@ type CompactPublication struct {
 	// Err is why the last attempt to publish failed, "" when none: the
 	// serial served stays.
 	Err string
+	// Installed says another node publishes it (the fleet's holder of
+	// the repository's lease) and this node serves the serial it
+	// installed from Redis; RepoSerial and CAs are then not this node's.
+	Installed bool
 }
 
 // FailingCA is a CA certificate, or its publication point, that failed.
@@ -144,6 +148,7 @@ type jsonCompact struct {
 	CAs        int      `json:"cas"`
 	Time       jsonTime `json:"time"`
 	Error      string   `json:"error"`
+	Installed  bool     `json:"installed"`
 }
 
 type jsonFailingCA struct {
@@ -200,7 +205,7 @@ func jsonValidationFrom(v *Validation) *jsonValidation {
 		Failing: []jsonFailingCA{}, Holds: []jsonHold{}, Runs: []jsonRun{}, Compact: []jsonCompact{}}
 	for _, c := range v.Compact {
 		out.Compact = append(out.Compact, jsonCompact{Repo: c.Repo, Session: c.Session, Serial: c.Serial, RepoSerial: c.RepoSerial,
-			CAs: c.CAs, Time: jsonTime(c.Time), Error: c.Err})
+			CAs: c.CAs, Time: jsonTime(c.Time), Error: c.Err, Installed: c.Installed})
 	}
 	for _, f := range v.Failing {
 		out.Failing = append(out.Failing, jsonFailingCA{TA: f.TA, URI: f.URI, Error: f.Err})
@@ -237,6 +242,7 @@ type validationView struct {
 type compactView struct {
 	Repo, Session, Serial, RepoSerial, CAs, At string
 	Err                                        string
+	Installed                                  bool
 }
 
 type holdView struct {
@@ -273,7 +279,7 @@ func validationViewFrom(v *Validation, now time.Time) *validationView {
 	}
 	for _, c := range v.Compact {
 		cv := compactView{Repo: c.Repo, Session: c.Session, Serial: strconv.FormatUint(c.Serial, 10), RepoSerial: strconv.FormatUint(c.RepoSerial, 10),
-			CAs: count(uint64(c.CAs)), At: "not yet", Err: c.Err}
+			CAs: count(uint64(c.CAs)), At: "not yet", Err: c.Err, Installed: c.Installed}
 		if !c.Time.IsZero() {
 			cv.At = rfc3339(c.Time)
 		}

@@ -58,6 +58,13 @@ type Compact struct {
 	// (gzip.BestCompression); a copy that saves less than an eighth is not
 	// kept.
 	GzipLevel int
+	// Publish, if set, says whether this node publishes the compact form
+	// of the repository with key key now; nil: always. In a fleet it is
+	// fleet.Node.Publishes: the holder of the repository's lease alone
+	// signs its serials, and the others serve the heads it publishes,
+	// which the fleet installs. A node that starts publishing continues
+	// from the stored head (Head), the last one the fleet installed.
+	Publish func(key string) bool
 }
 
 // CompactRepo names a repository whose compact form is published.
@@ -82,6 +89,8 @@ type compactPub struct {
 	err    string
 	// seen is the repository's serial the last run saw.
 	seen uint64
+	// installed says another node publishes it (Compact.Publish).
+	installed bool
 }
 
 type builtGroup struct {
@@ -110,6 +119,18 @@ func (v *Validator) SetCompact(repos []CompactRepo) {
 	}
 	v.cpubs = keep
 	v.compactNew = true
+	v.poke()
+}
+
+// RepublishCompact makes the next run publish the compact forms from the
+// last validation, without validating again when nothing changed: a node
+// that has just started publishing (fleet.Config.Took) makes the serial
+// the last publisher may not have made before it stopped, and none when
+// the state is the one the stored head was made from.
+func (v *Validator) RepublishCompact() {
+	v.mu.Lock()
+	v.compactAgain = true
+	v.mu.Unlock()
 	v.poke()
 }
 
@@ -145,6 +166,21 @@ func (v *Validator) publishCompact(ctx context.Context, res *rpki.Result) {
 		if rs == nil {
 			continue // no state yet
 		}
+		if c.Publish != nil && !c.Publish(k) {
+			// Another node signs it: continue from the stored head,
+			// whichever that is, when this one starts publishing.
+			*p = compactPub{key: p.key, name: p.name, b: p.b, installed: true, seen: rs.serial}
+			continue
+		}
+		p.installed = false
+		if c.Head != nil && p.head != nil {
+			if h := c.Head(cache.CompactKey(k)); h != nil && !sameHead(h, p.head) {
+				// Another node published since this one last did (a
+				// fleet's lease lost and taken back): continue from
+				// the stored head, never from an older serial.
+				*p = compactPub{key: p.key, name: p.name, b: p.b}
+			}
+		}
 		err := v.publishOne(ctx, p, rs, res)
 		p.err, p.seen = "", rs.serial
 		if err != nil {
@@ -165,8 +201,10 @@ func (v *Validator) publishCompact(ctx context.Context, res *rpki.Result) {
 // v.runMu is held.
 func (v *Validator) setCompactStatus() {
 	st := make([]status.CompactPublication, 0, len(v.cpubs))
+	keys := map[string]string{} // by name
 	for _, p := range v.cpubs {
-		cp := status.CompactPublication{Repo: p.name, Err: p.err, RepoSerial: p.seen}
+		keys[p.name] = p.key
+		cp := status.CompactPublication{Repo: p.name, Err: p.err, RepoSerial: p.seen, Installed: p.installed}
 		if p.pub != nil {
 			cp.Session, cp.Serial, cp.CAs = p.pub.Session, p.pub.Serial, len(p.pub.Groups)
 		}
@@ -176,9 +214,31 @@ func (v *Validator) setCompactStatus() {
 		st = append(st, cp)
 	}
 	slices.SortFunc(st, func(a, b status.CompactPublication) int { return strings.Compare(a.Repo, b.Repo) })
+	ks := make([]string, len(st))
+	for i := range st {
+		ks[i] = keys[st[i].Repo]
+	}
 	v.mu.Lock()
-	v.compactSt = st
+	v.compactSt, v.compactKeys = st, ks
 	v.mu.Unlock()
+}
+
+// installedStatus fills, in st (v.compactSt's copy), the serials of the
+// publications another node makes from the heads installed now: they
+// change between runs. v.mu is held.
+func (v *Validator) installedStatus(st []status.CompactPublication) {
+	c := v.cfg.Compact
+	if c == nil || c.Head == nil {
+		return
+	}
+	for i := range st {
+		if !st[i].Installed || i >= len(v.compactKeys) {
+			continue
+		}
+		if h := c.Head(cache.CompactKey(v.compactKeys[i])); h != nil {
+			st[i].Session, st[i].Serial, st[i].Time = h.Session, h.Serial, h.Time
+		}
+	}
 }
 
 // publishOne publishes the next compact serial of p when what validated
@@ -232,6 +292,12 @@ func (v *Validator) publishOne(ctx context.Context, p *compactPub, rs *repoState
 	v.mu.Unlock()
 	v.log.Info("compact: published", "repo", p.name, "session", next.Session, "serial", next.Serial, "cas", len(groups), "files", len(files))
 	return nil
+}
+
+// sameHead reports whether a and b are one compact serial: the same
+// signed notification.
+func sameHead(a, b *follow.Head) bool {
+	return a.Session == b.Session && a.Serial == b.Serial && bytes.Equal(a.NotificationBin, b.NotificationBin)
 }
 
 // newSession returns a random session id (RFC 4122 version 4). A

@@ -46,6 +46,7 @@ func (v *Validator) Status() *status.Validation {
 	}
 	slices.SortFunc(st.Holds, func(a, b status.Hold) int { return strings.Compare(a.Repo, b.Repo) })
 	st.Compact = slices.Clone(v.compactSt)
+	v.installedStatus(st.Compact)
 	return st
 }
 

@@ -47,14 +47,19 @@ type Validator struct {
 	// dirty says a repository was forgotten since the last run.
 	pending map[string]pendingHead
 	dirty   bool
-	last    *rpki.Result // the last run's result, nil before
-	lastDur time.Duration
-	lastErr string
-	holds   map[string]*hold // by repository key
-	runs    []status.ValidationRun
-	n       counters
+	// compactAgain asks the next run to publish the compact forms
+	// (RepublishCompact).
+	compactAgain bool
+	last         *rpki.Result // the last run's result, nil before
+	lastDur      time.Duration
+	lastErr      string
+	holds        map[string]*hold // by repository key
+	runs         []status.ValidationRun
+	n            counters
 	// compactSt is the state of the compact publications, for Status.
 	compactSt []status.CompactPublication
+	// compactKeys are the repository keys of compactSt's entries.
+	compactKeys []string
 }
 
 type pendingHead struct {
@@ -288,10 +293,13 @@ func (v *Validator) observe(ctx context.Context, periodic bool) {
 	v.readDur = 0
 	serials := v.readPending(ctx)
 	v.mu.Lock()
-	dirty := v.dirty
-	v.dirty = false
+	dirty, again := v.dirty, v.compactAgain
+	v.dirty, v.compactAgain = false, false
 	v.mu.Unlock()
 	if len(serials) == 0 && !periodic && !dirty && v.last != nil && !v.compactNew {
+		if again {
+			v.publishCompact(ctx, v.last)
+		}
 		return
 	}
 	res, _, err := v.validate(ctx, v.rv, unionOf(v.repos, nil), v.cfg.Now())

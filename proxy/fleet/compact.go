@@ -1,0 +1,145 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/cache"
+	"github.com/irpki/rrdp-proxy/proxy/follow"
+)
+
+// A repository's compact publication (proxy/validate's Compact, under
+// cache.CompactKey of the repository's key) is shared by the fleet when
+// Config.Compact names the repository. Its session and serials are not
+// the origin's but a count kept by whoever signs it, so two nodes that
+// each published their own would serve other bytes under one session and
+// serial. In a fleet the holder of the repository's lease alone publishes
+// it (Node.Publishes): its validator signs the next serial, the tier
+// writes it to Redis fenced by the lease, and the other nodes install it
+// as they install the repository's heads. A node that takes the lease
+// over installs Redis's compact head first, and its validator continues
+// that publication (same session, next serial); the same state gives the
+// same groups, hence no new serial for a takeover alone (Config.Took).
+//
+// Redis's compact head is the fleet's word: a watcher installs it when it
+// differs from the cache's at all, not only when it is newer, so that a
+// head a node stored locally and could not publish (the lease lost in
+// between; the disk tier takes it before Redis refuses it) is replaced
+// by the fleet's at the next install. While Redis is unreachable no node
+// publishes compact serials: each keeps serving the last one installed
+// (stale, and shown as such on /status), since nodes polling alone may
+// see different states and would sign different serials of one session.
+
+// Publishes reports whether this node publishes the compact form of the
+// repository with key repo now: it holds the repository's lease and Redis
+// answers. The validator asks it before each compact serial
+// (proxy/validate Compact.Publish).
+func (n *Node) Publishes(repo string) bool {
+	r := n.runners[repo]
+	if r == nil || r.compact == "" || n.tier.down.Load() || r.role() != Holder || !r.publishing.Load() {
+		return false
+	}
+	_, held := n.tier.lease(repo)
+	return held
+}
+
+// installCompact takes Redis's compact head of the runner's repository
+// into the cache when it differs from the cache's.
+func (r *runner) installCompact(ctx context.Context) {
+	remote, err := r.n.rs.Head(ctx, r.compact)
+	r.n.tier.failed(err)
+	if err != nil || remote == nil || sameCompact(remote, r.n.cache.Head(r.compact)) {
+		return
+	}
+	r.n.tier.install(r.compact, remote)
+	err = r.adopt(ctx, r.compact, remote)
+	r.n.tier.install(r.compact, nil)
+	r.mu.Lock()
+	if err != nil {
+		r.st.InstallErrors++
+	} else {
+		r.st.CompactInstalled++
+	}
+	r.mu.Unlock()
+	if err != nil && ctx.Err() == nil {
+		r.log.Warn("fleet: compact head from redis not installed", "serial", remote.Serial, "err", err)
+		r.setErr(err)
+	}
+}
+
+// sameCompact reports whether a and b are one compact state: the same
+// signed notification.
+func sameCompact(a, b *follow.Head) bool {
+	return a != nil && b != nil && a.Session == b.Session && a.Serial == b.Serial &&
+		bytes.Equal(a.NotificationBin, b.NotificationBin)
+}
+
+// catchupCompact is Catchup for path, a file of the compact publication
+// key of r's repository: only Redis can have it (a compact file is never
+// fetched from an origin), so a watcher looks there, for a while, and the
+// others answer at once.
+func (n *Node) catchupCompact(ctx context.Context, r *runner, key, path string) (*follow.Head, error) {
+	if r.compact != key || !laterCompact(path, n.cache.Head(key)) || n.tier.down.Load() {
+		return nil, nil
+	}
+	look := func(ctx context.Context) *follow.Head {
+		if remote, err := r.remoteHeadOf(ctx, key, &r.ccatch, path); err == nil && names(remote, path) {
+			return remote
+		}
+		return nil
+	}
+	found := look(ctx)
+	if found == nil && r.role() == Watcher {
+		wctx, cancel := context.WithTimeout(ctx, min(2*n.renew, watchWait))
+		defer cancel()
+		t := time.NewTicker(remoteEvery)
+		defer t.Stop()
+		for found == nil && r.role() == Watcher && !n.tier.down.Load() {
+			select {
+			case <-wctx.Done():
+				return nil, nil
+			case <-t.C:
+			}
+			found = look(wctx)
+		}
+	}
+	if found == nil {
+		return nil, nil
+	}
+	r.count(func(st *RepoStats) { st.CatchupShared++ })
+	select {
+	case r.poke <- struct{}{}:
+	default:
+	}
+	return found, nil
+}
+
+// laterCompact reports whether path is a file name of a compact
+// publication, "compact/<session>/<serial>/<hash>/<name>", of another
+// session than h's or a later serial.
+func laterCompact(path string, h *follow.Head) bool {
+	rest, ok := strings.CutPrefix(path, "compact/")
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) != 4 || parts[0] == "" || parts[2] == "" || parts[3] == "" {
+		return false
+	}
+	serial, err := strconv.ParseUint(parts[1], 10, 64)
+	if err != nil {
+		return false
+	}
+	return h == nil || parts[0] != h.Session || serial > h.Serial
+}
+
+// compactRunner returns the runner whose repository's compact
+// publication is key, if the fleet shares it.
+func (n *Node) compactRunner(key string) (*runner, bool) {
+	repo, ok := cache.CompactOf(key)
+	if !ok {
+		return nil, false
+	}
+	r := n.runners[repo]
+	return r, r != nil && r.compact == key
+}

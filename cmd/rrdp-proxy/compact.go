@@ -42,6 +42,14 @@ second key as well; a client accepts either. Publish with --key OLD
 --rollover-key NEW, hand out NEW's key.pub, then --key NEW --rollover-key
 OLD, then --key NEW alone (docs/compact.md).
 
+With --repository URL only the CAs that publish in that repository are
+written, as serve writes one compact publication per repository: those
+whose certificate's rpkiNotify is URL (an RRDP notification URI), or whose
+caRepository is under URL (an rsync URI). Give every TREE the chains need
+(rrdp-proxy validate takes several too): a tree split over repositories
+validates only whole. A client follows the publications of a split tree
+together (rrdp-proxy sync --trust FILE --vrps OUT URL...).
+
 When OUT holds a compact publication already, the new state is its next
 serial, with a delta per changed CA group from the previous one; otherwise
 a new session starts. Files are written beside the old ones, the
@@ -53,6 +61,7 @@ type compactOptions struct {
 	at, base         string
 	maxDeltas        int
 	omitCertificates bool
+	repository       string
 }
 
 func compactCommand(stdout, stderr io.Writer) *cli.Command {
@@ -65,14 +74,15 @@ func compactCommand(stdout, stderr io.Writer) *cli.Command {
 	fs.StringVar(&o.at, "time", "", "validate at this `RFC3339` time instead of now")
 	fs.StringVar(&o.base, "base", "", "name the snapshot and deltas by absolute URIs under this `URL` of OUT/compact/ (default: relative names)")
 	fs.IntVar(&o.maxDeltas, "max-deltas", 100, "list at most `N` deltas")
+	fs.StringVar(&o.repository, "repository", "", "write only the CAs that publish in the repository at `URL` (their rpkiNotify, or an rsync URI their caRepository is under)")
 	return &cli.Command{
-		Name: "compact", Args: "--tal FILE --key FILE [--rollover-key FILE] [--omit-certificates] [--time RFC3339] TREE OUT", Summary: "validate a tree and write it in the compact format, signed",
-		About: compactAbout, Flags: fs, MinArgs: 2, MaxArgs: 2,
-		Run: func(args []string) error { return runCompact(o, args[0], args[1], stdout, stderr) },
+		Name: "compact", Args: "--tal FILE --key FILE [--rollover-key FILE] [--omit-certificates] [--repository URL] [--time RFC3339] TREE [TREE...] OUT", Summary: "validate a tree and write it in the compact format, signed",
+		About: compactAbout, Flags: fs, MinArgs: 2, MaxArgs: cli.Many,
+		Run: func(args []string) error { return runCompact(o, args[:len(args)-1], args[len(args)-1], stdout, stderr) },
 	}
 }
 
-func runCompact(o *compactOptions, tree, out string, stdout, stderr io.Writer) error {
+func runCompact(o *compactOptions, trees []string, out string, stdout, stderr io.Writer) error {
 	if len(o.tals) == 0 {
 		return cli.Usagef("at least one --tal is required")
 	}
@@ -109,7 +119,7 @@ func runCompact(o *compactOptions, tree, out string, stdout, stderr io.Writer) e
 		}
 		tas = append(tas, ta)
 	}
-	src, err := rpki.OpenTree(tree)
+	src, err := rpki.OpenTree(trees...)
 	if err != nil {
 		return err
 	}
@@ -129,9 +139,17 @@ func runCompact(o *compactOptions, tree, out string, stdout, stderr io.Writer) e
 		return errors.New("compact: no trust anchor could be used")
 	}
 	b := compact.Builder{OmitCertificates: o.omitCertificates}
-	groups, err := b.Build(ctx, src, res, signer)
+	var some func(*rpki.Point) bool
+	if o.repository != "" {
+		some = func(p *rpki.Point) bool { return publishesIn(p.CA, o.repository) }
+	}
+	groups, err := b.BuildSome(ctx, src, res, signer, some)
 	if err != nil {
 		return err
+	}
+	if some != nil && len(groups) == 0 {
+		// Not an error: every CA of a repository may fail validation.
+		fmt.Fprintf(stderr, "rrdp-proxy compact: warning: no CA that validated publishes in --repository %s\n", o.repository)
 	}
 	opts := compact.Options{Base: o.base, MaxDeltas: o.maxDeltas}
 	read := func(name string) ([]byte, error) {
@@ -176,6 +194,16 @@ func runCompact(o *compactOptions, tree, out string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintln(stdout)
 	return nil
+}
+
+// publishesIn says whether the CA c publishes in the repository at
+// repository: an RRDP notification URI its rpkiNotify names, or an rsync
+// URI its caRepository is under.
+func publishesIn(c *rpki.Cert, repository string) bool {
+	if strings.HasPrefix(repository, "rsync://") {
+		return strings.HasPrefix(c.CARepository, repository)
+	}
+	return c.Notify == repository
 }
 
 // readSigner reads the private key file named by flag.

@@ -160,7 +160,7 @@ func runCompact(o *compactOptions, trees []string, out string, stdout, stderr io
 	notif, err := read(compact.NotificationName)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		pub, files, err = compact.New(sessionFor(signer, now), groups, signer, opts)
+		pub, files, err = compact.New(sessionFor(signer, now, o.repository), groups, signer, opts)
 	case err != nil:
 		return fmt.Errorf("compact: %w", err)
 	default:
@@ -219,11 +219,19 @@ func readSigner(flag, file string) (*compact.Signer, error) {
 	return s, nil
 }
 
-// sessionFor names a new session after the key and the time, as a UUID
-// (version 8, RFC 9562), so that two nodes with the same key starting at
-// the same time agree.
-func sessionFor(s *compact.Signer, now time.Time) string {
-	h := sha256.Sum256([]byte(fmt.Sprintf("%x %s", s.Public(), now.Format(time.RFC3339Nano))))
+// sessionFor names a new session after the key, the time and the
+// repository (--repository, "" for a whole tree), as a UUID (version 8,
+// RFC 9562), so that two nodes with the same key starting at the same
+// time agree, while the publications of two repositories made with one
+// key in the same second do not share a session: a client that follows
+// both tells them apart by it (it takes over a state file of version 1
+// by its session).
+func sessionFor(s *compact.Signer, now time.Time, repository string) string {
+	in := fmt.Sprintf("%x %s", s.Public(), now.Format(time.RFC3339Nano))
+	if repository != "" {
+		in += " " + repository
+	}
+	h := sha256.Sum256([]byte(in))
 	h[6] = h[6]&0x0f | 0x80
 	h[8] = h[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])

@@ -269,10 +269,8 @@ func syncHow(prev *compact.State, r compact.FeedResult) string {
 	switch {
 	case r.Err != nil && next == nil:
 		return "failed"
-	case r.Err != nil && !r.Used:
-		return "failed; the state kept is left out"
 	case r.Err != nil:
-		return "failed; the state kept"
+		return "failed, its state kept"
 	case prev == nil || prev.Session != next.Session:
 		return "from the snapshot"
 	case prev.Serial != next.Serial:

@@ -37,10 +37,6 @@ type FeedResult struct {
 	// the publication, then the file, the CA group and the entry; State
 	// is Prev then.
 	Err error
-	// Used says the VRPs include this publication's groups: false when
-	// it has no state, or when even the state kept no longer verifies
-	// (an iMFT expired since, say).
-	Used bool
 }
 
 // Outcome is the result of SyncAll.
@@ -66,20 +62,25 @@ func (o *Outcome) Failed() error {
 }
 
 // SyncAll brings every feed to the state of its notification, as Advance
-// does, and verifies the union of the new states at now with trust, as a
+// does, and verifies the union of the states at now with trust, as a
 // relying party validates across RRDP repositories: a group whose issuer's
 // group is in another publication is verified against it; a group whose
 // issuer is in none is skipped with the groups below it (Outcome.Skips),
 // not a failure.
 //
-// Failures are isolated per publication. A feed whose notification, files
-// or groups fail (a forged signature, a truncated file, a replayed older
-// serial) keeps its Prev, and its error names it; the union is then
-// verified again with Prev in its place, so that the others still advance.
-// A Prev that no longer verifies either (expired since) is left out of the
-// VRPs this time, and kept for its deltas. The replay check of iMFT
-// numbers is against the groups of every Prev, so a CA cannot go back by
-// moving to another publication.
+// Failures are isolated per publication. A new state (a new serial or
+// session) is taken whole or not at all: when its notification, a file or
+// one of its groups fails (a forged signature, a truncated file, a
+// replayed older serial), the feed keeps Prev, its error names it, and the
+// union is verified again with Prev in its place, so that the others still
+// advance. A state kept (Prev, or a notification of Prev's serial) was
+// verified whole before: a group of it that no longer verifies (its iMFT
+// expired since) is skipped alone. So is a group whose CA fails against
+// its issuer in another publication (revoked by the issuer's newer iMFT,
+// say): publications fetched at different moments may disagree for a
+// while, and a relying party leaves out such a CA, not the repository.
+// The replay check of iMFT numbers is against the groups of every Prev, so
+// a CA cannot go back by moving to another publication.
 func SyncAll(feeds []Feed, trust Trust, now time.Time) *Outcome {
 	n := len(feeds)
 	out := &Outcome{Feeds: make([]FeedResult, n)}
@@ -96,7 +97,6 @@ func SyncAll(feeds []Feed, trust Trust, now time.Time) *Outcome {
 			}
 		}
 		r := &out.Feeds[i]
-		r.State = f.Prev
 		err := f.Err
 		if err == nil {
 			cands[i], r.From, err = Advance(f.Prev, f.Notification, f.Fetch, trust)
@@ -105,48 +105,33 @@ func SyncAll(feeds []Feed, trust Trust, now time.Time) *Outcome {
 			r.Err = fmt.Errorf("%s: %w", f.Name, err)
 		}
 	}
-	// choice[i] is the state of feed i in the union: the new one
-	// (fresh[i]), else Prev, else none. Each round that fails moves a
-	// failing feed one step down, so there are at most 2n+1 rounds, and
-	// one when all is well.
+	// choice[i] is the state of feed i in the union: the new one, else
+	// Prev (kept[i]). A round that fails moves each failing feed to its
+	// Prev, which cannot fail, so there are at most n+1 rounds, and one
+	// when all is well.
 	choice := make([]*State, n)
-	fresh := make([]bool, n)
+	kept := make([]bool, n)
 	for i, f := range feeds {
+		choice[i], kept[i] = f.Prev, true
 		if cands[i] != nil {
-			choice[i], fresh[i] = cands[i], true
-		} else {
-			choice[i] = f.Prev
+			choice[i], kept[i] = cands[i], cands[i] == f.Prev
 		}
 	}
 	for {
-		u := verifyUnion(choice, names, now, trust, prev)
+		u := verifyUnion(choice, kept, names, now, trust, prev)
 		if len(u.failed) == 0 {
 			out.Result, out.Skips = u.res, u.skips
 			break
 		}
 		for i, err := range u.failed {
-			r := &out.Feeds[i]
-			if fresh[i] {
-				r.Err = fmt.Errorf("%s: %w", names[i], fileError(r.From, err))
-				fresh[i] = false
-				if p := feeds[i].Prev; p != nil && p != cands[i] {
-					choice[i] = p
-					continue
-				}
-				choice[i] = nil
-				continue
-			}
-			kept := fmt.Errorf("%s: the state kept (serial %d) no longer verifies, left out: %w", names[i], choice[i].Serial, err)
-			r.Err = errors.Join(r.Err, kept)
-			choice[i] = nil
+			out.Feeds[i].Err = fmt.Errorf("%s: %w", names[i], fileError(out.Feeds[i].From, err))
+			choice[i], kept[i] = feeds[i].Prev, true
 		}
 	}
-	for i := range feeds {
+	for i, f := range feeds {
 		r := &out.Feeds[i]
-		r.Used = choice[i] != nil
-		if fresh[i] {
-			r.State = cands[i]
-		} else {
+		r.State = choice[i]
+		if r.Err != nil || r.State == f.Prev {
 			r.From = ""
 		}
 	}

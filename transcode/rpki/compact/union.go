@@ -1,6 +1,7 @@
 package compact
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -64,7 +65,13 @@ type union struct {
 // counts against its own state (union.failed), not those of its issuers;
 // a group whose issuer's group is in no state is skipped with the groups
 // below it.
-func verifyUnion(states []*State, names []string, now time.Time, trust Trust, prev map[string]*irpkipb.CompactCA) *union {
+//
+// A state marked kept was verified before as a whole: a group of it that
+// fails now (an iMFT expired since, or revoked by its issuer's newer iMFT)
+// is skipped, not a failure of the state. A group whose CA fails against
+// an issuer in another state is skipped too (issuerError): two
+// publications fetched at different moments may disagree for a while.
+func verifyUnion(states []*State, kept []bool, names []string, now time.Time, trust Trust, prev map[string]*irpkipb.CompactCA) *union {
 	u := &union{failed: map[int]error{}}
 	fail := func(i int, err error) {
 		if u.failed[i] == nil {
@@ -133,8 +140,23 @@ func verifyUnion(states []*State, names []string, now time.Time, trust Trust, pr
 			}
 			c, v, a, err := verifyGroup(g, parent, now, trust, prev)
 			if err != nil {
-				fail(i, &Error{Group: uri, Entry: entryOf(err), Err: unwrapEntry(err)})
-				stopped[uri] = true
+				e := &Error{Group: uri, Entry: entryOf(err), Err: unwrapEntry(err)}
+				var ie *issuerError
+				switch j := owner[g.Parent]; {
+				case g.Parent != "" && j != i && errors.As(err, &ie):
+					// The publications disagree (one is newer than the
+					// other, say): this CA is left out, as a relying
+					// party leaves out a CA whose certificate fails.
+					skipped[uri] = &Skip{Feed: names[i], CA: uri, Issuer: g.Parent,
+						Reason: "it does not verify against its issuer's group " + g.Parent + " in " + names[j] + ": " + e.Error()}
+					roots = append(roots, uri)
+				case kept[i]:
+					skipped[uri] = &Skip{Feed: names[i], CA: uri, Reason: "in the state kept, it no longer verifies: " + e.Error()}
+					roots = append(roots, uri)
+				default:
+					fail(i, e)
+					stopped[uri] = true
+				}
 				continue
 			}
 			done[uri] = c

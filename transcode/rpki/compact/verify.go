@@ -39,7 +39,7 @@ func (s *State) Verify(now time.Time, trust Trust, prev *State) (*rpki.Result, e
 	if prev != nil {
 		pg = prev.groups
 	}
-	u := verifyUnion([]*State{s}, []string{""}, now, trust, pg)
+	u := verifyUnion([]*State{s}, []bool{false}, []string{""}, now, trust, pg)
 	for _, sk := range u.skips {
 		if sk.missing {
 			return nil, &Error{Group: sk.CA, Err: fmt.Errorf("%w: its issuer's group %s is not in the state", ErrMalformed, sk.Issuer)}

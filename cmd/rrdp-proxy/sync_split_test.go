@@ -386,3 +386,130 @@ func (s *splitCompact) lean(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncCompactSplitReject breaks one of the two publications of a split
+// tree in three ways: a truncated delta, a notification signed by another
+// key (forged), a replayed older notification. Each time the other
+// publication advances, the broken one keeps its previous verified state,
+// the error names its URL and what failed, sync exits 1, and the VRPs
+// written are those of the new and the kept states together: validate's
+// over the first repository's new tree and the second's previous one.
+// Once repaired, the broken publication advances by its deltas from the
+// state kept.
+func TestSyncCompactSplitReject(t *testing.T) {
+	s := newSplitCompact(t)
+	s.syncTrees()
+	s.publishBoth()
+	vrps := filepath.Join(t.TempDir(), "vrps.csv")
+	if code, stdout, stderr, _ := s.client(vrps, s.urls[0], s.urls[1]); code != 0 {
+		t.Fatalf("serial 1: exit %d: %s%s", code, stdout, stderr)
+	}
+	key := filepath.Join(s.keys, "key.pem")
+	other := t.TempDir()
+	if code, _, stderr := runCLI(t, "keygen", "--out", other); code != 0 {
+		t.Fatalf("keygen: %s", stderr)
+	}
+	// advance makes a serial in both repositories and returns a copy of
+	// the second's tree before it.
+	advance := func() string {
+		t.Helper()
+		s.gen("--advance", "1")
+		old := copyTree(t, s.trees[1])
+		s.syncTrees()
+		return old
+	}
+	// rejected runs the client with the second publication broken.
+	rejected := func(step string, serialA, serialB int, oldB string, want ...string) {
+		t.Helper()
+		code, stdout, stderr, csv := s.client(vrps, s.urls[0], s.urls[1])
+		t.Logf("%s: exit %d: %s%s", step, code, stdout, stderr)
+		if code != 1 {
+			t.Errorf("%s: exit %d, want 1", step, code)
+		}
+		for _, w := range append([]string{"rrdp-proxy sync: " + s.urls[1] + ": ", "each publication that failed keeps its previous state"}, want...) {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%s: the error does not say %q:\n%s", step, w, stderr)
+			}
+		}
+		if strings.Contains(stderr, s.urls[0]+": ") {
+			t.Errorf("%s: the first publication is reported failing:\n%s", step, stderr)
+		}
+		how := fmt.Sprintf("serial %d (1 deltas)", serialA)
+		if serialA == 0 {
+			how = "(unchanged)"
+		}
+		if !strings.Contains(stdout, s.urls[0]+": session ") || !strings.Contains(stdout, how) {
+			t.Errorf("%s: the first publication did not advance (want %q):\n%s", step, how, stdout)
+		}
+		if kept := fmt.Sprintf("serial %d (failed, its state kept)", serialB); !strings.Contains(stdout, s.urls[1]+": session ") || !strings.Contains(stdout, kept) {
+			t.Errorf("%s: the second publication: want %q:\n%s", step, kept, stdout)
+		}
+		if want := s.validate(s.trees[0], oldB); csv != want {
+			t.Errorf("%s: the VRPs are not those of the first's new state and the second's kept one (validate over the trees):\ngot:\n%s\nwant:\n%s", step, csv, want)
+		}
+	}
+	repaired := func(step string, serial int) {
+		t.Helper()
+		code, stdout, stderr, csv := s.client(vrps, s.urls[0], s.urls[1])
+		if code != 0 || !strings.Contains(stdout, s.urls[1]+": session ") || !strings.Contains(stdout, fmt.Sprintf("serial %d (1 deltas)", serial)) {
+			t.Errorf("%s: exit %d, want 0 and the second publication advanced by its delta:\n%s%s", step, code, stdout, stderr)
+		}
+		s.wantWhole(step, csv)
+	}
+
+	t.Log("a truncated delta")
+	oldB := advance()
+	s.publishBoth()
+	delta := s.newestDelta(s.pubs[1])
+	file := filepath.Join(s.pubs[1], "compact", filepath.FromSlash(delta))
+	good, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, good[:len(good)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rejected("truncated delta", 2, 1, oldB, delta+": ", "hash mismatch")
+	if err := os.WriteFile(file, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repaired("the delta repaired", 2)
+
+	t.Log("a notification signed by another key")
+	oldB = advance()
+	s.publish(0, s.pubs[0], key)
+	forged := copyTree(t, s.pubs[1])
+	s.publish(1, forged, filepath.Join(other, "key.pem"))
+	real := filepath.Join(s.pubs[1], "compact")
+	swap := func(a, b string) {
+		t.Helper()
+		tmp := a + ".swap"
+		for _, r := range [][2]string{{a, tmp}, {b, a}, {tmp, b}} {
+			if err := os.Rename(r[0], r[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	swap(real, filepath.Join(forged, "compact"))
+	rejected("forged notification", 3, 2, oldB, "notification: bad signature: signed by key", "not a trusted key")
+	swap(real, filepath.Join(forged, "compact"))
+	s.publish(1, s.pubs[1], key)
+	repaired("signed by the key again", 3)
+
+	t.Log("a replayed older notification")
+	notification := filepath.Join(s.pubs[1], filepath.FromSlash(compact.NotificationName))
+	third, err := os.ReadFile(notification)
+	if err != nil {
+		t.Fatal(err)
+	}
+	advance()
+	s.publishBoth()
+	repaired("serial 4", 4)
+	fourth := copyTree(t, s.trees[1])
+	if err := os.WriteFile(notification, third, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	advance()
+	s.publish(0, s.pubs[0], key)
+	rejected("replayed notification", 5, 4, fourth, "replayed older state: notification of serial 3, below serial 4")
+}

@@ -42,6 +42,14 @@ second key as well; a client accepts either. Publish with --key OLD
 --rollover-key NEW, hand out NEW's key.pub, then --key NEW --rollover-key
 OLD, then --key NEW alone (docs/compact.md).
 
+With --repository URL only the CAs that publish in that repository are
+written, as serve writes one compact publication per repository: those
+whose certificate's rpkiNotify is URL (an RRDP notification URI), or whose
+caRepository is under URL (an rsync URI). Give every TREE the chains need
+(rrdp-proxy validate takes several too): a tree split over repositories
+validates only whole. A client follows the publications of a split tree
+together (rrdp-proxy sync --trust FILE --vrps OUT URL...).
+
 When OUT holds a compact publication already, the new state is its next
 serial, with a delta per changed CA group from the previous one; otherwise
 a new session starts. Files are written beside the old ones, the
@@ -53,6 +61,7 @@ type compactOptions struct {
 	at, base         string
 	maxDeltas        int
 	omitCertificates bool
+	repository       string
 }
 
 func compactCommand(stdout, stderr io.Writer) *cli.Command {
@@ -65,14 +74,15 @@ func compactCommand(stdout, stderr io.Writer) *cli.Command {
 	fs.StringVar(&o.at, "time", "", "validate at this `RFC3339` time instead of now")
 	fs.StringVar(&o.base, "base", "", "name the snapshot and deltas by absolute URIs under this `URL` of OUT/compact/ (default: relative names)")
 	fs.IntVar(&o.maxDeltas, "max-deltas", 100, "list at most `N` deltas")
+	fs.StringVar(&o.repository, "repository", "", "write only the CAs that publish in the repository at `URL` (their rpkiNotify, or an rsync URI their caRepository is under)")
 	return &cli.Command{
-		Name: "compact", Args: "--tal FILE --key FILE [--rollover-key FILE] [--omit-certificates] [--time RFC3339] TREE OUT", Summary: "validate a tree and write it in the compact format, signed",
-		About: compactAbout, Flags: fs, MinArgs: 2, MaxArgs: 2,
-		Run: func(args []string) error { return runCompact(o, args[0], args[1], stdout, stderr) },
+		Name: "compact", Args: "--tal FILE --key FILE [--rollover-key FILE] [--omit-certificates] [--repository URL] [--time RFC3339] TREE [TREE...] OUT", Summary: "validate a tree and write it in the compact format, signed",
+		About: compactAbout, Flags: fs, MinArgs: 2, MaxArgs: cli.Many,
+		Run: func(args []string) error { return runCompact(o, args[:len(args)-1], args[len(args)-1], stdout, stderr) },
 	}
 }
 
-func runCompact(o *compactOptions, tree, out string, stdout, stderr io.Writer) error {
+func runCompact(o *compactOptions, trees []string, out string, stdout, stderr io.Writer) error {
 	if len(o.tals) == 0 {
 		return cli.Usagef("at least one --tal is required")
 	}
@@ -109,7 +119,7 @@ func runCompact(o *compactOptions, tree, out string, stdout, stderr io.Writer) e
 		}
 		tas = append(tas, ta)
 	}
-	src, err := rpki.OpenTree(tree)
+	src, err := rpki.OpenTree(trees...)
 	if err != nil {
 		return err
 	}
@@ -129,9 +139,17 @@ func runCompact(o *compactOptions, tree, out string, stdout, stderr io.Writer) e
 		return errors.New("compact: no trust anchor could be used")
 	}
 	b := compact.Builder{OmitCertificates: o.omitCertificates}
-	groups, err := b.Build(ctx, src, res, signer)
+	var some func(*rpki.Point) bool
+	if o.repository != "" {
+		some = func(p *rpki.Point) bool { return publishesIn(p.CA, o.repository) }
+	}
+	groups, err := b.BuildSome(ctx, src, res, signer, some)
 	if err != nil {
 		return err
+	}
+	if some != nil && len(groups) == 0 {
+		// Not an error: every CA of a repository may fail validation.
+		fmt.Fprintf(stderr, "rrdp-proxy compact: warning: no CA that validated publishes in --repository %s\n", o.repository)
 	}
 	opts := compact.Options{Base: o.base, MaxDeltas: o.maxDeltas}
 	read := func(name string) ([]byte, error) {
@@ -142,7 +160,7 @@ func runCompact(o *compactOptions, tree, out string, stdout, stderr io.Writer) e
 	notif, err := read(compact.NotificationName)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		pub, files, err = compact.New(sessionFor(signer, now), groups, signer, opts)
+		pub, files, err = compact.New(sessionFor(signer, now, o.repository), groups, signer, opts)
 	case err != nil:
 		return fmt.Errorf("compact: %w", err)
 	default:
@@ -178,6 +196,16 @@ func runCompact(o *compactOptions, tree, out string, stdout, stderr io.Writer) e
 	return nil
 }
 
+// publishesIn says whether the CA c publishes in the repository at
+// repository: an RRDP notification URI its rpkiNotify names, or an rsync
+// URI its caRepository is under.
+func publishesIn(c *rpki.Cert, repository string) bool {
+	if strings.HasPrefix(repository, "rsync://") {
+		return strings.HasPrefix(c.CARepository, repository)
+	}
+	return c.Notify == repository
+}
+
 // readSigner reads the private key file named by flag.
 func readSigner(flag, file string) (*compact.Signer, error) {
 	b, err := readCappedFile(file, 64<<10)
@@ -191,11 +219,19 @@ func readSigner(flag, file string) (*compact.Signer, error) {
 	return s, nil
 }
 
-// sessionFor names a new session after the key and the time, as a UUID
-// (version 8, RFC 9562), so that two nodes with the same key starting at
-// the same time agree.
-func sessionFor(s *compact.Signer, now time.Time) string {
-	h := sha256.Sum256([]byte(fmt.Sprintf("%x %s", s.Public(), now.Format(time.RFC3339Nano))))
+// sessionFor names a new session after the key, the time and the
+// repository (--repository, "" for a whole tree), as a UUID (version 8,
+// RFC 9562), so that two nodes with the same key starting at the same
+// time agree, while the publications of two repositories made with one
+// key in the same second do not share a session: a client that follows
+// both tells them apart by it (it takes over a state file of version 1
+// by its session).
+func sessionFor(s *compact.Signer, now time.Time, repository string) string {
+	in := fmt.Sprintf("%x %s", s.Public(), now.Format(time.RFC3339Nano))
+	if repository != "" {
+		in += " " + repository
+	}
+	h := sha256.Sum256([]byte(in))
 	h[6] = h[6]&0x0f | 0x80
 	h[8] = h[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])

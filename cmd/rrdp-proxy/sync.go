@@ -69,17 +69,26 @@ func syncCommand(stdout, stderr io.Writer) *cli.Command {
 	fs.StringVar(&o.stateDir, "state", "", "keep the verified state in `DIR` across runs (default: the --out directory + \".state\")")
 	addCompactSyncFlags(fs, &o.compact)
 	return &cli.Command{
-		Name: "sync", Args: "[flags] --out DIR NOTIFICATION_URL", Summary: "keep a local copy of a repository",
-		About: syncAbout + syncCompactAbout, Flags: fs, MinArgs: 1, MaxArgs: 1,
-		Run: func(args []string) error { return syncRepo(o, args[0], stdout, stderr) },
+		Name: "sync", Args: "[flags] --out DIR NOTIFICATION_URL | --trust FILE --vrps FILE NOTIFICATION_URL...", Summary: "keep a local copy of a repository",
+		About: syncAbout + syncCompactAbout, Flags: fs, MaxArgs: cli.Many,
+		Run: func(args []string) error {
+			if o.compact.trust != "" {
+				return syncCompact(o, args, stdout, stderr)
+			}
+			if len(args) != 1 {
+				hint := ""
+				if len(args) > 1 {
+					hint = " (several NOTIFICATION_URLs only with --trust)"
+				}
+				return cli.Usagef("want 1 argument, got %d%s", len(args), hint)
+			}
+			return syncRepo(o, args[0], stdout, stderr)
+		},
 	}
 }
 
 // syncRepo follows the repository whose notification is at url.
 func syncRepo(o syncOptions, url string, stdout, stderr io.Writer) error {
-	if o.compact.trust != "" {
-		return syncCompact(o, url, stdout, stderr)
-	}
 	if o.out == "" {
 		return cli.Usagef("--out is required")
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -27,20 +28,36 @@ import (
 const syncCompactAbout = `
 
 With --trust FILE (a trust file of rrdp-proxy keygen, several keys during a
-rollover) NOTIFICATION_URL is a compact notification (compact/notification.bin
-of rrdp-proxy compact) and sync writes VRPs instead of a tree: --vrps FILE in
-rpki-client's CSV (ASN,IP Prefix,Max Length,Trust Anchor,Expires), or its
-JSON with --json. It verifies the notification's signature (one by a key
-of the trust file suffices; one by such a key that does not verify fails),
-the hashes of the snapshot and deltas, every iMFT's signature and validity,
-the CA certificates from each trust anchor down (or, in a publication made
-with --omit-certificates, the CA records the proxy signed: resources within
-the issuer's, validity), and every iROA and ASPA against its CA; serials may
-not go back. --require-certificates refuses CA records. With --tal the trust
+rollover) each NOTIFICATION_URL is a compact notification (compact/
+notification.bin, one per repository, of rrdp-proxy serve or compact) and
+sync writes VRPs instead of a tree: --vrps FILE in rpki-client's CSV (ASN,IP
+Prefix,Max Length,Trust Anchor,Expires), or its JSON with --json. It
+verifies the notification's signature (one by a key of the trust file
+suffices; one by such a key that does not verify fails), the hashes of the
+snapshot and deltas, every iMFT's signature and validity, the CA
+certificates from each trust anchor down (or, in a publication made with
+--omit-certificates, the CA records the proxy signed: resources within the
+issuer's, validity), and every iROA and ASPA against its CA; serials may not
+go back. --require-certificates refuses CA records. With --tal the trust
 anchors must be those of the TALs; without, the proxy vouches for them too.
-Anything that fails is reported with the file, the CA and the entry, and the
-previous VRPs stay. The verified state is kept in --state (FILE.state by
-default), so a later run applies deltas.`
+
+Several NOTIFICATION_URLs are followed together, as a relying party follows
+RRDP repositories: a tree crosses repositories (a delegated CA publishes
+under its own publication server, its certificate in its issuer's), so the
+chains are verified across the union of the publications, and the VRPs are
+the union's. List every publication the trees need: sync does not discover
+them. A CA whose issuer is in no publication listed yields nothing, with a
+warning naming the CA and the issuer; that is not a failure.
+
+A publication that fails (forged signature, truncated file, older serial)
+keeps its previous verified state, the error names its URL, the file, the
+CA and the entry, and the others still advance; the VRPs are then written
+from the new states and the states kept, and sync exits 1. When every
+publication fails, the previous VRPs stay. The verified states are kept,
+each apart, in one state file in --state (FILE.state by default), so that a
+later run applies each publication's deltas; a state file of an older
+version (one publication) is taken over. --fetch-from is not supported
+with --trust.`
 
 // compactSyncOptions are sync's flags for the compact format.
 type compactSyncOptions struct {
@@ -61,14 +78,32 @@ func addCompactSyncFlags(fs *flag.FlagSet, o *compactSyncOptions) {
 	fs.BoolVar(&o.requireCerts, "require-certificates", false, "with --trust, refuse CA records in place of CA certificates (rrdp-proxy compact --omit-certificates)")
 }
 
-// syncCompact follows the compact notification at u.
-func syncCompact(o syncOptions, u string, stdout, stderr io.Writer) error {
+// syncCompact follows the compact notifications at urls together: one
+// state per publication in one state file, the VRPs over their union.
+func syncCompact(o syncOptions, urls []string, stdout, stderr io.Writer) error {
 	c := o.compact
 	if c.vrps == "" {
 		return cli.Usagef("--trust needs --vrps FILE")
 	}
 	if o.out != "" {
 		return cli.Usagef("--trust writes VRPs (--vrps), not a tree (--out)")
+	}
+	if len(urls) == 0 {
+		return cli.Usagef("want at least 1 argument, got 0")
+	}
+	if o.fetchFrom != "" {
+		return cli.Usagef("--fetch-from is not supported with --trust")
+	}
+	bases := make([]*url.URL, len(urls))
+	for i, u := range urls {
+		if slices.Contains(urls[:i], u) {
+			return cli.Usagef("NOTIFICATION_URL %s given twice", u)
+		}
+		b, err := url.Parse(u)
+		if err != nil {
+			return cli.Usagef("NOTIFICATION_URL: %v", err)
+		}
+		bases[i] = b
 	}
 	trustPEM, err := readCappedFile(c.trust, 64<<10)
 	if err != nil {
@@ -96,10 +131,6 @@ func syncCompact(o syncOptions, u string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--time: %w", err)
 		}
 	}
-	base, err := url.Parse(u)
-	if err != nil {
-		return cli.Usagef("NOTIFICATION_URL: %v", err)
-	}
 	ucfg := upstream.Config{UserAgent: "rrdp-proxy/" + Version()}
 	if o.caFile != "" {
 		pem, err := os.ReadFile(o.caFile)
@@ -117,20 +148,16 @@ func syncCompact(o syncOptions, u string, stdout, stderr io.Writer) error {
 		o.stateDir = filepath.Clean(c.vrps) + ".state"
 	}
 	stateFile := filepath.Join(o.stateDir, "compact-state.bin")
-	var st *compact.State
-	if b, err := readCappedFile(stateFile, 4<<30); err == nil {
-		if st, err = compact.UnmarshalState(b); err != nil {
-			return fmt.Errorf("%s: %w", stateFile, err)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("cannot read the state: %w", err)
+	st, err := loadCompactStates(stateFile, urls)
+	if err != nil {
+		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	once := func() error {
-		fetch := func(kind rrdpxml.Kind) compact.Fetcher {
+		fetch := func(base *url.URL, kind rrdpxml.Kind) compact.Fetcher {
 			return func(ref string) ([]byte, error) {
 				r, err := url.Parse(ref)
 				if err != nil {
@@ -144,48 +171,77 @@ func syncCompact(o syncOptions, u string, stdout, stderr io.Writer) error {
 			}
 		}
 		start := time.Now()
-		notif, err := fetch(rrdpxml.KindNotification)(u)
-		if err != nil {
-			return fmt.Errorf("%s: %w", u, err)
+		feeds := make([]compact.Feed, len(urls))
+		for i, u := range urls {
+			// Deltas and snapshot share the snapshot's cap: a compact
+			// delta is never larger than what it changes.
+			feeds[i] = compact.Feed{Name: u, Prev: st.states[i], Fetch: fetch(bases[i], rrdpxml.KindSnapshot)}
+			feeds[i].Notification, feeds[i].Err = fetch(bases[i], rrdpxml.KindNotification)(u)
 		}
+		st.adoptLegacy(feeds, keys)
 		now := at
 		if now.IsZero() {
 			now = time.Now().UTC()
 		}
-		// Deltas and snapshot share the snapshot's cap: a compact delta
-		// is never larger than what it changes.
-		next, res, err := compact.Sync(st, notif, fetch(rrdpxml.KindSnapshot), trust, now)
-		if err != nil {
-			return fmt.Errorf("%s: %w (the previous VRPs in %s stay)", u, err, c.vrps)
+		out := compact.SyncAll(feeds, trust, now)
+		for _, s := range out.Skips {
+			log.Warn("compact: CA left out", "publication", s.Feed, "ca", s.CA, "issuer", s.Issuer, "why", s.Reason, "below", s.Below)
 		}
-		var out bytes.Buffer
+		fresh := false
+		changed := st.legacy != nil
+		next := make([]*compact.State, len(urls))
+		for i, r := range out.Feeds {
+			next[i] = r.State
+			fresh = fresh || r.Err == nil
+			changed = changed || r.State != st.states[i]
+		}
+		failed := out.Failed()
+		if !fresh {
+			// Nothing verified anew (every publication failed): the VRPs
+			// written last stay, as they are what the states kept gave.
+			return fmt.Errorf("%w (the previous VRPs in %s stay)", failed, c.vrps)
+		}
+		res := out.Result
+		var buf bytes.Buffer
 		if c.asJSON {
 			host, _ := os.Hostname()
-			err = res.WriteJSON(&out, rpki.JSONMeta{BuildMachine: host, BuildTime: time.Now(), Elapsed: time.Since(start), User: cli.CPUTime()})
+			err = res.WriteJSON(&buf, rpki.JSONMeta{BuildMachine: host, BuildTime: time.Now(), Elapsed: time.Since(start), User: cli.CPUTime()})
 		} else {
-			err = res.WriteCSV(&out)
+			err = res.WriteCSV(&buf)
 		}
 		if err != nil {
 			return err
 		}
-		if next != st {
-			if err := writeFileAtomic(stateFile, next.Marshal()); err != nil {
+		if changed {
+			if err := writeFileAtomic(stateFile, compact.MarshalStates(urls, next)); err != nil {
 				return fmt.Errorf("cannot write the state: %w", err)
 			}
 		}
-		if err := writeFileAtomic(c.vrps, out.Bytes()); err != nil {
+		if err := writeFileAtomic(c.vrps, buf.Bytes()); err != nil {
 			return fmt.Errorf("cannot write --vrps: %w", err)
 		}
-		how := "unchanged"
-		switch {
-		case st == nil || st.Session != next.Session:
-			how = "from the snapshot"
-		case st.Serial != next.Serial:
-			how = fmt.Sprintf("%d deltas", next.Serial-st.Serial)
+		took := time.Since(start).Round(time.Millisecond)
+		if len(urls) == 1 {
+			if r := out.Feeds[0]; r.State != nil {
+				fmt.Fprintf(stdout, "%s: session %s serial %d (%s): %d VRPs, %d ASPAs from %d CAs in %v\n", c.vrps, r.State.Session, r.State.Serial,
+					syncHow(st.states[0], r), len(res.VRPs), len(res.ASPAs), res.Stats.Certificates, took)
+			}
+		} else {
+			for i, r := range out.Feeds {
+				switch {
+				case r.State == nil:
+					fmt.Fprintf(stdout, "%s: no state (%s)\n", urls[i], syncHow(st.states[i], r))
+				default:
+					fmt.Fprintf(stdout, "%s: session %s serial %d (%s)\n", urls[i], r.State.Session, r.State.Serial, syncHow(st.states[i], r))
+				}
+			}
+			fmt.Fprintf(stdout, "%s: %d VRPs, %d ASPAs from %d CAs of %d publications (%d CAs left out) in %v\n", c.vrps,
+				len(res.VRPs), len(res.ASPAs), res.Stats.Certificates, len(urls), len(out.Skips), took)
 		}
-		fmt.Fprintf(stdout, "%s: session %s serial %d (%s): %d VRPs, %d ASPAs from %d CAs in %v\n", c.vrps, next.Session, next.Serial, how,
-			len(res.VRPs), len(res.ASPAs), res.Stats.Certificates, time.Since(start).Round(time.Millisecond))
-		st = next
+		st.states, st.legacy = next, nil
+		if failed != nil {
+			return fmt.Errorf("%w (each publication that failed keeps its previous state; the VRPs in %s are from the states kept)", failed, c.vrps)
+		}
 		return nil
 	}
 	err = once()
@@ -204,5 +260,75 @@ func syncCompact(o syncOptions, u string, stdout, stderr io.Writer) error {
 		case <-time.After(wait):
 		}
 		err = once()
+	}
+}
+
+// syncHow says how a publication got from prev to r.State.
+func syncHow(prev *compact.State, r compact.FeedResult) string {
+	next := r.State
+	switch {
+	case r.Err != nil && next == nil:
+		return "failed"
+	case r.Err != nil:
+		return "failed, its state kept"
+	case prev == nil || prev.Session != next.Session:
+		return "from the snapshot"
+	case prev.Serial != next.Serial:
+		return fmt.Sprintf("%d deltas", next.Serial-prev.Serial)
+	}
+	return "unchanged"
+}
+
+// compactStates is the verified state of each publication followed, in
+// the order of the URLs, as kept in the state file.
+type compactStates struct {
+	states []*compact.State
+	// legacy is the state of a state file of version 1 (one publication,
+	// without its URL), until adoptLegacy gives it to its publication.
+	legacy *compact.State
+}
+
+// loadCompactStates reads the state file, if any, for the publications
+// at urls. A publication no longer followed loses its state at the next
+// write: the file mirrors the command line.
+func loadCompactStates(file string, urls []string) (*compactStates, error) {
+	st := &compactStates{states: make([]*compact.State, len(urls))}
+	b, err := readCappedFile(file, 4<<30)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the state: %w", err)
+	}
+	byURL, legacy, err := compact.UnmarshalStates(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	for i, u := range urls {
+		st.states[i] = byURL[u]
+	}
+	st.legacy = legacy
+	return st, nil
+}
+
+// adoptLegacy gives a state of version 1 to the feed whose notification
+// is of its session (the state file did not name its URL), or, when one
+// publication is followed, to it whatever its session (its groups still
+// serve the iMFT replay check, as they did).
+func (st *compactStates) adoptLegacy(feeds []compact.Feed, keys compact.Keys) {
+	if st.legacy == nil {
+		return
+	}
+	for i := range feeds {
+		if feeds[i].Prev != nil || feeds[i].Err != nil {
+			continue
+		}
+		if nt, err := compact.ParseNotification(feeds[i].Notification, keys); err == nil && nt.Session == st.legacy.Session {
+			feeds[i].Prev, st.states[i] = st.legacy, st.legacy
+			return
+		}
+	}
+	if len(feeds) == 1 && feeds[0].Prev == nil {
+		feeds[0].Prev, st.states[0] = st.legacy, st.legacy
 	}
 }

@@ -159,12 +159,21 @@ func verifyCA(g *irpkipb.CompactCA, parent *checked, now time.Time, trust Trust)
 	}
 	res, err := cert.VerifyIssued(parent.cert, func(s []byte) bool { return parent.revoked[string(s)] }, now)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("CA certificate: %w", err)
+		return nil, time.Time{}, &issuerError{fmt.Errorf("CA certificate: %w", err)}
 	}
 	resolved := *cert
 	resolved.Resources = res
 	return &resolved, earliest(cert.NotAfter, parent.expires), nil
 }
+
+// issuerError is a failure of a CA against its issuer (the signature,
+// validity, revocation or resources of its certificate, or the resources
+// of its CA record): across two publications that is no fault of the
+// CA's own (verifyUnion).
+type issuerError struct{ err error }
+
+func (e *issuerError) Error() string { return e.err.Error() }
+func (e *issuerError) Unwrap() error { return e.err }
 
 // recordCA returns the CA a CA record describes: within its issuer's
 // resources and current, as the validator found its certificate.
@@ -181,7 +190,7 @@ func recordCA(g *irpkipb.CompactCA, parent *checked, now time.Time, trust Trust)
 		return nil, time.Time{}, fmt.Errorf("%w: CA record: %w", ErrMalformed, err)
 	}
 	if err := parent.cert.Resources.Contains(res); err != nil {
-		return nil, time.Time{}, fmt.Errorf("CA record: %w", err)
+		return nil, time.Time{}, &issuerError{fmt.Errorf("CA record: %w", err)}
 	}
 	nb, na := fromTimestamp(rec.NotBefore), fromTimestamp(rec.NotAfter)
 	if err := checkTime("CA", nb, na, now); err != nil {

@@ -35,24 +35,43 @@ type Trust struct {
 // the session is prev's, else its snapshot, then the whole state (Verify).
 // A notification of prev's session with a lower serial is a replay
 // (ErrReplay). On any failure it returns the error and prev stays the
-// state to keep.
+// state to keep. Sync is for one self-contained publication; a client
+// that follows several, whose chains cross them, uses SyncAll.
 func Sync(prev *State, data []byte, fetch Fetcher, trust Trust, now time.Time) (*State, *rpki.Result, error) {
-	nt, err := ParseNotification(data, trust.Keys)
+	next, from, err := Advance(prev, data, fetch, trust)
 	if err != nil {
 		return nil, nil, err
 	}
-	var next *State
-	from := "state kept"
+	res, err := next.Verify(now, trust, prev)
+	if err != nil {
+		return nil, nil, fileError(from, err)
+	}
+	return next, res, nil
+}
+
+// Advance is the first half of Sync: it checks the notification data
+// (its signature by a key of trust, no replay of prev's session) and
+// returns the state it names, from prev and the deltas or from the
+// snapshot, whose files are checked against their hashes but whose groups
+// are not verified yet (Verify, SyncAll). from names what the state came
+// from (the snapshot's URI, "deltas N to M", or "state kept"), for errors
+// found later. A notification of prev's serial returns prev itself.
+func Advance(prev *State, data []byte, fetch Fetcher, trust Trust) (next *State, from string, err error) {
+	nt, err := ParseNotification(data, trust.Keys)
+	if err != nil {
+		return nil, "", err
+	}
+	from = "state kept"
 	if prev != nil && prev.Session == nt.Session {
 		switch {
 		case nt.Serial < prev.Serial:
-			return nil, nil, fmt.Errorf("%w: notification of serial %d, below serial %d synced before", ErrReplay, nt.Serial, prev.Serial)
+			return nil, "", fmt.Errorf("%w: notification of serial %d, below serial %d synced before", ErrReplay, nt.Serial, prev.Serial)
 		case nt.Serial == prev.Serial:
 			next = prev
 		default:
 			next, err = applyDeltas(prev, nt.Serial, deltaURIs(nt), fetch)
 			if err != nil {
-				return nil, nil, err
+				return nil, "", err
 			}
 			from = fmt.Sprintf("deltas %d to %d", prev.Serial+1, nt.Serial)
 		}
@@ -60,19 +79,15 @@ func Sync(prev *State, data []byte, fetch Fetcher, trust Trust, now time.Time) (
 	if next == nil {
 		b, err := fetch(nt.Snapshot.Uri)
 		if err != nil {
-			return nil, nil, &Error{File: nt.Snapshot.Uri, Err: err}
+			return nil, "", &Error{File: nt.Snapshot.Uri, Err: err}
 		}
 		next, err = ParseSnapshot(b, nt.Snapshot.Hash, nt.Session, nt.Serial)
 		if err != nil {
-			return nil, nil, fileError(nt.Snapshot.Uri, err)
+			return nil, "", fileError(nt.Snapshot.Uri, err)
 		}
 		from = nt.Snapshot.Uri
 	}
-	res, err := next.Verify(now, trust, prev)
-	if err != nil {
-		return nil, nil, fileError(from, err)
-	}
-	return next, res, nil
+	return next, from, nil
 }
 
 type deltaRef struct{ uri, hash string }

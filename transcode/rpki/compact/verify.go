@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"net/url"
 	"path"
-	"slices"
 	"strings"
 	"time"
 
@@ -32,66 +31,24 @@ type checked struct {
 // resources); every entry listed in its iMFT with its hash and nothing
 // more; every iROA and ASPA current, not revoked and within its CA's
 // resources. The first failure is returned as an *Error naming the group
-// and entry.
+// and entry. s must be self-contained: a group whose issuer's group is not
+// in s is a failure here (SyncAll verifies several publications whose
+// chains cross them, and skips such a group instead).
 func (s *State) Verify(now time.Time, trust Trust, prev *State) (*rpki.Result, error) {
-	children := map[string][]string{}
-	var level []string
-	for uri, g := range s.groups {
-		if g.Parent == "" {
-			level = append(level, uri)
-			continue
-		}
-		if _, ok := s.groups[g.Parent]; !ok {
-			return nil, &Error{Group: uri, Err: fmt.Errorf("%w: its issuer's group %s is not in the state", ErrMalformed, g.Parent)}
-		}
-		children[g.Parent] = append(children[g.Parent], uri)
+	var pg map[string]*irpkipb.CompactCA
+	if prev != nil {
+		pg = prev.groups
 	}
-	var vrps []rpki.VRPOutput
-	var aspas []rpki.ASPAOutput
-	var stats rpki.Stats
-	tas, repos := map[string]bool{}, map[string]bool{}
-	done := map[string]*checked{}
-	for len(level) > 0 {
-		slices.Sort(level)
-		var next []string
-		for _, uri := range level {
-			g := s.groups[uri]
-			var parent *checked
-			if g.Parent != "" {
-				parent = done[g.Parent]
-			}
-			c, v, a, err := verifyGroup(g, parent, now, trust, prev)
-			if err != nil {
-				return nil, &Error{Group: uri, Entry: entryOf(err), Err: unwrapEntry(err)}
-			}
-			done[uri] = c
-			for i := range v {
-				v[i].TA = g.Ta
-			}
-			for i := range a {
-				a[i].TA = g.Ta
-			}
-			vrps, aspas = append(vrps, v...), append(aspas, a...)
-			stats.Certificates++
-			stats.Manifests++
-			stats.CRLs++
-			stats.ROAs += countExt(g, ".roa")
-			stats.ASPAs += countExt(g, ".asa")
-			if g.Parent == "" {
-				tas[g.Ta] = true
-				repos[g.Ta+" ta:"+g.Uri] = true
-			}
-			repos[g.Ta+" "+repository(c.cert)] = true
-			next = append(next, children[uri]...)
+	u := verifyUnion([]*State{s}, []bool{false}, []string{""}, now, trust, pg)
+	for _, sk := range u.skips {
+		if sk.missing {
+			return nil, &Error{Group: sk.CA, Err: fmt.Errorf("%w: its issuer's group %s is not in the state", ErrMalformed, sk.Issuer)}
 		}
-		level = next
 	}
-	if len(done) != len(s.groups) {
-		return nil, &Error{Err: fmt.Errorf("%w: %d groups are not reachable from a trust anchor (a loop of issuers)", ErrMalformed, len(s.groups)-len(done))}
+	if err := u.failed[0]; err != nil {
+		return nil, err
 	}
-	stats.TALs = len(tas)
-	stats.Repositories = len(repos)
-	return rpki.FinishVRPs(now, vrps, aspas, stats), nil
+	return u.res, nil
 }
 
 func countExt(g *irpkipb.CompactCA, ext string) int {
@@ -133,7 +90,7 @@ func checkTime(what string, from, until, now time.Time) error {
 	return nil
 }
 
-func verifyGroup(g *irpkipb.CompactCA, parent *checked, now time.Time, trust Trust, prev *State) (*checked, []rpki.VRPOutput, []rpki.ASPAOutput, error) {
+func verifyGroup(g *irpkipb.CompactCA, parent *checked, now time.Time, trust Trust, prev map[string]*irpkipb.CompactCA) (*checked, []rpki.VRPOutput, []rpki.ASPAOutput, error) {
 	keys := trust.Keys
 	m := g.Manifest
 	if m == nil || m.Meta == nil || m.ManifestContent == nil || m.ManifestContent.Hashes == nil {
@@ -156,11 +113,9 @@ func verifyGroup(g *irpkipb.CompactCA, parent *checked, now time.Time, trust Tru
 		return nil, nil, nil, err
 	}
 	number := new(big.Int).SetBytes(serialBytes(m.Meta.Serial, m.Meta.BigSerial))
-	if prev != nil {
-		if old, ok := prev.groups[g.Uri]; ok && old.Manifest != nil && old.Manifest.Meta != nil && bytes.Equal(old.Manifest.Meta.Ski, m.Meta.Ski) {
-			if was := new(big.Int).SetBytes(serialBytes(old.Manifest.Meta.Serial, old.Manifest.Meta.BigSerial)); number.Cmp(was) < 0 {
-				return nil, nil, nil, fmt.Errorf("%w: iMFT number %s is below %s, accepted before", ErrReplay, number, was)
-			}
+	if old, ok := prev[g.Uri]; ok && old.Manifest != nil && old.Manifest.Meta != nil && bytes.Equal(old.Manifest.Meta.Ski, m.Meta.Ski) {
+		if was := new(big.Int).SetBytes(serialBytes(old.Manifest.Meta.Serial, old.Manifest.Meta.BigSerial)); number.Cmp(was) < 0 {
+			return nil, nil, nil, fmt.Errorf("%w: iMFT number %s is below %s, accepted before", ErrReplay, number, was)
 		}
 	}
 	cert, expires, err := verifyCA(g, parent, now, trust)

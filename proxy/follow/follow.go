@@ -224,6 +224,9 @@ type state struct {
 	// this state, nil when it is not composite.
 	order []string
 	frags *fragments
+	// xsegs are, in transparent mode, the segments of the origin's XML
+	// snapshot of this state, nil when it is stored whole (origin.go).
+	xsegs *originSegs
 	// passed are the snapshot files of the serials a delta sync passed
 	// on its way to this one, published as retained files.
 	passed []File
@@ -479,7 +482,7 @@ func (f *Follower) sync(ctx context.Context) (bool, error) {
 				// The origin's snapshot of the new serial is needed
 				// whether the deltas work or not.
 				snap = f.startSnapshot(ctx, n)
-				defer snap.wait()
+				defer snap.close()
 			}
 			ok, err := f.syncDeltas(ctx, cur, n, format, conditional, snap)
 			if ok {

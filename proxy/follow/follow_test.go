@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
@@ -167,17 +169,13 @@ func checkHead(t *testing.T, st *MemStore, h *Head, base string) {
 		if !ok {
 			t.Fatalf("%s: no gzip copy", p)
 		}
-		plain, _ := st.Blob(fl.Sum)
-		zb, ok := st.Blob(g.Sum)
-		if !ok || g.Size != int64(len(zb)) {
-			t.Fatalf("%s: gzip blob missing or of the wrong size", p)
+		plain := readFile(t, st, fl)
+		zb := readFile(t, st, g)
+		if g.Size != int64(len(zb)) {
+			t.Fatalf("%s: gzip copy of the wrong size", p)
 		}
-		zr, err := gzip.NewReader(bytes.NewReader(zb))
-		if err != nil {
-			t.Fatalf("%s: gzip copy: %v", p, err)
-		}
-		if got, err := io.ReadAll(zr); err != nil || !bytes.Equal(got, plain) {
-			t.Fatalf("%s: gzip copy does not give the file (%v)", p, err)
+		if got := gunzip(t, zb); !bytes.Equal(got, plain) {
+			t.Fatalf("%s: gzip copy does not give the file", p)
 		}
 	}
 	for _, ref := range []rrdpxml.SnapshotRef{n.Snapshot, nb.Snapshot} {
@@ -185,11 +183,10 @@ func checkHead(t *testing.T, st *MemStore, h *Head, base string) {
 		if !ok || fl.Sum != ref.Hash || !fl.Expires.IsZero() {
 			t.Fatalf("snapshot %s: file %+v, want one with the notification's hash", ref.URI, fl)
 		}
-		if _, ok := st.Blob(ref.Hash); !ok {
-			t.Fatalf("snapshot %s: no blob", ref.URI)
-		}
+		readFile(t, st, fl)
 	}
-	if b, ok := st.Blob(n.Snapshot.Hash); ok {
+	if fl, ok := byPath[strings.TrimPrefix(n.Snapshot.URI, base)]; ok {
+		b := readFile(t, st, fl)
 		d := rrdpxml.NewDecoder(bytes.NewReader(b), rrdpxml.Limits{})
 		hd, err := d.Header()
 		d.Close()
@@ -625,4 +622,33 @@ func TestCanonicalSnapshot(t *testing.T) {
 			}
 		}
 	}
+}
+
+// readFile reads fl back from st, whole or composite, and checks its
+// size and, but for a composite gzip copy, its SHA-256.
+func readFile(t *testing.T, st *MemStore, fl File) []byte {
+	t.Helper()
+	b, err := cache.ReadFile(context.Background(), &fl, st.Get)
+	if err != nil {
+		t.Fatalf("read %s: %v", fl.Path, err)
+	}
+	if int64(len(b)) != fl.Size || !(fl.Gzip && fl.Composite()) && sha256.Sum256(b) != fl.Sum {
+		t.Fatalf("read %s: %d bytes not of its size %d or hash", fl.Path, len(b), fl.Size)
+	}
+	return b
+}
+
+// gunzip decompresses one gzip member.
+func gunzip(t *testing.T, zb []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(zb))
+	if err != nil {
+		t.Fatalf("gzip copy: %v", err)
+	}
+	zr.Multistream(false)
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("gzip copy: %v", err)
+	}
+	return b
 }

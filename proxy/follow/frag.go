@@ -54,8 +54,11 @@ type segment struct {
 // reuses. The maps are never modified once built: a new serial builds new
 // ones.
 type fragments struct {
-	xs, bs        string // the sessions they were made for
-	built, reused int    // chunks encoded and taken over
+	xs, bs string // the sessions they were made for
+	// binOnly: the .bin segments alone, for a transparent follower,
+	// which serves the origin's XML (compositeBin).
+	binOnly       bool
+	built, reused int // chunks encoded and taken over
 	// realias lists, for the chunks built, the objects and their
 	// contents within the new .bin segments (see Realias).
 	realias            []aliased
@@ -163,10 +166,25 @@ func endsChunk(uri string, n int) bool {
 // realiases are not left for Realias. Only for objects no one else reads
 // (the snapshot path, before the state is shared).
 func composite(order []string, objs func(string) object, xs, bs string, serial uint64, prev *fragments, level int, fresh bool, set func(uri string, content []byte)) ([]blob, *fragments, error) {
-	if prev != nil && (prev.xs != xs || prev.bs != bs) {
+	return compose(order, objs, xs, bs, serial, prev, level, fresh, set, false)
+}
+
+// compositeBin is composite for the .bin alone: it returns the .bin and
+// its gzip copy. A transparent follower serves the origin's XML, and its
+// .bin is made from the objects as the regenerating path makes it, so it
+// is the same bytes for the same objects and session, whatever the
+// origin's XML looks like and whichever path the node took (DESIGN.md,
+// invariant 8), and a serial costs the chunks it changes.
+func compositeBin(order []string, objs func(string) object, bs string, serial uint64, prev *fragments, level int, fresh bool, set func(uri string, content []byte)) ([]blob, *fragments, error) {
+	return compose(order, objs, "", bs, serial, prev, level, fresh, set, true)
+}
+
+// compose is composite, for both formats or (binOnly) the .bin alone.
+func compose(order []string, objs func(string) object, xs, bs string, serial uint64, prev *fragments, level int, fresh bool, set func(uri string, content []byte), binOnly bool) ([]blob, *fragments, error) {
+	if prev != nil && (prev.xs != xs || prev.bs != bs || prev.binOnly != binOnly) {
 		prev = nil // a segment does not name its session, but start afresh on a new one
 	}
-	chunks, groups, next := plan(order, objs, xs, bs, prev)
+	chunks, groups, next := plan(order, objs, xs, bs, prev, binOnly)
 	objAt := func(k int) object { return objs(order[k]) }
 	var done func(i int)
 	if set != nil {
@@ -191,12 +209,14 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 			c.offs, c.aliased = nil, true
 		}
 	}
-	if err := buildChunks(chunks, groups, order, objAt, level, done); err != nil {
+	if err := buildChunks(chunks, groups, order, objAt, level, done, binOnly); err != nil {
 		return nil, nil, err
 	}
 	for i := range chunks {
 		c := &chunks[i]
-		next.xml[c.xkey], next.xgz[c.xkey] = c.xml, c.xgz
+		if !binOnly {
+			next.xml[c.xkey], next.xgz[c.xkey] = c.xml, c.xgz
+		}
 		next.bin[c.bkey], next.bgz[c.bkey] = c.bin, c.bgz
 	}
 	seen := make(map[[32]byte]bool)
@@ -219,6 +239,9 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 			c.offs = nil
 		}
 		for _, s := range []segment{c.xml, c.bin, c.xgz, c.bgz} {
+			if s.b == nil {
+				continue // binOnly: no XML
+			}
 			if !seen[s.sum] {
 				seen[s.sum] = true
 				stored = append(stored, s)
@@ -226,12 +249,18 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 		}
 	}
 
+	bstart := irpki.AppendSnapshotHead(nil, bs, serial)
+	bend := irpki.AppendSnapshotTrailer(nil)
+	if binOnly {
+		bf, bz := assemble(chunks, func(c *chunk) segment { return c.bin }, func(c *chunk) segment { return c.bgz },
+			bstart, bend, irpki.FormatBin, bs, serial)
+		bf.parts = append(stored, bf.parts...)
+		return []blob{bf, bz}, next, nil
+	}
 	xstart, err := rrdpxml.AppendSnapshotStart(nil, xs, serial)
 	if err != nil {
 		return nil, nil, fmt.Errorf("snapshot %d: %w", serial, err)
 	}
-	bstart := irpki.AppendSnapshotHead(nil, bs, serial)
-	bend := irpki.AppendSnapshotTrailer(nil)
 	var xf, bf, xz, bz blob
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -253,9 +282,9 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 // that changed since prev and the keys of every chunk's segments, and
 // takes over the segments prev has for them; the chunks left to encode
 // are marked build. next holds the groups; its segment maps are empty.
-func plan(order []string, objs func(string) object, xs, bs string, prev *fragments) ([]chunk, []group, *fragments) {
+func plan(order []string, objs func(string) object, xs, bs string, prev *fragments, binOnly bool) ([]chunk, []group, *fragments) {
 	chunks, groups := cut(order, objs)
-	next := &fragments{xs: xs, bs: bs, xml: make(map[[32]byte]segment, len(chunks)), bin: make(map[[32]byte]segment, len(chunks)),
+	next := &fragments{xs: xs, bs: bs, binOnly: binOnly, xml: make(map[[32]byte]segment, len(chunks)), bin: make(map[[32]byte]segment, len(chunks)),
 		xgz: make(map[[32]byte]segment, len(chunks)), bgz: make(map[[32]byte]segment, len(chunks)), groups: make(map[string]groupSum, len(groups))}
 	// Pins of the groups that changed.
 	gi := 0
@@ -302,7 +331,8 @@ func (fr *fragments) group(dir string) (groupSum, bool) {
 	return g, ok
 }
 
-// take gives c the segments fr has for its keys, if it has all four.
+// take gives c the segments fr has for its keys, if it has all four (the
+// two .bin ones when fr is binOnly).
 func (fr *fragments) take(c *chunk) bool {
 	if fr == nil {
 		return false
@@ -311,6 +341,9 @@ func (fr *fragments) take(c *chunk) bool {
 	xz, okxz := fr.xgz[c.xkey]
 	b, okb := fr.bin[c.bkey]
 	bz, okbz := fr.bgz[c.bkey]
+	if fr.binOnly {
+		okx, okxz = true, true
+	}
 	if okx && okxz && okb && okbz {
 		c.xml, c.xgz, c.bin, c.bgz = x, xz, b, bz
 		return true
@@ -380,7 +413,8 @@ func pinOf(g *group, order []string, objs func(string) object) [32]byte {
 // buildChunks encodes the chunks marked build, on every core, reading
 // object k with objAt. done, if not nil, is called on the calling
 // goroutine with the index of each chunk once it is built (or failed).
-func buildChunks(chunks []chunk, groups []group, order []string, objAt func(k int) object, level int, done func(i int)) error {
+// binOnly leaves out the XML segments.
+func buildChunks(chunks []chunk, groups []group, order []string, objAt func(k int) object, level int, done func(i int), binOnly bool) error {
 	todo, built := make(chan int), make(chan int)
 	errs := make([]error, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
@@ -393,7 +427,7 @@ func buildChunks(chunks []chunk, groups []group, order []string, objAt func(k in
 			}
 			for i := range todo {
 				if errs[w] == nil {
-					errs[w] = buildChunk(&chunks[i], groups, order, objAt, zx)
+					errs[w] = buildChunk(&chunks[i], groups, order, objAt, zx, binOnly)
 				}
 				built <- i
 			}
@@ -432,8 +466,9 @@ func buildChunks(chunks []chunk, groups []group, order []string, objAt func(k in
 	return nil
 }
 
-// buildChunk encodes the segments of c.
-func buildChunk(c *chunk, groups []group, order []string, objAt func(k int) object, zd *deflater) error {
+// buildChunk encodes the segments of c (the .bin ones alone with
+// binOnly).
+func buildChunk(c *chunk, groups []group, order []string, objAt func(k int) object, zd *deflater, binOnly bool) error {
 	var xsize, bsize int
 	for k := c.lo; k < c.hi; k++ {
 		o, uri := objAt(k), order[k]
@@ -441,7 +476,10 @@ func buildChunk(c *chunk, groups []group, order []string, objAt func(k int) obje
 		xsize += rrdpxml.PublishSize(uri, o.content)
 		bsize += irpki.SnapshotEntrySize(name, o.content) + 64
 	}
-	x := make([]byte, 0, xsize)
+	var x []byte
+	if !binOnly {
+		x = make([]byte, 0, xsize)
+	}
 	b := make([]byte, 0, bsize+len(groups[0].dir)+64)
 	// The group of the first object: groups are sorted by lo.
 	gi := groupAt(groups, c.lo)
@@ -452,7 +490,9 @@ func buildChunk(c *chunk, groups []group, order []string, objAt func(k int) obje
 		}
 		g := &groups[gi]
 		_, name := irpki.SplitURI(uri)
-		x = rrdpxml.AppendPublish(x, uri, o.content)
+		if !binOnly {
+			x = rrdpxml.AppendPublish(x, uri, o.content)
+		}
 		if k == g.lo {
 			b = irpki.AppendGroupStart(b, g.dir, g.entries)
 		}
@@ -462,11 +502,13 @@ func buildChunk(c *chunk, groups []group, order []string, objAt func(k int) obje
 			b = irpki.AppendPin(b, g.pin)
 		}
 	}
-	c.xml = segment{sha256.Sum256(x), x}
 	c.bin = segment{sha256.Sum256(b), b}
 	var err error
-	if c.xgz, err = zd.segment(x); err != nil {
-		return err
+	if !binOnly {
+		c.xml = segment{sha256.Sum256(x), x}
+		if c.xgz, err = zd.segment(x); err != nil {
+			return err
+		}
 	}
 	c.bgz, err = zd.segment(b)
 	return err

@@ -30,6 +30,7 @@ type testRepo struct {
 	rnd     *rand.Rand
 	added   int
 	count   int // objects of a new session (120)
+	sorted  bool // snapshots list the objects in URI order, not shuffled
 
 	snap, binSnap     rrdpxml.SnapshotRef
 	deltas, binDeltas []rrdpxml.DeltaRef
@@ -101,7 +102,9 @@ func (r *testRepo) writeSnapshot() {
 	}
 	// Not sorted: the origin's order, unlike a regenerated snapshot.
 	uris := r.sortedURIs()
-	r.rnd.Shuffle(len(uris), func(i, j int) { uris[i], uris[j] = uris[j], uris[i] })
+	if !r.sorted {
+		r.rnd.Shuffle(len(uris), func(i, j int) { uris[i], uris[j] = uris[j], uris[i] })
+	}
 	for _, u := range uris {
 		w.Publish(u, nil, r.objs[u])
 	}

@@ -17,11 +17,19 @@ import (
 // snap are the snapshot's XML, .bin, XML gzip and .bin gzip files. Every
 // segment is checked against the chunk it stands for (its count and the
 // sizes of the plain ones); a snapshot cut otherwise (another version's
-// chunking) is an error, and the next serial builds every chunk.
-func resume(ctx context.Context, order []string, objs func(string) object, xs, bs string, snap [4]*File, get func(context.Context, [32]byte) ([]byte, error)) (*fragments, error) {
-	chunks, groups, next := plan(order, objs, xs, bs, nil)
+// chunking) is an error, and the next serial builds every chunk. With
+// binOnly (a transparent follower's, compositeBin) only the .bin files
+// are read; the XML ones are not the follower's chunks.
+func resume(ctx context.Context, order []string, objs func(string) object, xs, bs string, snap [4]*File, get func(context.Context, [32]byte) ([]byte, error), binOnly bool) (*fragments, error) {
+	if binOnly {
+		xs = ""
+	}
+	chunks, groups, next := plan(order, objs, xs, bs, nil, binOnly)
 	var lists [4][]cache.Part
 	for i, f := range snap {
+		if binOnly && i%2 == 0 {
+			continue
+		}
 		if f == nil || !f.Composite() {
 			return nil, fmt.Errorf("resume fragments: the snapshot is not stored as fragments")
 		}
@@ -48,6 +56,9 @@ func resume(ctx context.Context, order []string, objs func(string) object, xs, b
 		c := &chunks[i]
 		var err error
 		for j, dst := range []*segment{&c.xml, &c.bin, &c.xgz, &c.bgz} {
+			if binOnly && j%2 == 0 {
+				continue
+			}
 			if *dst, err = seg(lists[j][i]); err != nil {
 				return nil, fmt.Errorf("resume fragments: chunk %d: %w", i, err)
 			}
@@ -56,11 +67,13 @@ func resume(ctx context.Context, order []string, objs func(string) object, xs, b
 		// The plain segments' sizes are those of the chunk's objects, and
 		// the objects' contents sit where the .bin layout puts them.
 		offs, xsize, bsize := layout(c, groups, order, objs)
-		if xsize != len(c.xml.b) || bsize != len(c.bin.b) {
+		if !binOnly && xsize != len(c.xml.b) || bsize != len(c.bin.b) {
 			return nil, fmt.Errorf("resume fragments: chunk %d: segments of %d and %d bytes, its objects make %d and %d", i, len(c.xml.b), len(c.bin.b), xsize, bsize)
 		}
 		next.alias(c, offs, order, objs)
-		next.xml[c.xkey], next.xgz[c.xkey] = c.xml, c.xgz
+		if !binOnly {
+			next.xml[c.xkey], next.xgz[c.xkey] = c.xml, c.xgz
+		}
 		next.bin[c.bkey], next.bgz[c.bkey] = c.bin, c.bgz
 	}
 	next.reused = len(chunks)

@@ -75,6 +75,9 @@ func (f *Follower) rebuild(ctx context.Context, h *Head) (*state, error) {
 	if snap.Composite() {
 		f.resumeFragments(ctx, h, st, xs, bs)
 	}
+	if st.transparent {
+		f.resumeOrigin(ctx, h, st)
+	}
 	st.deltaHashes = make(map[uint64][32]byte, len(st.held))
 	for s, d := range st.held {
 		var x, p *File
@@ -129,11 +132,38 @@ func (f *Follower) resumeFragments(ctx context.Context, h *Head, st *state, xs, 
 	}
 	st.order = sortedURIs(st.objects)
 	objs := func(u string) object { return st.objects[u] }
-	fr, err := resume(ctx, st.order, objs, xs, bs, snap, f.cfg.Blobs)
+	fr, err := resume(ctx, st.order, objs, xs, bs, snap, f.cfg.Blobs, st.transparent)
 	if err != nil {
 		f.log.Warn("the next serial encodes the whole snapshot", "err", err)
 		return
 	}
 	fr.Realias(func(u string, c []byte) { o := st.objects[u]; o.content = c; st.objects[u] = o })
 	st.frags = fr
+}
+
+// resumeOrigin gives st, the state of the transparent head h, the
+// segments of the origin's composite XML snapshot that h serves
+// (resumeOrigin), for the next serial to reuse. A snapshot stored whole
+// has none; on failure the next serial stores every segment afresh,
+// which costs time, not correctness.
+func (f *Follower) resumeOrigin(ctx context.Context, h *Head, st *state) {
+	var x, z *File
+	for i, fl := range h.Files {
+		if fl.Kind == rrdpxml.KindSnapshot && fl.Format == irpki.FormatXML && fl.Expires.IsZero() && fl.Serial == h.Serial {
+			if fl.Gzip {
+				z = &h.Files[i]
+			} else {
+				x = &h.Files[i]
+			}
+		}
+	}
+	if x == nil || z == nil || !x.Composite() {
+		return
+	}
+	segs, err := resumeOrigin(ctx, x, z, f.cfg.Blobs)
+	if err != nil {
+		f.log.Warn("the next serial stores the origin's whole snapshot afresh", "err", err)
+		return
+	}
+	st.xsegs = segs
 }

@@ -29,6 +29,10 @@ type Stats struct {
 	// snapshots (Config.FragmentMin) encoded afresh and taken over from
 	// the previous serial.
 	FragmentsBuilt, FragmentsReused uint64
+	// OriginSegmentsBuilt and OriginSegmentsReused count, in transparent
+	// mode, the segments of the origin's composite XML snapshots stored
+	// afresh and taken over from the previous serial (origin.go).
+	OriginSegmentsBuilt, OriginSegmentsReused uint64
 
 	// Failures by kind: every failed fetch or verification, whether the
 	// sync then failed or fell back to the snapshot.

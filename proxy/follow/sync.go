@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"sync"
@@ -74,23 +75,27 @@ func files(bs []blob) []File {
 // In transparent mode pre, if set, is the snapshot's fetch already under
 // way.
 func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, format irpki.Format, reset bool, conditional func(*state), pre *snapFetch) error {
-	b, err := pre.wait()
 	var objs map[string]object
 	var size int64
+	var sp *upstream.Spill // transparent: the origin's snapshot, decoded below
+	var err error
 	switch {
 	case pre != nil:
+		sp, err = pre.wait() // closed by the caller
 	case f.transparent(format):
-		b, err = f.fetchFile(ctx, rrdpxml.KindSnapshot, n.Snapshot.URI, n.Snapshot.Hash)
+		if sp, err = f.fetchSpill(ctx, rrdpxml.KindSnapshot, n.Snapshot.URI, n.Snapshot.Hash); err == nil {
+			defer sp.Close()
+		}
 	default:
 		// Regenerating: the origin's bytes are not served; decode them
 		// from the spill as they are read, never whole in memory.
-		var sp *upstream.Spill
 		if sp, err = f.fetchSpill(ctx, rrdpxml.KindSnapshot, n.Snapshot.URI, n.Snapshot.Hash); err != nil {
 			return err
 		}
 		size = sp.Size()
 		objs, err = readSnapshotFrom(sp.Reader(), format, n.SessionID, n.Serial, f.cfg.Limits)
 		sp.Close()
+		sp = nil
 		if err != nil {
 			return fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, err)
 		}
@@ -98,10 +103,19 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 	if err != nil {
 		return err
 	}
-	if objs == nil {
-		size = int64(len(b))
-		if objs, err = readSnapshot(b, format, n.SessionID, n.Serial, f.cfg.Limits); err != nil {
-			return fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, err)
+	// Transparent: the origin's XML is stored as it is read back from the
+	// spill, while a second read decodes its objects.
+	var xfiles []blob
+	var xsegs *originSegs
+	if sp != nil {
+		size = sp.Size()
+		decode := func(r io.Reader) error {
+			var err error
+			objs, err = readSnapshotFrom(r, format, n.SessionID, n.Serial, f.cfg.Limits)
+			return err
+		}
+		if xfiles, xsegs, err = f.originXML(sp, n, f.curXSegs(), decode); err != nil {
+			return err
 		}
 	}
 	f.mu.Lock()
@@ -121,9 +135,17 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 	var snap, deltas []blob
 	switch {
 	case st.transparent:
-		if snap, err = f.originFiles(b, n.Snapshot.Hash, n.Snapshot.URI, rrdpxml.KindSnapshot, bs, n.Serial, true); err != nil {
+		// The .bin from the objects, as the regenerating path makes it.
+		st.order, st.xsegs = sortedURIs(objs), xsegs
+		realias := func(u string, c []byte) { o := objs[u]; o.content = c; objs[u] = o }
+		var bfiles []blob
+		if bfiles, st.frags, err = f.binFiles(st.order, func(u string) object { return objs[u] }, xmlSize(objs, nil), bs, n.Serial, f.curFrags(), true, realias); err != nil {
 			return err
 		}
+		if st.frags != nil {
+			st.frags.Realias(realias)
+		}
+		snap = snapshotBlobs(xfiles, bfiles)
 		// The origin's notification, served as it is, names them all.
 		if deltas, err = f.listedOrigin(ctx, st, n); err != nil {
 			return err
@@ -201,7 +223,7 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 			held[s] = h
 		}
 	}
-	if cur.order == nil && !transparent {
+	if cur.order == nil {
 		cur.order = sortedURIs(cur.objects)
 	}
 	// The snapshots of the serials passed on the way, when there are a

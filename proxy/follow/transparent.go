@@ -7,10 +7,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
@@ -92,30 +94,39 @@ func (e *noFallback) Error() string { return e.err.Error() }
 func (e *noFallback) Unwrap() error { return e.err }
 
 // snapFetch is a fetch of the origin's snapshot, under way beside the
-// deltas.
+// deltas: the body goes to a spill (memory up to SpillThreshold, then a
+// temporary file), hashed as it arrives, never whole in memory.
 type snapFetch struct {
 	done chan struct{}
-	b    []byte
+	sp   *upstream.Spill
 	err  error
 }
 
-// startSnapshot starts fetching the snapshot n names; wait ends it.
+// startSnapshot starts fetching the snapshot n names; close ends it.
 func (f *Follower) startSnapshot(ctx context.Context, n *rrdpxml.Notification) *snapFetch {
 	s := &snapFetch{done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		s.b, s.err = f.fetchFile(ctx, rrdpxml.KindSnapshot, n.Snapshot.URI, n.Snapshot.Hash)
+		s.sp, s.err = f.fetchSpill(ctx, rrdpxml.KindSnapshot, n.Snapshot.URI, n.Snapshot.Hash)
 	}()
 	return s
 }
 
-// wait returns the fetched snapshot, hash-checked; a nil s gives nothing.
-func (s *snapFetch) wait() ([]byte, error) {
+// wait returns the fetched snapshot, hash-checked, valid until close; a
+// nil s gives nothing.
+func (s *snapFetch) wait() (*upstream.Spill, error) {
 	if s == nil {
 		return nil, nil
 	}
 	<-s.done
-	return s.b, s.err
+	return s.sp, s.err
+}
+
+// close waits for the fetch to end and removes its spill.
+func (s *snapFetch) close() {
+	if sp, _ := s.wait(); sp != nil {
+		sp.Close()
+	}
 }
 
 // originFiles returns the files of the origin's XML snapshot or delta b,
@@ -163,9 +174,18 @@ func (f *Follower) servesAt(h heldDelta, d rrdpxml.DeltaRef) bool {
 // deltas led to, then publishes. When the snapshot differs, its state is
 // taken and the .bin moves to a new session, since its deltas would not
 // lead to its snapshot.
+//
+// The work is the delta's plus passes over the snapshot, none of which
+// holds it whole: its SHA-256 as it arrived (the spill), one read from the
+// spill cut into segments, only the new ones hashed and compressed
+// (originSegmenter), one read decoded and checked object by object
+// against the deltas' state (compareSnapshot); beside them the .bin is
+// made from the deltas' state as the regenerating path makes it
+// (compositeBin: the chunks the delta changed, one hash pass).
 func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml.Notification, blobs []blob, ov *overlay, snap *snapFetch, conditional func(*state)) (bool, error) {
 	if snap == nil {
 		snap = f.startSnapshot(ctx, n)
+		defer snap.close()
 	}
 	_, bs := st.sessions()
 	more, err := f.missingDeltas(ctx, n, bs, st.held)
@@ -174,21 +194,67 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 		return false, &noFallback{err}
 	}
 	blobs = append(blobs, more...)
-	b, err := snap.wait()
+	sp, err := snap.wait()
 	if err != nil {
 		return false, &noFallback{err}
 	}
-	files, objects, err := f.originSnapshot(b, n, bs, ov)
+	order := nextOrder(cur.order, ov.changes, cur.objects)
+	get := func(u string) object { o, _ := ov.get(u); return o }
+	var bfiles []blob
+	var frags *fragments
+	var berr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		bfiles, frags, berr = f.binFiles(order, get, xmlSize(cur.objects, ov.changes), bs, n.Serial, cur.frags, false, nil)
+	})
+	var diff int
+	var samples []string
+	xfiles, segs, err := f.originXML(sp, n, cur.xsegs, func(r io.Reader) error {
+		var err error
+		diff, samples, err = compareSnapshot(r, n.SessionID, n.Serial, ov, f.cfg.Limits)
+		return err
+	})
+	wg.Wait()
 	if err != nil {
 		return false, &noFallback{err}
 	}
 	commit := ov.commit
-	if objects != nil {
+	if diff == 0 {
+		if berr != nil {
+			return false, &noFallback{berr}
+		}
+		st.order, st.frags = order, frags
+		if frags != nil {
+			commit = func() {
+				ov.commit()
+				frags.Realias(func(u string, c []byte) {
+					if o, ok := cur.objects[u]; ok {
+						o.content = c
+						cur.objects[u] = o
+					}
+				})
+			}
+		}
+	} else {
+		// The origin's snapshot is authoritative: its objects, read again
+		// from the spill, under a new .bin session.
+		f.count(func(s *Stats) { s.SnapshotMismatches++ })
+		f.log.Warn("the origin's snapshot differs from the state its deltas led to; taking the snapshot's", "serial", n.Serial, "objects", diff, "first", samples)
+		objects, err := readSnapshotFrom(sp.Reader(), irpki.FormatXML, n.SessionID, n.Serial, f.cfg.Limits)
+		if err != nil {
+			return false, &noFallback{fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, err)}
+		}
 		st.objects, commit = objects, nil
 		st.resets++
 		_, bs = st.sessions()
-		if files, err = f.originFiles(b, n.Snapshot.Hash, n.Snapshot.URI, rrdpxml.KindSnapshot, bs, n.Serial, true); err != nil {
+		st.order = sortedURIs(objects)
+		// st is not shared yet: its objects move to the segments.
+		realias := func(u string, c []byte) { o := objects[u]; o.content = c; objects[u] = o }
+		if bfiles, st.frags, err = f.binFiles(st.order, func(u string) object { return objects[u] }, xmlSize(objects, nil), bs, n.Serial, nil, true, realias); err != nil {
 			return false, &noFallback{err}
+		}
+		if st.frags != nil {
+			st.frags.Realias(realias)
 		}
 		blobs = slices.DeleteFunc(blobs, func(b blob) bool { return b.Format == irpki.FormatBin })
 		for s, h := range st.held {
@@ -196,11 +262,12 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 			st.held[s] = h
 		}
 	}
+	st.xsegs = segs
 	conditional(st)
-	if err := f.publish(ctx, st, n, files, blobs, commit); err != nil {
+	if err := f.publish(ctx, st, n, snapshotBlobs(xfiles, bfiles), blobs, commit); err != nil {
 		return false, err
 	}
-	if objects != nil {
+	if diff != 0 {
 		f.count(func(s *Stats) { s.Resets++ })
 	}
 	f.count(func(s *Stats) { s.Deltas += n.Serial - cur.serial })
@@ -208,47 +275,117 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 	return true, nil
 }
 
-// originSnapshot makes the snapshot files of a delta sync from the
-// origin's snapshot b of n.Serial, and checks b against the state the
-// deltas led to (ov over the current objects): on a difference it counts
-// and logs it and returns the snapshot's objects, the origin's snapshot
-// being authoritative; otherwise objects is nil and the overlay stands.
-// The check runs beside the transcoding and gzip.
-func (f *Follower) originSnapshot(b []byte, n *rrdpxml.Notification, bs string, ov *overlay) (snap []blob, objects map[string]object, err error) {
-	type check struct {
-		diff    int
-		samples []string
-		err     error
-	}
-	done := make(chan check, 1)
-	go func() {
-		var c check
-		c.diff, c.samples, c.err = compareSnapshot(b, n.SessionID, n.Serial, ov, f.cfg.Limits)
-		done <- c
-	}()
-	snap, err = f.originFiles(b, n.Snapshot.Hash, n.Snapshot.URI, rrdpxml.KindSnapshot, bs, n.Serial, true)
-	c := <-done
-	if c.err != nil {
-		return nil, nil, fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, c.err)
-	}
+// snapshotBlobs orders a transparent snapshot's files as the other paths
+// do: XML, .bin, then their gzip copies.
+func snapshotBlobs(xml, bin []blob) []blob {
+	return []blob{xml[0], bin[0], xml[1], bin[1]}
+}
+
+// originXML makes the files of the origin's XML snapshot in sp (n's, its
+// hash checked as it arrived) while decode reads it too, from the spill
+// in a second goroutine (a check against a state, or a fresh object set):
+// the XML and its gzip copy, composite with the segments of prev reused
+// when it is at least FragmentMin bytes, whole otherwise. A decode error
+// is the snapshot's.
+func (f *Follower) originXML(sp *upstream.Spill, n *rrdpxml.Notification, prev *originSegs, decode func(io.Reader) error) ([]blob, *originSegs, error) {
+	p, err := f.rel(n.Snapshot.URI)
 	if err != nil {
 		return nil, nil, err
 	}
-	if c.diff == 0 {
-		return snap, nil, nil
+	var derr error
+	var wg sync.WaitGroup
+	wg.Go(func() { derr = decode(sp.Reader()) })
+	files, segs, err := f.segmentOrigin(sp, p, n, prev)
+	wg.Wait()
+	if derr != nil {
+		return nil, nil, fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, derr)
 	}
-	f.count(func(s *Stats) { s.SnapshotMismatches++ })
-	f.log.Warn("the origin's snapshot differs from the state its deltas led to; taking the snapshot's", "serial", n.Serial, "objects", c.diff, "first", c.samples)
-	if objects, err = readSnapshot(b, irpki.FormatXML, n.SessionID, n.Serial, f.cfg.Limits); err != nil {
+	if err != nil {
 		return nil, nil, fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, err)
 	}
-	return snap, objects, nil
+	return files, segs, nil
 }
 
-// compareSnapshot decodes the XML snapshot b of session and serial and
-// returns how many objects differ from ov's view (missing from one side,
-// or with another hash), with the first few URIs.
-func compareSnapshot(b []byte, session string, serial uint64, ov *overlay, lim rrdpxml.Limits) (int, []string, error) {
+// segmentOrigin is the storing half of originXML.
+func (f *Follower) segmentOrigin(sp *upstream.Spill, p string, n *rrdpxml.Notification, prev *originSegs) ([]blob, *originSegs, error) {
+	size := sp.Size()
+	if f.cfg.FragmentMin < 0 || size < f.cfg.FragmentMin {
+		b, err := io.ReadAll(sp.Reader())
+		if err != nil {
+			return nil, nil, fmt.Errorf("read the snapshot back: %w", err)
+		}
+		if int64(len(b)) != size {
+			return nil, nil, fmt.Errorf("read the snapshot back: %d bytes, %d fetched", len(b), size)
+		}
+		x := blob{File: File{Path: p, Sum: n.Snapshot.Hash, Size: size, Format: irpki.FormatXML, Kind: rrdpxml.KindSnapshot, Serial: n.Serial, Upstream: n.Snapshot.Hash}, b: b}
+		files, err := f.withGzip(x)
+		return files, nil, err
+	}
+	s, err := newOriginSegmenter(prev, f.cfg.GzipLevel)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.fill(sp.Reader()); err != nil {
+		return nil, nil, err
+	}
+	files, segs, err := s.files(p, n.Snapshot.Hash, size, n.Serial)
+	if err == nil {
+		f.count(func(st *Stats) { st.OriginSegmentsBuilt += uint64(s.built); st.OriginSegmentsReused += uint64(s.reused) })
+	}
+	return files, segs, err
+}
+
+// binFiles writes the .bin snapshot of the objects in order (get reads
+// one) at serial under bs, with its gzip copy, as snapshotFiles writes
+// them, so that the bytes are the same (DESIGN.md, invariant 8):
+// composite when the XML of the objects would take at least FragmentMin
+// (size estimates it), reusing the segments of prev, else whole. It
+// returns the fragments of the new snapshot when composite.
+func (f *Follower) binFiles(order []string, get func(string) object, size int, bs string, serial uint64, prev *fragments, fresh bool, set func(string, []byte)) ([]blob, *fragments, error) {
+	if lim := f.cfg.Limits.WithDefaults(); len(order) > lim.MaxObjects {
+		return nil, nil, fmt.Errorf("regenerate snapshot %d: %d objects, over the limit of %d: %w", serial, len(order), lim.MaxObjects, rrdpxml.ErrTooLarge)
+	}
+	if f.cfg.FragmentMin >= 0 && int64(size) >= f.cfg.FragmentMin {
+		files, fr, err := compositeBin(order, get, bs, serial, prev, f.cfg.GzipLevel, fresh, set)
+		if err == nil {
+			f.count(func(s *Stats) { s.FragmentsBuilt += uint64(fr.built); s.FragmentsReused += uint64(fr.reused) })
+		}
+		return files, fr, err
+	}
+	// Under FragmentMin the whole regeneration, whose XML is dropped:
+	// a small snapshot, and the .bin is then the same bytes as the
+	// regenerating path's by construction.
+	objs := func(yield func(string, object) bool) {
+		for _, u := range order {
+			if !yield(u, get(u)) {
+				return
+			}
+		}
+	}
+	_, p, err := regenerate(objs, size, bs, bs, serial, f.cfg.Limits)
+	if err != nil {
+		return nil, nil, err
+	}
+	files, err := f.withGzip(newBlob(p, irpki.FormatBin, rrdpxml.KindSnapshot, bs, serial))
+	return files, nil, err
+}
+
+// curXSegs returns the origin's snapshot segments of the current state,
+// or nil.
+func (f *Follower) curXSegs() *originSegs {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cur == nil {
+		return nil
+	}
+	return f.cur.xsegs
+}
+
+// compareSnapshot decodes the XML snapshot of session and serial read
+// from r and returns how many objects differ from ov's view (missing from
+// one side, or with another hash), with the first few URIs. The objects
+// are compared as they are decoded: neither side is materialised.
+func compareSnapshot(r io.Reader, session string, serial uint64, ov *overlay, lim rrdpxml.Limits) (int, []string, error) {
 	seen := make(map[string]struct{}, len(ov.base)+len(ov.changes))
 	diff := 0
 	var samples []string
@@ -258,7 +395,7 @@ func compareSnapshot(b []byte, session string, serial uint64, ov *overlay, lim r
 			samples = append(samples, uri)
 		}
 	}
-	err := walk(b, irpki.FormatXML, rrdpxml.KindSnapshot, session, serial, lim, func(e *element) error {
+	err := walkReader(r, irpki.FormatXML, rrdpxml.KindSnapshot, session, serial, lim, func(e *element) error {
 		if e.Withdraw || e.HasHash {
 			return fmt.Errorf("%w: snapshot element %s with withdraw or hash", ErrMismatch, e.URI)
 		}

@@ -22,9 +22,15 @@ import (
 // from start if set.
 func (e *env) transparent(repo string, start *Head) *Follower {
 	e.t.Helper()
+	return e.transparentWith(repo, start, 0)
+}
+
+// transparentWith is transparent with Config.FragmentMin fragMin.
+func (e *env) transparentWith(repo string, start *Head, fragMin int64) *Follower {
+	e.t.Helper()
 	f, err := New(Config{
 		URL: e.repo.base + "notification.xml", Repo: repo, Client: e.client, Store: e.store, Transparent: true,
-		Start: start,
+		Start: start, FragmentMin: fragMin,
 		Blobs: func(_ context.Context, sum [32]byte) ([]byte, error) {
 			if b, ok := e.store.Blob(sum); ok {
 				return b, nil
@@ -52,7 +58,8 @@ func (e *env) originFile(rel string) []byte {
 
 // checkOrigin checks that f's head serves the origin's notification.xml
 // byte for byte and, at the origin's own path, the origin's bytes of the
-// snapshot and every delta it names; and the head as checkState does.
+// snapshot and every delta it names, and their gzip copies the same bytes
+// once decompressed; and the head as checkState does.
 func checkOrigin(t *testing.T, e *env, f *Follower) {
 	t.Helper()
 	checkState(t, f, e.repo)
@@ -67,10 +74,14 @@ func checkOrigin(t *testing.T, e *env, f *Follower) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byPath := map[string]File{}
+	byPath, gzPath := map[string]File{}, map[string]File{}
 	for _, fl := range h.Files {
-		if !fl.Gzip && fl.Format == irpki.FormatXML {
-			byPath[fl.Path] = fl
+		if fl.Format == irpki.FormatXML {
+			if fl.Gzip {
+				gzPath[fl.Path] = fl
+			} else {
+				byPath[fl.Path] = fl
+			}
 		}
 	}
 	uris := []string{n.Snapshot.URI}
@@ -83,9 +94,16 @@ func checkOrigin(t *testing.T, e *env, f *Follower) {
 		if !ok || !fl.Expires.IsZero() {
 			t.Fatalf("%s: not served at %s (file %+v)", u, rel, fl)
 		}
-		b, _ := e.store.Blob(fl.Sum)
-		if !bytes.Equal(b, e.originFile(rel)) {
+		want := e.originFile(rel)
+		if b := readFile(t, e.store, fl); !bytes.Equal(b, want) {
 			t.Fatalf("%s: the proxy's bytes differ from the origin's", u)
+		}
+		gz, ok := gzPath[rel]
+		if !ok || !gz.Expires.IsZero() {
+			t.Fatalf("%s: no gzip copy served at %s", u, rel)
+		}
+		if b := gunzip(t, readFile(t, e.store, gz)); !bytes.Equal(b, want) {
+			t.Fatalf("%s: the gzip copy decompresses to other bytes than the origin's", u)
 		}
 	}
 }

@@ -1,0 +1,313 @@
+package follow
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+
+	"github.com/klauspost/compress/flate"
+
+	"github.com/irpki/rrdp-proxy/cache"
+	"github.com/irpki/rrdp-proxy/transcode/irpki"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+)
+
+// The origin's XML snapshot, in transparent mode, is served byte for byte,
+// so it cannot be regenerated from fragments as the regenerating path's
+// is. It is stored as segments of its own bytes instead (originSegmenter):
+// read once from the spill it was hashed into as it arrived, cut before
+// the <publish> tags whose hash says so (so the cuts depend on the objects
+// around them, not on offsets: an object changed moves no other cut), each
+// segment compared with the segment of the previous serial that starts
+// the same way. A segment seen before is the same blob, with its deflate
+// segment; only a new one is hashed and compressed. The gzip copy is one
+// gzip member whose deflate stream is the segments' joined (as in
+// frag.go), so a serial compresses its changed segments alone.
+//
+// The gzip copy: per-segment deflate, decided by measurement
+// (docs/bench/state.md, "The transparent mode"): on `large` (806 MB of
+// XML) an eager gzip of the whole snapshot costs about 5 s of CPU a
+// serial, and a lazy one at the first request would put the same on that
+// request, with the whole copy in memory meanwhile; per-segment deflate
+// costs the changed segments (milliseconds for a one-object serial) and
+// the copy is 0.3% larger than a whole-file gzip at the same level.
+const (
+	// originMask cuts the origin's snapshot before a <publish> start tag
+	// whose FNV-1a hash has these bits zero: 128 objects a segment on
+	// average, about 270 KB on `large`, as the regenerating path's chunks.
+	originMask = 127
+	// originMax ends a segment with no cut point after so many bytes (an
+	// origin whose tags the scan does not recognise).
+	originMax = 4 << 20
+	// inlineMax: a segment this small (the snapshot's start tag, which
+	// names the serial) is kept inline in the part list, not as a blob.
+	inlineMax = 4 << 10
+)
+
+// publishTag opens every publish element the scan cuts before.
+var publishTag = []byte("<publish")
+
+// originSegs are the segments of a transparent follower's current XML
+// snapshot (the origin's), by key: what the next serial reuses. Never
+// modified once built.
+type originSegs struct {
+	segs map[segKey]originSeg
+}
+
+// segKey finds a segment of the previous serial that may be the same:
+// its size and a hash of its first bytes (the start tag, which names its
+// first object). The bytes are compared before one is reused.
+type segKey struct {
+	size int
+	head uint64
+}
+
+// originSeg is a segment of the origin's XML and its deflate segment.
+type originSeg struct {
+	plain, gz segment
+}
+
+func keyOf(b []byte) segKey {
+	h := uint64(14695981039346656037)
+	for _, c := range b[:min(len(b), 256)] {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return segKey{len(b), h}
+}
+
+// originSegmenter cuts the origin's XML snapshot into segments as it is
+// read (fill), reusing those of prev.
+type originSegmenter struct {
+	prev, next *originSegs
+	zd         *deflater
+	buf        []byte // the bytes read and not yet in a segment
+	scan       int    // buf[1:scan] holds no cut point
+	started    bool   // the start tag's segment was cut
+	crc        hash.Hash32
+	size       int64
+	parts      []cache.Part
+	zparts     []cache.Part
+	stored     []segment // new blobs
+	built      int       // segments encoded
+	reused     int       // segments taken from prev
+}
+
+func newOriginSegmenter(prev *originSegs, level int) (*originSegmenter, error) {
+	zw, err := flate.NewWriter(nil, level)
+	if err != nil {
+		return nil, fmt.Errorf("segment the origin's snapshot: %w", err)
+	}
+	if prev == nil {
+		prev = &originSegs{}
+	}
+	return &originSegmenter{prev: prev, next: &originSegs{segs: make(map[segKey]originSeg, len(prev.segs))},
+		zd: &deflater{zw: zw}, buf: make([]byte, 0, 1<<20), crc: crc32.NewIEEE(),
+		zparts: []cache.Part{{Data: gzipHeader, Size: int64(len(gzipHeader))}}}, nil
+}
+
+// fill reads r to its end, cutting segments as it goes.
+func (s *originSegmenter) fill(r io.Reader) error {
+	for {
+		if len(s.buf) == cap(s.buf) {
+			s.buf = append(s.buf, 0)[:len(s.buf)]
+		}
+		n, err := r.Read(s.buf[len(s.buf):cap(s.buf)])
+		s.buf = s.buf[:len(s.buf)+n]
+		if err := s.cut(); err != nil {
+			return err
+		}
+		if err == io.EOF {
+			if len(s.buf) > 0 {
+				return s.emit(len(s.buf))
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read the origin's snapshot back: %w", err)
+		}
+	}
+}
+
+// cut emits the segments that end in buf.
+func (s *originSegmenter) cut() error {
+	for {
+		if s.scan < 1 {
+			s.scan = 1 // a cut at 0 would make an empty segment
+		}
+		at, tagEnd := -1, -1
+		for s.scan < len(s.buf) {
+			i := bytes.Index(s.buf[s.scan:], publishTag)
+			if i < 0 {
+				s.scan = max(s.scan, len(s.buf)-len(publishTag)+1)
+				break
+			}
+			p := s.scan + i
+			q := p + len(publishTag)
+			if q >= len(s.buf) {
+				s.scan = p // wait for the byte after the name
+				break
+			}
+			if c := s.buf[q]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+				s.scan = q // another name, such as <publisher
+				continue
+			}
+			e := bytes.IndexByte(s.buf[q:], '>')
+			if e < 0 {
+				s.scan = p // wait for the end of the tag
+				break
+			}
+			if !s.started || cutsAt(s.buf[p:q+e+1]) {
+				at, tagEnd = p, q+e+1
+				break
+			}
+			s.scan = q + e + 1
+		}
+		switch {
+		case at > 0 && at <= originMax:
+			s.started = true
+			if err := s.emit(at); err != nil {
+				return err
+			}
+			s.scan = tagEnd - at
+		case len(s.buf) > originMax && (at < 0 || at > originMax):
+			if err := s.emit(originMax); err != nil {
+				return err
+			}
+			s.scan = 0
+		default:
+			return nil
+		}
+	}
+}
+
+// cutsAt reports whether a segment starts at the start tag tag: FNV-1a
+// (64 bits) of the tag, which names its object.
+func cutsAt(tag []byte) bool {
+	h := uint64(14695981039346656037)
+	for _, c := range tag {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h&originMask == 0
+}
+
+// emit makes buf[:n] a segment: the previous serial's if it has the same
+// bytes, else a new blob and its deflate segment.
+func (s *originSegmenter) emit(n int) error {
+	b := s.buf[:n]
+	s.crc.Write(b)
+	s.size += int64(n)
+	k := keyOf(b)
+	sg, ok := s.prev.segs[k]
+	ok = ok && bytes.Equal(sg.plain.b, b)
+	if ok {
+		s.reused++
+	} else {
+		c := bytes.Clone(b)
+		z, err := s.zd.segment(c)
+		if err != nil {
+			return fmt.Errorf("segment the origin's snapshot: %w", err)
+		}
+		sg = originSeg{plain: segment{sha256.Sum256(c), c}, gz: z}
+		s.built++
+	}
+	if _, dup := s.next.segs[k]; !dup {
+		s.next.segs[k] = sg
+	}
+	if n <= inlineMax {
+		s.parts = append(s.parts, cache.Part{Data: sg.plain.b, Size: int64(n)})
+		s.zparts = append(s.zparts, cache.Part{Data: sg.gz.b, Size: int64(len(sg.gz.b))})
+	} else {
+		if !ok {
+			s.stored = append(s.stored, sg.plain, sg.gz)
+		}
+		s.parts = append(s.parts, cache.Part{Sum: sg.plain.sum, Size: int64(n)})
+		s.zparts = append(s.zparts, cache.Part{Sum: sg.gz.sum, Size: int64(len(sg.gz.b))})
+	}
+	s.buf = s.buf[:copy(s.buf, s.buf[n:])]
+	s.scan -= n
+	return nil
+}
+
+// files returns the composite XML snapshot (the origin's bytes, size
+// bytes whose SHA-256 up the fetch checked, served at path p) and its
+// gzip copy, with the blobs to store before them, and the segments for the
+// next serial.
+func (s *originSegmenter) files(p string, up [32]byte, size int64, serial uint64) ([]blob, *originSegs, error) {
+	if s.size != size {
+		return nil, nil, fmt.Errorf("snapshot %d: %d bytes read back from the spill, %d fetched", serial, s.size, size)
+	}
+	zend := storedBlock(nil, nil, true)
+	zend = binary.LittleEndian.AppendUint32(zend, s.crc.Sum32())
+	zend = binary.LittleEndian.AppendUint32(zend, uint32(s.size))
+	zparts := append(s.zparts, cache.Part{Data: zend, Size: int64(len(zend))})
+	var zsize int64
+	for _, p := range zparts {
+		zsize += p.Size
+	}
+	list, zlist := cache.EncodeParts(s.parts), cache.EncodeParts(zparts)
+	lsum, zlsum := sha256.Sum256(list), sha256.Sum256(zlist)
+	fl := File{Path: p, Sum: up, Size: size, Format: irpki.FormatXML, Kind: rrdpxml.KindSnapshot, Serial: serial, Upstream: up, Index: lsum}
+	zf := fl
+	zf.Sum, zf.Size, zf.Gzip, zf.Index = zlsum, zsize, true, zlsum
+	x := blob{File: fl, parts: append(s.stored, segment{lsum, list})}
+	z := blob{File: zf, parts: []segment{{zlsum, zlist}}}
+	return []blob{x, z}, s.next, nil
+}
+
+// resumeOrigin rebuilds the segments of a transparent head's composite
+// XML snapshot x and its gzip copy z from their stored part lists (the
+// pinned blobs of the current head, read with get, no copy), so that a
+// restarted follower's next serial reuses them as the serials before the
+// restart did.
+func resumeOrigin(ctx context.Context, x, z *File, get cache.Getter) (*originSegs, error) {
+	if !x.Composite() || !z.Composite() {
+		return nil, fmt.Errorf("resume the origin's segments: %s is not stored as segments", x.Path)
+	}
+	parts, err := cache.FileParts(ctx, x, get)
+	if err != nil {
+		return nil, fmt.Errorf("resume the origin's segments: %w", err)
+	}
+	zparts, err := cache.FileParts(ctx, z, get)
+	if err != nil {
+		return nil, fmt.Errorf("resume the origin's segments: %w", err)
+	}
+	if len(zparts) != len(parts)+2 {
+		return nil, fmt.Errorf("resume the origin's segments: %s has %d parts, its gzip copy %d", x.Path, len(parts), len(zparts))
+	}
+	read := func(p cache.Part) (segment, error) {
+		if p.Data != nil {
+			return segment{sha256.Sum256(p.Data), p.Data}, nil
+		}
+		b, err := get(ctx, p.Sum)
+		if err != nil {
+			return segment{}, err
+		}
+		if int64(len(b)) != p.Size {
+			return segment{}, fmt.Errorf("part %x: %d bytes, its list says %d", p.Sum[:8], len(b), p.Size)
+		}
+		return segment{p.Sum, b}, nil
+	}
+	o := &originSegs{segs: make(map[segKey]originSeg, len(parts))}
+	for i, p := range parts {
+		plain, err := read(p)
+		if err != nil {
+			return nil, fmt.Errorf("resume the origin's segments: %s: %w", x.Path, err)
+		}
+		gz, err := read(zparts[i+1])
+		if err != nil {
+			return nil, fmt.Errorf("resume the origin's segments: %s: %w", z.Path, err)
+		}
+		k := keyOf(plain.b)
+		if _, dup := o.segs[k]; !dup {
+			o.segs[k] = originSeg{plain, gz}
+		}
+	}
+	return o, nil
+}

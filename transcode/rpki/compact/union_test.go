@@ -28,7 +28,7 @@ type split struct {
 	a, b []*irpkipb.CompactCA
 }
 
-func newSplitTree(t *testing.T) *split {
+func newSplitTree(t testing.TB) *split {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Second)
 	p, err := repotest.LookupProfile("small")
@@ -298,4 +298,46 @@ func TestStates(t *testing.T) {
 			t.Errorf("truncated to %d bytes: %v, want malformed, with the offset", n, err)
 		}
 	}
+}
+
+// BenchmarkSyncAllSplit measures SyncAll from nothing over the two
+// publications of a split tree (split) against Sync of one publication of
+// the same groups (whole), in the same run: the cost of verifying across
+// publications, as a ratio of the two.
+func BenchmarkSyncAllSplit(b *testing.B) {
+	s := newSplitTree(b)
+	_, fsA, err := New("session-a", s.a, s.signer, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, fsB, err := New("session-b", s.b, s.signer, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	all := append(slices.Clone(s.a), s.b...)
+	slices.SortFunc(all, func(x, y *irpkipb.CompactCA) int { return strings.Compare(x.Uri, y.Uri) })
+	_, fsW, err := New("session-w", all, s.signer, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, bb, w := files{}, files{}, files{}
+	a.add(fsA)
+	bb.add(fsB)
+	w.add(fsW)
+	b.Run("whole", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := Sync(nil, w[NotificationName], w.fetch, s.trust, s.now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("split", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if out := SyncAll([]Feed{feed("a", nil, a), feed("b", nil, bb)}, s.trust, s.now); out.Failed() != nil {
+				b.Fatal(out.Failed())
+			}
+		}
+	})
 }

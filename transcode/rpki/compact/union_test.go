@@ -3,6 +3,7 @@ package compact
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -337,6 +338,36 @@ func BenchmarkSyncAllSplit(b *testing.B) {
 		for b.Loop() {
 			if out := SyncAll([]Feed{feed("a", nil, a), feed("b", nil, bb)}, s.trust, s.now); out.Failed() != nil {
 				b.Fatal(out.Failed())
+			}
+		}
+	})
+}
+
+// FuzzStates feeds arbitrary bytes to the state file decoder: it fails
+// cleanly or decodes states that encode and decode again to the same.
+func FuzzStates(f *testing.F) {
+	st := &State{Session: "s", Serial: 2, groups: map[string]*irpkipb.CompactCA{"rsync://h/m/a.cer": {Uri: "rsync://h/m/a.cer", Repo: "rsync://h/m/a/"}}}
+	v2 := MarshalStates([]string{"https://a/n.bin", "https://b/n.bin"}, []*State{st, st})
+	f.Add(v2)
+	f.Add(v2[:len(v2)-3])
+	f.Add(st.Marshal())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		states, legacy, err := UnmarshalStates(data)
+		if err != nil || legacy != nil {
+			return
+		}
+		names := slices.Sorted(maps.Keys(states))
+		list := make([]*State, len(names))
+		for i, n := range names {
+			list[i] = states[n]
+		}
+		again, _, err := UnmarshalStates(MarshalStates(names, list))
+		if err != nil || len(again) != len(states) {
+			t.Fatalf("re-encoded states: %v, %d states, want %d", err, len(again), len(states))
+		}
+		for n, s := range states {
+			if a := again[n]; a == nil || !bytes.Equal(a.Marshal(), s.Marshal()) {
+				t.Fatalf("re-encoded state of %q differs", n)
 			}
 		}
 	})

@@ -314,7 +314,9 @@ func loadCompactStates(file string, urls []string) (*compactStates, error) {
 // adoptLegacy gives a state of version 1 to the feed whose notification
 // is of its session (the state file did not name its URL), or, when one
 // publication is followed, to it whatever its session (its groups still
-// serve the iMFT replay check, as they did).
+// serve the iMFT replay check, as they did). A legacy state that no
+// publication takes is dropped at the next write: its publication, if
+// followed, starts again from its snapshot.
 func (st *compactStates) adoptLegacy(feeds []compact.Feed, keys compact.Keys) {
 	if st.legacy == nil {
 		return

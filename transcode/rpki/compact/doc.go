@@ -10,7 +10,10 @@
 // The producer side (Build, Publication) turns a tree validated by
 // transcode/rpki into a signed notification, a snapshot and deltas per CA
 // group; the client side (ParseNotification, State) verifies them and
-// turns them into VRPs.
+// turns them into VRPs. A publication is per repository while a tree may
+// cross repositories: SyncAll follows several publications at once, each
+// with its own state, and verifies the chains across their union, as a
+// relying party validates across RRDP repositories.
 //
 // Trust: the proxy holds no CA key. A relying party that uses this format
 // trusts the proxy operator as its validator, as it would an RTR cache: the

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"time"
@@ -135,6 +136,14 @@ func ServedSessions(u string, f irpki.Format, resets uint64, transparent bool) (
 func CompactKey(repo string) string { return repo + compactSuffix }
 
 const compactSuffix = " compact"
+
+// SameCompact reports whether a and b are one serial of a compact
+// publication: the same signed notification. Its serials are counted by
+// whoever signs them, so the same session and serial may be other bytes.
+func SameCompact(a, b *Head) bool {
+	return a != nil && b != nil && a.Session == b.Session && a.Serial == b.Serial &&
+		bytes.Equal(a.NotificationBin, b.NotificationBin)
+}
 
 // CompactOf returns the repository key whose compact publication key is
 // (CompactKey's inverse), and false for a key that is not one.

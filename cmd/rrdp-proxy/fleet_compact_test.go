@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -172,34 +171,14 @@ func TestServeFleetCompact(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%s: the compact client through the balancer: exit %d\n%s", what, code, clientLog)
 		}
-		got, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		vrps, err := rpki.ParseVRPCSV(got)
-		if err != nil {
-			t.Fatalf("%s: %s: %v", what, out, err)
-		}
-		if d := rpki.DiffVRPs(rpki.SortVRPs(vrps), want, 10); d != "" {
+		if d := rpki.DiffVRPs(readVRPCSV(t, what, out), want, 10); d != "" {
 			t.Fatalf("%s: the compact client's VRPs differ from the generator's: %s", what, d)
 		}
 		return stdout
 	}
 
 	first := same("serial 1", 1)
-	var holder, other *fleetNode
-	waitFor(t, "one lease holder", nodes[0].log, func() bool {
-		holder, other = nil, nil
-		for _, n := range nodes {
-			switch n.view(t).Role {
-			case "holder":
-				holder = n
-			case "follower":
-				other = n
-			}
-		}
-		return holder != nil && other != nil
-	})
+	holder, other := holderAndOther(t, nodes)
 	hv, _ := holder.compact(t)
 	waitFor(t, other.name+" shows the compact publication as installed", other.log, func() bool {
 		v, _ := other.compact(t)

@@ -93,6 +93,25 @@ func (n *fleetNode) vrps(t *testing.T) []rpki.VRP {
 	return vs
 }
 
+// holderAndOther waits until one of the two nodes holds the lease of
+// their one repository and the other follows, and returns them.
+func holderAndOther(t *testing.T, nodes []*fleetNode) (holder, other *fleetNode) {
+	t.Helper()
+	waitFor(t, "one lease holder", nodes[0].log, func() bool {
+		holder, other = nil, nil
+		for _, n := range nodes {
+			switch n.view(t).Role {
+			case "holder":
+				holder = n
+			case "follower":
+				other = n
+			}
+		}
+		return holder != nil && other != nil
+	})
+	return holder, other
+}
+
 // TestServeFleetValidate runs two nodes sharing a Redis, each validating
 // with the gate on and a rule that any removed VRP breaks. Both serve the
 // generator's VRPs at /vrps.json. A serial that removes VRPs is held by
@@ -154,19 +173,7 @@ func TestServeFleetValidate(t *testing.T) {
 
 	both("serial 1 served", func(n *fleetNode) bool { return n.serial(t, path) == 1 })
 	sameVRPs("serial 1")
-	var holder, other *fleetNode
-	waitFor(t, "one lease holder", nodes[0].log, func() bool {
-		holder, other = nil, nil
-		for _, n := range nodes {
-			switch n.view(t).Role {
-			case "holder":
-				holder = n
-			case "follower":
-				other = n
-			}
-		}
-		return holder != nil && other != nil
-	})
+	holder, other := holderAndOther(t, nodes)
 
 	second := removing()
 	held := fmt.Sprintf("a@%d", second)

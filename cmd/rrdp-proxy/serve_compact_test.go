@@ -16,6 +16,20 @@ import (
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
 )
 
+// readVRPCSV reads the VRPs the compact client wrote to file, sorted.
+func readVRPCSV(t *testing.T, what, file string) []rpki.VRP {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vrps, err := rpki.ParseVRPCSV(b)
+	if err != nil {
+		t.Fatalf("%s: %s: %v", what, file, err)
+	}
+	return rpki.SortVRPs(vrps)
+}
+
 // TestServeCompact runs serve with [validate], [compact] and a repository
 // whose formats list "compact", and follows it with the compact client
 // (rrdp-proxy sync --trust): its VRPs equal the generator's at the first
@@ -84,15 +98,7 @@ func TestServeCompact(t *testing.T) {
 			if code != 0 {
 				return false
 			}
-			got, err := os.ReadFile(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			vrps, err := rpki.ParseVRPCSV(got)
-			if err != nil {
-				t.Fatalf("%s: %s: %v", what, out, err)
-			}
-			return rpki.DiffVRPs(rpki.SortVRPs(vrps), want, 10) == ""
+			return rpki.DiffVRPs(readVRPCSV(t, what, out), want, 10) == ""
 		})
 		return stdout
 	}

@@ -49,41 +49,11 @@ func (n *Node) Catchup(ctx context.Context, repo, path string) (*follow.Head, er
 	if !later(path, local) {
 		return nil, nil
 	}
-	if !n.tier.down.Load() {
-		remote, err := r.remoteHead(ctx, path)
-		if err == nil && names(remote, path) {
-			r.count(func(st *RepoStats) { st.CatchupShared++ })
-			select {
-			case r.poke <- struct{}{}:
-			default:
-			}
-			return remote, nil
-		}
+	if remote := r.shared(ctx, repo, &r.catch, path); remote != nil {
+		return remote, nil
 	}
 	if r.role() == Watcher {
-		// Redis's head does not name path. Either the holder is about
-		// to publish it, or it is a made-up name, or Redis has just gone
-		// and the node will poll alone within a renew interval: look
-		// again every remoteEvery for that long, not for the request's
-		// whole deadline.
-		wctx, cancel := context.WithTimeout(ctx, min(2*n.renew, watchWait))
-		defer cancel()
-		t := time.NewTicker(remoteEvery)
-		defer t.Stop()
-		for r.role() == Watcher {
-			select {
-			case <-wctx.Done():
-				return nil, nil
-			case <-t.C:
-			}
-			if n.tier.down.Load() {
-				continue // the node turns solo at its next step
-			}
-			if remote, err := r.remoteHead(wctx, path); err == nil && names(remote, path) {
-				r.count(func(st *RepoStats) { st.CatchupShared++ })
-				return remote, nil
-			}
-		}
+		return nil, nil // the holder has not published it in time
 	}
 	h, err := r.catchup(ctx, path)
 	if err != nil {
@@ -92,25 +62,77 @@ func (n *Node) Catchup(ctx context.Context, repo, path string) (*follow.Head, er
 	return h, nil
 }
 
+// shared returns Redis's head of key if it names path. A watcher looks
+// again every remoteEvery for a while when it does not: either the holder
+// is about to publish it, or it is a made-up name, or Redis has just gone
+// and the node will poll alone within a renew interval; so for two renew
+// intervals at most, not for the request's whole deadline. The others
+// look once. A head found is counted, and the node told to install it.
+func (r *runner) shared(ctx context.Context, key string, cs *catchState, path string) *follow.Head {
+	n := r.n
+	look := func(ctx context.Context) *follow.Head {
+		if n.tier.down.Load() {
+			return nil // the node turns solo at its next step
+		}
+		if remote, err := r.remoteHeadOf(ctx, key, cs, path); err == nil && names(remote, path) {
+			return remote
+		}
+		return nil
+	}
+	found := look(ctx)
+	if found == nil && r.role() == Watcher {
+		wctx, cancel := context.WithTimeout(ctx, min(2*n.renew, watchWait))
+		defer cancel()
+		t := time.NewTicker(remoteEvery)
+		defer t.Stop()
+		for found == nil && r.role() == Watcher {
+			select {
+			case <-wctx.Done():
+				return nil
+			case <-t.C:
+			}
+			found = look(wctx)
+		}
+	}
+	if found != nil {
+		r.count(func(st *RepoStats) { st.CatchupShared++ })
+		select {
+		case r.poke <- struct{}{}:
+		default:
+		}
+	}
+	return found
+}
+
 // later reports whether path is a file name of the follower's layout,
 // "<session>/<serial>/<hash>/<name>", for a later serial than h's or
 // another session.
 func later(path string, h *follow.Head) bool {
-	parts := strings.Split(path, "/")
-	if len(parts) != 4 || parts[0] == "" || parts[2] == "" || parts[3] == "" {
-		return false
-	}
-	serial, err := strconv.ParseUint(parts[1], 10, 64)
-	if err != nil {
+	session, serial, ok := layoutName(path)
+	if !ok {
 		return false
 	}
 	if h == nil {
 		return true
 	}
-	if xml, bin := h.Sessions(); parts[0] == xml || parts[0] == bin {
+	if xml, bin := h.Sessions(); session == xml || session == bin {
 		return serial > h.Serial
 	}
 	return true
+}
+
+// layoutName parses path, a file name of the follower's layout,
+// "<session>/<serial>/<hash>/<name>".
+func layoutName(path string) (session string, serial uint64, ok bool) {
+	parts := strings.Split(path, "/")
+	if len(parts) != 4 || parts[0] == "" || parts[2] == "" || parts[3] == "" {
+		return "", 0, false
+	}
+	serial, err := strconv.ParseUint(parts[1], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return parts[0], serial, true
 }
 
 // names reports whether head h names path and keeps serving it now.

@@ -1,11 +1,8 @@
 package fleet
 
 import (
-	"bytes"
 	"context"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
@@ -51,7 +48,7 @@ func (n *Node) Publishes(repo string) bool {
 func (r *runner) installCompact(ctx context.Context) {
 	remote, err := r.n.rs.Head(ctx, r.compact)
 	r.n.tier.failed(err)
-	if err != nil || remote == nil || sameCompact(remote, r.n.cache.Head(r.compact)) {
+	if err != nil || remote == nil || cache.SameCompact(remote, r.n.cache.Head(r.compact)) {
 		return
 	}
 	r.n.tier.install(r.compact, remote)
@@ -70,51 +67,15 @@ func (r *runner) installCompact(ctx context.Context) {
 	}
 }
 
-// sameCompact reports whether a and b are one compact state: the same
-// signed notification.
-func sameCompact(a, b *follow.Head) bool {
-	return a != nil && b != nil && a.Session == b.Session && a.Serial == b.Serial &&
-		bytes.Equal(a.NotificationBin, b.NotificationBin)
-}
-
 // catchupCompact is Catchup for path, a file of the compact publication
 // key of r's repository: only Redis can have it (a compact file is never
 // fetched from an origin), so a watcher looks there, for a while, and the
 // others answer at once.
 func (n *Node) catchupCompact(ctx context.Context, r *runner, key, path string) (*follow.Head, error) {
-	if r.compact != key || !laterCompact(path, n.cache.Head(key)) || n.tier.down.Load() {
+	if r.compact != key || !laterCompact(path, n.cache.Head(key)) {
 		return nil, nil
 	}
-	look := func(ctx context.Context) *follow.Head {
-		if remote, err := r.remoteHeadOf(ctx, key, &r.ccatch, path); err == nil && names(remote, path) {
-			return remote
-		}
-		return nil
-	}
-	found := look(ctx)
-	if found == nil && r.role() == Watcher {
-		wctx, cancel := context.WithTimeout(ctx, min(2*n.renew, watchWait))
-		defer cancel()
-		t := time.NewTicker(remoteEvery)
-		defer t.Stop()
-		for found == nil && r.role() == Watcher && !n.tier.down.Load() {
-			select {
-			case <-wctx.Done():
-				return nil, nil
-			case <-t.C:
-			}
-			found = look(wctx)
-		}
-	}
-	if found == nil {
-		return nil, nil
-	}
-	r.count(func(st *RepoStats) { st.CatchupShared++ })
-	select {
-	case r.poke <- struct{}{}:
-	default:
-	}
-	return found, nil
+	return r.shared(ctx, key, &r.ccatch, path), nil
 }
 
 // laterCompact reports whether path is a file name of a compact
@@ -122,15 +83,11 @@ func (n *Node) catchupCompact(ctx context.Context, r *runner, key, path string) 
 // session than h's or a later serial.
 func laterCompact(path string, h *follow.Head) bool {
 	rest, ok := strings.CutPrefix(path, "compact/")
-	parts := strings.Split(rest, "/")
-	if !ok || len(parts) != 4 || parts[0] == "" || parts[2] == "" || parts[3] == "" {
+	if !ok {
 		return false
 	}
-	serial, err := strconv.ParseUint(parts[1], 10, 64)
-	if err != nil {
-		return false
-	}
-	return h == nil || parts[0] != h.Session || serial > h.Serial
+	session, serial, ok := layoutName(rest)
+	return ok && (h == nil || session != h.Session || serial > h.Serial)
 }
 
 // compactRunner returns the runner whose repository's compact

@@ -73,7 +73,7 @@ func TestCompactFenced(t *testing.T) {
 		t.Fatalf("%s: compact head with the lease: %v", holder.Name(), err)
 	}
 	e.waitFor(other.Name()+" installs the holder's compact head", func() bool {
-		return sameCompact(other.Cache().Head(key), h1)
+		return cache.SameCompact(other.Cache().Head(key), h1)
 	})
 	if st := other.repoStats(); st.CompactInstalled == 0 {
 		t.Errorf("%s: CompactInstalled %d after installing", other.Name(), st.CompactInstalled)
@@ -93,7 +93,7 @@ func TestCompactFenced(t *testing.T) {
 		t.Fatalf("deposed holder: got %v, want ErrNotHeld", err)
 	}
 	got, err := holder.rs.Head(ctx, key)
-	if err != nil || !sameCompact(got, h1) {
+	if err != nil || !cache.SameCompact(got, h1) {
 		t.Fatalf("redis after the fenced write: got %+v, %v, want serial 1", got, err)
 	}
 }

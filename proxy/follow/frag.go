@@ -56,7 +56,7 @@ type segment struct {
 type fragments struct {
 	xs, bs string // the sessions they were made for
 	// binOnly: the .bin segments alone, for a transparent follower,
-	// which serves the origin's XML (compositeBin).
+	// which serves the origin's XML (composite without an XML session).
 	binOnly       bool
 	built, reused int // chunks encoded and taken over
 	// realias lists, for the chunks built, the objects and their
@@ -165,22 +165,15 @@ func endsChunk(uri string, n int) bool {
 // calling goroutine, never at the same time as objs; the objects it
 // realiases are not left for Realias. Only for objects no one else reads
 // (the snapshot path, before the state is shared).
+//
+// With no XML session (xs "") it makes the .bin alone, with its gzip
+// copy. A transparent follower serves the origin's XML, and its .bin is
+// made from the objects as the regenerating path makes it, so it is the
+// same bytes for the same objects and session, whatever the origin's XML
+// looks like and whichever path the node took (DESIGN.md, invariant 8),
+// and a serial costs the chunks it changes.
 func composite(order []string, objs func(string) object, xs, bs string, serial uint64, prev *fragments, level int, fresh bool, set func(uri string, content []byte)) ([]blob, *fragments, error) {
-	return compose(order, objs, xs, bs, serial, prev, level, fresh, set, false)
-}
-
-// compositeBin is composite for the .bin alone: it returns the .bin and
-// its gzip copy. A transparent follower serves the origin's XML, and its
-// .bin is made from the objects as the regenerating path makes it, so it
-// is the same bytes for the same objects and session, whatever the
-// origin's XML looks like and whichever path the node took (DESIGN.md,
-// invariant 8), and a serial costs the chunks it changes.
-func compositeBin(order []string, objs func(string) object, bs string, serial uint64, prev *fragments, level int, fresh bool, set func(uri string, content []byte)) ([]blob, *fragments, error) {
-	return compose(order, objs, "", bs, serial, prev, level, fresh, set, true)
-}
-
-// compose is composite, for both formats or (binOnly) the .bin alone.
-func compose(order []string, objs func(string) object, xs, bs string, serial uint64, prev *fragments, level int, fresh bool, set func(uri string, content []byte), binOnly bool) ([]blob, *fragments, error) {
+	binOnly := xs == ""
 	if prev != nil && (prev.xs != xs || prev.bs != bs || prev.binOnly != binOnly) {
 		prev = nil // a segment does not name its session, but start afresh on a new one
 	}

@@ -18,7 +18,7 @@ import (
 // segment is checked against the chunk it stands for (its count and the
 // sizes of the plain ones); a snapshot cut otherwise (another version's
 // chunking) is an error, and the next serial builds every chunk. With
-// binOnly (a transparent follower's, compositeBin) only the .bin files
+// binOnly (a transparent follower's, composite without XML) only the .bin files
 // are read; the XML ones are not the follower's chunks.
 func resume(ctx context.Context, order []string, objs func(string) object, xs, bs string, snap [4]*File, get func(context.Context, [32]byte) ([]byte, error), binOnly bool) (*fragments, error) {
 	if binOnly {

@@ -315,7 +315,8 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 const maxPassed = 8
 
 // snapshotFiles writes the snapshot of the objects in order (get reads
-// one) at serial, XML under xs and .bin under bs, with its gzip copies:
+// one) at serial, XML under xs (none when xs is "") and .bin under bs,
+// with its gzip copies:
 // composite when its XML (about size bytes) reaches FragmentMin, reusing
 // the segments of prev, else whole. It returns the fragments of the new
 // snapshot when composite.
@@ -337,6 +338,17 @@ func (f *Follower) snapshotFiles(order []string, get func(string) object, size i
 				return
 			}
 		}
+	}
+	if xs == "" {
+		// The .bin alone (binFiles): the XML made beside it is dropped,
+		// and the .bin is the same bytes as the regenerating path's by
+		// construction.
+		_, p, err := regenerate(objs, size, bs, bs, serial, f.cfg.Limits)
+		if err != nil {
+			return nil, nil, err
+		}
+		files, err := f.withGzip(newBlob(p, irpki.FormatBin, rrdpxml.KindSnapshot, bs, serial))
+		return files, nil, err
 	}
 	x, p, err := regenerate(objs, size, xs, bs, serial, f.cfg.Limits)
 	if err != nil {

@@ -181,7 +181,7 @@ func (f *Follower) servesAt(h heldDelta, d rrdpxml.DeltaRef) bool {
 // (originSegmenter), one read decoded and checked object by object
 // against the deltas' state (compareSnapshot); beside them the .bin is
 // made from the deltas' state as the regenerating path makes it
-// (compositeBin: the chunks the delta changed, one hash pass).
+// (composite without XML: the chunks the delta changed, one hash pass).
 func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml.Notification, blobs []blob, ov *overlay, snap *snapFetch, conditional func(*state)) (bool, error) {
 	if snap == nil {
 		snap = f.startSnapshot(ctx, n)
@@ -330,7 +330,10 @@ func (f *Follower) segmentOrigin(sp *upstream.Spill, p string, n *rrdpxml.Notifi
 	}
 	files, segs, err := s.files(p, n.Snapshot.Hash, size, n.Serial)
 	if err == nil {
-		f.count(func(st *Stats) { st.OriginSegmentsBuilt += uint64(s.built); st.OriginSegmentsReused += uint64(s.reused) })
+		f.count(func(st *Stats) {
+			st.OriginSegmentsBuilt += uint64(s.built)
+			st.OriginSegmentsReused += uint64(s.reused)
+		})
 	}
 	return files, segs, err
 }
@@ -342,32 +345,7 @@ func (f *Follower) segmentOrigin(sp *upstream.Spill, p string, n *rrdpxml.Notifi
 // (size estimates it), reusing the segments of prev, else whole. It
 // returns the fragments of the new snapshot when composite.
 func (f *Follower) binFiles(order []string, get func(string) object, size int, bs string, serial uint64, prev *fragments, fresh bool, set func(string, []byte)) ([]blob, *fragments, error) {
-	if lim := f.cfg.Limits.WithDefaults(); len(order) > lim.MaxObjects {
-		return nil, nil, fmt.Errorf("regenerate snapshot %d: %d objects, over the limit of %d: %w", serial, len(order), lim.MaxObjects, rrdpxml.ErrTooLarge)
-	}
-	if f.cfg.FragmentMin >= 0 && int64(size) >= f.cfg.FragmentMin {
-		files, fr, err := compositeBin(order, get, bs, serial, prev, f.cfg.GzipLevel, fresh, set)
-		if err == nil {
-			f.count(func(s *Stats) { s.FragmentsBuilt += uint64(fr.built); s.FragmentsReused += uint64(fr.reused) })
-		}
-		return files, fr, err
-	}
-	// Under FragmentMin the whole regeneration, whose XML is dropped:
-	// a small snapshot, and the .bin is then the same bytes as the
-	// regenerating path's by construction.
-	objs := func(yield func(string, object) bool) {
-		for _, u := range order {
-			if !yield(u, get(u)) {
-				return
-			}
-		}
-	}
-	_, p, err := regenerate(objs, size, bs, bs, serial, f.cfg.Limits)
-	if err != nil {
-		return nil, nil, err
-	}
-	files, err := f.withGzip(newBlob(p, irpki.FormatBin, rrdpxml.KindSnapshot, bs, serial))
-	return files, nil, err
+	return f.snapshotFiles(order, get, size, "", bs, serial, prev, fresh, set)
 }
 
 // curXSegs returns the origin's snapshot segments of the current state,

@@ -174,7 +174,7 @@ func (v *Validator) publishCompact(ctx context.Context, res *rpki.Result) {
 		}
 		p.installed = false
 		if c.Head != nil && p.head != nil {
-			if h := c.Head(cache.CompactKey(k)); h != nil && !sameHead(h, p.head) {
+			if h := c.Head(cache.CompactKey(k)); h != nil && !cache.SameCompact(h, p.head) {
 				// Another node published since this one last did (a
 				// fleet's lease lost and taken back): continue from
 				// the stored head, never from an older serial.
@@ -292,12 +292,6 @@ func (v *Validator) publishOne(ctx context.Context, p *compactPub, rs *repoState
 	v.mu.Unlock()
 	v.log.Info("compact: published", "repo", p.name, "session", next.Session, "serial", next.Serial, "cas", len(groups), "files", len(files))
 	return nil
-}
-
-// sameHead reports whether a and b are one compact serial: the same
-// signed notification.
-func sameHead(a, b *follow.Head) bool {
-	return a.Session == b.Session && a.Serial == b.Serial && bytes.Equal(a.NotificationBin, b.NotificationBin)
 }
 
 // newSession returns a random session id (RFC 4122 version 4). A

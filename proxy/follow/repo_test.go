@@ -29,7 +29,7 @@ type testRepo struct {
 	objs    map[string][]byte
 	rnd     *rand.Rand
 	added   int
-	count   int // objects of a new session (120)
+	count   int  // objects of a new session (120)
 	sorted  bool // snapshots list the objects in URI order, not shuffled
 
 	snap, binSnap     rrdpxml.SnapshotRef

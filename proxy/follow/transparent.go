@@ -330,7 +330,10 @@ func (f *Follower) segmentOrigin(sp *upstream.Spill, p string, n *rrdpxml.Notifi
 	}
 	files, segs, err := s.files(p, n.Snapshot.Hash, size, n.Serial)
 	if err == nil {
-		f.count(func(st *Stats) { st.OriginSegmentsBuilt += uint64(s.built); st.OriginSegmentsReused += uint64(s.reused) })
+		f.count(func(st *Stats) {
+			st.OriginSegmentsBuilt += uint64(s.built)
+			st.OriginSegmentsReused += uint64(s.reused)
+		})
 	}
 	return files, segs, err
 }

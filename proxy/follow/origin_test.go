@@ -1,0 +1,192 @@
+package follow
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/transcode/irpki"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
+)
+
+// snapshotFile returns the current snapshot file of h of format and gzip.
+func snapshotFile(t *testing.T, h *Head, format irpki.Format, gzip bool) File {
+	t.Helper()
+	for _, fl := range h.Files {
+		if fl.Kind == rrdpxml.KindSnapshot && fl.Format == format && fl.Gzip == gzip && fl.Expires.IsZero() && fl.Serial == h.Serial {
+			return fl
+		}
+	}
+	t.Fatalf("head of serial %d has no current %v snapshot (gzip %v)", h.Serial, format, gzip)
+	return File{}
+}
+
+// TestTransparentBin: the .bin snapshot a transparent follower serves is
+// the one a regenerating follower serves for the same objects, whole or
+// composite (FragmentMin), although the origin lists its objects in
+// another order at every serial (DESIGN.md, invariant 8): it is made from
+// the objects, not transcoded from the origin's XML.
+func TestTransparentBin(t *testing.T) {
+	for _, fragMin := range []int64{-1, 1} {
+		t.Run(fmt.Sprintf("FragmentMin %d", fragMin), func(t *testing.T) {
+			e := newEnv(t)
+			e.repo.count = 1500 // several chunks when composite
+			e.repo.reset(1)
+			tf := e.transparentWith("transparent", nil, fragMin)
+			rf, err := New(Config{URL: e.repo.base + "notification.xml", Repo: "regenerating", Client: e.client, Store: e.store,
+				FragmentMin: fragMin, Now: func() time.Time { return e.now }, Logger: slog.New(slog.NewTextHandler(e.log, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for serial := range 4 {
+				if serial > 0 {
+					e.repo.advance()
+				}
+				e.sync(tf)
+				e.sync(rf)
+				checkOrigin(t, e, tf)
+				th, rh := tf.Head(), rf.Head()
+				for _, gz := range []bool{false, true} {
+					tb, rb := snapshotFile(t, th, irpki.FormatBin, gz), snapshotFile(t, rh, irpki.FormatBin, gz)
+					if tb.Composite() != (fragMin > 0) {
+						t.Fatalf("serial %d: .bin composite %v with FragmentMin %d", th.Serial, tb.Composite(), fragMin)
+					}
+					if tb.Path != rb.Path || !bytes.Equal(readFile(t, e.store, tb), readFile(t, e.store, rb)) {
+						t.Fatalf("serial %d (gzip %v): the transparent .bin %s differs from the regenerated %s", th.Serial, gz, tb.Path, rb.Path)
+					}
+				}
+			}
+			if s := tf.Stats(); s.Snapshots != 1 || s.Deltas != 3 || s.SnapshotMismatches != 0 {
+				t.Errorf("got %d snapshots, %d deltas, %d mismatches; want 1, 3, 0", s.Snapshots, s.Deltas, s.SnapshotMismatches)
+			}
+		})
+	}
+}
+
+// TestTransparentSegments: the origin's snapshot of a composite
+// transparent follower is stored as segments of its bytes that the next
+// serial reuses where the origin's bytes did not change, before and after
+// a restart from the stored head; the bytes served are the origin's.
+func TestTransparentSegments(t *testing.T) {
+	e := newEnv(t)
+	e.repo.count = 3000
+	e.repo.sorted = true // an origin that writes its objects in a stable order
+	e.repo.reset(1)
+	f := e.transparentWith("t", nil, 1)
+	e.sync(f)
+	checkOrigin(t, e, f)
+	if x := snapshotFile(t, f.Head(), irpki.FormatXML, false); !x.Composite() {
+		t.Fatal("the origin's snapshot is not stored as segments")
+	}
+	first := f.Stats()
+	if first.OriginSegmentsBuilt < 10 || first.OriginSegmentsReused != 0 {
+		t.Fatalf("first serial: %d segments stored, %d reused; want 10 or more, 0", first.OriginSegmentsBuilt, first.OriginSegmentsReused)
+	}
+	check := func(f *Follower, before Stats) {
+		t.Helper()
+		s := f.Stats()
+		built, reused := s.OriginSegmentsBuilt-before.OriginSegmentsBuilt, s.OriginSegmentsReused-before.OriginSegmentsReused
+		// A serial changes 11 objects and the start tag (its serial).
+		if built > 12 || reused < first.OriginSegmentsBuilt/3 {
+			t.Errorf("serial %d: %d segments stored, %d reused; want at most 12 stored of %d", f.Head().Serial, built, reused, first.OriginSegmentsBuilt)
+		}
+		if s.FragmentsReused == before.FragmentsReused {
+			t.Errorf("serial %d: no .bin chunk reused", f.Head().Serial)
+		}
+	}
+	for range 3 {
+		before := f.Stats()
+		e.repo.advance()
+		e.sync(f)
+		checkOrigin(t, e, f)
+		check(f, before)
+	}
+	g := e.transparentWith("t", f.Head(), 1)
+	e.repo.advance()
+	e.sync(g)
+	checkOrigin(t, e, g)
+	if s := g.Stats(); s.StartFailures != 0 || s.Snapshots != 0 {
+		t.Fatalf("restarted: %d start failures, %d snapshots; want 0, 0", s.StartFailures, s.Snapshots)
+	}
+	check(g, Stats{})
+}
+
+// TestTransparentBadSnapshot: an origin's snapshot that matches the hash
+// its notification names but is broken (truncated, or of another serial)
+// fails the sync after the deltas applied, by the delta path and by the
+// snapshot path, whole or stored as segments, and the good state stays
+// served; once the origin heals, the follower goes on from it.
+func TestTransparentBadSnapshot(t *testing.T) {
+	for _, fragMin := range []int64{-1, 1} {
+		for _, tc := range []struct {
+			name  string
+			spoil func(b []byte, serial uint64) []byte
+		}{
+			{"truncated", func(b []byte, _ uint64) []byte { return b[:len(b)/2] }},
+			{"another serial", func(b []byte, serial uint64) []byte {
+				return bytes.Replace(b, fmt.Appendf(nil, `serial="%d"`, serial), fmt.Appendf(nil, `serial="%d"`, serial-1), 1)
+			}},
+		} {
+			t.Run(fmt.Sprintf("%s, FragmentMin %d", tc.name, fragMin), func(t *testing.T) {
+				e := newEnv(t)
+				e.repo.count = 1500
+				e.repo.sorted = true
+				e.repo.reset(1)
+				f := e.transparentWith("t", nil, fragMin)
+				e.sync(f)
+				e.repo.advance()
+				e.sync(f)
+				good := f.Head()
+
+				e.repo.advance()
+				rel := strings.TrimPrefix(e.repo.snap.URI, e.repo.base)
+				p := filepath.Join(e.repo.dir, "rrdp", filepath.FromSlash(rel))
+				orig := e.originFile(rel)
+				bad := tc.spoil(orig, e.repo.serial)
+				if err := os.WriteFile(p, bad, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				x, b := e.repo.notification(false), e.repo.notification(true)
+				x.Snapshot.Hash = sha256.Sum256(bad)
+				e.repo.writeNotifications(x, b)
+
+				if _, err := f.Sync(context.Background()); err == nil {
+					t.Fatal("a broken snapshot: the sync succeeded")
+				}
+				if f.Head() != good || e.store.Head("t") != good {
+					t.Fatal("a broken snapshot replaced the good state")
+				}
+				if s := f.Stats(); s.Errors != 1 || s.Serial != good.Serial || s.Snapshots != 1 {
+					t.Errorf("got %d errors at serial %d, %d snapshots; want 1 at %d, 1", s.Errors, s.Serial, s.Snapshots, good.Serial)
+				}
+				fresh := e.transparentWith("fresh", nil, fragMin)
+				if _, err := fresh.Sync(context.Background()); err == nil {
+					t.Error("a broken snapshot: the first sync of a fresh follower succeeded")
+				}
+				if h := e.store.Head("fresh"); h != nil {
+					t.Errorf("a broken snapshot: a fresh follower published serial %d", h.Serial)
+				}
+
+				if err := os.WriteFile(p, orig, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				e.repo.writeNotification()
+				e.sync(f)
+				checkOrigin(t, e, f)
+				e.repo.advance()
+				e.sync(f)
+				checkOrigin(t, e, f)
+				if s := f.Stats(); s.Snapshots != 1 || s.Deltas != 3 || s.SnapshotMismatches != 0 {
+					t.Errorf("healed: %d snapshots, %d deltas, %d mismatches; want 1, 3, 0", s.Snapshots, s.Deltas, s.SnapshotMismatches)
+				}
+			})
+		}
+	}
+}

@@ -141,6 +141,21 @@ func (o *overlay) get(uri string) (object, bool) {
 	return c, ok
 }
 
+// size returns the number of objects of the view.
+func (o *overlay) size() int {
+	n := len(o.base)
+	for u, c := range o.changes {
+		_, had := o.base[u]
+		switch {
+		case c == nil && had:
+			n--
+		case c != nil && !had:
+			n++
+		}
+	}
+	return n
+}
+
 // applyDelta checks one delta against the state so far and records its
 // changes (RFC 8182, section 3.4.2: a publish that replaces and a
 // withdraw carry the hash of the object they replace).

@@ -190,3 +190,36 @@ func TestTransparentBadSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// TestTransparentSnapshotLacks: an origin's snapshot that lacks an object
+// of the state its deltas lead to (or holds it with other bytes) is a
+// mismatch, found while the snapshot is decoded without remembering its
+// URIs; the snapshot's state is taken and the objects named in the log.
+func TestTransparentSnapshotLacks(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		spoil func(objs map[string][]byte, uri string)
+	}{
+		{"lacks an object", func(objs map[string][]byte, uri string) { delete(objs, uri) }},
+		{"other bytes", func(objs map[string][]byte, uri string) { objs[uri] = []byte("not what the deltas say") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			f := e.transparentWith("", nil, 1)
+			e.sync(f)
+			e.repo.advance()
+			uri := e.repo.sortedURIs()[7]
+			tc.spoil(e.repo.objs, uri)
+			e.repo.writeSnapshot()
+			e.repo.writeNotification()
+			e.sync(f)
+			checkOrigin(t, e, f)
+			if s := f.Stats(); s.SnapshotMismatches != 1 || s.Resets != 1 {
+				t.Errorf("got %d mismatches, %d resets; want 1, 1", s.SnapshotMismatches, s.Resets)
+			}
+			if !strings.Contains(e.log.String(), uri) {
+				t.Errorf("the log does not name %s:\n%s", uri, e.log.String())
+			}
+		})
+	}
+}

@@ -66,7 +66,9 @@ func walkReader(r io.Reader, f irpki.Format, kind rrdpxml.Kind, session string, 
 			}
 		}
 	}
-	d := rrdpxml.NewDecoder(r, lim)
+	// Every file walked was hashed already (as it was fetched, or
+	// against its stored sum): the decoder does not hash it again.
+	d := rrdpxml.NewDecoderUnhashed(r, lim)
 	defer d.Close()
 	h, err := d.Header()
 	if err != nil {

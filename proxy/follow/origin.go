@@ -31,9 +31,9 @@ import (
 //
 // The gzip copy: per-segment deflate, decided by measurement
 // (docs/bench/state.md, "The transparent mode"). An eager gzip of the whole
-// snapshot at every serial (what the code did before) took 8.3 s for the
-// 806 MB of `large` at level 1 (wall, load 7-11), 0.22 s for the 68 MB of
-// paper-10kca (load 1.5): O(repository) a serial. A lazy one, made at the
+// snapshot at every serial (what the code did before) took 3.1 s for the
+// 806 MB of `large` at level 1 (wall, load 3-4), 0.28 s for the 68 MB of
+// paper-10kca (load 2.2): O(repository) a serial. A lazy one, made at the
 // first request with single-flight, would put the same delay on that
 // request and hold the whole copy in memory while it is made, at every
 // serial a relying party asks for the snapshot's gzip. Per-segment

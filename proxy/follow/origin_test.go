@@ -5,13 +5,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
@@ -221,5 +225,73 @@ func TestTransparentSnapshotLacks(t *testing.T) {
 				t.Errorf("the log does not name %s:\n%s", uri, e.log.String())
 			}
 		})
+	}
+}
+
+// TestOriginSegmenter: the segments of a snapshot join to its bytes and
+// fall at the same places however the reads cut it (one byte at a time
+// here: tags split across reads); the same bytes again reuse every
+// segment but none that changed; a body with no tag the scan knows is cut
+// at originMax.
+func TestOriginSegmenter(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString(`<snapshot xmlns="http://www.ripe.net/rpki/rrdp" version="1" session_id="s" serial="1">` + "\n")
+	for i := range 3000 {
+		fmt.Fprintf(&b, "  <publish uri=\"rsync://h/r/%d.roa\">%s</publish>\n  <publisher/>\n", i, strings.Repeat("QUJD", 1+i%50))
+	}
+	b.WriteString("</snapshot>\n")
+	in := b.Bytes()
+	run := func(r io.Reader, prev *originSegs) (*originSegmenter, []byte) {
+		t.Helper()
+		s, err := newOriginSegmenter(prev, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.fill(r); err != nil {
+			t.Fatal(err)
+		}
+		var out []byte
+		for _, p := range s.parts {
+			if p.Data != nil {
+				out = append(out, p.Data...)
+				continue
+			}
+			var found bool
+			for _, sg := range s.next.segs {
+				if sg.plain.sum == p.Sum {
+					out, found = append(out, sg.plain.b...), true
+					break
+				}
+			}
+			if !found {
+				t.Fatalf("part %x is no segment", p.Sum[:4])
+			}
+		}
+		return s, out
+	}
+	whole, out := run(bytes.NewReader(in), nil)
+	if !bytes.Equal(out, in) || whole.size != int64(len(in)) {
+		t.Fatalf("the segments join to %d bytes, not the %d of the input", len(out), len(in))
+	}
+	if len(whole.parts) < 10 || whole.reused != 0 {
+		t.Fatalf("%d segments, %d reused; want 10 or more, none reused", len(whole.parts), whole.reused)
+	}
+	bytewise, _ := run(iotest.OneByteReader(bytes.NewReader(in)), nil)
+	if !slices.EqualFunc(bytewise.parts, whole.parts, func(a, b cache.Part) bool { return a.Sum == b.Sum && a.Size == b.Size && bytes.Equal(a.Data, b.Data) }) {
+		t.Fatal("read a byte at a time, the snapshot is cut elsewhere")
+	}
+	again, _ := run(bytes.NewReader(in), whole.next)
+	if again.built != 0 || again.reused != len(whole.parts) {
+		t.Errorf("the same bytes again: %d built, %d reused; want 0, %d", again.built, again.reused, len(whole.parts))
+	}
+	changed := bytes.Replace(in, []byte("rsync://h/r/1500.roa\">QUJD"), []byte("rsync://h/r/1500.roa\">QUJE"), 1)
+	one, out := run(bytes.NewReader(changed), whole.next)
+	if !bytes.Equal(out, changed) || one.built != 1 || one.reused != len(whole.parts)-1 {
+		t.Errorf("one object changed: %d built, %d reused of %d", one.built, one.reused, len(whole.parts))
+	}
+	plain := bytes.Repeat([]byte("x"), 2*originMax+10)
+	s, out := run(bytes.NewReader(plain), nil)
+	if !bytes.Equal(out, plain) || len(s.parts) != 3 {
+		t.Errorf("no tags: %d segments, want 3", len(s.parts))
 	}
 }

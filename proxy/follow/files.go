@@ -66,7 +66,9 @@ func walkReader(r io.Reader, f irpki.Format, kind rrdpxml.Kind, session string, 
 			}
 		}
 	}
-	d := rrdpxml.NewDecoder(r, lim)
+	// Every file walked was hashed already (as it was fetched, or
+	// against its stored sum): the decoder does not hash it again.
+	d := rrdpxml.NewDecoderUnhashed(r, lim)
 	defer d.Close()
 	h, err := d.Header()
 	if err != nil {
@@ -139,6 +141,21 @@ func (o *overlay) get(uri string) (object, bool) {
 	}
 	c, ok := o.base[uri]
 	return c, ok
+}
+
+// size returns the number of objects of the view.
+func (o *overlay) size() int {
+	n := len(o.base)
+	for u, c := range o.changes {
+		_, had := o.base[u]
+		switch {
+		case c == nil && had:
+			n--
+		case c != nil && !had:
+			n++
+		}
+	}
+	return n
 }
 
 // applyDelta checks one delta against the state so far and records its

@@ -68,10 +68,19 @@
 //     session began) is served as XML, since the origin serves it to
 //     relying parties too, but left out of notification.bin.
 //   - notification.bin and its files stay rrdp-proxy's own (irpki.FilePath
-//     names, deterministic encoding). The .bin snapshot is transcoded from
-//     the origin's XML snapshot, so it depends only on those bytes and on
-//     the .bin session, whichever path (snapshot or deltas) the node took:
-//     every node serves the same .bin bytes (issue 14, section 4).
+//     names, deterministic encoding). The .bin snapshot is made from the
+//     objects as the regenerating path makes it (canonical order, per-group
+//     fragments reused from the previous serial: binFiles), so it
+//     depends only on the objects and the .bin session, not on the order or
+//     formatting of the origin's XML nor on the path (snapshot or deltas)
+//     the node took: every node serves the same .bin bytes, the same as a
+//     mirror's for the same objects and session (invariant 8).
+//   - The origin's snapshot is never held whole in memory: it is hashed as
+//     it arrives into a spill, then read back from it twice at once, once
+//     cut into segments stored as a composite file (only those that differ
+//     from the previous serial's are new blobs; the gzip copy is joined
+//     from per-segment deflate: origin.go), once decoded and compared,
+//     object by object, with the state the deltas led to.
 //   - Session resets and desynchronisation: the XML bytes are the
 //     origin's, so the proxy cannot open a session of its own for XML.
 //     After a desynchronisation or a serial going backwards it takes the

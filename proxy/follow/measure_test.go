@@ -6,8 +6,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/xml"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -17,11 +19,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
 	"github.com/irpki/rrdp-proxy/transcode/irpki/irpkitest"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
@@ -40,7 +45,13 @@ import (
 //
 // GEN names the gen binary (rrdp-proxy-main on PATH by default);
 // RRDP_FOLLOW_MEASURE_ROUNDS=N measures N serials of the delta path (1),
-// RRDP_FOLLOW_MEASURE_NOFRESH=1 leaves out the fresh followers at the end.
+// RRDP_FOLLOW_MEASURE_NOFRESH=1 leaves out the fresh followers at the end,
+// RRDP_FOLLOW_MEASURE_STORE=current keeps in memory the blobs of each
+// follower's current files (the served state, as a node's cache pins
+// them; retained files dropped) instead of dropping every blob,
+// RRDP_FOLLOW_MEASURE_CHANGES=K makes each serial replace the contents of
+// K objects picked at random (changeObjects) instead of `gen --advance 1`
+// (which reissues the manifests and CRLs of a few dozen CAs).
 func TestMeasure(t *testing.T) {
 	src := os.Getenv("RRDP_FOLLOW_MEASURE")
 	if src == "" {
@@ -55,6 +66,15 @@ func TestMeasure(t *testing.T) {
 		if out, err := exec.Command(gen, "gen", "--out", dir, "--advance", "1").CombinedOutput(); err != nil {
 			t.Fatalf("gen --advance: %v\n%s", err, out)
 		}
+	}
+	if v := os.Getenv("RRDP_FOLLOW_MEASURE_CHANGES"); v != "" {
+		// Serials of v changed objects instead of gen's advance.
+		k, err := strconv.Atoi(v)
+		if err != nil || k < 1 {
+			t.Fatalf("RRDP_FOLLOW_MEASURE_CHANGES=%q: want a positive number", v)
+		}
+		rng := rand.New(rand.NewPCG(14, uint64(k)))
+		advance = func() { changeObjects(t, dir, k, rng) }
 	}
 	if count, ok := strings.CutPrefix(src, "synthetic:"); ok {
 		n, err := strconv.Atoi(count)
@@ -103,8 +123,12 @@ func TestMeasure(t *testing.T) {
 	objects, size := decodeStdlib(t, c, snapURL)
 	report(fmt.Sprintf("baseline: fetch + encoding/xml (%d objects, %d MB)", objects, size>>20), time.Since(start))
 
+	newStore := func() Store { return countStore{} }
+	if os.Getenv("RRDP_FOLLOW_MEASURE_STORE") == "current" {
+		newStore = func() Store { return &currentStore{blobs: map[[32]byte][]byte{}} }
+	}
 	newFollower := func(transparent bool) *Follower {
-		f, err := New(Config{URL: url, Client: c, Store: countStore{}, Transparent: transparent, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		f, err := New(Config{URL: url, Client: c, Store: newStore(), Transparent: transparent, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,6 +152,11 @@ func TestMeasure(t *testing.T) {
 	ft := newFollower(true)
 	d = sync(ft)
 	report(fmt.Sprintf("transparent, snapshot path: serial %d to head", ft.Head().Serial), d)
+	for _, fl := range ft.Head().Files {
+		if fl.Kind == rrdpxml.KindSnapshot && fl.Gzip {
+			t.Logf("  transparent: gzip copy of the %v snapshot: %d bytes (composite %v)", fl.Format, fl.Size, fl.Composite())
+		}
+	}
 
 	runtimeGC()
 	// Gzip copies of the snapshot alone, at a few levels.
@@ -176,9 +205,15 @@ func TestMeasure(t *testing.T) {
 		advance()
 		t.Logf("the origin's advance took %.1fs", time.Since(start).Seconds())
 		for _, r := range runs {
+			before := r.f.Stats()
 			resetPeakRSS(t)
 			d = sync(r.f)
 			report(fmt.Sprintf("%s: serial %d to head (%d deltas so far)", r.name, r.f.Head().Serial, r.f.Stats().Deltas), d)
+			if s := r.f.Stats(); s.OriginSegmentsBuilt+s.OriginSegmentsReused > 0 || r.f == ft {
+				t.Logf("  .bin chunks built %d, reused %d; the origin's XML segments stored %d, reused %d",
+					s.FragmentsBuilt-before.FragmentsBuilt, s.FragmentsReused-before.FragmentsReused,
+					s.OriginSegmentsBuilt-before.OriginSegmentsBuilt, s.OriginSegmentsReused-before.OriginSegmentsReused)
+			}
 			if s := r.f.Stats(); s.Snapshots != 1 || s.Deltas != uint64(round+1) || s.SnapshotMismatches != 0 {
 				t.Errorf("%s: got %d snapshots, %d deltas, %d snapshot mismatches; want 1, %d, 0", r.name, s.Snapshots, s.Deltas, s.SnapshotMismatches, round+1)
 			}
@@ -283,6 +318,54 @@ type countStore struct{}
 func (countStore) PutBlob(context.Context, [32]byte, []byte) error { return nil }
 func (countStore) PutHead(context.Context, string, *Head) error    { return nil }
 
+// currentStore is a Store that keeps, like a node's cache, the blobs of
+// the current files of the last head (those without Expires, with their
+// parts) and drops the others, retained files included: the peak RSS
+// measured is the follower's and its served state's.
+type currentStore struct {
+	mu    sync.Mutex
+	blobs map[[32]byte][]byte
+}
+
+func (s *currentStore) PutBlob(_ context.Context, sum [32]byte, b []byte) error {
+	s.mu.Lock()
+	s.blobs[sum] = b
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *currentStore) PutHead(ctx context.Context, _ string, h *Head) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	get := func(_ context.Context, sum [32]byte) ([]byte, error) {
+		if b, ok := s.blobs[sum]; ok {
+			return b, nil
+		}
+		return nil, fmt.Errorf("blob %x: %w", sum[:8], os.ErrNotExist)
+	}
+	keep := map[[32]byte][]byte{}
+	for i := range h.Files {
+		fl := &h.Files[i]
+		if !fl.Expires.IsZero() {
+			continue
+		}
+		parts, err := cache.FileParts(ctx, fl, get)
+		if err != nil {
+			return err
+		}
+		if fl.Composite() {
+			keep[fl.Index] = s.blobs[fl.Index]
+		}
+		for _, p := range parts {
+			if p.Data == nil {
+				keep[p.Sum] = s.blobs[p.Sum]
+			}
+		}
+	}
+	s.blobs = keep
+	return nil
+}
+
 // writeSynthetic writes into dir a synthetic repository of n objects of
 // 800-2000 random bytes (irpkitest; random content compresses less than
 // RPKI objects do): serial 1 and its notification. It returns the advance
@@ -369,4 +452,142 @@ func writeSynthetic(t *testing.T, dir string, n int) func() {
 	return func() {
 		notify(2, snap2, []rrdpxml.DeltaRef{{Serial: 2, URI: delta.URI, Hash: delta.Hash}})
 	}
+}
+
+// changeObjects advances the gen repository in dir by one serial that
+// replaces the contents of k objects at random: the new snapshot is the
+// old one edited line by line (gen writes one publish element a line), so
+// that every other byte stays as the origin wrote it, the delta carries the
+// replaced hashes, and the notification lists the delta before the old
+// ones. The files are named under the repository's own base URL, as gen
+// names them.
+func changeObjects(t *testing.T, dir string, k int, rng *rand.Rand) {
+	t.Helper()
+	np := filepath.Join(dir, "rrdp", "notification.xml")
+	nb, err := os.ReadFile(np)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _, err := rrdpxml.DecodeNotification(bytes.NewReader(nb), rrdpxml.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(n.Snapshot.URI, "/rrdp/")
+	base, old := n.Snapshot.URI[:i+1], filepath.Join(dir, filepath.FromSlash(n.Snapshot.URI[i+1:]))
+	in, err := os.Open(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	count := 0
+	br := bufio.NewReaderSize(in, 1<<20)
+	for {
+		line, err := br.ReadSlice('\n')
+		if bytes.HasPrefix(bytes.TrimSpace(line), []byte("<publish ")) {
+			count++
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			t.Fatal(err)
+		}
+	}
+	picked := map[int]bool{}
+	for len(picked) < min(k, count) {
+		picked[rng.IntN(count)] = true
+	}
+	if _, err := in.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	br.Reset(in)
+	serial := n.Serial + 1
+	rel := fmt.Sprintf("rrdp/%s/%d/measure/", n.SessionID, serial)
+	if err := os.MkdirAll(filepath.Join(dir, filepath.FromSlash(rel)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	create := func(name string) (*os.File, *bufio.Writer, hash.Hash) {
+		f, err := os.Create(filepath.Join(dir, filepath.FromSlash(rel+name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		return f, bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20), h
+	}
+	closeFile := func(f *os.File, w *bufio.Writer, h hash.Hash) [32]byte {
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return [32]byte(h.Sum(nil))
+	}
+	sf, sw, sh := create("snapshot.xml")
+	df, dw, dh := create("delta.xml")
+	delta, err := rrdpxml.NewWriter(dw, rrdpxml.Header{Kind: rrdpxml.KindDelta, SessionID: n.SessionID, Serial: serial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, first := 0, true
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			trimmed := bytes.TrimSpace(line)
+			switch {
+			case first && bytes.HasPrefix(trimmed, []byte("<snapshot ")):
+				first = false
+				line = bytes.Replace(line, []byte(fmt.Sprintf(`serial="%d"`, n.Serial)), []byte(fmt.Sprintf(`serial="%d"`, serial)), 1)
+			case bytes.HasPrefix(trimmed, []byte("<publish ")):
+				if picked[idx] {
+					a := bytes.IndexByte(line, '>') + 1
+					z := bytes.LastIndex(line, []byte("</publish>"))
+					uri := string(line[bytes.Index(line, []byte(`uri="`))+5 : a-2])
+					content, err := base64.StdEncoding.DecodeString(string(line[a:z]))
+					if err != nil {
+						t.Fatalf("%s: %v", uri, err)
+					}
+					h := sha256.Sum256(content)
+					content = changed(content, serial)
+					if err := delta.Publish(uri, &h, content); err != nil {
+						t.Fatal(err)
+					}
+					line = slices.Concat(line[:a], []byte(base64.StdEncoding.EncodeToString(content)), line[z:])
+				}
+				idx++
+			}
+			sw.Write(line)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := delta.Close(); err != nil {
+		t.Fatal(err)
+	}
+	snapSum, deltaSum := closeFile(sf, sw, sh), closeFile(df, dw, dh)
+	n.Serial = serial
+	n.Snapshot = rrdpxml.SnapshotRef{URI: base + rel + "snapshot.xml", Hash: snapSum}
+	n.Deltas = append([]rrdpxml.DeltaRef{{Serial: serial, URI: base + rel + "delta.xml", Hash: deltaSum}}, n.Deltas...)
+	var buf bytes.Buffer
+	if err := rrdpxml.EncodeNotification(&buf, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(np, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// changed returns other bytes of the same length as c: the serial written
+// over its last eight bytes.
+func changed(c []byte, serial uint64) []byte {
+	out := bytes.Clone(c)
+	if len(out) < 8 {
+		out = append(out, make([]byte, 8)...)
+	}
+	binary.BigEndian.PutUint64(out[len(out)-8:], serial)
+	return out
 }

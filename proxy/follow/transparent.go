@@ -238,12 +238,14 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 	} else {
 		// The origin's snapshot is authoritative: its objects, read again
 		// from the spill, under a new .bin session.
-		f.count(func(s *Stats) { s.SnapshotMismatches++ })
-		f.log.Warn("the origin's snapshot differs from the state its deltas led to; taking the snapshot's", "serial", n.Serial, "objects", diff, "first", samples)
 		objects, err := readSnapshotFrom(sp.Reader(), irpki.FormatXML, n.SessionID, n.Serial, f.cfg.Limits)
 		if err != nil {
 			return false, &noFallback{fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, err)}
 		}
+		samples = append(samples, missingFrom(objects, ov, 5)...)
+		slices.Sort(samples)
+		f.count(func(s *Stats) { s.SnapshotMismatches++ })
+		f.log.Warn("the origin's snapshot differs from the state its deltas led to; taking the snapshot's", "serial", n.Serial, "objects", diff, "first", samples)
 		st.objects, commit = objects, nil
 		st.resets++
 		_, bs = st.sessions()
@@ -361,49 +363,56 @@ func (f *Follower) curXSegs() *originSegs {
 
 // compareSnapshot decodes the XML snapshot of session and serial read
 // from r and returns how many objects differ from ov's view (missing from
-// one side, or with another hash), with the first few URIs. The objects
-// are compared as they are decoded: neither side is materialised.
+// one side, or with another hash), with the first few URIs of those in
+// the snapshot. The objects are compared as they are decoded: neither side
+// is materialised, and the URIs seen are counted, not remembered, since
+// the decoder refuses a URI published twice (rrdpxml.ErrDuplicateURI).
 func compareSnapshot(r io.Reader, session string, serial uint64, ov *overlay, lim rrdpxml.Limits) (int, []string, error) {
-	seen := make(map[string]struct{}, len(ov.base)+len(ov.changes))
-	diff := 0
+	diff, found := 0, 0
 	var samples []string
-	differ := func(uri string) {
-		diff++
-		if len(samples) < 5 {
-			samples = append(samples, uri)
-		}
-	}
 	err := walkReader(r, irpki.FormatXML, rrdpxml.KindSnapshot, session, serial, lim, func(e *element) error {
 		if e.Withdraw || e.HasHash {
 			return fmt.Errorf("%w: snapshot element %s with withdraw or hash", ErrMismatch, e.URI)
 		}
-		if _, dup := seen[e.URI]; dup {
-			return fmt.Errorf("snapshot: %s published twice: %w", e.URI, ErrMismatch)
+		o, ok := ov.get(e.URI)
+		if ok {
+			found++
 		}
-		seen[e.URI] = struct{}{}
-		if o, ok := ov.get(e.URI); !ok || o.hash != sha256.Sum256(e.Content) {
-			differ(e.URI)
+		if !ok || o.hash != sha256.Sum256(e.Content) {
+			diff++
+			if len(samples) < 5 {
+				samples = append(samples, e.URI)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, nil, err
 	}
-	for u := range ov.base {
-		if _, ch := ov.changes[u]; ch {
-			continue
+	// The view's objects the snapshot lacks.
+	diff += ov.size() - found
+	return diff, samples, nil
+}
+
+// missingFrom returns up to n URIs of ov's view that objects lacks.
+func missingFrom(objects map[string]object, ov *overlay, n int) []string {
+	var out []string
+	add := func(u string) {
+		if _, ok := objects[u]; !ok && len(out) < n {
+			out = append(out, u)
 		}
-		if _, ok := seen[u]; !ok {
-			differ(u)
+	}
+	for u := range ov.base {
+		if _, ch := ov.changes[u]; !ch {
+			add(u)
 		}
 	}
 	for u, c := range ov.changes {
-		if _, ok := seen[u]; c != nil && !ok {
-			differ(u)
+		if c != nil {
+			add(u)
 		}
 	}
-	slices.Sort(samples)
-	return diff, samples, nil
+	return out
 }
 
 // originDeltas makes the files of the origin's deltas refs (bodies

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -272,37 +273,42 @@ func TestTransparentBadInput(t *testing.T) {
 // TestTransparentSnapshotMismatch: an origin whose snapshot does not hold
 // the state its deltas lead to. The snapshot's state is taken and the
 // mismatch counted; the .bin moves to a new session (its deltas would not
-// lead to its snapshot) while the XML stays the origin's.
+// lead to its snapshot) while the XML stays the origin's. Whole and
+// composite (FragmentMin 1).
 func TestTransparentSnapshotMismatch(t *testing.T) {
-	e := newEnv(t)
-	f := e.transparent("", nil)
-	e.sync(f)
-	e.repo.advance()
-	e.repo.objs["rsync://rpki.example.net/repo/extra.roa"] = []byte("only in the snapshot")
-	e.repo.writeSnapshot()
-	e.repo.writeNotification()
-	e.sync(f)
-	checkOrigin(t, e, f) // the objects are the snapshot's
-	s, h := f.Stats(), f.Head()
-	if s.SnapshotMismatches != 1 || s.Resets != 1 || h.Resets != 1 {
-		t.Errorf("got %d mismatches, %d resets (head %d); want 1, 1, 1", s.SnapshotMismatches, s.Resets, h.Resets)
-	}
-	if !strings.Contains(e.log.String(), "rsync://rpki.example.net/repo/extra.roa") {
-		t.Errorf("the log does not name the differing object:\n%s", e.log.String())
-	}
-	nb, err := irpki.UnmarshalNotification(h.NotificationBin, rrdpxml.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, bs := h.Sessions(); nb.SessionID != bs || bs == e.repo.session || len(nb.Deltas) != 0 {
-		t.Errorf("notification.bin: session %s with %d deltas, want a new session %s without deltas", nb.SessionID, len(nb.Deltas), bs)
-	}
-	// The next serial continues with deltas from the snapshot's state.
-	e.repo.advance()
-	e.sync(f)
-	checkOrigin(t, e, f)
-	if s := f.Stats(); s.SnapshotMismatches != 1 || s.Deltas != 2 {
-		t.Errorf("next serial: %d mismatches, %d deltas; want 1, 2", s.SnapshotMismatches, s.Deltas)
+	for _, fragMin := range []int64{0, 1} {
+		t.Run(fmt.Sprintf("FragmentMin %d", fragMin), func(t *testing.T) {
+			e := newEnv(t)
+			f := e.transparentWith("", nil, fragMin)
+			e.sync(f)
+			e.repo.advance()
+			e.repo.objs["rsync://rpki.example.net/repo/extra.roa"] = []byte("only in the snapshot")
+			e.repo.writeSnapshot()
+			e.repo.writeNotification()
+			e.sync(f)
+			checkOrigin(t, e, f) // the objects are the snapshot's
+			s, h := f.Stats(), f.Head()
+			if s.SnapshotMismatches != 1 || s.Resets != 1 || h.Resets != 1 {
+				t.Errorf("got %d mismatches, %d resets (head %d); want 1, 1, 1", s.SnapshotMismatches, s.Resets, h.Resets)
+			}
+			if !strings.Contains(e.log.String(), "rsync://rpki.example.net/repo/extra.roa") {
+				t.Errorf("the log does not name the differing object:\n%s", e.log.String())
+			}
+			nb, err := irpki.UnmarshalNotification(h.NotificationBin, rrdpxml.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, bs := h.Sessions(); nb.SessionID != bs || bs == e.repo.session || len(nb.Deltas) != 0 {
+				t.Errorf("notification.bin: session %s with %d deltas, want a new session %s without deltas", nb.SessionID, len(nb.Deltas), bs)
+			}
+			// The next serial continues with deltas from the snapshot's state.
+			e.repo.advance()
+			e.sync(f)
+			checkOrigin(t, e, f)
+			if s := f.Stats(); s.SnapshotMismatches != 1 || s.Deltas != 2 {
+				t.Errorf("next serial: %d mismatches, %d deltas; want 1, 2", s.SnapshotMismatches, s.Deltas)
+			}
+		})
 	}
 }
 

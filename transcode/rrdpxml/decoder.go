@@ -116,11 +116,22 @@ type Decoder struct {
 // NewDecoder returns a decoder of r within lim. It starts the read-ahead
 // goroutine at once.
 func NewDecoder(r io.Reader, lim Limits) *Decoder {
+	return newDecoder(r, lim, true)
+}
+
+// NewDecoderUnhashed is NewDecoder for input whose SHA-256 the caller
+// already has (a body hashed as it arrived): Sum stays zero, and the
+// decoder spares a hash pass over the input.
+func NewDecoderUnhashed(r io.Reader, lim Limits) *Decoder {
+	return newDecoder(r, lim, false)
+}
+
+func newDecoder(r io.Reader, lim Limits, hash bool) *Decoder {
 	lim = lim.withDefaults()
 	d := &Decoder{lim: lim, line: 1}
 	d.maxTag = 16*lim.MaxURILen + 4096
 	d.maxContent = d.maxTag + base64.StdEncoding.EncodedLen(lim.MaxObjectSize)/2*3 + 4096
-	d.feed = startFeed(r, lim.MaxFileSize)
+	d.feed = startFeed(r, lim.MaxFileSize, hash)
 	d.uris = newURISet()
 	return d
 }
@@ -143,7 +154,8 @@ func (d *Decoder) Header() (Header, error) {
 
 // Sum returns the SHA-256 of all input bytes. It is valid once the input
 // has been read to its end and accepted (after Next returned io.EOF, or
-// after Notification); before that it is zero.
+// after Notification); before that, and from NewDecoderUnhashed, it is
+// zero.
 func (d *Decoder) Sum() [32]byte { return d.sum }
 
 // Size returns the number of input bytes consumed so far; once the input

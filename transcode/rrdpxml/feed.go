@@ -3,6 +3,7 @@ package rrdpxml
 import (
 	"crypto/sha256"
 	"errors"
+	"hash"
 	"io"
 )
 
@@ -30,14 +31,16 @@ type feed struct {
 
 	stopped bool // stop is closed (decoder side)
 
-	n   int64    // bytes read
-	sum [32]byte // SHA-256 of all bytes read, set at clean end of input
-	err error    // read error or errFileTooLarge; nil at clean end of input
+	n    int64    // bytes read
+	hash bool     // compute sum
+	sum  [32]byte // SHA-256 of all bytes read, set at clean end of input
+	err  error    // read error or errFileTooLarge; nil at clean end of input
 }
 
-func startFeed(r io.Reader, max int64) *feed {
+func startFeed(r io.Reader, max int64, hash bool) *feed {
 	f := &feed{
 		r:    r,
+		hash: hash,
 		max:  max,
 		full: make(chan []byte, nBlocks),
 		free: make(chan []byte, nBlocks),
@@ -51,7 +54,10 @@ func startFeed(r io.Reader, max int64) *feed {
 func (f *feed) run() {
 	defer close(f.done)
 	defer close(f.full)
-	h := sha256.New()
+	var h hash.Hash
+	if f.hash {
+		h = sha256.New()
+	}
 	allocated := 0
 	for {
 		var blk []byte
@@ -74,7 +80,9 @@ func (f *feed) run() {
 			blk = blk[:room]
 		}
 		n, err := readFull(f.r, blk)
-		h.Write(blk[:n])
+		if h != nil {
+			h.Write(blk[:n])
+		}
 		f.n += int64(n)
 		if n > 0 {
 			select {
@@ -88,7 +96,9 @@ func (f *feed) run() {
 			f.err = errFileTooLarge
 			return
 		case err == io.EOF:
-			h.Sum(f.sum[:0])
+			if h != nil {
+				h.Sum(f.sum[:0])
+			}
 			return
 		case err != nil:
 			f.err = err

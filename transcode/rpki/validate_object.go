@@ -1,6 +1,7 @@
 package rpki
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/asn1"
 	"errors"
@@ -135,7 +136,11 @@ func (ic *issuerContext) check(uri string, data []byte) objectOutcome {
 // returned with its resources resolved; a BGPsec router certificate (an
 // EE certificate published alone) gives nil, nil.
 func (ic *issuerContext) checkCert(data []byte, w *window) (*Cert, *big.Int, error) {
-	c, err := ParseCert(data)
+	// A CA certificate outlives the run (the memo, the results of the
+	// points, Result.Points) and a Cert refers to its DER: it gets bytes
+	// of its own, so that what a Validator keeps never holds on to the
+	// Source's buffers (proxy/validate hands out views of the cache's).
+	c, err := ParseCert(bytes.Clone(data))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,12 +9,15 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/irpki/rrdp-proxy/proxy/validate"
+	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
 
 // TestMeasureNode measures what validation costs the node on a repository
@@ -66,19 +69,29 @@ func TestMeasureNode(t *testing.T) {
 				t.Fatal(err)
 			}
 			sync1 := time.Since(start)
+			gc0 := gcs()
 			syncPeak, afterSync := peakRSS(t), currentRSS(t)
 			served := g.cache.Stats().PinnedBytes
+			if h := g.cache.Head("repo"); h != nil {
+				for _, f := range h.Files {
+					if f.Kind == rrdpxml.KindSnapshot && f.Format == irpki.FormatBin && !f.Gzip && f.Serial == h.Serial {
+						t.Logf("%s: first state: %s, %d bytes, composite %v", name, f.Path, f.Size, f.Composite())
+					}
+				}
+			}
 			if !gate {
 				if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
 					t.Fatal(err)
 				}
 				g.startRun()
 			}
+			cpu := cpuTime(syscall.RUSAGE_SELF)
 			g.waitRuns(1)
+			cpu = cpuTime(syscall.RUSAGE_SELF) - cpu
 			runPeak := peakRSS(t)
 			st := g.v.Status()
-			t.Logf("%s: first state: sync %v, validation %v (reading the snapshot included): %d VRPs, %d CAs, points checked %d, reused %d; load average %s",
-				name, sync1.Round(time.Millisecond), st.Runs[0].Duration.Round(time.Millisecond), st.VRPs, st.CAs, st.Revalidated, st.Reused, loadavg())
+			t.Logf("%s: first state: sync %v, validation %v (reading the snapshot %v included; process CPU %v from the sync's end to the run's), GCs %d: %d VRPs, %d CAs, points checked %d, reused %d; load average %s",
+				name, sync1.Round(time.Millisecond), st.Runs[0].Duration.Round(time.Millisecond), st.Runs[0].Read.Round(time.Millisecond), cpu.Round(time.Millisecond), gcs()-gc0, st.VRPs, st.CAs, st.Revalidated, st.Reused, loadavg())
 			runtime.GC()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
@@ -140,4 +153,11 @@ func loadavg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// gcs returns the garbage collections completed so far.
+func gcs() uint32 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.NumGC
 }

@@ -303,6 +303,9 @@ func (r *run) checkPP(t *caTask, key ppKey, so *SignedObject, m Manifest, err er
 		}
 		data[i] = nil
 	})
+	// Sized once: the memo outlives the run, and appending would leave
+	// it up to twice its size.
+	pp.memo = make([]memoEntry, 0, len(m.Files)-1)
 	for i, o := range outs {
 		if i == crlIdx {
 			continue

@@ -39,3 +39,10 @@ func SetStaleLimit(v *Validator, n int64) {
 	v.staleLimit = func(int64) int64 { return n }
 	v.runMu.Unlock()
 }
+
+// OpenErrors returns how many states v could not read.
+func OpenErrors(v *Validator) uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.n.openErrors
+}

@@ -211,8 +211,8 @@ func (v *Validator) loadSnapshot(ctx context.Context, key, name string, h *follo
 		}
 		err = v.loadBin(rs, fp.reader(), f, fp, prev)
 	} else {
-		b, err := v.cfg.Open(ctx, f)
-		if err != nil {
+		var b []byte
+		if b, err = v.cfg.Open(ctx, f); err != nil {
 			return nil, fmt.Errorf("load %s serial %d: open %s: %w", name, h.Serial, f.Path, err)
 		}
 		if int64(len(b)) != f.Size {

@@ -1,12 +1,17 @@
 package validate_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
 
 	"github.com/irpki/rrdp-proxy/cache"
+	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/proxy/validate"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rpki"
@@ -21,7 +26,9 @@ var viewProfile = repotest.Profile{Intermediates: 2, Members: 24, ROAs: 400, EEK
 // TestViews follows a repository whose snapshots are composite, as a big
 // one's are: the Validator's objects are views into the .bin segments
 // the cache holds, not copies; the VRPs are the generator's at every
-// serial; a state read from deltas copies only what they publish and
+// serial; a part whose bytes are not its list's (Open corrupting one) is
+// refused with an error naming the state, and no state is kept; a state
+// read from deltas copies only what they publish and
 // counts the bytes it keeps beyond the current segments; past the stale
 // limit the next serial is read from its snapshot, as views again.
 func TestViews(t *testing.T) {
@@ -111,6 +118,43 @@ func TestViews(t *testing.T) {
 	sync("serial 1")
 	allViews("serial 1")
 
+	// A part whose bytes are not those its part list names (a corrupt
+	// tier, a bug in Open): the state is not read, and the Validator says
+	// why.
+	sums, _ := segments("serial 1")
+	bad := sums[len(sums)/2]
+	var log syncBuffer
+	broken, err := validate.New(validate.Config{TALs: g.vc.TALs, Logger: slog.New(slog.NewTextHandler(&log, nil)), Open: func(ctx context.Context, f follow.File) ([]byte, error) {
+		b, err := g.vc.Open(ctx, f)
+		if err == nil && f.Sum == bad {
+			b = bytes.Clone(b)
+			b[len(b)/2] ^= 0xff
+		}
+		return b, err
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken.Seed("repo", "repo", g.cache.Head("repo"))
+	bctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); broken.Run(bctx) }()
+	for validate.OpenErrors(broken) == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("a corrupt part: no read error counted")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	stop()
+	<-done
+	if objs, _, _, _ := validate.StateOf(broken, "repo", nil); objs != nil {
+		t.Errorf("a corrupt part: a state of %d objects was read", len(objs))
+	}
+	if l := log.String(); !strings.Contains(l, "cannot read a state") || !strings.Contains(l, "load repo serial 1") {
+		t.Errorf("a corrupt part: the log does not say which state could not be read:\n%s", l)
+	}
+
 	now := time.Now().UTC().Truncate(time.Second)
 	if err := g.repo.Advance(now.Add(time.Minute), 3); err != nil {
 		t.Fatal(err)
@@ -120,7 +164,7 @@ func TestViews(t *testing.T) {
 	if n := validate.DeltaLoads(g.v); n != 1 {
 		t.Fatalf("serial 4: %d states read from deltas, want 1", n)
 	}
-	sums, _ := segments("serial 4")
+	sums, _ = segments("serial 4")
 	objs, views, copies, stale := validate.StateOf(g.v, "repo", sums)
 	if views != 0 || copies == 0 || copies >= len(objs) || stale == 0 {
 		t.Errorf("serial 4 (deltas): %d views and %d copies read, %d stale bytes, %d objects; want a few copies, no views, some stale bytes", views, copies, stale, len(objs))
@@ -138,4 +182,22 @@ func TestViews(t *testing.T) {
 		t.Errorf("serial 5: %d states read from deltas, want still 1 (the snapshot read)", n)
 	}
 	allViews("serial 5")
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

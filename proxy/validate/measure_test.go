@@ -85,13 +85,13 @@ func TestMeasureNode(t *testing.T) {
 				}
 				g.startRun()
 			}
-			cpu := cpuTime(syscall.RUSAGE_SELF)
+			cpu, alloc := cpuTime(syscall.RUSAGE_SELF), totalAlloc()
 			g.waitRuns(1)
-			cpu = cpuTime(syscall.RUSAGE_SELF) - cpu
+			cpu, alloc = cpuTime(syscall.RUSAGE_SELF)-cpu, totalAlloc()-alloc
 			runPeak := peakRSS(t)
 			st := g.v.Status()
-			t.Logf("%s: first state: sync %v, validation %v (reading the snapshot %v included; process CPU %v from the sync's end to the run's), GCs %d: %d VRPs, %d CAs, points checked %d, reused %d; load average %s",
-				name, sync1.Round(time.Millisecond), st.Runs[0].Duration.Round(time.Millisecond), st.Runs[0].Read.Round(time.Millisecond), cpu.Round(time.Millisecond), gcs()-gc0, st.VRPs, st.CAs, st.Revalidated, st.Reused, loadavg())
+			t.Logf("%s: first state: sync %v, validation %v (reading the snapshot %v included; process CPU %v from the sync's end to the run's), allocated %s, GCs %d: %d VRPs, %d CAs, points checked %d, reused %d; load average %s",
+				name, sync1.Round(time.Millisecond), st.Runs[0].Duration.Round(time.Millisecond), st.Runs[0].Read.Round(time.Millisecond), cpu.Round(time.Millisecond), mib(int64(alloc)), gcs()-gc0, st.VRPs, st.CAs, st.Revalidated, st.Reused, loadavg())
 			runtime.GC()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
@@ -160,4 +160,11 @@ func gcs() uint32 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.NumGC
+}
+
+// totalAlloc returns the bytes allocated on the heap so far.
+func totalAlloc() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.TotalAlloc
 }

@@ -22,7 +22,11 @@ type Config struct {
 	// TALFiles name the TAL files, for the metadata of WriteVRPs.
 	TALFiles []string
 	// Open returns the bytes of a file of a head: the only way the
-	// Validator reads files (a cache.Cache's Blob of f.Sum fits).
+	// Validator reads files (cache.ReadFile with a cache.Cache's Blob
+	// fits). For a composite snapshot.bin it is asked for the part list
+	// and each part as files of one blob (File.Sum, File.Size; -1 for
+	// the part list), and the Validator keeps the slices it returns as
+	// its objects (views, see view.go): they must not change.
 	Open func(ctx context.Context, f follow.File) ([]byte, error)
 	// Gate holds back the serials that break Rules (see the package
 	// documentation); false only observes: every serial is published, and

@@ -64,6 +64,9 @@ type rig struct {
 	f      *follow.Follower
 	srv    *proxy.Server
 	admin  string // http://127.0.0.1:A/
+	// startRun starts the Validator's Run, stopped at the test's end;
+	// newRig calls it unless rigConfig.DeferRun.
+	startRun func()
 }
 
 // rigConfig says what a rig serves: a repository generated for it with
@@ -79,6 +82,12 @@ type rigConfig struct {
 	// it; OmitCertificates makes it lean.
 	Compact          *compact.Signer
 	OmitCertificates bool
+	// FragmentMin is the follower's (follow.Config.FragmentMin): 1 makes
+	// every snapshot composite, as a big repository's are.
+	FragmentMin int64
+	// DeferRun leaves the Validator's Run to startRun, so that a
+	// measurement can tell the sync's memory from the validation's.
+	DeferRun bool
 }
 
 func newRig(t *testing.T, ctx context.Context, rc rigConfig) *rig {
@@ -149,10 +158,15 @@ func newRig(t *testing.T, ctx context.Context, rc rigConfig) *rig {
 	if rc.Compact != nil {
 		g.v.SetCompact([]validate.CompactRepo{{Key: "repo", Name: "repo"}})
 	}
-	vctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); g.v.Run(vctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	g.startRun = func() {
+		vctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); g.v.Run(vctx) }()
+		t.Cleanup(func() { stop(); <-done })
+	}
+	if !rc.DeferRun {
+		g.startRun()
+	}
 
 	originNotif := g.origin.URL() + "rrdp/origin-notification.xml"
 	base, err := proxy.BaseURI(proxy.ModeReverse, originNotif, g.public)
@@ -163,7 +177,7 @@ func newRig(t *testing.T, ctx context.Context, rc rigConfig) *rig {
 	if rc.Wrap != nil {
 		next = rc.Wrap(next)
 	}
-	if g.f, err = follow.New(follow.Config{URL: originNotif, Client: client, Store: g.v.Store("repo", next), Repo: "repo", Base: base}); err != nil {
+	if g.f, err = follow.New(follow.Config{URL: originNotif, Client: client, Store: g.v.Store("repo", next), Repo: "repo", Base: base, FragmentMin: rc.FragmentMin}); err != nil {
 		t.Fatal(err)
 	}
 	if g.srv, err = proxy.New(proxy.Config{

@@ -19,7 +19,8 @@ import (
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
 
-// object is one RPKI object of a repository's state.
+// object is one RPKI object of a repository's state: a view into a part
+// of the snapshot.bin it was read from, or a copy (see view.go).
 type object struct {
 	b   []byte
 	sum [sha256.Size]byte
@@ -31,6 +32,10 @@ type object struct {
 type group struct {
 	pin  [sha256.Size]byte
 	objs map[string]object
+	// parts are the blobs of a composite snapshot its objects are views
+	// into; copied counts the bytes of the objects copied from deltas.
+	parts  []part
+	copied int64
 }
 
 // repoState is the objects of one repository at one head.
@@ -44,8 +49,10 @@ type repoState struct {
 	id      [sha256.Size]byte
 	groups  map[string]*group // by directory URI
 	objects int
-	// read and reused count the groups read and taken over.
-	read, reused int
+	// read and reused count the groups read and taken over; views and
+	// copies the objects read as views and as copies.
+	read, reused  int
+	views, copies int
 }
 
 // snapshotFile returns the snapshot file of h's current serial: the .bin
@@ -150,7 +157,7 @@ func (v *Validator) loadDeltas(ctx context.Context, key, name string, h *follow.
 				// No pin: the next snapshot read reads it again.
 				ng = &group{objs: map[string]object{}}
 				if old := rs.groups[g.Repo]; old != nil {
-					ng.objs = maps.Clone(old.objs)
+					ng.objs, ng.parts, ng.copied = maps.Clone(old.objs), old.parts, old.copied
 				}
 				copied[g.Repo] = ng
 				rs.groups[g.Repo] = ng
@@ -162,6 +169,8 @@ func (v *Validator) loadDeltas(ctx context.Context, key, name string, h *follow.
 			for _, e := range g.Entries {
 				c := bytes.Clone(e.Content) // e aliases the reader's buffer
 				ng.objs[e.Name] = object{b: c, sum: sha256.Sum256(c)}
+				ng.copied += int64(len(c))
+				rs.copies++
 			}
 		}
 	}
@@ -169,6 +178,12 @@ func (v *Validator) loadDeltas(ctx context.Context, key, name string, h *follow.
 		if len(g.objs) == 0 {
 			delete(rs.groups, dir)
 		}
+	}
+	if stale, limit, err := v.stale(ctx, rs, h); err != nil || stale > limit {
+		// Read the snapshot instead: its objects are views of the
+		// current parts, and the stale ones are let go.
+		v.log.Info("validation: reading the snapshot, not the deltas", "repo", name, "serial", h.Serial, "stale", stale, "limit", limit, "err", err)
+		return nil, nil
 	}
 	rs.reused = len(rs.groups) - len(copied)
 	v.mu.Lock()
@@ -187,18 +202,27 @@ func (v *Validator) loadSnapshot(ctx context.Context, key, name string, h *follo
 	if !ok {
 		return nil, fmt.Errorf("load %s serial %d: the head names no snapshot", name, h.Serial)
 	}
-	b, err := v.cfg.Open(ctx, f)
-	if err != nil {
-		return nil, fmt.Errorf("load %s serial %d: open %s: %w", name, h.Serial, f.Path, err)
-	}
-	if int64(len(b)) != f.Size {
-		return nil, fmt.Errorf("load %s serial %d: %s has %d bytes, the head says %d", name, h.Serial, f.Path, len(b), f.Size)
-	}
 	rs := &repoState{key: key, name: name, session: h.Session, serial: h.Serial, resets: h.Resets, id: f.Sum, groups: map[string]*group{}}
-	if f.Format == irpki.FormatBin {
-		err = v.loadBin(rs, b, prev)
+	var err error
+	if f.Format == irpki.FormatBin && f.Composite() {
+		var fp *fileParts
+		if fp, err = v.openParts(ctx, f); err != nil {
+			return nil, fmt.Errorf("load %s serial %d: %w", name, h.Serial, err)
+		}
+		err = v.loadBin(rs, fp.reader(), f, fp, prev)
 	} else {
-		err = v.loadXML(rs, b)
+		var b []byte
+		if b, err = v.cfg.Open(ctx, f); err != nil {
+			return nil, fmt.Errorf("load %s serial %d: open %s: %w", name, h.Serial, f.Path, err)
+		}
+		if int64(len(b)) != f.Size {
+			return nil, fmt.Errorf("load %s serial %d: %s has %d bytes, the head says %d", name, h.Serial, f.Path, len(b), f.Size)
+		}
+		if f.Format == irpki.FormatBin {
+			err = v.loadBin(rs, bytes.NewReader(b), f, nil, prev)
+		} else {
+			err = v.loadXML(rs, b)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load %s serial %d: %s: %w", name, h.Serial, f.Path, err)
@@ -209,31 +233,74 @@ func (v *Validator) loadSnapshot(ctx context.Context, key, name string, h *follo
 	return rs, nil
 }
 
-func (v *Validator) loadBin(rs *repoState, b []byte, prev *repoState) error {
-	rd := irpki.NewReader(bytes.NewReader(b), rrdpxml.KindSnapshot, v.cfg.Limits)
+// loadBin reads the snapshot.bin f from r into rs. Its objects are views
+// into fp's parts when fp is set (f composite), otherwise copies. A group
+// of prev with the same pin is taken over when its objects are views of
+// the same kind still current (copies, or views of fp's parts); otherwise
+// it is read again, its objects' hashes taken from prev (the same pin,
+// the same bytes).
+func (v *Validator) loadBin(rs *repoState, r io.Reader, f follow.File, fp *fileParts, prev *repoState) error {
+	rd := irpki.NewReader(r, rrdpxml.KindSnapshot, v.cfg.Limits)
 	for {
 		g, err := rd.Next()
 		if err == io.EOF {
-			return nil
+			break
 		}
 		if err != nil {
 			return err
 		}
+		var old *group
 		if prev != nil {
-			if old := prev.groups[g.Repo]; old != nil && old.pin == g.Pin && g.Pin != ([sha256.Size]byte{}) {
-				rs.groups[g.Repo] = old
-				rs.reused++
-				continue
+			if o := prev.groups[g.Repo]; o != nil && o.pin == g.Pin && g.Pin != ([sha256.Size]byte{}) {
+				old = o
 			}
+		}
+		if old != nil && (fp == nil && len(old.parts) == 0 || fp != nil && old.current(fp.sums)) {
+			rs.groups[g.Repo] = old
+			rs.reused++
+			continue
 		}
 		ng := &group{pin: g.Pin, objs: make(map[string]object, len(g.Entries))}
 		for _, e := range g.Entries {
-			c := bytes.Clone(e.Content) // e aliases the reader's buffer
-			ng.objs[e.Name] = object{b: c, sum: sha256.Sum256(c)}
+			var o object
+			viewed := false
+			if fp != nil {
+				var p part
+				if o.b, p, viewed = fp.view(e.Offset, len(e.Content)); viewed {
+					if !bytes.Equal(o.b, e.Content) {
+						return fmt.Errorf("object %s%s: the part list does not hold it at byte %d", g.Repo, e.Name, e.Offset)
+					}
+					ng.parts = addPart(ng.parts, p)
+					rs.views++
+				}
+			}
+			if !viewed {
+				o.b = bytes.Clone(e.Content) // e aliases the reader's buffer
+				rs.copies++
+			}
+			if oo, ok := old.obj(e.Name); ok {
+				o.sum = oo.sum
+			} else {
+				o.sum = sha256.Sum256(o.b)
+			}
+			ng.objs[e.Name] = o
 		}
 		rs.groups[g.Repo] = ng
 		rs.read++
 	}
+	if rd.Sum() != f.Sum {
+		return fmt.Errorf("SHA-256 %x, the head says %x", rd.Sum(), f.Sum)
+	}
+	return nil
+}
+
+// obj returns the object name of g, a nil g holding none.
+func (g *group) obj(name string) (object, bool) {
+	if g == nil {
+		return object{}, false
+	}
+	o, ok := g.objs[name]
+	return o, ok
 }
 
 // loadXML reads an XML snapshot; its groups have no pin and are never
@@ -264,6 +331,7 @@ func (v *Validator) loadXML(rs *repoState, b []byte) error {
 		}
 		c := bytes.Clone(el.Content)
 		g.objs[name] = object{b: c, sum: sha256.Sum256(c)}
+		rs.copies++
 	}
 }
 

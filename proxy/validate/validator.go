@@ -41,6 +41,8 @@ type Validator struct {
 	// says SetCompact changed them since the last run.
 	cpubs      map[string]*compactPub
 	compactNew bool
+	// staleLimit is staleLimit (view.go), or a test's.
+	staleLimit func(size int64) int64
 
 	mu sync.Mutex
 	// pending are the heads stored and not yet read, by repository key;
@@ -103,7 +105,7 @@ func New(cfg Config) (*Validator, error) {
 		return nil, err
 	}
 	v := &Validator{cfg: cfg, log: cfg.Logger, src: &source{}, wake: make(chan struct{}, 1),
-		repos: map[string]*repoState{}, pending: map[string]pendingHead{}, holds: map[string]*hold{}, cpubs: map[string]*compactPub{}}
+		repos: map[string]*repoState{}, pending: map[string]pendingHead{}, holds: map[string]*hold{}, cpubs: map[string]*compactPub{}, staleLimit: staleLimit}
 	// The compact format re-issues the points that validated.
 	v.rv, err = rpki.NewValidator(rpki.Config{Source: v.src, FetchTA: cfg.FetchTA, Workers: cfg.Workers, KeepPoints: cfg.Compact != nil})
 	if err != nil {

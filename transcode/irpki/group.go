@@ -93,10 +93,11 @@ func (st *groupState) fill(n int) ([]byte, error) {
 
 // parseGroup decodes one CA or DeltaCA message and checks its pin. Its
 // fields must come in field-number order; the pin is checked against the
-// encoding of every other field. The entries alias raw.
-func (rd *Reader) parseGroup(raw []byte, start int64) error {
+// encoding of every other field. The entries alias raw. start is where
+// the group's field starts in the input (for errors), rawAt where raw does.
+func (rd *Reader) parseGroup(raw []byte, start, rawAt int64) error {
 	g := &rd.group
-	*g = Group{Entries: g.Entries[:0], Withdrawn: g.Withdrawn[:0], Raw: raw}
+	*g = Group{Entries: g.Entries[:0], Withdrawn: g.Withdrawn[:0], Raw: raw, Offset: rawAt}
 	pinAt, pinEnd := -1, -1
 	var last protowire.Number
 	b := raw
@@ -134,7 +135,7 @@ func (rd *Reader) parseGroup(raw []byte, start int64) error {
 			}
 			*list = append(*list, Entry{})
 			e := &(*list)[len(*list)-1]
-			if err := rd.parseEntry(e, v, num == fWithdrawn, g.Repo); err != nil {
+			if err := rd.parseEntry(e, v, rawAt+int64(len(raw)-len(b)-len(v)), num == fWithdrawn, g.Repo); err != nil {
 				return &FormatError{Offset: start + int64(at), URI: g.Repo + e.Name, Err: err}
 			}
 		case fPin:
@@ -159,8 +160,10 @@ func (rd *Reader) parseGroup(raw []byte, start int64) error {
 }
 
 // parseEntry decodes a SnapshotEntry or DeltaEntry into e and checks its
-// URI. e.Content aliases b; e.Name is the one allocation of an entry.
-func (rd *Reader) parseEntry(e *Entry, b []byte, withdrawn bool, repo string) error {
+// URI. e.Content aliases b, which starts at offset in the input; e.Name
+// is the one allocation of an entry.
+func (rd *Reader) parseEntry(e *Entry, b []byte, offset int64, withdrawn bool, repo string) error {
+	size := len(b)
 	delta := rd.isDelta(b, withdrawn)
 	if withdrawn && !delta {
 		return fmt.Errorf("%w: a withdraw in a snapshot", ErrKind)
@@ -200,6 +203,7 @@ func (rd *Reader) parseEntry(e *Entry, b []byte, withdrawn bool, repo string) er
 				return fail(fmt.Errorf("%w: object of %d bytes, limit %d", ErrTooLarge, len(v), rd.lim.MaxObjectSize))
 			}
 			e.Content, e.HasContent = v, true
+			e.Offset = offset + int64(size-len(b)-len(v))
 		}
 	}
 	// One string holds the URI; the name is its tail.

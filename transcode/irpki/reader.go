@@ -54,6 +54,11 @@ type Entry struct {
 	// an object copy it. Name is a string of its own.
 	Content    []byte
 	HasContent bool
+	// Offset is where Content starts in the input, in bytes from its
+	// first: a caller that holds the input elsewhere (the parts of a
+	// composite file, proxy/validate) finds the object there by it
+	// instead of copying Content.
+	Offset int64
 }
 
 // Group is one publication point of a snapshot.bin or delta.bin.
@@ -67,6 +72,8 @@ type Group struct {
 	// Raw is the group's whole encoding, pin included. Valid until the next
 	// call to Next.
 	Raw []byte
+	// Offset is where Raw starts in the input.
+	Offset int64
 }
 
 // Reader reads a snapshot.bin or delta.bin one group at a time, checking
@@ -377,7 +384,7 @@ func (rd *Reader) Next() (*Group, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := rd.parseGroup(raw, start); err != nil {
+		if err := rd.parseGroup(raw, start, rd.offset()-int64(len(raw))); err != nil {
 			return nil, err
 		}
 		rd.nGroups++

@@ -426,7 +426,7 @@ func (r *run) checkTA(tal *TrustAnchorLocator, der []byte) (*Cert, error) {
 	if int64(len(der)) > r.v.cfg.MaxObjectSize {
 		return nil, fmt.Errorf("%d bytes: %w", len(der), ErrTooLarge)
 	}
-	c, err := ParseCert(der)
+	c, err := ParseCert(bytes.Clone(der)) // kept: see checkCert
 	if err != nil {
 		return nil, err
 	}

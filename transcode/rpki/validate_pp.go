@@ -47,14 +47,10 @@ type ppResult struct {
 	// reused marks a result taken from an earlier run, unchanged or in
 	// place of a manifest that broke the number rule.
 	reused bool
-	// memo holds the outcomes of the point's objects, carried over to the
-	// next run's object memo when the result is reused.
-	memo []memoEntry
-}
-
-type memoEntry struct {
-	key objKey
-	out objectOutcome
+	// memo holds the memo keys of the point's objects: their outcomes
+	// are carried over from the last run's memo to the next's when the
+	// result is reused.
+	memo []objKey
 }
 
 // window is the time range in which every validity check of a result
@@ -171,12 +167,16 @@ func (r *run) processCA(t *caTask) *ppResult {
 	return pp
 }
 
-// keepMemo carries the object outcomes of a reused result over to this
-// run's memo.
+// keepMemo carries the object outcomes of a reused result over from the
+// last run's memo to this run's. A result older than the last run (a
+// manifest kept by the number rule while its CA was away) may find some
+// gone: those objects are checked again when their point next changes.
 func (r *run) keepMemo(pp *ppResult) {
 	r.mu.Lock()
-	for _, e := range pp.memo {
-		r.objects[e.key] = e.out
+	for _, k := range pp.memo {
+		if o, ok := r.v.objects[k]; ok {
+			r.objects[k] = o
+		}
 	}
 	r.mu.Unlock()
 }
@@ -284,7 +284,7 @@ func (r *run) checkPP(t *caTask, key ppKey, so *SignedObject, m Manifest, err er
 	}
 	pp.stats.CRLs++
 	pp.crlNext, pp.crlURI = crl.NextUpdate, crlURI
-	ic := &issuerContext{ca: ca, crlURI: crlURI, revoked: revocationSet(crl), now: now}
+	ic := &issuerContext{ca: ca, crlURI: crlURI, revoked: revocationSet(crl), now: now, key: issuerKey(key, crlURI)}
 	if _, err := so.verifyIssued(ca, ic.revoked, now); err != nil {
 		pp.err = fmt.Errorf("manifest %s: %w", pp.mftURI, err)
 		return pp
@@ -292,17 +292,25 @@ func (r *run) checkPP(t *caTask, key ppKey, so *SignedObject, m Manifest, err er
 	pp.stats.Manifests++
 
 	outs := make([]objectOutcome, len(m.Files))
-	memo := make([]memoEntry, len(m.Files))
+	memo := make([]objKey, len(m.Files))
 	workers := 1
 	if len(m.Files) >= 64 {
 		workers = r.v.cfg.Workers
 	}
 	parallel(len(m.Files), workers, func(i int) {
 		if i != crlIdx {
-			outs[i], memo[i] = r.checkObject(ic, key, pp.dir+m.Files[i].Name, data[i])
+			outs[i], memo[i] = r.checkObject(ic, pp.dir+m.Files[i].Name, data[i])
 		}
 		data[i] = nil
 	})
+	// Sized once: the memo and the VRPs outlive the run, and appending
+	// would leave them up to twice their size.
+	nvrps := 0
+	for _, o := range outs {
+		nvrps += len(o.vrps)
+	}
+	pp.memo = make([]objKey, 0, len(m.Files)-1)
+	pp.vrps = make([]VRPOutput, 0, nvrps)
 	for i, o := range outs {
 		if i == crlIdx {
 			continue

@@ -15,7 +15,10 @@ import (
 // Source gives a validator the current objects of the repositories by
 // their rsync URI (rsync://host/path). Object returns an error wrapping
 // fs.ErrNotExist when the source has no such object; it may return at most
-// max bytes and must fail with an error wrapping ErrTooLarge beyond.
+// max bytes and must fail with an error wrapping ErrTooLarge beyond. A
+// Validator keeps none of the bytes Object returns once the run that read
+// them ends (what outlives a run, the CA certificates, is copied), so a
+// Source may hand out views of buffers it lets go of later.
 type Source interface {
 	Object(uri string, max int64) ([]byte, error)
 }

@@ -43,6 +43,7 @@ type Server struct {
 	PProf              bool     `toml:"pprof" doc:"serve net/http/pprof under /debug/pprof/ on admin_listen (needs admin_listen)"`
 	AccessLog          string   `toml:"access_log" doc:"a line per request: off, combined (the Apache and nginx format) or json"`
 	AccessLogFile      string   `toml:"access_log_file" doc:"file the access log is appended to, reopened on SIGHUP for log rotation (empty: standard error, beside the process log)"`
+	MemoryLimit        string   `toml:"memory_limit" doc:"soft memory limit of the process (Go's GOMEMLIMIT): auto (90% of the container's or cgroup's memory limit when there is one, else none; GOMEMLIMIT in the environment, when set, is kept), off (none), or a size such as \"3GiB\"; the collector works harder as the heap nears it, trading CPU for a lower peak"`
 
 	// Certificate is the pair tls_cert and tls_key name, loaded by Parse
 	// (nil without tls_listen).
@@ -165,6 +166,7 @@ func defaultServer() Server {
 		LogLevel:           "info",
 		LogFormat:          "text",
 		AccessLog:          "off",
+		MemoryLimit:        "auto",
 	}
 }
 

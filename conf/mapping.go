@@ -2,7 +2,7 @@ package conf
 
 import (
 	"crypto/tls"
-	"github.com/irpki/rrdp-proxy/proxy"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"path"
@@ -11,6 +11,7 @@ import (
 	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/cache/diskstore"
 	"github.com/irpki/rrdp-proxy/cache/redisstore"
+	"github.com/irpki/rrdp-proxy/proxy"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
 )
@@ -151,6 +152,29 @@ func (s *Server) Level() slog.Level {
 		return slog.LevelInfo
 	}
 	return l
+}
+
+// minMemoryLimit is the lowest memory_limit accepted: below it the
+// collector would run without pause on any real repository.
+const minMemoryLimit = 64 << 20
+
+// SoftMemoryLimit returns memory_limit: auto, or else the limit in bytes
+// (0 for off).
+func (s *Server) SoftMemoryLimit() (limit int64, auto bool, err error) {
+	switch s.MemoryLimit {
+	case "auto":
+		return 0, true, nil
+	case "off":
+		return 0, false, nil
+	}
+	var z Size
+	if err := z.UnmarshalText([]byte(s.MemoryLimit)); err != nil {
+		return 0, false, fmt.Errorf("want auto, off or a size such as \"3GiB\": %w", err)
+	}
+	if z < minMemoryLimit {
+		return 0, false, fmt.Errorf("want at least %s (or off), got %s", Size(minMemoryLimit), z)
+	}
+	return int64(z), false, nil
 }
 
 // Serves reports whether r is served in format ("xml" or "bin").

@@ -165,6 +165,9 @@ func (p *parser) server(s *Server) {
 		p.errorf("server.pprof", "needs admin_listen: profiles are never served on the public listeners")
 	}
 	p.oneOf("server.access_log", s.AccessLog, "off", "combined", "json")
+	if _, _, err := s.SoftMemoryLimit(); err != nil {
+		p.errorf("server.memory_limit", "%v", err)
+	}
 	if s.AccessLogFile != "" {
 		if s.AccessLog == "off" {
 			p.errorf("server.access_log_file", "set while access_log is off")

@@ -85,6 +85,9 @@ func serve(ctx context.Context, opts serveOptions) error {
 	level := new(slog.LevelVar)
 	level.Set(cfg.Server.Level())
 	log := newLogger(opts.Log, cfg.Server.LogFormat, level)
+	if err := setMemoryLimit(&cfg.Server, log); err != nil {
+		return err
+	}
 	n, err := newNode(ctx, cfg, nodeOptions{Logger: log, Level: level, Listeners: opts.Listeners, Stderr: opts.Log, Notify: opts.Notify})
 	if err != nil {
 		return err
@@ -109,6 +112,9 @@ func serve(ctx context.Context, opts serveOptions) error {
 			cfg, err := conf.Load(opts.Config)
 			if err == nil {
 				err = n.Reload(cfg)
+			}
+			if err == nil {
+				err = setMemoryLimit(&cfg.Server, log)
 			}
 			opts.Notify.ready()
 			if err != nil {

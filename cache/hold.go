@@ -71,7 +71,7 @@ func (c *Cache) Hold(ctx context.Context, f *File) (release func(), ok bool) {
 			return once(release), true
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			c.logger.Warn("cache: hold a retained file", "tier", i, "path", f.Path, "err", err)
+			c.logger.Debug("cache: hold a retained file", "tier", i, "path", f.Path, "err", err)
 		}
 	}
 	return nil, false

@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
@@ -13,6 +16,9 @@ import (
 
 	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/cache/diskstore"
+	"github.com/irpki/rrdp-proxy/cache/redisstore"
+	"github.com/irpki/rrdp-proxy/cache/redisstore/redistest"
+	"github.com/irpki/rrdp-proxy/proxy/fleet"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest"
 )
@@ -183,4 +189,120 @@ func TestDiskCapHeldStream(t *testing.T) {
 	if u := store.Used(); u > max {
 		t.Errorf("state directory holds %d bytes, over its cap of %d", u, max)
 	}
+}
+
+// TestDiskCapSharedTier: in a fleet, a retained snapshot the node's state
+// directory dropped to keep to its cap is served from Redis, which still
+// holds it (DESIGN.md: a node looks in the shared tier before answering
+// 404), whole and in both encodings; one whose blobs Redis lost too gets
+// 404 no-store.
+func TestDiskCapSharedTier(t *testing.T) {
+	ctx := context.Background()
+	const serials = 6
+	m := newEnv(t, ModeMirror)
+	mc, md := diskCache(t, t.TempDir(), 0)
+	var err error
+	if m.follower, err = follow.New(follow.Config{URL: m.notif, Client: m.client, Store: mc, Base: m.base, FragmentMin: 1}); err != nil {
+		t.Fatal(err)
+	}
+	m.sync()
+	for range serials - 1 {
+		m.advance(1)
+		m.sync()
+	}
+	cur := md.Cap().Current
+	max := cur + (md.Used()-cur)/(serials-1)*5/2
+
+	srv := redistest.Start(t)
+	rs, err := redisstore.New(redisstore.Config{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rs.Close() })
+	disk, err := diskstore.Open(diskstore.Config{Dir: t.TempDir(), MaxBytes: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := fleet.New(fleet.Config{Node: "a", Redis: rs, Cache: cache.Config{MaxBytes: 2048, Tiers: []cache.Tier{disk}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Close)
+	c := node.Cache()
+	e := newEnvConfig(t, ModeMirror, tlsNone, func(cfg *Config) { cfg.Cache = c })
+	if e.follower, err = follow.New(follow.Config{URL: e.notif, Client: e.client, Store: c, Base: e.base, FragmentMin: 1}); err != nil {
+		t.Fatal(err)
+	}
+	first := e.sync()
+	for range serials - 1 {
+		e.advance(1)
+		e.sync()
+	}
+	var snaps []follow.File
+	for _, f := range first.Files {
+		if f.Kind.String() == "snapshot" && f.Composite() {
+			snaps = append(snaps, f)
+		}
+	}
+	if len(snaps) != 4 {
+		t.Fatalf("serial 1 has %d composite snapshot files, want 4 (XML and .bin, each with its gzip copy)", len(snaps))
+	}
+	for _, f := range snaps {
+		if !disk.Dropped(f.Key()) {
+			t.Fatalf("serial 1's %s (gzip %v) not dropped by the state directory", f.Path, f.Gzip)
+		}
+		if _, err := disk.GetBlob(ctx, f.Index); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("serial 1's %s: its part list still in the state directory (%v)", f.Path, err)
+		}
+	}
+	plain := make(map[string][32]byte) // a composite gzip copy's Sum is its Index: check what it decompresses to
+	for _, f := range snaps {
+		if !f.Gzip {
+			plain[f.Path] = f.Sum
+		}
+	}
+	for _, f := range snaps {
+		enc := "identity"
+		if f.Gzip {
+			enc = "gzip"
+		}
+		resp, body := e.get("GET", e.path(f.Path), "Accept-Encoding", enc)
+		got := int64(len(body))
+		if f.Gzip && resp.StatusCode == http.StatusOK {
+			if body, err = gunzip(body); err != nil {
+				t.Errorf("GET serial 1's %s (gzip): %v", f.Path, err)
+			}
+		}
+		if resp.StatusCode != http.StatusOK || got != f.Size || sha256.Sum256(body) != plain[f.Path] {
+			t.Errorf("GET serial 1's %s (%s), dropped by the disk, held by Redis: %d, %d bytes; want 200 with its %d bytes",
+				f.Path, enc, resp.StatusCode, got, f.Size)
+		}
+	}
+
+	// Redis loses a chunk of one: that one is 404, before any header.
+	lost := snaps[0]
+	keys, err := srv.Client().Keys(ctx, "*blob:"+hex.EncodeToString(lost.Index[:])+":0").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("the first chunk of %s's part list in Redis: %v, %v", lost.Path, keys, err)
+	}
+	if err := srv.Client().Del(ctx, keys[0]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	enc := "identity"
+	if lost.Gzip {
+		enc = "gzip"
+	}
+	if resp, _ := e.get("GET", e.path(lost.Path), "Accept-Encoding", enc); resp.StatusCode != http.StatusNotFound || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("GET %s, lost by the disk and by Redis: %d, Cache-Control %q; want 404, no-store", lost.Path, resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+}
+
+// gunzip returns the bytes b decompresses to.
+func gunzip(b []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	return io.ReadAll(zr)
 }

@@ -158,8 +158,13 @@ func TestDiskCapHeldStream(t *testing.T) {
 	if needed[disk.at] {
 		t.Fatal("the stored head still needs the part the response waits for: the test shows nothing")
 	}
-	if st := store.Cap(); st.Held == 0 {
+	st := store.Cap()
+	if st.Held == 0 {
 		t.Errorf("Cap while the response waits: got %+v, want the file's blobs held", st)
+	}
+	_, metrics := e.get("GET", "/metrics")
+	if got, ok := metricValue(string(metrics), `rrdp_proxy_cache_tier_held_bytes{tier="tier1"}`); !ok || got != float64(st.Held) {
+		t.Errorf("/metrics: rrdp_proxy_cache_tier_held_bytes: got %v (found %v), want %d", got, ok, st.Held)
 	}
 	if r, _ := e.get("GET", e.path(f.Path)); r.StatusCode != http.StatusNotFound || r.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("GET the dropped snapshot anew: %d, Cache-Control %q; want 404, no-store", r.StatusCode, r.Header.Get("Cache-Control"))

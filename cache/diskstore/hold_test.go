@@ -110,3 +110,57 @@ func TestCapHeld(t *testing.T) {
 	}
 	checkLoadable(t, s)
 }
+
+// TestCapHeldOverCap: when what responses hold and the current state
+// exceed the cap, the directory stays above it without a pass per put
+// and without saying the current state alone is over it; the first pass
+// after the release brings it under.
+func TestCapHeldOverCap(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Second)
+	// Room for the current state and one and a half retained serials.
+	const max = (nParts*partSize + deltaSize + 1000) + 3*(partSize+deltaSize+600)/2
+	s, err := Open(Config{Dir: t.TempDir(), MaxBytes: max, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newSerials(t, "https://a.example/notification.xml", 9, now)
+	p.next(ctx, s)
+	p.next(ctx, s)
+	f := p.retained[0]
+	list, err := s.GetBlob(ctx, f.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := cache.DecodeParts(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums := [][32]byte{f.Index}
+	for _, pt := range parts {
+		sums = append(sums, pt.Sum)
+	}
+	release, err := s.Hold(ctx, f.Key(), sums)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 { // each replaces a part serial 1's snapshot holds
+		now = now.Add(time.Minute)
+		p.next(ctx, s)
+	}
+	st := s.Cap()
+	if st.Used <= max || !s.led.waitsForRelease() || st.OverMax || st.OverMaxCount != 0 || !s.Dropped(f.Key()) {
+		t.Fatalf("held above the cap: Cap %+v, waits for a release %v, dropped %v; want Used over %d, waiting, not OverMax",
+			st, s.led.waitsForRelease(), s.Dropped(f.Key()), max)
+	}
+	if b, err := cache.ReadFile(ctx, &f, s.GetBlob); err != nil || sha256.Sum256(b) != f.Sum {
+		t.Fatalf("the held file: %v; want its bytes", err)
+	}
+	release()
+	now = now.Add(time.Minute)
+	p.next(ctx, s)
+	if st := s.Cap(); st.Used > max || st.Held != 0 {
+		t.Errorf("after the release and a serial: Cap %+v, want Used under %d, nothing held", st, max)
+	}
+	checkLoadable(t, s)
+}

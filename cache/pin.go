@@ -324,30 +324,6 @@ func (c *Cache) Run(ctx context.Context) error {
 	}
 }
 
-// Keeps reports whether the cache holds every blob of the retained file f
-// for the rest of its retention: not once its retention ended; with a
-// durable tier (the state directory) unless that tier dropped f to keep
-// to its cap; otherwise when f is pinned (pinnedOf pins a file's blobs
-// all together or none). A server answers 404 for a retained file it
-// does not keep, rather than start a response it could not finish.
-func (c *Cache) Keeps(f *File) bool {
-	if !f.Live(c.now()) {
-		return false
-	}
-	if c.durable {
-		for _, t := range c.tiers {
-			if d, ok := t.(dropper); ok && d.Dropped(f.Key()) {
-				return false
-			}
-		}
-		return true
-	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	p := c.pinned[f.Key()]
-	return p != nil && p.refs > 0
-}
-
 // pinnedBlob is a Getter of the pinned blobs alone, for work done under
 // c.mu (which Blob would take again).
 func (c *Cache) pinnedBlob(_ context.Context, sum [32]byte) ([]byte, error) {

@@ -47,12 +47,22 @@ type TierCap struct {
 	// was found so.
 	OverMax      bool
 	OverMaxCount uint64
+	// Held is the bytes of blobs held for responses of files the tier
+	// dropped or would drop (Cache.Hold): they stay, counted in Used,
+	// until the responses end.
+	Held int64
 }
 
 // capped is a Tier with a byte cap.
 type capped interface{ Cap() TierCap }
 
-// dropper is a durable Tier that may drop a retained file before its
-// retention ends (the state directory, to keep to its cap): Dropped
-// reports whether it did so for the file whose Key is key.
-type dropper interface{ Dropped(key [32]byte) bool }
+// holder is a Tier that can promise to keep a file readable for the
+// length of a response (Cache.Hold): until release is called, every blob
+// of sums stays readable through GetBlob. key is the file's Key, by which
+// the state directory knows the retained files it dropped to keep to its
+// cap. Hold fails with an error wrapping fs.ErrNotExist when the tier
+// does not hold every blob of sums (or dropped the file); release may be
+// called more than once.
+type holder interface {
+	Hold(ctx context.Context, key [32]byte, sums [][32]byte) (release func(), err error)
+}

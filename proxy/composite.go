@@ -41,6 +41,19 @@ type partsReader struct {
 	parts  []cache.Part
 	off, n int64
 	cur    []byte
+	// release, if set, ends the hold on a retained file's blobs
+	// (cache.Cache.Hold); Close calls it.
+	release func()
+}
+
+// Close ends the hold on the file's blobs. fasthttp calls it once the
+// body is written or the response dropped.
+func (r *partsReader) Close() error {
+	if r.release != nil {
+		r.release()
+		r.release = nil
+	}
+	return nil
 }
 
 func (r *partsReader) WriteTo(w io.Writer) (int64, error) {

@@ -57,6 +57,13 @@ func newEnvTLS(t testing.TB, mode Mode, tls tlsMode) *env { return newEnvConfig(
 // Config before New.
 func newEnvConfig(t testing.TB, mode Mode, tls tlsMode, edit func(*Config)) *env {
 	t.Helper()
+	return newEnvProfile(t, mode, tls, repotest.Profile{Members: 2, ROAs: 4, EEKeys: 2}, edit)
+}
+
+// newEnvProfile is newEnvConfig with the origin's repository made with
+// profile.
+func newEnvProfile(t testing.TB, mode Mode, tls tlsMode, profile repotest.Profile, edit func(*Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	pki, err := rp.NewPKI(t.TempDir(), rp.PKIConfig{})
 	if err != nil {
@@ -70,7 +77,7 @@ func newEnvConfig(t testing.TB, mode Mode, tls tlsMode, edit func(*Config)) *env
 	t.Cleanup(func() { o.Close() })
 	e := &env{t: t, origin: o, dir: dir, pki: pki, now: time.Now().UTC().Truncate(time.Second)}
 	e.repo, err = repotest.Create(dir, repotest.Config{
-		Profile: repotest.Profile{Members: 2, ROAs: 4, EEKeys: 2}, Seed: 1, BaseURL: o.URL()}, e.now, repotest.Options{KeyCache: keyCache})
+		Profile: profile, Seed: 1, BaseURL: o.URL()}, e.now, repotest.Options{KeyCache: keyCache})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,17 +89,30 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *entry, cc []byte, body 
 	}
 	var b []byte
 	var parts []cache.Part
+	// release ends the hold on a retained composite file: the body
+	// stream takes it over, and every other return makes it.
+	var release func()
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	size := v.size
 	switch {
 	case v.body != nil:
 		b, size = v.body, int64(len(v.body))
 	case v.comp != nil:
-		if v.file != nil && !s.cfg.Cache.Keeps(v.file) {
-			// A retained file whose parts may be gone: a response that
-			// broke off after its headers would look like a network
-			// fault to the client.
-			h.Del(fasthttp.HeaderContentEncoding)
-			return 0, 0, fmt.Errorf("retained %s: %w", v.file.Path, fs.ErrNotExist)
+		if v.file != nil {
+			// A retained file is written part by part after the headers,
+			// while a newer head or the state directory's cap may drop
+			// it: held until the body is written (cache.Cache.Hold), or
+			// 404 now. A response cut after its status line would look
+			// like a network fault to the client.
+			var ok bool
+			if release, ok = s.cfg.Cache.Hold(s.ctx, v.file); !ok {
+				h.Del(fasthttp.HeaderContentEncoding)
+				return 0, 0, fmt.Errorf("retained %s: %w", v.file.Path, fs.ErrNotExist)
+			}
 		}
 		var err error
 		if parts, err = v.comp.parts(s.ctx, s.blob); err != nil {
@@ -138,7 +151,10 @@ func (s *Server) serveEntry(ctx *fasthttp.RequestCtx, e *entry, cc []byte, body 
 	if parts != nil {
 		// A composite file is written part by part from the cache's
 		// blobs, never assembled in memory.
-		ctx.Response.SetBodyStream(&partsReader{ctx: s.ctx, get: s.blob, parts: parts, off: start, n: end - start}, int(end-start))
+		// fasthttp closes the stream once the body is written, or when
+		// the response is dropped (HEAD included): that ends the hold.
+		ctx.Response.SetBodyStream(&partsReader{ctx: s.ctx, get: s.blob, parts: parts, off: start, n: end - start, release: release}, int(end-start))
+		release = nil
 	} else {
 		// The slices are shared and never written (cache.Cache's rule);
 		// SetBodyRaw keeps them without a copy.

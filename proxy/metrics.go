@@ -244,6 +244,7 @@ var (
 	descTierFreed     = desc("rrdp_proxy_cache_tier_evicted_bytes_total", "Bytes of blobs a capped tier removed to keep to its cap.", "tier")
 	descTierOver      = desc("rrdp_proxy_cache_tier_over_max", "1 while the current state alone exceeds a capped tier's cap (it is kept and served, without retention; raise cache.disk), else 0.", "tier")
 	descTierOverCount = desc("rrdp_proxy_cache_tier_over_max_total", "Times a capped tier found the current state alone above its cap.", "tier")
+	descTierHeld      = desc("rrdp_proxy_cache_tier_held_bytes", "Bytes of blobs a capped tier keeps for responses still sending retained files it dropped; counted in its used bytes, removed once the responses end.", "tier")
 )
 
 // serverCollector reads the server's counters, the heads and the
@@ -257,7 +258,7 @@ func (serverCollector) Describe(ch chan<- *prometheus.Desc) {
 		descPullFetches, descPullShared, descPullNotifs, descPullErrors, descCatchups, descPassHits, descPassFetches, descPassErrors, descReady, descSerial, descStateTime, descInterval,
 		descSyncs, descFollowErrors, descLastSuccess, descLastError, descRole, descHolder, descLeases, descRedisUp,
 		descCache, descPinned, descCached, descTier,
-		descTierMax, descTierUsed, descTierCurrent, descTierEvicted, descTierFreed, descTierOver, descTierOverCount} {
+		descTierMax, descTierUsed, descTierCurrent, descTierEvicted, descTierFreed, descTierOver, descTierOverCount, descTierHeld} {
 		ch <- d
 	}
 }
@@ -386,6 +387,7 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(descTierFreed, c.EvictedBytes, tier)
 			gauge(descTierOver, over, tier)
 			counter(descTierOverCount, c.OverMaxCount, tier)
+			gauge(descTierHeld, float64(c.Held), tier)
 		}
 	}
 }

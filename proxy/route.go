@@ -83,7 +83,7 @@ type variant struct {
 	body []byte
 	// comp is set for a composite file (cache.File.Index).
 	comp *composite
-	// file is the head's file, for a retained composite one (Keeps).
+	// file is the head's file, for a retained composite one (Hold).
 	file *follow.File
 }
 

@@ -30,7 +30,9 @@ import (
 // head naming a missing blob. The dropped files are remembered (gone)
 // until their retention ends, so that the follower's next head, which
 // carries them over, is stored without them, and the cache answers 404 for
-// them (cache.Cache.Keeps, Dropped).
+// them unless another tier holds them (cache.Cache.Hold, Dropped). A
+// blob a response holds (Hold) stays until the response ends, counted
+// against the cap: the pass drops older retained files for its room.
 
 // full reports whether the directory lacks room for need more bytes and
 // the writing of a head (reserve).
@@ -43,7 +45,7 @@ func (s *Store) full(need int64) bool {
 func (s *Store) makeRoom(need int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.full(need) || s.led.stuck {
+	if !s.full(need) || s.led.stuck || s.led.waitsForRelease() {
 		return
 	}
 	s.pass(need)
@@ -126,6 +128,11 @@ func (s *Store) pass(need int64) {
 	for sum := range l.pending {
 		take([][32]byte{sum})
 	}
+	// The blobs responses hold stay (hold.go) and take their room first:
+	// the files dropped for them are the oldest, as for any other room.
+	before := used
+	take(l.leased())
+	held := used - before
 	// Newest first: keep while the rest fits, drop from the first that
 	// does not.
 	slices.SortFunc(units, func(a, b *unit) int {
@@ -167,7 +174,17 @@ func (s *Store) pass(need int64) {
 		}
 		take(sums)
 	}
-	over := used > target
+	// Over the target with every retained file dropped: because of the
+	// current state (over), or only because of what responses hold, which
+	// the first release frees for the next pass.
+	over := used-held > target
+	if !over && used > target {
+		l.mu.Lock()
+		l.held = true
+		l.mu.Unlock()
+		s.logger.Info("diskstore: over the cap while responses hold retained files it dropped; they are removed once the responses end",
+			"max_bytes", s.max, "held_bytes", held, "used", s.Used())
+	}
 	dropped := s.dropFiles(drop, keep)
 	var removed int
 	var freed int64
@@ -258,10 +275,11 @@ func (s *Store) Cap() cache.TierCap {
 		Max: s.max, Used: s.Used(), Current: s.current.Load(),
 		Evictions: s.evictions.Load(), EvictedBytes: s.evictedBytes.Load(),
 		OverMax: s.over.Load(), OverMaxCount: s.overCount.Load(),
+		Held: s.heldBytes(),
 	}
 }
 
 // Dropped reports whether the store dropped the retained file whose key
-// is key before its retention ended (the cap): the cache then answers 404
-// for it rather than start a response it could not finish.
+// is key before its retention ended (the cap): Hold then refuses it, and
+// the cache looks for it in the next tier or answers 404.
 func (s *Store) Dropped(key [32]byte) bool { return s.gone.has(key) }

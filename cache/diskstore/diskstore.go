@@ -312,6 +312,7 @@ func (s *Store) putHead(repo string, h *cache.Head) error {
 	s.current.Add(n - s.led.current[repo])
 	s.led.current[repo] = n
 	s.led.stuck = false
+	s.led.held = false
 	return nil
 }
 

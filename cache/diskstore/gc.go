@@ -51,6 +51,9 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 			keep[sum] = true
 		}
 	}
+	for _, sum := range l.leased() {
+		keep[sum] = true
+	}
 	ents, err := os.ReadDir(filepath.Join(s.dir, blobDir))
 	if err != nil {
 		return st, fmt.Errorf("diskstore: gc: list blobs: %w", err)

@@ -43,6 +43,12 @@ type ledger struct {
 	// stuck: the last pass could not get under the cap (the current state
 	// alone exceeds it); no pass runs again before the next head.
 	stuck bool
+	// leases counts, per blob, the responses that hold it (Hold, hold.go):
+	// neither the cap nor GC removes a leased blob. held: the last pass
+	// could not get under the cap because of leased blobs; no pass runs
+	// again before a lease ends or the next head. Both are guarded by mu.
+	leases map[[32]byte]int
+	held   bool
 }
 
 func newLedger() ledger {
@@ -50,6 +56,7 @@ func newLedger() ledger {
 		blobs: map[[32]byte]int64{}, pending: map[[32]byte]time.Time{},
 		heads: map[string]*cache.Head{}, headSize: map[string]int64{}, current: map[string]int64{},
 		checked: map[string]map[[32]byte]bool{}, lists: map[[32]byte][][32]byte{}, broken: map[string]error{},
+		leases: map[[32]byte]int{},
 	}
 }
 

@@ -35,9 +35,20 @@ const minCatchup = time.Second
 // serial or another session than the node's head are looked for
 // (irpki.FilePath); others return nil at once.
 //
+// The node's own head comes first: the caller looked at it before the
+// call, and the node may have installed a head naming path since (the
+// announcement of a serial reaches the node as the relying parties who
+// read it elsewhere do). That head, whatever its serial (path may be a
+// retained file of a later one), is returned as is; judging path against
+// it with later alone would answer nil for a file the node serves.
+//
 // For repo the compact publication of a repository the fleet shares
 // (Config.Compact), only Redis is looked in.
 func (n *Node) Catchup(ctx context.Context, repo, path string) (*follow.Head, error) {
+	local := n.cache.Head(repo)
+	if names(local, path) {
+		return local, nil // installed since the caller looked
+	}
 	if r, ok := n.compactRunner(repo); ok {
 		return n.catchupCompact(ctx, r, repo, path)
 	}
@@ -45,7 +56,6 @@ func (n *Node) Catchup(ctx context.Context, repo, path string) (*follow.Head, er
 	if r == nil {
 		return nil, nil
 	}
-	local := n.cache.Head(repo)
 	if !later(path, local) {
 		return nil, nil
 	}

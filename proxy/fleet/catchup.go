@@ -66,6 +66,12 @@ func (n *Node) Catchup(ctx context.Context, repo, path string) (*follow.Head, er
 		return nil, nil // the holder has not published it in time
 	}
 	h, err := r.catchup(ctx, path)
+	if h == nil && ctx.Err() == nil && r.role() == Watcher {
+		// Deposed while polling (the poll was cancelled with the
+		// follower, or no follower was going to start): the new holder
+		// publishes to Redis, where a watcher looks.
+		return r.shared(ctx, repo, &r.catch, path), nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fleet: catch up %s for %s: %w", repo, path, err)
 	}
@@ -282,8 +288,10 @@ func (r *runner) catchFlight(f *follow.Follower, fctx context.Context) (c *catch
 
 // follow returns the running follower and its context, waiting until ctx
 // ends for one to start: a node that has just found Redis down starts its
-// follower at its next step.
+// follower at its next step. It returns nil once the node is a watcher,
+// which starts none (TestCatchupDeposedWhileWaiting).
 func (r *runner) follow(ctx context.Context) (*follow.Follower, context.Context) {
+	var tick <-chan time.Time
 	for {
 		r.mu.Lock()
 		f, fctx, ch := r.follower, r.fctx, r.started
@@ -291,8 +299,17 @@ func (r *runner) follow(ctx context.Context) (*follow.Follower, context.Context)
 		if f != nil {
 			return f, fctx
 		}
+		if r.role() == Watcher {
+			return nil, nil // no follower starts on a watcher
+		}
+		if tick == nil {
+			t := time.NewTicker(remoteEvery) // the role changes without a signal here
+			defer t.Stop()
+			tick = t.C
+		}
 		select {
 		case <-ch:
+		case <-tick:
 		case <-ctx.Done():
 			return nil, nil
 		}

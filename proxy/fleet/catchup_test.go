@@ -123,3 +123,40 @@ func TestCatchupInstalledMeanwhile(t *testing.T) {
 		})
 	}
 }
+
+// TestCatchupDeposedWhileWaiting: a holder whose follower is not running
+// (stopped for a moment, or never to start again) that becomes a watcher
+// while a catch-up waits for it stops waiting and looks in Redis, where
+// the new holder publishes: before, the request waited for a follower
+// that a watcher never starts, for the whole request's deadline, and then
+// answered 404.
+func TestCatchupDeposedWhileWaiting(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.start("node-a"), e.start("node-b")
+	holder := e.oneHolder()
+	e.waitSerial(e.repo.Info().Serial)
+	w := a
+	if holder == a {
+		w = b
+	}
+	w.kill() // its runner no longer steps: roles change only here
+	r := w.runners[e.url]
+	r.setRole(Holder, 0)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan struct{})
+	var f *follow.Follower
+	go func() {
+		defer close(done)
+		f, _ = r.follow(ctx)
+	}()
+	r.setRole(Watcher, 0)
+	<-done
+	if f != nil {
+		t.Fatal("follow gave a follower to a watcher")
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("follow returned only when the request's context ended (%v), want as soon as the node is a watcher", ctx.Err())
+	}
+}

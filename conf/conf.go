@@ -54,6 +54,7 @@ type Server struct {
 type Cache struct {
 	Memory    Size     `toml:"memory" doc:"memory budget for files outside the current state of the repositories (which is always held)"`
 	StateDir  string   `toml:"state_dir" doc:"directory of the disk tier, for a warm restart while the origin is down (empty: none)"`
+	SpillDir  string   `toml:"spill_dir" doc:"directory where a fetched snapshot or delta past 1 MiB is kept while it is checked (in reverse mode the origin's snapshot stays there for its whole sync): it needs room for the largest snapshot times the repositories syncing at once, on a disk, never a tmpfs, which would put the bodies back in memory; the files have no name, so a crash leaves none (empty: state_dir/spill with a state directory, else the system's temporary directory)"`
 	DiskMax   Size     `toml:"disk" doc:"bytes the state directory may hold (blobs and heads): above it, files in retention are dropped, oldest first, never the current state of a repository, which stays on disk and served when it alone exceeds this (a warning, rrdp_proxy_cache_tier_over_max); the default holds the current state of a mirror of the world's RRDP (about 1.1 GB of XML, about 3 GB on disk with the .bin and gzip copies) and leaves the rest to retention"`
 	Retention Duration `toml:"retention" doc:"how long files that left a notification stay servable"`
 	Redis     *Redis   `toml:"redis" doc:"the shared Redis tier of a fleet; absent: none"`

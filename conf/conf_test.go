@@ -400,3 +400,24 @@ repository = [
 		t.Errorf("empty [cache.redis]: got %+v, want the defaults", c.Cache.Redis)
 	}
 }
+
+func TestSpillDir(t *testing.T) {
+	for _, tc := range []struct {
+		name, state, spill, want string
+	}{
+		{"spill_dir wins", "/var/lib/p", "/srv/spill", "/srv/spill"},
+		{"under the state directory", "/var/lib/p", "", "/var/lib/p/spill"},
+		{"neither: the system's temporary directory", "", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Cache{StateDir: tc.state, SpillDir: tc.spill}
+			if got := c.Spill(); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+			r := Repository{}
+			if got := (&Config{Cache: c}).Follow(&r).SpillDir; got != tc.want {
+				t.Errorf("follow.Config.SpillDir: got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/irpki/rrdp-proxy/cache"
@@ -99,7 +100,22 @@ func (c *Config) Follow(r *Repository) follow.Config {
 		Parallel:   r.Parallel,
 		MaxDeltas:  r.MaxDeltas,
 		Retention:  r.Retention.Duration,
+		SpillDir:   c.Cache.Spill(),
 	}
+}
+
+// Spill returns the directory of fetched bodies past the spill threshold:
+// spill_dir, else state_dir/spill, else "" (the system's temporary
+// directory). The state directory is on a disk the operator sized for the
+// repositories, where the system's /tmp is often a small tmpfs.
+func (c *Cache) Spill() string {
+	switch {
+	case c.SpillDir != "":
+		return c.SpillDir
+	case c.StateDir != "":
+		return filepath.Join(c.StateDir, "spill")
+	}
+	return ""
 }
 
 // Config returns the cache configuration; the daemon supplies Tiers (the

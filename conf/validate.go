@@ -206,6 +206,7 @@ func (p *parser) cache(c *Cache) {
 		p.errorf("cache.disk", "want a positive size, got %s", c.DiskMax)
 	}
 	c.StateDir = p.path(c.StateDir)
+	c.SpillDir = p.path(c.SpillDir)
 	p.retention("cache.retention", c.Retention)
 	if c.Redis != nil {
 		p.redis(c.Redis)

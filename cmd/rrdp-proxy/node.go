@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,6 +120,11 @@ func newNode(ctx context.Context, cfg *conf.Config, opts nodeOptions) (_ *node, 
 			}
 		}
 	}()
+	if d := cfg.Cache.Spill(); d != "" {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("create the spill directory: %w", err)
+		}
+	}
 	ccfg := cfg.Cache.Config()
 	ccfg.Logger = n.log.With("part", "cache")
 	if dcfg, ok := cfg.Cache.Disk(); ok {

@@ -233,6 +233,7 @@ func restartKeys(a, b *conf.Config) []string {
 	diff("cache.memory", a.Cache.Memory, b.Cache.Memory)
 	diff("cache.state_dir", a.Cache.StateDir, b.Cache.StateDir)
 	diff("cache.disk", a.Cache.DiskMax, b.Cache.DiskMax)
+	diff("cache.spill_dir", a.Cache.Spill(), b.Cache.Spill())
 	diff("cache.redis", a.Cache.Redis != nil, b.Cache.Redis != nil)
 	if a.Cache.Redis != nil && b.Cache.Redis != nil {
 		x, y := *a.Cache.Redis, *b.Cache.Redis

@@ -12,12 +12,15 @@ import (
 // threshold in memory, past it in a temporary file, so that a body that
 // turns out bad (a hash that does not match, a decompression bomb cut at
 // its cap) never costs more than the threshold in memory, and a good one
-// is loaded once, into a slice of its exact size. Close removes the file.
+// is loaded once, into a slice of its exact size. The file has no name
+// once created (read through its descriptor), so nothing is left behind
+// by a crash; Close releases it.
 type Spill struct {
-	mem  []byte
-	f    *os.File
-	size int64
-	sum  [32]byte
+	mem      []byte
+	f        *os.File
+	unlinked bool // the file's name is gone already
+	size     int64
+	sum      [32]byte
 }
 
 // Spill reads the whole body, as ReadAll, and closes the response.
@@ -59,6 +62,10 @@ func (r *Response) Spill(dir string, threshold int64) (*Spill, error) {
 		return nil, &Error{Op: "read", URL: r.URL, Err: fmt.Errorf("spill the body to disk: %w", err)}
 	}
 	s.f = f
+	// Unlinked at once, read through the open descriptor: a crash or a
+	// kill leaves no body behind. Where the system refuses (not Linux),
+	// Close removes it by name.
+	s.unlinked = os.Remove(f.Name()) == nil
 	if _, err := f.Write(buf); err != nil {
 		s.Close()
 		return nil, &Error{Op: "read", URL: r.URL, Err: fmt.Errorf("spill the body to disk: %w", err)}
@@ -113,8 +120,11 @@ func (s *Spill) Close() error {
 	if s.f == nil {
 		return nil
 	}
-	name := s.f.Name()
+	name, unlinked := s.f.Name(), s.unlinked
 	s.f.Close()
 	s.f = nil
+	if unlinked {
+		return nil
+	}
 	return os.Remove(name)
 }

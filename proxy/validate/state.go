@@ -304,9 +304,11 @@ func (g *group) obj(name string) (object, bool) {
 }
 
 // loadXML reads an XML snapshot; its groups have no pin and are never
-// taken over.
+// taken over. b is checked already (Open reads it by its hash from the
+// cache, which checks every blob against its key), so the decoder does
+// not hash it again.
 func (v *Validator) loadXML(rs *repoState, b []byte) error {
-	dec := rrdpxml.NewDecoder(bytes.NewReader(b), v.cfg.Limits)
+	dec := rrdpxml.NewDecoderUnhashed(bytes.NewReader(b), v.cfg.Limits)
 	if _, err := dec.Header(); err != nil {
 		return err
 	}

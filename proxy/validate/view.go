@@ -16,8 +16,8 @@ import (
 // cache.File.Index) are views into its parts, the .bin segments the cache
 // pins as the served state, not copies: the Validator's state then costs
 // its maps and hashes, not a second copy of the repository (on large,
-// 74 MiB in a heap profile after the first validation, against 701 MiB
-// with copies; docs/validation.md, "Memory"). A part is read with Config.Open as a
+// 70-71 MiB in a heap profile after the first validation, against 680-699
+// MiB with copies; docs/validation.md, "Memory"). A part is read with Config.Open as a
 // file of one blob (its sum and size), which cache.ReadFile answers with
 // the cache's own slice. Every object that does not lie whole within one
 // blob part (TestViews finds none: a chunk's objects are in its segment),

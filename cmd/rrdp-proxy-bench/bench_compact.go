@@ -69,8 +69,8 @@ func compactBenchCommand(stdout, stderr io.Writer) *cli.Command {
 				return cli.Usagef("--serials and --serials-per-day must be at least 1")
 			}
 			fmt.Fprintf(stdout, "command: %s\n\n", commandLine("compact", fs, args))
-			fmt.Fprintln(stdout, "| scenario | new RP: XML | XML+gzip | .bin | .bin+gzip | compact | compact+gzip | XML / compact | day: XML | XML+gzip | compact | compact+gzip | XML / compact |")
-			fmt.Fprintln(stdout, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+			fmt.Fprintln(stdout, "| scenario | new RP: XML | XML+gzip | .bin | .bin+gzip | compact | compact+gzip | XML / compact | day: XML | XML+gzip | .bin | .bin+gzip | compact | compact+gzip | XML / compact |")
+			fmt.Fprintln(stdout, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 			var times, shares []string
 			for _, d := range args {
 				r, err := benchCompactDir(d, *work, now, *serials, *perDay, *withRP, repotest.Options{KeyCache: *keyCache}, stderr)
@@ -78,10 +78,10 @@ func compactBenchCommand(stdout, stderr io.Writer) *cli.Command {
 					return err
 				}
 				for _, c := range r.variants {
-					fmt.Fprintf(stdout, "| %s%s | %s | %s | %s | %s | %s | %s | %.1f× | %s | %s | %s | %s | %.1f× |\n", r.name, c.label(),
+					fmt.Fprintf(stdout, "| %s%s | %s | %s | %s | %s | %s | %s | %.1f× | %s | %s | %s | %s | %s | %s | %.1f× |\n", r.name, c.label(),
 						humanBytes(r.boot.XML), humanBytes(r.boot.XMLGz), humanBytes(r.boot.Bin), humanBytes(r.boot.BinGz),
 						humanBytes(c.bootCompact), humanBytes(c.bootCompactGz), float64(r.boot.XML)/float64(c.bootCompact),
-						humanBytes(r.day.XML), humanBytes(r.day.XMLGz), humanBytes(c.dayCompact), humanBytes(c.dayCompactGz), float64(r.day.XML)/float64(c.dayCompact))
+						humanBytes(r.day.XML), humanBytes(r.day.XMLGz), humanBytes(r.day.Bin), humanBytes(r.day.BinGz), humanBytes(c.dayCompact), humanBytes(c.dayCompactGz), float64(r.day.XML)/float64(c.dayCompact))
 					shares = append(shares, fmt.Sprintf("%s%s: %s of CA certificates (DER), %.0f%% of the compact snapshot", r.name, c.label(), humanBytes(c.certs), 100*float64(c.certs)/float64(c.bootCompact)))
 				}
 				times = append(times, r.times...)

@@ -66,7 +66,8 @@ var manSections = []cli.Section{
 	{Title: "SIGNALS", Text: `serve reloads its configuration on SIGHUP, and on SIGTERM or SIGINT stops
 accepting connections and lets downloads under way finish.`},
 	{Title: "EXIT STATUS", Text: `0 on success (and for --help, --version and help), 1 when the command
-failed, 2 for a mistake on the command line.`},
+failed, 2 for a mistake on the command line, 3 from sync --trust when a
+compact publication is older than --max-stale (the VRPs are still written).`},
 	{Title: "SEE ALSO", Text: `rpki-client(8), fort(8); RFC 8182 (RRDP), RFC 9674 (same-origin URIs).
 The README and deploy/README.md of the source tree.`},
 }

@@ -57,7 +57,20 @@ publication fails, the previous VRPs stay. The verified states are kept,
 each apart, in one state file in --state (FILE.state by default), so that a
 later run applies each publication's deltas; a state file of an older
 version (one publication) is taken over. --fetch-from is not supported
-with --trust.`
+with --trust.
+
+--max-stale DURATION bounds how old a publication may be: its age is the
+time since its newest iMFT was issued (the most recent manifest of its
+CAs, as the proxy signed it; the notification has no time of its own).
+Past it, the run still writes the VRPs but exits 3, naming the
+publication, its serial and the time of that iMFT, also when the
+publication's server is down or keeps serving an old notification. Exit
+status 1 is a publication that failed in this run; 3 wins over 1 when both
+hold. Without --once the error is logged at each poll. Choose DURATION
+above the longest interval at which the repository's CAs reissue their
+manifests (a day, say): a quiet repository ages too. 0, the default,
+checks nothing: each iMFT's nextUpdate alone then bounds a publication, and
+a CA past it is left out with a warning, exit 0.`
 
 // compactSyncOptions are sync's flags for the compact format.
 type compactSyncOptions struct {
@@ -67,7 +80,15 @@ type compactSyncOptions struct {
 	tals        talList
 	// requireCerts refuses lean publications (CA records).
 	requireCerts bool
+	// maxStale, if not 0, is the age past which a publication is stale:
+	// the run then fails with exitStale (--max-stale).
+	maxStale time.Duration
 }
+
+// exitStale is sync's exit status when a publication is older than
+// --max-stale, whatever else failed: the condition an operator set a bound
+// for, and the one that lasts (a failed fetch alone exits 1).
+const exitStale = 3
 
 func addCompactSyncFlags(fs *flag.FlagSet, o *compactSyncOptions) {
 	fs.StringVar(&o.trust, "trust", "", "follow a compact notification signed by a key of this trust `file` and write VRPs")
@@ -76,6 +97,7 @@ func addCompactSyncFlags(fs *flag.FlagSet, o *compactSyncOptions) {
 	fs.StringVar(&o.at, "time", "", "with --trust, verify at this `RFC3339` time instead of now")
 	fs.Var(&o.tals, "tal", "with --trust, accept only the trust anchors of the TALs in `FILE` (repeatable; default: any the proxy publishes)")
 	fs.BoolVar(&o.requireCerts, "require-certificates", false, "with --trust, refuse CA records in place of CA certificates (rrdp-proxy compact --omit-certificates)")
+	fs.DurationVar(&o.maxStale, "max-stale", 0, "with --trust, exit 3 when a publication's newest iMFT was issued more than `DURATION` ago (0: never)")
 }
 
 // syncCompact follows the compact notifications at urls together: one
@@ -93,6 +115,9 @@ func syncCompact(o syncOptions, urls []string, stdout, stderr io.Writer) error {
 	}
 	if o.fetchFrom != "" {
 		return cli.Usagef("--fetch-from is not supported with --trust")
+	}
+	if c.maxStale < 0 {
+		return cli.Usagef("--max-stale %v: want a positive duration, or 0 for none", c.maxStale)
 	}
 	bases := make([]*url.URL, len(urls))
 	for i, u := range urls {
@@ -196,10 +221,11 @@ func syncCompact(o syncOptions, urls []string, stdout, stderr io.Writer) error {
 			changed = changed || r.State != st.states[i]
 		}
 		failed := out.Failed()
+		stale := staleness(urls, out.Feeds, now, c.maxStale)
 		if !fresh {
 			// Nothing verified anew (every publication failed): the VRPs
 			// written last stay, as they are what the states kept gave.
-			return fmt.Errorf("%w (the previous VRPs in %s stay)", failed, c.vrps)
+			return withStale(stale, fmt.Errorf("%w (the previous VRPs in %s stay)", failed, c.vrps))
 		}
 		res := out.Result
 		var buf bytes.Buffer
@@ -240,9 +266,9 @@ func syncCompact(o syncOptions, urls []string, stdout, stderr io.Writer) error {
 		}
 		st.states, st.legacy = next, nil
 		if failed != nil {
-			return fmt.Errorf("%w (each publication that failed keeps its previous state; the VRPs in %s are from the states kept)", failed, c.vrps)
+			return withStale(stale, fmt.Errorf("%w (each publication that failed keeps its previous state; the VRPs in %s are from the states kept)", failed, c.vrps))
 		}
-		return nil
+		return withStale(stale, nil)
 	}
 	err = once()
 	if o.once {
@@ -261,6 +287,43 @@ func syncCompact(o syncOptions, urls []string, stdout, stderr io.Writer) error {
 		}
 		err = once()
 	}
+}
+
+// staleness returns an error naming each publication whose state (new or
+// kept) is older than maxStale at now, by State.Issued (nil: none, or
+// maxStale 0). A publication without a state is not stale: it failed, and
+// says so itself. The age is the proxy's signed word (its CAs' newest
+// manifest), not the time of the client's last fetch: a server that stays
+// up but stops moving, and a cache that replays an old notification, are
+// caught as well as a server that is down.
+func staleness(urls []string, feeds []compact.FeedResult, now time.Time, maxStale time.Duration) error {
+	if maxStale <= 0 {
+		return nil
+	}
+	var errs []error
+	for i, r := range feeds {
+		if r.State == nil {
+			continue
+		}
+		issued := r.State.Issued()
+		if issued.IsZero() {
+			continue
+		}
+		if age := now.Sub(issued); age > maxStale {
+			errs = append(errs, fmt.Errorf("%s: stale: serial %d, its newest iMFT issued %s, %v before %s (--max-stale %v)", urls[i],
+				r.State.Serial, issued.Format(time.RFC3339), age.Round(time.Second), now.Format(time.RFC3339), maxStale))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// withStale returns err, or, when stale is set, both as a failure of
+// status exitStale.
+func withStale(stale, err error) error {
+	if stale == nil {
+		return err
+	}
+	return &cli.StatusError{Code: exitStale, Err: errors.Join(stale, err)}
 }
 
 // syncHow says how a publication got from prev to r.State.

@@ -8,7 +8,8 @@
 //   - flags may follow positional arguments ("sync URL --out DIR --once");
 //     "--" ends the flags;
 //   - a usage error is one line and a hint on stderr ("run 'PROG help
-//     CMD' for usage"), exit status 2; any other error one line, exit 1.
+//     CMD' for usage"), exit status 2; any other error one line, exit 1,
+//     or the status a StatusError carries (3 and above).
 //
 // The same tree generates the man page (Man, roff) and the shell
 // completions (Completion: bash, zsh, fish), so that they never disagree
@@ -74,6 +75,18 @@ func Usagef(format string, args ...any) error {
 	return &UsageError{Msg: fmt.Sprintf(format, args...)}
 }
 
+// StatusError is a failure with an exit status of its own (above ExitUsage),
+// for a command whose callers branch on the status: Main prints Err as any
+// error and exits with Code.
+type StatusError struct {
+	Code int
+	Err  error
+}
+
+func (e *StatusError) Error() string { return e.Err.Error() }
+
+func (e *StatusError) Unwrap() error { return e.Err }
+
 // Exit statuses.
 const (
 	ExitOK    = 0
@@ -137,11 +150,15 @@ func Main(root *Command, args []string, stdout, stderr io.Writer) int {
 	}
 	err = c.Run(pos)
 	var uerr *UsageError
+	var xerr *StatusError
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &uerr):
 		return usageError(stderr, path, uerr.Msg)
+	case errors.As(err, &xerr) && xerr.Code > ExitUsage:
+		fmt.Fprintf(stderr, "%s: %v\n", pathName(path), err)
+		return xerr.Code
 	}
 	fmt.Fprintf(stderr, "%s: %v\n", pathName(path), err)
 	return ExitError

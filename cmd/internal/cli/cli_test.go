@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -102,6 +103,8 @@ func TestExitStatusAndStreams(t *testing.T) {
 		{name: "bad value", args: []string{"copy", "a", "-n", "x"}, code: 2, stderr: "toy copy: invalid value \"x\" for flag -n: parse error\nrun 'toy help copy' for usage\n"},
 		{name: "run fails", args: []string{"copy", "a"}, failWith: errors.New("copy a: disk full"), code: 1, stderr: "toy copy: copy a: disk full\n"},
 		{name: "run usage", args: []string{"copy", "a"}, failWith: Usagef("--out %q: no", "x"), code: 2, stderr: "toy copy: --out \"x\": no\nrun 'toy help copy' for usage\n"},
+		{name: "run exit 3", args: []string{"copy", "a"}, failWith: fmt.Errorf("wrapped: %w", &StatusError{Code: 3, Err: errors.New("copy a: stale")}), code: 3, stderr: "toy copy: wrapped: copy a: stale\n"},
+		{name: "run exit 2 is not usage", args: []string{"copy", "a"}, failWith: &StatusError{Code: 2, Err: errors.New("copy a: odd")}, code: 1, stderr: "toy copy: copy a: odd\n"},
 		{name: "help unknown", args: []string{"help", "group", "nope"}, code: 2, stderr: "toy: unknown command \"group nope\"\nrun 'toy help' for usage\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

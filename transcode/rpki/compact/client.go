@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/irpki/rrdp-proxy/proto/irpkipb"
 	"google.golang.org/protobuf/proto"
@@ -126,6 +127,27 @@ func (s *State) Groups() []*irpkipb.CompactCA {
 		out[i] = s.groups[k]
 	}
 	return out
+}
+
+// Issued returns the newest thisUpdate among the state's iMFTs: when the
+// most recently reissued manifest of its CAs was issued, as the proxy
+// validated and signed it. The notification carries no time, so this is
+// the only signed clock a client has of a publication: a proxy whose own
+// origin stopped, a server that keeps answering with an old notification
+// or a cache replaying one all leave it where it was, while Verify
+// refuses an iMFT only once its nextUpdate has passed. A client compares
+// it with its clock (rrdp-proxy sync --max-stale). Zero for a state
+// without groups.
+func (s *State) Issued() time.Time {
+	var t time.Time
+	for _, g := range s.groups {
+		if m := g.GetManifest(); m != nil {
+			if nb := fromTimestamp(m.GetMeta().GetNotBefore()); nb.After(t) {
+				t = nb
+			}
+		}
+	}
+	return t
 }
 
 func checkHash(data []byte, want string) error {

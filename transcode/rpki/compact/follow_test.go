@@ -239,7 +239,8 @@ func TestFollowMatchesRPKIClient(t *testing.T) {
 }
 
 func followRPKIClient(t *testing.T, profile string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	// large: four runs of rpki-client of about 5 minutes each on two cores.
+	ctx, cancel := context.WithTimeout(context.Background(), 75*time.Minute)
 	defer cancel()
 	pki, err := rp.NewPKI(t.TempDir(), rp.PKIConfig{})
 	if err != nil {

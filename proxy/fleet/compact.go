@@ -21,18 +21,31 @@ import (
 // it (Node.Publishes): its validator signs the next serial, the tier
 // writes it to Redis fenced by the lease, and the other nodes install it
 // as they install the repository's heads. A node that takes the lease
-// over installs Redis's compact head first, and its validator continues
-// that publication (same session, next serial); the same state gives the
-// same groups, hence no new serial for a takeover alone (Config.Took).
+// over makes its compact head Redis's first (reconcileCompact), and only
+// then may its validator continue that publication (same session, next
+// serial; Config.Took is told); the same state gives the same groups,
+// hence no new serial for a takeover alone. Until the install succeeds
+// (a blob Redis lost, say) it publishes nothing and tries again at every
+// renew interval.
 //
-// Redis's compact head is the fleet's word: a watcher installs it when it
-// differs from the cache's at all, not only when it is newer, so that a
-// head a node stored locally and could not publish (the lease lost in
-// between; the disk tier takes it before Redis refuses it) is replaced
-// by the fleet's at the next install. While Redis is unreachable no node
-// publishes compact serials: each keeps serving the last one installed
-// (stale, and shown as such on /status), since nodes polling alone may
-// see different states and would sign different serials of one session.
+// The tier writes a compact head to Redis before the node's other tiers
+// (HeadFirst), and only the next serial of Redis's session or a new
+// session (publishCompact): a serial the fleet refused is kept nowhere,
+// not in the state directory a restart loads, and a validator run that
+// began before the lease went and came back cannot write over a later
+// serial. Redis's compact head is the fleet's word: a node installs it
+// when it differs from the cache's at all, not only when it is newer.
+// While Redis is unreachable no node publishes compact serials: each
+// keeps serving the last one installed (stale, and shown as such on
+// /status), since nodes polling alone may see different states and would
+// sign different serials of one session.
+//
+// Not covered: Redis that comes back empty gets the compact head of the
+// node that takes the lease first, which may be older than one the others
+// installed just before Redis went (a watcher that had not installed the
+// last serial yet); the others then install it, and the holder's next
+// serial reuses that serial number with other bytes. Redis's persistence
+// (or a replica) avoids it.
 
 // Publishes reports whether this node publishes the compact form of the
 // repository with key repo now: it holds the repository's lease and Redis

@@ -246,13 +246,19 @@ func (n *Node) Close() { n.cache.Close() }
 // and Redis's GC collects its blobs (redisstore.Store.DeleteHead). The
 // daemon calls it for each repository a reload removes, once no node of
 // the fleet serves it any more: a node still following repo writes the
-// head again. It refuses a repository this node follows.
+// head again. It refuses a repository this node follows. The head of the
+// repository's compact publication (cache.CompactKey) goes too: left in
+// Redis, its blobs would never be collected, and once evicted it would
+// stop Redis's GC for every repository (redisstore.ErrHeadless), since no
+// holder writes it again.
 func (n *Node) DeleteHead(ctx context.Context, repo string) error {
 	if n.runners[repo] != nil {
 		return fmt.Errorf("fleet: delete head of %s: the node follows it", repo)
 	}
-	if err := n.rs.DeleteHead(ctx, repo); err != nil {
-		return fmt.Errorf("fleet: %w", err)
+	for _, key := range []string{repo, cache.CompactKey(repo)} {
+		if err := n.rs.DeleteHead(ctx, key); err != nil {
+			return fmt.Errorf("fleet: %w", err)
+		}
 	}
 	return nil
 }

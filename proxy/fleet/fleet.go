@@ -115,9 +115,12 @@ type Config struct {
 	// asks Publishes before each compact serial.
 	Compact []string
 	// Took, if set, is told when this node has taken repo's lease, once
-	// it installed Redis's heads and started its follower: the
-	// validator then publishes the compact serial the last holder may
-	// not have made.
+	// it installed Redis's heads and started its follower, and for a
+	// repository of Compact once it may publish (Publishes), which waits
+	// for Redis's compact head to be installed: the validator then
+	// publishes the compact serial the last holder may not have made. A
+	// holder whose compact head stopped being Redis's (then installed
+	// again) is told again.
 	Took func(repo string)
 	// Logger is the log (discarded).
 	Logger *slog.Logger

@@ -179,10 +179,8 @@ func (c *Cache) install(ctx context.Context, repo string, h *Head, through bool)
 		blobs[sum] = b
 	}
 	if through {
-		for i, t := range c.tiers {
-			if err := t.PutHead(ctx, repo, h); err != nil {
-				return fmt.Errorf("cache: put head of %s in tier %d: %w", repo, i, err)
-			}
+		if err := c.putHeadTiers(ctx, repo, h); err != nil {
+			return err
 		}
 	}
 	c.mu.Lock()
@@ -208,6 +206,38 @@ func (c *Cache) install(ctx context.Context, repo string, h *Head, through bool)
 	c.heads[repo] = &state{head: h, live: sums, until: until, extra: extra}
 	c.releaseRetained(old, h)
 	c.sweepLocked(now)
+	return nil
+}
+
+// putHeadTiers writes h to the tiers in order, but a tier that takes
+// repo's heads first (first) before the others.
+func (c *Cache) putHeadTiers(ctx context.Context, repo string, h *Head) error {
+	lead := -1
+	for i, t := range c.tiers {
+		if f, ok := t.(first); ok && f.HeadFirst(repo) {
+			lead = i
+			break
+		}
+	}
+	put := func(i int) error {
+		if err := c.tiers[i].PutHead(ctx, repo, h); err != nil {
+			return fmt.Errorf("cache: put head of %s in tier %d: %w", repo, i, err)
+		}
+		return nil
+	}
+	if lead >= 0 {
+		if err := put(lead); err != nil {
+			return err
+		}
+	}
+	for i := range c.tiers {
+		if i == lead {
+			continue
+		}
+		if err := put(i); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -27,6 +27,14 @@ type checker interface{ ChecksSums() }
 // pinned in memory (pinnedOf).
 type durable interface{ Durable() }
 
+// first is a Tier that must take some heads before the other tiers see
+// them (the fleet's Redis tier for a compact publication, whose serials
+// are the fleet's once Redis took them and nobody's otherwise): for a key
+// it reports, the cache writes it first, and a head it refuses reaches
+// no other tier, so that a state directory never keeps, and serves after
+// a restart, a head its fleet did not publish.
+type first interface{ HeadFirst(key string) bool }
+
 // sizer is a Tier that can tell how many bytes of blobs it holds.
 type sizer interface{ Bytes() int64 }
 

@@ -67,8 +67,12 @@ func (s *Store) PutHead(ctx context.Context, repo string, h *cache.Head) error {
 // instance), and otherwise returns an error wrapping ErrNotHeld, so that a
 // node whose lease expired while it synced cannot overwrite the head of
 // the node that took over, even when Redis lost the fence key and handed
-// the same token out again. The head records l.Token.
+// the same token out again. The head records l.Token. A Lease that
+// Acquire did not return (token 0) holds nothing.
 func (s *Store) PutHeadFenced(ctx context.Context, l Lease, h *cache.Head) error {
+	if l.Token == 0 {
+		return fmt.Errorf("redisstore: put head of %s: a lease without a token: %w", l.Repo, ErrNotHeld)
+	}
 	return s.putHead(ctx, l.Repo, h, l)
 }
 
@@ -80,6 +84,9 @@ func (s *Store) PutHeadFenced(ctx context.Context, l Lease, h *cache.Head) error
 func (s *Store) PutCompanionFenced(ctx context.Context, l Lease, key string, h *cache.Head) error {
 	if repo, ok := cache.CompactOf(key); !ok || repo != l.Repo {
 		return fmt.Errorf("redisstore: put head of %s: not a companion of %s", key, l.Repo)
+	}
+	if l.Token == 0 {
+		return fmt.Errorf("redisstore: put head of %s: a lease without a token: %w", key, ErrNotHeld)
 	}
 	return s.putHead(ctx, key, h, l)
 }

@@ -59,7 +59,7 @@ func (n *Node) Catchup(ctx context.Context, repo, path string) (*follow.Head, er
 	if !later(path, local) {
 		return nil, nil
 	}
-	if remote := r.shared(ctx, repo, &r.catch, path); remote != nil {
+	if remote := r.shared(ctx, repo, &r.catch, path, min(2*n.renew, watchWait)); remote != nil {
 		return remote, nil
 	}
 	if r.role() == Watcher {
@@ -79,12 +79,13 @@ func (n *Node) Catchup(ctx context.Context, repo, path string) (*follow.Head, er
 }
 
 // shared returns Redis's head of key if it names path. A watcher looks
-// again every remoteEvery for a while when it does not: either the holder
+// again every remoteEvery, for wait (0: not again), when it does not: either the holder
 // is about to publish it, or it is a made-up name, or Redis has just gone
-// and the node will poll alone within a renew interval; so for two renew
-// intervals at most, not for the request's whole deadline. The others
-// look once. A head found is counted, and the node told to install it.
-func (r *runner) shared(ctx context.Context, key string, cs *catchState, path string) *follow.Head {
+// and the node will poll alone within a renew interval; so for a bounded
+// time (Catchup: two renew intervals at most), not for the request's
+// whole deadline. The others look once. A head found is counted, and the
+// node told to install it.
+func (r *runner) shared(ctx context.Context, key string, cs *catchState, path string, wait time.Duration) *follow.Head {
 	n := r.n
 	look := func(ctx context.Context) *follow.Head {
 		if n.tier.down.Load() {
@@ -96,8 +97,8 @@ func (r *runner) shared(ctx context.Context, key string, cs *catchState, path st
 		return nil
 	}
 	found := look(ctx)
-	if found == nil && r.role() == Watcher {
-		wctx, cancel := context.WithTimeout(ctx, min(2*n.renew, watchWait))
+	if found == nil && wait > 0 && r.role() == Watcher {
+		wctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
 		t := time.NewTicker(remoteEvery)
 		defer t.Stop()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +31,14 @@ func compactHead(t *testing.T, c *cache.Cache, key string, serial uint64) *follo
 			Sum: sum, Size: int64(len(data)), Format: irpki.FormatBin, Kind: rrdpxml.KindSnapshot, Serial: serial}}}
 }
 
+// desc describes a compact head in a message.
+func desc(h *follow.Head) string {
+	if h == nil {
+		return "no head"
+	}
+	return fmt.Sprintf("serial %d of session %s (notification %q)", h.Serial, h.Session, h.NotificationBin)
+}
+
 // TestCompactFenced checks the fleet's rules for a repository's compact
 // publication (Config.Compact): only the lease holder publishes it
 // (Publishes), a head the other node's cache is given is refused rather
@@ -37,9 +47,26 @@ func compactHead(t *testing.T, c *cache.Cache, key string, serial uint64) *follo
 // fence.
 func TestCompactFenced(t *testing.T) {
 	e := newEnv(t)
+	var mu sync.Mutex
+	disks := map[string]cache.Tier{} // each node's state directory
 	e.prepare = func(name string, cfg *Config) func(*Node) func(context.Context) {
 		cfg.Compact = []string{e.url}
+		mu.Lock()
+		disks[name] = cfg.Cache.Tiers[0]
+		mu.Unlock()
 		return nil
+	}
+	// onDisk returns the compact head in nd's state directory.
+	onDisk := func(nd *node) *follow.Head {
+		t.Helper()
+		mu.Lock()
+		d := disks[nd.Name()]
+		mu.Unlock()
+		heads, err := d.Heads(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return heads[cache.CompactKey(e.url)]
 	}
 	a := e.start("node-a")
 	e.waitSerial(e.repo.Info().Serial)
@@ -67,6 +94,9 @@ func TestCompactFenced(t *testing.T) {
 	if other.Cache().Head(key) != nil {
 		t.Fatalf("%s serves a compact head it could not publish", other.Name())
 	}
+	if d := onDisk(other); d != nil {
+		t.Fatalf("%s keeps compact serial %d in its state directory, which it could not publish (a restart would serve it)", other.Name(), d.Serial)
+	}
 
 	h1 := compactHead(t, holder.Cache(), key, 1)
 	if err := holder.Cache().PutHead(ctx, key, h1); err != nil {
@@ -77,6 +107,21 @@ func TestCompactFenced(t *testing.T) {
 	})
 	if st := other.repoStats(); st.CompactInstalled == 0 {
 		t.Errorf("%s: CompactInstalled %d after installing", other.Name(), st.CompactInstalled)
+	}
+
+	// A serial 1 again, of other bytes (a validator run that began
+	// before serial 1 was published): refused, it does not continue
+	// Redis's head, and kept nowhere.
+	again := compactHead(t, holder.Cache(), key, 1)
+	again.NotificationBin = append(again.NotificationBin, " again"...)
+	if err := holder.Cache().PutHead(ctx, key, again); !errors.Is(err, errNotNext) {
+		t.Fatalf("a second compact serial 1: got %v, want errNotNext", err)
+	}
+	if got, err := holder.rs.Head(ctx, key); err != nil || !cache.SameCompact(got, h1) {
+		t.Fatalf("redis after a second serial 1: got %s, %v; want the first", desc(got), err)
+	}
+	if !cache.SameCompact(holder.Cache().Head(key), h1) || !cache.SameCompact(onDisk(holder), h1) {
+		t.Fatalf("%s after a second serial 1: serves %s, keeps %s on disk; want the first", holder.Name(), desc(holder.Cache().Head(key)), desc(onDisk(holder)))
 	}
 
 	// The holder is deposed without noticing: its next compact head is
@@ -94,6 +139,9 @@ func TestCompactFenced(t *testing.T) {
 	}
 	got, err := holder.rs.Head(ctx, key)
 	if err != nil || !cache.SameCompact(got, h1) {
-		t.Fatalf("redis after the fenced write: got %+v, %v, want serial 1", got, err)
+		t.Fatalf("redis after the fenced write: got %s, %v, want serial 1", desc(got), err)
+	}
+	if d := onDisk(holder); !cache.SameCompact(d, h1) {
+		t.Fatalf("%s keeps %s in its state directory after the fenced write, want serial 1", holder.Name(), desc(d))
 	}
 }

@@ -115,9 +115,12 @@ type Config struct {
 	// asks Publishes before each compact serial.
 	Compact []string
 	// Took, if set, is told when this node has taken repo's lease, once
-	// it installed Redis's heads and started its follower: the
-	// validator then publishes the compact serial the last holder may
-	// not have made.
+	// it installed Redis's heads and started its follower, and for a
+	// repository of Compact once it may publish (Publishes), which waits
+	// for Redis's compact head to be installed: the validator then
+	// publishes the compact serial the last holder may not have made. A
+	// holder whose compact head stopped being Redis's (then installed
+	// again) is told again.
 	Took func(repo string)
 	// Logger is the log (discarded).
 	Logger *slog.Logger
@@ -246,13 +249,19 @@ func (n *Node) Close() { n.cache.Close() }
 // and Redis's GC collects its blobs (redisstore.Store.DeleteHead). The
 // daemon calls it for each repository a reload removes, once no node of
 // the fleet serves it any more: a node still following repo writes the
-// head again. It refuses a repository this node follows.
+// head again. It refuses a repository this node follows. The head of the
+// repository's compact publication (cache.CompactKey) goes too: left in
+// Redis, its blobs would never be collected, and once evicted it would
+// stop Redis's GC for every repository (redisstore.ErrHeadless), since no
+// holder writes it again.
 func (n *Node) DeleteHead(ctx context.Context, repo string) error {
 	if n.runners[repo] != nil {
 		return fmt.Errorf("fleet: delete head of %s: the node follows it", repo)
 	}
-	if err := n.rs.DeleteHead(ctx, repo); err != nil {
-		return fmt.Errorf("fleet: %w", err)
+	for _, key := range []string{repo, cache.CompactKey(repo)} {
+		if err := n.rs.DeleteHead(ctx, key); err != nil {
+			return fmt.Errorf("fleet: %w", err)
+		}
 	}
 	return nil
 }

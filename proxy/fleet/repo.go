@@ -40,8 +40,8 @@ type runner struct {
 	freeSince  time.Time          // since when the lease is seen free
 
 	// publishing says the node may publish the compact form
-	// (Node.Publishes): set once take installed Redis's compact head,
-	// cleared when the lease goes.
+	// (Node.Publishes): set once the holder's compact head is Redis's
+	// (reconcileCompact), cleared when the lease goes or the two differ.
 	publishing atomic.Bool
 
 	catch  catchState
@@ -96,8 +96,13 @@ func (r *runner) step(ctx context.Context) {
 			r.giveUp(ctx)
 			return
 		}
-		if time.Since(r.lastResync) >= r.n.resync {
+		switch {
+		case time.Since(r.lastResync) >= r.n.resync:
 			r.reconcile(ctx)
+		case r.compact != "" && !r.publishing.Load():
+			// Redis's compact head not taken yet: tried at every
+			// step, and nothing published until then.
+			r.reconcileCompact(ctx)
 		}
 		return
 	}
@@ -231,16 +236,12 @@ func (r *runner) take(ctx context.Context, lease redisstore.Lease) {
 			r.log.Warn("fleet: install the head from redis", "err", err)
 		}
 	}
-	if r.compact != "" {
-		// The compact publication continues from the fleet's, which
-		// the last holder signed: install it before this node's
-		// validator publishes the next serial.
-		r.installCompact(ctx)
-	}
 	r.startFollower(ctx)
+	// The compact publication continues from the fleet's, which the
+	// last holder signed: reconcile installs it, and only then lets this
+	// node's validator publish (and tells Took).
 	r.reconcile(ctx)
-	r.publishing.Store(true)
-	if r.n.tookHook != nil {
+	if r.compact == "" && r.n.tookHook != nil {
 		r.n.tookHook(r.repo)
 	}
 }
@@ -252,7 +253,46 @@ func (r *runner) reconcile(ctx context.Context) {
 	r.lastResync = time.Now()
 	r.reconcileKey(ctx, r.repo)
 	if r.compact != "" {
-		r.reconcileKey(ctx, r.compact)
+		r.reconcileCompact(ctx)
+	}
+}
+
+// reconcileCompact, for the holder, makes its compact head the fleet's
+// before its validator continues it: it installs Redis's when the two
+// differ (a head loaded from the state directory, an install that
+// failed), or, when Redis has none or one it cannot read (Redis came back
+// empty), writes its own there; then it lets the node publish. Until it
+// succeeds the node publishes nothing, since a serial made from another
+// head than Redis's would go back, or fork the session.
+func (r *runner) reconcileCompact(ctx context.Context) {
+	remote, err := r.n.rs.Head(ctx, r.compact)
+	r.n.tier.failed(err)
+	bad := errors.Is(err, redisstore.ErrBadHead)
+	local := r.n.cache.Head(r.compact)
+	switch {
+	case err != nil && !bad:
+	case bad || remote == nil:
+		if local != nil {
+			err = r.n.tier.publishCompact(ctx, r.compact, local, true)
+		} else {
+			err = nil // nothing to continue: the validator starts a session
+		}
+	case cache.SameCompact(remote, local):
+		err = r.n.tier.repair(ctx, remote)
+	default:
+		r.publishing.Store(false)
+		err = r.installCompact(ctx)
+	}
+	if err != nil {
+		r.publishing.Store(false)
+		if ctx.Err() == nil {
+			r.log.Warn("fleet: the compact head is not the fleet's; not publishing", "err", err)
+			r.setErr(err)
+		}
+		return
+	}
+	if !r.publishing.Swap(true) && r.n.tookHook != nil {
+		r.n.tookHook(r.repo)
 	}
 }
 
@@ -285,7 +325,8 @@ func (r *runner) reconcileKey(ctx context.Context, key string) {
 func (r *runner) install(ctx context.Context) {
 	r.lastResync = time.Now()
 	if r.compact != "" {
-		defer r.installCompact(ctx)
+		// Logged and counted there; tried again at the next install.
+		defer func() { _ = r.installCompact(ctx) }()
 	}
 	remote, err := r.n.rs.Head(ctx, r.repo)
 	r.n.tier.failed(err)

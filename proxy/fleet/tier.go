@@ -18,6 +18,10 @@ import (
 // again until a lease call succeeds.
 var errDown = errors.New("redis unreachable")
 
+// errNotNext: a compact head that does not continue the one Redis holds
+// (the next serial of its session, or a new session); see publishCompact.
+var errNotNext = errors.New("not the next serial of the fleet's compact publication")
+
 // tier is the Redis tier of a node's cache. It reads blobs and heads from
 // Redis; it writes a head only for a repository whose lease this node
 // holds, fenced with the lease's token, after putting again any blob the
@@ -35,6 +39,8 @@ type tier struct {
 	// installing are the compact heads the fleet is installing from
 	// Redis, by key: stored locally, not published again.
 	installing map[string]*follow.Head
+	// cmu serializes this node's writes of compact heads (publishCompact).
+	cmu sync.Mutex
 
 	down                        atomic.Bool
 	sumErrors, repaired, writes atomic.Uint64
@@ -138,7 +144,11 @@ func (t *tier) Heads(ctx context.Context) (map[string]*follow.Head, error) {
 // origin's, so a copy kept local would give another node's relying
 // parties other bytes under the same session and serial; without the
 // lease, or with Redis down, PutHead fails and the cache keeps the head
-// the fleet published (see Config.Compact).
+// the fleet published (see Config.Compact). The cache writes such a head
+// here before its other tiers (HeadFirst), so that the state directory
+// never keeps one the fleet refused. And it must continue Redis's
+// (publishCompact): a validator run that began before the lease went
+// away and came back cannot write an older serial over the fleet's.
 func (t *tier) PutHead(ctx context.Context, repo string, h *follow.Head) error {
 	if base, ok := cache.CompactOf(repo); ok {
 		t.mu.Lock()
@@ -153,7 +163,7 @@ func (t *tier) PutHead(ctx context.Context, repo string, h *follow.Head) error {
 		if t.down.Load() {
 			return fmt.Errorf("fleet: publish the compact head of %s: %w", base, errDown)
 		}
-		return t.publish(ctx, repo, h)
+		return t.publishCompact(ctx, repo, h, false)
 	}
 	if _, held := t.lease(repo); !held || t.down.Load() {
 		return nil
@@ -165,6 +175,39 @@ func (t *tier) PutHead(ctx context.Context, repo string, h *follow.Head) error {
 		return nil
 	}
 	return err
+}
+
+// HeadFirst tells the cache to write the compact heads here before its
+// other tiers (cache.first): a head Redis refuses is kept nowhere.
+func (*tier) HeadFirst(key string) bool {
+	_, ok := cache.CompactOf(key)
+	return ok
+}
+
+// publishCompact writes h, a compact head of key, to Redis if it
+// continues the head Redis holds: the next serial of the same session, or
+// another session (a publisher that could not continue the stored one
+// starts a new session). With restore, h is this node's copy of the
+// fleet's head, written only when Redis has none (it came back empty) or
+// one it cannot read. Only the lease holder writes (the fence), and this
+// node's writes take turns, so nothing is written between the read of
+// Redis's head and the write.
+func (t *tier) publishCompact(ctx context.Context, key string, h *follow.Head, restore bool) error {
+	t.cmu.Lock()
+	defer t.cmu.Unlock()
+	cur, err := t.rs.Head(ctx, key)
+	t.failed(err)
+	if errors.Is(err, redisstore.ErrBadHead) {
+		cur, err = nil, nil // written over
+	}
+	if err != nil {
+		return fmt.Errorf("fleet: publish compact serial %d of %s: %w", h.Serial, key, err)
+	}
+	if cur != nil && (restore || !(h.Session != cur.Session || h.Serial == cur.Serial+1)) {
+		return fmt.Errorf("fleet: publish compact serial %d of session %s over serial %d of session %s: %w",
+			h.Serial, h.Session, cur.Serial, cur.Session, errNotNext)
+	}
+	return t.publish(ctx, key, h)
 }
 
 // publish writes h, the head of key, to Redis with the token this node

@@ -173,11 +173,13 @@ func (v *Validator) publishCompact(ctx context.Context, res *rpki.Result) {
 			continue
 		}
 		p.installed = false
-		if c.Head != nil && p.head != nil {
-			if h := c.Head(cache.CompactKey(k)); h != nil && !cache.SameCompact(h, p.head) {
+		if c.Head != nil && p.loaded {
+			if h := c.Head(cache.CompactKey(k)); h != nil && (p.head == nil || !cache.SameCompact(h, p.head)) {
 				// Another node published since this one last did (a
-				// fleet's lease lost and taken back): continue from
-				// the stored head, never from an older serial.
+				// fleet's lease lost and taken back, maybe before this
+				// node's first serial was stored): continue from the
+				// stored head, never from an older serial or a new
+				// session.
 				*p = compactPub{key: p.key, name: p.name, b: p.b}
 			}
 		}

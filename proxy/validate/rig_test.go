@@ -82,6 +82,9 @@ type rigConfig struct {
 	// it; OmitCertificates makes it lean.
 	Compact          *compact.Signer
 	OmitCertificates bool
+	// CompactStore, if set, wraps the cache as the store of the compact
+	// heads (a fleet's Redis tier refuses some).
+	CompactStore func(follow.Store) follow.Store
 	// FragmentMin is the follower's (follow.Config.FragmentMin): 1 makes
 	// every snapshot composite, as a big repository's are.
 	FragmentMin int64
@@ -150,6 +153,9 @@ func newRig(t *testing.T, ctx context.Context, rc rigConfig) *rig {
 	vc.Open = func(ctx context.Context, f follow.File) ([]byte, error) { return cache.ReadFile(ctx, &f, g.cache.Blob) }
 	if rc.Compact != nil {
 		vc.Compact = &validate.Compact{Signer: rc.Compact, Store: g.cache, Head: g.cache.Head, OmitCertificates: rc.OmitCertificates}
+		if rc.CompactStore != nil {
+			vc.Compact.Store = rc.CompactStore(g.cache)
+		}
 	}
 	g.vc = vc
 	if g.v, err = validate.New(vc); err != nil {

@@ -70,7 +70,7 @@ func (n *Node) Catchup(ctx context.Context, repo, path string) (*follow.Head, er
 		// Deposed while polling (the poll was cancelled with the
 		// follower, or no follower was going to start): the new holder
 		// publishes to Redis, where a watcher looks.
-		return r.shared(ctx, repo, &r.catch, path), nil
+		return r.shared(ctx, repo, &r.catch, path, min(2*n.renew, watchWait)), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fleet: catch up %s for %s: %w", repo, path, err)

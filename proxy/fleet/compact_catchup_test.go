@@ -198,9 +198,10 @@ func TestCatchupCompact(t *testing.T) {
 		t.Errorf("names outside the layout read redis %d times, want 0", n)
 	}
 
-	// Installed, serial 1 is the node's own: its names and those of
-	// earlier serials are not looked for; a file of serial 2, once
-	// published, is.
+	// Installed, serial 1 is the node's own: a name of it is answered
+	// with the node's head (installed since the server looked: see
+	// Catchup), one of an earlier serial with nil, neither from Redis; a
+	// file of serial 2, once published, is looked for.
 	if err := r.installCompact(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -208,10 +209,12 @@ func TestCatchupCompact(t *testing.T) {
 		t.Fatalf("after installCompact: the watcher serves %s, want serial 1", desc(w.Cache().Head(key)))
 	}
 	before = e.gets()
-	for _, p := range []string{b1.file.Path, fmt.Sprintf("compact/%s/0/0123456789abcdef/snapshot.bin", testSession)} {
-		if got, err := w.Catchup(ctx, key, p); got != nil || err != nil {
-			t.Errorf("%s, not later than the installed serial: got %s, %v; want nil, nil", p, desc(got), err)
-		}
+	if got, err := w.Catchup(ctx, key, b1.file.Path); err != nil || !cache.SameCompact(got, h1) {
+		t.Errorf("%s, of the installed serial: got %s, %v; want the node's head of serial 1", b1.file.Path, desc(got), err)
+	}
+	earlier := fmt.Sprintf("compact/%s/0/0123456789abcdef/snapshot.bin", testSession)
+	if got, err := w.Catchup(ctx, key, earlier); got != nil || err != nil {
+		t.Errorf("%s, earlier than the installed serial: got %s, %v; want nil, nil", earlier, desc(got), err)
 	}
 	if n := e.gets() - before; n != 0 {
 		t.Errorf("names of the installed serial read redis %d times, want 0", n)

@@ -54,6 +54,12 @@ const (
 	// inlineMax: a segment this small (the snapshot's start tag, which
 	// names the serial) is kept inline in the part list, not as a blob.
 	inlineMax = 4 << 10
+	// maxTag bounds a <publish> start tag the scan recognises: one whose
+	// '>' is further is no cut point. With it the scan decides every
+	// position from what follows it within maxTag, never from where a
+	// read ended, so the cuts (and the gzip copy's bytes) do not depend on
+	// read sizes (which the buffer's growth, so the Go version, sets).
+	maxTag = 64 << 10
 )
 
 // publishTag opens every publish element the scan cuts before.
@@ -96,6 +102,7 @@ type originSegmenter struct {
 	buf        []byte // the bytes read and not yet in a segment
 	scan       int    // buf[1:scan] holds no cut point
 	started    bool   // the start tag's segment was cut
+	eof        bool   // buf ends where the snapshot does
 	crc        hash.Hash32
 	size       int64
 	parts      []cache.Part
@@ -126,6 +133,7 @@ func (s *originSegmenter) fill(r io.Reader) error {
 		}
 		n, err := r.Read(s.buf[len(s.buf):cap(s.buf)])
 		s.buf = s.buf[:len(s.buf)+n]
+		s.eof = err == io.EOF
 		if err := s.cut(); err != nil {
 			return err
 		}
@@ -157,6 +165,10 @@ func (s *originSegmenter) cut() error {
 			p := s.scan + i
 			q := p + len(publishTag)
 			if q >= len(s.buf) {
+				if s.eof {
+					s.scan = len(s.buf)
+					break
+				}
 				s.scan = p // wait for the byte after the name
 				break
 			}
@@ -164,10 +176,14 @@ func (s *originSegmenter) cut() error {
 				s.scan = q // another name, such as <publisher
 				continue
 			}
-			e := bytes.IndexByte(s.buf[q:], '>')
+			e := bytes.IndexByte(s.buf[q:min(len(s.buf), q+maxTag)], '>')
 			if e < 0 {
-				s.scan = p // wait for the end of the tag
-				break
+				if len(s.buf) < q+maxTag && !s.eof {
+					s.scan = p // wait for the end of the tag
+					break
+				}
+				s.scan = q // no tag the scan recognises
+				continue
 			}
 			if !s.started || cutsAt(s.buf[p:q+e+1]) {
 				at, tagEnd = p, q+e+1
@@ -182,7 +198,10 @@ func (s *originSegmenter) cut() error {
 				return err
 			}
 			s.scan = tagEnd - at
-		case len(s.buf) > originMax && (at < 0 || at > originMax):
+		case len(s.buf) > originMax && (at > originMax || at < 0 && (s.scan > originMax || s.eof)):
+			// No cut point up to originMax: every position up to it is
+			// decided (the scan passed it), never a tag that only more
+			// bytes would complete.
 			if err := s.emit(originMax); err != nil {
 				return err
 			}

@@ -289,6 +289,39 @@ func TestOriginSegmenter(t *testing.T) {
 	if !bytes.Equal(out, changed) || one.built != 1 || one.reused != len(whole.parts)-1 {
 		t.Errorf("one object changed: %d built, %d reused of %d", one.built, one.reused, len(whole.parts))
 	}
+	// A tag that starts just before originMax, read in pieces that end
+	// inside it: cut at the tag, as when read whole (before, the forced
+	// cut at originMax won when the read ended before the tag's '>').
+	var near bytes.Buffer
+	near.WriteString(`<snapshot serial="1">`)
+	near.WriteString(strings.Repeat("x", originMax-10-near.Len()))
+	var tag string
+	for i := 0; ; i++ {
+		if tag = fmt.Sprintf(`<publish uri="rsync://h/r/%d.roa">`, i); cutsAt([]byte(tag)) {
+			break
+		}
+	}
+	near.WriteString(tag + "QUJD</publish></snapshot>")
+	wholeNear, out := run(bytes.NewReader(near.Bytes()), nil)
+	if !bytes.Equal(out, near.Bytes()) {
+		t.Fatal("near originMax: the segments do not join to the input")
+	}
+	for _, r := range []io.Reader{
+		iotest.OneByteReader(bytes.NewReader(near.Bytes())),
+		iotest.HalfReader(bytes.NewReader(near.Bytes())),
+		io.MultiReader(bytes.NewReader(near.Bytes()[:originMax+5]), bytes.NewReader(near.Bytes()[originMax+5:])),
+	} {
+		got, _ := run(r, nil)
+		if !slices.EqualFunc(got.parts, wholeNear.parts, func(a, b cache.Part) bool { return a.Sum == b.Sum && a.Size == b.Size && bytes.Equal(a.Data, b.Data) }) {
+			sizes := func(ps []cache.Part) (z []int64) {
+				for _, p := range ps {
+					z = append(z, p.Size)
+				}
+				return z
+			}
+			t.Errorf("a tag across originMax, read in pieces: segments %v, read whole %v", sizes(got.parts), sizes(wholeNear.parts))
+		}
+	}
 	plain := bytes.Repeat([]byte("x"), 2*originMax+10)
 	s, out := run(bytes.NewReader(plain), nil)
 	if !bytes.Equal(out, plain) || len(s.parts) != 3 {

@@ -23,8 +23,15 @@ processes, one binary after the other (--bin NAME=PATH, repeated, so that
 today's binary and a new build are measured in one run), each following
 a repository made by rrdp-proxy gen (--repo DIR, repeated; read, never
 changed) served by an HTTPS origin on 127.0.0.1 in this process. Each child
-runs in mirror mode with a state directory, poll_interval 1s (the
-shortest the configuration accepts), jitter 0.01.
+runs with a state directory, poll_interval 1s (the shortest the
+configuration accepts), jitter 0.01, in the mode --mode names:
+
+  mirror   (the default) under its own mirror_base;
+  reverse  transparent, under the public name https://localhost:PORT/
+           (PORT the child's own), fetch_from the origin's 127.0.0.1 port
+           over TLS; after every serial the bench checks that the child
+           serves the origin's bytes: the notification, the snapshot
+           (identity and gzip) and the newest delta, byte for byte.
 
 serials: the origin moves by serials changing --changes objects each (the
 benchmark writes the delta, whose replacing publishes carry the hash of
@@ -69,10 +76,19 @@ type benchFollowOptions struct {
 	seed          uint64
 	command       string
 	keepTemporary bool
+	// mode is the children's repository mode: modeMirror (also "") or
+	// modeReverse.
+	mode string
 	// pause is how long the child settles before and after a serial (and
 	// 3, 2 and 8 times it around a fault): 1s; tests shorten it.
 	pause time.Duration
 }
+
+// The modes of bench follow's children.
+const (
+	modeMirror  = "mirror"
+	modeReverse = "reverse"
+)
 
 // followBin is a binary under test.
 type followBin struct{ name, path string }
@@ -92,6 +108,7 @@ func followCommand(stdout, stderr io.Writer) *cli.Command {
 		o.repos = append(o.repos, s)
 		return nil
 	})
+	fs.StringVar(&o.mode, "mode", modeMirror, "mode of the children's repository: `mirror or reverse`")
 	changes := fs.String("changes", "1,100,10000", "changed objects of each serial, `N,N,...`")
 	fs.StringVar(&o.out, "out", "", "also write the Markdown report into this `file`")
 	fs.BoolVar(&o.faults, "faults", true, "offer the gzip bomb and the huge body on the first --repo")
@@ -114,6 +131,9 @@ func followCommand(stdout, stderr io.Writer) *cli.Command {
 			var err error
 			if o.changes, err = parseInts(*changes); err != nil {
 				return cli.Usagef("--changes: %v", err)
+			}
+			if o.mode != modeMirror && o.mode != modeReverse {
+				return cli.Usagef("--mode: want mirror or reverse, got %q", o.mode)
 			}
 			if len(o.repos) == 0 && (o.soak == 0 || o.soakRepo == "") {
 				return cli.Usagef("want at least one --repo, or --soak with --soak-repo")

@@ -24,13 +24,15 @@ import (
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
 
-// followChild is a running `rrdp-proxy serve` of bench follow: mirror
-// mode, one repository, plain HTTP on 127.0.0.1, a state directory.
+// followChild is a running `rrdp-proxy serve` of bench follow: one
+// repository in mirror or reverse mode, plain HTTP on 127.0.0.1, a state
+// directory.
 type followChild struct {
 	cmd    *exec.Cmd
 	pid    int
 	addr   string // 127.0.0.1:PORT
-	base   string // its mirror_base, https://127.0.0.1:PORT/
+	base   string // what its notifications name files under (childSpec.base)
+	host   string // the Host header of requests ("": the URL's)
 	notif  string // http URL of its notification.xml
 	client *http.Client
 	logf   *os.File
@@ -43,11 +45,64 @@ type followChild struct {
 	stopped chan struct{}
 }
 
-// followConfig writes the configuration of a child; disk, if set, is its
-// cache.disk.
-func followConfig(file, addr, origin, caFile, stateDir, disk string) error {
-	if disk != "" {
-		disk = fmt.Sprintf("disk = %q\n", disk)
+// childSpec is how a child is configured.
+type childSpec struct {
+	mode   string // modeMirror ("" too) or modeReverse
+	addr   string // its listener, 127.0.0.1:PORT
+	origin string // the benchmark's origin, https://localhost:PORT/
+	caFile string // the CA of the origin's certificate
+	state  string // its state directory
+	disk   string // cache.disk ("": the binary's default)
+}
+
+// public is the reverse mode's public name of the repository's host,
+// localhost:PORT with the child's own port: relying parties would reach
+// the child under it, and the origin's notification names its files
+// under it (https://public/), as a publication server behind an
+// rrdp-proxy names them by the public host, not by the internal address
+// the proxy fetches them from (fetch_from).
+func (s childSpec) public() string {
+	_, port, _ := strings.Cut(s.addr, ":")
+	return "localhost:" + port
+}
+
+// base is the URL the child's notifications name their files under: its
+// mirror_base, or in reverse mode the origin's public URL.
+func (s childSpec) base() string {
+	if s.mode == modeReverse {
+		return "https://" + s.public() + "/"
+	}
+	return "https://" + s.addr + "/"
+}
+
+// originBase is the URL the origin's notification names its files under.
+func (s childSpec) originBase() string {
+	if s.mode == modeReverse {
+		return s.base()
+	}
+	return s.origin
+}
+
+// write writes the child's configuration into file.
+func (s childSpec) write(file string) error {
+	disk := ""
+	if s.disk != "" {
+		disk = fmt.Sprintf("disk = %q\n", s.disk)
+	}
+	repo := fmt.Sprintf(`origin = %q
+mode = "mirror"
+`, s.origin+"rrdp/notification.xml")
+	if s.mode == modeReverse {
+		// fetch_from keeps the origin's TLS name (localhost) and connects
+		// to the origin's address; the certificate is checked as in
+		// mirror mode.
+		host := strings.TrimSuffix(strings.TrimPrefix(s.origin, "https://"), "/")
+		_, port, _ := strings.Cut(host, ":")
+		repo = fmt.Sprintf(`origin = %q
+fetch_from = %q
+mode = "reverse"
+hosts = [%q]
+`, s.base()+"rrdp/notification.xml", "https://127.0.0.1:"+port, s.public())
 	}
 	conf := fmt.Sprintf(`[server]
 listen = [%q]
@@ -61,13 +116,11 @@ state_dir = %q
 %s
 [[repository]]
 name = "bench"
-origin = %q
-mode = "mirror"
-ca_file = %q
+%sca_file = %q
 poll_interval = "1s"
 jitter = 0.01
 max_backoff = "2s"
-`, addr, addr, stateDir, disk, origin+"rrdp/notification.xml", caFile)
+`, s.addr, s.addr, s.state, disk, repo, s.caFile)
 	return os.WriteFile(file, []byte(conf), 0o644)
 }
 
@@ -81,10 +134,9 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// startFollowChild starts bin serve --config file, whose listener is addr
-// and whose repository follows origin. A sampler reads its RSS every
-// 100 ms and kills it above maxRSS.
-func startFollowChild(bin, file, addr, origin, logFile string, maxRSS int64) (*followChild, error) {
+// startFollowChild starts bin serve --config file, file written from
+// spec. A sampler reads its RSS every 100 ms and kills it above maxRSS.
+func startFollowChild(bin, file string, spec childSpec, logFile string, maxRSS int64) (*followChild, error) {
 	logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
@@ -96,11 +148,16 @@ func startFollowChild(bin, file, addr, origin, logFile string, maxRSS int64) (*f
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	host := strings.TrimSuffix(strings.TrimPrefix(origin, "https://"), "/")
-	c := &followChild{cmd: cmd, pid: cmd.Process.Pid, addr: addr, base: "https://" + addr + "/",
-		notif:  "http://" + addr + "/" + host + "/rrdp/notification.xml",
+	c := &followChild{cmd: cmd, pid: cmd.Process.Pid, addr: spec.addr, base: spec.base(),
 		client: &http.Client{Timeout: 30 * time.Second}, logf: logf,
 		exited: make(chan struct{}), stopped: make(chan struct{})}
+	if spec.mode == modeReverse {
+		// Routed by Host: the public name, on the child's own listener.
+		c.host, c.notif = spec.public(), "http://"+spec.addr+"/rrdp/notification.xml"
+	} else {
+		host := strings.TrimSuffix(strings.TrimPrefix(spec.origin, "https://"), "/")
+		c.notif = "http://" + spec.addr + "/" + host + "/rrdp/notification.xml"
+	}
 	go func() {
 		c.err = cmd.Wait()
 		close(c.exited)
@@ -218,10 +275,22 @@ func (c *followChild) peak() (peak, rss int64) {
 	return max(hwm, c.maxRSS, rss), rss
 }
 
+// request is a request of u to the child, under its Host.
+func (c *followChild) request(ctx context.Context, method, u string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.host != "" {
+		req.Host = c.host
+	}
+	return req, nil
+}
+
 // get fetches u from the child, at most 64 MiB, and returns the status
 // and the body.
 func (c *followChild) get(ctx context.Context, u string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := c.request(ctx, http.MethodGet, u)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -350,7 +419,7 @@ func (c *followChild) servedBytes(ctx context.Context) (int64, error) {
 // 0 for gzip when it answers with the identity bytes.
 func (c *followChild) size(ctx context.Context, u, enc string) (int64, error) {
 	for _, method := range []string{http.MethodHead, http.MethodGet} {
-		req, err := http.NewRequestWithContext(ctx, method, u, nil)
+		req, err := c.request(ctx, method, u)
 		if err != nil {
 			return 0, err
 		}

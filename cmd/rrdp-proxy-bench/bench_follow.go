@@ -53,6 +53,10 @@ RSS and the state directory's size over time (with --disk, the cap's
 figures from /metrics too), then a restart with the origin down: the time
 to /readyz 200 and to the notification served.
 
+--cpuprofile DIR writes DIR/RUN-N.pprof for each serial of N changed
+objects: the child's CPU for --profile-for from the new notification on
+(net/http/pprof on an admin listener; go tool pprof reads it).
+
 --max-rss kills a child above it (the figure then says so). The Markdown
 report is printed; with --out FILE it is written there too.`
 
@@ -79,6 +83,10 @@ type benchFollowOptions struct {
 	// mode is the children's repository mode: modeMirror (also "") or
 	// modeReverse.
 	mode string
+	// cpuProfile, if set, is a directory for a CPU profile of the child
+	// during each serial, from the new notification on for profileFor.
+	cpuProfile string
+	profileFor time.Duration
 	// pause is how long the child settles before and after a serial (and
 	// 3, 2 and 8 times it around a fault): 1s; tests shorten it.
 	pause time.Duration
@@ -109,6 +117,8 @@ func followCommand(stdout, stderr io.Writer) *cli.Command {
 		return nil
 	})
 	fs.StringVar(&o.mode, "mode", modeMirror, "mode of the children's repository: `mirror or reverse`")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the child during each serial (its pprof on an admin listener) into `directory`")
+	fs.DurationVar(&o.profileFor, "profile-for", 30*time.Second, "`length` of each serial's CPU profile, from the new notification on (with --cpuprofile; each serial then lasts at least this long)")
 	changes := fs.String("changes", "1,100,10000", "changed objects of each serial, `N,N,...`")
 	fs.StringVar(&o.out, "out", "", "also write the Markdown report into this `file`")
 	fs.BoolVar(&o.faults, "faults", true, "offer the gzip bomb and the huge body on the first --repo")

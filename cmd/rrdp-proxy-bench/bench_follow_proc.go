@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,6 +32,7 @@ type followChild struct {
 	cmd    *exec.Cmd
 	pid    int
 	addr   string // 127.0.0.1:PORT
+	ops    string // where its operator pages are: addr, or its admin listener
 	base   string // what its notifications name files under (childSpec.base)
 	host   string // the Host header of requests ("": the URL's)
 	notif  string // http URL of its notification.xml
@@ -53,6 +55,9 @@ type childSpec struct {
 	caFile string // the CA of the origin's certificate
 	state  string // its state directory
 	disk   string // cache.disk ("": the binary's default)
+	// admin, if set, is an admin listener with pprof (--cpuprofile): the
+	// operator pages move there.
+	admin string
 }
 
 // public is the reverse mode's public name of the repository's host,
@@ -104,12 +109,16 @@ mode = "reverse"
 hosts = [%q]
 `, s.base()+"rrdp/notification.xml", "https://127.0.0.1:"+port, s.public())
 	}
+	admin := ""
+	if s.admin != "" {
+		admin = fmt.Sprintf("admin_listen = %q\npprof = true\n", s.admin)
+	}
 	conf := fmt.Sprintf(`[server]
 listen = [%q]
 mirror_base = "https://%s/"
 node = "bench"
 log_level = "warn"
-
+%s
 [cache]
 memory = "256MiB"
 state_dir = %q
@@ -120,7 +129,7 @@ name = "bench"
 poll_interval = "1s"
 jitter = 0.01
 max_backoff = "2s"
-`, s.addr, s.addr, s.state, disk, repo, s.caFile)
+`, s.addr, s.addr, admin, s.state, disk, repo, s.caFile)
 	return os.WriteFile(file, []byte(conf), 0o644)
 }
 
@@ -148,7 +157,7 @@ func startFollowChild(bin, file string, spec childSpec, logFile string, maxRSS i
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	c := &followChild{cmd: cmd, pid: cmd.Process.Pid, addr: spec.addr, base: spec.base(),
+	c := &followChild{cmd: cmd, pid: cmd.Process.Pid, addr: spec.addr, ops: cmp.Or(spec.admin, spec.addr), base: spec.base(),
 		client: &http.Client{Timeout: 30 * time.Second}, logf: logf,
 		exited: make(chan struct{}), stopped: make(chan struct{})}
 	if spec.mode == modeReverse {
@@ -231,6 +240,36 @@ func (c *followChild) stop() error {
 		<-c.exited
 		return errors.New("rrdp-proxy serve did not stop within 40s of SIGTERM: killed")
 	}
+}
+
+// cpuProfile writes the child's CPU profile of the next d into file.
+func (c *followChild) cpuProfile(ctx context.Context, d time.Duration, file string) error {
+	ctx, cancel := context.WithTimeout(ctx, d+time.Minute)
+	defer cancel()
+	u := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", c.ops, max(1, int(d.Seconds())))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("cpu profile: %s: status %d", u, resp.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return fmt.Errorf("cpu profile: %s: %w", u, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	return nil
 }
 
 // memory returns VmRSS and VmHWM of the child.
@@ -354,7 +393,7 @@ func (c *followChild) ready(ctx context.Context, timeout time.Duration) (time.Ti
 		if err := c.alive(); err != nil {
 			return time.Time{}, err
 		}
-		code, _, err := c.get(ctx, "http://"+c.addr+"/readyz")
+		code, _, err := c.get(ctx, "http://"+c.ops+"/readyz")
 		if err == nil && code == http.StatusOK {
 			return time.Now(), nil
 		}
@@ -478,7 +517,7 @@ type statusJSON struct {
 
 // status returns the child's /status.json.
 func (c *followChild) status(ctx context.Context) (*statusJSON, error) {
-	code, b, err := c.get(ctx, "http://"+c.addr+"/status.json")
+	code, b, err := c.get(ctx, "http://"+c.ops+"/status.json")
 	if err != nil {
 		return nil, err
 	}
@@ -495,7 +534,7 @@ func (c *followChild) status(ctx context.Context) (*statusJSON, error) {
 // metrics returns the samples of /metrics whose series (name and labels)
 // are in want.
 func (c *followChild) metrics(ctx context.Context, want ...string) (map[string]float64, error) {
-	code, b, err := c.get(ctx, "http://"+c.addr+"/metrics")
+	code, b, err := c.get(ctx, "http://"+c.ops+"/metrics")
 	if err != nil {
 		return nil, err
 	}

@@ -103,6 +103,9 @@ func (r *followReport) markdown() string {
 		b.WriteString("  origin's byte for byte, and the snapshot it names (identity, and gzip decoded) and its newest delta with the\n")
 		b.WriteString("  origin's files (length and SHA-256); a difference stops the run with an error.\n")
 	}
+	if o.cpuProfile != "" {
+		fmt.Fprintf(&b, "- A CPU profile of each serial (pprof, 100 Hz, %v from the new notification on) went into `%s`.\n", o.profileFor, o.cpuProfile)
+	}
 	b.WriteString("\n")
 	for _, rr := range r.repos {
 		r.repoMarkdown(&b, t, rr)

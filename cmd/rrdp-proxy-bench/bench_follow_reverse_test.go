@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -19,7 +20,7 @@ import (
 // reverse mode in front of the benchmark's HTTPS origin (fetch_from). It
 // checks the report: every serial was served, the child served the
 // origin's bytes at each (the check of the benchmark itself), the faults
-// left the old state served.
+// left the old state served, a CPU profile was written for each serial.
 func TestBenchFollowReverse(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds rrdp-proxy and runs it for about ten seconds")
@@ -27,8 +28,10 @@ func TestBenchFollowReverse(t *testing.T) {
 	bin := buildProxy(t)
 	src := t.TempDir()
 	writeRepo(t, filepath.Join(src, "rrdp"), irpkitest.Spec{Seed: 6, Objects: 200})
+	prof := t.TempDir()
 	o := benchFollowOptions{
 		bins: []followBin{{"r", bin}}, repos: []string{src}, changes: []int{1, 300}, faults: true, mode: modeReverse,
+		cpuProfile: prof, profileFor: time.Second,
 		bombSize: 64 << 20, hugeSize: 32 << 20, maxRSS: 2 << 30, syncTimeout: time.Minute, seed: 1, command: "test",
 		pause: 100 * time.Millisecond,
 	}
@@ -56,6 +59,12 @@ func TestBenchFollowReverse(t *testing.T) {
 		// r, load
 		if !ok || len(cells) != 2 || cells[0] == "n/a" || !strings.HasSuffix(cells[0], c.want) {
 			t.Errorf("row %q: got %q, want a figure ending in %q in:\n%s", c.row, cells, c.want, report)
+		}
+	}
+	for _, changes := range []int{1, 300} {
+		p := filepath.Join(prof, fmt.Sprintf("01-%s-r-%d.pprof", filepath.Base(src), changes))
+		if b, err := os.ReadFile(p); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("CPU profile %s: %v, %d bytes; want a gzip'd profile", p, err, len(b))
 		}
 	}
 	n := 0

@@ -94,6 +94,12 @@ func (e *followEnv) setup(b followBin, src string) (*setup, error) {
 		return nil, fmt.Errorf("bench follow: %w", err)
 	}
 	s.spec = childSpec{mode: e.o.mode, addr: s.addr, origin: s.origin.url, caFile: e.pki.CAFile, state: s.state, disk: e.o.disk}
+	if e.o.cpuProfile != "" {
+		if s.spec.admin, err = freeAddr(); err != nil {
+			s.origin.Close()
+			return nil, fmt.Errorf("bench follow: %w", err)
+		}
+	}
 	fmt.Fprintf(e.progress, "bench follow: %s: loading %s\n", b.name, src)
 	if s.repo, err = loadFollowRepo(src, filepath.Join(dir, "origin"), s.spec.originBase(), e.o.seed); err != nil {
 		s.origin.Close()
@@ -192,8 +198,22 @@ func (e *followEnv) step(ctx context.Context, c *followChild, s *setup, n int) f
 		return st
 	}
 	st.load = loadAverage()
+	profiled := make(chan error, 1)
+	if e.o.cpuProfile != "" {
+		file := filepath.Join(e.o.cpuProfile, fmt.Sprintf("%s-%d.pprof", filepath.Base(s.dir), n))
+		// Started just before the notification: the child polls once a
+		// second, so its fetch of it comes after the profile started but
+		// for a race of milliseconds.
+		go func() { profiled <- c.cpuProfile(ctx, e.o.profileFor, file) }()
+	} else {
+		profiled <- nil
+	}
 	published := s.origin.publish(s.repo.notification(), s.repo.serial)
 	served, err := c.waitSerial(ctx, s.repo.serial, e.o.syncTimeout)
+	// The profile ends before anything else asks the child for work.
+	if perr := <-profiled; perr != nil && err == nil {
+		err = perr
+	}
 	if err != nil {
 		st.err = err.Error()
 		st.peak, st.rss = c.peak()

@@ -272,6 +272,31 @@ func (c *followChild) cpuProfile(ctx context.Context, d time.Duration, file stri
 	return nil
 }
 
+// cpuTime returns the CPU time (user and system) the child used so far,
+// from /proc/PID/stat, in clock ticks of 10 ms (USER_HZ is 100 on Linux).
+func (c *followChild) cpuTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which ends with the last ')':
+	// state is field 3, utime 14 and stime 15.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", c.pid, len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", c.pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
 // memory returns VmRSS and VmHWM of the child.
 func (c *followChild) memory() (rss, hwm int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.pid))

@@ -95,6 +95,8 @@ func (r *followReport) markdown() string {
 	b.WriteString("  notification listing up to 50 deltas). Every binary sees the same serials (seeded).\n")
 	b.WriteString("- *to served*: from the origin's new notification to the child's notification.xml naming the serial (polled every\n")
 	b.WriteString("  20 ms), so it includes up to one poll interval; *after its poll*: from the child's first fetch of that notification.\n")
+	b.WriteString("  *CPU of the child*: its user and system time over *to served* (/proc/PID/stat, 10 ms ticks; the first sync's\n")
+	b.WriteString("  from its start), less sensitive than the times to the other work on the machine.\n")
 	b.WriteString("  *peak RSS*: VmHWM, reset (`/proc/PID/clear_refs`) just before the serial, and a 100 ms sampler of VmRSS.\n")
 	b.WriteString("  *served*: bytes of the current state the child serves: notification.xml and .bin and every file they name,\n")
 	b.WriteString("  identity and gzip.\n")
@@ -128,6 +130,7 @@ func (r *followReport) repoMarkdown(b *bytes.Buffer, t mdTable, rr *repoRuns) {
 	}
 	initLoad := func(f *followRun) string { return f.initial.load }
 	row("first sync (snapshot), start to served", func(f *followRun) (string, float64) { return secs(f.initial.total) }, initLoad)
+	row("first sync: CPU of the child", func(f *followRun) (string, float64) { return secs(f.initial.cpu) }, initLoad)
 	row("first sync: peak RSS", func(f *followRun) (string, float64) { return mibF(f.initial.peak) }, initLoad)
 	row("first sync: served bytes", func(f *followRun) (string, float64) { return mibF(f.initial.served) }, initLoad)
 	checked := func(name string, st func(*followRun) *followStep, ld func(*followRun) string) {
@@ -153,6 +156,7 @@ func (r *followReport) repoMarkdown(b *bytes.Buffer, t mdTable, rr *repoRuns) {
 		label := fmt.Sprintf("%d changed", changes)
 		row(label+": to served", func(f *followRun) (string, float64) { return secs(st(f).total) }, ld)
 		row(label+": after its poll", func(f *followRun) (string, float64) { return secs(st(f).afterPoll) }, ld)
+		row(label+": CPU of the child, to served", func(f *followRun) (string, float64) { return secs(st(f).cpu) }, ld)
 		row(label+": peak RSS", func(f *followRun) (string, float64) { return mibF(st(f).peak) }, ld)
 		row(label+": RSS after", func(f *followRun) (string, float64) { return mibF(st(f).rss) }, ld)
 		row(label+": served bytes", func(f *followRun) (string, float64) { return mibF(st(f).served) }, ld)

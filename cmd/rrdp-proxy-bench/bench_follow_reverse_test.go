@@ -49,6 +49,7 @@ func TestBenchFollowReverse(t *testing.T) {
 		{"first sync: the origin's bytes served", "yes"},
 		{"1 changed: to served", " s"},
 		{"1 changed: after its poll", " s"},
+		{"first sync: CPU of the child", " s"},
 		{"1 changed: peak RSS / served bytes", ""},
 		{"1 changed: the origin's bytes served", "yes"},
 		{"300 changed: to served", " s"},

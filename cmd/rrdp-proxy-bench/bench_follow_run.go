@@ -47,6 +47,7 @@ type followStep struct {
 	prep      time.Duration // the benchmark writing the serial's files
 	total     time.Duration // new notification at the origin to served by the child
 	afterPoll time.Duration // the child's first fetch of it to served
+	cpu       time.Duration // the child's CPU time over total
 	peak, rss int64
 	served    int64  // bytes of the current state served
 	pinned    int64  // /status.json pinned_bytes
@@ -143,6 +144,7 @@ func (e *followEnv) serials(ctx context.Context, b followBin, src string, faults
 		return run, nil
 	}
 	run.initial.total = time.Since(start)
+	run.initial.cpu, _ = c.cpuTime()
 	run.initial.peak, run.initial.rss = c.peak()
 	if run.initial.served, err = c.servedBytes(ctx); err != nil {
 		run.initial.servedErr = err.Error()
@@ -208,8 +210,12 @@ func (e *followEnv) step(ctx context.Context, c *followChild, s *setup, n int) f
 	} else {
 		profiled <- nil
 	}
+	cpu0, cerr := c.cpuTime()
 	published := s.origin.publish(s.repo.notification(), s.repo.serial)
 	served, err := c.waitSerial(ctx, s.repo.serial, e.o.syncTimeout)
+	if cpu1, cerr1 := c.cpuTime(); err == nil && cerr == nil && cerr1 == nil {
+		st.cpu = cpu1 - cpu0
+	}
 	// The profile ends before anything else asks the child for work.
 	if perr := <-profiled; perr != nil && err == nil {
 		err = perr

@@ -381,8 +381,8 @@ func compareSnapshot(r io.Reader, session string, serial uint64, ov *overlay, li
 		// The bytes, not their hash: an object's content is always held
 		// (the .bin is made from it), equal bytes are what the hash would
 		// say, and a comparison costs a fraction of a SHA-256 of every
-		// object at every serial (0.6 s of CPU on `large`, 15% of a
-		// one-object serial: docs/bench/state.md).
+		// object at every serial (0.37 s of the 4.2 s of CPU of a
+		// one-object serial on `large`: docs/bench/state.md).
 		if !ok || !bytes.Equal(o.content, e.Content) {
 			diff++
 			if len(samples) < 5 {

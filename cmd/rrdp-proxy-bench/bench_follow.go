@@ -39,7 +39,7 @@ what they replace, the snapshot and the notification; changed bytes, not
 new signatures: the follower checks hashes). For each: the time from the
 new notification to the child serving it (polled every 20 ms), the part
 of it after the child's first fetch of that notification, the child's
-peak RSS (VmHWM, reset before) and RSS, and the bytes of the current state
+CPU time over it, its peak RSS (VmHWM, reset before) and RSS, and the bytes of the current state
 it serves (both notifications and every file they name, identity and
 gzip).
 

@@ -282,9 +282,12 @@ func (c *followChild) cpuTime() (time.Duration, error) {
 	// The fields after the command name, which ends with the last ')':
 	// state is field 3, utime 14 and stime 15.
 	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", c.pid)
+	}
 	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", c.pid, len(f))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command name, want at least 13", c.pid, len(f))
 	}
 	var ticks int64
 	for _, s := range f[11:13] {

@@ -23,8 +23,15 @@ processes, one binary after the other (--bin NAME=PATH, repeated, so that
 today's binary and a new build are measured in one run), each following
 a repository made by rrdp-proxy gen (--repo DIR, repeated; read, never
 changed) served by an HTTPS origin on 127.0.0.1 in this process. Each child
-runs in mirror mode with a state directory, poll_interval 1s (the
-shortest the configuration accepts), jitter 0.01.
+runs with a state directory, poll_interval 1s (the shortest the
+configuration accepts), jitter 0.01, in the mode --mode names:
+
+  mirror   (the default) under its own mirror_base;
+  reverse  transparent, under the public name https://localhost:PORT/
+           (PORT the child's own), fetch_from the origin's 127.0.0.1 port
+           over TLS; after every serial the bench checks that the child
+           serves the origin's bytes: the notification, the snapshot
+           (identity and gzip) and the newest delta, byte for byte.
 
 serials: the origin moves by serials changing --changes objects each (the
 benchmark writes the delta, whose replacing publishes carry the hash of
@@ -32,7 +39,7 @@ what they replace, the snapshot and the notification; changed bytes, not
 new signatures: the follower checks hashes). For each: the time from the
 new notification to the child serving it (polled every 20 ms), the part
 of it after the child's first fetch of that notification, the child's
-peak RSS (VmHWM, reset before) and RSS, and the bytes of the current state
+CPU time over it, its peak RSS (VmHWM, reset before) and RSS, and the bytes of the current state
 it serves (both notifications and every file they name, identity and
 gzip).
 
@@ -45,6 +52,10 @@ soak (--soak D, on --soak-repo): a new serial every --soak-every for D:
 RSS and the state directory's size over time (with --disk, the cap's
 figures from /metrics too), then a restart with the origin down: the time
 to /readyz 200 and to the notification served.
+
+--cpuprofile DIR writes DIR/RUN-N.pprof for each serial of N changed
+objects: the child's CPU for --profile-for from the new notification on
+(net/http/pprof on an admin listener; go tool pprof reads it).
 
 --max-rss kills a child above it (the figure then says so). The Markdown
 report is printed; with --out FILE it is written there too.`
@@ -69,10 +80,23 @@ type benchFollowOptions struct {
 	seed          uint64
 	command       string
 	keepTemporary bool
+	// mode is the children's repository mode: modeMirror (also "") or
+	// modeReverse.
+	mode string
+	// cpuProfile, if set, is a directory for a CPU profile of the child
+	// during each serial, from the new notification on for profileFor.
+	cpuProfile string
+	profileFor time.Duration
 	// pause is how long the child settles before and after a serial (and
 	// 3, 2 and 8 times it around a fault): 1s; tests shorten it.
 	pause time.Duration
 }
+
+// The modes of bench follow's children.
+const (
+	modeMirror  = "mirror"
+	modeReverse = "reverse"
+)
 
 // followBin is a binary under test.
 type followBin struct{ name, path string }
@@ -92,6 +116,9 @@ func followCommand(stdout, stderr io.Writer) *cli.Command {
 		o.repos = append(o.repos, s)
 		return nil
 	})
+	fs.StringVar(&o.mode, "mode", modeMirror, "mode of the children's repository: `mirror or reverse`")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the child during each serial (its pprof on an admin listener) into `directory`")
+	fs.DurationVar(&o.profileFor, "profile-for", 30*time.Second, "`length` of each serial's CPU profile, from the new notification on (with --cpuprofile; each serial then lasts at least this long)")
 	changes := fs.String("changes", "1,100,10000", "changed objects of each serial, `N,N,...`")
 	fs.StringVar(&o.out, "out", "", "also write the Markdown report into this `file`")
 	fs.BoolVar(&o.faults, "faults", true, "offer the gzip bomb and the huge body on the first --repo")
@@ -114,6 +141,9 @@ func followCommand(stdout, stderr io.Writer) *cli.Command {
 			var err error
 			if o.changes, err = parseInts(*changes); err != nil {
 				return cli.Usagef("--changes: %v", err)
+			}
+			if o.mode != modeMirror && o.mode != modeReverse {
+				return cli.Usagef("--mode: want mirror or reverse, got %q", o.mode)
 			}
 			if len(o.repos) == 0 && (o.soak == 0 || o.soakRepo == "") {
 				return cli.Usagef("want at least one --repo, or --soak with --soak-repo")

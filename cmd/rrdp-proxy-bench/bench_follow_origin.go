@@ -70,6 +70,13 @@ func (o *followOrigin) publish(b []byte, serial uint64) time.Time {
 	return time.Now()
 }
 
+// current returns the notification the origin serves now.
+func (o *followOrigin) current() []byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.notif
+}
+
 // firstPoll returns the time of the first response with serial (zero if
 // none yet).
 func (o *followOrigin) firstPoll(serial uint64) time.Time {

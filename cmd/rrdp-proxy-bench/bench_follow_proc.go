@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,13 +25,16 @@ import (
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
 
-// followChild is a running `rrdp-proxy serve` of bench follow: mirror
-// mode, one repository, plain HTTP on 127.0.0.1, a state directory.
+// followChild is a running `rrdp-proxy serve` of bench follow: one
+// repository in mirror or reverse mode, plain HTTP on 127.0.0.1, a state
+// directory.
 type followChild struct {
 	cmd    *exec.Cmd
 	pid    int
 	addr   string // 127.0.0.1:PORT
-	base   string // its mirror_base, https://127.0.0.1:PORT/
+	ops    string // where its operator pages are: addr, or its admin listener
+	base   string // what its notifications name files under (childSpec.base)
+	host   string // the Host header of requests ("": the URL's)
 	notif  string // http URL of its notification.xml
 	client *http.Client
 	logf   *os.File
@@ -43,31 +47,89 @@ type followChild struct {
 	stopped chan struct{}
 }
 
-// followConfig writes the configuration of a child; disk, if set, is its
-// cache.disk.
-func followConfig(file, addr, origin, caFile, stateDir, disk string) error {
-	if disk != "" {
-		disk = fmt.Sprintf("disk = %q\n", disk)
+// childSpec is how a child is configured.
+type childSpec struct {
+	mode   string // modeMirror ("" too) or modeReverse
+	addr   string // its listener, 127.0.0.1:PORT
+	origin string // the benchmark's origin, https://localhost:PORT/
+	caFile string // the CA of the origin's certificate
+	state  string // its state directory
+	disk   string // cache.disk ("": the binary's default)
+	// admin, if set, is an admin listener with pprof (--cpuprofile): the
+	// operator pages move there.
+	admin string
+}
+
+// public is the reverse mode's public name of the repository's host,
+// localhost:PORT with the child's own port: relying parties would reach
+// the child under it, and the origin's notification names its files
+// under it (https://public/), as a publication server behind an
+// rrdp-proxy names them by the public host, not by the internal address
+// the proxy fetches them from (fetch_from).
+func (s childSpec) public() string {
+	_, port, _ := strings.Cut(s.addr, ":")
+	return "localhost:" + port
+}
+
+// base is the URL the child's notifications name their files under: its
+// mirror_base, or in reverse mode the origin's public URL.
+func (s childSpec) base() string {
+	if s.mode == modeReverse {
+		return "https://" + s.public() + "/"
+	}
+	return "https://" + s.addr + "/"
+}
+
+// originBase is the URL the origin's notification names its files under.
+func (s childSpec) originBase() string {
+	if s.mode == modeReverse {
+		return s.base()
+	}
+	return s.origin
+}
+
+// write writes the child's configuration into file.
+func (s childSpec) write(file string) error {
+	disk := ""
+	if s.disk != "" {
+		disk = fmt.Sprintf("disk = %q\n", s.disk)
+	}
+	repo := fmt.Sprintf(`origin = %q
+mode = "mirror"
+`, s.origin+"rrdp/notification.xml")
+	if s.mode == modeReverse {
+		// fetch_from keeps the origin's TLS name (localhost) and connects
+		// to the origin's address; the certificate is checked as in
+		// mirror mode.
+		host := strings.TrimSuffix(strings.TrimPrefix(s.origin, "https://"), "/")
+		_, port, _ := strings.Cut(host, ":")
+		repo = fmt.Sprintf(`origin = %q
+fetch_from = %q
+mode = "reverse"
+hosts = [%q]
+`, s.base()+"rrdp/notification.xml", "https://127.0.0.1:"+port, s.public())
+	}
+	admin := ""
+	if s.admin != "" {
+		admin = fmt.Sprintf("admin_listen = %q\npprof = true\n", s.admin)
 	}
 	conf := fmt.Sprintf(`[server]
 listen = [%q]
 mirror_base = "https://%s/"
 node = "bench"
 log_level = "warn"
-
+%s
 [cache]
 memory = "256MiB"
 state_dir = %q
 %s
 [[repository]]
 name = "bench"
-origin = %q
-mode = "mirror"
-ca_file = %q
+%sca_file = %q
 poll_interval = "1s"
 jitter = 0.01
 max_backoff = "2s"
-`, addr, addr, stateDir, disk, origin+"rrdp/notification.xml", caFile)
+`, s.addr, s.addr, admin, s.state, disk, repo, s.caFile)
 	return os.WriteFile(file, []byte(conf), 0o644)
 }
 
@@ -81,10 +143,9 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// startFollowChild starts bin serve --config file, whose listener is addr
-// and whose repository follows origin. A sampler reads its RSS every
-// 100 ms and kills it above maxRSS.
-func startFollowChild(bin, file, addr, origin, logFile string, maxRSS int64) (*followChild, error) {
+// startFollowChild starts bin serve --config file, file written from
+// spec. A sampler reads its RSS every 100 ms and kills it above maxRSS.
+func startFollowChild(bin, file string, spec childSpec, logFile string, maxRSS int64) (*followChild, error) {
 	logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
@@ -96,11 +157,16 @@ func startFollowChild(bin, file, addr, origin, logFile string, maxRSS int64) (*f
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	host := strings.TrimSuffix(strings.TrimPrefix(origin, "https://"), "/")
-	c := &followChild{cmd: cmd, pid: cmd.Process.Pid, addr: addr, base: "https://" + addr + "/",
-		notif:  "http://" + addr + "/" + host + "/rrdp/notification.xml",
+	c := &followChild{cmd: cmd, pid: cmd.Process.Pid, addr: spec.addr, ops: cmp.Or(spec.admin, spec.addr), base: spec.base(),
 		client: &http.Client{Timeout: 30 * time.Second}, logf: logf,
 		exited: make(chan struct{}), stopped: make(chan struct{})}
+	if spec.mode == modeReverse {
+		// Routed by Host: the public name, on the child's own listener.
+		c.host, c.notif = spec.public(), "http://"+spec.addr+"/rrdp/notification.xml"
+	} else {
+		host := strings.TrimSuffix(strings.TrimPrefix(spec.origin, "https://"), "/")
+		c.notif = "http://" + spec.addr + "/" + host + "/rrdp/notification.xml"
+	}
 	go func() {
 		c.err = cmd.Wait()
 		close(c.exited)
@@ -176,6 +242,64 @@ func (c *followChild) stop() error {
 	}
 }
 
+// cpuProfile writes the child's CPU profile of the next d into file.
+func (c *followChild) cpuProfile(ctx context.Context, d time.Duration, file string) error {
+	ctx, cancel := context.WithTimeout(ctx, d+time.Minute)
+	defer cancel()
+	u := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", c.ops, max(1, int(d.Seconds())))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("cpu profile: %s: status %d", u, resp.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return fmt.Errorf("cpu profile: %s: %w", u, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	return nil
+}
+
+// cpuTime returns the CPU time (user and system) the child used so far,
+// from /proc/PID/stat, in clock ticks of 10 ms (USER_HZ is 100 on Linux).
+func (c *followChild) cpuTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which ends with the last ')':
+	// state is field 3, utime 14 and stime 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", c.pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command name, want at least 13", c.pid, len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", c.pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
 // memory returns VmRSS and VmHWM of the child.
 func (c *followChild) memory() (rss, hwm int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.pid))
@@ -218,10 +342,22 @@ func (c *followChild) peak() (peak, rss int64) {
 	return max(hwm, c.maxRSS, rss), rss
 }
 
+// request is a request of u to the child, under its Host.
+func (c *followChild) request(ctx context.Context, method, u string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.host != "" {
+		req.Host = c.host
+	}
+	return req, nil
+}
+
 // get fetches u from the child, at most 64 MiB, and returns the status
 // and the body.
 func (c *followChild) get(ctx context.Context, u string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := c.request(ctx, http.MethodGet, u)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -285,7 +421,7 @@ func (c *followChild) ready(ctx context.Context, timeout time.Duration) (time.Ti
 		if err := c.alive(); err != nil {
 			return time.Time{}, err
 		}
-		code, _, err := c.get(ctx, "http://"+c.addr+"/readyz")
+		code, _, err := c.get(ctx, "http://"+c.ops+"/readyz")
 		if err == nil && code == http.StatusOK {
 			return time.Now(), nil
 		}
@@ -350,7 +486,7 @@ func (c *followChild) servedBytes(ctx context.Context) (int64, error) {
 // 0 for gzip when it answers with the identity bytes.
 func (c *followChild) size(ctx context.Context, u, enc string) (int64, error) {
 	for _, method := range []string{http.MethodHead, http.MethodGet} {
-		req, err := http.NewRequestWithContext(ctx, method, u, nil)
+		req, err := c.request(ctx, method, u)
 		if err != nil {
 			return 0, err
 		}
@@ -409,7 +545,7 @@ type statusJSON struct {
 
 // status returns the child's /status.json.
 func (c *followChild) status(ctx context.Context) (*statusJSON, error) {
-	code, b, err := c.get(ctx, "http://"+c.addr+"/status.json")
+	code, b, err := c.get(ctx, "http://"+c.ops+"/status.json")
 	if err != nil {
 		return nil, err
 	}
@@ -426,7 +562,7 @@ func (c *followChild) status(ctx context.Context) (*statusJSON, error) {
 // metrics returns the samples of /metrics whose series (name and labels)
 // are in want.
 func (c *followChild) metrics(ctx context.Context, want ...string) (map[string]float64, error) {
-	code, b, err := c.get(ctx, "http://"+c.addr+"/metrics")
+	code, b, err := c.get(ctx, "http://"+c.ops+"/metrics")
 	if err != nil {
 		return nil, err
 	}

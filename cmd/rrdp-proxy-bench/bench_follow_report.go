@@ -82,16 +82,33 @@ func (r *followReport) markdown() string {
 	fmt.Fprintf(&b, "- Machine: %d cores (%s), shared with other work; load average (1, 5, 15 min) %s at the start, %s at the end;\n", m.cpus, m.cpu, m.load, r.loadAfter)
 	b.WriteString("  the `load` columns are the 1-minute load average before each figure.\n")
 	fmt.Fprintf(&b, "- Binaries: %s.\n", strings.Join(r.versions, "; "))
-	b.WriteString("- Each binary runs as `rrdp-proxy serve`, one after the other, mirror mode, a state directory, `memory = \"256MiB\"`,\n")
-	b.WriteString("  poll_interval 1s with jitter 0.01, following an HTTPS origin on 127.0.0.1 in the benchmark's process. The origin\n")
+	if o.mode == modeReverse {
+		b.WriteString("- Each binary runs as `rrdp-proxy serve`, one after the other, reverse (transparent) mode under the public name\n")
+		b.WriteString("  https://localhost:PORT/ (its own port) with `fetch_from` the origin's 127.0.0.1 port over TLS, a state directory,\n")
+		b.WriteString("  `memory = \"256MiB\"`,")
+	} else {
+		b.WriteString("- Each binary runs as `rrdp-proxy serve`, one after the other, mirror mode, a state directory, `memory = \"256MiB\"`,\n ")
+	}
+	b.WriteString(" poll_interval 1s with jitter 0.01, following an HTTPS origin on 127.0.0.1 in the benchmark's process. The origin\n")
 	b.WriteString("  starts at the repository's serial 1; each further serial is written by the benchmark (a delta replacing the\n")
 	b.WriteString("  content of N objects by other bytes, each publish with the hash it replaces, the whole snapshot, then the\n")
 	b.WriteString("  notification listing up to 50 deltas). Every binary sees the same serials (seeded).\n")
 	b.WriteString("- *to served*: from the origin's new notification to the child's notification.xml naming the serial (polled every\n")
 	b.WriteString("  20 ms), so it includes up to one poll interval; *after its poll*: from the child's first fetch of that notification.\n")
+	b.WriteString("  *CPU of the child*: its user and system time over *to served* (/proc/PID/stat, 10 ms ticks; the first sync's\n")
+	b.WriteString("  from its start), less sensitive than the times to the other work on the machine.\n")
 	b.WriteString("  *peak RSS*: VmHWM, reset (`/proc/PID/clear_refs`) just before the serial, and a 100 ms sampler of VmRSS.\n")
 	b.WriteString("  *served*: bytes of the current state the child serves: notification.xml and .bin and every file they name,\n")
-	b.WriteString("  identity and gzip.\n\n")
+	b.WriteString("  identity and gzip.\n")
+	if o.mode == modeReverse {
+		b.WriteString("- *the origin's bytes served*: after the figures of each serial, the child's notification.xml is compared with the\n")
+		b.WriteString("  origin's byte for byte, and the snapshot it names (identity, and gzip decoded) and its newest delta with the\n")
+		b.WriteString("  origin's files (length and SHA-256); a difference stops the run with an error.\n")
+	}
+	if o.cpuProfile != "" {
+		fmt.Fprintf(&b, "- A CPU profile of each serial (pprof, 100 Hz, %v from the new notification on) went into `%s`.\n", o.profileFor, o.cpuProfile)
+	}
+	b.WriteString("\n")
 	for _, rr := range r.repos {
 		r.repoMarkdown(&b, t, rr)
 	}
@@ -113,8 +130,21 @@ func (r *followReport) repoMarkdown(b *bytes.Buffer, t mdTable, rr *repoRuns) {
 	}
 	initLoad := func(f *followRun) string { return f.initial.load }
 	row("first sync (snapshot), start to served", func(f *followRun) (string, float64) { return secs(f.initial.total) }, initLoad)
+	row("first sync: CPU of the child", func(f *followRun) (string, float64) { return secs(f.initial.cpu) }, initLoad)
 	row("first sync: peak RSS", func(f *followRun) (string, float64) { return mibF(f.initial.peak) }, initLoad)
 	row("first sync: served bytes", func(f *followRun) (string, float64) { return mibF(f.initial.served) }, initLoad)
+	checked := func(name string, st func(*followRun) *followStep, ld func(*followRun) string) {
+		if r.opts.mode != modeReverse {
+			return
+		}
+		t.row(append([]string{name}, sideBySide(n, func(i int) (string, float64) {
+			if st(rr.runs[i]).checked {
+				return "yes", 1
+			}
+			return "no", 0
+		}, load(ld))...)...)
+	}
+	checked("first sync: the origin's bytes served", func(f *followRun) *followStep { return &f.initial }, initLoad)
 	for k, changes := range r.opts.changes {
 		st := func(f *followRun) *followStep {
 			if k < len(f.steps) {
@@ -126,6 +156,7 @@ func (r *followReport) repoMarkdown(b *bytes.Buffer, t mdTable, rr *repoRuns) {
 		label := fmt.Sprintf("%d changed", changes)
 		row(label+": to served", func(f *followRun) (string, float64) { return secs(st(f).total) }, ld)
 		row(label+": after its poll", func(f *followRun) (string, float64) { return secs(st(f).afterPoll) }, ld)
+		row(label+": CPU of the child, to served", func(f *followRun) (string, float64) { return secs(st(f).cpu) }, ld)
 		row(label+": peak RSS", func(f *followRun) (string, float64) { return mibF(st(f).peak) }, ld)
 		row(label+": RSS after", func(f *followRun) (string, float64) { return mibF(st(f).rss) }, ld)
 		row(label+": served bytes", func(f *followRun) (string, float64) { return mibF(st(f).served) }, ld)
@@ -138,6 +169,7 @@ func (r *followReport) repoMarkdown(b *bytes.Buffer, t mdTable, rr *repoRuns) {
 			return fmt.Sprintf("%.2f", v), v
 		}, ld)
 		row(label+": pinned_bytes", func(f *followRun) (string, float64) { return mibF(st(f).pinned) }, ld)
+		checked(label+": the origin's bytes served", st, ld)
 	}
 	for k := range maxFaults(rr.runs) {
 		fr := func(f *followRun) *faultResult {

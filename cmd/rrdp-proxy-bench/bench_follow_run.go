@@ -47,11 +47,15 @@ type followStep struct {
 	prep      time.Duration // the benchmark writing the serial's files
 	total     time.Duration // new notification at the origin to served by the child
 	afterPoll time.Duration // the child's first fetch of it to served
+	cpu       time.Duration // the child's CPU time over total
 	peak, rss int64
 	served    int64  // bytes of the current state served
 	pinned    int64  // /status.json pinned_bytes
 	servedErr string // why served is unknown
-	err       string
+	// checked tells that the child served the origin's bytes (reverse
+	// mode: checkOrigin passed; a failure is err).
+	checked bool
+	err     string
 }
 
 // faultResult is one fault offered as the next serial's snapshot.
@@ -68,6 +72,7 @@ type faultResult struct {
 // configuration of a child following it.
 type setup struct {
 	dir, state, config, addr, log string
+	spec                          childSpec
 	origin                        *followOrigin
 	repo                          *followRepo
 }
@@ -85,17 +90,24 @@ func (e *followEnv) setup(b followBin, src string) (*setup, error) {
 	if s.origin, err = startFollowOrigin(filepath.Join(dir, "origin"), e.pki); err != nil {
 		return nil, fmt.Errorf("bench follow: %w", err)
 	}
-	fmt.Fprintf(e.progress, "bench follow: %s: loading %s\n", b.name, src)
-	if s.repo, err = loadFollowRepo(src, filepath.Join(dir, "origin"), s.origin.url, e.o.seed); err != nil {
-		s.origin.Close()
-		return nil, fmt.Errorf("bench follow: %w", err)
-	}
-	s.origin.publish(s.repo.notification(), s.repo.serial)
 	if s.addr, err = freeAddr(); err != nil {
 		s.origin.Close()
 		return nil, fmt.Errorf("bench follow: %w", err)
 	}
-	if err := followConfig(s.config, s.addr, s.origin.url, e.pki.CAFile, s.state, e.o.disk); err != nil {
+	s.spec = childSpec{mode: e.o.mode, addr: s.addr, origin: s.origin.url, caFile: e.pki.CAFile, state: s.state, disk: e.o.disk}
+	if e.o.cpuProfile != "" {
+		if s.spec.admin, err = freeAddr(); err != nil {
+			s.origin.Close()
+			return nil, fmt.Errorf("bench follow: %w", err)
+		}
+	}
+	fmt.Fprintf(e.progress, "bench follow: %s: loading %s\n", b.name, src)
+	if s.repo, err = loadFollowRepo(src, filepath.Join(dir, "origin"), s.spec.originBase(), e.o.seed); err != nil {
+		s.origin.Close()
+		return nil, fmt.Errorf("bench follow: %w", err)
+	}
+	s.origin.publish(s.repo.notification(), s.repo.serial)
+	if err := s.spec.write(s.config); err != nil {
 		s.origin.Close()
 		return nil, fmt.Errorf("bench follow: %w", err)
 	}
@@ -103,7 +115,7 @@ func (e *followEnv) setup(b followBin, src string) (*setup, error) {
 }
 
 func (e *followEnv) start(b followBin, s *setup) (*followChild, error) {
-	c, err := startFollowChild(b.path, s.config, s.addr, s.origin.url, s.log, e.o.maxRSS)
+	c, err := startFollowChild(b.path, s.config, s.spec, s.log, e.o.maxRSS)
 	if err != nil {
 		return nil, fmt.Errorf("bench follow: %w", err)
 	}
@@ -132,9 +144,14 @@ func (e *followEnv) serials(ctx context.Context, b followBin, src string, faults
 		return run, nil
 	}
 	run.initial.total = time.Since(start)
+	run.initial.cpu, _ = c.cpuTime()
 	run.initial.peak, run.initial.rss = c.peak()
 	if run.initial.served, err = c.servedBytes(ctx); err != nil {
 		run.initial.servedErr = err.Error()
+	}
+	if e.checkOrigin(ctx, c, s, &run.initial); run.initial.err != "" {
+		run.err = "first sync: " + run.initial.err
+		return run, nil
 	}
 	for _, n := range e.o.changes {
 		st := e.step(ctx, c, s, n)
@@ -183,8 +200,26 @@ func (e *followEnv) step(ctx context.Context, c *followChild, s *setup, n int) f
 		return st
 	}
 	st.load = loadAverage()
+	profiled := make(chan error, 1)
+	if e.o.cpuProfile != "" {
+		file := filepath.Join(e.o.cpuProfile, fmt.Sprintf("%s-%d.pprof", filepath.Base(s.dir), n))
+		// Started just before the notification: the child polls once a
+		// second, so its fetch of it comes after the profile started but
+		// for a race of milliseconds.
+		go func() { profiled <- c.cpuProfile(ctx, e.o.profileFor, file) }()
+	} else {
+		profiled <- nil
+	}
+	cpu0, cerr := c.cpuTime()
 	published := s.origin.publish(s.repo.notification(), s.repo.serial)
 	served, err := c.waitSerial(ctx, s.repo.serial, e.o.syncTimeout)
+	if cpu1, cerr1 := c.cpuTime(); err == nil && cerr == nil && cerr1 == nil {
+		st.cpu = cpu1 - cpu0
+	}
+	// The profile ends before anything else asks the child for work.
+	if perr := <-profiled; perr != nil && err == nil {
+		err = perr
+	}
 	if err != nil {
 		st.err = err.Error()
 		st.peak, st.rss = c.peak()
@@ -203,7 +238,22 @@ func (e *followEnv) step(ctx context.Context, c *followChild, s *setup, n int) f
 	if js, err := c.status(ctx); err == nil {
 		st.pinned = js.Cache.PinnedBytes
 	}
+	e.checkOrigin(ctx, c, s, &st)
 	return st
+}
+
+// checkOrigin checks, in reverse mode, that the child serves the origin's
+// bytes of the serial it was measured at (after the measurement: the
+// check reads the whole snapshot twice), and records it in st.
+func (e *followEnv) checkOrigin(ctx context.Context, c *followChild, s *setup, st *followStep) {
+	if e.o.mode != modeReverse {
+		return
+	}
+	if err := c.checkOrigin(ctx, s.origin.current(), s.repo.dir, s.repo.base); err != nil {
+		st.err = fmt.Sprintf("the child does not serve the origin's bytes: %v", err)
+		return
+	}
+	st.checked = true
 }
 
 // fault offers h as the snapshot of the next serial, no delta listed,
@@ -224,7 +274,7 @@ func (e *followEnv) fault(ctx context.Context, c *followChild, s *setup, what st
 	s.origin.setFault(p, h)
 	var b bytes.Buffer
 	n := &rrdpxml.Notification{SessionID: s.repo.session, Serial: serial,
-		Snapshot: rrdpxml.SnapshotRef{URI: s.origin.url + p[1:], Hash: sha256.Sum256([]byte(what))}}
+		Snapshot: rrdpxml.SnapshotRef{URI: s.repo.base + p[1:], Hash: sha256.Sum256([]byte(what))}}
 	if err := rrdpxml.EncodeNotification(&b, n); err != nil {
 		r.err = err.Error()
 		return r

@@ -148,10 +148,7 @@ func TestBenchFollow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds rrdp-proxy and runs it for about half a minute")
 	}
-	bin := filepath.Join(t.TempDir(), "rrdp-proxy")
-	if out, err := exec.Command("go", "build", "-o", bin, "../rrdp-proxy").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildProxy(t)
 	src := t.TempDir()
 	writeRepo(t, filepath.Join(src, "rrdp"), irpkitest.Spec{Seed: 5, Objects: 200})
 	out := filepath.Join(t.TempDir(), "follow.md")
@@ -169,14 +166,7 @@ func TestBenchFollow(t *testing.T) {
 	if written, err := os.ReadFile(out); err != nil || string(written) != report {
 		t.Errorf("--out: %v, %d bytes; want the %d bytes printed", err, len(written), len(report))
 	}
-	rows := map[string][]string{}
-	for line := range strings.Lines(report) {
-		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
-		for i := range cells {
-			cells[i] = strings.TrimSpace(cells[i])
-		}
-		rows[cells[0]] = cells[1:]
-	}
+	rows := reportRows(report)
 	for _, c := range []struct{ row, want string }{
 		{"1 changed: to served", " s"},
 		{"300 changed: to served", " s"},
@@ -212,4 +202,29 @@ func TestBenchFollow(t *testing.T) {
 	if n != 2 {
 		t.Errorf("got %d fault rows, want 2 (the bomb, the huge body):\n%s", n, report)
 	}
+}
+
+// buildProxy builds the rrdp-proxy of this tree into a temporary
+// directory and returns its path.
+func buildProxy(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rrdp-proxy")
+	if out, err := exec.Command("go", "build", "-o", bin, "../rrdp-proxy").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// reportRows maps the first cell of every table row of a Markdown report
+// to the row's other cells.
+func reportRows(report string) map[string][]string {
+	rows := map[string][]string{}
+	for line := range strings.Lines(report) {
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		rows[cells[0]] = cells[1:]
+	}
+	return rows
 }

@@ -206,6 +206,11 @@ func TestTransparentSnapshotLacks(t *testing.T) {
 	}{
 		{"lacks an object", func(objs map[string][]byte, uri string) { delete(objs, uri) }},
 		{"other bytes", func(objs map[string][]byte, uri string) { objs[uri] = []byte("not what the deltas say") }},
+		{"one byte other, same length", func(objs map[string][]byte, uri string) {
+			c := bytes.Clone(objs[uri])
+			c[len(c)/2] ^= 1
+			objs[uri] = c
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)

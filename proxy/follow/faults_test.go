@@ -23,6 +23,7 @@ import (
 
 	"github.com/irpki/rrdp-proxy/proxy/upstream"
 	"github.com/irpki/rrdp-proxy/transcode/rpki/repotest/rp"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
 
 // faultOrigin is an HTTPS origin on 127.0.0.1 serving a directory, that
@@ -459,5 +460,51 @@ func TestHeld(t *testing.T) {
 	}
 	if got := f.Stats().Holding; got != (Holding{}) || f.Head().Serial != 2 {
 		t.Errorf("after publishing serial %d: holding %+v, want none", f.Head().Serial, got)
+	}
+}
+
+// TestSnapshotFetchClosed: closing a snapshot fetch under way (a
+// transparent sync that failed for a reason the snapshot cannot mend)
+// stops its download, rather than wait for the whole snapshot from the
+// origin at every poll.
+func TestSnapshotFetchClosed(t *testing.T) {
+	e := newFaultEnv(t)
+	f := e.transparentWith("", nil, 1)
+	started, ended := make(chan struct{}), make(chan struct{})
+	e.fo.setFault(on(func(w http.ResponseWriter, r *http.Request) {
+		defer close(ended)
+		// No length (a length over the cap is refused at once), 40 KiB/s:
+		// above the client's MinRate and below its size cap for minutes,
+		// so only a cancel ends it within the sync's minute.
+		chunk := bytes.Repeat([]byte("x"), 8<<10)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			if i == 0 {
+				close(started)
+			}
+			select {
+			case <-r.Context().Done():
+				return // the client went
+			case <-t.C:
+			}
+		}
+	}, "snapshot"))
+	n := &rrdpxml.Notification{Snapshot: rrdpxml.SnapshotRef{URI: e.repo.base + "snapshot.xml"}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := f.startSnapshot(ctx, n)
+	<-started
+	s.close()
+	if ctx.Err() != nil {
+		t.Fatalf("close returned only when the sync's context ended: %v", ctx.Err())
+	}
+	<-ended
+	if _, err := s.wait(); err == nil {
+		t.Error("a snapshot fetch closed midway: got no error")
 	}
 }

@@ -93,7 +93,7 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 			return err
 		}
 		size = sp.Size()
-		objs, err = readSnapshotFrom(sp.Reader(), format, n.SessionID, n.Serial, f.cfg.Limits)
+		objs, err = readSnapshotFrom(readerCtx(ctx, sp.Reader()), format, n.SessionID, n.Serial, f.cfg.Limits)
 		sp.Close()
 		sp = nil
 		if err != nil {
@@ -114,7 +114,7 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 			objs, err = readSnapshotFrom(r, format, n.SessionID, n.Serial, f.cfg.Limits)
 			return err
 		}
-		if xfiles, xsegs, err = f.originXML(sp, n, f.curXSegs(), decode); err != nil {
+		if xfiles, xsegs, err = f.originXML(ctx, sp, n, f.curXSegs(), decode); err != nil {
 			return err
 		}
 	}

@@ -96,14 +96,16 @@ func (e *noFallback) Unwrap() error { return e.err }
 // deltas: the body goes to a spill (memory up to SpillThreshold, then a
 // temporary file), hashed as it arrives, never whole in memory.
 type snapFetch struct {
-	done chan struct{}
-	sp   *upstream.Spill
-	err  error
+	done   chan struct{}
+	cancel context.CancelFunc
+	sp     *upstream.Spill
+	err    error
 }
 
 // startSnapshot starts fetching the snapshot n names; close ends it.
 func (f *Follower) startSnapshot(ctx context.Context, n *rrdpxml.Notification) *snapFetch {
-	s := &snapFetch{done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &snapFetch{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(s.done)
 		s.sp, s.err = f.fetchSpill(ctx, rrdpxml.KindSnapshot, n.Snapshot.URI, n.Snapshot.Hash)
@@ -121,8 +123,13 @@ func (s *snapFetch) wait() (*upstream.Spill, error) {
 	return s.sp, s.err
 }
 
-// close waits for the fetch to end and removes its spill.
+// close ends the fetch and removes its spill. A sync that failed for a
+// reason the snapshot cannot mend (a listed delta missing, a held serial)
+// stops the download here rather than wait for the whole snapshot: at
+// every poll, a broken delta would otherwise pull it from the origin the
+// proxy protects.
 func (s *snapFetch) close() {
+	s.cancel()
 	if sp, _ := s.wait(); sp != nil {
 		sp.Close()
 	}
@@ -189,8 +196,7 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 	_, bs := st.sessions()
 	more, err := f.missingDeltas(ctx, n, bs, st.held)
 	if err != nil {
-		snap.wait()
-		return false, &noFallback{err}
+		return false, &noFallback{err} // close stops the snapshot's download
 	}
 	blobs = append(blobs, more...)
 	sp, err := snap.wait()
@@ -208,7 +214,7 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 	})
 	var diff int
 	var samples []string
-	xfiles, segs, err := f.originXML(sp, n, cur.xsegs, func(r io.Reader) error {
+	xfiles, segs, err := f.originXML(ctx, sp, n, cur.xsegs, func(r io.Reader) error {
 		var err error
 		diff, samples, err = compareSnapshot(r, n.SessionID, n.Serial, ov, f.cfg.Limits)
 		return err
@@ -237,7 +243,7 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 	} else {
 		// The origin's snapshot is authoritative: its objects, read again
 		// from the spill, under a new .bin session.
-		objects, err := readSnapshotFrom(sp.Reader(), irpki.FormatXML, n.SessionID, n.Serial, f.cfg.Limits)
+		objects, err := readSnapshotFrom(readerCtx(ctx, sp.Reader()), irpki.FormatXML, n.SessionID, n.Serial, f.cfg.Limits)
 		if err != nil {
 			return false, &noFallback{fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, err)}
 		}
@@ -288,15 +294,15 @@ func snapshotBlobs(xml, bin []blob) []blob {
 // the XML and its gzip copy, composite with the segments of prev reused
 // when it is at least FragmentMin bytes, whole otherwise. A decode error
 // is the snapshot's.
-func (f *Follower) originXML(sp *upstream.Spill, n *rrdpxml.Notification, prev *originSegs, decode func(io.Reader) error) ([]blob, *originSegs, error) {
+func (f *Follower) originXML(ctx context.Context, sp *upstream.Spill, n *rrdpxml.Notification, prev *originSegs, decode func(io.Reader) error) ([]blob, *originSegs, error) {
 	p, err := f.rel(n.Snapshot.URI)
 	if err != nil {
 		return nil, nil, err
 	}
 	var derr error
 	var wg sync.WaitGroup
-	wg.Go(func() { derr = decode(sp.Reader()) })
-	files, segs, err := f.segmentOrigin(sp, p, n, prev)
+	wg.Go(func() { derr = decode(readerCtx(ctx, sp.Reader())) })
+	files, segs, err := f.segmentOrigin(ctx, sp, p, n, prev)
 	wg.Wait()
 	if derr != nil {
 		return nil, nil, fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, derr)
@@ -308,10 +314,10 @@ func (f *Follower) originXML(sp *upstream.Spill, n *rrdpxml.Notification, prev *
 }
 
 // segmentOrigin is the storing half of originXML.
-func (f *Follower) segmentOrigin(sp *upstream.Spill, p string, n *rrdpxml.Notification, prev *originSegs) ([]blob, *originSegs, error) {
+func (f *Follower) segmentOrigin(ctx context.Context, sp *upstream.Spill, p string, n *rrdpxml.Notification, prev *originSegs) ([]blob, *originSegs, error) {
 	size := sp.Size()
 	if f.cfg.FragmentMin < 0 || size < f.cfg.FragmentMin {
-		b, err := io.ReadAll(sp.Reader())
+		b, err := io.ReadAll(readerCtx(ctx, sp.Reader()))
 		if err != nil {
 			return nil, nil, fmt.Errorf("read the snapshot back: %w", err)
 		}
@@ -326,7 +332,7 @@ func (f *Follower) segmentOrigin(sp *upstream.Spill, p string, n *rrdpxml.Notifi
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := s.fill(sp.Reader()); err != nil {
+	if err := s.fill(readerCtx(ctx, sp.Reader())); err != nil {
 		return nil, nil, err
 	}
 	files, segs, err := s.files(p, n.Snapshot.Hash, size, n.Serial)
@@ -542,3 +548,20 @@ func (f *Follower) holdsAll(n *rrdpxml.Notification, fls []File) error {
 // errNotHeld: a transparent head would name a file it does not hold; a
 // bug of the follower, never published.
 var errNotHeld = errors.New("file not held")
+
+// readerCtx reads r until ctx ends: the passes over a spilled snapshot
+// (seconds on a big one) stop with the sync's context, at a shutdown or a
+// lost lease.
+func readerCtx(ctx context.Context, r io.Reader) io.Reader {
+	return readFunc(func(p []byte) (int, error) {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		return r.Read(p)
+	})
+}
+
+// readFunc is an io.Reader from a function.
+type readFunc func([]byte) (int, error)
+
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }

@@ -638,17 +638,25 @@ func readFile(t *testing.T, st *MemStore, fl File) []byte {
 	return b
 }
 
-// gunzip decompresses one gzip member.
+// gunzip decompresses zb, which must be one gzip member and nothing
+// after it (the reader checks its CRC-32 and size).
 func gunzip(t *testing.T, zb []byte) []byte {
 	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(zb))
+	br := bytes.NewReader(zb)
+	zr, err := gzip.NewReader(br)
 	if err != nil {
 		t.Fatalf("gzip copy: %v", err)
 	}
 	zr.Multistream(false)
 	b, err := io.ReadAll(zr)
+	if err == nil {
+		err = zr.Close()
+	}
 	if err != nil {
 		t.Fatalf("gzip copy: %v", err)
+	}
+	if br.Len() != 0 {
+		t.Fatalf("gzip copy: %d bytes after its member", br.Len())
 	}
 	return b
 }

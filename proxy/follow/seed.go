@@ -62,18 +62,28 @@ func (f *Follower) rebuild(ctx context.Context, h *Head) (*state, error) {
 	if snap == nil {
 		return nil, fmt.Errorf("head of %s serial %d names no .bin snapshot", h.Repo, h.Serial)
 	}
-	b, err := cache.ReadFile(ctx, snap, f.cfg.Blobs)
-	if err != nil {
-		return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
-	}
-	if sha256.Sum256(b) != snap.Sum {
-		return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, ErrHash)
-	}
-	if st.objects, err = readSnapshot(b, irpki.FormatBin, bs, h.Serial, f.cfg.Limits); err != nil {
-		return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
-	}
 	if snap.Composite() {
+		// Part by part, the objects views into the segments (views.go).
+		var copied int
+		var err error
+		if st.objects, st.order, copied, err = readSnapshotViews(ctx, snap, bs, h.Serial, f.cfg.Limits, f.cfg.Blobs); err != nil {
+			return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
+		}
+		if copied > 0 {
+			f.log.Warn("objects of the stored snapshot not within one segment, copied", "snapshot", snap.Path, "objects", copied)
+		}
 		f.resumeFragments(ctx, h, st, xs, bs)
+	} else {
+		b, err := cache.ReadFile(ctx, snap, f.cfg.Blobs)
+		if err != nil {
+			return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
+		}
+		if sha256.Sum256(b) != snap.Sum {
+			return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, ErrHash)
+		}
+		if st.objects, err = readSnapshot(b, irpki.FormatBin, bs, h.Serial, f.cfg.Limits); err != nil {
+			return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
+		}
 	}
 	if st.transparent {
 		f.resumeOrigin(ctx, h, st)
@@ -130,7 +140,9 @@ func (f *Follower) resumeFragments(ctx context.Context, h *Head, st *state, xs, 
 		}
 		snap[j] = &h.Files[i]
 	}
-	st.order = sortedURIs(st.objects)
+	if st.order == nil {
+		st.order = sortedURIs(st.objects)
+	}
 	objs := func(u string) object { return st.objects[u] }
 	fr, err := resume(ctx, st.order, objs, xs, bs, snap, f.cfg.Blobs, st.transparent)
 	if err != nil {

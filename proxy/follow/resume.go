@@ -70,7 +70,17 @@ func resume(ctx context.Context, order []string, objs func(string) object, xs, b
 		if !binOnly && xsize != len(c.xml.b) || bsize != len(c.bin.b) {
 			return nil, fmt.Errorf("resume fragments: chunk %d: segments of %d and %d bytes, its objects make %d and %d", i, len(c.xml.b), len(c.bin.b), xsize, bsize)
 		}
-		next.alias(c, offs, order, objs)
+		// Objects read as views into these segments (readSnapshotViews)
+		// are in place already; the others move to them.
+		for j, uri := range order[c.lo:c.hi] {
+			o := objs(uri)
+			n := int32(len(o.content))
+			at := c.bin.b[offs[j] : offs[j]+n : offs[j]+n]
+			if n > 0 && &o.content[0] == &at[0] {
+				continue
+			}
+			next.realias = append(next.realias, aliased{uri, at})
+		}
 		if !binOnly {
 			next.xml[c.xkey], next.xgz[c.xkey] = c.xml, c.xgz
 		}

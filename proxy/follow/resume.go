@@ -1,6 +1,7 @@
 package follow
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -71,13 +72,18 @@ func resume(ctx context.Context, order []string, objs func(string) object, xs, b
 			return nil, fmt.Errorf("resume fragments: chunk %d: segments of %d and %d bytes, its objects make %d and %d", i, len(c.xml.b), len(c.bin.b), xsize, bsize)
 		}
 		// Objects read as views into these segments (readSnapshotViews)
-		// are in place already; the others move to them.
+		// are in place already; the others move to them, if the bytes
+		// there are theirs: a segment of the right size may still hold
+		// other objects (a snapshot not in canonical order).
 		for j, uri := range order[c.lo:c.hi] {
 			o := objs(uri)
 			n := int32(len(o.content))
 			at := c.bin.b[offs[j] : offs[j]+n : offs[j]+n]
 			if n > 0 && &o.content[0] == &at[0] {
 				continue
+			}
+			if !bytes.Equal(o.content, at) {
+				return nil, fmt.Errorf("resume fragments: chunk %d: %s is not where the canonical layout puts it", i, uri)
 			}
 			next.realias = append(next.realias, aliased{uri, at})
 		}

@@ -375,3 +375,75 @@ func allocBytes(fn func()) int64 {
 	runtime.ReadMemStats(&after)
 	return int64(after.TotalAlloc - before.TotalAlloc)
 }
+
+// TestResumePlaced: resume takes over a chunk only if each object's bytes
+// are those at its place in the chunk's .bin segment: an object that is
+// a view there is taken as it is, a copy with the same bytes is moved
+// there (Realias), and one with other bytes of the same size (a snapshot
+// whose segments have the right sizes but another order) fails the
+// resume, so that the next serial builds every chunk.
+func TestResumePlaced(t *testing.T) {
+	e := newEnv(t)
+	e.repo.count = 2000
+	e.repo.reset(1)
+	store := NewMemStore()
+	f, err := New(Config{URL: e.repo.base + "notification.xml", Client: e.client, Store: store, FragmentMin: 1,
+		Now: func() time.Time { return e.now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sync(f)
+	h := f.Head()
+	xs, bs := h.Sessions()
+	var snap [4]*File
+	for i, fl := range h.Files {
+		if fl.Kind == rrdpxml.KindSnapshot && fl.Expires.IsZero() {
+			j := 0
+			if fl.Format == irpki.FormatBin {
+				j = 1
+			}
+			if fl.Gzip {
+				j += 2
+			}
+			snap[j] = &h.Files[i]
+		}
+	}
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		edit    func([]byte) []byte
+		moved   int
+		wantErr bool
+	}{
+		{"views", nil, 0, false},
+		{"a copy", bytes.Clone, 1, false},
+		{"other bytes", func(b []byte) []byte { b = bytes.Clone(b); b[len(b)/2] ^= 1; return b }, 0, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			objs, order, _, err := readSnapshotViews(ctx, snap[1], bs, h.Serial, rrdpxml.Limits{}, store.Get)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.edit != nil {
+				u := order[len(order)/2]
+				o := objs[u]
+				o.content = c.edit(o.content)
+				o.hash = sha256.Sum256(o.content)
+				objs[u] = o
+			}
+			fr, err := resume(ctx, order, func(u string) object { return objs[u] }, xs, bs, snap, store.Get, false)
+			if c.wantErr {
+				if err == nil {
+					t.Fatal("resume took a chunk whose segment holds other bytes than its object")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fr.realias) != c.moved {
+				t.Errorf("got %d objects to move to their segments, want %d", len(fr.realias), c.moved)
+			}
+		})
+	}
+}

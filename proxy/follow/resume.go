@@ -16,9 +16,11 @@ import (
 // cut again, and their segments are the stored files' parts, in the same
 // order, read with get (the pinned blobs of the current head, no copy).
 // snap are the snapshot's XML, .bin, XML gzip and .bin gzip files. Every
-// segment is checked against the chunk it stands for (its count and the
-// sizes of the plain ones); a snapshot cut otherwise (another version's
-// chunking) is an error, and the next serial builds every chunk. With
+// segment is checked against the chunk it stands for (its count, the
+// sizes of the plain ones, and each object's bytes at its place in the
+// .bin segment: a pointer comparison for the objects read as views into
+// it); a snapshot cut otherwise (another version's chunking) is an error,
+// and the next serial builds every chunk. With
 // binOnly (a transparent follower's, composite without XML) only the .bin files
 // are read; the XML ones are not the follower's chunks.
 func resume(ctx context.Context, order []string, objs func(string) object, xs, bs string, snap [4]*File, get func(context.Context, [32]byte) ([]byte, error), binOnly bool) (*fragments, error) {

@@ -23,11 +23,25 @@ import (
 // and the next serial builds every chunk. With
 // binOnly (a transparent follower's, composite without XML) only the .bin files
 // are read; the XML ones are not the follower's chunks.
-func resume(ctx context.Context, order []string, objs func(string) object, xs, bs string, snap [4]*File, get func(context.Context, [32]byte) ([]byte, error), binOnly bool) (*fragments, error) {
+//
+// sv, if not nil, is how the objects were read (readSnapshotViews): the
+// .bin segments are its slices, and its groups' pins are taken instead of
+// computed again (a SHA-256 pass over every object) once every object is
+// found in place. That is sound: every object's content at the offset
+// where the canonical layout puts it, in the segment the reader read, and
+// every segment of the size that layout gives, leave no room for another
+// encoding of a group (an extra field or a longer varint would shift what
+// follows), so the bytes under each pin the reader checked are the
+// canonical encoding of the group's objects. Else the resume fails.
+func resume(ctx context.Context, order []string, objs func(string) object, xs, bs string, snap [4]*File, get func(context.Context, [32]byte) ([]byte, error), binOnly bool, sv *snapshotViews) (*fragments, error) {
 	if binOnly {
 		xs = ""
 	}
-	chunks, groups, next := plan(order, objs, xs, bs, nil, binOnly)
+	var pins map[string][32]byte
+	if sv != nil {
+		pins = sv.pins
+	}
+	chunks, groups, next := plan(order, objs, xs, bs, nil, binOnly, pins)
 	var lists [4][]cache.Part
 	for i, f := range snap {
 		if binOnly && i%2 == 0 {
@@ -46,6 +60,11 @@ func resume(ctx context.Context, order []string, objs func(string) object, xs, b
 		lists[i] = parts[1 : len(parts)-1]
 	}
 	seg := func(p cache.Part) (segment, error) {
+		if sv != nil {
+			if b, ok := sv.blobs[p.Sum]; ok {
+				return segment{p.Sum, b}, nil // checked against its list as read
+			}
+		}
 		b, err := get(ctx, p.Sum)
 		if err != nil {
 			return segment{}, err
@@ -81,10 +100,10 @@ func resume(ctx context.Context, order []string, objs func(string) object, xs, b
 			o := objs(uri)
 			n := int32(len(o.content))
 			at := c.bin.b[offs[j] : offs[j]+n : offs[j]+n]
-			if n > 0 && &o.content[0] == &at[0] {
+			if n == 0 || &o.content[0] == &at[0] {
 				continue
 			}
-			if !bytes.Equal(o.content, at) {
+			if pins != nil || !bytes.Equal(o.content, at) {
 				return nil, fmt.Errorf("resume fragments: chunk %d: %s is not where the canonical layout puts it", i, uri)
 			}
 			next.realias = append(next.realias, aliased{uri, at})

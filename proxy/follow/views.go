@@ -99,70 +99,101 @@ func (pv *partViews) view(off int64, n int) ([]byte, bool) {
 	return pv.blobs[i][at : at+int64(n) : at+int64(n)], true
 }
 
+// snapshotViews is an object set read from a stored composite
+// snapshot.bin by readSnapshotViews.
+type snapshotViews struct {
+	objects map[string]object
+	// order is the URIs in the order of the file, canonical for the
+	// follower's own snapshots.
+	order []string
+	// copied counts the objects copied because they were not within one
+	// blob part.
+	copied int
+	// pins are the groups' pins the reader checked, by directory URI;
+	// nil when the file is not in canonical order or an object was
+	// copied. resume takes them instead of computing them again, once it
+	// found every object in place (see there).
+	pins map[string][32]byte
+	// blobs are the blob parts read, by sum: resume finds the objects in
+	// these very slices.
+	blobs map[[32]byte][]byte
+}
+
 // readSnapshotViews decodes the composite snapshot.bin f of session and
 // serial, read part by part with get, into a fresh object set whose
-// contents are views into the parts, and returns it with its URIs in
-// the order of the file (canonical for the follower's own snapshots).
-// The file's SHA-256 and size are checked against f's as it is read, and
-// every view against the bytes the reader checked against the group's
-// pin; copied reports the objects copied because they were not within
-// one blob part.
-func readSnapshotViews(ctx context.Context, f *File, session string, serial uint64, lim rrdpxml.Limits, get cache.Getter) (objs map[string]object, order []string, copied int, err error) {
+// contents are views into the parts. The file's SHA-256 and size are
+// checked against f's as it is read, and every view against the bytes the
+// reader checked against the group's pin.
+func readSnapshotViews(ctx context.Context, f *File, session string, serial uint64, lim rrdpxml.Limits, get cache.Getter) (*snapshotViews, error) {
 	pv, err := openPartViews(ctx, f, get)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, err
 	}
 	rd := irpki.NewReader(pv.reader(), rrdpxml.KindSnapshot, lim)
 	h, err := rd.Header()
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, err
 	}
 	if h.SessionID != session || h.Serial != serial {
-		return nil, nil, 0, fmt.Errorf("%w: snapshot of session %s serial %d, want session %s serial %d", ErrMismatch, h.SessionID, h.Serial, session, serial)
+		return nil, fmt.Errorf("%w: snapshot of session %s serial %d, want session %s serial %d", ErrMismatch, h.SessionID, h.Serial, session, serial)
 	}
-	objs = make(map[string]object)
+	sv := &snapshotViews{objects: make(map[string]object), pins: make(map[string][32]byte), blobs: make(map[[32]byte][]byte, len(pv.parts))}
+	canonical := true
 	for {
 		g, err := rd.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, nil, 0, err
+			return nil, err
 		}
 		if len(g.Withdrawn) > 0 {
-			return nil, nil, 0, fmt.Errorf("%w: snapshot group %s with withdraws", ErrMismatch, g.Repo)
+			return nil, fmt.Errorf("%w: snapshot group %s with withdraws", ErrMismatch, g.Repo)
 		}
+		if _, dup := sv.pins[g.Repo]; dup {
+			canonical = false // a directory in two groups
+		}
+		sv.pins[g.Repo] = g.Pin
 		for i := range g.Entries {
 			en := &g.Entries[i]
 			uri := g.Repo + en.Name
 			if en.HasHash {
-				return nil, nil, 0, fmt.Errorf("%w: snapshot element %s with withdraw or hash", ErrMismatch, uri)
+				return nil, fmt.Errorf("%w: snapshot element %s with withdraw or hash", ErrMismatch, uri)
 			}
-			if _, dup := objs[uri]; dup {
-				return nil, nil, 0, fmt.Errorf("snapshot: %s published twice", uri)
+			if _, dup := sv.objects[uri]; dup {
+				return nil, fmt.Errorf("snapshot: %s published twice", uri)
 			}
 			c, ok := pv.view(en.Offset, len(en.Content))
 			switch {
 			case !ok:
 				c = bytes.Clone(en.Content)
-				copied++
+				sv.copied++
 			case !bytes.Equal(c, en.Content):
 				// The reader's offsets and the part list disagree: a bug,
 				// not a bad file (the bytes were checked by their keys).
-				return nil, nil, 0, fmt.Errorf("snapshot %s: %s at byte %d: the part holds other bytes than the reader read", f.Path, uri, en.Offset)
+				return nil, fmt.Errorf("snapshot %s: %s at byte %d: the part holds other bytes than the reader read", f.Path, uri, en.Offset)
 			}
-			objs[uri] = object{hash: sha256.Sum256(c), content: c}
-			order = append(order, uri)
+			sv.objects[uri] = object{hash: sha256.Sum256(c), content: c}
+			sv.order = append(sv.order, uri)
 		}
 	}
 	if rd.Size() != f.Size {
-		return nil, nil, 0, fmt.Errorf("snapshot %s: %d bytes read, the head says %d: %w", f.Path, rd.Size(), f.Size, ErrHash)
+		return nil, fmt.Errorf("snapshot %s: %d bytes read, the head says %d: %w", f.Path, rd.Size(), f.Size, ErrHash)
 	}
 	if rd.Sum() != f.Sum {
-		return nil, nil, 0, fmt.Errorf("snapshot %s: %w", f.Path, ErrHash)
+		return nil, fmt.Errorf("snapshot %s: %w", f.Path, ErrHash)
 	}
-	if !slices.IsSortedFunc(order, canonicalCompare) {
-		slices.SortFunc(order, canonicalCompare) // not our writer's order
+	if !slices.IsSortedFunc(sv.order, canonicalCompare) {
+		slices.SortFunc(sv.order, canonicalCompare) // not our writer's order
+		canonical = false
 	}
-	return objs, order, copied, nil
+	if !canonical || sv.copied > 0 {
+		sv.pins = nil
+	}
+	for i, p := range pv.parts {
+		if p.Sum != ([32]byte{}) {
+			sv.blobs[p.Sum] = pv.blobs[i]
+		}
+	}
+	return sv, nil
 }

@@ -60,8 +60,8 @@ func BenchmarkRestart(b *testing.B) {
 	}
 	ctx := context.Background()
 	lim := rrdpxml.Limits{MaxObjects: n + 1}
-	resumed := func(b *testing.B, objs map[string]object, order []string) {
-		fr, err := resume(ctx, order, func(u string) object { return objs[u] }, xs, xs, snap, get, false)
+	resumed := func(b *testing.B, objs map[string]object, order []string, sv *snapshotViews) {
+		fr, err := resume(ctx, order, func(u string) object { return objs[u] }, xs, xs, snap, get, false, sv)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func BenchmarkRestart(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			resumed(b, objs, sortedURIs(objs))
+			resumed(b, objs, sortedURIs(objs), nil)
 		}
 		b.ReportMetric(float64(bin.Size)/1e6, "MB-bin")
 	})
@@ -87,11 +87,11 @@ func BenchmarkRestart(b *testing.B) {
 		b.ReportAllocs()
 		defer reportCPU(b)()
 		for b.Loop() {
-			objs, order, _, err := readSnapshotViews(ctx, bin, xs, 1, lim, get)
+			sv, err := readSnapshotViews(ctx, bin, xs, 1, lim, get)
 			if err != nil {
 				b.Fatal(err)
 			}
-			resumed(b, objs, order)
+			resumed(b, sv.objects, sv.order, sv)
 		}
 		b.ReportMetric(float64(bin.Size)/1e6, "MB-bin")
 	})

@@ -119,6 +119,19 @@ func TestRestartViews(t *testing.T) {
 			if st.frags == nil || st.frags.reused == 0 {
 				t.Fatal("the rebuilt state has no fragments")
 			}
+			// The groups (ids, sizes and pins, taken from the stored
+			// file) are those of the follower that stayed.
+			a.mu.Lock()
+			wantGroups := a.cur.frags.groups
+			a.mu.Unlock()
+			if len(st.frags.groups) != len(wantGroups) {
+				t.Fatalf("got %d groups, want %d", len(st.frags.groups), len(wantGroups))
+			}
+			for dir, g := range wantGroups {
+				if st.frags.groups[dir] != g {
+					t.Fatalf("group %s: got %x, want %x (id, entries, pin)", dir, st.frags.groups[dir], g)
+				}
+			}
 			e.repo.advance()
 			e.now = e.now.Add(time.Minute)
 			e.sync(a)
@@ -259,9 +272,13 @@ func TestReadSnapshotViewsSplit(t *testing.T) {
 			}
 			fl := *snap
 			fl.Index = ls
-			objs, order, copied, err := readSnapshotViews(ctx, &fl, bs, h.Serial, rrdpxml.Limits{}, get)
+			sv, err := readSnapshotViews(ctx, &fl, bs, h.Serial, rrdpxml.Limits{}, get)
 			if err != nil {
 				t.Fatal(err)
+			}
+			objs, order, copied := sv.objects, sv.order, sv.copied
+			if sv.pins != nil {
+				t.Error("pins kept for a snapshot with objects copied")
 			}
 			// Which objects straddle two parts: from the offsets.
 			across := map[string]bool{}
@@ -381,7 +398,10 @@ func allocBytes(fn func()) int64 {
 // a view there is taken as it is, a copy with the same bytes is moved
 // there (Realias), and one with other bytes of the same size (a snapshot
 // whose segments have the right sizes but another order) fails the
-// resume, so that the next serial builds every chunk.
+// resume, so that the next serial builds every chunk. With the pins the
+// reader checked (sv), every object must be a view in place: a copy
+// fails the resume too, since nothing then shows that the bytes under
+// the pins are the groups' canonical encoding.
 func TestResumePlaced(t *testing.T) {
 	e := newEnv(t)
 	e.repo.count = 2000
@@ -409,21 +429,30 @@ func TestResumePlaced(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
+	flip := func(b []byte) []byte { b = bytes.Clone(b); b[len(b)/2] ^= 1; return b }
 	for _, c := range []struct {
 		name    string
 		edit    func([]byte) []byte
+		pins    bool
 		moved   int
 		wantErr bool
 	}{
-		{"views", nil, 0, false},
-		{"a copy", bytes.Clone, 1, false},
-		{"other bytes", func(b []byte) []byte { b = bytes.Clone(b); b[len(b)/2] ^= 1; return b }, 0, true},
+		{"views, pins", nil, true, 0, false},
+		{"views", nil, false, 0, false},
+		{"a copy", bytes.Clone, false, 1, false},
+		{"a copy, pins", bytes.Clone, true, 0, true},
+		{"other bytes", flip, false, 0, true},
+		{"other bytes, pins", flip, true, 0, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			objs, order, _, err := readSnapshotViews(ctx, snap[1], bs, h.Serial, rrdpxml.Limits{}, store.Get)
+			sv, err := readSnapshotViews(ctx, snap[1], bs, h.Serial, rrdpxml.Limits{}, store.Get)
 			if err != nil {
 				t.Fatal(err)
 			}
+			if sv.pins == nil {
+				t.Fatal("no pins kept for the follower's own snapshot")
+			}
+			objs, order := sv.objects, sv.order
 			if c.edit != nil {
 				u := order[len(order)/2]
 				o := objs[u]
@@ -431,10 +460,13 @@ func TestResumePlaced(t *testing.T) {
 				o.hash = sha256.Sum256(o.content)
 				objs[u] = o
 			}
-			fr, err := resume(ctx, order, func(u string) object { return objs[u] }, xs, bs, snap, store.Get, false)
+			if !c.pins {
+				sv = nil
+			}
+			fr, err := resume(ctx, order, func(u string) object { return objs[u] }, xs, bs, snap, store.Get, false, sv)
 			if c.wantErr {
 				if err == nil {
-					t.Fatal("resume took a chunk whose segment holds other bytes than its object")
+					t.Fatal("resume took a chunk whose objects are not in place")
 				}
 				return
 			}
@@ -444,6 +476,70 @@ func TestResumePlaced(t *testing.T) {
 			if len(fr.realias) != c.moved {
 				t.Errorf("got %d objects to move to their segments, want %d", len(fr.realias), c.moved)
 			}
+			f.mu.Lock()
+			want := f.cur.frags.groups
+			f.mu.Unlock()
+			if len(fr.groups) != len(want) {
+				t.Fatalf("got %d groups, want %d", len(fr.groups), len(want))
+			}
+			for dir, g := range want {
+				if fr.groups[dir] != g {
+					t.Fatalf("group %s: got %x, want %x (id, entries, pin)", dir, fr.groups[dir], g)
+				}
+			}
 		})
+	}
+}
+
+// TestResumeTakesPins: with the objects in place, resume takes the
+// groups' pins from the reader (no second SHA-256 pass over every
+// object): a pin changed in what the reader reported is the one resumed.
+// (The reader checked the real ones against the bytes; this only shows
+// which source resume uses.)
+func TestResumeTakesPins(t *testing.T) {
+	e := newEnv(t)
+	e.repo.count = 500
+	e.repo.reset(1)
+	store := NewMemStore()
+	f, err := New(Config{URL: e.repo.base + "notification.xml", Client: e.client, Store: store, FragmentMin: 1,
+		Now: func() time.Time { return e.now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sync(f)
+	h := f.Head()
+	xs, bs := h.Sessions()
+	snap := [4]*File{}
+	for i, fl := range h.Files {
+		if fl.Kind == rrdpxml.KindSnapshot && fl.Expires.IsZero() {
+			j := 0
+			if fl.Format == irpki.FormatBin {
+				j = 1
+			}
+			if fl.Gzip {
+				j += 2
+			}
+			snap[j] = &h.Files[i]
+		}
+	}
+	ctx := context.Background()
+	sv, err := readSnapshotViews(ctx, snap[1], bs, h.Serial, rrdpxml.Limits{}, store.Get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dir string
+	for d := range sv.pins {
+		dir = d
+		break
+	}
+	marked := sv.pins[dir]
+	marked[0] ^= 0xff
+	sv.pins[dir] = marked
+	fr, err := resume(ctx, sv.order, func(u string) object { return sv.objects[u] }, xs, bs, snap, store.Get, false, sv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fr.groups[dir].pin != marked {
+		t.Errorf("group %s: resume computed its pin again instead of taking the reader's", dir)
 	}
 }

@@ -24,7 +24,9 @@ import (
 // served state, not a copy of the .bin assembled plus a copy of every
 // object (docs/bench/state.md, "A restart reads the stored snapshot part
 // by part"). proxy/validate reads a composite snapshot the same way
-// (view.go there).
+// (view.go there). resume then finds every object in place in its
+// segment and takes the groups' pins the reader checked, instead of a
+// second SHA-256 pass over every object (resume says when that is sound).
 //
 // An object that does not lie whole within one blob part is copied: the
 // follower's writer never makes one (a chunk's objects are in its
@@ -36,7 +38,6 @@ import (
 // partViews are the parts of a composite file with their bytes, and
 // where each starts in the file.
 type partViews struct {
-	path  string
 	parts []cache.Part
 	blobs [][]byte // each part's blob, or its inline data
 	start []int64
@@ -50,7 +51,7 @@ func openPartViews(ctx context.Context, f *File, get cache.Getter) (*partViews, 
 	if err != nil {
 		return nil, err
 	}
-	pv := &partViews{path: f.Path, parts: parts, blobs: make([][]byte, len(parts)), start: make([]int64, len(parts))}
+	pv := &partViews{parts: parts, blobs: make([][]byte, len(parts)), start: make([]int64, len(parts))}
 	var off int64
 	for i, p := range parts {
 		pv.start[i] = off

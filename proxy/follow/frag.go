@@ -177,7 +177,7 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 	if prev != nil && (prev.xs != xs || prev.bs != bs || prev.binOnly != binOnly) {
 		prev = nil // a segment does not name its session, but start afresh on a new one
 	}
-	chunks, groups, next := plan(order, objs, xs, bs, prev, binOnly)
+	chunks, groups, next := plan(order, objs, xs, bs, prev, binOnly, nil)
 	objAt := func(k int) object { return objs(order[k]) }
 	var done func(i int)
 	if set != nil {
@@ -275,7 +275,10 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 // that changed since prev and the keys of every chunk's segments, and
 // takes over the segments prev has for them; the chunks left to encode
 // are marked build. next holds the groups; its segment maps are empty.
-func plan(order []string, objs func(string) object, xs, bs string, prev *fragments, binOnly bool) ([]chunk, []group, *fragments) {
+// pins, if not nil, are the pins of a stored snapshot of these very
+// objects, taken for the groups prev does not have (resume, which checks
+// that the snapshot is their canonical encoding).
+func plan(order []string, objs func(string) object, xs, bs string, prev *fragments, binOnly bool, pins map[string][32]byte) ([]chunk, []group, *fragments) {
 	chunks, groups := cut(order, objs)
 	next := &fragments{xs: xs, bs: bs, binOnly: binOnly, xml: make(map[[32]byte]segment, len(chunks)), bin: make(map[[32]byte]segment, len(chunks)),
 		xgz: make(map[[32]byte]segment, len(chunks)), bgz: make(map[[32]byte]segment, len(chunks)), groups: make(map[string]groupSum, len(groups))}
@@ -285,6 +288,8 @@ func plan(order []string, objs func(string) object, xs, bs string, prev *fragmen
 		g := &groups[i]
 		if p, ok := prev.group(g.dir); ok && p.id == g.id {
 			g.pin = p.pin
+		} else if p, ok := pins[g.dir]; ok {
+			g.pin = p
 		} else {
 			g.pin = pinOf(g, order, objs)
 		}

@@ -30,6 +30,7 @@ type testRepo struct {
 	rnd     *rand.Rand
 	added   int
 	count   int  // objects of a new session (120)
+	size    int  // largest object of a new session, in bytes (256; the smallest is a quarter)
 	sorted  bool // snapshots list the objects in URI order, not shuffled
 
 	snap, binSnap     rrdpxml.SnapshotRef
@@ -52,7 +53,7 @@ func newTestRepo(t *testing.T, dir, origin string, seed uint64) *testRepo {
 func (r *testRepo) reset(seed uint64) {
 	r.session, r.serial = irpkitest.Session(seed), 1
 	r.objs = make(map[string][]byte)
-	for _, o := range irpkitest.Objects(irpkitest.Spec{Seed: seed, Objects: cmp.Or(r.count, 120), MinSize: 64, MaxSize: 256}) {
+	for _, o := range irpkitest.Objects(irpkitest.Spec{Seed: seed, Objects: cmp.Or(r.count, 120), MinSize: cmp.Or(r.size, 256) / 4, MaxSize: cmp.Or(r.size, 256)}) {
 		r.objs[o.URI] = o.Content
 	}
 	r.deltas, r.binDeltas = nil, nil

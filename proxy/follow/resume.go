@@ -1,6 +1,7 @@
 package follow
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -15,16 +16,32 @@ import (
 // cut again, and their segments are the stored files' parts, in the same
 // order, read with get (the pinned blobs of the current head, no copy).
 // snap are the snapshot's XML, .bin, XML gzip and .bin gzip files. Every
-// segment is checked against the chunk it stands for (its count and the
-// sizes of the plain ones); a snapshot cut otherwise (another version's
-// chunking) is an error, and the next serial builds every chunk. With
+// segment is checked against the chunk it stands for (its count, the
+// sizes of the plain ones, and each object's bytes at its place in the
+// .bin segment: a pointer comparison for the objects read as views into
+// it); a snapshot cut otherwise (another version's chunking) is an error,
+// and the next serial builds every chunk. With
 // binOnly (a transparent follower's, composite without XML) only the .bin files
 // are read; the XML ones are not the follower's chunks.
-func resume(ctx context.Context, order []string, objs func(string) object, xs, bs string, snap [4]*File, get func(context.Context, [32]byte) ([]byte, error), binOnly bool) (*fragments, error) {
+//
+// sv, if not nil, is how the objects were read (readSnapshotViews): the
+// .bin segments are its slices, and its groups' pins are taken instead of
+// computed again (a SHA-256 pass over every object) once every object is
+// found in place. That is sound: every object's content at the offset
+// where the canonical layout puts it, in the segment the reader read, and
+// every segment of the size that layout gives, leave no room for another
+// encoding of a group (an extra field or a longer varint would shift what
+// follows), so the bytes under each pin the reader checked are the
+// canonical encoding of the group's objects. Else the resume fails.
+func resume(ctx context.Context, order []string, objs func(string) object, xs, bs string, snap [4]*File, get func(context.Context, [32]byte) ([]byte, error), binOnly bool, sv *snapshotViews) (*fragments, error) {
 	if binOnly {
 		xs = ""
 	}
-	chunks, groups, next := plan(order, objs, xs, bs, nil, binOnly)
+	var pins map[string][32]byte
+	if sv != nil {
+		pins = sv.pins
+	}
+	chunks, groups, next := plan(order, objs, xs, bs, nil, binOnly, pins)
 	var lists [4][]cache.Part
 	for i, f := range snap {
 		if binOnly && i%2 == 0 {
@@ -43,6 +60,11 @@ func resume(ctx context.Context, order []string, objs func(string) object, xs, b
 		lists[i] = parts[1 : len(parts)-1]
 	}
 	seg := func(p cache.Part) (segment, error) {
+		if sv != nil {
+			if b, ok := sv.blobs[p.Sum]; ok {
+				return segment{p.Sum, b}, nil // checked against its list as read
+			}
+		}
 		b, err := get(ctx, p.Sum)
 		if err != nil {
 			return segment{}, err
@@ -70,7 +92,22 @@ func resume(ctx context.Context, order []string, objs func(string) object, xs, b
 		if !binOnly && xsize != len(c.xml.b) || bsize != len(c.bin.b) {
 			return nil, fmt.Errorf("resume fragments: chunk %d: segments of %d and %d bytes, its objects make %d and %d", i, len(c.xml.b), len(c.bin.b), xsize, bsize)
 		}
-		next.alias(c, offs, order, objs)
+		// Objects read as views into these segments (readSnapshotViews)
+		// are in place already; the others move to them, if the bytes
+		// there are theirs: a segment of the right size may still hold
+		// other objects (a snapshot not in canonical order).
+		for j, uri := range order[c.lo:c.hi] {
+			o := objs(uri)
+			n := int32(len(o.content))
+			at := c.bin.b[offs[j] : offs[j]+n : offs[j]+n]
+			if n == 0 || &o.content[0] == &at[0] {
+				continue
+			}
+			if pins != nil || !bytes.Equal(o.content, at) {
+				return nil, fmt.Errorf("resume fragments: chunk %d: %s is not where the canonical layout puts it", i, uri)
+			}
+			next.realias = append(next.realias, aliased{uri, at})
+		}
 		if !binOnly {
 			next.xml[c.xkey], next.xgz[c.xkey] = c.xml, c.xgz
 		}

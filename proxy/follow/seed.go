@@ -62,18 +62,28 @@ func (f *Follower) rebuild(ctx context.Context, h *Head) (*state, error) {
 	if snap == nil {
 		return nil, fmt.Errorf("head of %s serial %d names no .bin snapshot", h.Repo, h.Serial)
 	}
-	b, err := cache.ReadFile(ctx, snap, f.cfg.Blobs)
-	if err != nil {
-		return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
-	}
-	if sha256.Sum256(b) != snap.Sum {
-		return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, ErrHash)
-	}
-	if st.objects, err = readSnapshot(b, irpki.FormatBin, bs, h.Serial, f.cfg.Limits); err != nil {
-		return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
-	}
 	if snap.Composite() {
-		f.resumeFragments(ctx, h, st, xs, bs)
+		// Part by part, the objects views into the segments (views.go).
+		sv, err := readSnapshotViews(ctx, snap, bs, h.Serial, f.cfg.Limits, f.cfg.Blobs)
+		if err != nil {
+			return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
+		}
+		if sv.copied > 0 {
+			f.log.Warn("objects of the stored snapshot not within one segment, copied", "snapshot", snap.Path, "objects", sv.copied)
+		}
+		st.objects, st.order = sv.objects, sv.order
+		f.resumeFragments(ctx, h, st, xs, bs, sv)
+	} else {
+		b, err := cache.ReadFile(ctx, snap, f.cfg.Blobs)
+		if err != nil {
+			return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
+		}
+		if sha256.Sum256(b) != snap.Sum {
+			return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, ErrHash)
+		}
+		if st.objects, err = readSnapshot(b, irpki.FormatBin, bs, h.Serial, f.cfg.Limits); err != nil {
+			return nil, fmt.Errorf("read snapshot %s: %w", snap.Path, err)
+		}
 	}
 	if st.transparent {
 		f.resumeOrigin(ctx, h, st)
@@ -115,7 +125,7 @@ func (f *Follower) rebuild(ctx context.Context, h *Head) (*state, error) {
 // fragments of its snapshot (resume), and makes its objects share their
 // bytes with the stored .bin segments. On failure the next serial builds
 // every chunk, which costs time, not correctness.
-func (f *Follower) resumeFragments(ctx context.Context, h *Head, st *state, xs, bs string) {
+func (f *Follower) resumeFragments(ctx context.Context, h *Head, st *state, xs, bs string, sv *snapshotViews) {
 	var snap [4]*File
 	for i, fl := range h.Files {
 		if fl.Kind != rrdpxml.KindSnapshot || !fl.Expires.IsZero() || fl.Serial != h.Serial {
@@ -130,9 +140,11 @@ func (f *Follower) resumeFragments(ctx context.Context, h *Head, st *state, xs, 
 		}
 		snap[j] = &h.Files[i]
 	}
-	st.order = sortedURIs(st.objects)
+	if st.order == nil {
+		st.order = sortedURIs(st.objects)
+	}
 	objs := func(u string) object { return st.objects[u] }
-	fr, err := resume(ctx, st.order, objs, xs, bs, snap, f.cfg.Blobs, st.transparent)
+	fr, err := resume(ctx, st.order, objs, xs, bs, snap, f.cfg.Blobs, st.transparent, sv)
 	if err != nil {
 		f.log.Warn("the next serial encodes the whole snapshot", "err", err)
 		return

@@ -443,22 +443,29 @@ func (s *Server) serveHeld(ctx *fasthttp.RequestCtx, r *repo, e *entry, rel []by
 		cc = s.ccNotif
 	}
 	status, n, err := s.serveEntry(ctx, e, cc, s.cfg.Cache.Blob)
-	switch {
-	case err == nil:
-	case e.retained && errors.Is(err, fs.ErrNotExist):
-		// A file that left the notification, evicted from memory
-		// with no state directory to keep it (cache.memory bounds
-		// retention there): gone, as for an RP that comes too late.
-		s.log.Debug("retained file no longer held", "repo", r.cfg.Name, "path", string(rel), "err", err)
-		answer404(ctx)
-		status = fasthttp.StatusNotFound
-	default:
-		// The head names a blob the cache cannot give: invariant 1
-		// broken below us.
-		s.log.Error("file of the head unavailable", "repo", r.cfg.Name, "path", string(rel), "err", err)
-		status = s.fail(ctx, err)
+	if err != nil {
+		status = s.entryFailed(ctx, r, e, rel, err, "file of the head unavailable")
 	}
 	r.m.count(e.kind, e.format, status, n)
+}
+
+// entryFailed answers a file of a head (the node's, or a newer one found
+// by catch-up) that could not be served, before any header went out, and
+// returns the status.
+func (s *Server) entryFailed(ctx *fasthttp.RequestCtx, r *repo, e *entry, rel []byte, err error, what string) int {
+	if e.retained && errors.Is(err, fs.ErrNotExist) {
+		// A file that left the notification, evicted from memory
+		// with no state directory to keep it (cache.memory bounds
+		// retention there), or dropped by the disk's cap: gone, as
+		// for an RP that comes too late.
+		s.log.Debug("retained file no longer held", "repo", r.cfg.Name, "path", string(rel), "err", err)
+		answer404(ctx)
+		return fasthttp.StatusNotFound
+	}
+	// The head names a blob the cache cannot give: invariant 1 broken
+	// below us.
+	s.log.Error(what, "repo", r.cfg.Name, "path", string(rel), "err", err)
+	return s.fail(ctx, err)
 }
 
 // serveCompact answers a path under a repository's compact directory
@@ -501,8 +508,7 @@ func (s *Server) serveTail(ctx *fasthttp.RequestCtx, r *repo, h *cache.Head, rel
 		r.m.catchups.Add(1)
 		status, n, err := s.serveEntry(ctx, e, ccImmutable, s.cfg.Cache.Blob)
 		if err != nil {
-			s.log.Warn("file of a newer head unavailable", "repo", r.cfg.Name, "path", string(rel), "err", err)
-			status = s.fail(ctx, err)
+			status = s.entryFailed(ctx, r, e, rel, err, "file of a newer head unavailable")
 		}
 		r.m.count(e.kind, e.format, status, n)
 		return

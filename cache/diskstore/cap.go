@@ -131,7 +131,8 @@ func (s *Store) pass(need int64) {
 	// The blobs responses hold stay (hold.go) and take their room first:
 	// the files dropped for them are the oldest, as for any other room.
 	before := used
-	take(l.leased())
+	leased, releases := l.leased()
+	take(leased)
 	held := used - before
 	// Newest first: keep while the rest fits, drop from the first that
 	// does not.
@@ -179,9 +180,7 @@ func (s *Store) pass(need int64) {
 	// the first release frees for the next pass.
 	over := used-held > target
 	if !over && used > target {
-		l.mu.Lock()
-		l.held = true
-		l.mu.Unlock()
+		l.waitRelease(releases)
 		s.logger.Info("diskstore: over the cap while responses hold retained files it dropped; they are removed once the responses end",
 			"max_bytes", s.max, "held_bytes", held, "used", s.Used())
 	}

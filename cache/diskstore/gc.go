@@ -51,7 +51,8 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 			keep[sum] = true
 		}
 	}
-	for _, sum := range l.leased() {
+	leased, _ := l.leased()
+	for _, sum := range leased {
 		keep[sum] = true
 	}
 	ents, err := os.ReadDir(filepath.Join(s.dir, blobDir))

@@ -57,18 +57,31 @@ func (s *Store) Hold(ctx context.Context, key [32]byte, sums [][32]byte) (func()
 			}
 		}
 		l.held = false
+		l.releases++
 	}, nil
 }
 
-// leased returns the blobs responses hold.
-func (l *ledger) leased() [][32]byte {
+// leased returns the blobs responses hold, and the count of leases
+// ended so far (for waitRelease).
+func (l *ledger) leased() ([][32]byte, uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	sums := make([][32]byte, 0, len(l.leases))
 	for sum := range l.leases {
 		sums = append(sums, sum)
 	}
-	return sums
+	return sums, l.releases
+}
+
+// waitRelease records that a pass stopped above the cap for the leases it
+// read when releases lease ends had happened: unless one ended since, in
+// which case the next pass may free its blobs and must not be skipped.
+func (l *ledger) waitRelease(releases uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.releases == releases {
+		l.held = true
+	}
 }
 
 // waitsForRelease reports whether the last pass stopped above the cap

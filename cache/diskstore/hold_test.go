@@ -164,3 +164,36 @@ func TestCapHeldOverCap(t *testing.T) {
 	}
 	checkLoadable(t, s)
 }
+
+// TestReleaseDuringPass: a lease that ends while a pass runs (after it
+// read the leases, before it decided it waits for one to end) is not
+// lost: the pass does not then mark the store as waiting for a release,
+// which would skip every pass until the next head.
+func TestReleaseDuringPass(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Second)
+	s, err := Open(Config{Dir: t.TempDir(), MaxBytes: 1 << 30, Grace: time.Nanosecond, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newSerials(t, "https://a.example/notification.xml", 7, now)
+	p.next(ctx, s)
+	p.next(ctx, s)
+	f := p.retained[0]
+	release, err := s.Hold(ctx, f.Key(), [][32]byte{f.Index})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &s.led
+	_, releases := l.leased() // a pass reads the leases
+	release()                 // a response ends meanwhile
+	l.waitRelease(releases)   // the pass decides
+	if l.waitsForRelease() {
+		t.Error("a lease ended during the pass, yet the store waits for a release")
+	}
+	_, releases = l.leased()
+	l.waitRelease(releases)
+	if !l.waitsForRelease() {
+		t.Error("no lease ended during the pass: the store should wait for one")
+	}
+}

@@ -49,6 +49,10 @@ type ledger struct {
 	// again before a lease ends or the next head. Both are guarded by mu.
 	leases map[[32]byte]int
 	held   bool
+	// releases counts the leases ended, so that a pass sets held
+	// only if none ended while it ran (it reads the leases, then
+	// decides, and a release between would be lost).
+	releases uint64
 }
 
 func newLedger() ledger {

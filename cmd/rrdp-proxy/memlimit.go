@@ -55,7 +55,9 @@ func chooseMemoryLimit(s *conf.Server, env func(string) string, root string) (me
 		return memoryLimit{Bytes: n, Source: "config"}, nil
 	case !auto:
 		return memoryLimit{Source: "none"}, nil
-	case env("GOMEMLIMIT") != "" && env("GOMEMLIMIT") != "off":
+	case env("GOMEMLIMIT") == "off":
+		return memoryLimit{Source: "none"}, nil // the operator's word: none
+	case env("GOMEMLIMIT") != "":
 		return memoryLimit{Bytes: startMemoryLimit, Source: "GOMEMLIMIT"}, nil
 	}
 	if c := cgroupMemory(root); c > 0 {

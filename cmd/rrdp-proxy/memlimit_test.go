@@ -102,7 +102,7 @@ func TestChooseMemoryLimit(t *testing.T) {
 		{"off", "off", "1GiB", limited, memoryLimit{0, "none"}},
 		{"auto in a cgroup", "auto", "", limited, memoryLimit{9000000000, "cgroup"}},
 		{"auto keeps GOMEMLIMIT", "auto", "1GiB", limited, memoryLimit{startMemoryLimit, "GOMEMLIMIT"}},
-		{"auto, GOMEMLIMIT=off: the cgroup", "auto", "off", limited, memoryLimit{9000000000, "cgroup"}},
+		{"auto, GOMEMLIMIT=off: none, as the environment says", "auto", "off", limited, memoryLimit{0, "none"}},
 		{"auto without a cgroup limit", "auto", "", none, memoryLimit{0, "none"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -68,9 +68,10 @@ publication's server is down or keeps serving an old notification. Exit
 status 1 is a publication that failed in this run; 3 wins over 1 when both
 hold. Without --once the error is logged at each poll. Choose DURATION
 above the longest interval at which the repository's CAs reissue their
-manifests (a day, say): a quiet repository ages too. 0, the default,
-checks nothing: each iMFT's nextUpdate alone then bounds a publication, and
-a CA past it is left out with a warning, exit 0.`
+manifests (a day, say: --max-stale 24h; durations have no "d"): a quiet
+repository ages too. 0, the default, checks nothing: each iMFT's
+nextUpdate alone then bounds a publication, and a CA past it is left out
+with a warning, exit 0.`
 
 // compactSyncOptions are sync's flags for the compact format.
 type compactSyncOptions struct {

@@ -39,6 +39,9 @@ func resume(ctx context.Context, order []string, objs func(string) object, xs, b
 	}
 	var pins map[string][32]byte
 	if sv != nil {
+		if !sv.canonical {
+			return nil, fmt.Errorf("resume fragments: the stored snapshot is not in the canonical order")
+		}
 		pins = sv.pins
 	}
 	chunks, groups, next := plan(order, objs, xs, bs, nil, binOnly, pins)

@@ -110,6 +110,12 @@ type snapshotViews struct {
 	// copied counts the objects copied because they were not within one
 	// blob part.
 	copied int
+	// canonical: the file lists its groups and objects in the follower's
+	// own order. resume refuses a file that is not: its segments may hold
+	// the same objects laid out otherwise (two objects of equal size and
+	// name length swapped), which a comparison of bytes at offsets cannot
+	// tell from the canonical layout.
+	canonical bool
 	// pins are the groups' pins the reader checked, by directory URI;
 	// nil when the file is not in canonical order or an object was
 	// copied. resume takes them instead of computing them again, once it
@@ -188,6 +194,7 @@ func readSnapshotViews(ctx context.Context, f *File, session string, serial uint
 		slices.SortFunc(sv.order, canonicalCompare) // not our writer's order
 		canonical = false
 	}
+	sv.canonical = canonical
 	if !canonical || sv.copied > 0 {
 		sv.pins = nil
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 
 	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
@@ -34,71 +33,6 @@ import (
 // blob (below Config.FragmentMin) is read as before and its objects
 // copied: its next serial is regenerated whole, and views would keep the
 // old blob alive for as long as one of its objects does not change.
-
-// partViews are the parts of a composite file with their bytes, and
-// where each starts in the file.
-type partViews struct {
-	parts []cache.Part
-	blobs [][]byte // each part's blob, or its inline data
-	start []int64
-}
-
-// openPartViews returns the parts of the composite file f, their blobs
-// read with get and checked against the sizes of the part list, whose
-// sum must be f's size.
-func openPartViews(ctx context.Context, f *File, get cache.Getter) (*partViews, error) {
-	parts, err := cache.FileParts(ctx, f, get)
-	if err != nil {
-		return nil, err
-	}
-	pv := &partViews{parts: parts, blobs: make([][]byte, len(parts)), start: make([]int64, len(parts))}
-	var off int64
-	for i, p := range parts {
-		pv.start[i] = off
-		off += p.Size
-		if p.Sum == ([32]byte{}) {
-			pv.blobs[i] = p.Data
-			continue
-		}
-		b, err := get(ctx, p.Sum)
-		if err != nil {
-			return nil, fmt.Errorf("part %d (%x) of %s: %w", i, p.Sum[:8], f.Path, err)
-		}
-		if int64(len(b)) != p.Size {
-			return nil, fmt.Errorf("part %d (%x) of %s: %d bytes, its list says %d: %w", i, p.Sum[:8], f.Path, len(b), p.Size, cache.ErrParts)
-		}
-		pv.blobs[i] = b
-	}
-	if off != f.Size {
-		return nil, fmt.Errorf("part list of %s: %d bytes, the head says %d: %w", f.Path, off, f.Size, cache.ErrParts)
-	}
-	return pv, nil
-}
-
-// reader returns a reader of the whole file: its parts one after the
-// other, nothing assembled.
-func (pv *partViews) reader() io.Reader {
-	rs := make([]io.Reader, len(pv.blobs))
-	for i, b := range pv.blobs {
-		rs[i] = bytes.NewReader(b)
-	}
-	return io.MultiReader(rs...)
-}
-
-// view returns the n bytes at off of the file as a slice of the blob
-// part that holds them, of capacity n (an append never writes into the
-// segment), or false when they are not within one blob part.
-func (pv *partViews) view(off int64, n int) ([]byte, bool) {
-	i := sort.Search(len(pv.start), func(i int) bool { return pv.start[i] > off }) - 1
-	if i < 0 || pv.parts[i].Sum == ([32]byte{}) {
-		return nil, false
-	}
-	at := off - pv.start[i]
-	if at < 0 || at+int64(n) > pv.parts[i].Size {
-		return nil, false
-	}
-	return pv.blobs[i][at : at+int64(n) : at+int64(n)], true
-}
 
 // snapshotViews is an object set read from a stored composite
 // snapshot.bin by readSnapshotViews.
@@ -132,11 +66,11 @@ type snapshotViews struct {
 // checked against f's as it is read, and every view against the bytes the
 // reader checked against the group's pin.
 func readSnapshotViews(ctx context.Context, f *File, session string, serial uint64, lim rrdpxml.Limits, get cache.Getter) (*snapshotViews, error) {
-	pv, err := openPartViews(ctx, f, get)
+	pv, err := cache.OpenViews(ctx, f, get)
 	if err != nil {
 		return nil, err
 	}
-	rd := irpki.NewReader(pv.reader(), rrdpxml.KindSnapshot, lim)
+	rd := irpki.NewReader(pv.Reader(), rrdpxml.KindSnapshot, lim)
 	h, err := rd.Header()
 	if err != nil {
 		return nil, err
@@ -144,7 +78,7 @@ func readSnapshotViews(ctx context.Context, f *File, session string, serial uint
 	if h.SessionID != session || h.Serial != serial {
 		return nil, fmt.Errorf("%w: snapshot of session %s serial %d, want session %s serial %d", ErrMismatch, h.SessionID, h.Serial, session, serial)
 	}
-	sv := &snapshotViews{objects: make(map[string]object), pins: make(map[string][32]byte), blobs: make(map[[32]byte][]byte, len(pv.parts))}
+	sv := &snapshotViews{objects: make(map[string]object), pins: make(map[string][32]byte), blobs: make(map[[32]byte][]byte, len(pv.Parts()))}
 	canonical := true
 	for {
 		g, err := rd.Next()
@@ -170,7 +104,7 @@ func readSnapshotViews(ctx context.Context, f *File, session string, serial uint
 			if _, dup := sv.objects[uri]; dup {
 				return nil, fmt.Errorf("snapshot: %s published twice", uri)
 			}
-			c, ok := pv.view(en.Offset, len(en.Content))
+			c, _, ok := pv.View(en.Offset, len(en.Content))
 			switch {
 			case !ok:
 				c = bytes.Clone(en.Content)
@@ -198,9 +132,9 @@ func readSnapshotViews(ctx context.Context, f *File, session string, serial uint
 	if !canonical || sv.copied > 0 {
 		sv.pins = nil
 	}
-	for i, p := range pv.parts {
+	for i, p := range pv.Parts() {
 		if p.Sum != ([32]byte{}) {
-			sv.blobs[p.Sum] = pv.blobs[i]
+			sv.blobs[p.Sum] = pv.Blob(i)
 		}
 	}
 	return sv, nil

@@ -209,7 +209,7 @@ func (v *Validator) loadSnapshot(ctx context.Context, key, name string, h *follo
 		if fp, err = v.openParts(ctx, f); err != nil {
 			return nil, fmt.Errorf("load %s serial %d: %w", name, h.Serial, err)
 		}
-		err = v.loadBin(rs, fp.reader(), f, fp, prev)
+		err = v.loadBin(rs, fp.Reader(), f, fp, prev)
 	} else {
 		var b []byte
 		if b, err = v.cfg.Open(ctx, f); err != nil {

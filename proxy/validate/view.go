@@ -1,11 +1,8 @@
 package validate
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"sort"
 
 	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/proxy/follow"
@@ -51,13 +48,11 @@ type part struct {
 	size int64
 }
 
-// fileParts are the parts of a composite file, held in memory.
+// fileParts are the parts of a composite file, held in memory, and the
+// set of their sums.
 type fileParts struct {
-	path  string
-	parts []cache.Part
-	blobs [][]byte // the bytes of each part: its blob, or its inline data
-	start []int64  // where each part starts in the file
-	sums  map[[32]byte]bool
+	*cache.Views
+	sums map[[32]byte]bool
 }
 
 // blob returns the blob sum through Config.Open, checked against size.
@@ -93,53 +88,35 @@ func (v *Validator) partList(ctx context.Context, f follow.File) ([]cache.Part, 
 	return parts, nil
 }
 
-// openParts returns the parts of the composite file f with their bytes.
+// openParts returns the parts of the composite file f with their bytes,
+// each read with Config.Open as a file of one blob (which cache.ReadFile
+// answers with the cache's own slice).
 func (v *Validator) openParts(ctx context.Context, f follow.File) (*fileParts, error) {
-	parts, err := v.partList(ctx, f)
+	views, err := cache.OpenViews(ctx, &f, func(ctx context.Context, sum [32]byte) ([]byte, error) {
+		return v.cfg.Open(ctx, follow.File{Path: f.Path, Sum: sum})
+	})
 	if err != nil {
 		return nil, err
 	}
-	fp := &fileParts{path: f.Path, parts: parts, blobs: make([][]byte, len(parts)), start: make([]int64, len(parts)), sums: make(map[[32]byte]bool, len(parts))}
-	var off int64
-	for i, p := range parts {
-		fp.start[i] = off
-		off += p.Size
-		if p.Sum == ([32]byte{}) {
-			fp.blobs[i] = p.Data
-			continue
+	fp := &fileParts{Views: views, sums: make(map[[32]byte]bool, len(views.Parts()))}
+	for _, p := range views.Parts() {
+		if p.Sum != ([32]byte{}) {
+			fp.sums[p.Sum] = true
 		}
-		if fp.blobs[i], err = v.blob(ctx, f.Path, p.Sum, p.Size); err != nil {
-			return nil, fmt.Errorf("part %d of %s: %w", i, f.Path, err)
-		}
-		fp.sums[p.Sum] = true
 	}
 	return fp, nil
-}
-
-// reader returns a reader of the whole file, its parts one after the
-// other: nothing is assembled.
-func (fp *fileParts) reader() io.Reader {
-	rs := make([]io.Reader, len(fp.blobs))
-	for i, b := range fp.blobs {
-		rs[i] = bytes.NewReader(b)
-	}
-	return io.MultiReader(rs...)
 }
 
 // view returns the n bytes at off of the file as a slice of the blob part
 // that holds them, capacity n, and that part; false when they are not
 // within one blob part.
 func (fp *fileParts) view(off int64, n int) ([]byte, part, bool) {
-	i := sort.Search(len(fp.start), func(i int) bool { return fp.start[i] > off }) - 1
-	if i < 0 || fp.parts[i].Sum == ([32]byte{}) {
+	b, i, ok := fp.View(off, n)
+	if !ok {
 		return nil, part{}, false
 	}
-	at := off - fp.start[i]
-	if at+int64(n) > fp.parts[i].Size {
-		return nil, part{}, false
-	}
-	b := fp.blobs[i][at : at+int64(n) : at+int64(n)]
-	return b, part{fp.parts[i].Sum, fp.parts[i].Size}, true
+	p := fp.Parts()[i]
+	return b, part{p.Sum, p.Size}, true
 }
 
 // addPart adds p to the parts a group's views are in: parts come in file

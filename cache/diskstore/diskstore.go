@@ -95,6 +95,22 @@ type Store struct {
 
 	evictions, evictedBytes, overCount atomic.Uint64
 	over                               atomic.Bool
+
+	// unsynced: blobs were written since the last syncBlobs (writeBlob).
+	unsynced atomic.Bool
+}
+
+// syncBlobs makes the blobs written so far durable, before a head that
+// names them is written (writeBlob).
+func (s *Store) syncBlobs() error {
+	if !s.unsynced.Swap(false) {
+		return nil
+	}
+	if err := syncfs(s.dir); err != nil {
+		s.unsynced.Store(true)
+		return fmt.Errorf("diskstore: make the blobs durable before the head: %w", err)
+	}
+	return nil
 }
 
 // Open opens the state directory of cfg, creating it if needed, removes
@@ -187,9 +203,10 @@ func (s *Store) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 		s.noteBlob(sum, info.Size(), now)
 		return nil
 	}
-	if err := writeFile(p, b); err != nil {
+	if err := writeBlob(p, b); err != nil {
 		return fmt.Errorf("diskstore: put blob %x: %w", sum[:8], err)
 	}
+	s.unsynced.Store(true)
 	s.noteBlob(sum, int64(len(b)), now)
 	return nil
 }
@@ -290,6 +307,9 @@ func (s *Store) putHead(repo string, h *cache.Head) error {
 	}
 	b, err := json.Marshal(record{Repo: repo, Head: stored})
 	if err != nil {
+		return err
+	}
+	if err := s.syncBlobs(); err != nil {
 		return err
 	}
 	if err := writeFile(s.headPath(repo), b); err != nil {

@@ -291,3 +291,32 @@ func TestRun(t *testing.T) {
 		t.Fatalf("Run: got %v, want context.Canceled", err)
 	}
 }
+
+// TestBlobsSyncedBeforeHead: blobs are written without a sync of their
+// own where syncfs exists, and made durable together before the head that
+// names them: a put leaves them unsynced, the head's put syncs them.
+func TestBlobsSyncedBeforeHead(t *testing.T) {
+	if !canSyncfs {
+		t.Skip("no syncfs: each blob is synced as it is written")
+	}
+	ctx := context.Background()
+	s, err := Open(Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := []byte("a blob of serial 1")
+	if err := s.PutBlob(ctx, sha256.Sum256(b), b); err != nil {
+		t.Fatal(err)
+	}
+	if !s.unsynced.Load() {
+		t.Fatal("after a blob's put: nothing left to sync, want the blob unsynced")
+	}
+	p := newSerials(t, "https://a.example/notification.xml", 3, time.Now())
+	p.next(ctx, s)
+	if s.unsynced.Load() {
+		t.Error("after the head's put: blobs left unsynced, want them made durable before it")
+	}
+	if err := syncfs(s.dir); err != nil {
+		t.Errorf("syncfs of the state directory: %v", err)
+	}
+}

@@ -96,19 +96,63 @@ type Store struct {
 	evictions, evictedBytes, overCount atomic.Uint64
 	over                               atomic.Bool
 
-	// unsynced: blobs were written since the last syncBlobs (writeBlob).
-	unsynced atomic.Bool
+	// unsynced are the blob files written since the last syncBlobs
+	// (writeBlob), guarded by syncMu.
+	syncMu   sync.Mutex
+	unsynced []string
 }
+
+// syncOneByOne is the most blob files syncBlobs syncs one by one; above
+// it, syncfs syncs the whole file system at once. One by one costs a
+// journal commit per file (measured: a serial of 10,000 changed objects
+// on large spent 5.7-7.2 s there), syncfs costs whatever else is dirty on
+// the file system too (measured: a serial of 100 objects took 0.9 s more
+// after the bench's origin had just written its 806 MB snapshot to the
+// same disk).
+const syncOneByOne = 256
 
 // syncBlobs makes the blobs written so far durable, before a head that
 // names them is written (writeBlob).
 func (s *Store) syncBlobs() error {
-	if !s.unsynced.Swap(false) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if len(s.unsynced) == 0 {
 		return nil
 	}
-	if err := syncfs(s.dir); err != nil {
-		s.unsynced.Store(true)
+	var err error
+	if len(s.unsynced) > syncOneByOne {
+		err = syncfs(s.dir)
+	} else {
+		err = syncFiles(s.unsynced)
+		if err == nil {
+			err = syncDir(filepath.Join(s.dir, blobDir))
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("diskstore: make the blobs durable before the head: %w", err)
+	}
+	s.unsynced = s.unsynced[:0]
+	return nil
+}
+
+// syncFiles fsyncs each file of names; one that is gone (GC removed it
+// meanwhile) needs none.
+func syncFiles(names []string) error {
+	for _, name := range names {
+		f, err := os.Open(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", name, err)
+		}
 	}
 	return nil
 }
@@ -206,7 +250,11 @@ func (s *Store) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 	if err := writeBlob(p, b); err != nil {
 		return fmt.Errorf("diskstore: put blob %x: %w", sum[:8], err)
 	}
-	s.unsynced.Store(true)
+	if canSyncfs {
+		s.syncMu.Lock()
+		s.unsynced = append(s.unsynced, p)
+		s.syncMu.Unlock()
+	}
 	s.noteBlob(sum, int64(len(b)), now)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -308,15 +309,23 @@ func TestBlobsSyncedBeforeHead(t *testing.T) {
 	if err := s.PutBlob(ctx, sha256.Sum256(b), b); err != nil {
 		t.Fatal(err)
 	}
-	if !s.unsynced.Load() {
-		t.Fatal("after a blob's put: nothing left to sync, want the blob unsynced")
+	if len(s.unsynced) != 1 {
+		t.Fatalf("after a blob's put: %d files left to sync, want the blob's", len(s.unsynced))
 	}
 	p := newSerials(t, "https://a.example/notification.xml", 3, time.Now())
 	p.next(ctx, s)
-	if s.unsynced.Load() {
-		t.Error("after the head's put: blobs left unsynced, want them made durable before it")
+	if len(s.unsynced) != 0 {
+		t.Errorf("after the head's put: %d blobs left unsynced, want them made durable before it", len(s.unsynced))
 	}
-	if err := syncfs(s.dir); err != nil {
-		t.Errorf("syncfs of the state directory: %v", err)
+	// More blobs than are synced one by one: syncfs.
+	for i := range syncOneByOne + 1 {
+		b := []byte("blob " + strconv.Itoa(i))
+		if err := s.PutBlob(ctx, sha256.Sum256(b), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.next(ctx, s)
+	if len(s.unsynced) != 0 {
+		t.Errorf("after a head over %d new blobs: %d left unsynced", syncOneByOne+1, len(s.unsynced))
 	}
 }

@@ -96,64 +96,34 @@ type Store struct {
 	evictions, evictedBytes, overCount atomic.Uint64
 	over                               atomic.Bool
 
-	// unsynced are the blob files written since the last syncBlobs
-	// (writeBlob), guarded by syncMu.
-	syncMu   sync.Mutex
-	unsynced []string
+	// sinceHead counts the blobs written since the last head; unsynced:
+	// some were written without a sync (writeBlob) since the last
+	// syncBlobs.
+	sinceHead atomic.Int64
+	unsynced  atomic.Bool
 }
 
-// syncOneByOne is the most blob files syncBlobs syncs one by one; above
-// it, syncfs syncs the whole file system at once. One by one costs a
-// journal commit per file, about 0.3 ms here (a serial of 10,000 changed
-// objects on large, about 10,000 blobs with two fsyncs each, spent 5.7 to
-// 7.2 s there); syncfs costs whatever else is dirty on the file system
-// too (a serial of 100 objects, about 400 blobs, took 0.9 s more with
-// syncfs after the bench's origin had written its 806 MB snapshot to the
-// same disk). 4,096 files one by one are about a second at most.
+// syncOneByOne is how many blobs after a head are synced as they are
+// written (two fsyncs each: the file, its directory), as for every blob
+// before; the rest wait for one syncfs before the next head. Measured on
+// large (docs/bench/state.md, "Blobs made durable together"): a serial of
+// 10,000 changed objects writes about 10,000 blobs and spent 5.7 to 7.2 s
+// in those fsyncs; a serial of 100 objects (about 400 blobs) took 0.7 to
+// 1 s longer with its blobs synced at the head, one by one or by syncfs
+// (which flushes whatever else is dirty on the file system), than synced
+// as written. So only the blobs of big serials wait.
 const syncOneByOne = 4096
 
 // syncBlobs makes the blobs written so far durable, before a head that
 // names them is written (writeBlob).
 func (s *Store) syncBlobs() error {
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	if len(s.unsynced) == 0 {
+	s.sinceHead.Store(0)
+	if !s.unsynced.Swap(false) {
 		return nil
 	}
-	var err error
-	if len(s.unsynced) > syncOneByOne {
-		err = syncfs(s.dir)
-	} else {
-		err = syncFiles(s.unsynced)
-		if err == nil {
-			err = syncDir(filepath.Join(s.dir, blobDir))
-		}
-	}
-	if err != nil {
+	if err := syncfs(s.dir); err != nil {
+		s.unsynced.Store(true)
 		return fmt.Errorf("diskstore: make the blobs durable before the head: %w", err)
-	}
-	s.unsynced = s.unsynced[:0]
-	return nil
-}
-
-// syncFiles fsyncs each file of names; one that is gone (GC removed it
-// meanwhile) needs none.
-func syncFiles(names []string) error {
-	for _, name := range names {
-		f, err := os.Open(name)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("sync %s: %w", name, err)
-		}
 	}
 	return nil
 }
@@ -248,13 +218,20 @@ func (s *Store) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 		s.noteBlob(sum, info.Size(), now)
 		return nil
 	}
-	if err := writeBlob(p, b); err != nil {
+	// The first syncOneByOne blobs since a head are synced as written;
+	// past them (a serial that changes most of a big repository) they
+	// are written without a sync and made durable together, by syncfs,
+	// before the head that names them (writeBlob).
+	lazy := canSyncfs && s.sinceHead.Add(1) > syncOneByOne
+	write := writeFile
+	if lazy {
+		write = writeBlob
+	}
+	if err := write(p, b); err != nil {
 		return fmt.Errorf("diskstore: put blob %x: %w", sum[:8], err)
 	}
-	if canSyncfs {
-		s.syncMu.Lock()
-		s.unsynced = append(s.unsynced, p)
-		s.syncMu.Unlock()
+	if lazy {
+		s.unsynced.Store(true)
 	}
 	s.noteBlob(sum, int64(len(b)), now)
 	return nil

@@ -293,9 +293,10 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// TestBlobsSyncedBeforeHead: blobs are written without a sync of their
-// own where syncfs exists, and made durable together before the head that
-// names them: a put leaves them unsynced, the head's put syncs them.
+// TestBlobsSyncedBeforeHead: the first blobs after a head are synced as
+// written; past syncOneByOne (where syncfs exists) they are written
+// without a sync and made durable together before the head that names
+// them.
 func TestBlobsSyncedBeforeHead(t *testing.T) {
 	if !canSyncfs {
 		t.Skip("no syncfs: each blob is synced as it is written")
@@ -305,27 +306,26 @@ func TestBlobsSyncedBeforeHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := []byte("a blob of serial 1")
-	if err := s.PutBlob(ctx, sha256.Sum256(b), b); err != nil {
-		t.Fatal(err)
-	}
-	if len(s.unsynced) != 1 {
-		t.Fatalf("after a blob's put: %d files left to sync, want the blob's", len(s.unsynced))
-	}
-	p := newSerials(t, "https://a.example/notification.xml", 3, time.Now())
-	p.next(ctx, s)
-	if len(s.unsynced) != 0 {
-		t.Errorf("after the head's put: %d blobs left unsynced, want them made durable before it", len(s.unsynced))
-	}
-	// More blobs than are synced one by one: syncfs.
-	for i := range syncOneByOne + 1 {
+	put := func(i int) {
+		t.Helper()
 		b := []byte("blob " + strconv.Itoa(i))
 		if err := s.PutBlob(ctx, sha256.Sum256(b), b); err != nil {
 			t.Fatal(err)
 		}
 	}
+	for i := range syncOneByOne {
+		put(i)
+	}
+	if s.unsynced.Load() {
+		t.Fatalf("after %d blobs: some left unsynced, want each synced as written", syncOneByOne)
+	}
+	put(syncOneByOne)
+	if !s.unsynced.Load() {
+		t.Fatal("past syncOneByOne: the blob synced as written, want it left for the head")
+	}
+	p := newSerials(t, "https://a.example/notification.xml", 3, time.Now())
 	p.next(ctx, s)
-	if len(s.unsynced) != 0 {
-		t.Errorf("after a head over %d new blobs: %d left unsynced", syncOneByOne+1, len(s.unsynced))
+	if s.unsynced.Load() || s.sinceHead.Load() > int64(len(p.parts)+2) {
+		t.Errorf("after the head's put: unsynced %v, %d blobs counted since; want synced, the count restarted", s.unsynced.Load(), s.sinceHead.Load())
 	}
 }

@@ -105,13 +105,13 @@ type Store struct {
 
 // syncOneByOne is how many blobs after a head are synced as they are
 // written (two fsyncs each: the file, its directory), as for every blob
-// before; the rest wait for one syncfs before the next head. Measured on
-// large (docs/bench/state.md, "Blobs made durable together"): a serial of
-// 10,000 changed objects writes about 10,000 blobs and spent 5.7 to 7.2 s
-// in those fsyncs; a serial of 100 objects (about 400 blobs) took 0.7 to
-// 1 s longer with its blobs synced at the head, one by one or by syncfs
-// (which flushes whatever else is dirty on the file system), than synced
-// as written. So only the blobs of big serials wait.
+// before; the rest wait for one syncfs before the next head. syncfs
+// flushes whatever else is dirty on the file system too (a reverse-mode
+// spill of the origin's snapshot lives there), so small serials keep the
+// per-blob syncs and only big ones (a serial of 10,000 changed objects on
+// large writes about 10,000 blobs, and spent 5.7 to 7.2 s in those
+// fsyncs) wait. Measured in docs/bench/state.md, "Blobs made durable
+// together".
 const syncOneByOne = 4096
 
 // syncBlobs makes the blobs written so far durable, before a head that

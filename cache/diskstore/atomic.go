@@ -13,16 +13,12 @@ import (
 // the old file or the new one, never a part of it, even after a crash.
 func writeFile(path string, b []byte) error { return write(path, b, true) }
 
-// writeBlob is writeFile for a blob, without the two fsyncs where the
-// system can sync the whole file system at once (syncfs, Linux): the
-// blobs of a serial are made durable together by Store.syncBlobs before
-// the head that names them is written, one sync instead of two per blob
-// (a serial of 10,000 changed objects on large writes about 10,000
-// blobs). Until then a crash of the machine may lose or tear a blob no
+// write writes b to path atomically, as writeFile does; without durable,
+// neither the file nor its directory is synced: a blob whose sync waits
+// for one syncfs before the head that names it (Store.PutBlob,
+// syncBlobs). Until then a crash of the machine may lose or tear a blob no
 // head names yet, which GC removes; a torn one is never served, since the
 // cache checks every blob read from a tier against its key.
-func writeBlob(path string, b []byte) error { return write(path, b, !canSyncfs) }
-
 func write(path string, b []byte, durable bool) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tmpStart+"*")

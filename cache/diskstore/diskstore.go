@@ -97,7 +97,7 @@ type Store struct {
 	over                               atomic.Bool
 
 	// sinceHead counts the blobs written since the last head; unsynced:
-	// some were written without a sync (writeBlob) since the last
+	// some were written without a sync (write) since the last
 	// syncBlobs.
 	sinceHead atomic.Int64
 	unsynced  atomic.Bool
@@ -115,7 +115,7 @@ type Store struct {
 const syncOneByOne = 4096
 
 // syncBlobs makes the blobs written so far durable, before a head that
-// names them is written (writeBlob).
+// names them is written (write).
 func (s *Store) syncBlobs() error {
 	s.sinceHead.Store(0)
 	if !s.unsynced.Swap(false) {
@@ -221,13 +221,9 @@ func (s *Store) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 	// The first syncOneByOne blobs since a head are synced as written;
 	// past them (a serial that changes most of a big repository) they
 	// are written without a sync and made durable together, by syncfs,
-	// before the head that names them (writeBlob).
+	// before the head that names them (write).
 	lazy := canSyncfs && s.sinceHead.Add(1) > syncOneByOne
-	write := writeFile
-	if lazy {
-		write = writeBlob
-	}
-	if err := write(p, b); err != nil {
+	if err := write(p, b, !lazy); err != nil {
 		return fmt.Errorf("diskstore: put blob %x: %w", sum[:8], err)
 	}
 	if lazy {

@@ -2,6 +2,7 @@ package follow
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -47,6 +48,20 @@ const (
 type segment struct {
 	sum [32]byte
 	b   []byte
+}
+
+// partSegment reads the blob part p of a stored composite file with get,
+// checked against the size its part list gives (the getter checks the
+// content against the key).
+func partSegment(ctx context.Context, get cache.Getter, p cache.Part) (segment, error) {
+	b, err := get(ctx, p.Sum)
+	if err != nil {
+		return segment{}, err
+	}
+	if int64(len(b)) != p.Size {
+		return segment{}, fmt.Errorf("part %x: %d bytes, its list says %d", p.Sum[:8], len(b), p.Size)
+	}
+	return segment{p.Sum, b}, nil
 }
 
 // fragments are the segments of the current composite snapshot of a

@@ -311,14 +311,7 @@ func resumeOrigin(ctx context.Context, x, z *File, get cache.Getter) (*originSeg
 		if p.Data != nil {
 			return segment{sha256.Sum256(p.Data), p.Data}, nil
 		}
-		b, err := get(ctx, p.Sum)
-		if err != nil {
-			return segment{}, err
-		}
-		if int64(len(b)) != p.Size {
-			return segment{}, fmt.Errorf("part %x: %d bytes, its list says %d", p.Sum[:8], len(b), p.Size)
-		}
-		return segment{p.Sum, b}, nil
+		return partSegment(ctx, get, p)
 	}
 	o := &originSegs{segs: make(map[segKey]originSeg, len(parts))}
 	for i, p := range parts {

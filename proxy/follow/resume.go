@@ -68,14 +68,7 @@ func resume(ctx context.Context, order []string, objs func(string) object, xs, b
 				return segment{p.Sum, b}, nil // checked against its list as read
 			}
 		}
-		b, err := get(ctx, p.Sum)
-		if err != nil {
-			return segment{}, err
-		}
-		if int64(len(b)) != p.Size {
-			return segment{}, fmt.Errorf("part %x: %d bytes, its list says %d", p.Sum[:8], len(b), p.Size)
-		}
-		return segment{p.Sum, b}, nil
+		return partSegment(ctx, get, p)
 	}
 	for i := range chunks {
 		c := &chunks[i]

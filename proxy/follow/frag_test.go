@@ -208,9 +208,14 @@ func checkObjects(t *testing.T, f *Follower) {
 	// are garbage.
 	type span struct{ lo, hi uintptr }
 	var spans []span
+	ss := f.segStore(context.Background())
 	for _, s := range f.cur.frags.bin {
-		lo := uintptr(unsafe.Pointer(unsafe.SliceData(s.b)))
-		spans = append(spans, span{lo, lo + uintptr(len(s.b))})
+		b, err := ss.bytes(s) // the store's, for a cold serial's
+		if err != nil {
+			t.Fatalf("segment %x: %v", s.sum[:8], err)
+		}
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		spans = append(spans, span{lo, lo + uintptr(len(b))})
 	}
 	for u, o := range f.cur.objects {
 		p := uintptr(unsafe.Pointer(unsafe.SliceData(o.content)))

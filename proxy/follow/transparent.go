@@ -210,7 +210,7 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 	var berr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		bfiles, frags, berr = f.binFiles(order, get, xmlSize(cur.objects, ov.changes), bs, n.Serial, cur.frags, false, nil)
+		bfiles, frags, berr = f.binFiles(ctx, order, get, xmlSize(cur.objects, ov.changes), bs, n.Serial, cur.frags, false, nil)
 	})
 	var diff int
 	var samples []string
@@ -257,7 +257,7 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 		st.order = sortedURIs(objects)
 		// st is not shared yet: its objects move to the segments.
 		realias := func(u string, c []byte) { o := objects[u]; o.content = c; objects[u] = o }
-		if bfiles, st.frags, err = f.binFiles(st.order, func(u string) object { return objects[u] }, xmlSize(objects, nil), bs, n.Serial, nil, true, realias); err != nil {
+		if bfiles, st.frags, err = f.binFiles(ctx, st.order, func(u string) object { return objects[u] }, xmlSize(objects, nil), bs, n.Serial, nil, true, realias); err != nil {
 			return false, &noFallback{err}
 		}
 		if st.frags != nil {
@@ -351,8 +351,8 @@ func (f *Follower) segmentOrigin(ctx context.Context, sp *upstream.Spill, p stri
 // composite when the XML of the objects would take at least FragmentMin
 // (size estimates it), reusing the segments of prev, else whole. It
 // returns the fragments of the new snapshot when composite.
-func (f *Follower) binFiles(order []string, get func(string) object, size int, bs string, serial uint64, prev *fragments, fresh bool, set func(string, []byte)) ([]blob, *fragments, error) {
-	return f.snapshotFiles(order, get, size, "", bs, serial, prev, fresh, set)
+func (f *Follower) binFiles(ctx context.Context, order []string, get func(string) object, size int, bs string, serial uint64, prev *fragments, fresh bool, set func(string, []byte)) ([]blob, *fragments, error) {
+	return f.snapshotFiles(ctx, order, get, size, "", bs, serial, prev, fresh, set)
 }
 
 // curXSegs returns the origin's snapshot segments of the current state,

@@ -168,6 +168,9 @@ func (c *Cache) lookup(sum [32]byte) ([]byte, bool) {
 		return b, true
 	}
 	if e, ok := c.lru.Get(lruKey(sum)); ok && e.sum == sum {
+		if p != nil {
+			c.warmed(sum, e.b) // a cold pin takes what memory has
+		}
 		return e.b, true
 	}
 	return nil, false

@@ -83,6 +83,7 @@ func (c *Cache) warmed(sum [32]byte, b []byte) bool {
 		return false
 	}
 	p.b = b
+	c.lru.Del(lruKey(sum)) // as PutBlob: pinned, it is not evictable too
 	return true
 }
 

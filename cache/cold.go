@@ -53,6 +53,16 @@ func (c *Cache) PutCold(ctx context.Context, sum [32]byte, b []byte) (bool, erro
 	return true, nil
 }
 
+// Peek returns the blob whose SHA-256 is sum, as Blob does, but one read
+// from a lower tier is not kept in memory: for a copy from one tier to
+// another (a fleet node putting cold what it read from Redis).
+func (c *Cache) Peek(ctx context.Context, sum [32]byte) ([]byte, error) {
+	if b, ok := c.lookup(sum); ok {
+		return b, nil
+	}
+	return c.fromTiers(ctx, sum)
+}
+
 // Cold reports whether the cache can keep blobs out of memory until their
 // head is in place (PutCold): it has a durable tier.
 func (c *Cache) Cold() bool { return c.durable }

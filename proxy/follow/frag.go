@@ -79,8 +79,8 @@ func partSegment(ctx context.Context, get cache.Getter, p cache.Part) (segment, 
 
 // fragments are the segments of the current composite snapshot of a
 // follower, by key, and its groups, by directory URI: what the next serial
-// reuses. The maps are never modified once built: a new serial builds new
-// ones.
+// reuses. A new serial builds new maps; the follower's goroutine alone
+// uses them, and release drops their bytes once the store holds them.
 type fragments struct {
 	xs, bs string // the sessions they were made for
 	// binOnly: the .bin segments alone, for a transparent follower,
@@ -123,7 +123,8 @@ func (fr *fragments) alias(c *chunk, offs []int32, order []string, objs func(str
 // load reads, with get, the .bin segments holding the contents Realias
 // will give the objects of a cold serial, once its head is in place and
 // the store pins them in memory. It skips the objects in later, which a
-// later serial's fragments realias, and adds its own. A segment get
+// later serial's fragments realias, and adds its own (later may be nil:
+// no later fragments). A segment get
 // cannot give is skipped: its objects keep the contents they have, which
 // are the same bytes.
 func (fr *fragments) load(ctx context.Context, get cache.Getter, later map[string]bool) error {
@@ -153,8 +154,10 @@ func (fr *fragments) load(ctx context.Context, get cache.Getter, later map[strin
 		}
 		a.content = seg[a.off : a.off+a.n : a.off+a.n]
 	}
-	for _, a := range fr.realias {
-		later[a.uri] = true
+	if later != nil {
+		for _, a := range fr.realias {
+			later[a.uri] = true
+		}
 	}
 	if first != nil {
 		return fmt.Errorf("read back the objects of %d segments: %w", errs, first)
@@ -381,14 +384,9 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 				}
 			}
 		}
-		if next.cold || !c.build && ss.get != nil {
-			// The store holds these segments and gives them back: the
-			// fragments keep none, so that nothing but the store holds an
-			// old state's segments once its head is gone (readBack). A
-			// cold chunk's bytes are released already; a hot chunk built
-			// is stored with the head (publish), and until then the
-			// fragments are the only place to find it (a later serial of
-			// the same sync takes it over).
+		if next.cold {
+			// Stored and released as built; the chunks taken over are
+			// read from the store too (release).
 			c.xml, c.bin, c.xgz, c.bgz = c.xml.bare(), c.bin.bare(), c.xgz.bare(), c.bgz.bare()
 		}
 		if !binOnly {

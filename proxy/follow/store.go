@@ -133,3 +133,20 @@ func (f *Follower) segStore(ctx context.Context) segStore {
 	}
 	return ss
 }
+
+// release drops the bytes of fr's segments once the store holds them
+// (after the head naming them is in place, or resumed from it), when the
+// follower can read them back (a getter): the store's copy is then the
+// only one, and once a later head unpins it nothing else keeps an old
+// state's segments alive (readBack's collection relies on it). The bytes
+// are read from the store when a serial needs them.
+func (f *Follower) release(fr *fragments) {
+	if fr == nil || f.segStore(context.Background()).get == nil {
+		return
+	}
+	for _, m := range []map[[32]byte]piece{fr.xml, fr.bin, fr.xgz, fr.bgz} {
+		for k, p := range m {
+			m[k] = p.bare()
+		}
+	}
+}

@@ -594,6 +594,7 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 	f.cur, f.head = st, h
 	f.stats.Session, f.stats.Serial = n.SessionID, n.Serial
 	f.mu.Unlock()
+	f.release(st.frags)
 	if cold := st.coldFrags(); len(cold) > 0 {
 		f.readBack(ctx, st, cold)
 	}
@@ -618,7 +619,10 @@ func (f *Follower) readBack(ctx context.Context, st *state, frs []*fragments) {
 		return
 	}
 	runtime.GC()
-	later := make(map[string]bool)
+	var later map[string]bool // the objects a later serial's fragments realias
+	if len(frs) > 1 {
+		later = make(map[string]bool)
+	}
 	for i := len(frs) - 1; i >= 0; i-- {
 		if err := frs[i].load(ctx, cs.Blob, later); err != nil {
 			f.log.Warn("cold serial: objects left on their old segments", "serial", st.serial, "err", err)

@@ -22,8 +22,8 @@ func TestGCPercent(t *testing.T) {
 		{"small heap: Go's default", 100 * mib, 256 * mib, 100},
 		{"heap the size of the headroom", 256 * mib, 256 * mib, 100},
 		{"1 GiB", 1024 * mib, 256 * mib, 25},
-		{"large's served state", 2200 * mib, 256 * mib, 11},
-		{"very large heap: a tenth", 40 << 30, 256 * mib, gcPercentMin},
+		{"large's served state", 2200 * mib, 128 * mib, 5},
+		{"very large heap: a twentieth", 40 << 30, 128 * mib, gcPercentMin},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := gcPercent(c.live, c.headroom); got != c.want {

@@ -155,7 +155,9 @@ func TestTransparentKnownSegments(t *testing.T) {
 		{"honest", replace, nil, passes, ""},
 		{"replaced, the old bytes left in an unchanged segment", replace, relabel, mismatch, "u"},
 		{"withdrawn, left in an unchanged segment", func(r *testRepo, u string) { r.change(u, nil) }, relabel, mismatch, "u"},
-		{"added, missing", func(r *testRepo, _ string) { r.change("rsync://rpki.example.net/repo/z/added.roa", []byte("new object")) }, relabel, mismatch, ""},
+		{"added, missing", func(r *testRepo, _ string) {
+			r.change("rsync://rpki.example.net/repo/z/added.roa", []byte("new object"))
+		}, relabel, mismatch, ""},
 		{"one byte changed, the segment's size and start unchanged", replace, func(t *testing.T, prev, now []byte, at map[string]int, starts []int) []byte {
 			b := bytes.Clone(now)
 			i := at["w"] + bytes.IndexByte(now[at["w"]:], '>') + 8 // inside its base64
@@ -294,4 +296,89 @@ func relabel(t *testing.T, prev, now []byte, _ map[string]int, _ []int) []byte {
 func publishAt(b []byte, i int) []byte {
 	end := bytes.Index(b[i:], []byte("</publish>"))
 	return b[i : i+end+len("</publish>")]
+}
+
+// TestTransparentKnownOffsets: a segment of the previous serial's bytes
+// whose elements that serial did not decode where they are (it hid them
+// in a comment, and published the same URIs elsewhere with other bytes,
+// which became the state) has its elements decoded when they show again:
+// their contents are not the state's, and the snapshot that shows them is
+// a mismatch. Known contents come from where the previous serial's
+// decoder found elements, not from segments' bytes alone.
+func TestTransparentKnownOffsets(t *testing.T) {
+	e := newEnv(t)
+	e.repo.count = 3000
+	e.repo.sorted = true
+	e.repo.reset(1)
+	f := e.transparentWith("t", nil, 1)
+	e.sync(f)
+	uris := e.repo.sortedURIs()
+	e.repo.change(uris[100], []byte("the first change"))
+	e.sync(f)
+
+	// Serial N: segment k in a comment (with k+1, the comment's end; k
+	// keeps its bytes), its URIs published with other bytes after
+	// uris[2000].
+	replace(e.repo, uris[2000])
+	s0 := e.snapshotBytes()
+	starts := segmentStarts(t, s0)
+	k := segmentOf(starts, bytes.Index(s0, []byte(`<publish uri="`+uris[1000]+`"`)))
+	seg := s0[starts[k]:starts[k+1]]
+	var hidden []string
+	var other bytes.Buffer
+	for i := 0; ; {
+		j := bytes.Index(seg[i:], []byte(`<publish uri="`))
+		if j < 0 {
+			break
+		}
+		i += j + len(`<publish uri="`)
+		u := string(seg[i : i+bytes.IndexByte(seg[i:], '"')])
+		hidden = append(hidden, u)
+		fmt.Fprintf(&other, "<publish uri=%q>b3RoZXI=</publish>\n", u) // "other"
+	}
+	if len(hidden) < 10 {
+		t.Fatalf("segment %d holds %d objects", k, len(hidden))
+	}
+	at := bytes.Index(s0, []byte(`<publish uri="`+uris[2001]+`"`))
+	if at < starts[k+2] {
+		t.Fatal("uris[2001] is not after the comment")
+	}
+	var b []byte
+	b = append(b, s0[:starts[k]]...)
+	b = append(b, "<!--"...)
+	b = append(b, s0[starts[k]:starts[k+2]]...)
+	b = append(b, "-->"...)
+	b = append(b, s0[starts[k+2]:at]...)
+	b = append(b, other.Bytes()...)
+	b = append(b, s0[at:]...)
+	e.serveSnapshot(b)
+	e.sync(f)
+	checkOrigin(t, e, f)
+	if s := f.Stats(); s.SnapshotMismatches != 1 {
+		t.Fatalf("serial %d: %d mismatches, want 1", e.repo.serial, s.SnapshotMismatches)
+	}
+
+	// Serial N+1: the honest snapshot of the deltas' state (the hidden
+	// URIs with the other bytes), but segment k as it was: the old bytes.
+	e.repo.change(uris[2500], []byte("the last change"))
+	honest := e.snapshotBytes()
+	first := bytes.Index(honest, []byte(`<publish uri="`+hidden[0]+`"`))
+	last := bytes.Index(honest, []byte(`<publish uri="`+hidden[len(hidden)-1]+`"`))
+	last += len(publishAt(honest, last))
+	for last < len(honest) && honest[last] != '<' {
+		last++ // the whitespace after it, as in seg
+	}
+	b = append(append(append([]byte(nil), honest[:first]...), seg...), honest[last:]...)
+	e.serveSnapshot(b)
+	if !bytes.Contains(b, seg) || segmentOf(segmentStarts(t, b), bytes.Index(b, seg)) < 0 {
+		t.Fatal("segment k is not in the snapshot")
+	}
+	e.sync(f)
+	checkOrigin(t, e, f)
+	if s := f.Stats(); s.SnapshotMismatches != 2 {
+		t.Errorf("serial %d: %d mismatches, want 2: the old bytes of segment %d passed", e.repo.serial, s.SnapshotMismatches, k)
+	}
+	if d, _ := decodedKnown(t, e); d < len(hidden) {
+		t.Errorf("%d contents decoded, want at least the %d of segment %d", d, len(hidden), k)
+	}
 }

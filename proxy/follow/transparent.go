@@ -196,6 +196,19 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 		defer snap.close()
 	}
 	_, bs := st.sessions()
+	// The .bin is the deltas' state's alone: it is made while the
+	// origin's snapshot still arrives (on `large` its fetch is a second
+	// or more), and dropped if the snapshot differs.
+	order := nextOrder(cur.order, ov.changes, cur.objects)
+	get := func(u string) object { o, _ := ov.get(u); return o }
+	var bfiles []blob
+	var frags *fragments
+	var berr error
+	var wg sync.WaitGroup
+	defer wg.Wait() // the paths that fail before the check
+	wg.Go(func() {
+		bfiles, frags, berr = f.binFiles(order, get, xmlSize(cur.objects, ov.changes), bs, n.Serial, cur.frags, false, nil)
+	})
 	more, err := f.missingDeltas(ctx, n, bs, st.held)
 	if err != nil {
 		return false, &noFallback{err} // close stops the snapshot's download
@@ -205,15 +218,6 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 	if err != nil {
 		return false, &noFallback{err}
 	}
-	order := nextOrder(cur.order, ov.changes, cur.objects)
-	get := func(u string) object { o, _ := ov.get(u); return o }
-	var bfiles []blob
-	var frags *fragments
-	var berr error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		bfiles, frags, berr = f.binFiles(order, get, xmlSize(cur.objects, ov.changes), bs, n.Serial, cur.frags, false, nil)
-	})
 	xfiles, segs, check, err := f.checkOrigin(ctx, sp, n, cur.xsegs, ov)
 	wg.Wait()
 	if err != nil {
@@ -380,13 +384,21 @@ func (f *Follower) segmentOrigin(ctx context.Context, sp *upstream.Spill, n *rrd
 	var serr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		serr = s.fill(readerCtx(ctx, sp.Reader()))
+		r := readerCtx(ctx, sp.Reader())
+		serr = s.fill(readFunc(func(b []byte) (int, error) {
+			select {
+			case <-pipe.done: // the decoder failed: the rest is not read
+				return 0, errPipeStopped
+			default:
+				return r.Read(b)
+			}
+		}))
 		pipe.close(serr)
 	})
 	elems, derr := decodeSegments(pipe, n, f.cfg.Limits, check)
 	wg.Wait()
 	switch {
-	case serr != nil && serr != errPipeStopped:
+	case serr != nil && !errors.Is(serr, errPipeStopped):
 		return nil, nil, serr
 	case derr != nil:
 		return nil, nil, derr
@@ -514,21 +526,25 @@ func (c *snapshotCheck) element(d *rrdpxml.Decoder, e *rrdpxml.Element, known bo
 		return fmt.Errorf("%w: snapshot element %s with withdraw or hash", ErrMismatch, e.URI)
 	}
 	if known {
-		// Its content is the base's. (A base without it cannot be the
-		// previous serial's state; decode it then, as any other.)
+		// Its content is the base's: an object of the base the deltas
+		// did not change is the view's, without a lookup in the base
+		// (0.17 s of the check's 0.47 s in a profile of a one-object
+		// serial on `large`); a changed one is compared.
+		ch, changed := c.ov.changes[e.URI]
+		if !changed {
+			c.known++
+			c.found++
+			return nil
+		}
+		// (A base without it cannot be the previous serial's state;
+		// decode it then, as any other.)
 		if b, ok := c.ov.base[e.URI]; ok {
 			c.known++
-			ch, changed := c.ov.changes[e.URI]
-			switch {
-			case !changed:
+			if ch != nil {
 				c.found++
-			case ch == nil: // withdrawn by the deltas
+			}
+			if ch == nil || !bytes.Equal(ch.content, b.content) { // withdrawn, or replaced
 				c.differs(e.URI)
-			default:
-				c.found++
-				if !bytes.Equal(ch.content, b.content) {
-					c.differs(e.URI)
-				}
 			}
 			return nil
 		}

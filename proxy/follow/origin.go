@@ -112,7 +112,8 @@ func keyOf(b []byte) segKey {
 type originSegmenter struct {
 	prev, next *originSegs
 	zd         *deflater
-	buf        []byte // the bytes read and not yet in a segment
+	buf        []byte // the bytes read and not yet in a segment, in mem
+	mem        []byte // buf's array, whole
 	scan       int    // buf[1:scan] holds no cut point
 	started    bool   // the start tag's segment was cut
 	eof        bool   // buf ends where the snapshot does
@@ -136,8 +137,9 @@ func newOriginSegmenter(prev *originSegs, level int) (*originSegmenter, error) {
 	if prev == nil {
 		prev = &originSegs{}
 	}
+	mem := make([]byte, 1<<20)
 	return &originSegmenter{prev: prev, next: &originSegs{segs: make(map[segKey]originSeg, len(prev.segs))},
-		zd: &deflater{zw: zw}, buf: make([]byte, 0, 1<<20), crc: crc32.NewIEEE(),
+		zd: &deflater{zw: zw}, buf: mem[:0], mem: mem, crc: crc32.NewIEEE(),
 		zparts: []cache.Part{{Data: gzipHeader, Size: int64(len(gzipHeader))}}}, nil
 }
 
@@ -145,7 +147,18 @@ func newOriginSegmenter(prev *originSegs, level int) (*originSegmenter, error) {
 func (s *originSegmenter) fill(r io.Reader) error {
 	for {
 		if len(s.buf) == cap(s.buf) {
-			s.buf = append(s.buf, 0)[:len(s.buf)]
+			// Full to the end of mem: move what is left to its start if
+			// that frees at least half of it (once per fill, not per
+			// segment: moving the rest after every segment moved more
+			// than twice the snapshot's bytes, 0.24 s of a serial on
+			// `large`), else grow.
+			if len(s.buf) <= len(s.mem)/2 {
+				s.buf = s.mem[:copy(s.mem, s.buf)]
+			} else {
+				s.mem = append(s.buf, 0)
+				s.mem = s.mem[:cap(s.mem)]
+				s.buf = s.mem[:len(s.buf)]
+			}
 		}
 		n, err := r.Read(s.buf[len(s.buf):cap(s.buf)])
 		s.buf = s.buf[:len(s.buf)+n]
@@ -282,7 +295,7 @@ func (s *originSegmenter) emit(n int) error {
 		s.parts = append(s.parts, cache.Part{Sum: sg.plain.sum, Size: int64(n)})
 		s.zparts = append(s.zparts, cache.Part{Sum: sg.gz.sum, Size: int64(len(sg.gz.b))})
 	}
-	s.buf = s.buf[:copy(s.buf, s.buf[n:])]
+	s.buf = s.buf[n:]
 	s.scan -= n
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"path"
 	"slices"
@@ -301,10 +302,14 @@ func snapshotBlobs(xml, bin []blob) []blob {
 // a fraction of a full decode), for the offsets of their elements, which
 // the next serial's check takes from them (checkOrigin).
 func (f *Follower) originXML(ctx context.Context, sp *upstream.Spill, n *rrdpxml.Notification, prev *originSegs, decode func(io.Reader) error) ([]blob, *originSegs, error) {
+	p, err := f.rel(n.Snapshot.URI)
+	if err != nil {
+		return nil, nil, err
+	}
 	var derr error
 	var wg sync.WaitGroup
 	wg.Go(func() { derr = decode(readerCtx(ctx, sp.Reader())) })
-	files, segs, err := f.segmentOrigin(ctx, sp, n, prev, nil)
+	files, segs, err := f.segmentOrigin(ctx, sp, p, n, prev, nil)
 	wg.Wait()
 	if derr != nil {
 		return nil, nil, fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, derr)
@@ -333,25 +338,25 @@ func (f *Follower) originXML(ctx context.Context, sp *upstream.Spill, n *rrdpxml
 // deltas changed and the origin left in an unchanged segment is therefore
 // a difference, as it was when every object was decoded.
 func (f *Follower) checkOrigin(ctx context.Context, sp *upstream.Spill, n *rrdpxml.Notification, prev *originSegs, ov *overlay) ([]blob, *originSegs, *snapshotCheck, error) {
+	p, err := f.rel(n.Snapshot.URI)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	c := &snapshotCheck{ov: ov}
-	files, segs, err := f.segmentOrigin(ctx, sp, n, prev, c)
+	files, segs, err := f.segmentOrigin(ctx, sp, p, n, prev, c)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, err)
 	}
 	return files, segs, c, nil
 }
 
-// segmentOrigin cuts the origin's snapshot in sp into its files and reads
-// the same bytes with a decoder (decodeSegments), which hands every
-// element to check if set; the offsets of the elements go to the
-// segments for the next serial. A snapshot stored whole (under
+// segmentOrigin cuts the origin's snapshot in sp into its files, served
+// at path p, and reads the same bytes with a decoder (decodeSegments),
+// which hands every element to check if set; the offsets of the elements
+// go to the segments for the next serial. A snapshot stored whole (under
 // FragmentMin) has no segments: its elements are all decoded, and none
 // at all without check.
-func (f *Follower) segmentOrigin(ctx context.Context, sp *upstream.Spill, n *rrdpxml.Notification, prev *originSegs, check *snapshotCheck) ([]blob, *originSegs, error) {
-	p, err := f.rel(n.Snapshot.URI)
-	if err != nil {
-		return nil, nil, err
-	}
+func (f *Follower) segmentOrigin(ctx context.Context, sp *upstream.Spill, p string, n *rrdpxml.Notification, prev *originSegs, check *snapshotCheck) ([]blob, *originSegs, error) {
 	size := sp.Size()
 	if f.cfg.FragmentMin < 0 || size < f.cfg.FragmentMin {
 		b, err := io.ReadAll(readerCtx(ctx, sp.Reader()))
@@ -462,7 +467,8 @@ func decodeSegments(pipe *segPipe, n *rrdpxml.Notification, lim rrdpxml.Limits, 
 		}
 		sg := &segs[i]
 		rel := e.Offset - sg.start
-		inside := e.End <= sg.start+int64(len(sg.b))
+		// (A whole file past 2 GiB is one segment no serial reuses.)
+		inside := e.End <= sg.start+int64(len(sg.b)) && rel <= math.MaxInt32
 		known := false
 		if inside {
 			for j < len(sg.elems) && int64(sg.elems[j]) < rel {

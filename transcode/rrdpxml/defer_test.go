@@ -178,3 +178,82 @@ func TestDeferContentErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDeferContent: on any input, a decoder with DeferContent that asks
+// for every content gives what an eager decoder gives (elements, places,
+// contents, the first error and where); one that asks for none accepts
+// what the eager one accepts, or less only by errors in contents; and an
+// element's bytes [Offset, End) alone decode to the same element.
+func FuzzDeferContent(f *testing.F) {
+	for _, tc := range badCases {
+		f.Add([]byte(tc.in))
+	}
+	for _, s := range []string{
+		snap(pub(tURI, "QUJD") + pub(tURI2, "\n QU JD\n")),
+		snap(pub(tURI, "QU*D") + pub(tURI2, "QUJD")),
+		snap("<!-- c -->" + pub(tURI, "&#81;UJD") + `<publish uri="` + tURI2 + `"/>`),
+		delta(pubHash(tURI, tHash, "QUJD") + wd(tURI2, tHash)),
+	} {
+		f.Add([]byte(s))
+	}
+	type result struct {
+		uri         string
+		content     string
+		line        int
+		offset, end int64
+	}
+	run := func(in []byte, deferred, ask bool) ([]result, error) {
+		lim := Limits{MaxObjectSize: 1 << 16, MaxObjects: 1000}
+		d := NewDecoder(bytes.NewReader(in), lim)
+		defer d.Close()
+		if deferred {
+			d.DeferContent()
+		}
+		var out []result
+		for {
+			e, err := d.Next()
+			if err == io.EOF {
+				return out, nil
+			}
+			if err != nil {
+				return out, err
+			}
+			c := e.Content
+			if ask {
+				if c, err = d.Content(); err != nil {
+					return out, err
+				}
+			}
+			out = append(out, result{e.URI, string(c), e.Line, e.Offset, e.End})
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		eager, eerr := run(in, false, true)
+		got, gerr := run(in, true, true)
+		if fmt.Sprint(eerr) != fmt.Sprint(gerr) || len(got) != len(eager) {
+			t.Fatalf("deferred: %d elements, error %v; eager: %d, %v", len(got), gerr, len(eager), eerr)
+		}
+		for i := range got {
+			if got[i] != eager[i] {
+				t.Fatalf("element %d: deferred %+v, eager %+v", i, got[i], eager[i])
+			}
+		}
+		lazy, lerr := run(in, true, false)
+		if len(lazy) < len(eager) || lerr != nil && eerr == nil {
+			t.Fatalf("not asking for contents: %d elements, error %v; eager: %d, %v", len(lazy), lerr, len(eager), eerr)
+		}
+		if eerr != nil {
+			return
+		}
+		for i, e := range eager {
+			one, err := run([]byte(snap(string(in[e.offset:e.end]))), false, true)
+			if err != nil || len(one) != 1 || one[0].uri != e.uri || one[0].content != e.content {
+				// A delta's elements are not a snapshot's: skip them.
+				if bytes.Contains(in[e.offset:e.end], []byte("hash")) || bytes.HasPrefix(in[e.offset:e.end], []byte("<withdraw")) {
+					continue
+				}
+				t.Fatalf("element %d: its bytes %q alone give %+v, %v", i, in[e.offset:e.end], one, err)
+			}
+		}
+	})
+}

@@ -434,6 +434,9 @@ func decodeSegments(pipe *segPipe, n *rrdpxml.Notification, lim rrdpxml.Limits, 
 	d := rrdpxml.NewDecoderUnhashed(pipe, lim)
 	defer d.Close()
 	d.DeferContent()
+	if check != nil {
+		d.ExpectElements(check.ov.size())
+	}
 	h, err := d.Header()
 	if err != nil {
 		return nil, err

@@ -159,6 +159,15 @@ func newDecoder(r io.Reader, lim Limits, hash bool) *Decoder {
 // when Content is called. Call it before the first Next.
 func (d *Decoder) DeferContent() { d.deferContent = true }
 
+// ExpectElements sizes the decoder's check for duplicate URIs for about n
+// publish and withdraw elements (at most Limits.MaxObjects), so that it
+// does not grow by steps as they come: a hint from a caller that knows
+// the file's size in objects (the state a snapshot should hold). Call it
+// before the first Next.
+func (d *Decoder) ExpectElements(n int) {
+	d.uris.grow(min(n, d.lim.MaxObjects))
+}
+
 // Content returns the content of the publish element Next returned last,
 // decoding it if DeferContent deferred it. It is valid until the next
 // call to Next; nil for a withdraw. An error in the content fails the

@@ -382,3 +382,50 @@ func TestTransparentKnownOffsets(t *testing.T) {
 		t.Errorf("%d contents decoded, want at least the %d of segment %d", d, len(hidden), k)
 	}
 }
+
+// TestTransparentKnownRestart: a node restarted from its stored head has
+// the segments but not where their elements are: its first serial
+// decodes every content (and is checked as before), the one after knows
+// them again; a snapshot stored whole (FragmentMin -1) has no segments,
+// and every serial decodes every content.
+func TestTransparentKnownRestart(t *testing.T) {
+	e := newEnv(t)
+	e.repo.count = 3000
+	e.repo.sorted = true
+	e.repo.reset(1)
+	f := e.transparentWith("t", nil, 1)
+	whole := e.transparentWith("whole", nil, -1)
+	e.sync(f)
+	e.sync(whole)
+	uris := e.repo.sortedURIs()
+	mostKnown := func(what string) {
+		t.Helper()
+		if d, k := decodedKnown(t, e); k < 2500 || d > 500 {
+			t.Errorf("%s: %d contents decoded, %d known; want most known", what, d, k)
+		}
+	}
+	allDecoded := func(what string) {
+		t.Helper()
+		if d, k := decodedKnown(t, e); k != 0 || d != len(e.repo.objs) {
+			t.Errorf("%s: %d contents decoded, %d known; want all %d decoded", what, d, k, len(e.repo.objs))
+		}
+	}
+	for serial := range 2 {
+		e.repo.change(uris[100+serial], []byte("a change"))
+		e.sync(f)
+		checkOrigin(t, e, f)
+		mostKnown("segments")
+		e.sync(whole)
+		checkOrigin(t, e, whole)
+		allDecoded("stored whole")
+	}
+	g := e.transparentWith("t", f.Head(), 1)
+	e.repo.change(uris[300], []byte("after the restart"))
+	e.sync(g)
+	checkOrigin(t, e, g)
+	allDecoded("restarted")
+	e.repo.change(uris[400], []byte("the serial after"))
+	e.sync(g)
+	checkOrigin(t, e, g)
+	mostKnown("the serial after the restart")
+}

@@ -72,7 +72,8 @@ type entry struct {
 // pin is a blob held in memory: named by refs heads (pinned), or by none
 // yet (pending since put).
 type pin struct {
-	b    []byte
+	b    []byte // nil while cold (PutCold): in a durable tier only
+	size int64
 	refs int
 	put  time.Time
 }
@@ -158,11 +159,18 @@ func lruKey(sum [32]byte) uint64 { return binary.LittleEndian.Uint64(sum[:8]) }
 func (c *Cache) lookup(sum [32]byte) ([]byte, bool) {
 	c.mu.RLock()
 	p := c.pinned[sum]
-	c.mu.RUnlock()
+	var b []byte
 	if p != nil {
-		return p.b, true
+		b = p.b
+	}
+	c.mu.RUnlock()
+	if b != nil {
+		return b, true
 	}
 	if e, ok := c.lru.Get(lruKey(sum)); ok && e.sum == sum {
+		if p != nil {
+			c.warmed(sum, e.b) // a cold pin takes what memory has
+		}
 		return e.b, true
 	}
 	return nil, false
@@ -195,6 +203,9 @@ func (c *Cache) fill(ctx context.Context, sum [32]byte) ([]byte, error) {
 			return nil, err
 		}
 		c.fillCount.Add(1)
+		if c.warmed(sum, b) {
+			return b, nil
+		}
 		c.lru.Set(lruKey(sum), &entry{sum: sum, b: b}, int64(len(b)))
 		c.lru.Wait()
 		return b, nil
@@ -271,6 +282,9 @@ type Stats struct {
 	PendingBlobs int
 	PendingBytes int64
 	CachedBytes  int64
+	// ColdBytes are the bytes of PinnedBytes and PendingBytes that only a
+	// durable tier holds yet (PutCold), not read back into memory.
+	ColdBytes int64
 	// TierBytes are the bytes of blobs held by each lower tier, -1 when
 	// the tier cannot tell.
 	TierBytes []int64
@@ -296,6 +310,7 @@ func (c *Cache) Stats() Stats {
 	st.PinnedBytes = c.pinnedBytes
 	st.PendingBlobs = c.pendingBlobs
 	st.PendingBytes = c.pendingBytes
+	st.ColdBytes = c.coldBytes()
 	c.mu.RUnlock()
 	if m := c.lru.Metrics; m != nil {
 		st.CachedBytes = int64(m.CostAdded()) - int64(m.CostEvicted())

@@ -138,7 +138,7 @@ func (c *Cache) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 		p.put = now
 		return nil
 	}
-	c.pinned[sum] = &pin{b: b, put: now}
+	c.pinned[sum] = &pin{b: b, size: int64(len(b)), put: now}
 	c.pendingBlobs++
 	c.pendingBytes += int64(len(b))
 	c.lru.Del(lruKey(sum))
@@ -168,7 +168,11 @@ func (c *Cache) install(ctx context.Context, repo string, h *Head, through bool)
 		return fmt.Errorf("cache: put head of %s: %w", repo, err)
 	}
 	blobs := make(map[[32]byte][]byte, len(sums))
+	cold := c.coldOf(sums)
 	for _, sum := range sums {
+		if _, ok := cold[sum]; ok {
+			continue // in a durable tier, read after the switch (Warm)
+		}
 		b, ok := c.lookup(sum)
 		if !ok {
 			var err error
@@ -188,14 +192,19 @@ func (c *Cache) install(ctx context.Context, repo string, h *Head, through bool)
 	for _, sum := range sums {
 		p := c.pinned[sum]
 		if p == nil {
-			p = &pin{b: blobs[sum]}
+			b, ok := blobs[sum]
+			p = &pin{b: b, size: int64(len(b))}
+			if !ok {
+				// Cold, and swept meanwhile: still in its tier.
+				p.size = cold[sum]
+			}
 			c.pinned[sum] = p
-			c.pinnedBytes += int64(len(p.b))
+			c.pinnedBytes += p.size
 			c.lru.Del(lruKey(sum))
 		} else if p.refs == 0 {
 			c.pendingBlobs--
-			c.pendingBytes -= int64(len(p.b))
-			c.pinnedBytes += int64(len(p.b))
+			c.pendingBytes -= p.size
+			c.pinnedBytes += p.size
 		}
 		p.refs++
 	}
@@ -266,7 +275,7 @@ func (c *Cache) releaseRetained(old *state, h *Head) {
 		for _, b := range blobs {
 			if p := c.pinned[b.sum]; p != nil && p.refs == 0 {
 				c.pendingBlobs--
-				c.pendingBytes -= int64(len(p.b))
+				c.pendingBytes -= p.size
 				c.demote(b.sum, p)
 			}
 		}
@@ -282,17 +291,25 @@ func (c *Cache) unref(sums [][32]byte) {
 			continue
 		}
 		if p.refs--; p.refs == 0 {
-			c.pinnedBytes -= int64(len(p.b))
+			c.pinnedBytes -= p.size
 			c.demote(sum, p)
 		}
 	}
 }
 
-// demote moves a blob from the pinned map to the evictable part. c.mu is
+// demote moves a blob from the pinned map to the evictable part, or, with
+// a durable tier, drops it from memory: the tier has it, and a file that
+// is asked for again fills the evictable part from there (Blob). Moved
+// there unasked, the blobs of a state a serial replaced whole (a quarter
+// of a gigabyte of `large` within the default cache.memory) would be live
+// while the new state is read back (Warm), and add to the peak. c.mu is
 // held.
 func (c *Cache) demote(sum [32]byte, p *pin) {
 	delete(c.pinned, sum)
-	c.lru.Set(lruKey(sum), &entry{sum: sum, b: p.b}, int64(len(p.b)))
+	if p.b == nil || c.durable {
+		return
+	}
+	c.lru.Set(lruKey(sum), &entry{sum: sum, b: p.b}, p.size)
 }
 
 // Sweep unpins the retained files whose retention ended and the blobs
@@ -333,7 +350,7 @@ func (c *Cache) sweepLocked(now time.Time) {
 	for sum, p := range c.pinned {
 		if p.refs == 0 && now.Sub(p.put) >= c.grace {
 			c.pendingBlobs--
-			c.pendingBytes -= int64(len(p.b))
+			c.pendingBytes -= p.size
 			c.demote(sum, p)
 		}
 	}
@@ -357,7 +374,7 @@ func (c *Cache) Run(ctx context.Context) error {
 // pinnedBlob is a Getter of the pinned blobs alone, for work done under
 // c.mu (which Blob would take again).
 func (c *Cache) pinnedBlob(_ context.Context, sum [32]byte) ([]byte, error) {
-	if p := c.pinned[sum]; p != nil {
+	if p := c.pinned[sum]; p != nil && p.b != nil {
 		return p.b, nil
 	}
 	return nil, fmt.Errorf("cache: blob %x: %w", sum[:8], fs.ErrNotExist)

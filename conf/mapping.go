@@ -193,6 +193,28 @@ func (s *Server) SoftMemoryLimit() (limit int64, auto bool, err error) {
 	return int64(z), false, nil
 }
 
+// minGCHeadroom is the lowest gc_headroom accepted.
+const minGCHeadroom = 16 << 20
+
+// CollectorHeadroom returns gc_headroom: auto, or else the headroom in bytes (0
+// for off).
+func (s *Server) CollectorHeadroom() (headroom int64, auto bool, err error) {
+	switch s.GCHeadroom {
+	case "auto":
+		return 0, true, nil
+	case "off":
+		return 0, false, nil
+	}
+	var z Size
+	if err := z.UnmarshalText([]byte(s.GCHeadroom)); err != nil {
+		return 0, false, fmt.Errorf("want auto, off or a size such as \"256MiB\": %w", err)
+	}
+	if z < minGCHeadroom {
+		return 0, false, fmt.Errorf("want at least %s (or off), got %s", Size(minGCHeadroom), z)
+	}
+	return int64(z), false, nil
+}
+
 // Serves reports whether r is served in format ("xml" or "bin").
 func (r *Repository) Serves(format string) bool {
 	for _, f := range r.Formats {

@@ -168,6 +168,9 @@ func (p *parser) server(s *Server) {
 	if _, _, err := s.SoftMemoryLimit(); err != nil {
 		p.errorf("server.memory_limit", "%v", err)
 	}
+	if _, _, err := s.CollectorHeadroom(); err != nil {
+		p.errorf("server.gc_headroom", "%v", err)
+	}
 	if s.AccessLogFile != "" {
 		if s.AccessLog == "off" {
 			p.errorf("server.access_log_file", "set while access_log is off")

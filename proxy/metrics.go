@@ -236,6 +236,7 @@ var (
 	descCache         = desc("rrdp_proxy_cache_operations_total", "Blob reads of the cache by outcome: hit (from memory), miss (needed a fill), fill (filled from a lower tier), shared (waited for another caller's fill), fill_error (in no tier), sum_error (a lower tier's bytes did not match their hash).", "op")
 	descPinned        = desc("rrdp_proxy_cache_pinned_bytes", "Bytes of the pinned current state of every repository.")
 	descCached        = desc("rrdp_proxy_cache_cached_bytes", "Bytes in the cache's evictable part.")
+	descCold          = desc("rrdp_proxy_cache_cold_bytes", "Bytes of the pinned and pending blobs that only the state directory holds yet: a serial's new segments, read back into memory once its head is in place.")
 	descTier          = desc("rrdp_proxy_cache_tier_bytes", "Bytes of blobs each lower tier holds (tier1 the first below memory), counted as they are written and removed, never by listing them; absent when the tier does not say.", "tier")
 	descTierMax       = desc("rrdp_proxy_cache_tier_max_bytes", "The byte cap of a lower tier that has one (the state directory: cache.disk).", "tier")
 	descTierUsed      = desc("rrdp_proxy_cache_tier_used_bytes", "Bytes a capped tier compares with its cap: its blobs and heads.", "tier")
@@ -257,7 +258,7 @@ func (serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descOtherRequests, descBytes, descOtherBytes, descHits, descMisses,
 		descPullFetches, descPullShared, descPullNotifs, descPullErrors, descCatchups, descPassHits, descPassFetches, descPassErrors, descReady, descSerial, descStateTime, descInterval,
 		descSyncs, descFollowErrors, descLastSuccess, descLastError, descRole, descHolder, descLeases, descRedisUp,
-		descCache, descPinned, descCached, descTier,
+		descCache, descPinned, descCached, descCold, descTier,
 		descTierMax, descTierUsed, descTierCurrent, descTierEvicted, descTierFreed, descTierOver, descTierOverCount, descTierHeld} {
 		ch <- d
 	}
@@ -370,6 +371,7 @@ func (c serverCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descPinned, float64(cs.PinnedBytes))
 	gauge(descCached, float64(cs.CachedBytes))
+	gauge(descCold, float64(cs.ColdBytes))
 	for i, b := range cs.TierBytes {
 		tier := "tier" + strconv.Itoa(i+1)
 		if b >= 0 {

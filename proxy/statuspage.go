@@ -64,7 +64,7 @@ func (s *Server) report() *status.Report {
 		rep.Validation = s.cfg.Validation.Status()
 	}
 	cs := s.cfg.Cache.Stats()
-	rep.Cache = status.Cache{PinnedBytes: cs.PinnedBytes, CachedBytes: cs.CachedBytes, Hits: cs.Hits,
+	rep.Cache = status.Cache{PinnedBytes: cs.PinnedBytes, CachedBytes: cs.CachedBytes, ColdBytes: cs.ColdBytes, Hits: cs.Hits,
 		Misses: cs.Misses, Fills: cs.Fills, Shared: cs.Shared}
 	for i, b := range cs.TierBytes {
 		rep.Cache.Tiers = append(rep.Cache.Tiers, status.Tier{Name: "tier" + strconv.Itoa(i+1), Bytes: b})

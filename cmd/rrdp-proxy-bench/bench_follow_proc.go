@@ -535,6 +535,7 @@ type statusJSON struct {
 	Cache struct {
 		PinnedBytes int64 `json:"pinned_bytes"`
 		CachedBytes int64 `json:"cached_bytes"`
+		ColdBytes   int64 `json:"cold_bytes"`
 	} `json:"cache"`
 	Repos []struct {
 		Serial        uint64 `json:"serial"`
@@ -544,6 +545,29 @@ type statusJSON struct {
 }
 
 // status returns the child's /status.json.
+// waitWarm waits until the child holds its whole state in memory
+// (/status.json cold_bytes 0: a cold serial read back), and returns when.
+func (c *followChild) waitWarm(ctx context.Context, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		s, err := c.status(ctx)
+		if err == nil && s.Cache.ColdBytes == 0 {
+			return time.Now(), nil
+		}
+		if err == nil {
+			err = fmt.Errorf("%d bytes not read back", s.Cache.ColdBytes)
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("state not in memory after %v: %v", timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 func (c *followChild) status(ctx context.Context) (*statusJSON, error) {
 	code, b, err := c.get(ctx, "http://"+c.ops+"/status.json")
 	if err != nil {

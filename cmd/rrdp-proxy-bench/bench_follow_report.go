@@ -97,7 +97,9 @@ func (r *followReport) markdown() string {
 	b.WriteString("  20 ms), so it includes up to one poll interval; *after its poll*: from the child's first fetch of that notification.\n")
 	b.WriteString("  *CPU of the child*: its user and system time over *to served* (/proc/PID/stat, 10 ms ticks; the first sync's\n")
 	b.WriteString("  from its start), less sensitive than the times to the other work on the machine.\n")
-	b.WriteString("  *peak RSS*: VmHWM, reset (`/proc/PID/clear_refs`) just before the serial, and a 100 ms sampler of VmRSS.\n")
+	b.WriteString("  *peak RSS*: VmHWM, reset (`/proc/PID/clear_refs`) just before the serial, and a 100 ms sampler of VmRSS,\n")
+	b.WriteString("  read 1 s after the child holds its whole state in memory again (*served to all in memory*: a cold serial's\n")
+	b.WriteString("  segments are read back from the state directory after its head is served; /status.json `cold_bytes` 0).\n")
 	b.WriteString("  *served*: bytes of the current state the child serves: notification.xml and .bin and every file they name,\n")
 	b.WriteString("  identity and gzip.\n")
 	if o.mode == modeReverse {
@@ -157,6 +159,7 @@ func (r *followReport) repoMarkdown(b *bytes.Buffer, t mdTable, rr *repoRuns) {
 		row(label+": to served", func(f *followRun) (string, float64) { return secs(st(f).total) }, ld)
 		row(label+": after its poll", func(f *followRun) (string, float64) { return secs(st(f).afterPoll) }, ld)
 		row(label+": CPU of the child, to served", func(f *followRun) (string, float64) { return secs(st(f).cpu) }, ld)
+		row(label+": served to all in memory", func(f *followRun) (string, float64) { return secs(st(f).inMemory) }, ld)
 		row(label+": peak RSS", func(f *followRun) (string, float64) { return mibF(st(f).peak) }, ld)
 		row(label+": RSS after", func(f *followRun) (string, float64) { return mibF(st(f).rss) }, ld)
 		row(label+": served bytes", func(f *followRun) (string, float64) { return mibF(st(f).served) }, ld)

@@ -47,6 +47,10 @@ type followStep struct {
 	prep      time.Duration // the benchmark writing the serial's files
 	total     time.Duration // new notification at the origin to served by the child
 	afterPoll time.Duration // the child's first fetch of it to served
+	// inMemory is from served to the child holding the whole new state
+	// in memory again: a cold serial's segments are read back after its
+	// head is served (cache.Cache.PutCold); zero for the others.
+	inMemory  time.Duration
 	cpu       time.Duration // the child's CPU time over total
 	peak, rss int64
 	served    int64  // bytes of the current state served
@@ -228,6 +232,12 @@ func (e *followEnv) step(ctx context.Context, c *followChild, s *setup, n int) f
 	st.total = served.Sub(published)
 	if p := s.origin.firstPoll(s.repo.serial); !p.IsZero() {
 		st.afterPoll = served.Sub(p)
+	}
+	// The peak includes reading a cold serial's state back.
+	if warm, err := c.waitWarm(ctx, e.o.syncTimeout); err == nil {
+		st.inMemory = warm.Sub(served)
+	} else {
+		st.err = err.Error()
 	}
 	time.Sleep(e.o.pause)
 	st.peak, st.rss = c.peak()

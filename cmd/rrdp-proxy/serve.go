@@ -88,6 +88,10 @@ func serve(ctx context.Context, opts serveOptions) error {
 	if err := setMemoryLimit(&cfg.Server, log); err != nil {
 		return err
 	}
+	pacer := &gcPacer{log: log}
+	if err := pacer.apply(&cfg.Server); err != nil {
+		return err
+	}
 	n, err := newNode(ctx, cfg, nodeOptions{Logger: log, Level: level, Listeners: opts.Listeners, Stderr: opts.Log, Notify: opts.Notify})
 	if err != nil {
 		return err
@@ -100,6 +104,10 @@ func serve(ctx context.Context, opts serveOptions) error {
 		"admin", cfg.Server.AdminListen, "repositories", len(cfg.Repositories), "node", cfg.Server.Node)
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
+	pctx, stopPacer := context.WithCancel(ctx)
+	paced := make(chan struct{})
+	go func() { pacer.Run(pctx); close(paced) }()
+	defer func() { stopPacer(); <-paced }()
 	for {
 		select {
 		case err := <-done:
@@ -115,6 +123,9 @@ func serve(ctx context.Context, opts serveOptions) error {
 			}
 			if err == nil {
 				err = setMemoryLimit(&cfg.Server, log)
+			}
+			if err == nil {
+				err = pacer.apply(&cfg.Server)
 			}
 			opts.Notify.ready()
 			if err != nil {

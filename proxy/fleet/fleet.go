@@ -367,6 +367,9 @@ type RepoStats struct {
 	// Installed counts heads taken from Redis; InstallErrors those that
 	// could not be installed (a blob missing or damaged).
 	Installed, InstallErrors uint64
+	// ColdInstalls counts the installed heads whose new blobs went to the
+	// state directory alone and were read back after the switch (adopt).
+	ColdInstalls uint64
 	// CompactInstalled counts the repository's compact heads taken from
 	// Redis (Config.Compact).
 	CompactInstalled uint64

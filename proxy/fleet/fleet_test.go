@@ -343,3 +343,35 @@ func TestNewConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestColdInstall: a node that installs from Redis a head bringing many
+// new blobs (here every head: the threshold lowered) puts them in its
+// state directory alone, one in memory at a time, and reads them back
+// after the switch: the fleet serves the same files as ever, and the
+// node's cache holds the whole new state in memory again.
+func TestColdInstall(t *testing.T) {
+	n := coldBlobs
+	t.Cleanup(func() { coldBlobs = n }) // after the nodes stop
+	coldBlobs = 1
+	e := newEnv(t)
+	e.fragmentMin = 1
+	e.watch()
+	for _, name := range []string{"node-a", "node-b"} {
+		e.start(name)
+	}
+	e.waitSerial(e.repo.Info().Serial)
+	holder := e.oneHolder()
+	e.waitSerial(e.advance(2))
+	e.check()
+	for _, nd := range e.alive() {
+		if nd == holder {
+			continue
+		}
+		if st := nd.repoStats(); st.ColdInstalls == 0 || st.ColdInstalls != st.Installed {
+			t.Errorf("%s: %d of %d heads installed cold, want all", nd.Name(), st.ColdInstalls, st.Installed)
+		}
+		if st := nd.Cache().Stats(); st.ColdBytes != 0 {
+			t.Errorf("%s: %d bytes of its state not read back into memory", nd.Name(), st.ColdBytes)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -371,13 +372,14 @@ func (r *runner) adopt(ctx context.Context, key string, h *follow.Head) error {
 	if err != nil {
 		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, key, err)
 	}
-	if err := r.putBlobs(ctx, h, sums, have); err != nil {
+	cold := c.Cold() && len(sums)-len(have) >= coldBlobs
+	if err := r.putBlobs(ctx, h, sums, have, cold); err != nil {
 		return err
 	}
 	err = c.PutHead(ctx, key, h)
 	if err != nil && len(have) > 0 && errors.Is(err, fs.ErrNotExist) {
 		r.log.Info("fleet: a tier lacks blobs of the head served; putting every blob of the new head", "serial", h.Serial, "err", err)
-		if err := r.putBlobs(ctx, h, sums, nil); err != nil {
+		if err := r.putBlobs(ctx, h, sums, nil, cold); err != nil {
 			return err
 		}
 		err = c.PutHead(ctx, key, h)
@@ -385,26 +387,58 @@ func (r *runner) adopt(ctx context.Context, key string, h *follow.Head) error {
 	if err != nil {
 		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, key, err)
 	}
+	if cold {
+		// As a follower's cold serial (proxy/follow, readBack): the old
+		// state's blobs, unpinned by the switch, are collected before the
+		// new ones are read back into memory.
+		runtime.GC()
+		n, err := c.Warm(ctx, key)
+		r.mu.Lock()
+		r.st.ColdInstalls++
+		r.mu.Unlock()
+		if err != nil {
+			r.log.Warn("fleet: the new state not all read back; the rest is read on demand", "serial", h.Serial, "read", n, "err", err)
+		}
+	}
 	if key == r.repo && r.n.installed != nil {
 		r.n.installed(r.repo, h)
 	}
 	return nil
 }
 
+// coldBlobs is the fewest new blobs a head from Redis brings for them to
+// be put cold (cache.Cache.PutCold): a serial that rewrote most of a big
+// repository, whose new state read into memory before the switch would
+// double the node's peak.
+var coldBlobs = 128 // a variable for tests
+
 // putBlobs reads the blobs sums of h but those in have and puts them in
-// the cache.
-func (r *runner) putBlobs(ctx context.Context, h *follow.Head, sums [][32]byte, have map[[32]byte]bool) error {
+// the cache; cold, in the state directory alone (Peek and PutCold: one
+// blob in memory at a time), read back after the switch.
+func (r *runner) putBlobs(ctx context.Context, h *follow.Head, sums [][32]byte, have map[[32]byte]bool, cold bool) error {
 	c := r.n.cache
 	for _, sum := range sums {
 		if have[sum] {
 			continue
 		}
-		b, err := c.Blob(ctx, sum)
+		read := c.Blob
+		if cold {
+			read = c.Peek
+		}
+		b, err := read(ctx, sum)
 		if err != nil {
 			return fmt.Errorf("fleet: install serial %d of %s: blob %x: %w", h.Serial, r.repo, sum[:8], err)
 		}
-		if err := c.PutBlob(ctx, sum, b); err != nil {
-			return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
+		stored := false
+		if cold {
+			if stored, err = c.PutCold(ctx, sum, b); err != nil {
+				return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
+			}
+		}
+		if !stored {
+			if err := c.PutBlob(ctx, sum, b); err != nil {
+				return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, r.repo, err)
+			}
 		}
 	}
 	return nil

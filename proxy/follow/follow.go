@@ -233,6 +233,10 @@ type state struct {
 	// this state, nil when it is not composite.
 	order []string
 	frags *fragments
+	// cold are, until readBack, the fragments of a cold serial whose
+	// objects are realiased to segments read back from the store (all the
+	// serial's fragments, the passed ones first).
+	cold []*fragments
 	// xsegs are, in transparent mode, the segments of the origin's XML
 	// snapshot of this state, nil when it is stored whole (origin.go).
 	xsegs *originSegs
@@ -600,4 +604,13 @@ func (f *Follower) fetchSpill(ctx context.Context, kind rrdpxml.Kind, uri string
 		return nil, fmt.Errorf("%s %s: sha-256 %x, the notification says %x: %w", kind, uri, got, want, ErrHash)
 	}
 	return sp, nil
+}
+
+// coldFrags returns the fragments readBack ends: st.cold, or st.frags when
+// it alone is cold.
+func (st *state) coldFrags() []*fragments {
+	if st.cold == nil && st.frags != nil && st.frags.cold {
+		return []*fragments{st.frags}
+	}
+	return st.cold
 }

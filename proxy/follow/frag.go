@@ -43,12 +43,25 @@ const (
 	chunkMax = 1024
 )
 
-// segment is a stored fragment: its key (what it was made from), the
-// SHA-256 of its bytes and its bytes.
+// segment is a blob to store: its SHA-256 and its bytes.
 type segment struct {
 	sum [32]byte
 	b   []byte
 }
+
+// piece is a segment of a composite snapshot as a follower keeps it: its
+// SHA-256, its size and its bytes, which are nil when the store alone has
+// them (a cold serial: composite, segStore) and are then read from it.
+type piece struct {
+	sum [32]byte
+	n   int64
+	b   []byte
+}
+
+func pieceOf(s segment) piece { return piece{s.sum, int64(len(s.b)), s.b} }
+
+// bare is p without its bytes.
+func (p piece) bare() piece { return piece{sum: p.sum, n: p.n} }
 
 // partSegment reads the blob part p of a stored composite file with get,
 // checked against the size its part list gives (the getter checks the
@@ -66,8 +79,8 @@ func partSegment(ctx context.Context, get cache.Getter, p cache.Part) (segment, 
 
 // fragments are the segments of the current composite snapshot of a
 // follower, by key, and its groups, by directory URI: what the next serial
-// reuses. The maps are never modified once built: a new serial builds new
-// ones.
+// reuses. A new serial builds new maps; the follower's goroutine alone
+// uses them, and release drops their bytes once the store holds them.
 type fragments struct {
 	xs, bs string // the sessions they were made for
 	// binOnly: the .bin segments alone, for a transparent follower,
@@ -77,14 +90,21 @@ type fragments struct {
 	// realias lists, for the chunks built, the objects and their
 	// contents within the new .bin segments (see Realias).
 	realias            []aliased
-	xml, bin, xgz, bgz map[[32]byte]segment
+	xml, bin, xgz, bgz map[[32]byte]piece
 	groups             map[string]groupSum
+	// cold: the segments built went to the store alone (segStore); the
+	// objects' new contents are read back after the switch (load).
+	cold bool
 }
 
-// aliased is an object's content within a .bin segment.
+// aliased is an object's content within a .bin segment: content, or, for
+// a segment the follower does not hold (cold), where it is in the
+// segment sum (load reads it).
 type aliased struct {
 	uri     string
 	content []byte
+	sum     [32]byte
+	off, n  int32
 }
 
 // alias records, for Realias, the contents of c's objects within its
@@ -92,8 +112,57 @@ type aliased struct {
 func (fr *fragments) alias(c *chunk, offs []int32, order []string, objs func(string) object) {
 	for j, uri := range order[c.lo:c.hi] {
 		n := int32(len(objs(uri).content))
-		fr.realias = append(fr.realias, aliased{uri, c.bin.b[offs[j] : offs[j]+n : offs[j]+n]})
+		if c.bin.b == nil {
+			fr.realias = append(fr.realias, aliased{uri: uri, sum: c.bin.sum, off: offs[j], n: n})
+			continue
+		}
+		fr.realias = append(fr.realias, aliased{uri: uri, content: c.bin.b[offs[j] : offs[j]+n : offs[j]+n]})
 	}
+}
+
+// load reads, with get, the .bin segments holding the contents Realias
+// will give the objects of a cold serial, once its head is in place and
+// the store pins them in memory. It skips the objects in later, which a
+// later serial's fragments realias, and adds its own (later may be nil:
+// no later fragments). A segment get
+// cannot give is skipped: its objects keep the contents they have, which
+// are the same bytes.
+func (fr *fragments) load(ctx context.Context, get cache.Getter, later map[string]bool) error {
+	var seg []byte
+	var at [32]byte
+	var errs int
+	var first error
+	for i := range fr.realias {
+		a := &fr.realias[i]
+		if a.content != nil || a.sum == ([32]byte{}) || later[a.uri] {
+			continue
+		}
+		if seg == nil || at != a.sum {
+			b, err := get(ctx, a.sum)
+			if err != nil {
+				errs++
+				if first == nil {
+					first = err
+				}
+				seg = nil
+				continue
+			}
+			seg, at = b, a.sum
+		}
+		if int(a.off)+int(a.n) > len(seg) {
+			return fmt.Errorf("realias %s: %d bytes at %d, past its segment of %d", a.uri, a.n, a.off, len(seg))
+		}
+		a.content = seg[a.off : a.off+a.n : a.off+a.n]
+	}
+	if later != nil {
+		for _, a := range fr.realias {
+			later[a.uri] = true
+		}
+	}
+	if first != nil {
+		return fmt.Errorf("read back the objects of %d segments: %w", errs, first)
+	}
+	return nil
 }
 
 // Realias makes the objects of the chunks built share their contents with
@@ -101,12 +170,20 @@ func (fr *fragments) alias(c *chunk, offs []int32, order []string, objs func(str
 // bytes there), so that the follower's object set costs no memory beyond
 // the served files, and an older segment is not kept alive by objects
 // that moved to a new one. The caller runs it where the object set may be
-// written (under the follower's lock for the current state).
+// written (under the follower's lock for the current state). The objects
+// of a cold serial's segments not read back yet (load) are kept for a
+// second call.
 func (fr *fragments) Realias(set func(uri string, content []byte)) {
+	var cold []aliased
 	for _, a := range fr.realias {
-		set(a.uri, a.content)
+		switch {
+		case a.content != nil:
+			set(a.uri, a.content)
+		case a.sum != [32]byte{} && a.n > 0:
+			cold = append(cold, a)
+		}
 	}
-	fr.realias = nil
+	fr.realias = cold
 }
 
 // groupSum is what a group's segments depend on: the hash of its objects'
@@ -121,8 +198,8 @@ type groupSum struct {
 type chunk struct {
 	lo, hi     int
 	xkey, bkey [32]byte
-	xml, bin   segment
-	xgz, bgz   segment
+	xml, bin   piece
+	xgz, bgz   piece
 	build      bool // no segment of the previous serial to reuse
 	aliased    bool // its objects were realiased as it was built
 	// offs are, for a chunk built, where each object's content starts in
@@ -187,14 +264,29 @@ func endsChunk(uri string, n int) bool {
 // same bytes for the same objects and session, whatever the origin's XML
 // looks like and whichever path the node took (DESIGN.md, invariant 8),
 // and a serial costs the chunks it changes.
-func composite(order []string, objs func(string) object, xs, bs string, serial uint64, prev *fragments, level int, fresh bool, set func(uri string, content []byte)) ([]blob, *fragments, error) {
+func composite(order []string, objs func(string) object, xs, bs string, serial uint64, prev *fragments, level int, fresh bool, set func(uri string, content []byte), ss segStore) ([]blob, *fragments, error) {
 	binOnly := xs == ""
 	if prev != nil && (prev.xs != xs || prev.bs != bs || prev.binOnly != binOnly) {
 		prev = nil // a segment does not name its session, but start afresh on a new one
 	}
 	chunks, groups, next := plan(order, objs, xs, bs, prev, binOnly, nil)
+	build := 0
+	for i := range chunks {
+		if chunks[i].build {
+			build++
+		}
+	}
+	// Cold: the segments built go to the store as they are made and are
+	// not kept (segStore). Not with set, whose objects move to the new
+	// segments as they are built (a first snapshot, which has no old state
+	// beside it).
+	if ss.cold != nil && set == nil && build >= coldChunks {
+		next.cold = true
+	} else {
+		ss.cold = nil
+	}
 	objAt := func(k int) object { return objs(order[k]) }
-	var done func(i int)
+	var realiased func(i int)
 	if set != nil {
 		// The workers read the objects from vals, which set's writes do
 		// not touch: set may write the caller's map while they run.
@@ -203,7 +295,7 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 			vals[k] = objs(uri)
 		}
 		objAt = func(k int) object { return vals[k] }
-		done = func(i int) {
+		realiased = func(i int) {
 			c := &chunks[i]
 			if len(c.offs) != c.hi-c.lo {
 				return // not built: the error is returned
@@ -217,20 +309,90 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 			c.offs, c.aliased = nil, true
 		}
 	}
-	if err := buildChunks(chunks, groups, order, objAt, level, done, binOnly); err != nil {
+
+	// The files' SHA-256 and CRC-32, over the chunks in order as they are
+	// built: a cold chunk's bytes are released once hashed.
+	bstart := irpki.AppendSnapshotHead(nil, bs, serial)
+	bend := irpki.AppendSnapshotTrailer(nil)
+	var xstart []byte
+	if !binOnly {
+		var err error
+		if xstart, err = rrdpxml.AppendSnapshotStart(nil, xs, serial); err != nil {
+			return nil, nil, fmt.Errorf("snapshot %d: %w", serial, err)
+		}
+	}
+	xh, bh := newFileHasher(!binOnly), newFileHasher(true)
+	xh.write(xstart, false)
+	bh.write(bstart, false)
+	ready := make([]bool, len(chunks))
+	cursor := 0
+	var ferr error
+	feed := func() {
+		for ferr == nil && cursor < len(chunks) {
+			c := &chunks[cursor]
+			if c.build && !ready[cursor] {
+				return
+			}
+			var x, b []byte
+			if !binOnly {
+				if x, ferr = ss.bytes(c.xml); ferr != nil {
+					return
+				}
+			}
+			if b, ferr = ss.bytes(c.bin); ferr != nil {
+				return
+			}
+			release := c.build && next.cold
+			xh.write(x, release)
+			bh.write(b, release)
+			cursor++
+		}
+	}
+	feed() // the chunks before the first one to build
+	err := buildChunks(chunks, groups, order, objAt, level, func(i int) {
+		ready[i] = true
+		if realiased != nil {
+			realiased(i)
+		}
+		feed()
+	}, binOnly, ss)
+	if err == nil {
+		feed()
+	}
+	xh.write([]byte(rrdpxml.SnapshotEnd), false)
+	bh.write(bend, false)
+	xsum, bsum := xh.close(), bh.close()
+	if err == nil && ferr != nil {
+		err = fmt.Errorf("snapshot %d: read a segment: %w", serial, ferr)
+	}
+	if err == nil && cursor != len(chunks) {
+		err = fmt.Errorf("snapshot %d: %d of %d chunks hashed", serial, cursor, len(chunks))
+	}
+	if err != nil {
 		return nil, nil, err
 	}
+
+	var stored []segment
+	seen := make(map[[32]byte]bool)
 	for i := range chunks {
 		c := &chunks[i]
+		if c.build && !next.cold {
+			for _, s := range []piece{c.xml, c.bin, c.xgz, c.bgz} {
+				if s.b != nil && !seen[s.sum] { // nil: binOnly, no XML
+					seen[s.sum] = true
+					stored = append(stored, segment{s.sum, s.b})
+				}
+			}
+		}
+		if next.cold {
+			// Stored and released as built; the chunks taken over are
+			// read from the store too (release).
+			c.xml, c.bin, c.xgz, c.bgz = c.xml.bare(), c.bin.bare(), c.xgz.bare(), c.bgz.bare()
+		}
 		if !binOnly {
 			next.xml[c.xkey], next.xgz[c.xkey] = c.xml, c.xgz
 		}
 		next.bin[c.bkey], next.bgz[c.bkey] = c.bin, c.bgz
-	}
-	seen := make(map[[32]byte]bool)
-	var stored []segment
-	for i := range chunks {
-		c := &chunks[i]
 		if !c.build {
 			next.reused++
 			if fresh {
@@ -246,44 +408,128 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 			next.alias(c, c.offs, order, objs)
 			c.offs = nil
 		}
-		for _, s := range []segment{c.xml, c.bin, c.xgz, c.bgz} {
-			if s.b == nil {
-				continue // binOnly: no XML
-			}
-			if !seen[s.sum] {
-				seen[s.sum] = true
-				stored = append(stored, s)
-			}
-		}
 	}
 
-	bstart := irpki.AppendSnapshotHead(nil, bs, serial)
-	bend := irpki.AppendSnapshotTrailer(nil)
 	if binOnly {
-		bf, bz := assemble(chunks, func(c *chunk) segment { return c.bin }, func(c *chunk) segment { return c.bgz },
-			bstart, bend, irpki.FormatBin, bs, serial)
+		bf, bz := assemble(chunks, func(c *chunk) piece { return c.bin }, func(c *chunk) piece { return c.bgz },
+			bstart, bend, bsum, irpki.FormatBin, bs, serial)
 		bf.parts = append(stored, bf.parts...)
 		return []blob{bf, bz}, next, nil
 	}
-	xstart, err := rrdpxml.AppendSnapshotStart(nil, xs, serial)
-	if err != nil {
-		return nil, nil, fmt.Errorf("snapshot %d: %w", serial, err)
-	}
-	var xf, bf, xz, bz blob
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		xf, xz = assemble(chunks, func(c *chunk) segment { return c.xml }, func(c *chunk) segment { return c.xgz },
-			xstart, []byte(rrdpxml.SnapshotEnd), irpki.FormatXML, xs, serial)
-	})
-	wg.Go(func() {
-		bf, bz = assemble(chunks, func(c *chunk) segment { return c.bin }, func(c *chunk) segment { return c.bgz },
-			bstart, bend, irpki.FormatBin, bs, serial)
-	})
-	wg.Wait()
+	xf, xz := assemble(chunks, func(c *chunk) piece { return c.xml }, func(c *chunk) piece { return c.xgz },
+		xstart, []byte(rrdpxml.SnapshotEnd), xsum, irpki.FormatXML, xs, serial)
+	bf, bz := assemble(chunks, func(c *chunk) piece { return c.bin }, func(c *chunk) piece { return c.bgz },
+		bstart, bend, bsum, irpki.FormatBin, bs, serial)
 	// The segments go to the first file's list: they are stored once,
 	// before the head, like its part lists.
 	xf.parts = append(stored, xf.parts...)
 	return []blob{xf, bf, xz, bz}, next, nil
+}
+
+// coldChunks is the fewest chunks a serial builds for its segments to go
+// to the store alone (segStore.cold): below, what they add to the peak is
+// small, and keeping them saves reading them back.
+const coldChunks = 32
+
+// segStore is where composite reads the segments it does not hold (get)
+// and, when cold is set, puts those it builds, which it then keeps only
+// until they are hashed (Cache.PutCold). The zero segStore reads nothing
+// and keeps everything.
+type segStore struct {
+	ctx  context.Context
+	get  cache.Getter
+	cold func(ctx context.Context, sum [32]byte, b []byte) error
+}
+
+// bytes returns the bytes of p, read with get when p has none.
+func (ss segStore) bytes(p piece) ([]byte, error) {
+	if p.b != nil || p.n == 0 {
+		return p.b, nil
+	}
+	if ss.get == nil {
+		return nil, fmt.Errorf("segment %x: not held, and no store to read it from", p.sum[:8])
+	}
+	b, err := ss.get(ss.ctx, p.sum)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) != p.n {
+		return nil, fmt.Errorf("segment %x: %d bytes, %d expected", p.sum[:8], len(b), p.n)
+	}
+	return b, nil
+}
+
+// fileSum is the SHA-256, CRC-32 and size of a file.
+type fileSum struct {
+	sum  [32]byte
+	crc  uint32
+	size int64
+}
+
+// fileHasher hashes the bytes of one file on its own goroutine, in the
+// order written; a buffer written with release goes back to bufs once
+// hashed. The channel's room bounds what waits.
+type fileHasher struct {
+	in   chan hashJob
+	done chan fileSum
+}
+
+type hashJob struct {
+	b       []byte
+	release bool
+}
+
+// newFileHasher starts a hasher; a hasher not on hashes nothing, and
+// returns the zero fileSum.
+func newFileHasher(on bool) *fileHasher {
+	fh := &fileHasher{in: make(chan hashJob, 8), done: make(chan fileSum, 1)}
+	go func() {
+		h, crc := sha256.New(), crc32.NewIEEE()
+		var size int64
+		for j := range fh.in {
+			if on {
+				h.Write(j.b)
+				crc.Write(j.b)
+				size += int64(len(j.b))
+			}
+			if j.release {
+				putBuf(j.b)
+			}
+		}
+		var fs fileSum
+		if on {
+			h.Sum(fs.sum[:0])
+			fs.crc, fs.size = crc.Sum32(), size
+		}
+		fh.done <- fs
+	}()
+	return fh
+}
+
+func (fh *fileHasher) write(b []byte, release bool) { fh.in <- hashJob{b, release} }
+
+// close waits for what was written and returns the file's sums.
+func (fh *fileHasher) close() fileSum {
+	close(fh.in)
+	return <-fh.done
+}
+
+// bufs are the buffers of cold segments, reused once stored and hashed.
+var bufs sync.Pool
+
+func getBuf(n int) []byte {
+	if p, ok := bufs.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func putBuf(b []byte) {
+	if cap(b) == 0 {
+		return
+	}
+	b = b[:0]
+	bufs.Put(&b)
 }
 
 // plan cuts order into chunks and groups, computes the pins of the groups
@@ -295,8 +541,8 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 // that the snapshot is their canonical encoding).
 func plan(order []string, objs func(string) object, xs, bs string, prev *fragments, binOnly bool, pins map[string][32]byte) ([]chunk, []group, *fragments) {
 	chunks, groups := cut(order, objs)
-	next := &fragments{xs: xs, bs: bs, binOnly: binOnly, xml: make(map[[32]byte]segment, len(chunks)), bin: make(map[[32]byte]segment, len(chunks)),
-		xgz: make(map[[32]byte]segment, len(chunks)), bgz: make(map[[32]byte]segment, len(chunks)), groups: make(map[string]groupSum, len(groups))}
+	next := &fragments{xs: xs, bs: bs, binOnly: binOnly, xml: make(map[[32]byte]piece, len(chunks)), bin: make(map[[32]byte]piece, len(chunks)),
+		xgz: make(map[[32]byte]piece, len(chunks)), bgz: make(map[[32]byte]piece, len(chunks)), groups: make(map[string]groupSum, len(groups))}
 	// Pins of the groups that changed.
 	gi := 0
 	for i := range groups {
@@ -426,8 +672,9 @@ func pinOf(g *group, order []string, objs func(string) object) [32]byte {
 // buildChunks encodes the chunks marked build, on every core, reading
 // object k with objAt. done, if not nil, is called on the calling
 // goroutine with the index of each chunk once it is built (or failed).
-// binOnly leaves out the XML segments.
-func buildChunks(chunks []chunk, groups []group, order []string, objAt func(k int) object, level int, done func(i int), binOnly bool) error {
+// binOnly leaves out the XML segments; ss.cold, if set, takes each
+// segment as it is built (buildChunk).
+func buildChunks(chunks []chunk, groups []group, order []string, objAt func(k int) object, level int, done func(i int), binOnly bool, ss segStore) error {
 	todo, built := make(chan int), make(chan int)
 	errs := make([]error, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
@@ -440,7 +687,7 @@ func buildChunks(chunks []chunk, groups []group, order []string, objAt func(k in
 			}
 			for i := range todo {
 				if errs[w] == nil {
-					errs[w] = buildChunk(&chunks[i], groups, order, objAt, zx, binOnly)
+					errs[w] = buildChunk(&chunks[i], groups, order, objAt, zx, binOnly, ss)
 				}
 				built <- i
 			}
@@ -480,8 +727,10 @@ func buildChunks(chunks []chunk, groups []group, order []string, objAt func(k in
 }
 
 // buildChunk encodes the segments of c (the .bin ones alone with
-// binOnly).
-func buildChunk(c *chunk, groups []group, order []string, objAt func(k int) object, zd *deflater, binOnly bool) error {
+// binOnly). With ss.cold it puts them in the store as they are made: the
+// gzip ones are then not kept, the plain ones are buffers of bufs, kept
+// until the files are hashed (composite).
+func buildChunk(c *chunk, groups []group, order []string, objAt func(k int) object, zd *deflater, binOnly bool, ss segStore) error {
 	var xsize, bsize int
 	for k := c.lo; k < c.hi; k++ {
 		o, uri := objAt(k), order[k]
@@ -489,11 +738,15 @@ func buildChunk(c *chunk, groups []group, order []string, objAt func(k int) obje
 		xsize += rrdpxml.PublishSize(uri, o.content)
 		bsize += irpki.SnapshotEntrySize(name, o.content) + 64
 	}
+	alloc := func(n int) []byte { return make([]byte, 0, n) }
+	if ss.cold != nil {
+		alloc = getBuf
+	}
 	var x []byte
 	if !binOnly {
-		x = make([]byte, 0, xsize)
+		x = alloc(xsize)
 	}
-	b := make([]byte, 0, bsize+len(groups[0].dir)+64)
+	b := alloc(bsize + len(groups[0].dir) + 64)
 	// The group of the first object: groups are sorted by lo.
 	gi := groupAt(groups, c.lo)
 	for k := c.lo; k < c.hi; k++ {
@@ -515,15 +768,41 @@ func buildChunk(c *chunk, groups []group, order []string, objAt func(k int) obje
 			b = irpki.AppendPin(b, g.pin)
 		}
 	}
-	c.bin = segment{sha256.Sum256(b), b}
+	// put stores p when cold, and returns it without its bytes when they
+	// are not to be kept (gzip: the deflater's buffer).
+	put := func(p piece, keep bool) (piece, error) {
+		if ss.cold == nil {
+			return p, nil
+		}
+		if err := ss.cold(ss.ctx, p.sum, p.b); err != nil {
+			return piece{}, fmt.Errorf("store a segment: %w", err)
+		}
+		if keep {
+			return p, nil
+		}
+		return p.bare(), nil
+	}
 	var err error
+	if c.bin, err = put(piece{sha256.Sum256(b), int64(len(b)), b}, true); err != nil {
+		return err
+	}
 	if !binOnly {
-		c.xml = segment{sha256.Sum256(x), x}
-		if c.xgz, err = zd.segment(x); err != nil {
+		if c.xml, err = put(piece{sha256.Sum256(x), int64(len(x)), x}, true); err != nil {
+			return err
+		}
+		z, err := zd.compress(x, ss.cold == nil)
+		if err != nil {
+			return err
+		}
+		if c.xgz, err = put(z, false); err != nil {
 			return err
 		}
 	}
-	c.bgz, err = zd.segment(b)
+	z, err := zd.compress(b, ss.cold == nil)
+	if err != nil {
+		return err
+	}
+	c.bgz, err = put(z, false)
 	return err
 }
 
@@ -552,16 +831,26 @@ type deflater struct {
 // segment is a copy of exactly its size: it is pinned for as long as the
 // chunk does not change.
 func (d *deflater) segment(p []byte) (segment, error) {
+	z, err := d.compress(p, true)
+	return segment{z.sum, z.b}, err
+}
+
+// compress is segment as a piece. With keep, its bytes are a copy;
+// without, they are d's buffer, valid until the next call.
+func (d *deflater) compress(p []byte, keep bool) (piece, error) {
 	d.buf.Reset()
 	d.zw.Reset(&d.buf)
 	if _, err := d.zw.Write(p); err != nil {
-		return segment{}, err
+		return piece{}, err
 	}
 	if err := d.zw.Flush(); err != nil {
-		return segment{}, err
+		return piece{}, err
 	}
-	z := bytes.Clone(d.buf.Bytes())
-	return segment{sha256.Sum256(z), z}, nil
+	z := d.buf.Bytes()
+	if keep {
+		z = bytes.Clone(z)
+	}
+	return piece{sha256.Sum256(z), int64(len(z)), z}, nil
 }
 
 // gzipHeader is a gzip member header without name, time or flags (RFC
@@ -590,45 +879,32 @@ func storedBlock(b, p []byte, final bool) []byte {
 }
 
 // assemble makes the composite file of one format from the chunks'
-// segments between start and end, and its gzip copy. It
-// hashes the plain bytes once, SHA-256 for the file and CRC-32 for the
-// gzip trailer.
-func assemble(chunks []chunk, plain, gz func(*chunk) segment, start, end []byte, format irpki.Format, session string, serial uint64) (file, gzipped blob) {
-	h := sha256.New()
-	crc := crc32.NewIEEE()
+// segments between start and end, and its gzip copy, given the file's
+// SHA-256, CRC-32 and size (fs, from composite's hashers).
+func assemble(chunks []chunk, plain, gz func(*chunk) piece, start, end []byte, fs fileSum, format irpki.Format, session string, serial uint64) (file, gzipped blob) {
 	parts := make([]cache.Part, 0, len(chunks)+2)
 	zparts := make([]cache.Part, 0, len(chunks)+2)
-	var size, zsize int64
-	add := func(p []byte) {
-		h.Write(p)
-		crc.Write(p)
-		size += int64(len(p))
-	}
-	add(start)
+	var zsize int64
 	parts = append(parts, cache.Part{Data: start, Size: int64(len(start))})
 	zstart := storedBlock(append([]byte(nil), gzipHeader...), start, false)
 	zparts = append(zparts, cache.Part{Data: zstart, Size: int64(len(zstart))})
 	zsize += int64(len(zstart))
 	for i := range chunks {
 		s, z := plain(&chunks[i]), gz(&chunks[i])
-		add(s.b)
-		parts = append(parts, cache.Part{Sum: s.sum, Size: int64(len(s.b))})
-		zparts = append(zparts, cache.Part{Sum: z.sum, Size: int64(len(z.b))})
-		zsize += int64(len(z.b))
+		parts = append(parts, cache.Part{Sum: s.sum, Size: s.n})
+		zparts = append(zparts, cache.Part{Sum: z.sum, Size: z.n})
+		zsize += z.n
 	}
-	add(end)
 	parts = append(parts, cache.Part{Data: end, Size: int64(len(end))})
 	zend := storedBlock(nil, end, true)
-	zend = binary.LittleEndian.AppendUint32(zend, crc.Sum32())
-	zend = binary.LittleEndian.AppendUint32(zend, uint32(size))
+	zend = binary.LittleEndian.AppendUint32(zend, fs.crc)
+	zend = binary.LittleEndian.AppendUint32(zend, uint32(fs.size))
 	zparts = append(zparts, cache.Part{Data: zend, Size: int64(len(zend))})
 	zsize += int64(len(zend))
 
-	var sum [32]byte
-	h.Sum(sum[:0])
 	list, zlist := cache.EncodeParts(parts), cache.EncodeParts(zparts)
 	lsum, zlsum := sha256.Sum256(list), sha256.Sum256(zlist)
-	fl := File{Path: irpki.FilePath(rrdpxml.KindSnapshot, format, session, serial, sum), Sum: sum, Size: size,
+	fl := File{Path: irpki.FilePath(rrdpxml.KindSnapshot, format, session, serial, fs.sum), Sum: fs.sum, Size: fs.size,
 		Format: format, Kind: rrdpxml.KindSnapshot, Serial: serial, Index: lsum}
 	zf := fl
 	zf.Sum, zf.Size, zf.Gzip, zf.Index = zlsum, zsize, true, zlsum

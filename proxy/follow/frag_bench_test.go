@@ -1,6 +1,7 @@
 package follow
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
@@ -67,7 +68,7 @@ func BenchmarkSerial(b *testing.B) {
 		for b.Loop() {
 			change(1)
 			serial++
-			if _, _, err := f.snapshotFiles(order, get, size, xs, xs, serial, nil, false, nil); err != nil {
+			if _, _, err := f.snapshotFiles(context.Background(), order, get, size, xs, xs, serial, nil, false, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -78,7 +79,7 @@ func BenchmarkSerial(b *testing.B) {
 			continue
 		}
 		b.Run(fmt.Sprintf("composite/%d", k), func(b *testing.B) {
-			_, prev, err := composite(order, get, xs, xs, 1, nil, gzip.BestSpeed, true, nil)
+			_, prev, err := composite(order, get, xs, xs, 1, nil, gzip.BestSpeed, true, nil, segStore{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -91,7 +92,7 @@ func BenchmarkSerial(b *testing.B) {
 				serial++
 				b.StartTimer()
 				t0 := processCPU()
-				_, next, err := composite(order, get, xs, xs, serial, prev, gzip.BestSpeed, false, nil)
+				_, next, err := composite(order, get, xs, xs, serial, prev, gzip.BestSpeed, false, nil, segStore{})
 				cpu += processCPU() - t0
 				if err != nil {
 					b.Fatal(err)

@@ -208,9 +208,14 @@ func checkObjects(t *testing.T, f *Follower) {
 	// are garbage.
 	type span struct{ lo, hi uintptr }
 	var spans []span
+	ss := f.segStore(context.Background())
 	for _, s := range f.cur.frags.bin {
-		lo := uintptr(unsafe.Pointer(unsafe.SliceData(s.b)))
-		spans = append(spans, span{lo, lo + uintptr(len(s.b))})
+		b, err := ss.bytes(s) // the store's, for a cold serial's
+		if err != nil {
+			t.Fatalf("segment %x: %v", s.sum[:8], err)
+		}
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		spans = append(spans, span{lo, lo + uintptr(len(b))})
 	}
 	for u, o := range f.cur.objects {
 		p := uintptr(unsafe.Pointer(unsafe.SliceData(o.content)))
@@ -251,13 +256,15 @@ func TestSnapshotRetake(t *testing.T) {
 	e.repo.rollback(1) // the origin back at serial 1: a fresh snapshot
 	e.now = e.now.Add(time.Minute)
 	e.sync(f)
+	// Before g's sync: the store then holds g's copies of the segments the
+	// retake makes again (the same bytes as serial 1's, the same keys).
+	checkObjects(t, f)
 	e.sync(g)
 	st := f.Stats()
 	built, reused := st.FragmentsBuilt-before.FragmentsBuilt, st.FragmentsReused-before.FragmentsReused
 	if st.Snapshots != 2 || built == 0 || reused != 0 {
 		t.Fatalf("got %d snapshots, the retake built %d chunks and reused %d; want 2, some, none (new sessions)", st.Snapshots, built, reused)
 	}
-	checkObjects(t, f)
 	if sg := g.Stats(); sg.Snapshots != 1 || sg.StartFailures != 0 || sg.FragmentsBuilt != built || sg.FragmentsReused != reused {
 		t.Fatalf("restarted follower's retake: %d snapshots, %d start failures, chunks built %d reused %d; want 1, 0, %d, %d as the other's",
 			sg.Snapshots, sg.StartFailures, sg.FragmentsBuilt, sg.FragmentsReused, built, reused)

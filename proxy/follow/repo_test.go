@@ -32,6 +32,7 @@ type testRepo struct {
 	count   int  // objects of a new session (120)
 	size    int  // largest object of a new session, in bytes (256; the smallest is a quarter)
 	sorted  bool // snapshots list the objects in URI order, not shuffled
+	changes int  // objects an advance replaces or withdraws (8: 5 replaced, 3 withdrawn)
 
 	snap, binSnap     rrdpxml.SnapshotRef
 	deltas, binDeltas []rrdpxml.DeltaRef
@@ -161,7 +162,9 @@ func (r *testRepo) advance() {
 		}
 		return c
 	}
-	picked := r.rnd.Perm(len(uris))[:8]
+	n := cmp.Or(r.changes, 8)
+	picked := r.rnd.Perm(len(uris))[:n]
+	replaced := max(5, n*5/8)
 	for i, k := range picked {
 		u := uris[k]
 		h := sha256.Sum256(r.objs[u])
@@ -175,7 +178,7 @@ func (r *testRepo) advance() {
 			h[0] ^= 1
 			w.Publish(u, &h, c)
 			r.objs[u] = c
-		case i < 5:
+		case i < replaced:
 			c := content()
 			w.Publish(u, &h, c)
 			r.objs[u] = c

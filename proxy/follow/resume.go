@@ -62,18 +62,19 @@ func resume(ctx context.Context, order []string, objs func(string) object, xs, b
 		}
 		lists[i] = parts[1 : len(parts)-1]
 	}
-	seg := func(p cache.Part) (segment, error) {
+	seg := func(p cache.Part) (piece, error) {
 		if sv != nil {
 			if b, ok := sv.blobs[p.Sum]; ok {
-				return segment{p.Sum, b}, nil // checked against its list as read
+				return piece{p.Sum, int64(len(b)), b}, nil // checked against its list as read
 			}
 		}
-		return partSegment(ctx, get, p)
+		s, err := partSegment(ctx, get, p)
+		return pieceOf(s), err
 	}
 	for i := range chunks {
 		c := &chunks[i]
 		var err error
-		for j, dst := range []*segment{&c.xml, &c.bin, &c.xgz, &c.bgz} {
+		for j, dst := range []*piece{&c.xml, &c.bin, &c.xgz, &c.bgz} {
 			if binOnly && j%2 == 0 {
 				continue
 			}
@@ -102,7 +103,7 @@ func resume(ctx context.Context, order []string, objs func(string) object, xs, b
 			if pins != nil || !bytes.Equal(o.content, at) {
 				return nil, fmt.Errorf("resume fragments: chunk %d: %s is not where the canonical layout puts it", i, uri)
 			}
-			next.realias = append(next.realias, aliased{uri, at})
+			next.realias = append(next.realias, aliased{uri: uri, content: at})
 		}
 		if !binOnly {
 			next.xml[c.xkey], next.xgz[c.xkey] = c.xml, c.xgz

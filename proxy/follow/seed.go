@@ -150,6 +150,7 @@ func (f *Follower) resumeFragments(ctx context.Context, h *Head, st *state, xs, 
 		return
 	}
 	fr.Realias(func(u string, c []byte) { o := st.objects[u]; o.content = c; st.objects[u] = o })
+	f.release(fr)
 	st.frags = fr
 }
 

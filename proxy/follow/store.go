@@ -3,6 +3,7 @@ package follow
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sync"
@@ -97,4 +98,55 @@ func (m *MemStore) Head(repo string) *Head {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.heads[repo]
+}
+
+// coldStore is a Store that can keep the segments a serial builds out of
+// memory until the head naming them is in place (cache.Cache with a state
+// directory: see cache.Cache.PutCold). A serial that encodes most of a big
+// snapshot again then holds one copy of the state, not two.
+type coldStore interface {
+	// Cold reports whether PutCold can take blobs.
+	Cold() bool
+	PutCold(ctx context.Context, sum [32]byte, b []byte) (bool, error)
+	// Blob reads a blob, a cold one from its tier (then held in memory
+	// if a head names it).
+	Blob(ctx context.Context, sum [32]byte) ([]byte, error)
+	// Warm reads the cold blobs of repo's head into memory.
+	Warm(ctx context.Context, repo string) (int64, error)
+}
+
+// segStore returns where composite reads the segments it does not hold
+// and, when the Store can keep them out of memory, puts those it builds.
+func (f *Follower) segStore(ctx context.Context) segStore {
+	ss := segStore{ctx: ctx, get: f.cfg.Blobs}
+	cs, ok := f.cfg.Store.(coldStore)
+	if !ok || !cs.Cold() {
+		return ss
+	}
+	ss.get = cs.Blob
+	ss.cold = func(ctx context.Context, sum [32]byte, b []byte) error {
+		ok, err := cs.PutCold(ctx, sum, b)
+		if err == nil && !ok {
+			err = errors.New("the store declined a cold blob")
+		}
+		return err
+	}
+	return ss
+}
+
+// release drops the bytes of fr's segments once the store holds them
+// (after the head naming them is in place, or resumed from it), when the
+// follower can read them back (a getter): the store's copy is then the
+// only one, and once a later head unpins it nothing else keeps an old
+// state's segments alive (readBack's collection relies on it). The bytes
+// are read from the store when a serial needs them.
+func (f *Follower) release(fr *fragments) {
+	if fr == nil || f.segStore(context.Background()).get == nil {
+		return
+	}
+	for _, m := range []map[[32]byte]piece{fr.xml, fr.bin, fr.xgz, fr.bgz} {
+		for k, p := range m {
+			m[k] = p.bare()
+		}
+	}
 }

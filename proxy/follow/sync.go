@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -139,7 +140,7 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 		st.order, st.xsegs = sortedURIs(objs), xsegs
 		realias := func(u string, c []byte) { o := objs[u]; o.content = c; objs[u] = o }
 		var bfiles []blob
-		if bfiles, st.frags, err = f.binFiles(st.order, func(u string) object { return objs[u] }, xmlSize(objs, nil), bs, n.Serial, f.curFrags(), true, realias); err != nil {
+		if bfiles, st.frags, err = f.binFiles(ctx, st.order, func(u string) object { return objs[u] }, xmlSize(objs, nil), bs, n.Serial, f.curFrags(), true, realias); err != nil {
 			return err
 		}
 		if st.frags != nil {
@@ -159,7 +160,7 @@ func (f *Follower) syncSnapshot(ctx context.Context, n *rrdpxml.Notification, fo
 		// st is not shared yet: its objects move to the segments as
 		// they are built (composite's set), then the rest (Realias).
 		realias := func(u string, c []byte) { o := objs[u]; o.content = c; objs[u] = o }
-		if snap, st.frags, err = f.snapshotFiles(st.order, func(u string) object { return objs[u] }, xmlSize(objs, nil), xs, bs, n.Serial, f.curFrags(), true, realias); err != nil {
+		if snap, st.frags, err = f.snapshotFiles(ctx, st.order, func(u string) object { return objs[u] }, xmlSize(objs, nil), xs, bs, n.Serial, f.curFrags(), true, realias); err != nil {
 			return err
 		}
 		if st.frags != nil {
@@ -242,7 +243,7 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 		if !transparent && i < len(refs)-1 && len(refs) <= maxPassed {
 			order := nextOrder(cur.order, ov.changes, cur.objects)
 			get := func(u string) object { o, _ := ov.get(u); return o }
-			snap, fr, err := f.snapshotFiles(order, get, xmlSize(cur.objects, ov.changes), xs, bs, d.Serial, frags, false, nil)
+			snap, fr, err := f.snapshotFiles(ctx, order, get, xmlSize(cur.objects, ov.changes), xs, bs, d.Serial, frags, false, nil)
 			if err != nil {
 				return false, err
 			}
@@ -274,13 +275,19 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 	st.order = nextOrder(cur.order, ov.changes, cur.objects)
 	st.passed = passed
 	get := func(u string) object { o, _ := ov.get(u); return o }
-	regen, frags, err := f.snapshotFiles(st.order, get, xmlSize(cur.objects, ov.changes), xs, bs, n.Serial, frags, false, nil)
+	regen, frags, err := f.snapshotFiles(ctx, st.order, get, xmlSize(cur.objects, ov.changes), xs, bs, n.Serial, frags, false, nil)
 	if err != nil {
 		return false, err
 	}
 	st.frags = frags
 	if frags != nil {
 		aliases = append(aliases, frags)
+	}
+	for _, fr := range aliases {
+		if fr.cold {
+			st.cold = aliases // in serial order, for readBack
+			break
+		}
 	}
 
 	commit := ov.commit
@@ -320,13 +327,13 @@ const maxPassed = 8
 // composite when its XML (about size bytes) reaches FragmentMin, reusing
 // the segments of prev, else whole. It returns the fragments of the new
 // snapshot when composite.
-func (f *Follower) snapshotFiles(order []string, get func(string) object, size int, xs, bs string, serial uint64, prev *fragments, fresh bool, set func(string, []byte)) ([]blob, *fragments, error) {
+func (f *Follower) snapshotFiles(ctx context.Context, order []string, get func(string) object, size int, xs, bs string, serial uint64, prev *fragments, fresh bool, set func(string, []byte)) ([]blob, *fragments, error) {
 	if lim := f.cfg.Limits.WithDefaults(); len(order) > lim.MaxObjects {
 		// As the whole regeneration's writer would refuse it.
 		return nil, nil, fmt.Errorf("regenerate snapshot %d: %d objects, over the limit of %d: %w", serial, len(order), lim.MaxObjects, rrdpxml.ErrTooLarge)
 	}
 	if f.cfg.FragmentMin >= 0 && int64(size) >= f.cfg.FragmentMin {
-		files, fr, err := composite(order, get, xs, bs, serial, prev, f.cfg.GzipLevel, fresh, set)
+		files, fr, err := composite(order, get, xs, bs, serial, prev, f.cfg.GzipLevel, fresh, set, f.segStore(ctx))
 		if err == nil {
 			f.count(func(s *Stats) { s.FragmentsBuilt += uint64(fr.built); s.FragmentsReused += uint64(fr.reused) })
 		}
@@ -587,7 +594,56 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 	f.cur, f.head = st, h
 	f.stats.Session, f.stats.Serial = n.SessionID, n.Serial
 	f.mu.Unlock()
+	f.release(st.frags)
+	if cold := st.coldFrags(); len(cold) > 0 {
+		f.readBack(ctx, st, cold)
+	}
 	return nil
+}
+
+// readBack ends a cold serial (segStore), once its head is in place: the
+// store no longer pins the old state's segments, and nothing else holds
+// them but the objects of the chunks built, which still share their
+// contents with the old .bin segments. It collects the old segments first,
+// so that the new ones, read back from the store, reuse their memory
+// instead of adding to it; moves those objects to the new .bin segments
+// (load, Realias); collects the old .bin segments; and reads the rest of
+// the new state back (Warm). The collections are forced because the
+// collector would otherwise wait for the heap to double the served state
+// (GOGC) before it ran: the peak this path exists to avoid. A failure
+// here costs memory, not correctness: an object keeps its old content,
+// the same bytes, and a blob not read back is read on its first request.
+func (f *Follower) readBack(ctx context.Context, st *state, frs []*fragments) {
+	cs, ok := f.cfg.Store.(coldStore)
+	if !ok {
+		return
+	}
+	runtime.GC()
+	var later map[string]bool // the objects a later serial's fragments realias
+	if len(frs) > 1 {
+		later = make(map[string]bool)
+	}
+	for i := len(frs) - 1; i >= 0; i-- {
+		if err := frs[i].load(ctx, cs.Blob, later); err != nil {
+			f.log.Warn("cold serial: objects left on their old segments", "serial", st.serial, "err", err)
+		}
+	}
+	f.mu.Lock()
+	for _, fr := range frs {
+		fr.Realias(func(u string, c []byte) {
+			if o, ok := st.objects[u]; ok {
+				o.content = c
+				st.objects[u] = o
+			}
+		})
+		fr.realias = nil
+	}
+	f.mu.Unlock()
+	st.cold = nil
+	runtime.GC()
+	if n, err := cs.Warm(ctx, f.cfg.Repo); err != nil {
+		f.log.Warn("cold serial: the new state not all read back; the rest is read on demand", "serial", st.serial, "read", n, "err", err)
+	}
 }
 
 // held records that the Store holds h back.

@@ -208,7 +208,7 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 	var wg sync.WaitGroup
 	defer wg.Wait() // the paths that fail before the check
 	wg.Go(func() {
-		bfiles, frags, berr = f.binFiles(order, get, xmlSize(cur.objects, ov.changes), bs, n.Serial, cur.frags, false, nil)
+		bfiles, frags, berr = f.binFiles(ctx, order, get, xmlSize(cur.objects, ov.changes), bs, n.Serial, cur.frags, false, nil)
 	})
 	more, err := f.missingDeltas(ctx, n, bs, st.held)
 	if err != nil {
@@ -259,7 +259,7 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 		st.order = sortedURIs(objects)
 		// st is not shared yet: its objects move to the segments.
 		realias := func(u string, c []byte) { o := objects[u]; o.content = c; objects[u] = o }
-		if bfiles, st.frags, err = f.binFiles(st.order, func(u string) object { return objects[u] }, xmlSize(objects, nil), bs, n.Serial, nil, true, realias); err != nil {
+		if bfiles, st.frags, err = f.binFiles(ctx, st.order, func(u string) object { return objects[u] }, xmlSize(objects, nil), bs, n.Serial, nil, true, realias); err != nil {
 			return false, &noFallback{err}
 		}
 		if st.frags != nil {
@@ -497,8 +497,8 @@ func decodeSegments(pipe *segPipe, n *rrdpxml.Notification, lim rrdpxml.Limits, 
 // composite when the XML of the objects would take at least FragmentMin
 // (size estimates it), reusing the segments of prev, else whole. It
 // returns the fragments of the new snapshot when composite.
-func (f *Follower) binFiles(order []string, get func(string) object, size int, bs string, serial uint64, prev *fragments, fresh bool, set func(string, []byte)) ([]blob, *fragments, error) {
-	return f.snapshotFiles(order, get, size, "", bs, serial, prev, fresh, set)
+func (f *Follower) binFiles(ctx context.Context, order []string, get func(string) object, size int, bs string, serial uint64, prev *fragments, fresh bool, set func(string, []byte)) ([]blob, *fragments, error) {
+	return f.snapshotFiles(ctx, order, get, size, "", bs, serial, prev, fresh, set)
 }
 
 // curXSegs returns the origin's snapshot segments of the current state,

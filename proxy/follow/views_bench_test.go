@@ -38,7 +38,7 @@ func BenchmarkRestart(b *testing.B) {
 	const xs = "9df4b597-af9e-4dca-bdda-719cce2c4e28"
 	objs := benchObjects(n)
 	order := sortedURIs(objs)
-	blobs, _, err := composite(order, func(u string) object { return objs[u] }, xs, xs, 1, nil, gzip.BestSpeed, true, nil)
+	blobs, _, err := composite(order, func(u string) object { return objs[u] }, xs, xs, 1, nil, gzip.BestSpeed, true, nil, segStore{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -43,6 +43,7 @@ type jsonReport struct {
 type jsonCache struct {
 	PinnedBytes int64      `json:"pinned_bytes"`
 	CachedBytes int64      `json:"cached_bytes"`
+	ColdBytes   int64      `json:"cold_bytes"`
 	Hits        uint64     `json:"hits"`
 	Misses      uint64     `json:"misses"`
 	Fills       uint64     `json:"fills"`
@@ -109,6 +110,7 @@ func jsonFrom(r *Report) jsonReport {
 		Cache: jsonCache{
 			PinnedBytes: r.Cache.PinnedBytes,
 			CachedBytes: r.Cache.CachedBytes,
+			ColdBytes:   r.Cache.ColdBytes,
 			Hits:        r.Cache.Hits,
 			Misses:      r.Cache.Misses,
 			Fills:       r.Cache.Fills,

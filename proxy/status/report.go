@@ -73,10 +73,13 @@ type Repo struct {
 type Cache struct {
 	PinnedBytes int64
 	CachedBytes int64
-	Hits        uint64
-	Misses      uint64
-	Fills       uint64
-	Shared      uint64
+	// ColdBytes are the pinned bytes only the state directory holds yet:
+	// a serial's new segments, being read back into memory.
+	ColdBytes int64
+	Hits      uint64
+	Misses    uint64
+	Fills     uint64
+	Shared    uint64
 	// Tiers names the lower tiers ("disk", "redis") with the bytes each
 	// holds, -1 when unknown.
 	Tiers []Tier

@@ -197,6 +197,42 @@ func (s *store) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 	return s.next.PutBlob(ctx, sum, b)
 }
 
+// coldStore is the part of a Store that keeps a serial's segments out of
+// memory until its head is in place (cache.Cache.PutCold), which store
+// passes through so that a follower validated here keeps the benefit.
+type coldStore interface {
+	Cold() bool
+	PutCold(ctx context.Context, sum [32]byte, b []byte) (bool, error)
+	Blob(ctx context.Context, sum [32]byte) ([]byte, error)
+	Warm(ctx context.Context, repo string) (int64, error)
+}
+
+func (s *store) Cold() bool {
+	cs, ok := s.next.(coldStore)
+	return ok && cs.Cold()
+}
+
+func (s *store) PutCold(ctx context.Context, sum [32]byte, b []byte) (bool, error) {
+	if cs, ok := s.next.(coldStore); ok {
+		return cs.PutCold(ctx, sum, b)
+	}
+	return false, nil
+}
+
+func (s *store) Blob(ctx context.Context, sum [32]byte) ([]byte, error) {
+	if cs, ok := s.next.(coldStore); ok {
+		return cs.Blob(ctx, sum)
+	}
+	return nil, fmt.Errorf("validate: blob %x: the store cannot read blobs", sum[:8])
+}
+
+func (s *store) Warm(ctx context.Context, repo string) (int64, error) {
+	if cs, ok := s.next.(coldStore); ok {
+		return cs.Warm(ctx, repo)
+	}
+	return 0, nil
+}
+
 func (s *store) PutHead(ctx context.Context, repo string, h *follow.Head) error {
 	if s.v.cfg.Gate {
 		return s.v.gate(ctx, s, repo, h)

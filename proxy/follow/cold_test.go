@@ -1,0 +1,123 @@
+package follow
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/irpki/rrdp-proxy/cache"
+	"github.com/irpki/rrdp-proxy/cache/diskstore"
+)
+
+// TestColdSerial: with a state directory, a serial that builds many chunks
+// is cold (segStore): its segments go to the store as they are built and
+// the follower keeps none of their bytes (after any serial it keeps none
+// once the head is in place: release). Its head, files and
+// notifications are byte for byte those of a follower that keeps them (a
+// MemStore); once the head is in place the objects of the chunks built are
+// views into the .bin segments the cache pins, and the cache holds the
+// new state in memory again (no cold bytes left). A sync over two deltas,
+// whose passed serial's snapshot is cold too and retained, does the same,
+// and every file of the head reads back whole with its hash.
+func TestColdSerial(t *testing.T) {
+	e := newEnv(t)
+	e.repo.count, e.repo.changes = 8000, 400
+	e.repo.reset(1)
+	ds, err := diskstore.Open(diskstore.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.New(cache.Config{Tiers: []cache.Tier{ds}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mk := func(store Store, blobs cache.Getter) *Follower {
+		f, err := New(Config{URL: e.repo.base + "notification.xml", Client: e.client, Store: store, FragmentMin: 1,
+			Blobs: blobs, Now: func() time.Time { return e.now }, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	hot := NewMemStore()
+	a, b := mk(hot, hot.Get), mk(c, c.Blob)
+	files := func(h *Head) []string {
+		var s []string
+		for _, f := range h.Files {
+			s = append(s, fmt.Sprintf("%s gzip=%v %x %d %x %v", f.Path, f.Gzip, f.Sum, f.Size, f.Index, f.Expires))
+		}
+		slices.Sort(s)
+		return s
+	}
+	step := func(advances int, wantCold bool) {
+		t.Helper()
+		for range advances {
+			e.repo.advance()
+		}
+		e.now = e.now.Add(time.Minute)
+		e.sync(a)
+		built := b.Stats().FragmentsBuilt
+		e.sync(b)
+		ha, hb := a.Head(), b.Head()
+		if !bytes.Equal(ha.NotificationXML, hb.NotificationXML) || !bytes.Equal(ha.NotificationBin, hb.NotificationBin) {
+			t.Fatalf("serial %d: the cold follower's notifications differ from the other's", hb.Serial)
+		}
+		if fa, fb := files(ha), files(hb); !slices.Equal(fa, fb) {
+			t.Fatalf("serial %d: the cold follower's files differ:\n%v\nwant\n%v", hb.Serial, fb, fa)
+		}
+		b.mu.Lock()
+		fr := b.cur.frags
+		b.mu.Unlock()
+		if fr.cold != wantCold {
+			t.Fatalf("serial %d: cold %v, want %v (%d chunks built)", hb.Serial, fr.cold, wantCold, b.Stats().FragmentsBuilt-built)
+		}
+		// Cold or not, once the head is in place the store's copy of a
+		// segment is the only one (release).
+		for _, m := range []map[[32]byte]piece{fr.xml, fr.bin, fr.xgz, fr.bgz} {
+			for _, p := range m {
+				if p.b != nil {
+					t.Fatalf("serial %d: the follower keeps the bytes of segment %x", hb.Serial, p.sum[:8])
+				}
+			}
+		}
+		checkObjects(t, b)
+		if st := c.Stats(); st.ColdBytes != 0 {
+			t.Errorf("serial %d: %d bytes of the state not read back into memory", hb.Serial, st.ColdBytes)
+		}
+		ctx := context.Background()
+		for i := range hb.Files {
+			f := &hb.Files[i]
+			got, err := cache.ReadFile(ctx, f, c.Blob)
+			if err != nil {
+				t.Fatalf("serial %d: read %s: %v", hb.Serial, f.Path, err)
+			}
+			if int64(len(got)) != f.Size {
+				t.Fatalf("serial %d: %s (gzip %v): %d bytes read back, want %d", hb.Serial, f.Path, f.Gzip, len(got), f.Size)
+			}
+			if f.Gzip {
+				// A gzip copy's Sum is its part list's: its content is
+				// the plain file's, by path.
+				got = gunzip(t, got)
+				plain := slices.IndexFunc(hb.Files, func(p File) bool { return p.Path == f.Path && !p.Gzip })
+				if plain < 0 || sha256.Sum256(got) != hb.Files[plain].Sum {
+					t.Fatalf("serial %d: the gzip copy of %s does not hold the file", hb.Serial, f.Path)
+				}
+				continue
+			}
+			if sha256.Sum256(got) != f.Sum {
+				t.Fatalf("serial %d: %s does not read back with its hash", hb.Serial, f.Path)
+			}
+		}
+	}
+	step(0, false) // serial 1, the snapshot: hot, no old state beside it
+	step(1, true)
+	step(2, true) // two deltas: the passed serial's snapshot too
+	e.repo.changes = 1
+	step(1, false) // one chunk: kept, reading segments of the cold serial from the store
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"path"
 	"slices"
@@ -182,18 +183,33 @@ func (f *Follower) servesAt(h heldDelta, d rrdpxml.DeltaRef) bool {
 // lead to its snapshot.
 //
 // The work is the delta's plus passes over the snapshot, none of which
-// holds it whole: its SHA-256 as it arrived (the spill), one read from the
-// spill cut into segments, only the new ones hashed and compressed
-// (originSegmenter), one read decoded and checked object by object
-// against the deltas' state (compareSnapshot); beside them the .bin is
-// made from the deltas' state as the regenerating path makes it
-// (composite without XML: the chunks the delta changed, one hash pass).
+// holds it whole: its SHA-256 as it arrived (the spill), then one read
+// from the spill, cut into segments, only the new ones hashed and
+// compressed (originSegmenter), and the same bytes decoded and checked
+// object by object against the deltas' state as they are cut, the
+// contents of the previous serial's elements in unchanged segments taken
+// as known (checkOrigin); beside them the .bin is made from the deltas'
+// state as the regenerating path makes it (composite without XML: the
+// chunks the delta changed, one hash pass).
 func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml.Notification, blobs []blob, ov *overlay, snap *snapFetch, conditional func(*state)) (bool, error) {
 	if snap == nil {
 		snap = f.startSnapshot(ctx, n)
 		defer snap.close()
 	}
 	_, bs := st.sessions()
+	// The .bin is the deltas' state's alone: it is made while the
+	// origin's snapshot still arrives (on `large` its fetch is a second
+	// or more), and dropped if the snapshot differs.
+	order := nextOrder(cur.order, ov.changes, cur.objects)
+	get := func(u string) object { o, _ := ov.get(u); return o }
+	var bfiles []blob
+	var frags *fragments
+	var berr error
+	var wg sync.WaitGroup
+	defer wg.Wait() // the paths that fail before the check
+	wg.Go(func() {
+		bfiles, frags, berr = f.binFiles(ctx, order, get, xmlSize(cur.objects, ov.changes), bs, n.Serial, cur.frags, false, nil)
+	})
 	more, err := f.missingDeltas(ctx, n, bs, st.held)
 	if err != nil {
 		return false, &noFallback{err} // close stops the snapshot's download
@@ -203,26 +219,12 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 	if err != nil {
 		return false, &noFallback{err}
 	}
-	order := nextOrder(cur.order, ov.changes, cur.objects)
-	get := func(u string) object { o, _ := ov.get(u); return o }
-	var bfiles []blob
-	var frags *fragments
-	var berr error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		bfiles, frags, berr = f.binFiles(ctx, order, get, xmlSize(cur.objects, ov.changes), bs, n.Serial, cur.frags, false, nil)
-	})
-	var diff int
-	var samples []string
-	xfiles, segs, err := f.originXML(ctx, sp, n, cur.xsegs, func(r io.Reader) error {
-		var err error
-		diff, samples, err = compareSnapshot(r, n.SessionID, n.Serial, ov, f.cfg.Limits)
-		return err
-	})
+	xfiles, segs, check, err := f.checkOrigin(ctx, sp, n, cur.xsegs, ov)
 	wg.Wait()
 	if err != nil {
 		return false, &noFallback{err}
 	}
+	diff, samples := check.result()
 	commit := ov.commit
 	if diff == 0 {
 		if berr != nil {
@@ -278,7 +280,7 @@ func (f *Follower) publishOrigin(ctx context.Context, cur, st *state, n *rrdpxml
 		f.count(func(s *Stats) { s.Resets++ })
 	}
 	f.count(func(s *Stats) { s.Deltas += n.Serial - cur.serial })
-	f.log.Info("applied deltas and took the origin's snapshot", "session", n.SessionID, "from", cur.serial, "to", n.Serial, "changes", len(ov.changes), "listed", len(more)/2)
+	f.log.Info("applied deltas and took the origin's snapshot", "session", n.SessionID, "from", cur.serial, "to", n.Serial, "changes", len(ov.changes), "listed", len(more)/2, "decoded", check.decoded, "known", check.known)
 	return true, nil
 }
 
@@ -290,10 +292,15 @@ func snapshotBlobs(xml, bin []blob) []blob {
 
 // originXML makes the files of the origin's XML snapshot in sp (n's, its
 // hash checked as it arrived) while decode reads it too, from the spill
-// in a second goroutine (a check against a state, or a fresh object set):
-// the XML and its gzip copy, composite with the segments of prev reused
-// when it is at least FragmentMin bytes, whole otherwise. A decode error
-// is the snapshot's.
+// in a second goroutine (the snapshot path: its objects become the
+// state): the XML and its gzip copy, composite with the segments of prev
+// reused when it is at least FragmentMin bytes, whole otherwise. A decode
+// error is the snapshot's.
+//
+// The segments are decoded once more as they are cut, without their
+// contents (rrdpxml's DeferContent: the markup, URIs and duplicates only,
+// a fraction of a full decode), for the offsets of their elements, which
+// the next serial's check takes from them (checkOrigin).
 func (f *Follower) originXML(ctx context.Context, sp *upstream.Spill, n *rrdpxml.Notification, prev *originSegs, decode func(io.Reader) error) ([]blob, *originSegs, error) {
 	p, err := f.rel(n.Snapshot.URI)
 	if err != nil {
@@ -302,7 +309,7 @@ func (f *Follower) originXML(ctx context.Context, sp *upstream.Spill, n *rrdpxml
 	var derr error
 	var wg sync.WaitGroup
 	wg.Go(func() { derr = decode(readerCtx(ctx, sp.Reader())) })
-	files, segs, err := f.segmentOrigin(ctx, sp, p, n, prev)
+	files, segs, err := f.segmentOrigin(ctx, sp, p, n, prev, nil)
 	wg.Wait()
 	if derr != nil {
 		return nil, nil, fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, derr)
@@ -313,8 +320,43 @@ func (f *Follower) originXML(ctx context.Context, sp *upstream.Spill, n *rrdpxml
 	return files, segs, nil
 }
 
-// segmentOrigin is the storing half of originXML.
-func (f *Follower) segmentOrigin(ctx context.Context, sp *upstream.Spill, p string, n *rrdpxml.Notification, prev *originSegs) ([]blob, *originSegs, error) {
+// checkOrigin makes the files of the origin's XML snapshot in sp, as
+// originXML does, and checks it against ov, the state the deltas led to,
+// in the same read of the spill: the segmenter hands each segment to the
+// decoder as it cuts it (segPipe). The check, done, says how many objects
+// differ and the first URIs of those in the snapshot (snapshotCheck).
+//
+// A segment byte for byte the previous serial's is still decoded, its
+// markup, URIs and duplicates checked as any other, but the content of an
+// element the decoder starts at one of the offsets where that serial
+// found one wholly inside the segment is not decoded: the element's bytes
+// are those the previous serial decoded and found equal to its state, the
+// base of ov, so its content is the base's (ov's changes are then what is
+// compared). Everything else, a new segment, an element across a cut, or
+// at another offset (the parse moved: a comment opened before it, say),
+// is decoded and compared byte for byte. An object of the base that the
+// deltas changed and the origin left in an unchanged segment is therefore
+// a difference, as it was when every object was decoded.
+func (f *Follower) checkOrigin(ctx context.Context, sp *upstream.Spill, n *rrdpxml.Notification, prev *originSegs, ov *overlay) ([]blob, *originSegs, *snapshotCheck, error) {
+	p, err := f.rel(n.Snapshot.URI)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c := &snapshotCheck{ov: ov}
+	files, segs, err := f.segmentOrigin(ctx, sp, p, n, prev, c)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("snapshot %s: %w", n.Snapshot.URI, err)
+	}
+	return files, segs, c, nil
+}
+
+// segmentOrigin cuts the origin's snapshot in sp into its files, served
+// at path p, and reads the same bytes with a decoder (decodeSegments),
+// which hands every element to check if set; the offsets of the elements
+// go to the segments for the next serial. A snapshot stored whole (under
+// FragmentMin) has no segments: its elements are all decoded, and none
+// at all without check.
+func (f *Follower) segmentOrigin(ctx context.Context, sp *upstream.Spill, p string, n *rrdpxml.Notification, prev *originSegs, check *snapshotCheck) ([]blob, *originSegs, error) {
 	size := sp.Size()
 	if f.cfg.FragmentMin < 0 || size < f.cfg.FragmentMin {
 		b, err := io.ReadAll(readerCtx(ctx, sp.Reader()))
@@ -324,6 +366,16 @@ func (f *Follower) segmentOrigin(ctx context.Context, sp *upstream.Spill, p stri
 		if int64(len(b)) != size {
 			return nil, nil, fmt.Errorf("read the snapshot back: %d bytes, %d fetched", len(b), size)
 		}
+		if check != nil {
+			pipe := newSegPipe()
+			if err := pipe.send(cutSeg{b: b}); err != nil { // one new segment: the file
+				return nil, nil, err
+			}
+			pipe.close(nil)
+			if _, err := decodeSegments(pipe, n, f.cfg.Limits, check); err != nil {
+				return nil, nil, err
+			}
+		}
 		x := blob{File: File{Path: p, Sum: n.Snapshot.Hash, Size: size, Format: irpki.FormatXML, Kind: rrdpxml.KindSnapshot, Serial: n.Serial, Upstream: n.Snapshot.Hash}, b: b}
 		files, err := f.withGzip(x)
 		return files, nil, err
@@ -332,17 +384,111 @@ func (f *Follower) segmentOrigin(ctx context.Context, sp *upstream.Spill, p stri
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := s.fill(readerCtx(ctx, sp.Reader())); err != nil {
-		return nil, nil, err
+	pipe := newSegPipe()
+	s.out = pipe
+	var serr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		r := readerCtx(ctx, sp.Reader())
+		serr = s.fill(readFunc(func(b []byte) (int, error) {
+			select {
+			case <-pipe.done: // the decoder failed: the rest is not read
+				return 0, errPipeStopped
+			default:
+				return r.Read(b)
+			}
+		}))
+		pipe.close(serr)
+	})
+	elems, derr := decodeSegments(pipe, n, f.cfg.Limits, check)
+	wg.Wait()
+	switch {
+	case serr != nil && !errors.Is(serr, errPipeStopped):
+		return nil, nil, serr
+	case derr != nil:
+		return nil, nil, derr
 	}
 	files, segs, err := s.files(p, n.Snapshot.Hash, size, n.Serial)
-	if err == nil {
-		f.count(func(st *Stats) {
-			st.OriginSegmentsBuilt += uint64(s.built)
-			st.OriginSegmentsReused += uint64(s.reused)
-		})
+	if err != nil {
+		return nil, nil, err
 	}
-	return files, segs, err
+	setElems(segs, pipe.seen(), elems)
+	f.count(func(st *Stats) {
+		st.OriginSegmentsBuilt += uint64(s.built)
+		st.OriginSegmentsReused += uint64(s.reused)
+	})
+	return files, segs, nil
+}
+
+// decodeSegments decodes the XML snapshot n names from the segments
+// pipe carries, content deferred, checks that it is of n's session and
+// serial, and hands every element to check, if set, saying whether its
+// content is known: whether it lies wholly inside a segment the previous
+// serial had with the same bytes, at an offset where that serial's
+// decoder found an element (cutSeg.elems). It returns, by segment, the
+// offsets of the elements wholly inside it. It stops the pipe when it
+// returns.
+func decodeSegments(pipe *segPipe, n *rrdpxml.Notification, lim rrdpxml.Limits, check *snapshotCheck) ([][]int32, error) {
+	defer pipe.stop()
+	// The body was hashed as it arrived: the decoder does not hash it again.
+	d := rrdpxml.NewDecoderUnhashed(pipe, lim)
+	defer d.Close()
+	d.DeferContent()
+	if check != nil {
+		d.ExpectElements(check.ov.size())
+	}
+	h, err := d.Header()
+	if err != nil {
+		return nil, err
+	}
+	if h.Kind != rrdpxml.KindSnapshot {
+		return nil, fmt.Errorf("%w: a %s where a %s was expected", ErrMismatch, h.Kind, rrdpxml.KindSnapshot)
+	}
+	if h.SessionID != n.SessionID || h.Serial != n.Serial {
+		return nil, fmt.Errorf("%w: snapshot of session %s serial %d, want session %s serial %d", ErrMismatch, h.SessionID, h.Serial, n.SessionID, n.Serial)
+	}
+	var segs []cutSeg
+	var elems [][]int32
+	i, j := 0, 0 // the segment of the last element, and where in its elems
+	for {
+		e, err := d.Next()
+		if err == io.EOF {
+			return elems, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		for i >= len(segs) || e.Offset >= segs[i].start+int64(len(segs[i].b)) {
+			if i < len(segs) {
+				i, j = i+1, 0
+				continue
+			}
+			// The decoder read these bytes, so their segment was sent.
+			if segs = pipe.seen(); i >= len(segs) {
+				return nil, fmt.Errorf("snapshot element at byte %d past the segments cut", e.Offset)
+			}
+		}
+		sg := &segs[i]
+		rel := e.Offset - sg.start
+		// (A whole file past 2 GiB is one segment no serial reuses.)
+		inside := e.End <= sg.start+int64(len(sg.b)) && rel <= math.MaxInt32
+		known := false
+		if inside {
+			for j < len(sg.elems) && int64(sg.elems[j]) < rel {
+				j++
+			}
+			known = j < len(sg.elems) && int64(sg.elems[j]) == rel
+			for len(elems) <= i {
+				elems = append(elems, nil)
+			}
+			elems[i] = append(elems[i], int32(rel))
+		}
+		if check != nil {
+			if err := check.element(d, e, known); err != nil {
+				return nil, err
+			}
+		}
+	}
 }
 
 // binFiles writes the .bin snapshot of the objects in order (get reads
@@ -366,43 +512,83 @@ func (f *Follower) curXSegs() *originSegs {
 	return f.cur.xsegs
 }
 
-// compareSnapshot decodes the XML snapshot of session and serial read
-// from r and returns how many objects differ from ov's view (missing from
-// one side, or with other bytes), with the first few URIs of those in the
-// snapshot. The objects are compared byte for byte as they are decoded:
-// neither side is materialised, and the URIs seen are counted, not
-// remembered, since the decoder refuses a URI published twice
-// (rrdpxml.ErrDuplicateURI).
-func compareSnapshot(r io.Reader, session string, serial uint64, ov *overlay, lim rrdpxml.Limits) (int, []string, error) {
-	diff, found := 0, 0
-	var samples []string
-	err := walkReader(r, irpki.FormatXML, rrdpxml.KindSnapshot, session, serial, lim, func(e *element) error {
-		if e.Withdraw || e.HasHash {
-			return fmt.Errorf("%w: snapshot element %s with withdraw or hash", ErrMismatch, e.URI)
-		}
-		o, ok := ov.get(e.URI)
-		if ok {
-			found++
-		}
-		// The bytes, not their hash: an object's content is always held
-		// (the .bin is made from it), equal bytes are what the hash would
-		// say, and a comparison costs a fraction of a SHA-256 of every
-		// object at every serial (0.37 s of the 4.2 s of CPU of a
-		// one-object serial on `large`: docs/bench/state.md).
-		if !ok || !bytes.Equal(o.content, e.Content) {
-			diff++
-			if len(samples) < 5 {
-				samples = append(samples, e.URI)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, nil, err
+// snapshotCheck compares the elements of an XML snapshot, as they are
+// decoded, with ov's view: result says how many objects differ (missing
+// from one side, or with other bytes), with the first few URIs of those
+// in the snapshot. Neither side is materialised, and the URIs seen are
+// counted, not remembered, since the decoder refuses a URI published
+// twice (rrdpxml.ErrDuplicateURI), in a reused segment or not.
+type snapshotCheck struct {
+	ov          *overlay
+	diff, found int
+	// decoded and known count the elements whose content was decoded
+	// and those whose content was known (not decoded).
+	decoded, known int
+	samples        []string
+}
+
+// element checks e, whose content d decodes unless known says the bytes
+// are those of an element of the previous serial's snapshot, which was
+// the state ov's changes apply to (decodeSegments).
+func (c *snapshotCheck) element(d *rrdpxml.Decoder, e *rrdpxml.Element, known bool) error {
+	if e.Withdraw || e.HasHash {
+		return fmt.Errorf("%w: snapshot element %s with withdraw or hash", ErrMismatch, e.URI)
 	}
-	// The view's objects the snapshot lacks.
-	diff += ov.size() - found
-	return diff, samples, nil
+	if known {
+		// Its content is the base's: an object of the base the deltas
+		// did not change is the view's, without a lookup in the base
+		// (0.17 s of the check's 0.47 s in a profile of a one-object
+		// serial on `large`); a changed one is compared.
+		ch, changed := c.ov.changes[e.URI]
+		if !changed {
+			c.known++
+			c.found++
+			return nil
+		}
+		// (A base without it cannot be the previous serial's state;
+		// decode it then, as any other.)
+		if b, ok := c.ov.base[e.URI]; ok {
+			c.known++
+			if ch != nil {
+				c.found++
+			}
+			if ch == nil || !bytes.Equal(ch.content, b.content) { // withdrawn, or replaced
+				c.differs(e.URI)
+			}
+			return nil
+		}
+	}
+	content, err := d.Content()
+	if err != nil {
+		return err
+	}
+	c.decoded++
+	o, ok := c.ov.get(e.URI)
+	if ok {
+		c.found++
+	}
+	// The bytes, not their hash: an object's content is always held
+	// (the .bin is made from it), equal bytes are what the hash would
+	// say, and a comparison costs a fraction of a SHA-256 of every
+	// object at every serial (0.37 s of the 4.2 s of CPU of a one-object
+	// serial on `large`: docs/bench/state.md).
+	if !ok || !bytes.Equal(o.content, content) {
+		c.differs(e.URI)
+	}
+	return nil
+}
+
+func (c *snapshotCheck) differs(uri string) {
+	c.diff++
+	if len(c.samples) < 5 {
+		c.samples = append(c.samples, uri)
+	}
+}
+
+// result returns the objects that differ, those of the view the snapshot
+// lacks included, and the first URIs of those it holds.
+func (c *snapshotCheck) result() (int, []string) {
+	return c.diff + c.ov.size() - c.found, c.samples
 }
 
 // missingFrom returns up to n URIs of ov's view that objects lacks.

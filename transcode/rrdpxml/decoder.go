@@ -111,6 +111,20 @@ type Decoder struct {
 	seen    uint8
 	content []byte // decoded content of the current publish
 	scratch []byte // unescaped attribute values, compacted base64
+
+	// deferContent: Next leaves a publish's content to Content, which
+	// decodes pending, the base64 text of the element Next returned
+	// last (DeferContent).
+	deferContent bool
+	pending      pendingContent
+}
+
+// pendingContent locates the base64 text of the last publish element
+// while its content is deferred: [s, e) relative to r before the
+// element was consumed, back bytes ago.
+type pendingContent struct {
+	s, e, back int
+	set        bool
 }
 
 // NewDecoder returns a decoder of r within lim. It starts the read-ahead
@@ -134,6 +148,48 @@ func newDecoder(r io.Reader, lim Limits, hash bool) *Decoder {
 	d.feed = startFeed(r, lim.MaxFileSize, hash)
 	d.uris = newURISet()
 	return d
+}
+
+// DeferContent makes Next return publish elements without their content,
+// which Content then decodes on request: a caller that knows an element's
+// content already (the same bytes decoded before) spares the base64
+// decoding. Everything else is checked as before, on every element; what
+// only the content's decoding checks (its base64, Limits.MaxObjectSize,
+// Limits.RejectEmptyContent for text that is all whitespace) is checked
+// when Content is called. Call it before the first Next.
+func (d *Decoder) DeferContent() { d.deferContent = true }
+
+// ExpectElements sizes the decoder's check for duplicate URIs for about n
+// publish and withdraw elements (at most Limits.MaxObjects), so that it
+// does not grow by steps as they come: a hint from a caller that knows
+// the file's size in objects (the state a snapshot should hold). Call it
+// before the first Next.
+func (d *Decoder) ExpectElements(n int) {
+	d.uris.grow(min(n, d.lim.MaxObjects))
+}
+
+// Content returns the content of the publish element Next returned last,
+// decoding it if DeferContent deferred it. It is valid until the next
+// call to Next; nil for a withdraw. An error in the content fails the
+// decoder, as Next would have.
+func (d *Decoder) Content() ([]byte, error) {
+	if d.state == stateFailed {
+		return nil, d.err
+	}
+	if !d.pending.set {
+		return d.elem.Content, nil
+	}
+	p := d.pending
+	d.pending.set = false
+	// The window still holds the element: nothing is read between Next
+	// and here.
+	d.r -= p.back
+	err := d.decodeContent(p.s, p.e)
+	d.r += p.back
+	if err != nil {
+		return nil, d.fail(err)
+	}
+	return d.elem.Content, nil
 }
 
 // Header reads the input up to the root start tag and returns what it

@@ -100,6 +100,7 @@ func (d *Decoder) Next() (*Element, error) {
 			return nil, &SyntaxError{Line: 1, Err: errorf(ErrKind, "Next on a notification, use Notification")}
 		}
 	}
+	d.pending.set = false
 	e, err := d.next()
 	if err != nil {
 		if err == io.EOF {
@@ -215,6 +216,7 @@ func (d *Decoder) object() (*Element, error) {
 			}
 		}
 		d.r += end
+		e.End = d.base + int64(d.r)
 		return e, nil
 	}
 	e.Withdraw = false
@@ -225,6 +227,7 @@ func (d *Decoder) object() (*Element, error) {
 		if err := d.emptyContent(end, 0); err != nil {
 			return nil, err
 		}
+		e.End = d.base + int64(d.r)
 		return e, nil
 	}
 	d.cap, d.what = d.maxContent, "publish element"
@@ -236,10 +239,14 @@ func (d *Decoder) object() (*Element, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.decodeContent(end, lt); err != nil {
+	if d.deferContent {
+		e.Content = nil
+		d.pending = pendingContent{s: end, e: lt, back: tagEnd, set: true}
+	} else if err := d.decodeContent(end, lt); err != nil {
 		return nil, err
 	}
 	d.r += tagEnd
+	e.End = d.base + int64(d.r)
 	return e, nil
 }
 

@@ -132,7 +132,10 @@ type Element struct {
 	// until the next call to Next.
 	Content []byte
 	// Line and Offset locate the element's start tag in the input
-	// (line from 1, byte offset from 0).
+	// (line from 1, byte offset from 0); End is the offset just after the
+	// element (its end tag, or the "/>" of an empty one). The decoding of
+	// an element depends only on the input in [Offset, End).
 	Line   int
 	Offset int64
+	End    int64
 }

@@ -74,8 +74,11 @@ type entry struct {
 type pin struct {
 	b    []byte // nil while cold (PutCold): in a durable tier only
 	size int64
-	refs int
-	put  time.Time
+	// stored: every lower tier took it (PutBlob, PutCold), so a durable
+	// one has it; a blob read from a tier (Redis) into a head may not be.
+	stored bool
+	refs   int
+	put    time.Time
 }
 
 // state is the current head of one repository and the sums it pins.

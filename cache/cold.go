@@ -39,10 +39,10 @@ func (c *Cache) PutCold(ctx context.Context, sum [32]byte, b []byte) (bool, erro
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p := c.pinned[sum]; p != nil {
-		p.put = now
+		p.put, p.stored = now, true
 		return true, nil
 	}
-	p := &pin{size: int64(len(b)), put: now}
+	p := &pin{size: int64(len(b)), put: now, stored: true}
 	if e, ok := c.lru.Get(lruKey(sum)); ok && e.sum == sum {
 		p.b = e.b // memory has it already: as PutBlob
 		c.lru.Del(lruKey(sum))

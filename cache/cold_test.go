@@ -94,7 +94,8 @@ func TestPutCold(t *testing.T) {
 		t.Errorf("Blob of an unpinned blob: %d fills, %d bytes cached; want 1, %d", st.Fills-fills, st.CachedBytes, size)
 	}
 
-	// A head naming a cold blob that is in no tier is refused.
+	// Without a durable tier PutCold declines, keeping nothing: a head
+	// naming the blob is then refused.
 	mem := newCache(t, cache.Config{})
 	if mem.Cold() {
 		t.Error("Cold: true without a durable tier")

@@ -135,10 +135,10 @@ func (c *Cache) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p := c.pinned[sum]; p != nil {
-		p.put = now
+		p.put, p.stored = now, true
 		return nil
 	}
-	c.pinned[sum] = &pin{b: b, size: int64(len(b)), put: now}
+	c.pinned[sum] = &pin{b: b, size: int64(len(b)), put: now, stored: true}
 	c.pendingBlobs++
 	c.pendingBytes += int64(len(b))
 	c.lru.Del(lruKey(sum))
@@ -196,7 +196,7 @@ func (c *Cache) install(ctx context.Context, repo string, h *Head, through bool)
 			p = &pin{b: b, size: int64(len(b))}
 			if !ok {
 				// Cold, and swept meanwhile: still in its tier.
-				p.size = cold[sum]
+				p.size, p.stored = cold[sum], true
 			}
 			c.pinned[sum] = p
 			c.pinnedBytes += p.size
@@ -298,7 +298,7 @@ func (c *Cache) unref(sums [][32]byte) {
 }
 
 // demote moves a blob from the pinned map to the evictable part, or, with
-// a durable tier, drops it from memory: the tier has it, and a file that
+// a durable tier that took it (stored), drops it from memory: the tier has it, and a file that
 // is asked for again fills the evictable part from there (Blob). Moved
 // there unasked, the blobs of a state a serial replaced whole (a quarter
 // of a gigabyte of `large` within the default cache.memory) would be live
@@ -306,7 +306,7 @@ func (c *Cache) unref(sums [][32]byte) {
 // held.
 func (c *Cache) demote(sum [32]byte, p *pin) {
 	delete(c.pinned, sum)
-	if p.b == nil || c.durable {
+	if p.b == nil || c.durable && p.stored {
 		return
 	}
 	c.lru.Set(lruKey(sum), &entry{sum: sum, b: p.b}, p.size)

@@ -7,7 +7,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/irpki/rrdp-proxy/conf"
@@ -21,7 +21,7 @@ import (
 // collections, whatever a serial needs: on `large` a node's RSS drifted to
 // about 2× its 2 GB of served bytes over a few serials. The pacer keeps
 // the growth to a number of bytes instead of a share: it sets GOGC from the
-// live heap (runtime/metrics) after every collection, so that the heap goal
+// live heap (runtime/metrics) every second, so that the heap goal
 // is the live heap plus server.gc_headroom, never more than GOGC=100 gives
 // (small heaps keep Go's default) and never below gcPercentMin (a very
 // large heap is collected at least every twentieth of its size). Unlike a
@@ -60,8 +60,9 @@ func gcPercent(live, headroom int64) int {
 // between changes the live heap; the goal in force is computed from it at
 // the next one). Headroom 0 leaves GOGC as the environment set it.
 type gcPacer struct {
-	headroom atomic.Int64
-	last     atomic.Int64 // the GOGC set last, 0 before
+	mu       sync.Mutex // one of set and pace at a time (reload and Run)
+	headroom int64
+	last     int // the GOGC set last, 0 before
 	log      *slog.Logger
 }
 
@@ -94,22 +95,31 @@ func (p *gcPacer) apply(s *conf.Server) error {
 
 // set applies a new headroom.
 func (p *gcPacer) set(headroom int64) {
-	if p.headroom.Swap(headroom) == headroom {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.headroom == headroom {
 		return
 	}
+	p.headroom = headroom
 	if headroom == 0 {
-		p.last.Store(0)
+		p.last = 0
 		debug.SetGCPercent(startGCPercent)
 		p.log.Debug("collector pacing: GOGC as set", "gogc", startGCPercent)
 		return
 	}
 	p.log.Info("collector pacing: heap goal the live heap plus a headroom", "headroom", conf.Size(headroom).String())
-	p.pace()
+	p.paceLocked()
 }
 
 // pace sets GOGC for the live heap now.
 func (p *gcPacer) pace() int {
-	h := p.headroom.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paceLocked()
+}
+
+func (p *gcPacer) paceLocked() int {
+	h := p.headroom
 	if h == 0 {
 		return startGCPercent
 	}
@@ -120,7 +130,8 @@ func (p *gcPacer) pace() int {
 		live = int64(s[0].Value.Uint64())
 	}
 	pct := gcPercent(live, h)
-	if p.last.Swap(int64(pct)) != int64(pct) {
+	if p.last != pct {
+		p.last = pct
 		debug.SetGCPercent(pct)
 	}
 	return pct

@@ -372,7 +372,13 @@ func (r *runner) adopt(ctx context.Context, key string, h *follow.Head) error {
 	if err != nil {
 		return fmt.Errorf("fleet: install serial %d of %s: %w", h.Serial, key, err)
 	}
-	cold := c.Cold() && len(sums)-len(have) >= coldBlobs
+	fresh := 0
+	for _, sum := range sums {
+		if !have[sum] {
+			fresh++
+		}
+	}
+	cold := c.Cold() && fresh >= coldBlobs
 	if err := r.putBlobs(ctx, h, sums, have, cold); err != nil {
 		return err
 	}

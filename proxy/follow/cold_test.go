@@ -121,3 +121,94 @@ func TestColdSerial(t *testing.T) {
 	e.repo.changes = 1
 	step(1, false) // one chunk: kept, reading segments of the cold serial from the store
 }
+
+// TestColdSyncOverlap: one sync over two deltas, one of which builds
+// enough chunks to be cold and one not, both replacing the same object:
+// the object ends with its content of the sync's serial (not the other
+// delta's), in either order, and the next serial, which encodes its chunk
+// again, writes the files of a follower that keeps every segment.
+func TestColdSyncOverlap(t *testing.T) {
+	for _, order := range []string{"cold then hot", "hot then cold"} {
+		t.Run(order, func(t *testing.T) {
+			e := newEnv(t)
+			e.repo.count = 8000
+			e.repo.reset(1)
+			ds, err := diskstore.Open(diskstore.Config{Dir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := cache.New(cache.Config{Tiers: []cache.Tier{ds}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			mk := func(store Store, blobs cache.Getter) *Follower {
+				f, err := New(Config{URL: e.repo.base + "notification.xml", Client: e.client, Store: store, FragmentMin: 1,
+					Blobs: blobs, Now: func() time.Time { return e.now }, Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return f
+			}
+			hot := NewMemStore()
+			a, b := mk(hot, hot.Get), mk(c, c.Blob)
+			e.sync(a)
+			e.sync(b)
+			uris := e.repo.sortedURIs()
+			x := uris[len(uris)/2]
+			big, small := 400, 1
+			if order == "hot then cold" {
+				big, small = small, big
+			}
+			e.repo.changes, e.repo.also = big, []string{x}
+			e.repo.advance()
+			e.repo.changes, e.repo.also = small, []string{x}
+			e.repo.advance()
+			e.now = e.now.Add(time.Minute)
+			e.sync(a)
+			e.sync(b)
+			b.mu.Lock()
+			got := b.cur.objects[x].content
+			b.mu.Unlock()
+			if !bytes.Equal(got, e.repo.objs[x]) {
+				t.Fatalf("object %s: content not that of serial %d (that of serial %d: %v)", x, e.repo.serial,
+					e.repo.serial-1, bytes.Equal(got, e.repo.history[e.repo.serial-1][x]))
+			}
+			checkObjects(t, b)
+			// A neighbour changes: x's chunk is encoded again.
+			e.repo.changes, e.repo.also = 1, []string{uris[len(uris)/2+1]}
+			e.repo.advance()
+			e.now = e.now.Add(time.Minute)
+			e.sync(a)
+			e.sync(b)
+			if !bytes.Equal(a.Head().NotificationXML, b.Head().NotificationXML) || !bytes.Equal(a.Head().NotificationBin, b.Head().NotificationBin) {
+				t.Error("the next serial's notifications differ from those of the follower that keeps every segment")
+			}
+		})
+	}
+}
+
+// TestRetakeSameSession: a snapshot taken again within the session (more
+// deltas behind than MaxDeltas) moves the objects it decoded to the
+// segments kept, although the fragments hold no bytes (release): they are
+// read from the store.
+func TestRetakeSameSession(t *testing.T) {
+	e := newEnv(t)
+	e.repo.count = 2000
+	e.repo.reset(1)
+	store := NewMemStore()
+	f, err := New(Config{URL: e.repo.base + "notification.xml", Client: e.client, Store: store, FragmentMin: 1, MaxDeltas: 1,
+		Blobs: store.Get, Now: func() time.Time { return e.now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sync(f)
+	e.repo.advance()
+	e.repo.advance()
+	e.now = e.now.Add(time.Minute)
+	e.sync(f)
+	if st := f.Stats(); st.Snapshots != 2 || st.FragmentsReused == 0 {
+		t.Fatalf("%d snapshots, %d chunks reused; want 2 and some (a retake in the session)", st.Snapshots, st.FragmentsReused)
+	}
+	checkObjects(t, f)
+}

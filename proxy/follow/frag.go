@@ -6,8 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -122,47 +122,67 @@ func (fr *fragments) alias(c *chunk, offs []int32, order []string, objs func(str
 
 // load reads, with get, the .bin segments holding the contents Realias
 // will give the objects of a cold serial, once its head is in place and
-// the store pins them in memory. It skips the objects in later, which a
-// later serial's fragments realias, and adds its own (later may be nil:
-// no later fragments). A segment get
-// cannot give is skipped: its objects keep the contents they have, which
-// are the same bytes.
-func (fr *fragments) load(ctx context.Context, get cache.Getter, later map[string]bool) error {
+// the store pins them in memory. A segment get cannot give is skipped:
+// its objects keep the contents they have, which are their current bytes
+// (lastOnly dropped every older entry).
+func (fr *fragments) load(ctx context.Context, get cache.Getter) error {
 	var seg []byte
 	var at [32]byte
-	var errs int
+	var failed, bad int
 	var first error
 	for i := range fr.realias {
 		a := &fr.realias[i]
-		if a.content != nil || a.sum == ([32]byte{}) || later[a.uri] {
+		if a.content != nil || a.sum == ([32]byte{}) {
 			continue
 		}
-		if seg == nil || at != a.sum {
+		if at != a.sum {
+			at, seg = a.sum, nil
 			b, err := get(ctx, a.sum)
 			if err != nil {
-				errs++
+				failed++
 				if first == nil {
 					first = err
 				}
-				seg = nil
-				continue
+			} else {
+				seg = b
 			}
-			seg, at = b, a.sum
+		}
+		if seg == nil {
+			continue // this segment failed: its objects stay
 		}
 		if int(a.off)+int(a.n) > len(seg) {
-			return fmt.Errorf("realias %s: %d bytes at %d, past its segment of %d", a.uri, a.n, a.off, len(seg))
+			bad++
+			if first == nil {
+				first = fmt.Errorf("realias %s: %d bytes at %d, past its segment of %d", a.uri, a.n, a.off, len(seg))
+			}
+			continue
 		}
 		a.content = seg[a.off : a.off+a.n : a.off+a.n]
 	}
-	if later != nil {
-		for _, a := range fr.realias {
-			later[a.uri] = true
-		}
-	}
 	if first != nil {
-		return fmt.Errorf("read back the objects of %d segments: %w", errs, first)
+		return fmt.Errorf("read back the objects of %d segments (%d entries out of range): %w", failed, bad, first)
 	}
 	return nil
+}
+
+// lastOnly keeps, of the realias entries of the fragments of one sync in
+// serial order, each object's entry in the last fragments that have one:
+// that is its content at the sync's serial. An older entry applied, or
+// left in place when a newer one cannot be read, would give the object an
+// older serial's bytes under its current hash.
+func lastOnly(frs []*fragments) {
+	if len(frs) < 2 {
+		return
+	}
+	last := make(map[string]int)
+	for i, fr := range frs {
+		for _, a := range fr.realias {
+			last[a.uri] = i
+		}
+	}
+	for i, fr := range frs {
+		fr.realias = slices.DeleteFunc(fr.realias, func(a aliased) bool { return last[a.uri] != i })
+	}
 }
 
 // Realias makes the objects of the chunks built share their contents with
@@ -397,9 +417,16 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 			next.reused++
 			if fresh {
 				// Objects decoded afresh (a snapshot taken again):
-				// their contents move to the segments kept, too.
-				offs, _, _ := layout(c, groups, order, objs)
-				next.alias(c, offs, order, objs)
+				// their contents move to the segments kept, too, read
+				// from the store when the fragments hold no bytes
+				// (release; the current head pins them). One it cannot
+				// give keeps the decoded copies.
+				if b, err := ss.bytes(c.bin); err == nil && b != nil {
+					kept := *c
+					kept.bin.b = b
+					offs, _, _ := layout(c, groups, order, objs)
+					next.alias(&kept, offs, order, objs)
+				}
 			}
 			continue
 		}
@@ -424,112 +451,6 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 	// before the head, like its part lists.
 	xf.parts = append(stored, xf.parts...)
 	return []blob{xf, bf, xz, bz}, next, nil
-}
-
-// coldChunks is the fewest chunks a serial builds for its segments to go
-// to the store alone (segStore.cold): below, what they add to the peak is
-// small, and keeping them saves reading them back.
-const coldChunks = 32
-
-// segStore is where composite reads the segments it does not hold (get)
-// and, when cold is set, puts those it builds, which it then keeps only
-// until they are hashed (Cache.PutCold). The zero segStore reads nothing
-// and keeps everything.
-type segStore struct {
-	ctx  context.Context
-	get  cache.Getter
-	cold func(ctx context.Context, sum [32]byte, b []byte) error
-}
-
-// bytes returns the bytes of p, read with get when p has none.
-func (ss segStore) bytes(p piece) ([]byte, error) {
-	if p.b != nil || p.n == 0 {
-		return p.b, nil
-	}
-	if ss.get == nil {
-		return nil, fmt.Errorf("segment %x: not held, and no store to read it from", p.sum[:8])
-	}
-	b, err := ss.get(ss.ctx, p.sum)
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) != p.n {
-		return nil, fmt.Errorf("segment %x: %d bytes, %d expected", p.sum[:8], len(b), p.n)
-	}
-	return b, nil
-}
-
-// fileSum is the SHA-256, CRC-32 and size of a file.
-type fileSum struct {
-	sum  [32]byte
-	crc  uint32
-	size int64
-}
-
-// fileHasher hashes the bytes of one file on its own goroutine, in the
-// order written; a buffer written with release goes back to bufs once
-// hashed. The channel's room bounds what waits.
-type fileHasher struct {
-	in   chan hashJob
-	done chan fileSum
-}
-
-type hashJob struct {
-	b       []byte
-	release bool
-}
-
-// newFileHasher starts a hasher; a hasher not on hashes nothing, and
-// returns the zero fileSum.
-func newFileHasher(on bool) *fileHasher {
-	fh := &fileHasher{in: make(chan hashJob, 8), done: make(chan fileSum, 1)}
-	go func() {
-		h, crc := sha256.New(), crc32.NewIEEE()
-		var size int64
-		for j := range fh.in {
-			if on {
-				h.Write(j.b)
-				crc.Write(j.b)
-				size += int64(len(j.b))
-			}
-			if j.release {
-				putBuf(j.b)
-			}
-		}
-		var fs fileSum
-		if on {
-			h.Sum(fs.sum[:0])
-			fs.crc, fs.size = crc.Sum32(), size
-		}
-		fh.done <- fs
-	}()
-	return fh
-}
-
-func (fh *fileHasher) write(b []byte, release bool) { fh.in <- hashJob{b, release} }
-
-// close waits for what was written and returns the file's sums.
-func (fh *fileHasher) close() fileSum {
-	close(fh.in)
-	return <-fh.done
-}
-
-// bufs are the buffers of cold segments, reused once stored and hashed.
-var bufs sync.Pool
-
-func getBuf(n int) []byte {
-	if p, ok := bufs.Get().(*[]byte); ok && cap(*p) >= n {
-		return (*p)[:0]
-	}
-	return make([]byte, 0, n)
-}
-
-func putBuf(b []byte) {
-	if cap(b) == 0 {
-		return
-	}
-	b = b[:0]
-	bufs.Put(&b)
 }
 
 // plan cuts order into chunks and groups, computes the pins of the groups

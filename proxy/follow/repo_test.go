@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
 
@@ -40,8 +41,9 @@ type testRepo struct {
 	snaps             map[uint64][2]rrdpxml.SnapshotRef
 
 	// Options of the next advance.
-	overwrite  bool // a publish without hash over an existing object
-	badReplace bool // a replace naming a wrong hash
+	overwrite  bool     // a publish without hash over an existing object
+	also       []string // objects replaced too (not among the picked)
+	badReplace bool     // a replace naming a wrong hash
 }
 
 func newTestRepo(t *testing.T, dir, origin string, seed uint64) *testRepo {
@@ -163,7 +165,7 @@ func (r *testRepo) advance() {
 		return c
 	}
 	n := cmp.Or(r.changes, 8)
-	picked := r.rnd.Perm(len(uris))[:n]
+	picked := slices.DeleteFunc(r.rnd.Perm(len(uris))[:n], func(k int) bool { return slices.Contains(r.also, uris[k]) })
 	replaced := max(5, n*5/8)
 	for i, k := range picked {
 		u := uris[k]
@@ -187,6 +189,13 @@ func (r *testRepo) advance() {
 			delete(r.objs, u)
 		}
 	}
+	for _, u := range r.also {
+		h := sha256.Sum256(r.objs[u])
+		c := content()
+		w.Publish(u, &h, c)
+		r.objs[u] = c
+	}
+	r.also = nil
 	for range 3 {
 		r.added++
 		u := fmt.Sprintf("rsync://rpki.example.net/repo/new/added%05d.roa", r.added)

@@ -291,7 +291,9 @@ func (f *Follower) syncDeltas(ctx context.Context, cur *state, n *rrdpxml.Notifi
 	}
 
 	commit := ov.commit
-	if len(aliases) > 0 {
+	if len(aliases) > 0 && st.cold == nil {
+		// With a cold one, readBack realiases them all: for each object
+		// the last serial's entry alone (lastOnly).
 		commit = func() {
 			ov.commit()
 			// In serial order: a chunk encoded again later takes its
@@ -619,12 +621,9 @@ func (f *Follower) readBack(ctx context.Context, st *state, frs []*fragments) {
 		return
 	}
 	runtime.GC()
-	var later map[string]bool // the objects a later serial's fragments realias
-	if len(frs) > 1 {
-		later = make(map[string]bool)
-	}
-	for i := len(frs) - 1; i >= 0; i-- {
-		if err := frs[i].load(ctx, cs.Blob, later); err != nil {
+	lastOnly(frs)
+	for _, fr := range frs {
+		if err := fr.load(ctx, cs.Blob); err != nil {
 			f.log.Warn("cold serial: objects left on their old segments", "serial", st.serial, "err", err)
 		}
 	}

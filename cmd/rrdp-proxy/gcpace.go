@@ -22,14 +22,21 @@ import (
 // about 2× its 2 GB of served bytes over a few serials. The pacer keeps
 // the growth to a number of bytes instead of a share: it sets GOGC from the
 // live heap (runtime/metrics) every second, so that the heap goal
-// is the live heap plus server.gc_headroom, never more than GOGC=100 gives
-// (small heaps keep Go's default) and never below gcPercentMin (a very
-// large heap is collected at least every twentieth of its size). Unlike a
+// is the live heap plus server.gc_headroom, within GOGC gcPercentMin (a
+// very large heap is collected at least every twentieth of its size) and
+// gcPercentMax (a small heap every tenth). Unlike a
 // memory limit, it never makes the collector run without pause when a
 // serial needs more than expected: the goal follows the live heap.
 
-// gcPercentMin is the lowest GOGC the pacer sets.
-const gcPercentMin = 5
+// gcPercentMin and gcPercentMax bound the GOGC the pacer sets. The upper
+// bound keeps a small heap from swinging by most of its size between
+// collections: with 100, a node serving paper-1ca (55 MiB) went between
+// 179 and 231 MiB of RSS in the soak (docs/bench/state.md); its
+// collections are cheap, the heap being small.
+const (
+	gcPercentMin = 5
+	gcPercentMax = 10
+)
 
 // autoGCHeadroom is gc_headroom's auto: the growth allowed above the live
 // heap. Measured on large (docs/bench/state.md, "The collector's
@@ -47,13 +54,13 @@ var startGCPercent = func() int {
 }()
 
 // gcPercent returns the GOGC that makes the heap goal live + headroom,
-// within [gcPercentMin, 100].
+// within [gcPercentMin, gcPercentMax].
 func gcPercent(live, headroom int64) int {
 	if live <= 0 || headroom <= 0 {
-		return 100
+		return gcPercentMax
 	}
 	p := 100 * headroom / live
-	return int(min(max(p, gcPercentMin), 100))
+	return int(min(max(p, gcPercentMin), gcPercentMax))
 }
 
 // gcPacer sets GOGC from the live heap every second (a collection in

@@ -18,10 +18,10 @@ func TestGCPercent(t *testing.T) {
 		live, headroom int64
 		want           int
 	}{
-		{"no live heap measured", 0, 256 * mib, 100},
-		{"small heap: Go's default", 100 * mib, 256 * mib, 100},
-		{"heap the size of the headroom", 256 * mib, 256 * mib, 100},
-		{"1 GiB", 1024 * mib, 256 * mib, 25},
+		{"no live heap measured", 0, 128 * mib, gcPercentMax},
+		{"small heap: a tenth", 100 * mib, 128 * mib, gcPercentMax},
+		{"1 GiB: a tenth", 1024 * mib, 128 * mib, gcPercentMax},
+		{"1.5 GiB: the headroom", 1536 * mib, 128 * mib, 8},
 		{"large's served state", 2200 * mib, 128 * mib, 5},
 		{"very large heap: a twentieth", 40 << 30, 128 * mib, gcPercentMin},
 	} {
@@ -64,9 +64,9 @@ func TestChooseGCHeadroom(t *testing.T) {
 func TestGCPacerApplied(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	p := &gcPacer{log: slog.New(slog.DiscardHandler)}
-	// A live heap of 64 MiB, kept until the end: with 16 MiB of headroom,
-	// GOGC 25 (24 to 26 with the test's own heap).
-	keep := make([][]byte, 64)
+	// A live heap of 256 MiB, kept until the end: with 16 MiB of headroom,
+	// GOGC 6 (5 or 6 with the test's own heap).
+	keep := make([][]byte, 256)
 	for i := range keep {
 		keep[i] = make([]byte, 1<<20)
 	}
@@ -76,8 +76,8 @@ func TestGCPacerApplied(t *testing.T) {
 	debug.SetGCPercent(got)
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
-	if want := gcPercent(int64(s[0].Value.Uint64()), 16<<20); got != want || got > 26 || got < 20 {
-		t.Errorf("GOGC after the pacer: %d, want %d (about 25 for a live heap of %d bytes)", got, want, s[0].Value.Uint64())
+	if want := gcPercent(int64(s[0].Value.Uint64()), 16<<20); got != want || got > 6 || got < 5 {
+		t.Errorf("GOGC after the pacer: %d, want %d (about 6 for a live heap of %d bytes)", got, want, s[0].Value.Uint64())
 	}
 	p.set(0)
 	if got := debug.SetGCPercent(startGCPercent); got != startGCPercent {

@@ -30,10 +30,8 @@ func (c *Cache) PutCold(ctx context.Context, sum [32]byte, b []byte) (bool, erro
 	if !c.durable {
 		return false, nil
 	}
-	for i, t := range c.tiers {
-		if err := t.PutBlob(ctx, sum, b); err != nil {
-			return false, fmt.Errorf("cache: put blob %x in tier %d: %w", sum[:8], i, err)
-		}
+	if err := c.putTiers(ctx, sum, b); err != nil {
+		return false, err
 	}
 	now := c.now()
 	c.mu.Lock()

@@ -126,10 +126,8 @@ func (c *Cache) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 	if sha256.Sum256(b) != sum {
 		return fmt.Errorf("cache: put blob %x: %w", sum[:8], ErrSum)
 	}
-	for i, t := range c.tiers {
-		if err := t.PutBlob(ctx, sum, b); err != nil {
-			return fmt.Errorf("cache: put blob %x in tier %d: %w", sum[:8], i, err)
-		}
+	if err := c.putTiers(ctx, sum, b); err != nil {
+		return err
 	}
 	now := c.now()
 	c.mu.Lock()
@@ -142,6 +140,16 @@ func (c *Cache) PutBlob(ctx context.Context, sum [32]byte, b []byte) error {
 	c.pendingBlobs++
 	c.pendingBytes += int64(len(b))
 	c.lru.Del(lruKey(sum))
+	return nil
+}
+
+// putTiers puts b in every lower tier, in order.
+func (c *Cache) putTiers(ctx context.Context, sum [32]byte, b []byte) error {
+	for i, t := range c.tiers {
+		if err := t.PutBlob(ctx, sum, b); err != nil {
+			return fmt.Errorf("cache: put blob %x in tier %d: %w", sum[:8], i, err)
+		}
+	}
 	return nil
 }
 

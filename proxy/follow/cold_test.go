@@ -28,25 +28,7 @@ func TestColdSerial(t *testing.T) {
 	e := newEnv(t)
 	e.repo.count, e.repo.changes = 8000, 400
 	e.repo.reset(1)
-	ds, err := diskstore.Open(diskstore.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cache.New(cache.Config{Tiers: []cache.Tier{ds}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	mk := func(store Store, blobs cache.Getter) *Follower {
-		f, err := New(Config{URL: e.repo.base + "notification.xml", Client: e.client, Store: store, FragmentMin: 1,
-			Blobs: blobs, Now: func() time.Time { return e.now }, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	hot := NewMemStore()
-	a, b := mk(hot, hot.Get), mk(c, c.Blob)
+	a, b, c := coldPair(t, e)
 	files := func(h *Head) []string {
 		var s []string
 		for _, f := range h.Files {
@@ -133,25 +115,7 @@ func TestColdSyncOverlap(t *testing.T) {
 			e := newEnv(t)
 			e.repo.count = 8000
 			e.repo.reset(1)
-			ds, err := diskstore.Open(diskstore.Config{Dir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := cache.New(cache.Config{Tiers: []cache.Tier{ds}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			mk := func(store Store, blobs cache.Getter) *Follower {
-				f, err := New(Config{URL: e.repo.base + "notification.xml", Client: e.client, Store: store, FragmentMin: 1,
-					Blobs: blobs, Now: func() time.Time { return e.now }, Logger: slog.New(slog.DiscardHandler)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return f
-			}
-			hot := NewMemStore()
-			a, b := mk(hot, hot.Get), mk(c, c.Blob)
+			a, b, _ := coldPair(t, e)
 			e.sync(a)
 			e.sync(b)
 			uris := e.repo.sortedURIs()
@@ -211,4 +175,30 @@ func TestRetakeSameSession(t *testing.T) {
 		t.Fatalf("%d snapshots, %d chunks reused; want 2 and some (a retake in the session)", st.Snapshots, st.FragmentsReused)
 	}
 	checkObjects(t, f)
+}
+
+// coldPair returns two followers of e's origin with every snapshot
+// composite: a keeps every segment (a MemStore), b publishes into c, a
+// cache on a state directory, where big serials are cold.
+func coldPair(t *testing.T, e *env) (a, b *Follower, c *cache.Cache) {
+	t.Helper()
+	ds, err := diskstore.Open(diskstore.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = cache.New(cache.Config{Tiers: []cache.Tier{ds}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	mk := func(store Store, blobs cache.Getter) *Follower {
+		f, err := New(Config{URL: e.repo.base + "notification.xml", Client: e.client, Store: store, FragmentMin: 1,
+			Blobs: blobs, Now: func() time.Time { return e.now }, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	hot := NewMemStore()
+	return mk(hot, hot.Get), mk(c, c.Blob), c
 }

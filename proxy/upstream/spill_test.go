@@ -33,6 +33,8 @@ func TestSpill(t *testing.T) {
 		switch r.URL.Path {
 		case "/small":
 			w.Write([]byte("small body"))
+		case "/mid":
+			w.Write(big[:300<<10])
 		case "/big":
 			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
 			w.Write(big)
@@ -81,6 +83,24 @@ func TestSpill(t *testing.T) {
 			t.Errorf("got %q, %v, on disk %v", b, err, sp.OnDisk())
 		}
 		empty()
+	})
+	// A body kept in memory gets a slice of about its size, not the
+	// buffer it grew in: a delta's XML is kept as its blob while
+	// notifications name it, counted by its length.
+	t.Run("exact", func(t *testing.T) {
+		for _, path := range []string{"/small", "/mid"} {
+			sp, err := fetch(path).Spill(dir, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := sp.Bytes()
+			if err != nil || sp.OnDisk() {
+				t.Fatalf("%s: %v, on disk %v", path, err, sp.OnDisk())
+			}
+			if slack := cap(b) - len(b); slack > max(len(b)/8, 64) {
+				t.Errorf("%s: %d bytes kept in a buffer of %d", path, len(b), cap(b))
+			}
+		}
 	})
 	t.Run("big", func(t *testing.T) {
 		resp := fetch("/big")

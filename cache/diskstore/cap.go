@@ -41,14 +41,27 @@ func (s *Store) full(need int64) bool {
 }
 
 // makeRoom runs a pass unless the directory has room for need more bytes
-// or the last pass found the current state alone above the cap.
+// or the last pass found the current state alone above the cap. A pass
+// frees a low-water margin beyond need (passSlack), so that a serial's
+// blobs do not each run a pass of their own once the directory is full.
 func (s *Store) makeRoom(need int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.full(need) || s.led.stuck || s.led.waitsForRelease() {
 		return
 	}
-	s.pass(need)
+	s.pass(need, s.passSlack())
+}
+
+// passSlack is the room a pass frees beyond what is asked: 1/64 of the
+// cap (16 MiB for 1 GiB). Without it a full directory ran a pass for
+// every blob written (each pass drops just enough, and the next blob no
+// longer fits): on paper-1ca with a serial a second, several passes a
+// serial, each over the whole retention window and rewriting the head.
+// The price is at most that margin of retention (the oldest files)
+// below the cap, as with Squid's low and high water marks.
+func (s *Store) passSlack() int64 {
+	return s.max / 64
 }
 
 // unit is a file in retention as the cap drops it: one path of one
@@ -62,10 +75,12 @@ type unit struct {
 }
 
 // pass makes the directory hold at most MaxBytes-need bytes, less room to
-// write a head, as far as the current state allows. Store.mu is held for
-// writing.
-func (s *Store) pass(need int64) {
+// write a head, as far as the current state allows, and drops retained
+// files until slack more is free (only the cap itself decides whether
+// the current state alone is over it). Store.mu is held for writing.
+func (s *Store) pass(need, slack int64) {
 	start := time.Now()
+	s.passes++
 	now := s.now()
 	l := &s.led
 	for sum, t := range l.pending {
@@ -140,15 +155,21 @@ func (s *Store) pass(need int64) {
 		return cmp.Or(b.expires.Compare(a.expires), cmp.Compare(b.serial, a.serial),
 			cmp.Compare(a.repo, b.repo), cmp.Compare(a.path, b.path))
 	})
-	target := s.max - need - s.reserve.Load()
+	limit := s.max - need - s.reserve.Load()
+	target := limit - slack
 	var drop []*unit
 	full := false
+	// One list and one set for every unit: a pass over a long retention
+	// window allocated its size again for each retained file.
+	var sums [][32]byte
+	seen := make(map[[32]byte]bool)
 	for _, u := range units {
 		if full {
 			drop = append(drop, u)
 			continue
 		}
-		var sums [][32]byte
+		sums = sums[:0]
+		clear(seen)
 		ok := true
 		for _, i := range u.files {
 			b, err := s.blobsOf(&l.heads[u.repo].Files[i])
@@ -159,7 +180,6 @@ func (s *Store) pass(need int64) {
 			sums = append(sums, b...)
 		}
 		var add int64
-		seen := make(map[[32]byte]bool, len(sums))
 		for _, sum := range sums {
 			if !keep[sum] && !seen[sum] {
 				seen[sum] = true
@@ -178,8 +198,8 @@ func (s *Store) pass(need int64) {
 	// Over the target with every retained file dropped: because of the
 	// current state (over), or only because of what responses hold, which
 	// the first release frees for the next pass.
-	over := used-held > target
-	if !over && used > target {
+	over := used-held > limit
+	if !over && used > limit {
 		l.waitRelease(releases)
 		s.logger.Info("diskstore: over the cap while responses hold retained files it dropped; they are removed once the responses end",
 			"max_bytes", s.max, "held_bytes", held, "used", s.Used())

@@ -53,7 +53,7 @@ func BenchmarkPass(b *testing.B) {
 			}
 			for b.Loop() {
 				s.mu.Lock()
-				s.pass(0)
+				s.pass(0, 0)
 				s.mu.Unlock()
 			}
 			if s.Cap().Evictions != 0 {

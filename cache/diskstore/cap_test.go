@@ -184,6 +184,45 @@ func TestCapEvictsOldest(t *testing.T) {
 	checkLoadable(t, s)
 }
 
+// TestCapPassSlack: once the directory is full, a pass frees a margin
+// beyond what the blob being written needs, so that the next serials'
+// blobs fit without a pass each: a pass every few serials, not several
+// a serial, each over the whole retention window. The directory stays
+// under the cap throughout.
+func TestCapPassSlack(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Now().Truncate(time.Second)
+	// A serial retains one part, an index and a delta (about 6 KB): the
+	// margin of 1/64 of the cap holds about five serials.
+	const max = 64 * 5 * (partSize + deltaSize + 600)
+	s, err := Open(Config{Dir: t.TempDir(), MaxBytes: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newSerials(t, "https://a.example/notification.xml", 1, t0)
+	full := 0 // serials since the first pass
+	for range 400 {
+		p.next(ctx, s)
+		if u := s.Used(); u > max {
+			t.Fatalf("serial %d: Used %d, over the cap %d", p.serial, u, max)
+		}
+		if s.passes > 0 {
+			full++
+		}
+	}
+	if full < 50 {
+		t.Fatalf("the directory was full for %d serials only: the test does not reach its case", full)
+	}
+	if st := s.Cap(); st.Evictions == 0 || st.OverMax {
+		t.Fatalf("Cap: got %+v, want evictions, not over", st)
+	}
+	if s.passes > full/3 {
+		t.Errorf("%d passes over %d serials with the directory full; want one every few serials", s.passes, full)
+	}
+	t.Logf("%d passes over %d serials with the directory full", s.passes, full)
+	checkLoadable(t, s)
+}
+
 // TestCapRestart: a restarted store counts what the directory holds as
 // the one before it did, and a lower cap applies at Open.
 func TestCapRestart(t *testing.T) {

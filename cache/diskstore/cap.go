@@ -80,7 +80,7 @@ type unit struct {
 // the current state alone is over it). Store.mu is held for writing.
 func (s *Store) pass(need, slack int64) {
 	start := time.Now()
-	s.passes++
+	s.passes.Add(1)
 	now := s.now()
 	l := &s.led
 	for sum, t := range l.pending {

@@ -206,7 +206,7 @@ func TestCapPassSlack(t *testing.T) {
 		if u := s.Used(); u > max {
 			t.Fatalf("serial %d: Used %d, over the cap %d", p.serial, u, max)
 		}
-		if s.passes > 0 {
+		if s.passes.Load() > 0 {
 			full++
 		}
 	}
@@ -216,10 +216,10 @@ func TestCapPassSlack(t *testing.T) {
 	if st := s.Cap(); st.Evictions == 0 || st.OverMax {
 		t.Fatalf("Cap: got %+v, want evictions, not over", st)
 	}
-	if s.passes > full/3 {
-		t.Errorf("%d passes over %d serials with the directory full; want one every few serials", s.passes, full)
+	if n := s.passes.Load(); n > int64(full/3) {
+		t.Errorf("%d passes over %d serials with the directory full; want one every few serials", n, full)
 	}
-	t.Logf("%d passes over %d serials with the directory full", s.passes, full)
+	t.Logf("%d passes over %d serials with the directory full", s.passes.Load(), full)
 	checkLoadable(t, s)
 }
 

@@ -94,7 +94,7 @@ type Store struct {
 	gone gone
 
 	evictions, evictedBytes, overCount atomic.Uint64
-	passes                             int // the cap's passes run (under mu; tests)
+	passes                             atomic.Int64 // the cap's passes run (tests)
 	over                               atomic.Bool
 
 	// sinceHead counts the blobs written since the last head; unsynced:

@@ -50,12 +50,12 @@ func (r *Response) Spill(dir string, threshold int64) (*Spill, error) {
 		n, err := r.Body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) {
-			// The buffer grew by doubling: up to half of it, and all but
-			// the body for one under 64 KiB, is slack. The body may be
-			// kept as long as a notification names it (a delta's XML is
-			// its blob), counted by its length, so it gets a slice of its
-			// exact size: a serial of paper-1ca kept 64 KiB for every
-			// 15 KB delta it listed before.
+			// The buffer grew by doubling, so up to half of it is slack
+			// (nearly all of it for a body under 64 KiB). The body may
+			// be kept as long as a notification names it (a delta's XML
+			// is its blob), counted by its length, so it gets a slice of
+			// its own size: a follower test kept a 64 KiB buffer for
+			// every 15 KB delta it listed.
 			if cap(buf)-len(buf) > 4<<10 {
 				buf = bytes.Clone(buf)
 			}

@@ -44,7 +44,7 @@ type Server struct {
 	AccessLog          string   `toml:"access_log" doc:"a line per request: off, combined (the Apache and nginx format) or json"`
 	AccessLogFile      string   `toml:"access_log_file" doc:"file the access log is appended to, reopened on SIGHUP for log rotation (empty: standard error, beside the process log)"`
 	MemoryLimit        string   `toml:"memory_limit" doc:"soft memory limit of the process (Go's GOMEMLIMIT): auto (90% of the container's or cgroup's memory limit when there is one, else none; GOMEMLIMIT in the environment, when set, is kept), off (none), or a size such as \"3GiB\"; the collector works harder as the heap nears it, trading CPU for a lower peak"`
-	GCHeadroom         string   `toml:"gc_headroom" doc:"how far the Go heap may grow above what is live before the collector runs: auto (128MiB, or GOGC when the environment sets it), off (GOGC, 100 by default: the heap may double), or a size; GOGC is set from the live heap so that the growth stays near this, between a twentieth and a tenth of the live heap"`
+	GCHeadroom         string   `toml:"gc_headroom" doc:"how far the Go heap may grow above what is live before the collector runs: auto (128MiB, or GOGC when the environment sets it), off (GOGC, 100 by default: the heap may double), or a size; GOGC is set from the live heap so that the growth stays near this, between a twentieth and a tenth of the live heap, and so that the heap goal does not fall below the peak live heap of the last 5 minutes (by at most this much), keeping the room serials use between them"`
 
 	// Certificate is the pair tls_cert and tls_key name, loaded by Parse
 	// (nil without tls_listen).

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"testing"
+	"time"
 
 	"github.com/irpki/rrdp-proxy/conf"
 )
@@ -89,4 +90,84 @@ func TestGCPacerApplied(t *testing.T) {
 		t.Errorf("Run after its context ended: %v", err)
 	}
 	runtime.KeepAlive(keep)
+}
+
+func TestPacedGCPercent(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		name                 string
+		live, headroom, peak int64
+		want                 int
+	}{
+		{"no peak above the live heap: as gcPercent", 100 * mib, 128 * mib, 100 * mib, gcPercentMax},
+		{"no peak measured", 100 * mib, 128 * mib, 0, gcPercentMax},
+		// paper-1ca between serials: 65 MB live, 90 MB at a serial's peak.
+		{"between serials: the goal at the peak", 65 * mib, 128 * mib, 90 * mib, 38},
+		{"a peak under the tenth: the tenth", 100 * mib, 128 * mib, 105 * mib, gcPercentMax},
+		{"a peak beyond the headroom: the headroom", 100 * mib, 128 * mib, 1024 * mib, 128},
+		{"large: the headroom bounds the floor", 2000 * mib, 128 * mib, 2400 * mib, 6},
+		{"pacer off", 65 * mib, 0, 90 * mib, gcPercentMax},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := pacedGCPercent(c.live, c.headroom, c.peak); got != c.want {
+				t.Errorf("pacedGCPercent(%d, %d, %d) = %d, want %d", c.live, c.headroom, c.peak, got, c.want)
+			}
+		})
+	}
+}
+
+// TestPeaks: a peak of the live heap counts for peakWindow, then is
+// forgotten; a later, smaller one does not hide it.
+func TestPeaks(t *testing.T) {
+	var w peaks
+	t0 := time.Unix(1_800_000_000, 0)
+	w.add(t0, 90)
+	w.add(t0.Add(time.Second), 65)
+	for _, c := range []struct {
+		after time.Duration
+		want  int64
+	}{
+		{0, 90},
+		{time.Second, 90},
+		{peakWindow - peakWindow/peakSlots, 90},
+		{peakWindow + peakWindow/peakSlots, 0},
+	} {
+		if got := w.peak(t0.Add(c.after)); got != c.want {
+			t.Errorf("peak %v after: %d, want %d", c.after, got, c.want)
+		}
+	}
+	// A slot reused a window later starts again from nothing.
+	w.add(t0.Add(peakWindow), 70)
+	if got := w.peak(t0.Add(peakWindow)); got != 70 {
+		t.Errorf("peak after the slot was reused: %d, want 70", got)
+	}
+	// A live heap that fell: the pacer keeps the goal at the peak.
+	p := &gcPacer{headroom: 128 << 20, log: slog.New(slog.DiscardHandler)}
+	p.seen.add(time.Now(), 1<<40)
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	if got := p.pace(time.Now()); got <= gcPercentMax {
+		t.Errorf("GOGC after a peak far above the live heap: %d, want more than %d", got, gcPercentMax)
+	}
+}
+
+// TestGCPacerAfterGC: the pacer paces after each collection (afterGC, as
+// Run arms it), with no ticker: three collections, three paces, the
+// cleanup re-arming itself; none once its context ended.
+func TestGCPacerAfterGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	p := &gcPacer{headroom: 128 << 20, log: slog.New(slog.DiscardHandler), paced: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.afterGC(ctx)
+	for range 3 {
+		runtime.GC()
+		<-p.paced
+	}
+	cancel()
+	runtime.GC()
+	runtime.GC()
+	select {
+	case <-p.paced:
+		t.Error("paced after a collection once the context ended")
+	default:
+	}
 }

@@ -102,8 +102,11 @@ func TestPacedGCPercent(t *testing.T) {
 		{"no peak above the live heap: as gcPercent", 100 * mib, 128 * mib, 100 * mib, gcPercentMax},
 		{"no peak measured", 100 * mib, 128 * mib, 0, gcPercentMax},
 		// paper-1ca between serials: 65 MB live, 90 MB at a serial's peak.
-		{"between serials: the goal at the peak", 65 * mib, 128 * mib, 90 * mib, 38},
-		{"a peak under the tenth: the tenth", 100 * mib, 128 * mib, 105 * mib, gcPercentMax},
+		// The goal at the peak is 99 MB (90 and its tenth): 52% of 65.
+		{"between serials: the goal the peak had", 65 * mib, 128 * mib, 90 * mib, 52},
+		// 105 and its tenth, 115.5, is 15.5% above 100.
+		{"a peak just above: the goal the peak had", 100 * mib, 128 * mib, 105 * mib, 15},
+		{"at the peak: gcPercent", 90 * mib, 128 * mib, 90 * mib, gcPercentMax},
 		{"a peak beyond the headroom: the headroom", 100 * mib, 128 * mib, 1024 * mib, 128},
 		{"large: the headroom bounds the floor", 2000 * mib, 128 * mib, 2400 * mib, 6},
 		{"pacer off", 65 * mib, 0, 90 * mib, gcPercentMax},

@@ -29,6 +29,7 @@ func TestColdSerial(t *testing.T) {
 	e.repo.count, e.repo.changes = 8000, 400
 	e.repo.reset(1)
 	a, b, c := coldPair(t, e)
+	var prev *fragments // b's, of the serial before
 	files := func(h *Head) []string {
 		var s []string
 		for _, f := range h.Files {
@@ -59,6 +60,24 @@ func TestColdSerial(t *testing.T) {
 		if fr.cold != wantCold {
 			t.Fatalf("serial %d: cold %v, want %v (%d chunks built)", hb.Serial, fr.cold, wantCold, b.Stats().FragmentsBuilt-built)
 		}
+		// builtBytes counts every segment the chunks built made: at
+		// least the new ones (a chunk built again for its group's
+		// length may make its XML segment again, the same bytes).
+		if prev != nil && advances == 1 { // over two, the passed serial built some
+			var fresh int64
+			old := []map[[32]byte]piece{prev.xml, prev.bin, prev.xgz, prev.bgz}
+			for i, m := range []map[[32]byte]piece{fr.xml, fr.bin, fr.xgz, fr.bgz} {
+				for sum, p := range m {
+					if _, ok := old[i][sum]; !ok {
+						fresh += p.n
+					}
+				}
+			}
+			if fr.builtBytes < fresh || fr.builtBytes == 0 {
+				t.Errorf("serial %d: builtBytes %d, want at least the %d bytes of the new segments", hb.Serial, fr.builtBytes, fresh)
+			}
+		}
+		prev = fr
 		// Cold or not, once the head is in place the store's copy of a
 		// segment is the only one (release).
 		for _, m := range []map[[32]byte]piece{fr.xml, fr.bin, fr.xgz, fr.bgz} {
@@ -102,6 +121,32 @@ func TestColdSerial(t *testing.T) {
 	step(2, true) // two deltas: the passed serial's snapshot too
 	e.repo.changes = 1
 	step(1, false) // one chunk: kept, reading segments of the cold serial from the store
+}
+
+// TestForceCollect: readBack forces its collections for a cold sync whose
+// segments reach collectAbove, over all its fragments, and not below.
+func TestForceCollect(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		sizes []int64
+		want  bool
+	}{
+		{"none", nil, false},
+		{"a small cold serial", []int64{20 << 20}, false},
+		{"just below", []int64{collectAbove - 1}, false},
+		{"at the bound", []int64{collectAbove}, true},
+		{"a sync over deltas adding up", []int64{40 << 20, 30 << 20}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var frs []*fragments
+			for _, n := range c.sizes {
+				frs = append(frs, &fragments{builtBytes: n})
+			}
+			if got := forceCollect(frs); got != c.want {
+				t.Errorf("forceCollect(%v) = %v, want %v", c.sizes, got, c.want)
+			}
+		})
+	}
 }
 
 // TestColdSyncOverlap: one sync over two deltas, one of which builds

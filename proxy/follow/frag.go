@@ -87,6 +87,8 @@ type fragments struct {
 	// which serves the origin's XML (composite without an XML session).
 	binOnly       bool
 	built, reused int // chunks encoded and taken over
+	// builtBytes is the size of the segments encoded (every format).
+	builtBytes int64
 	// realias lists, for the chunks built, the objects and their
 	// contents within the new .bin segments (see Realias).
 	realias            []aliased
@@ -431,6 +433,7 @@ func composite(order []string, objs func(string) object, xs, bs string, serial u
 			continue
 		}
 		next.built++
+		next.builtBytes += c.xml.n + c.bin.n + c.xgz.n + c.bgz.n
 		if !c.aliased {
 			next.alias(c, c.offs, order, objs)
 			c.offs = nil
@@ -601,10 +604,11 @@ func buildChunks(chunks []chunk, groups []group, order []string, objAt func(k in
 	var wg sync.WaitGroup
 	for w := range errs {
 		wg.Go(func() {
-			zw, err := flate.NewWriter(nil, level)
-			zx := &deflater{zw: zw}
+			zx, err := getDeflater(level)
 			if err != nil {
 				errs[w] = err
+			} else {
+				defer putDeflater(zx)
 			}
 			for i := range todo {
 				if errs[w] == nil {
@@ -743,8 +747,36 @@ func groupAt(groups []group, k int) int {
 
 // deflater compresses segments with one writer and one buffer, reused.
 type deflater struct {
-	zw  *flate.Writer
-	buf bytes.Buffer
+	zw    *flate.Writer
+	buf   bytes.Buffer
+	level int
+}
+
+// deflaters keeps the deflaters of past serials: a writer's state is about
+// a megabyte, which a serial a second allocated twice (one per worker).
+var deflaters sync.Pool
+
+// getDeflater returns a deflater at level, from deflaters if one is there.
+func getDeflater(level int) (*deflater, error) {
+	if d, ok := deflaters.Get().(*deflater); ok && d.level == level {
+		return d, nil
+	}
+	zw, err := flate.NewWriter(nil, level)
+	if err != nil {
+		return nil, err
+	}
+	return &deflater{zw: zw, level: level}, nil
+}
+
+// putDeflater gives d back to deflaters, unless its buffer grew past what
+// a chunk takes (a chunk of chunkMax large objects): the pool is not to
+// keep a big buffer alive.
+func putDeflater(d *deflater) {
+	if d.buf.Cap() > 4<<20 {
+		return
+	}
+	d.buf.Reset()
+	deflaters.Put(d)
 }
 
 // segment compresses p as raw deflate blocks ending with a sync flush,

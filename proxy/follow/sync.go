@@ -603,6 +603,27 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 	return nil
 }
 
+// collectAbove is the size of a cold serial's segments from which
+// readBack forces its collections. Below it the old segments are freed by
+// the collector's own pacing, at a cost of at most that much more heap
+// for a moment: less than what a forced collection cost. In the paper-1ca
+// soak a cold serial (a sync over two or three deltas, about 20 MB of
+// segments) forced two, and each time RSS fell by about 22 MiB, which the
+// next serials faulted in again (docs/bench/state.md, "Forced
+// collections").
+const collectAbove = 64 << 20
+
+// forceCollect reports whether readBack forces its collections for the
+// fragments of a cold sync: whether the segments they built are at least
+// collectAbove.
+func forceCollect(frs []*fragments) bool {
+	var n int64
+	for _, fr := range frs {
+		n += fr.builtBytes
+	}
+	return n >= collectAbove
+}
+
 // readBack ends a cold serial (segStore), once its head is in place: the
 // store no longer pins the old state's segments, and nothing else holds
 // them but the objects of the chunks built, which still share their
@@ -610,17 +631,24 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 // so that the new ones, read back from the store, reuse their memory
 // instead of adding to it; moves those objects to the new .bin segments
 // (load, Realias); collects the old .bin segments; and reads the rest of
-// the new state back (Warm). The collections are forced because the
-// collector would otherwise wait for the heap to double the served state
-// (GOGC) before it ran: the peak this path exists to avoid. A failure
-// here costs memory, not correctness: an object keeps its old content,
-// the same bytes, and a blob not read back is read on its first request.
+// the new state back (Warm). The collections are forced, when the
+// segments to read back are at least collectAbove, because the collector
+// would otherwise wait for the heap to double the served state (GOGC)
+// before it ran: the peak this path exists to avoid. A failure here costs
+// memory, not correctness: an object keeps its old content, the same
+// bytes, and a blob not read back is read on its first request.
 func (f *Follower) readBack(ctx context.Context, st *state, frs []*fragments) {
 	cs, ok := f.cfg.Store.(coldStore)
 	if !ok {
 		return
 	}
-	runtime.GC()
+	force := forceCollect(frs)
+	collect := func() {
+		if force {
+			runtime.GC()
+		}
+	}
+	collect()
 	lastOnly(frs)
 	for _, fr := range frs {
 		if err := fr.load(ctx, cs.Blob); err != nil {
@@ -639,7 +667,7 @@ func (f *Follower) readBack(ctx context.Context, st *state, frs []*fragments) {
 	}
 	f.mu.Unlock()
 	st.cold = nil
-	runtime.GC()
+	collect()
 	if n, err := cs.Warm(ctx, f.cfg.Repo); err != nil {
 		f.log.Warn("cold serial: the new state not all read back; the rest is read on demand", "serial", st.serial, "read", n, "err", err)
 	}

@@ -29,9 +29,9 @@ import (
 // memory limit, it never makes the collector run without pause when a
 // serial needs more than expected: the goal follows the live heap.
 //
-// The goal does not fall below the peak of the live heap over the last
-// peakWindow either (but never more than the headroom above the live
-// heap). A serial makes its new segments before the old ones are freed,
+// The goal does not fall below the goal the peak of the live heap over
+// the last peakWindow had either (but never more than the headroom above
+// the live heap). A serial makes its new segments before the old ones are freed,
 // so the live heap rises by what the serial changes and falls back once
 // it is served: paper-1ca's from 65 to 90 MB every second. A goal that
 // followed it down let the runtime return the pages to the system

@@ -13,8 +13,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/klauspost/compress/flate"
-
 	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/transcode/irpki"
 	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
@@ -130,7 +128,7 @@ type originSegmenter struct {
 }
 
 func newOriginSegmenter(prev *originSegs, level int) (*originSegmenter, error) {
-	zw, err := flate.NewWriter(nil, level)
+	zd, err := getDeflater(level)
 	if err != nil {
 		return nil, fmt.Errorf("segment the origin's snapshot: %w", err)
 	}
@@ -139,7 +137,7 @@ func newOriginSegmenter(prev *originSegs, level int) (*originSegmenter, error) {
 	}
 	mem := make([]byte, 1<<20)
 	return &originSegmenter{prev: prev, next: &originSegs{segs: make(map[segKey]originSeg, len(prev.segs))},
-		zd: &deflater{zw: zw}, buf: mem[:0], mem: mem, crc: crc32.NewIEEE(),
+		zd: zd, buf: mem[:0], mem: mem, crc: crc32.NewIEEE(),
 		zparts: []cache.Part{{Data: gzipHeader, Size: int64(len(gzipHeader))}}}, nil
 }
 

@@ -402,6 +402,10 @@ func (f *Follower) segmentOrigin(ctx context.Context, sp *upstream.Spill, p stri
 	})
 	elems, derr := decodeSegments(pipe, n, f.cfg.Limits, check)
 	wg.Wait()
+	// fill has returned and files does not compress: the deflater goes
+	// back to the pool (its segments are copies, compress with keep).
+	putDeflater(s.zd)
+	s.zd = nil
 	switch {
 	case serr != nil && !errors.Is(serr, errPipeStopped):
 		return nil, nil, serr

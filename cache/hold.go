@@ -77,6 +77,31 @@ func (c *Cache) Hold(ctx context.Context, f *File) (release func(), ok bool) {
 	return nil, false
 }
 
+// dropper is a Tier that says whether it dropped a retained file before
+// its retention ended (the state directory's cap, diskstore.Store.Dropped).
+type dropper interface{ Dropped(key [32]byte) bool }
+
+// Lost reports whether the tiers lost the retained file f for good: there
+// is at least one and every one says it dropped f (a state directory
+// keeping to its cap, without a shared tier, which may still hold it and
+// says nothing of it). Hold then refuses f and the server answers 404.
+// The follower leaves such a file out of its next head: carried over to
+// the end of its retention, the files of a serial a second cost every head
+// (each in memory, and encoded each serial) a few hundred bytes more per
+// serial for two hours, for files no node serves any more.
+func (c *Cache) Lost(f *File) bool {
+	if len(c.tiers) == 0 {
+		return false
+	}
+	key := f.Key()
+	for _, t := range c.tiers {
+		if d, ok := t.(dropper); !ok || !d.Dropped(key) {
+			return false
+		}
+	}
+	return true
+}
+
 // holdPinned adds a reference to every blob of f if f is pinned (pinnedOf
 // pins a file's blobs all together or none), and returns what drops them.
 func (c *Cache) holdPinned(f *File) (func(), bool) {

@@ -46,6 +46,9 @@ func TestHoldDropped(t *testing.T) {
 		now = now.Add(time.Minute)
 	}
 	for i, want := range []bool{false, true} {
+		if lost := c.Lost(&files[i]); lost == want {
+			t.Errorf("Lost(serial %d's retained snapshot): got %v, want %v", i+1, lost, !want)
+		}
 		release, got := c.Hold(ctx, &files[i])
 		if got != want {
 			t.Errorf("Hold(serial %d's retained snapshot): got %v, want %v", i+1, got, want)

@@ -144,6 +144,24 @@ func TestCapEvictsOldest(t *testing.T) {
 	if st.Evictions == 0 || st.EvictedBytes == 0 || st.OverMax || st.Max != max {
 		t.Fatalf("Cap: got %+v, want evictions, not over", st)
 	}
+	// The part lists the store keeps in memory are those of the current
+	// files alone: the retained ones, read by every pass, are not kept.
+	s.mu.Lock()
+	s.pass(0, 0)
+	s.mu.Unlock()
+	current := make(map[[32]byte]bool)
+	for _, h := range s.led.heads {
+		for _, f := range h.Files {
+			if f.Composite() && f.Expires.IsZero() {
+				current[f.Index] = true
+			}
+		}
+	}
+	for idx := range s.led.lists {
+		if !current[idx] {
+			t.Errorf("the ledger keeps the part list %x of a file not current", idx[:8])
+		}
+	}
 	kept := checkLoadable(t, s)
 	ka, kb := kept[a.repo], kept[b.repo]
 	if len(ka) == 0 || len(kb) == 0 {

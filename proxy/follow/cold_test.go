@@ -12,6 +12,7 @@ import (
 
 	"github.com/irpki/rrdp-proxy/cache"
 	"github.com/irpki/rrdp-proxy/cache/diskstore"
+	"github.com/irpki/rrdp-proxy/transcode/rrdpxml"
 )
 
 // TestColdSerial: with a state directory, a serial that builds many chunks
@@ -246,4 +247,81 @@ func coldPair(t *testing.T, e *env) (a, b *Follower, c *cache.Cache) {
 	}
 	hot := NewMemStore()
 	return mk(hot, hot.Get), mk(c, c.Blob), c
+}
+
+// TestRetainedLost: a follower publishing into a cache on a capped state
+// directory leaves out of its next head the retained files the directory
+// dropped to keep to its cap (Cache.Lost), so that its head grows with
+// what the cap keeps, not with the retention: every retained file it
+// names, the cache can still serve (Hold). Without a cap every serial's
+// snapshot stays named for the retention.
+func TestRetainedLost(t *testing.T) {
+	e := newEnv(t)
+	e.repo.count, e.repo.changes = 400, 100
+	e.repo.reset(1)
+	ctx := context.Background()
+	follower := func(max int64) (*Follower, *cache.Cache, *diskstore.Store) {
+		clock := func() time.Time { return e.now }
+		ds, err := diskstore.Open(diskstore.Config{Dir: t.TempDir(), MaxBytes: max, Now: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := cache.New(cache.Config{Tiers: []cache.Tier{ds}, Now: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		f, err := New(Config{URL: e.repo.base + "notification.xml", Client: e.client, Store: c, FragmentMin: 1,
+			Blobs: c.Blob, Now: clock, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f, c, ds
+	}
+	retained := func(h *Head) map[uint64]bool {
+		s := make(map[uint64]bool)
+		for _, f := range h.Files {
+			if !f.Expires.IsZero() && f.Kind == rrdpxml.KindSnapshot {
+				s[f.Serial] = true
+			}
+		}
+		return s
+	}
+	// The cap: twice the state directory after the first snapshot, room
+	// for the current state and a few serials' changed chunks.
+	all, _, probe := follower(0)
+	e.sync(all)
+	capped, c, ds := follower(2 * probe.Used())
+	e.sync(capped)
+	const serials = 8
+	for range serials {
+		e.repo.advance()
+		e.now = e.now.Add(time.Minute)
+		e.sync(all)
+		e.sync(capped)
+		h := capped.Head()
+		for i := range h.Files {
+			f := &h.Files[i]
+			release, ok := c.Hold(ctx, f)
+			if f.Expires.IsZero() {
+				if release != nil {
+					release()
+				}
+				continue
+			}
+			if !ok {
+				t.Fatalf("serial %d: the head names retained %s (gzip %v), which the cache no longer holds", h.Serial, f.Path, f.Gzip)
+			}
+			release()
+		}
+	}
+	if ev := ds.Cap().Evictions; ev == 0 {
+		t.Fatalf("the capped state directory dropped nothing in %d serials: the test needs a smaller cap", serials)
+	}
+	if got := len(retained(all.Head())); got != serials {
+		t.Errorf("without a cap: %d serials' snapshots retained, want all %d", got, serials)
+	}
+	if got := len(retained(capped.Head())); got >= serials {
+		t.Errorf("with the cap: %d serials' snapshots retained in the head, want fewer than %d", got, serials)
+	}
 }

@@ -567,6 +567,10 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 			fls = append(fls, fl)
 		}
 	}
+	lost := func(*File) bool { return false }
+	if l, ok := f.cfg.Store.(loser); ok {
+		lost = l.Lost
+	}
 	if prev != nil {
 		for _, fl := range prev.Files {
 			k := key{fl.Path, fl.Gzip}
@@ -576,7 +580,7 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 			if fl.Expires.IsZero() {
 				fl.Expires = now.Add(f.cfg.Retention)
 			}
-			if fl.Expires.After(now) {
+			if fl.Expires.After(now) && !lost(&fl) {
 				current[k] = true
 				fls = append(fls, fl)
 			}
@@ -588,6 +592,16 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 			f.held(h, err)
 		}
 		return fmt.Errorf("store head: %w: %w", errStore, err)
+	}
+	// A capped state directory may have dropped retained files to make
+	// room for this very head, which it stored without them: the head the
+	// next serial carries over leaves them out too (h itself is the
+	// store's now, not to be changed).
+	dropped := func(fl File) bool { return !fl.Expires.IsZero() && lost(&fl) }
+	if slices.ContainsFunc(h.Files, dropped) {
+		kept := *h
+		kept.Files = slices.DeleteFunc(slices.Clone(h.Files), dropped)
+		h = &kept
 	}
 	f.mu.Lock()
 	if commit != nil {
@@ -602,6 +616,12 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 	}
 	return nil
 }
+
+// loser is a Store that says whether its tiers lost a retained file for
+// good (cache.Cache.Lost: a state directory dropped it to keep to its
+// cap): publish leaves such files out of the next head, whose retained
+// files are then bounded by the cap, not by the retention.
+type loser interface{ Lost(f *File) bool }
 
 // collectAbove is the size of a cold serial's segments from which
 // readBack forces its collections. Below it the old segments are freed by

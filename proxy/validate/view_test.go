@@ -98,8 +98,12 @@ func TestViews(t *testing.T) {
 		t.Helper()
 		sums, blobs := segments(what)
 		objs, views, copies, stale := validate.StateOf(g.v, "repo", sums)
-		if copies != 0 || views != len(objs) || stale != 0 {
-			t.Errorf("%s: %d views, %d copies, %d stale bytes for %d objects; want all views, nothing stale", what, views, copies, stale, len(objs))
+		// The objects of a group taken over from the state before (its
+		// pin and its segments unchanged) are views read then, counted
+		// by neither: every object's bytes are checked to lie within the
+		// cache's segments below.
+		if copies != 0 || views == 0 || views > len(objs) || stale != 0 {
+			t.Errorf("%s: %d views, %d copies, %d stale bytes for %d objects; want views, no copy, nothing stale", what, views, copies, stale, len(objs))
 		}
 		n := 0
 		for uri, b := range objs {

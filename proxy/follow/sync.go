@@ -567,9 +567,10 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 			fls = append(fls, fl)
 		}
 	}
-	lost := func(*File) bool { return false }
+	// dropped: a retained file every tier of the store dropped (loser).
+	dropped := func(File) bool { return false }
 	if l, ok := f.cfg.Store.(loser); ok {
-		lost = l.Lost
+		dropped = func(fl File) bool { return !fl.Expires.IsZero() && l.Lost(&fl) }
 	}
 	if prev != nil {
 		for _, fl := range prev.Files {
@@ -580,7 +581,7 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 			if fl.Expires.IsZero() {
 				fl.Expires = now.Add(f.cfg.Retention)
 			}
-			if fl.Expires.After(now) && !lost(&fl) {
+			if fl.Expires.After(now) && !dropped(fl) {
 				current[k] = true
 				fls = append(fls, fl)
 			}
@@ -597,7 +598,6 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 	// room for this very head, which it stored without them: the head the
 	// next serial carries over leaves them out too (h itself is the
 	// store's now, not to be changed).
-	dropped := func(fl File) bool { return !fl.Expires.IsZero() && lost(&fl) }
 	if slices.ContainsFunc(h.Files, dropped) {
 		kept := *h
 		kept.Files = slices.DeleteFunc(slices.Clone(h.Files), dropped)

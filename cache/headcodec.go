@@ -137,30 +137,6 @@ func byName[K comparable](names map[K]string, n, what string) (K, error) {
 	return zero, fmt.Errorf("unknown %s %q", what, n)
 }
 
-// MarshalJSON encodes h in the stored form of version headVersion.
-func (h *Head) MarshalJSON() ([]byte, error) {
-	origin, err := nameOf(formatNames, h.Origin, "origin format")
-	if err != nil {
-		return nil, fmt.Errorf("cache: encode head of %s: %w", h.Repo, err)
-	}
-	v := headV2{V: headVersion, Repo: h.Repo, Session: h.Session, Serial: h.Serial, Resets: h.Resets, Origin: origin,
-		Transparent: h.Transparent, Time: timeText(h.Time), NotificationXML: h.NotificationXML, NotificationBin: h.NotificationBin,
-		Files: make([]fileV2, len(h.Files))}
-	for i, f := range h.Files {
-		fm, err := nameOf(formatNames, f.Format, "format")
-		if err != nil {
-			return nil, fmt.Errorf("cache: encode head of %s: file %s: %w", h.Repo, f.Path, err)
-		}
-		kd, err := nameOf(kindNames, f.Kind, "kind")
-		if err != nil {
-			return nil, fmt.Errorf("cache: encode head of %s: file %s: %w", h.Repo, f.Path, err)
-		}
-		v.Files[i] = fileV2{Path: f.Path, Sum: hex.EncodeToString(f.Sum[:]), Size: f.Size, Format: fm, Kind: kd, Serial: f.Serial,
-			Expires: timeText(f.Expires), Upstream: sumHex(f.Upstream), Gzip: f.Gzip, Index: sumHex(f.Index)}
-	}
-	return json.Marshal(v)
-}
-
 // UnmarshalJSON decodes a stored head of version 1 or 2.
 func (h *Head) UnmarshalJSON(b []byte) error {
 	var probe struct {

@@ -24,7 +24,13 @@ import (
 // retained files add.
 func (c *Cache) pinnedOf(ctx context.Context, h *Head, now time.Time, get Getter, budget int64) ([][32]byte, time.Time, int64, error) {
 	cur := *h
-	cur.Files = make([]File, 0, len(h.Files))
+	n := 0
+	for i := range h.Files {
+		if h.Files[i].Expires.IsZero() {
+			n++
+		}
+	}
+	cur.Files = make([]File, 0, n) // not len(h.Files): thousands retained
 	var retained []File
 	for _, f := range h.Files {
 		switch {
@@ -265,8 +271,9 @@ func (c *Cache) putHeadTiers(ctx context.Context, repo string, h *Head) error {
 // segments at a serial a second. The ones pinnedOf pins stay. c.mu is
 // held.
 func (c *Cache) releaseRetained(old *state, h *Head) {
-	known := make(map[[32]byte]bool)
+	var known map[[32]byte]bool
 	if old != nil {
+		known = make(map[[32]byte]bool, len(old.head.Files))
 		for _, f := range old.head.Files {
 			known[f.Key()] = true
 		}

@@ -3,6 +3,7 @@ package diskstore
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,16 @@ func writeFile(path string, b []byte) error { return write(path, b, true) }
 // syncBlobs). Until then a crash of the machine may lose or tear a blob no
 // head names yet, which GC removes; a torn one is never served, since the
 // cache checks every blob read from a tier against its key.
-func write(path string, b []byte, durable bool) (err error) {
+func write(path string, b []byte, durable bool) error {
+	return writeWith(path, durable, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// writeWith writes to path atomically what fill writes to the temporary
+// file, as write does.
+func writeWith(path string, durable bool, fill func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tmpStart+"*")
 	if err != nil {
@@ -32,7 +42,7 @@ func write(path string, b []byte, durable bool) (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	if _, err := f.Write(b); err != nil {
+	if err := fill(f); err != nil {
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
 	if durable {

@@ -2,7 +2,6 @@ package diskstore
 
 import (
 	"cmp"
-	"encoding/json"
 	"path/filepath"
 	"slices"
 	"time"
@@ -259,10 +258,7 @@ func (s *Store) dropFiles(drop []*unit, keep map[[32]byte]bool) int {
 		h, idx := l.heads[repo], byRepo[repo]
 		slices.Sort(idx)
 		nh := without(h, idx)
-		b, err := json.Marshal(record{Repo: repo, Head: nh})
-		if err == nil {
-			err = writeFile(s.headPath(repo), b)
-		}
+		size, err := writeHead(s.headPath(repo), repo, nh)
 		if err != nil {
 			s.logger.Error("diskstore: cap: write a head without its dropped files; they stay", "repo", repo, "err", err)
 			for _, i := range idx {
@@ -282,7 +278,7 @@ func (s *Store) dropFiles(drop []*unit, keep map[[32]byte]bool) int {
 		}
 		n += len(idx)
 		l.mu.Lock()
-		l.setHead(s, repo, nh, int64(len(b)), l.checked[repo])
+		l.setHead(s, repo, nh, size, l.checked[repo])
 		l.mu.Unlock()
 	}
 	return n

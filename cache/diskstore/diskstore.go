@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -254,6 +255,30 @@ type record struct {
 	Head *cache.Head `json:"head"`
 }
 
+// writeHead writes the record of repo's head h to path atomically and
+// durably, streamed (cache.Head.WriteJSON): the bytes of json.Marshal of
+// the record, never held whole. It returns their number.
+func writeHead(path, repo string, h *cache.Head) (int64, error) {
+	var n int64
+	err := writeWith(path, true, func(w io.Writer) error {
+		q, err := json.Marshal(repo)
+		if err != nil {
+			return err
+		}
+		var hn int64
+		k, err := fmt.Fprintf(w, `{"repo":%s,"head":`, q)
+		if err == nil {
+			hn, err = h.WriteJSON(w)
+		}
+		if err == nil {
+			_, err = io.WriteString(w, "}")
+		}
+		n = int64(k) + hn + 1
+		return err
+	})
+	return n, err
+}
+
 // PutHead switches repo to h. It refuses a head naming a blob that is not
 // stored for a file the notifications name. A file in retention that the
 // store dropped to keep to its cap, or whose blobs are missing, is left
@@ -328,19 +353,16 @@ func (s *Store) putHead(repo string, h *cache.Head) error {
 	if len(drop) > 0 {
 		stored = without(h, drop)
 	}
-	b, err := json.Marshal(record{Repo: repo, Head: stored})
-	if err != nil {
-		return err
-	}
 	if err := s.syncBlobs(); err != nil {
 		return err
 	}
-	if err := writeFile(s.headPath(repo), b); err != nil {
+	size, err := writeHead(s.headPath(repo), repo, stored)
+	if err != nil {
 		return err
 	}
 	s.led.mu.Lock()
 	defer s.led.mu.Unlock()
-	s.led.setHead(s, repo, stored, int64(len(b)), keys)
+	s.led.setHead(s, repo, stored, size, keys)
 	for _, sum := range named {
 		delete(s.led.pending, sum)
 	}

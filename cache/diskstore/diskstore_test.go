@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"math/rand/v2"
@@ -62,6 +63,18 @@ func TestRoundTrip(t *testing.T) {
 		Files: []cache.File{file("a.xml", s1, len(b1), time.Time{}), file("b.xml", s2, 0, time.Time{})}}
 	if err := s.PutHead(ctx, "repo-a", h); err != nil {
 		t.Fatalf("PutHead: %v", err)
+	}
+	// The head file, streamed, holds the bytes of json.Marshal of its
+	// record, and the ledger counts them.
+	want, err := json.Marshal(record{Repo: "repo-a", Head: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(s.headPath("repo-a")); err != nil || string(b) != string(want) {
+		t.Errorf("head file: got %q, %v; want %q", b, err, want)
+	}
+	if n := s.led.headSize["repo-a"]; n != int64(len(want)) {
+		t.Errorf("ledger: head of %d bytes, want %d", n, len(want))
 	}
 
 	// A second Store on the same directory is what a restart sees.

@@ -136,7 +136,7 @@ func (s *Store) scan() error {
 // held (or the store is not shared yet).
 func (l *ledger) setHead(s *Store, repo string, h *cache.Head, n int64, checked map[[32]byte]bool) {
 	if old := l.heads[repo]; old != nil {
-		keep := make(map[[32]byte]bool, len(h.Files))
+		keep := make(map[[32]byte]bool) // the current files: a few, the retained thousands
 		for i := range h.Files {
 			if h.Files[i].Expires.IsZero() {
 				keep[h.Files[i].Index] = true

@@ -554,7 +554,15 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 		path string
 		gzip bool
 	}
-	current := make(map[key]bool, len(fls))
+	// Sized once for the files retained too: a head of thousands of
+	// retained files would otherwise grow the map and the slice a few
+	// times each serial.
+	carried := len(st.passed)
+	if prev != nil {
+		carried += len(prev.Files)
+	}
+	fls = slices.Grow(fls, carried)
+	current := make(map[key]bool, len(fls)+carried)
 	for _, fl := range fls {
 		current[key{fl.Path, fl.Gzip}] = true
 	}
@@ -568,22 +576,28 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 		}
 	}
 	// dropped: a retained file every tier of the store dropped (loser).
-	dropped := func(File) bool { return false }
+	// It takes a pointer into a head's Files: a File given by value to
+	// the interface's method would escape, one allocation per retained
+	// file per serial.
+	dropped := func(*File) bool { return false }
 	if l, ok := f.cfg.Store.(loser); ok {
-		dropped = func(fl File) bool { return !fl.Expires.IsZero() && l.Lost(&fl) }
+		dropped = func(fl *File) bool { return !fl.Expires.IsZero() && l.Lost(fl) }
 	}
 	if prev != nil {
-		for _, fl := range prev.Files {
+		for i := range prev.Files {
+			fl := &prev.Files[i]
 			k := key{fl.Path, fl.Gzip}
 			if current[k] {
 				continue
 			}
 			if fl.Expires.IsZero() {
-				fl.Expires = now.Add(f.cfg.Retention)
+				c := *fl
+				c.Expires = now.Add(f.cfg.Retention)
+				fl = &c
 			}
 			if fl.Expires.After(now) && !dropped(fl) {
 				current[k] = true
-				fls = append(fls, fl)
+				fls = append(fls, *fl)
 			}
 		}
 	}
@@ -598,10 +612,19 @@ func (f *Follower) publish(ctx context.Context, st *state, n *rrdpxml.Notificati
 	// room for this very head, which it stored without them: the head the
 	// next serial carries over leaves them out too (h itself is the
 	// store's now, not to be changed).
-	if slices.ContainsFunc(h.Files, dropped) {
+	for i := range h.Files {
+		if !dropped(&h.Files[i]) {
+			continue
+		}
 		kept := *h
-		kept.Files = slices.DeleteFunc(slices.Clone(h.Files), dropped)
+		kept.Files = make([]File, 0, len(h.Files)-1)
+		for j := range h.Files {
+			if !dropped(&h.Files[j]) {
+				kept.Files = append(kept.Files, h.Files[j])
+			}
+		}
 		h = &kept
+		break
 	}
 	f.mu.Lock()
 	if commit != nil {

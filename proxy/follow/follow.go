@@ -133,7 +133,8 @@ type Config struct {
 	// files of this repository, ending in '/'; the notifications it
 	// publishes name base + irpki.FilePath (the directory of URL).
 	Base string
-	// Interval is the time between polls (1m); Jitter the fraction of it
+	// Interval is the time from the start of one poll to the start of
+	// the next (1m); Jitter the fraction of it
 	// by which each wait varies, both ways (0.1).
 	Interval time.Duration
 	Jitter   float64

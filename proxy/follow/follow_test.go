@@ -563,6 +563,34 @@ func TestWait(t *testing.T) {
 	}
 }
 
+// TestPause: a poll that succeeded is followed by the rest of the
+// interval, so that polls keep their rate; one that failed by the whole
+// back-off.
+func TestPause(t *testing.T) {
+	f, err := New(Config{URL: "https://example.net/n.xml", Interval: time.Minute, MaxBackoff: 10 * time.Minute, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg.Jitter = 0 // New takes 0 for its default
+	for _, tc := range []struct {
+		name      string
+		failures  int
+		took, got time.Duration
+	}{
+		{"quick", 0, 200 * time.Millisecond, time.Minute - 200*time.Millisecond},
+		{"took the interval", 0, time.Minute, 0},
+		{"overran", 0, 3 * time.Minute, 0},
+		{"failed", 1, 20 * time.Second, 2 * time.Minute},
+		{"failed, overran", 2, 5 * time.Minute, 4 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := f.pause(tc.failures, tc.took); got != tc.got {
+				t.Errorf("pause(%d, %v): got %v, want %v", tc.failures, tc.took, got, tc.got)
+			}
+		})
+	}
+}
+
 // TestCanonicalSnapshot: in the regenerating (mirror, edge) mode the
 // snapshot of a serial depends only on the session and the objects: a
 // node that followed from serial 1 by deltas and one that started at the

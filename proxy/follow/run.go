@@ -6,8 +6,17 @@ import (
 	"time"
 )
 
-// Run polls until ctx ends, waiting Interval (with jitter) between syncs
-// and backing off exponentially after errors. It returns ctx's error.
+// Run polls until ctx ends, every Interval (with jitter) from the start
+// of one poll to the start of the next, and backing off exponentially
+// after errors (from the end of the failed one). It returns ctx's error.
+//
+// Polls keep their rate, whatever a sync takes (pause): an interval
+// counted from the end of each sync made the period the interval plus the
+// sync, so that a follower of a repository publishing at the interval fell
+// behind by a sync's time each poll and caught up with a sync over two
+// deltas every few polls (in the paper-1ca soak, 29 of 211 syncs, each
+// peaking 10 MB higher than a sync of one delta), and saw each serial
+// later than the interval promises.
 func (f *Follower) Run(ctx context.Context) error {
 	failures := 0
 	timer := time.NewTimer(0)
@@ -33,8 +42,20 @@ func (f *Follower) Run(ctx context.Context) error {
 		default:
 			failures = 0
 		}
-		timer.Reset(f.wait(failures))
+		timer.Reset(f.pause(failures, time.Since(start)))
 	}
+}
+
+// pause returns the time from the end of a poll that took took to the
+// start of the next one, after failures consecutive errors: the rest of
+// the interval (none when the poll took longer), or after an error the
+// whole back-off.
+func (f *Follower) pause(failures int, took time.Duration) time.Duration {
+	d := f.wait(failures)
+	if failures > 0 {
+		return d
+	}
+	return max(d-took, 0)
 }
 
 // wait returns the time to the next poll after failures consecutive

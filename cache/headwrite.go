@@ -53,6 +53,9 @@ func (e *headWriter) flush() {
 		return
 	}
 	n, err := e.w.Write(e.b)
+	if err == nil && n < len(e.b) {
+		err = io.ErrShortWrite
+	}
 	e.n += int64(n)
 	e.err = err
 	e.b = e.b[:0]
@@ -85,12 +88,9 @@ func (e *headWriter) head(h *Head) (int64, error) {
 	b = appendBytes(b, h.NotificationXML)
 	b = append(b, `,"notification_bin":`...)
 	b = appendBytes(b, h.NotificationBin)
-	b = append(b, `,"files":`...)
-	if h.Files == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-	}
+	// Always a list, never null, as the reflection encoding before it
+	// wrote (its Files was made of len(h.Files)).
+	b = append(b, `,"files":[`...)
 	e.b = b
 	for i := range h.Files {
 		f := &h.Files[i]
@@ -137,13 +137,14 @@ func (e *headWriter) head(h *Head) (int64, error) {
 		}
 		e.b = append(b, '}')
 		if len(e.b) >= writeChunk-1024 {
-			e.flush()
+			if e.flush(); e.err != nil {
+				// Stop at the writer's first error rather than encode
+				// the rest into a buffer nothing drains.
+				break
+			}
 		}
 	}
-	if h.Files != nil {
-		e.b = append(e.b, ']')
-	}
-	e.b = append(e.b, '}')
+	e.b = append(e.b, ']', '}')
 	e.flush()
 	if e.err != nil {
 		return e.n, fmt.Errorf("cache: write head of %s: %w", h.Repo, e.err)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -18,10 +19,8 @@ func reflectJSON(t testing.TB, h *Head) []byte {
 	t.Helper()
 	origin, _ := nameOf(formatNames, h.Origin, "origin format")
 	v := headV2{V: headVersion, Repo: h.Repo, Session: h.Session, Serial: h.Serial, Resets: h.Resets, Origin: origin,
-		Transparent: h.Transparent, Time: timeText(h.Time), NotificationXML: h.NotificationXML, NotificationBin: h.NotificationBin}
-	if h.Files != nil {
-		v.Files = make([]fileV2, len(h.Files))
-	}
+		Transparent: h.Transparent, Time: timeText(h.Time), NotificationXML: h.NotificationXML, NotificationBin: h.NotificationBin,
+		Files: make([]fileV2, len(h.Files))}
 	for i, f := range h.Files {
 		fm, _ := nameOf(formatNames, f.Format, "format")
 		kd, _ := nameOf(kindNames, f.Kind, "kind")
@@ -72,14 +71,32 @@ func TestWriteJSON(t *testing.T) {
 
 	// A failing writer's error comes back, named.
 	werr := errors.New("disk full")
-	if _, err := full.WriteJSON(failWriter{werr}); !errors.Is(err, werr) {
+	fw := &failWriter{err: werr}
+	if _, err := full.WriteJSON(fw); !errors.Is(err, werr) {
 		t.Errorf("got %v, want %v", err, werr)
+	}
+	// and the encoding stops there: one write, not one per chunk of the
+	// rest of the head.
+	if fw.calls != 1 {
+		t.Errorf("after the writer's error: %d writes, want 1", fw.calls)
+	}
+	// A writer that takes less than it was given without an error is a
+	// short write.
+	if _, err := full.WriteJSON(shortWriter{}); !errors.Is(err, io.ErrShortWrite) {
+		t.Errorf("short writer: got %v, want %v", err, io.ErrShortWrite)
 	}
 }
 
-type failWriter struct{ err error }
+type failWriter struct {
+	err   error
+	calls int
+}
 
-func (w failWriter) Write([]byte) (int, error) { return 0, w.err }
+func (w *failWriter) Write([]byte) (int, error) { w.calls++; return 0, w.err }
+
+type shortWriter struct{}
+
+func (shortWriter) Write(p []byte) (int, error) { return len(p) / 2, nil }
 
 // BenchmarkWriteJSON: a head of 4,800 retained files (600 serials of 8
 // files), written to io.Discard, against encoding/json's reflection.

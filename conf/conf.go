@@ -89,7 +89,7 @@ type Repository struct {
 	Hosts               []string `toml:"hosts" doc:"reverse mode: the host names this repository is served under (required in reverse mode)"`
 	Base                string   `toml:"base" default:"https://, hosts[0], the origin's directory" doc:"reverse mode: public URL of the directory of the served files, ending in /"`
 	Formats             []string `toml:"formats" doc:"formats served: xml, bin, and compact (under compact/notification.bin; needs [validate] and [compact])"`
-	PollInterval        Duration `toml:"poll_interval" doc:"time from the start of one poll of the notification to the start of the next"`
+	PollInterval        Duration `toml:"poll_interval" doc:"time from the start of one poll of the notification to the start of the next; a poll that took longer is followed by a quarter of it"`
 	Jitter              float64  `toml:"jitter" doc:"fraction of the interval by which each wait varies, both ways: above 0, below 1"`
 	MaxBackoff          Duration `toml:"max_backoff" doc:"longest wait after consecutive errors (the wait doubles from poll_interval)"`
 	Parallel            int      `toml:"parallel" doc:"deltas fetched at once"`

@@ -10,8 +10,7 @@ import (
 // of one poll to the start of the next, and backing off exponentially
 // after errors (from the end of the failed one). It returns ctx's error.
 //
-// Polls keep their rate, whatever a sync takes up to most of the
-// interval (pause). An interval counted from the end of each sync made
+// Polls keep their rate whenever a sync fits in the interval (pause). An interval counted from the end of each sync made
 // the period the interval plus the sync: a follower of a repository
 // publishing at the interval fell behind by a sync's time each poll, and
 // caught up with a sync over two deltas every few polls (in the
@@ -48,22 +47,30 @@ func (f *Follower) Run(ctx context.Context) error {
 
 // pause returns the time from the end of a poll that took took to the
 // start of the next one, after failures consecutive errors: the rest of
-// the interval, but at least minPause of it, or after an error the whole
-// back-off.
+// the interval, or after an error the whole back-off.
+//
+// A poll that overran the interval is followed by a quarter of it
+// (overrunShare), not by the next poll at once: a repository whose syncs
+// outgrow the interval is polled a little less often than asked rather
+// than back to back, which would keep a core and the origin busy. Only an
+// overrun gets the floor: a sync within the interval keeps the rate (a
+// floor below it, max(d-took, d/4), stretched the period of every sync
+// over 3/4 of the interval, the drift this rate removes).
 func (f *Follower) pause(failures int, took time.Duration) time.Duration {
 	d := f.wait(failures)
-	if failures > 0 {
+	switch {
+	case failures > 0:
 		return d
+	case took >= d:
+		return d / overrunShare
+	default:
+		return d - took
 	}
-	return max(d-took, d/minPause)
 }
 
-// minPause: a poll that took longer than the interval less 1/minPause of
-// it is followed by a pause of 1/minPause of the interval, not by the next
-// poll at once: a repository whose syncs outgrow the interval is polled a
-// little less often than asked rather than without a pause, which would
-// keep a core and the origin busy.
-const minPause = 4
+// overrunShare: a poll that overran the interval is followed by
+// 1/overrunShare of it.
+const overrunShare = 4
 
 // wait returns the time to the next poll after failures consecutive
 // errors.

@@ -3,7 +3,9 @@ package cache_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +107,37 @@ func TestParts(t *testing.T) {
 		if _, err := cache.DecodeParts(b[:n]); err == nil {
 			t.Errorf("truncated to %d bytes: no error", n)
 		}
+	}
+}
+
+// TestAppendPartSums: the sums of a list's blobs, in order, appended to
+// what the caller had; the errors of DecodeParts; no allocation once the
+// destination has room (the cap's pass reads every retained list).
+func TestAppendPartSums(t *testing.T) {
+	parts := []cache.Part{{Data: []byte("<snapshot>")}, {Sum: [32]byte{1}, Size: 1 << 20}, {Data: []byte{}}, {Sum: [32]byte{2}, Size: 3}}
+	b := cache.EncodeParts(parts)
+	got, err := cache.AppendPartSums([][32]byte{{9}}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][32]byte{{9}, {1}, {2}}; !slices.Equal(got, want) {
+		t.Errorf("got %x, want %x", got, want)
+	}
+	for n := range len(b) {
+		_, derr := cache.DecodeParts(b[:n])
+		got, err := cache.AppendPartSums([][32]byte{{9}}, b[:n])
+		if err == nil || derr == nil || err.Error() != derr.Error() || len(got) != 1 {
+			t.Errorf("truncated to %d bytes: got %v (%d sums), DecodeParts %v", n, err, len(got), derr)
+		}
+	}
+	// A longer encoding of the count is refused, as by DecodeParts.
+	long := append([]byte("rrdp-proxy parts\x01"), 0x80, 0x00)
+	if _, err := cache.AppendPartSums(nil, long); !errors.Is(err, cache.ErrParts) {
+		t.Errorf("count in two bytes: got %v, want %v", err, cache.ErrParts)
+	}
+	dst := make([][32]byte, 0, 8)
+	if n := testing.AllocsPerRun(100, func() { dst, _ = cache.AppendPartSums(dst[:0], b) }); n != 0 {
+		t.Errorf("%v allocations a list, want 0", n)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
+	"slices"
 	"time"
 )
 
@@ -56,13 +58,41 @@ var ErrParts = errors.New("bad part list")
 // DecodeParts decodes a part list made by EncodeParts. Inline data
 // aliases b.
 func DecodeParts(b []byte) ([]Part, error) {
+	var parts []Part
+	err := walkParts(b, func(count uint64) { parts = make([]Part, 0, count) }, func(p Part) { parts = append(parts, p) })
+	if err != nil {
+		return nil, err
+	}
+	return parts, nil
+}
+
+// AppendPartSums appends to dst the sums of the blobs a part list made by
+// EncodeParts names, in order, and checks it as DecodeParts does; it
+// allocates nothing beyond dst's growth, for a pass over many lists
+// (diskstore's cap).
+func AppendPartSums(dst [][32]byte, b []byte) ([][32]byte, error) {
+	n := len(dst)
+	err := walkParts(b, func(count uint64) { dst = slices.Grow(dst, int(count)) }, func(p Part) {
+		if p.Sum != ([32]byte{}) {
+			dst = append(dst, p.Sum)
+		}
+	})
+	if err != nil {
+		return dst[:n], err
+	}
+	return dst, nil
+}
+
+// walkParts checks a part list made by EncodeParts and calls start with
+// its count, then part with each part (inline data aliasing b).
+func walkParts(b []byte, start func(count uint64), part func(Part)) error {
 	if len(b) < len(partsMagic) || string(b[:len(partsMagic)]) != string(partsMagic) {
-		return nil, fmt.Errorf("%w: no magic", ErrParts)
+		return fmt.Errorf("%w: no magic", ErrParts)
 	}
 	off := len(partsMagic)
 	uv := func(what string) (uint64, error) {
 		v, n := binary.Uvarint(b[off:])
-		if n <= 0 || n != len(binary.AppendUvarint(nil, v)) {
+		if n <= 0 || n != uvarintLen(v) {
 			return 0, fmt.Errorf("%w: %s at byte %d", ErrParts, what, off)
 		}
 		off += n
@@ -70,15 +100,15 @@ func DecodeParts(b []byte) ([]Part, error) {
 	}
 	count, err := uv("count")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if count > uint64(len(b)) {
-		return nil, fmt.Errorf("%w: %d parts in %d bytes", ErrParts, count, len(b))
+		return fmt.Errorf("%w: %d parts in %d bytes", ErrParts, count, len(b))
 	}
-	parts := make([]Part, 0, count)
+	start(count)
 	for i := range count {
 		if off >= len(b) {
-			return nil, fmt.Errorf("%w: part %d: truncated at byte %d", ErrParts, i, off)
+			return fmt.Errorf("%w: part %d: truncated at byte %d", ErrParts, i, off)
 		}
 		tag := b[off]
 		off++
@@ -86,37 +116,43 @@ func DecodeParts(b []byte) ([]Part, error) {
 		switch tag {
 		case 0:
 			if len(b)-off < 32 {
-				return nil, fmt.Errorf("%w: part %d: truncated sum at byte %d", ErrParts, i, off)
+				return fmt.Errorf("%w: part %d: truncated sum at byte %d", ErrParts, i, off)
 			}
 			copy(p.Sum[:], b[off:off+32])
 			off += 32
 			size, err := uv("size")
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if size > 1<<40 {
-				return nil, fmt.Errorf("%w: part %d: size %d", ErrParts, i, size)
+				return fmt.Errorf("%w: part %d: size %d", ErrParts, i, size)
 			}
 			p.Size = int64(size)
 		case 1:
 			n, err := uv("length")
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if n > maxInline || n > uint64(len(b)-off) {
-				return nil, fmt.Errorf("%w: part %d: %d inline bytes at byte %d", ErrParts, i, n, off)
+				return fmt.Errorf("%w: part %d: %d inline bytes at byte %d", ErrParts, i, n, off)
 			}
 			p.Data, p.Size = b[off:off+int(n)], int64(n)
 			off += int(n)
 		default:
-			return nil, fmt.Errorf("%w: part %d: tag %d at byte %d", ErrParts, i, tag, off-1)
+			return fmt.Errorf("%w: part %d: tag %d at byte %d", ErrParts, i, tag, off-1)
 		}
-		parts = append(parts, p)
+		part(p)
 	}
 	if off != len(b) {
-		return nil, fmt.Errorf("%w: %d bytes after the last part", ErrParts, len(b)-off)
+		return fmt.Errorf("%w: %d bytes after the last part", ErrParts, len(b)-off)
 	}
-	return parts, nil
+	return nil
+}
+
+// uvarintLen is the length of v's shortest uvarint: a longer encoding of
+// the same value is refused, so that a list has one encoding.
+func uvarintLen(v uint64) int {
+	return max(1, (bits.Len64(v)+6)/7)
 }
 
 // Getter returns the blob stored under a sum.

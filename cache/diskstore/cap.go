@@ -160,7 +160,9 @@ func (s *Store) pass(need, slack int64) {
 	full := false
 	// One list and one set for every unit: a pass over a long retention
 	// window allocated its size again for each retained file.
+	// The part lists are read into one buffer (appendBlobsOf).
 	var sums [][32]byte
+	var buf []byte
 	seen := make(map[[32]byte]bool)
 	for _, u := range units {
 		if full {
@@ -171,12 +173,11 @@ func (s *Store) pass(need, slack int64) {
 		clear(seen)
 		ok := true
 		for _, i := range u.files {
-			b, err := s.blobsOf(&l.heads[u.repo].Files[i])
-			if err != nil {
+			var err error
+			if sums, err = s.appendBlobsOf(sums, &buf, &l.heads[u.repo].Files[i]); err != nil {
 				ok = false // cannot be served from here: dropped
 				break
 			}
-			sums = append(sums, b...)
 		}
 		var add int64
 		for _, sum := range sums {

@@ -29,6 +29,8 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 	}
 	now := s.now()
 	keep := make(map[[32]byte]bool)
+	var sums [][32]byte // one list and one buffer for every file (appendBlobsOf)
+	var buf []byte
 	for _, h := range l.heads {
 		for i := range h.Files {
 			f := &h.Files[i]
@@ -37,9 +39,9 @@ func (s *Store) GC(ctx context.Context) (GCStats, error) {
 			}
 			// A part list that cannot be read keeps nothing of its parts:
 			// the file cannot be served from here without it anyway.
-			sums, err := s.blobsOf(f)
-			if err != nil {
-				sums = [][32]byte{f.Key()}
+			var err error
+			if sums, err = s.appendBlobsOf(sums[:0], &buf, f); err != nil {
+				sums = append(sums[:0], f.Key())
 			}
 			for _, sum := range sums {
 				keep[sum] = true

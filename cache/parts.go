@@ -102,7 +102,9 @@ func walkParts(b []byte, start func(count uint64), part func(Part)) error {
 	if err != nil {
 		return err
 	}
-	if count > uint64(len(b)) {
+	// Every part takes two bytes at least (a tag and a length or more):
+	// a count above that is refused before anything is sized for it.
+	if count > uint64(len(b)-off)/2 {
 		return fmt.Errorf("%w: %d parts in %d bytes", ErrParts, count, len(b))
 	}
 	start(count)
@@ -119,6 +121,11 @@ func walkParts(b []byte, start func(count uint64), part func(Part)) error {
 				return fmt.Errorf("%w: part %d: truncated sum at byte %d", ErrParts, i, off)
 			}
 			copy(p.Sum[:], b[off:off+32])
+			if p.Sum == ([32]byte{}) {
+				// A zero sum is how a decoded Part says inline: a blob
+				// part with one would come back encoded as inline data.
+				return fmt.Errorf("%w: part %d: zero sum at byte %d", ErrParts, i, off)
+			}
 			off += 32
 			size, err := uv("size")
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,7 +37,7 @@ type ledger struct {
 	checked map[string]map[[32]byte]bool
 	// lists are the blobs of the current composite files (the part list,
 	// then its parts), by File.Index, read once. Those of retained files
-	// are read from the directory each time (blobsOf): kept, they grew
+	// are read from the directory each time (blobsOf, appendBlobsOf): kept, they grew
 	// with the directory, to its cap (in the paper-1ca soak, a serial a
 	// second, 6.5 MB of the heap when the directory held 573 MB, read by
 	// GC and the cap's passes), and at RIPE NCC's size a serial a minute
@@ -257,7 +258,7 @@ func (s *Store) appendBlobsOf(dst [][32]byte, buf *[]byte, f *cache.File) ([][32
 	if ok {
 		return append(dst, l...), nil
 	}
-	b, err := readInto(buf, s.blobPath(f.Index), maxPartList)
+	b, err := readInto(buf, s.blobPath(f.Index))
 	if err != nil {
 		return dst, fmt.Errorf("part list of %s: %w", f.Path, err)
 	}
@@ -269,13 +270,12 @@ func (s *Store) appendBlobsOf(dst [][32]byte, buf *[]byte, f *cache.File) ([][32
 	return dst, nil
 }
 
-// maxPartList caps the part list appendBlobsOf reads: `large`'s, of
-// about 6,100 parts, is some 250 kB.
-const maxPartList = 64 << 20
-
 // readInto reads the file at path into *buf, growing it when it is too
-// small, and returns the bytes read; a file over limit bytes is an error.
-func readInto(buf *[]byte, path string, limit int64) ([]byte, error) {
+// small, and returns the bytes read. Like blobsOf's os.ReadFile it takes
+// the list whole, whatever its size: a limit here alone would make the
+// pass and GC refuse a list that the store accepts and serves (`large`'s
+// lists are some 250 kB).
+func readInto(buf *[]byte, path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -286,11 +286,8 @@ func readInto(buf *[]byte, path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	n := st.Size()
-	if n > limit {
-		return nil, fmt.Errorf("%s: %d bytes, over the %d of a part list", path, n, limit)
-	}
 	if int64(cap(*buf)) < n {
-		*buf = make([]byte, n)
+		*buf = slices.Grow((*buf)[:0], int(n))
 	}
 	b := (*buf)[:n]
 	if _, err := io.ReadFull(f, b); err != nil {

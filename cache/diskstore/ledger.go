@@ -37,10 +37,11 @@ type ledger struct {
 	checked map[string]map[[32]byte]bool
 	// lists are the blobs of the current composite files (the part list,
 	// then its parts), by File.Index, read once. Those of retained files
-	// are read from the directory each time (blobsOf, appendBlobsOf): kept, they grew
-	// with the directory, to its cap (in the paper-1ca soak, a serial a
-	// second, 6.5 MB of the heap when the directory held 573 MB, read by
-	// GC and the cap's passes), and at RIPE NCC's size a serial a minute
+	// are read from the directory each time (blobsOf, appendBlobsOf):
+	// kept, they grew with the directory, to its cap (in the paper-1ca
+	// soak, a serial a second, 6.5 MB of the heap when the directory held
+	// 573 MB, read by GC and the cap's passes), and at RIPE NCC's size a
+	// serial a minute
 	// for two hours would keep some 500 part lists of 6,000 parts.
 	lists map[[32]byte][][32]byte
 	// broken are the head files Open could not read, by name: the store
@@ -212,26 +213,13 @@ func (s *Store) blobsOf(f *cache.File) ([][32]byte, error) {
 	if !f.Composite() {
 		return [][32]byte{f.Sum}, nil
 	}
-	s.led.mu.Lock()
-	l, ok := s.led.lists[f.Index]
-	s.led.mu.Unlock()
-	if ok {
+	if l, ok := s.led.list(f.Index); ok {
 		return l, nil
 	}
-	b, err := os.ReadFile(s.blobPath(f.Index))
+	var buf []byte
+	l, err := s.appendListed(nil, &buf, f)
 	if err != nil {
-		return nil, fmt.Errorf("part list of %s: %w", f.Path, err)
-	}
-	parts, err := cache.DecodeParts(b)
-	if err != nil {
-		return nil, fmt.Errorf("part list of %s: %w", f.Path, err)
-	}
-	l = make([][32]byte, 0, len(parts)+1)
-	l = append(l, f.Index)
-	for _, p := range parts {
-		if p.Sum != ([32]byte{}) {
-			l = append(l, p.Sum)
-		}
+		return nil, err
 	}
 	if f.Expires.IsZero() {
 		s.led.mu.Lock()
@@ -252,12 +240,24 @@ func (s *Store) appendBlobsOf(dst [][32]byte, buf *[]byte, f *cache.File) ([][32
 	if !f.Composite() {
 		return append(dst, f.Sum), nil
 	}
-	s.led.mu.Lock()
-	l, ok := s.led.lists[f.Index]
-	s.led.mu.Unlock()
-	if ok {
+	if l, ok := s.led.list(f.Index); ok {
 		return append(dst, l...), nil
 	}
+	return s.appendListed(dst, buf, f)
+}
+
+// list returns the remembered blobs of the current composite file whose
+// part list is index.
+func (l *ledger) list(index [32]byte) ([][32]byte, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.lists[index]
+	return b, ok
+}
+
+// appendListed appends to dst the part list of the composite file f and
+// the blobs it names, the list read from the directory into *buf.
+func (s *Store) appendListed(dst [][32]byte, buf *[]byte, f *cache.File) ([][32]byte, error) {
 	b, err := readInto(buf, s.blobPath(f.Index))
 	if err != nil {
 		return dst, fmt.Errorf("part list of %s: %w", f.Path, err)

@@ -10,8 +10,9 @@ import (
 // of one poll to the start of the next, and backing off exponentially
 // after errors (from the end of the failed one). It returns ctx's error.
 //
-// Polls keep their rate whenever a sync fits in the interval (pause). An interval counted from the end of each sync made
-// the period the interval plus the sync: a follower of a repository
+// Polls keep their rate whenever a sync fits in the interval (pause).
+// An interval counted from the end of each sync made the period the
+// interval plus the sync: a follower of a repository
 // publishing at the interval fell behind by a sync's time each poll, and
 // caught up with a sync over two deltas every few polls (in the
 // paper-1ca soak, 29 of 211 syncs, each peaking 10 MB higher than a sync

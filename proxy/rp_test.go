@@ -44,6 +44,17 @@ type rig struct {
 // to two minutes for a fixed port that another package's test holds.
 func listenPort(t *testing.T, port int) []net.Listener {
 	t.Helper()
+	if port != 0 {
+		// A fixed port is shared with other packages' tests (the Krill
+		// set's 3000), which close their listener for a child process
+		// to bind it: binding it without their lock can take it in that
+		// gap (rp.LockPort).
+		unlock, err := rp.LockPort(port, 2*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(unlock)
+	}
 	lns, err := rp.Listen(port, 2*time.Minute)
 	if err != nil {
 		t.Fatal(err)
